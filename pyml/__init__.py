@@ -1,0 +1,8 @@
+"""pyml: Keras-style deep learning whose trained models compile ahead of time to WGSL for the browser."""
+from pyml import backend, dtypes, ops  # noqa: F401
+from pyml.autodiff import GradientTape, no_grad  # noqa: F401
+from pyml.errors import OpError  # noqa: F401
+from pyml.tensor import Tensor, Variable, _install_operators
+
+_install_operators()
+__version__ = "0.1.0"

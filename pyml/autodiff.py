@@ -1,0 +1,231 @@
+"""Reverse-mode autodiff over the primitive registry.
+
+Two styles, as users know them from PyTorch and TensorFlow:
+
+    >>> x = pyml.Variable([1.0, 2.0])
+    >>> y = (x * x).sum(); y.backward(); x.grad          # PyTorch style
+    >>> with pyml.GradientTape() as tape:                 # TensorFlow style
+    ...     y = (x * x).sum()
+    >>> tape.gradient(y, x)
+
+Every VJP is written in pyml ops, so gradients are themselves differentiable (pass
+``create_graph=True`` to ``backward``, or nest tapes). Reducing a cotangent over broadcast axes and
+summing cotangents at fan-out happen here, once, not in each VJP.
+"""
+from dataclasses import dataclass
+
+from pyml.errors import OpError
+
+_state = {"enabled": True, "tapes": []}
+
+
+@dataclass(frozen=True)
+class Node:
+    """How a tensor was made: the primitive, its input tensors and attributes."""
+
+    prim: object
+    inputs: tuple
+    attrs: dict
+
+
+def is_recording(inputs):
+    """Whether an op on ``inputs`` must remember its node: grad mode on, and a tape is active or an input needs grad."""
+    return _state["enabled"] and (bool(_state["tapes"]) or any(t.requires_grad for t in inputs))
+
+
+class no_grad:
+    """Context manager (and decorator) that turns gradient recording off.
+
+    >>> with pyml.no_grad():
+    ...     y = model(x)        # no graph is kept
+    """
+
+    def __enter__(self):
+        self._old = _state["enabled"]
+        _state["enabled"] = False
+        return self
+
+    def __exit__(self, *exc):
+        _state["enabled"] = self._old
+
+    def __call__(self, fn):
+        def wrapper(*args, **kwargs):
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+        return wrapper
+
+
+class _enable_grad(no_grad):
+    def __enter__(self):
+        self._old = _state["enabled"]
+        _state["enabled"] = True
+        return self
+
+
+def _unbroadcast(ct, shape):
+    """Sum a cotangent of a broadcast result back to the input's ``shape`` (in pyml ops, so it is traceable)."""
+    from pyml import ops
+
+    if ct.shape == tuple(shape):
+        return ct
+    lead = ct.ndim - len(shape)
+    axes = list(range(lead)) + [lead + i for i, d in enumerate(shape) if d == 1 and ct.shape[lead + i] != 1]
+    if axes:
+        ct = ops.sum(ct, axis=tuple(axes), keepdims=False)
+    return ops.reshape(ct, tuple(shape))
+
+
+def _needs(tensor, wanted, memo):
+    """Whether ``tensor`` lies on a path to one of ``wanted`` (ids), through recorded nodes."""
+    key = id(tensor)
+    if key not in memo:
+        memo[key] = False  # guards cycles; graphs are DAGs, but cheap insurance
+        node = tensor._node
+        memo[key] = key in wanted or (node is not None and any(_needs(t, wanted, memo) for t in node.inputs))
+    return memo[key]
+
+
+def _topological(outputs, wanted):
+    order, seen, memo = [], set(), {}
+    stack = [(t, False) for t in outputs]
+    while stack:
+        tensor, done = stack.pop()
+        if done:
+            order.append(tensor)
+            continue
+        if id(tensor) in seen or not _needs(tensor, wanted, memo):
+            continue
+        seen.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor._node is not None:
+            stack.extend((t, False) for t in tensor._node.inputs if id(t) not in seen)
+    return order[::-1]  # outputs first
+
+
+def grad(outputs, sources, output_gradients=None, create_graph=False):
+    """Gradients of ``sum(outputs)`` with respect to each of ``sources`` (None where unconnected)."""
+    from pyml import ops
+    from pyml.dtypes import is_float
+    from pyml.tensor import Tensor
+
+    outputs = list(outputs)
+    if output_gradients is None:
+        output_gradients = [None] * len(outputs)
+    cot = {}
+    for out, g in zip(outputs, output_gradients):
+        if g is None:
+            g = ops.ones_like(out)
+        elif not isinstance(g, Tensor):
+            g = Tensor(g, dtype=out.dtype)
+        if g.shape != out.shape:
+            raise OpError("gradient", f"output gradient has shape {g.shape}, but the output has shape {out.shape}")
+        cot[id(out)] = cot[id(out)] + g if id(out) in cot else g
+    wanted = {id(s) for s in sources}
+    context = _enable_grad() if create_graph else no_grad()
+    with context:
+        for tensor in _topological(outputs, wanted):
+            node = tensor._node
+            g = cot.get(id(tensor))
+            if node is None or g is None:
+                continue
+            cts = node.prim.vjp(g, node.inputs, tensor, node.attrs)
+            if len(cts) != len(node.inputs):
+                raise OpError(node.prim.name, f"internal: vjp returned {len(cts)} cotangents for {len(node.inputs)} inputs")
+            for inp, ct in zip(node.inputs, cts):
+                if ct is None or not is_float(inp.dtype):
+                    continue
+                ct = _unbroadcast(ct, inp.shape)
+                if ct.dtype != inp.dtype:
+                    ct = ops.cast(ct, inp.dtype)
+                cot[id(inp)] = cot[id(inp)] + ct if id(inp) in cot else ct
+    return [cot.get(id(s)) for s in sources]
+
+
+def backward(tensor, gradient=None, create_graph=False):
+    """Accumulate d(tensor)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+    if gradient is None and tensor.size != 1:
+        raise OpError(
+            "backward",
+            f"backward() on a non-scalar tensor of shape {tensor.shape} needs an output gradient: "
+            "pass gradient= with the same shape",
+        )
+    leaves, seen, stack = [], set(), [tensor]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        if t._node is None:
+            if t._requires_grad:
+                leaves.append(t)
+        else:
+            stack.extend(t._node.inputs)
+    if not leaves:
+        raise OpError("backward", "the tensor does not depend on any tensor that requires grad")
+    grads = grad([tensor], leaves, [gradient], create_graph=create_graph)
+    for leaf, g in zip(leaves, grads):
+        if g is None:
+            continue
+        if not create_graph:
+            g = g.detach()
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+
+
+class GradientTape:
+    """Record ops to compute gradients later, as in TensorFlow.
+
+    Args:
+        persistent: allow more than one call to ``gradient``.
+        watch_accessed_variables: trainable Variables used under the tape are watched automatically.
+
+    >>> x = pyml.Variable(3.0)
+    >>> with pyml.GradientTape() as tape:
+    ...     y = x * x
+    >>> float(tape.gradient(y, x))
+    6.0
+    """
+
+    def __init__(self, persistent=False, watch_accessed_variables=True):
+        self.persistent = persistent
+        self.watch_accessed_variables = watch_accessed_variables
+        self._watched = {}
+        self._used = False
+
+    def __enter__(self):
+        _state["tapes"].append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _state["tapes"].remove(self)
+
+    def watch(self, tensor):
+        """Watch a tensor (or a list of them) so gradients with respect to it can be asked for."""
+        for t in tensor if isinstance(tensor, (list, tuple)) else [tensor]:
+            self._watched[id(t)] = t
+
+    def watched_variables(self):
+        return list(self._watched.values())
+
+    def _is_watched(self, tensor):
+        return id(tensor) in self._watched or (self.watch_accessed_variables and tensor._requires_grad)
+
+    def gradient(self, target, sources, output_gradients=None):
+        """d(target)/d(sources); ``sources`` is a tensor or a list/tuple of them, and the result has the same structure."""
+        if self._used and not self.persistent:
+            raise RuntimeError(
+                "GradientTape.gradient can only be called once on a non-persistent tape; "
+                "create the tape with persistent=True to call it more than once"
+            )
+        self._used = True
+        single = not isinstance(sources, (list, tuple))
+        source_list = [sources] if single else list(sources)
+        targets = target if isinstance(target, (list, tuple)) else [target]
+        if output_gradients is not None and not isinstance(output_gradients, (list, tuple)):
+            output_gradients = [output_gradients]
+        # Gradients are recorded (so they can be differentiated again) when another tape is active.
+        create_graph = _state["enabled"] and any(t is not self for t in _state["tapes"])
+        grads = grad(targets, source_list, output_gradients, create_graph=create_graph)
+        grads = [g if self._is_watched(s) else None for s, g in zip(source_list, grads)]
+        return grads[0] if single else type(sources)(grads)

@@ -1,0 +1,48 @@
+"""The dtypes pyml knows, by name: float32 (the default), float64, int32, bool."""
+import numpy as np
+
+DTYPES = ("float32", "float64", "int32", "bool")
+FLOATS = ("float32", "float64")
+
+
+def canonical(dtype):
+    """The canonical name of ``dtype`` (a name, NumPy dtype or Python type); a clear error otherwise."""
+    if dtype is None:
+        return "float32"
+    if dtype is float:
+        return "float32"
+    if dtype is int:
+        return "int32"
+    if dtype is bool:
+        return "bool"
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = str(dtype)
+    if name == "int64":
+        return "int32"
+    if name not in DTYPES:
+        raise TypeError(f"Unknown dtype: pyml supports {', '.join(DTYPES)}. Received: dtype={dtype!r}")
+    return name
+
+
+def of_array(array):
+    """The pyml dtype of a backend array: other ints become int32, other floats float32."""
+    kind, size = array.dtype.kind, array.dtype.itemsize
+    if kind == "b":
+        return "bool"
+    if kind in "iu":
+        return "int32"
+    if kind == "f":
+        return "float64" if size == 8 else "float32"
+    raise TypeError(f"Unknown dtype: pyml supports {', '.join(DTYPES)}. Received: dtype={array.dtype}")
+
+
+def is_float(dtype):
+    return dtype in FLOATS
+
+
+def result_type(*dtypes):
+    """NumPy promotion restricted to pyml's dtypes (bool < int32 < float32 < float64)."""
+    order = {"bool": 0, "int32": 1, "float32": 2, "float64": 3}
+    return max(dtypes, key=order.__getitem__)

@@ -1,0 +1,2 @@
+"""conv primitives and their public ops. See shared/STYLE.md §1 for the stanza each primitive follows."""
+__all__ = []
