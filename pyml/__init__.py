@@ -3,6 +3,7 @@ from pyml import backend, dtypes, ops  # noqa: F401
 from pyml.autodiff import GradientTape, no_grad  # noqa: F401
 from pyml.errors import OpError  # noqa: F401
 from pyml.tensor import Tensor, Variable, _install_operators
+from pyml.graph import function, trace  # noqa: F401
 
 _install_operators()
 __version__ = "0.1.0"

@@ -209,7 +209,9 @@ class GradientTape:
         return list(self._watched.values())
 
     def _is_watched(self, tensor):
-        return id(tensor) in self._watched or (self.watch_accessed_variables and tensor._requires_grad)
+        # Intermediates recorded under the tape count as watched, as in TensorFlow.
+        return (id(tensor) in self._watched or tensor._node is not None
+                or (self.watch_accessed_variables and tensor._requires_grad))
 
     def gradient(self, target, sources, output_gradients=None):
         """d(target)/d(sources); ``sources`` is a tensor or a list/tuple of them, and the result has the same structure."""

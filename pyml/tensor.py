@@ -20,7 +20,7 @@ def _default_dtype(value):
         return "bool"
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return "int32"
-    if isinstance(value, float):
+    if type(value) is float:  # np.float64 subclasses float but keeps its dtype
         return "float32"
     if isinstance(value, (list, tuple)):
         arr = np.asarray(value)

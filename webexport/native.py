@@ -3,7 +3,14 @@
 Used by the tests to validate and execute every kernel without a browser, and by benchmarks on GPUs.
 
     >>> out = run_kernels(kernels, {"x": x_array}, specs, batch=4)   # {"v1": array, ...}
+    >>> run_bundle("model", {"x": x_array})                          # {"v9": array}: a whole bundle
+
+``run_bundle`` does what the JS WebGPU runtime does: pipelines once per bundle; per batch size, one
+buffer per slot of the manifest's memory plan and one bind group per step; per call, one upload, one
+command buffer running the steps in order, one readback.
 """
+import weakref
+
 import numpy as np
 
 from webexport.kernels.common import ExportError
@@ -103,3 +110,154 @@ def run_kernels(kernels, values, specs, batch=1):
         raw = np.frombuffer(dev.queue.read_buffer(buf), dtype=_NUMPY[dtype])[: int(np.prod(shape, dtype=np.int64))]
         out[name] = (raw != 0) if dtype == "bool" else raw.reshape(shape).copy()
     return out
+
+
+# ---- whole bundles ------------------------------------------------------------------------------------
+_RUNNERS = weakref.WeakKeyDictionary()  # Bundle -> _BundleRunner: pipelines and weights, created once
+
+
+def run_bundle(bundle, inputs, batch=None):
+    """Run a bundle's steps natively with its buffer plan; returns ``{output name: array}``.
+
+    Args:
+        bundle: a bundle folder (or its model.json), or a ``Bundle`` from ``webexport.load_bundle``
+            (pass the loaded one to reuse its pipelines across calls).
+        inputs: ``{name: array}``, a list in the manifest's input order, or one array for one input.
+        batch: the batch size; by default read from axis 0 of the inputs whose batch is dynamic.
+
+    >>> bundle = load_bundle("model")
+    >>> run_bundle(bundle, np.zeros((3, 64), np.float32))["v9"].shape
+    (3, 10)
+    """
+    from webexport.validate import Bundle, load_bundle
+
+    if not isinstance(bundle, Bundle):
+        bundle = load_bundle(bundle)
+    if bundle not in _RUNNERS:
+        _RUNNERS[bundle] = _BundleRunner(bundle)
+    return _RUNNERS[bundle].run(inputs, batch)
+
+
+class _BundleRunner:
+    def __init__(self, bundle):
+        dev = device()
+        self.manifest = m = bundle.manifest
+        first = {}
+        for step in m["steps"]:
+            first.setdefault(step["kernel"], step)
+        sources = {k["id"]: k["wgsl"] for k in m["kernels"]}
+        self.pipelines = {kid: _pipeline(sources[kid], step) for kid, step in first.items()}
+        self.workgroup = {k["id"]: k["workgroup_size"] for k in m["kernels"]}
+        used = {n for s in m["steps"] for n in s["inputs"]}
+        self.weights = {}
+        for name, value in m["values"].items():
+            if "weight" in value and name in used and value["weight"] not in self.weights:
+                array = np.asarray(bundle.weights[value["weight"]])
+                self.weights[value["weight"]] = _storage(dev, array.astype(_NUMPY[str(array.dtype)]))
+        self.batch = None
+
+    def _prepare(self, batch):
+        """Slot buffers, the params uniform and one bind group per step, for one batch size."""
+        import wgpu
+
+        dev, m = device(), self.manifest
+        usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
+        self.slots = {b["id"]: dev.create_buffer(size=max(16, -(-(b["bytes_per_batch"] * batch + b["bytes_fixed"]) // 16) * 16),
+                                                 usage=usage) for b in m["buffers"]}
+        self.params = dev.create_buffer_with_data(data=np.array([batch, 0, 0, 0], np.uint32).tobytes(),
+                                                  usage=wgpu.BufferUsage.UNIFORM)
+        self.groups = []
+        for step in m["steps"]:
+            pipeline, layout = self.pipelines[step["kernel"]]
+            entries = [{"binding": 0, "resource": {"buffer": self.params}}]
+            entries += [{"binding": i + 1, "resource": {"buffer": self._buffer(name)}}
+                        for i, name in enumerate(step["inputs"] + step["outputs"])]
+            self.groups.append(dev.create_bind_group(layout=layout, entries=entries, label=step["label"]))
+        self.batch = batch
+
+    def _buffer(self, name):
+        value = self.manifest["values"][name]
+        return self.weights[value["weight"]] if "weight" in value else self.slots[value["buffer"]]
+
+    def run(self, inputs, batch):
+        m = self.manifest
+        arrays = _match_inputs(m["inputs"], inputs)
+        batch = _batch_of(m["inputs"], arrays, batch)
+        if batch != self.batch:
+            self._prepare(batch)
+        dev = device()
+        for spec, array in zip(m["inputs"], arrays):
+            data = np.ascontiguousarray(array.astype(_NUMPY[spec["dtype"]])).tobytes()
+            if data:
+                dev.queue.write_buffer(self.slots[m["values"][spec["name"]]["buffer"]], 0, data)
+        encoder = dev.create_command_encoder()
+        compute = encoder.begin_compute_pass()
+        for step, group in zip(m["steps"], self.groups):
+            total = step["threads"][0] * batch + step["threads"][1]
+            if total:
+                compute.set_pipeline(self.pipelines[step["kernel"]][0])
+                compute.set_bind_group(0, group)
+                compute.dispatch_workgroups(*_dispatch_size(total, self.workgroup[step["kernel"]]), 1)
+        compute.end()
+        dev.queue.submit([encoder.finish()])
+        out = {}
+        for spec in m["outputs"]:
+            shape = tuple(batch if d is None else d for d in spec["shape"])
+            raw = np.frombuffer(dev.queue.read_buffer(self._buffer(spec["name"])), _NUMPY[spec["dtype"]])
+            raw = raw[: int(np.prod(shape, dtype=np.int64))].reshape(shape)
+            out[spec["name"]] = (raw != 0) if spec["dtype"] == "bool" else raw.astype(spec["dtype"])
+        return out
+
+
+def _pipeline(wgsl, step):
+    """``(pipeline, bind group layout)`` with the explicit layout the JS runtime uses (web/src/webgpu.js):
+    binding 0 the params uniform, then the step's inputs read-only, then its outputs."""
+    import wgpu
+
+    dev = device()
+    label = step["label"]
+    stage = wgpu.ShaderStage.COMPUTE
+    entries = [{"binding": 0, "visibility": stage, "buffer": {"type": wgpu.BufferBindingType.uniform}}]
+    entries += [{"binding": 1 + i, "visibility": stage, "buffer": {"type": wgpu.BufferBindingType.read_only_storage}}
+                for i in range(len(step["inputs"]))]
+    entries += [{"binding": 1 + len(step["inputs"]) + i, "visibility": stage,
+                 "buffer": {"type": wgpu.BufferBindingType.storage}} for i in range(len(step["outputs"]))]
+    layout = dev.create_bind_group_layout(entries=entries, label=label)
+    try:
+        module = dev.create_shader_module(code=wgsl, label=label)
+        pipeline = dev.create_compute_pipeline(layout=dev.create_pipeline_layout(bind_group_layouts=[layout]),
+                                               compute={"module": module, "entry_point": "main"}, label=label)
+    except wgpu.GPUError as exc:
+        raise ExportError(f"kernel of step {label!r}: WGSL failed to compile or does not match the step's "
+                          f"bindings:\n{exc}\n--- source ---\n{wgsl}") from None
+    return pipeline, layout
+
+
+def _match_inputs(specs, inputs):
+    names = [s["name"] for s in specs]
+    if isinstance(inputs, dict):
+        missing = [n for n in names if n not in inputs]
+        if missing or len(inputs) != len(names):
+            raise ValueError(f"run_bundle: the bundle takes inputs {names}. Received: {sorted(inputs)}")
+        inputs = [inputs[n] for n in names]
+    elif not isinstance(inputs, (list, tuple)):
+        inputs = [inputs]
+    if len(inputs) != len(names):
+        raise ValueError(f"run_bundle: the bundle takes {len(names)} inputs {names}. Received: {len(inputs)} arrays")
+    return [np.asarray(x) for x in inputs]
+
+
+def _batch_of(specs, arrays, batch):
+    for spec, array in zip(specs, arrays):
+        shape = spec["shape"]
+        if array.ndim != len(shape):
+            raise ValueError(f"run_bundle: input {spec['name']!r} has shape {list(shape)}. Received: {array.shape}")
+        if shape and shape[0] is None:
+            if batch is not None and array.shape[0] != batch:
+                raise ValueError(f"run_bundle: input {spec['name']!r} has batch {array.shape[0]}, expected {batch}. "
+                                 f"Received: shape {array.shape}")
+            batch = array.shape[0]
+        fixed = [(d, a) for d, a in zip(shape, array.shape) if d is not None]
+        if any(d != a for d, a in fixed):
+            raise ValueError(f"run_bundle: input {spec['name']!r} has shape {list(shape)}. Received: {array.shape}")
+    return 1 if batch is None else int(batch)

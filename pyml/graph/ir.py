@@ -62,9 +62,16 @@ class Graph:
         return {n.name: n for n in self.nodes}
 
     def __str__(self):
-        lines = [str(n) for n in self.nodes]
+        lines = [str(n) + self._value_note(n) for n in self.nodes]
         lines.append("return " + ", ".join(f"%{o}" for o in self.outputs))
         return "\n".join(lines)
+
+    def _value_note(self, node):
+        """Small unlabelled constants show their value in the printout: ``%c1 : f32[] = constant 2.0``."""
+        value = self.constants.get(node.name) if node.op == "constant" and "label" not in node.attrs else None
+        if value is None or np.size(value) > 6:
+            return ""
+        return " " + repr(np.asarray(value).tolist())
 
     # ---- JSON ---------------------------------------------------------------------------------
     def to_json(self):

@@ -10,6 +10,8 @@ from pyml.ops.registry import Primitive, Spec, bind, primitive, primitives  # no
 from pyml.ops.elementwise import *  # noqa: F401,F403
 from pyml.ops.reduction import *  # noqa: F401,F403
 from pyml.ops.movement import *  # noqa: F401,F403
+from pyml.ops.indexing import *  # noqa: F401,F403
 from pyml.ops.linalg import *  # noqa: F401,F403
 from pyml.ops.conv import *  # noqa: F401,F403
+from pyml.ops.pooling import *  # noqa: F401,F403
 from pyml.ops.composite import *  # noqa: F401,F403

@@ -96,7 +96,10 @@ def bind(name, *inputs, **attrs):
         tracer = _TRACING["tracer"]
         if tracer is None:
             raise OpError(prim.name, "got a symbolic tensor outside of tracing")
-        return tracer.record(prim, tensors, attrs, spec)
+        out = tracer.record(prim, tensors, attrs, spec)
+        if autodiff.is_recording(tensors):  # so pyml.autodiff.grad works inside a traced function
+            out._node = autodiff.Node(prim, tuple(tensors), attrs)
+        return out
     try:
         array = prim.forward(backend.xp(), *[t.data for t in tensors], **attrs)
     except Exception as exc:  # the shape rule passed, so this is a bug in the forward: say where

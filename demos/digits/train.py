@@ -1,0 +1,119 @@
+"""The digits demo: train a small MLP on scikit-learn's 8x8 digits, export it for the web, copy the page.
+
+    $ pyml demo digits                                  # builds build/digits-demo/ and serves it
+    $ python demos/digits/train.py --out site           # the same, without the server
+
+The output folder holds everything a static host needs:
+
+    digits.pyml       the trained model (model.save), reloadable with pyml.load_model
+    model/            the web bundle (model.json, weights.bin, runtime/) from webexport.export
+    samples.json      a few test-split digits with the Python model's probabilities, for the page's
+                      "Test digit" button and for parity checks
+    index.html, app.js, style.css   the page: draw a digit, watch the prediction update live
+
+The model sees the dataset's pixels (0..16) divided by 16; app.js does the same division.
+"""
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+PAGE_FILES = ("index.html", "app.js", "style.css")
+PIXEL_MAX = 16.0  # load_digits counts on-pixels in 4x4 blocks of a 32x32 bitmap: values 0..16
+EPOCHS = 30
+NUM_SAMPLES = 20  # test digits written to samples.json
+
+
+def load_data(seed=0, test_size=0.2):
+    """scikit-learn's digits (bundled with scikit-learn, no download), split 80/20, stratified and seeded.
+
+    Returns ``(x_train, x_test, y_train, y_test)``: float32 inputs of shape (n, 64) scaled to 0..1,
+    int32 labels.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = (digits.data / PIXEL_MAX).astype(np.float32)
+    y = digits.target.astype(np.int32)
+    return train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
+
+
+def build_model():
+    """Dense 64 relu → Dense 10 softmax: the model the page runs (4,810 parameters)."""
+    import pyml
+    from pyml import layers
+
+    model = pyml.Sequential([
+        pyml.Input(shape=(64,)),
+        layers.Dense(64, activation="relu"),
+        layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def train(epochs=EPOCHS, seed=0):
+    """Fit the model on the training split; returns ``(model, (x_train, x_test, y_train, y_test), accuracy)``."""
+    import pyml
+
+    pyml.set_random_seed(seed)
+    data = load_data(seed)
+    x_train, x_test, y_train, y_test = data
+    model = build_model()
+    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0)
+    probabilities = np.asarray(model.predict(x_test, verbose=0))
+    accuracy = float(np.mean(probabilities.argmax(axis=1) == y_test))
+    return model, data, accuracy
+
+
+def write_samples(path, model, x_test, y_test, count=NUM_SAMPLES):
+    """The first ``count`` test digits (pixels 0..16), their labels and the Python model's probabilities."""
+    x = x_test[:count]
+    probabilities = np.asarray(model.predict(x, verbose=0))
+    samples = [{"pixels": [int(round(v)) for v in row * PIXEL_MAX], "label": int(label),
+                "probabilities": [round(float(p), 6) for p in probs]}
+               for row, label, probs in zip(x, y_test[:count], probabilities)]
+    path.write_text(json.dumps({"pixel_max": PIXEL_MAX, "samples": samples}))
+
+
+def build_demo(out, epochs=EPOCHS, seed=0, log=print):
+    """Train, save, export and copy the page into ``out``; returns a dict with the model, data and accuracy."""
+    import webexport
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    model, data, accuracy = train(epochs, seed)
+    x_train, x_test, y_train, y_test = data
+    log(f"trained on {len(x_train)} digits for {epochs} epochs in {time.perf_counter() - start:.1f} s: "
+        f"test accuracy {accuracy:.1%} on {len(x_test)} digits")
+    if accuracy < 0.95:
+        log(f"warning: test accuracy {accuracy:.1%} is below the 95% this demo expects; try more --epochs")
+    model.save(str(out / "digits.pyml"))
+    webexport.export(model, str(out / "model"))
+    write_samples(out / "samples.json", model, x_test, y_test)
+    for name in PAGE_FILES:
+        shutil.copyfile(HERE / name, out / name)
+    log(f"wrote {out}/: digits.pyml, model/ (web bundle), samples.json, {', '.join(PAGE_FILES)}")
+    return {"model": model, "data": data, "accuracy": accuracy, "out": out}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="build/digits-demo", help="output folder (default: build/digits-demo)")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    build_demo(args.out, args.epochs, args.seed)
+    print(f"serve it with: pyml serve {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

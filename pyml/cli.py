@@ -1,0 +1,248 @@
+"""The ``pyml`` command line: export a saved model to a web bundle, serve a folder, run a demo.
+
+    $ pyml export digits.pyml site/model         # writes model.json + weights.bin + runtime/
+    $ pyml serve site                            # http://127.0.0.1:8000/  (Ctrl-C stops)
+    $ pyml demo digits                           # train, export and serve the digits demo
+    $ pyml --version
+
+Mistakes a user can make (a missing file, a file that is not a model, a damaged bundle, a busy port)
+end with one line on stderr, ``pyml <command>: error: ...``, and exit status 2. Set ``PYML_DEBUG=1``
+to see the traceback instead.
+"""
+import argparse
+import functools
+import http.server
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+DEMOS_DIR = Path(__file__).resolve().parent.parent / "demos"
+DEMOS = {"digits": "draw a digit, see a 64-64-10 MLP trained on scikit-learn's 8x8 digits classify it live"}
+MIME_TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".json": "application/json",
+    ".wasm": "application/wasm",
+    ".bin": "application/octet-stream",
+    ".wgsl": "text/plain",
+    ".ts": "text/plain",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+
+
+class UserError(Exception):
+    """An error the user can fix; ``main`` prints it as one line and exits with status 2."""
+
+
+# ---- pyml export ------------------------------------------------------------------------------
+def export_command(args):
+    """Compile a saved model (``model.save("x.pyml")``) into a web bundle folder."""
+    import webexport
+
+    model_path = Path(args.model_path)
+    if not model_path.is_file():
+        raise UserError(f"no such model file: {model_path}")
+    input_shape = parse_shape(args.input_shape) if args.input_shape else None
+    webexport.export(str(model_path), args.out_dir, input_shape=input_shape, batch_size=args.batch_size)
+    print(describe_bundle(Path(args.out_dir)))
+    return 0
+
+
+def parse_shape(text):
+    """``"64"`` → ``(64,)``; ``"8,8,1"`` or ``"8x8x1"`` → ``(8, 8, 1)``: one sample, without the batch axis."""
+    parts = [p for p in text.replace("x", ",").replace(" ", ",").split(",") if p]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if not shape or any(d <= 0 for d in shape):
+        raise UserError(f"--input-shape takes positive sizes separated by commas, like 64 or 8,8,1. Received: {text!r}")
+    return shape
+
+
+def describe_bundle(out_dir):
+    """One line saying what a bundle holds, read back from its manifest."""
+    manifest = json.loads((out_dir / "model.json").read_text())
+    inputs = ", ".join(f"{i['name']} {_shape_text(i['shape'])}" for i in manifest["inputs"])
+    outputs = ", ".join(f"{o['name']} {_shape_text(o['shape'])}" for o in manifest["outputs"])
+    weight_bytes = manifest["weights"]["byte_length"]
+    return (f"wrote {out_dir}/: {len(manifest['steps'])} kernel steps, {weight_bytes:,} bytes of weights; "
+            f"inputs {inputs} -> outputs {outputs}")
+
+
+def _shape_text(shape):
+    return "(" + ", ".join("batch" if d is None else str(d) for d in shape) + ")"
+
+
+# ---- pyml serve -------------------------------------------------------------------------------
+class StaticHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder with the MIME types ES modules and bundles need, and no caching (re-exports show up)."""
+
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
+    quiet = True
+
+    def end_headers(self):
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def log_message(self, format, *args):
+        if not self.quiet:
+            super().log_message(format, *args)
+
+
+def make_server(directory, host="127.0.0.1", port=8000, quiet=True):
+    """A threading HTTP server for ``directory``; call ``serve_forever()`` (port 0 picks a free port).
+
+    >>> server = make_server("site", port=0)
+    >>> url = server_url(server)     # 'http://127.0.0.1:PORT/'
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(f"no such folder: {directory}")
+    handler = type("Handler", (StaticHandler,), {"quiet": quiet})
+    try:
+        return http.server.ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(directory)))
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another with --port") from None
+
+
+def server_url(server):
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}/"
+
+
+def check_bundles(directory):
+    """Validate every bundle under ``directory`` (a folder holding model.json), so a damaged one fails now, not in the browser."""
+    from webexport import load_bundle
+
+    for manifest in sorted(Path(directory).glob("**/model.json")):
+        if "runtime" in manifest.parts:
+            continue
+        try:
+            load_bundle(str(manifest.parent))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"bad bundle in {manifest.parent}: {_one_line(exc)}") from None
+
+
+def serve(directory, host="127.0.0.1", port=8000, quiet=True):
+    """Serve ``directory`` until Ctrl-C; prints the URL first."""
+    server = make_server(directory, host, port, quiet)
+    print(f"Serving {directory} at {server_url(server)}  (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\nStopped.", flush=True)
+    finally:
+        server.server_close()
+    return 0
+
+
+def serve_command(args):
+    if Path(args.directory).is_dir():
+        check_bundles(args.directory)
+    return serve(args.directory, args.host, args.port, quiet=not args.verbose)
+
+
+# ---- pyml demo --------------------------------------------------------------------------------
+def load_demo(name):
+    """Import ``demos/<name>/train.py`` from the source tree (demos ship with the repository, not the wheel)."""
+    path = DEMOS_DIR / name / "train.py"
+    if not path.is_file():
+        raise UserError(f"demo {name!r} is not in {DEMOS_DIR}; the demos need a source checkout "
+                        "(git clone, then pip install -e '.[demos]')")
+    spec = importlib.util.spec_from_file_location(f"pyml_demo_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def demo_command(args):
+    demo = load_demo(args.name)
+    out = Path(args.out or Path("build") / f"{args.name}-demo")
+    options = {"seed": args.seed}
+    if args.epochs is not None:
+        options["epochs"] = args.epochs
+    demo.build_demo(out, **options)
+    if args.no_serve:
+        print(f"Demo written to {out}/; serve it with: pyml serve {out}")
+        return 0
+    return serve(out, args.host, args.port)
+
+
+# ---- entry point --------------------------------------------------------------------------------
+def build_parser():
+    from pyml import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="pyml", description="Train in Python, run in the browser: export pyml models to WebGPU bundles.")
+    parser.add_argument("--version", action="version", version=f"pyml {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    export = commands.add_parser("export", help="compile a saved model into a web bundle folder",
+                                 description="Compile a saved model (model.save('x.pyml')) into OUT_DIR: "
+                                             "model.json + weights.bin + runtime/.")
+    export.add_argument("model_path", metavar="MODEL_PATH", help="a model saved with model.save(...)")
+    export.add_argument("out_dir", metavar="OUT_DIR", help="the bundle folder to write (replaced if it exists)")
+    export.add_argument("--batch-size", type=int, default=None, metavar="N",
+                        help="fix the batch size (default: any batch size at run time)")
+    export.add_argument("--input-shape", default=None, metavar="DIMS",
+                        help="one sample's shape, without the batch axis, e.g. 64 or 8,8,1 "
+                             "(default: the model's own input shape)")
+    export.set_defaults(run=export_command)
+
+    serve_parser = commands.add_parser("serve", help="serve a folder over HTTP (for bundles and demo pages)")
+    serve_parser.add_argument("directory", metavar="DIR")
+    serve_parser.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
+    serve_parser.add_argument("--host", default="127.0.0.1",
+                              help="default 127.0.0.1 (WebGPU needs a secure context: localhost or https)")
+    serve_parser.add_argument("--verbose", action="store_true", help="log every request")
+    serve_parser.set_defaults(run=serve_command)
+
+    demo = commands.add_parser("demo", help="build and serve a demo", description="Demos: " + "; ".join(
+        f"{name}: {text}" for name, text in DEMOS.items()))
+    demo.add_argument("name", choices=sorted(DEMOS), metavar="NAME", help=", ".join(sorted(DEMOS)))
+    demo.add_argument("--out", default=None, metavar="DIR", help="where to write it (default: build/NAME-demo)")
+    demo.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs (default: the demo's)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed for the split and the weights")
+    demo.add_argument("--no-serve", action="store_true", help="build only; do not start the server")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.set_defaults(run=demo_command)
+    return parser
+
+
+def _one_line(exc):
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def main(argv=None):
+    """Run the ``pyml`` command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "batch_size", None) is not None and args.batch_size <= 0:
+        print(f"pyml {args.command}: error: --batch-size must be positive. Received: {args.batch_size}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except UserError as exc:
+        message = str(exc)
+    except KeyboardInterrupt:
+        print(f"pyml {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a model or bundle pyml refuses: the message names the file and field
+        if os.environ.get("PYML_DEBUG"):
+            raise
+        message = f"{_one_line(exc)} ({type(exc).__name__}; set PYML_DEBUG=1 for the traceback)"
+    print(f"pyml {args.command}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,405 @@
+"""Tracing: run a Python function on symbolic tensors and record the primitives it binds as a ``Graph``.
+
+    >>> w = pyml.Variable(np.ones((4, 3), "float32"), name="dense/kernel")
+    >>> graph = pyml.graph.trace(lambda x: pyml.ops.tanh(x @ w), [((None, 4), "float32")])
+    >>> print(graph)
+    %x : f32[N,4] = placeholder
+    %w1 : f32[4,3] = constant dense/kernel
+    %v2 : f32[N,3] = matmul(%x, %w1)
+    %v3 : f32[N,3] = tanh(%v2)
+    return %v3
+
+Each ``bind`` of a primitive with a symbolic input calls ``Tracer.record`` (installed with
+``registry.set_tracer``); concrete tensors met as inputs become ``constant`` nodes. Python control
+flow runs once, at trace time: it may depend on shapes, never on tensor values.
+
+Dynamic batch (docs/internals.md §3): when an input's axis 0 is ``None`` the function is traced twice,
+at batch 2 and 3, and the two graphs are merged node for node. A dim that differs must be axis 0 and
+equal the batch; an attribute entry that differs must equal the batch (it becomes ``None``); anything
+else, such as a constant computed from ``x.shape[0]``, depends on the batch size in a way export cannot
+express, and is an error naming the node. One repair is made: ops whose inputs are all concrete run
+eagerly, so ``ones_like(x)`` arrives as a batch-sized constant; a constant whose axis 0 is the batch and
+whose rows are all equal becomes ``broadcast_to(row, (None, ...))``.
+"""
+import inspect
+from typing import NamedTuple
+
+import numpy as np
+
+from pyml import backend, dtypes
+from pyml.errors import OpError
+from pyml.graph.ir import Graph, Node
+from pyml.ops.registry import Spec, set_tracer
+from pyml.tensor import Tensor, Variable
+
+BATCHES = (2, 3)  # the two batch sizes a dynamic-batch function is traced at
+
+
+class TraceError(OpError):
+    """Something a traced function did that a static graph cannot express; names the op or node."""
+
+
+class TraceResult(NamedTuple):
+    """What one trace produced: the graph, how to rebuild the function's return value from the graph's
+    outputs (see ``flatten``), and the Variables whose current values the graph's constants stand for."""
+
+    graph: Graph
+    structure: tuple
+    captures: dict  # constant node name -> Variable
+
+
+# ---- symbolic tensors ----------------------------------------------------------------------------------
+class _Ref(NamedTuple):
+    tracer: "Tracer"
+    name: str
+
+
+class SymbolicTensor(Tensor):
+    """A traced value: shape and dtype, no data. Asking for its value is an error that names its node."""
+
+    def _value_error(self, action):
+        node = self._trace.tracer.node(self._trace.name)
+        return TraceError(
+            node.target or node.op,
+            f"{action} needs the value of {node}, but tracing records shapes and dtypes only: tracing needs "
+            "static control flow (a Python `if`/`while` or a conversion to a number cannot depend on a "
+            "tensor's value; use pyml.ops.where, or compute outside the traced function). "
+            f"Received: a symbolic tensor of shape {self.shape} and dtype {self.dtype}")
+
+    @property
+    def data(self):
+        raise self._value_error("reading .data")
+
+    def numpy(self):
+        raise self._value_error(".numpy()")
+
+    def item(self):
+        raise self._value_error(".item()")
+
+    def tolist(self):
+        raise self._value_error(".tolist()")
+
+    def __array__(self, dtype=None, copy=None):
+        raise self._value_error("converting to a NumPy array")
+
+    def __bool__(self):
+        raise self._value_error("bool() (a Python branch on a tensor)")
+
+    def __float__(self):
+        raise self._value_error("float()")
+
+    def __int__(self):
+        raise self._value_error("int()")
+
+    def __index__(self):
+        raise self._value_error("using a tensor as an index")
+
+    def detach(self):
+        """The same graph value, cut off from autodiff (a stop-gradient that costs no node)."""
+        return SymbolicTensor._symbolic(self.spec, self._trace)
+
+
+# ---- the tracer ------------------------------------------------------------------------------------------
+class Tracer:
+    """Records the primitives bound on its symbolic tensors as graph nodes.
+
+    Names: placeholders are named by the caller, constants ``c<i>`` (``w<i>`` for Variables), calls
+    ``v<i>``, where ``i`` is the node's position, so two traces of one function name nodes alike.
+    """
+
+    def __init__(self):
+        self.nodes = []
+        self.constants = {}
+        self.captures = {}
+        self._index = {}  # value name -> node
+        self._by_id = {}  # id(tensor) or id(array) -> constant name
+        self._alive = []  # keeps those objects alive, so their ids are not reused while tracing
+
+    def node(self, name):
+        return self._index[name]
+
+    def placeholder(self, name, spec):
+        """A symbolic input; float inputs can be differentiated (``pyml.autodiff.grad``) inside the trace."""
+        tensor = self._add(Node(name, "placeholder", tuple(spec.shape), spec.dtype))
+        tensor._requires_grad = dtypes.is_float(spec.dtype)
+        return tensor
+
+    def record(self, prim, tensors, attrs, spec):
+        """Called by ``registry.bind`` for a primitive with a symbolic input: adds a call node."""
+        inputs = [self.value(t, prim.name) for t in tensors]
+        name = self._fresh("v")
+        return self._add(Node(name, "call", tuple(spec.shape), spec.dtype, prim.name, inputs, dict(attrs)))
+
+    def value(self, tensor, op):
+        """The graph value name for ``tensor``: its node if symbolic, else a (deduplicated) constant."""
+        if tensor.is_symbolic:
+            ref = tensor._trace
+            if not isinstance(ref, _Ref) or ref.tracer is not self:
+                raise TraceError(op, "got a symbolic tensor from another trace (a value that leaked out of an "
+                                     "earlier traced function). Received: a symbolic tensor of shape "
+                                     f"{tensor.shape}")
+            return ref.name
+        return self.constant(tensor)
+
+    def constant(self, tensor):
+        keys = (id(tensor), id(tensor._data))
+        name = next((self._by_id[k] for k in keys if k in self._by_id), None)
+        if name is None:
+            array = backend.to_numpy(tensor.data)
+            if isinstance(tensor, Variable):
+                array = array.copy()  # a Variable changes under training; the graph keeps this snapshot
+            name = self._fresh("w" if isinstance(tensor, Variable) else "c")
+            self._add(Node(name, "constant", tuple(tensor.shape), tensor.dtype))
+            self.constants[name] = array
+        for key, obj in zip(keys, (tensor, tensor._data)):
+            if key not in self._by_id:
+                self._by_id[key] = name
+                self._alive.append(obj)
+        if isinstance(tensor, Variable) and name not in self.captures:
+            # Every Variable is a weight: labelled (by its name, else its node's) so passes keep it apart.
+            self.captures[name] = tensor
+            self._index[name].attrs["label"] = tensor.name or name
+        return name
+
+    def _fresh(self, prefix):
+        name = f"{prefix}{len(self.nodes)}"
+        while name in self._index:
+            name += "_"
+        return name
+
+    def _add(self, node):
+        self.nodes.append(node)
+        self._index[node.name] = node
+        return SymbolicTensor._symbolic(Spec(node.shape, node.dtype), _Ref(self, node.name))
+
+
+# ---- structures of tensors (a function's arguments and return value) ------------------------------------
+LEAF = ("tensor",)
+
+
+def flatten(tree, where="output"):
+    """``(leaves, structure)``: the Tensors in ``tree`` (nested lists, tuples, dicts) and a hashable
+    description of the rest. ``None`` stays in the structure; other non-tensors are an error.
+
+    >>> leaves, structure = flatten({"a": t1, "b": [t2, None]})
+    >>> unflatten(structure, leaves) == {"a": t1, "b": [t2, None]}
+    """
+    leaves = []
+
+    def visit(node, path):
+        if isinstance(node, Tensor):
+            leaves.append(node)
+            return LEAF
+        if node is None:
+            return ("none",)
+        if isinstance(node, (list, tuple)):
+            return ("seq", type(node), tuple(visit(v, f"{path}[{i}]") for i, v in enumerate(node)))
+        if isinstance(node, dict):
+            keys = tuple(node)
+            return ("dict", type(node), keys, tuple(visit(node[k], f"{path}[{k!r}]") for k in keys))
+        raise TraceError("trace", f"a traced function must return tensors (in lists, tuples or dicts); {path} "
+                                  f"is not one. Received: {type(node).__name__}")
+
+    structure = visit(tree, where)
+    return leaves, structure
+
+
+def unflatten(structure, leaves):
+    """Rebuild what ``flatten`` took apart, with ``leaves`` in place of its tensors."""
+    it = iter(leaves)
+
+    def build(s):
+        kind = s[0]
+        if kind == "tensor":
+            return next(it)
+        if kind == "none":
+            return None
+        if kind == "seq":
+            items = [build(c) for c in s[2]]
+            return s[1](*items) if hasattr(s[1], "_fields") else s[1](items)
+        return s[1](zip(s[2], [build(c) for c in s[3]]))
+
+    return build(structure)
+
+
+# ---- input specs -------------------------------------------------------------------------------------------
+def as_spec(spec, index=0):
+    """A ``Spec`` from ``(shape, dtype)``, a ``Spec``, or anything with ``.shape`` and ``.dtype``
+    (a ``pyml.Input``, a Tensor, a NumPy array). ``None`` is allowed at axis 0 only (the batch)."""
+    if hasattr(spec, "shape") and hasattr(spec, "dtype"):
+        shape, dtype = spec.shape, spec.dtype
+    elif isinstance(spec, (list, tuple)) and len(spec) == 2:
+        shape, dtype = spec
+    else:
+        raise TraceError("trace", f"input {index}: expected a (shape, dtype) pair, a Spec or an object with "
+                                  f".shape and .dtype. Received: {spec!r}")
+    try:
+        shape = tuple(None if d is None else int(d) for d in shape)
+        dtype = dtypes.canonical(dtype if isinstance(dtype, str) else getattr(dtype, "name", dtype))
+    except (TypeError, ValueError) as exc:
+        raise TraceError("trace", f"input {index}: {exc}. Received: {spec!r}") from None
+    if any(d is None for d in shape[1:]) or any(d is not None and d < 0 for d in shape):
+        raise TraceError("trace", f"input {index}: dims must be non-negative ints, with None only at axis 0 "
+                                  f"(the batch). Received: shape={shape}")
+    return Spec(shape, dtype)
+
+
+def input_names(fn, specs):
+    """Placeholder names: a spec's ``.name`` if it has one, else the function's parameter name, else x<i>."""
+    try:
+        params = [p.name for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = []
+    for i, spec in enumerate(specs):
+        name = getattr(spec, "name", None) if not isinstance(spec, tuple) else None
+        name = name if isinstance(name, str) and name else (params[i] if i < len(params) else f"x{i}")
+        while name in names:
+            name += "_"
+        names.append(name)
+    return names
+
+
+# ---- tracing -----------------------------------------------------------------------------------------------
+def trace(fn, input_specs, dynamic_batch=None):
+    """Trace ``fn`` into a ``Graph`` (docs/internals.md §3).
+
+    Args:
+        fn: a function of tensors, one per entry of ``input_specs``, returning a tensor or a list,
+            tuple or dict of them. It runs on symbolic tensors: its Python control flow must not
+            depend on tensor values.
+        input_specs: one per argument: ``(shape, dtype)``, a ``Spec``, or a ``pyml.Input``-like object.
+            ``None`` at axis 0 marks the dynamic batch.
+        dynamic_batch: ``None`` (default) makes axis 0 dynamic where a spec says ``None``; ``True``
+            makes axis 0 of every input the dynamic batch; ``False`` refuses ``None`` dims.
+
+    Returns:
+        A ``Graph`` whose outputs are the function's tensors in flattened order.
+
+    >>> g = pyml.graph.trace(lambda a, b: a * b + 1.0, [((None, 3), "float32"), ((3,), "float32")])
+    >>> g.outputs
+    ['v4']
+    """
+    return trace_function(fn, input_specs, dynamic_batch).graph
+
+
+def trace_function(fn, input_specs, dynamic_batch=None, names=None):
+    """Like ``trace``, returning a ``TraceResult`` (graph, output structure, captured Variables)."""
+    specs = [as_spec(s, i) for i, s in enumerate(input_specs)]
+    names = list(names) if names is not None else input_names(fn, input_specs)
+    if dynamic_batch is True:
+        if any(not s.shape for s in specs):
+            raise TraceError("trace", "dynamic_batch=True needs every input to have an axis 0. Received: "
+                                      f"shapes {[s.shape for s in specs]}")
+        specs = [Spec((None,) + s.shape[1:], s.dtype) for s in specs]
+    dynamic = any(s.shape and s.shape[0] is None for s in specs)
+    if dynamic and dynamic_batch is False:
+        raise TraceError("trace", "dynamic_batch=False, but an input has a None dim. Received: shapes "
+                                  f"{[s.shape for s in specs]}")
+    if not dynamic:
+        return _trace_once(fn, specs, names, batch=None)
+    first, second = (_trace_once(fn, specs, names, batch) for batch in BATCHES)
+    return merge_batch_traces(first, second)
+
+
+def _trace_once(fn, specs, names, batch):
+    tracer = Tracer()
+    args = [tracer.placeholder(name, Spec(tuple(batch if d is None else d for d in s.shape), s.dtype))
+            for name, s in zip(names, specs)]
+    previous = set_tracer(tracer)
+    try:
+        result = fn(*args)
+    finally:
+        set_tracer(previous)
+    leaves, structure = flatten(result)
+    outputs = [tracer.value(t, "return") for t in leaves]
+    graph = Graph(tracer.nodes, list(names), outputs, tracer.constants)
+    return TraceResult(graph, structure, tracer.captures)
+
+
+# ---- the dynamic batch: merging the traces at batch 2 and 3 ----------------------------------------------
+def merge_batch_traces(first, second, batches=BATCHES):
+    """One graph with ``None`` for the batch, from traces at ``batches[0]`` and ``batches[1]``."""
+    a, b = first.graph, second.graph
+    if [n.name for n in a.nodes] != [n.name for n in b.nodes] or first.structure != second.structure:
+        raise TraceError("trace", f"tracing at batch {batches[0]} and {batches[1]} gave different graphs "
+                                  f"({len(a.nodes)} and {len(b.nodes)} nodes): the function's Python control "
+                                  "flow depends on the batch size, which export cannot express")
+    users = {}
+    for node in a.nodes:
+        for value in node.inputs:
+            users.setdefault(value, node)
+    nodes, constants = [], dict(a.constants)
+    for x, y in zip(a.nodes, b.nodes):
+        fill = _batch_fill(x, a.constants.get(x.name), b.constants.get(y.name), batches)
+        if fill is None:
+            nodes.append(_merge_node(x, y, a, b, users, batches))
+            continue
+        row = Node(f"{x.name}_row", "constant", (1,) + x.shape[1:], x.dtype)
+        nodes += [row, Node(x.name, "call", (None,) + x.shape[1:], x.dtype, "broadcast_to", [row.name],
+                            {"shape": (None,) + tuple(x.shape[1:])})]
+        constants[row.name] = fill
+        del constants[x.name]
+    if a.outputs != b.outputs:
+        raise TraceError("trace", f"the outputs differ between batch {batches[0]} ({a.outputs}) and "
+                                  f"{batches[1]} ({b.outputs})")
+    return TraceResult(Graph(nodes, list(a.inputs), list(a.outputs), constants), first.structure,
+                       first.captures)
+
+
+def _batch_fill(node, p, q, batches):
+    """The row that a batch-sized constant repeats, or None. Ops whose inputs are all concrete run eagerly
+    while tracing, so ``ones_like(x)`` on a symbolic ``x`` arrives as a constant of ``x``'s shape; when its
+    axis 0 is the batch and every row is the same, it becomes ``broadcast_to(row, (None, ...))``."""
+    if node.op != "constant" or "label" in node.attrs or not node.shape or (p.shape[0], q.shape[0]) != batches:
+        return None
+    if p.shape[1:] != q.shape[1:] or p.dtype != q.dtype or not (np.all(p == p[:1]) and np.all(q == p[:1])):
+        return None
+    return p[:1].copy()
+
+
+def _batch_error(node, detail, batches, hint=""):
+    return TraceError(node.target or node.op,
+                      f"{node} {detail} at batch {batches[0]} and {batches[1]}{hint}: it depends on the batch size in "
+                      "a way export cannot express (only axis 0 of a value, or an attribute entry equal to the "
+                      "batch, may vary with it)")
+
+
+def _merge_node(x, y, graph_a, graph_b, users, batches):
+    if (x.op, x.target, x.inputs, x.dtype, len(x.shape)) != (y.op, y.target, y.inputs, y.dtype, len(y.shape)):
+        raise TraceError(x.target or x.op, f"node %{x.name} is `{x}` at batch {batches[0]} but `{y}` at batch "
+                                           f"{batches[1]}: the function's Python control flow depends on the "
+                                           "batch size")
+    shape = []
+    for axis, (p, q) in enumerate(zip(x.shape, y.shape)):
+        if p == q:
+            shape.append(p)
+        elif axis == 0 and (p, q) == batches:
+            shape.append(None)
+        else:
+            raise _batch_error(x, f"has shape {x.shape} and {y.shape}", batches)
+    if x.op == "constant":
+        p, q = graph_a.constants[x.name], graph_b.constants[y.name]
+        if p.shape != q.shape or p.dtype != q.dtype or not np.array_equal(p, q, equal_nan=p.dtype.kind == "f"):
+            user = users.get(x.name)
+            used = f"(used by {user}) " if user is not None else ""
+            shown = f"{p.tolist()} and {q.tolist()}" if p.size <= 8 and q.size <= 8 else "different values"
+            raise _batch_error(x, f"{used}holds {shown}", batches,
+                               hint=" (a number computed from a shape, like x.shape[0], or a random value drawn while tracing?)")
+    attrs = {}
+    for key in x.attrs:
+        if key not in y.attrs:
+            raise _batch_error(x, f"has attribute {key!r} only", batches)
+        attrs[key] = _merge_attr(x.attrs[key], y.attrs[key], x, key, batches, top=True)
+    return Node(x.name, x.op, tuple(shape), x.dtype, x.target, list(x.inputs), attrs)
+
+
+def _merge_attr(p, q, node, key, batches, top=False):
+    if isinstance(p, (list, tuple)) and isinstance(q, (list, tuple)) and len(p) == len(q):
+        return type(p)(_merge_attr(u, v, node, key, batches) for u, v in zip(p, q))
+    if type(p) is type(q) and p == q:
+        return p
+    if not top and isinstance(p, int) and (p, q) == batches:
+        return None  # an entry equal to the batch, such as reshape's shape (None, 64)
+    raise _batch_error(node, f"has {key}={p!r} and {key}={q!r}", batches)

@@ -1,0 +1,25 @@
+"""pyml.layers: Keras-style layers (channels-last), written in pyml ops so models trace and export.
+
+    >>> model = pyml.Sequential([
+    ...     pyml.Input(shape=(64,)),
+    ...     pyml.layers.Dense(32, activation="relu"),
+    ...     pyml.layers.Dense(10, activation="softmax"),
+    ... ])
+"""
+from pyml.layers.base import InputSpec, Layer, clear_session  # noqa: F401
+from pyml.layers.input_layer import Input, InputLayer, KerasTensor  # noqa: F401
+from pyml.layers.core import Activation, Dense, Dropout, Flatten, Reshape  # noqa: F401
+from pyml.layers.embedding import Embedding  # noqa: F401
+from pyml.layers.conv import Conv1D, Conv2D, Conv3D, DepthwiseConv2D  # noqa: F401
+from pyml.layers.pooling import (  # noqa: F401
+    AveragePooling1D, AveragePooling2D, AveragePooling3D, GlobalAveragePooling1D, GlobalAveragePooling2D,
+    GlobalAveragePooling3D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D,
+    MaxPooling2D, MaxPooling3D)
+from pyml.layers.normalization import BatchNormalization, LayerNormalization  # noqa: F401
+
+# Keras aliases
+MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D
+AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePooling3D
+Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
+GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D = GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D
+GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D

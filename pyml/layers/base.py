@@ -1,0 +1,355 @@
+"""``Layer``: the base class of every layer and model (Keras ``keras.layers.Layer``).
+
+A layer validates its arguments in ``__init__``, creates its weights in ``build(input_shape)`` the
+first time it is called, and computes in ``call(inputs, training=None)`` with pyml ops only, so a
+model made of layers runs eagerly, differentiates, and traces to a graph for export.
+
+    >>> class Scale(pyml.layers.Layer):
+    ...     def build(self, input_shape):
+    ...         self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="scale")
+    ...     def call(self, inputs):
+    ...         return inputs * self.scale
+    >>> layer = Scale()
+    >>> layer(np.ones((2, 3))).shape
+    (2, 3)
+    >>> [w.name for w in layer.weights]
+    ['scale/scale']
+"""
+import inspect
+import math
+import re
+
+import numpy as np
+
+from pyml import dtypes, initializers, ops
+from pyml.ops import registry
+from pyml.tensor import Tensor, Variable
+
+_UIDS = {}
+_BUILTIN_CLASSES = {}
+_CALL_CONTEXT = []  # the `training` flag of the outermost layer call, inherited by nested calls
+_SHAPE_BATCH = 2  # stand-in batch size when inferring shapes symbolically
+
+
+def to_snake_case(name):
+    """``"MaxPooling2D"`` -> ``"max_pooling2d"`` (Keras' rule for default layer names)."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(prefix):
+    """``prefix`` the first time, then ``prefix_1``, ``prefix_2``, ... (per Python session)."""
+    count = _UIDS.get(prefix, 0)
+    _UIDS[prefix] = count + 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def clear_session():
+    """Reset automatic layer names, so the next ``Dense()`` is named ``dense`` again."""
+    _UIDS.clear()
+
+
+def builtin_classes():
+    """Layer classes defined by pyml, by class name (what ``load_model`` can rebuild without help)."""
+    return dict(_BUILTIN_CLASSES)
+
+
+class InputSpec:
+    """What a built layer accepts: a rank (``ndim`` / ``min_ndim``) and fixed sizes on some ``axes``.
+
+    >>> InputSpec(min_ndim=2, axes={-1: 64})
+    InputSpec(min_ndim=2, axes={-1: 64})
+    """
+
+    def __init__(self, ndim=None, min_ndim=None, axes=None):
+        self.ndim, self.min_ndim, self.axes = ndim, min_ndim, dict(axes or {})
+
+    def check(self, layer_name, shape):
+        """Raise a ValueError naming the layer, the expectation and the received shape."""
+        where = f'Input of layer "{layer_name}" is incompatible with the layer'
+        if self.ndim is not None and len(shape) != self.ndim:
+            raise ValueError(f"{where}: expected ndim={self.ndim}. Received: input shape {shape}")
+        if self.min_ndim is not None and len(shape) < self.min_ndim:
+            raise ValueError(f"{where}: expected min_ndim={self.min_ndim}. Received: input shape {shape}")
+        for axis, size in self.axes.items():
+            if shape[axis] is not None and shape[axis] != size:
+                raise ValueError(f"{where}: expected axis {axis} of input shape to have value {size}. "
+                                 f"Received: input shape {shape}")
+
+    def __repr__(self):
+        parts = [f"{k}={v}" for k, v in (("ndim", self.ndim), ("min_ndim", self.min_ndim)) if v is not None]
+        if self.axes:
+            parts.append(f"axes={self.axes}")
+        return f"InputSpec({', '.join(parts)})"
+
+
+class _SpecTracer:
+    """Records nothing: each op on a symbolic tensor just returns a symbolic tensor of the rule's spec."""
+
+    def record(self, prim, tensors, attrs, spec):
+        return Tensor._symbolic(spec, self)
+
+
+def _map_structure(fn, value):
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map_structure(fn, v) for v in value)
+    return fn(value)
+
+
+def _shape_of(value):
+    return _map_structure(lambda t: tuple(t.shape), value)
+
+
+def _build_wrapper(build):
+    """Every ``build`` marks the layer built and remembers the shape (batch as None), as in Keras 3."""
+    if getattr(build, "_is_build_wrapper", False):
+        return build
+
+    def wrapped(self, input_shape):
+        input_shape = normalize_shape(input_shape)
+        build(self, input_shape)
+        self.built = True
+        self._build_shape = _batchless(input_shape)
+
+    wrapped._is_build_wrapper = True
+    wrapped.__doc__, wrapped.__name__ = build.__doc__, build.__name__
+    return wrapped
+
+
+def normalize_shape(shape):
+    """A shape as a tuple of ints/None; a list of shapes (several inputs) as a list of tuples."""
+    if isinstance(shape, (list, tuple)) and all(d is None or isinstance(d, (int, np.integer)) for d in shape):
+        return tuple(None if d is None else int(d) for d in shape)
+    if isinstance(shape, (list, tuple)):
+        return [normalize_shape(s) for s in shape]
+    raise ValueError(f"Expected a shape (a tuple of ints or None). Received: {shape!r}")
+
+
+def _batchless(shape):
+    if isinstance(shape, list):
+        return [_batchless(s) for s in shape]
+    shape = tuple(shape)
+    return (None,) + shape[1:] if shape else shape
+
+
+class Layer:
+    """Base class for layers: weights, lazy building, config, and the ``__call__`` protocol.
+
+    Args:
+        name: unique name; defaults to the snake_case class name (``dense``, ``dense_1``, ...).
+        trainable: whether the layer's weights are updated by training.
+        dtype: the dtype of weights and computation (``"float32"``).
+        input_shape: shape of one sample (no batch axis), for the first layer of a ``Sequential``.
+
+    Subclasses override ``build``, ``call``, ``compute_output_shape`` and ``get_config``.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("pyml."):
+            _BUILTIN_CLASSES[cls.__name__] = cls
+        cls._accepts_training = None
+        if "build" in cls.__dict__:
+            cls.build = _build_wrapper(cls.__dict__["build"])
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_size=None, **kwargs):
+        if kwargs:
+            raise ValueError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
+        if name is not None and (not isinstance(name, str) or not name or "/" in name):
+            raise ValueError(f"A layer name must be a non-empty string without '/'. Received: name={name!r}")
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self.trainable = bool(trainable)
+        self.dtype = dtypes.canonical(dtype or "float32")
+        self.built = False
+        self.input_spec = None
+        self._own_weights = []
+        self._layers = []
+        self._build_shape = None
+        self._input_shape_arg = None
+        self._batch_size_arg = batch_size
+        if input_shape is not None:
+            self._input_shape_arg = tuple(None if d is None else int(d) for d in input_shape)
+
+    # ---- tracking -----------------------------------------------------------------------------
+    def __setattr__(self, key, value):
+        # sublayers assigned as attributes (or in a list) are tracked, so their weights are ours too
+        if key != "_layers" and "_layers" in self.__dict__:
+            found = value if isinstance(value, (list, tuple)) else [value]
+            for item in found:
+                if isinstance(item, Layer) and item is not self and all(item is not l for l in self._layers):
+                    self._layers.append(item)
+        super().__setattr__(key, value)
+
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, name=None):
+        """Create a ``Variable`` named ``"<layer>/<name>"`` and track it.
+
+        Args:
+            shape: the weight's shape (Keras layouts: Dense kernel ``(in, out)``).
+            initializer: name, instance or callable; default ``glorot_uniform`` (``zeros`` for ints).
+            dtype: defaults to the layer's dtype.
+            trainable: whether optimizers update it.
+            name: short name, e.g. ``"kernel"``.
+
+        Keras 2's order ``add_weight("kernel", shape, ...)`` is accepted too.
+        """
+        if isinstance(shape, str):  # add_weight(name, shape, ...) as in Keras 2 and tf.keras
+            shape, name = initializer if name is None else name, shape
+            initializer = None
+        if shape is None:
+            raise ValueError(f"Layer {self.name!r}: add_weight needs a shape. Received: shape=None, name={name!r}")
+        shape = tuple(int(d) for d in shape)
+        dtype = dtypes.canonical(dtype or self.dtype)
+        if initializer is None:
+            initializer = "glorot_uniform" if dtypes.is_float(dtype) else "zeros"
+        value = initializers.get(initializer)(shape, dtype)
+        name = name or f"variable_{len(self._own_weights)}"
+        variable = Variable(value, trainable=trainable, name=f"{self.name}/{name}", dtype=dtype)
+        self._own_weights.append(variable)
+        return variable
+
+    @property
+    def weights(self):
+        """Every variable of this layer and its sublayers, in creation order."""
+        seen, out = set(), []
+        for w in self._own_weights + [w for layer in self._layers for w in layer.weights]:
+            if id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+        return out
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        found = [w for w in self._own_weights if w.trainable] + [
+            w for layer in self._layers for w in layer.trainable_weights]
+        return list({id(w): w for w in found}.values())
+
+    @property
+    def non_trainable_weights(self):
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    @property
+    def variables(self):
+        return self.weights
+
+    def count_params(self):
+        """Number of scalars in all weights (the layer must be built)."""
+        if not self.built:
+            raise ValueError(f"You tried to call count_params on layer {self.name!r}, but the layer isn't built. "
+                             "Build it first with layer.build(input_shape) or by calling it on data.")
+        return sum(math.prod(w.shape) for w in self.weights)
+
+    def get_weights(self):
+        """The weights as a list of NumPy arrays (copies)."""
+        return [np.array(w.numpy(), copy=True) for w in self.weights]
+
+    def set_weights(self, weights):
+        """Assign NumPy arrays to the weights, in ``weights`` order; counts and shapes must match."""
+        mine = self.weights
+        if len(weights) != len(mine):
+            raise ValueError(f"Layer {self.name!r} expects {len(mine)} weight arrays. "
+                             f"Received: a list of {len(weights)} arrays")
+        for variable, value in zip(mine, weights):
+            value = np.asarray(value)
+            if tuple(value.shape) != variable.shape:
+                raise ValueError(f"Layer {self.name!r}: weight {variable.name!r} has shape {variable.shape}. "
+                                 f"Received: an array of shape {tuple(value.shape)}")
+            variable.assign(value.astype(variable.dtype))
+
+    # ---- building and calling -----------------------------------------------------------------
+    def build(self, input_shape):
+        """Create the weights for inputs of ``input_shape`` (batch axis included). Default: none."""
+        self.built = True
+
+    def _maybe_build(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+
+    def call(self, inputs, *args, **kwargs):
+        raise NotImplementedError(f"Layer {type(self).__name__} does not implement call()")
+
+    def _call_accepts_training(self):
+        cls = type(self)
+        if cls._accepts_training is None:
+            params = inspect.signature(cls.call).parameters
+            cls._accepts_training = "training" in params or any(
+                p.kind == p.VAR_KEYWORD for p in params.values())
+        return cls._accepts_training
+
+    def _to_tensor(self, value):
+        if isinstance(value, Tensor):
+            if dtypes.is_float(value.dtype) and value.dtype != self.dtype:
+                return ops.cast(value, self.dtype)
+            return value
+        array = np.asarray(value)
+        return Tensor(array, dtype=self.dtype if array.dtype.kind == "f" else None)
+
+    def __call__(self, inputs, *args, training=None, **kwargs):
+        from pyml.layers.input_layer import KerasTensor, call_symbolic
+
+        if any(isinstance(t, KerasTensor) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])):
+            return call_symbolic(self, inputs, *args, training=training, **kwargs)
+        inputs = _map_structure(self._to_tensor, inputs)
+        shape = _shape_of(inputs)
+        self._maybe_build(shape)
+        if self.input_spec is not None and not isinstance(shape, list):
+            self.input_spec.check(self.name, shape)
+        if training is None and _CALL_CONTEXT:
+            training = _CALL_CONTEXT[-1]
+        if self._call_accepts_training():
+            kwargs["training"] = training
+        _CALL_CONTEXT.append(training)
+        try:
+            return self.call(inputs, *args, **kwargs)
+        finally:
+            _CALL_CONTEXT.pop()
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for ``input_shape`` (batch axis included, may be None).
+
+        The default runs ``call`` on symbolic tensors (no values are computed), building the layer.
+        """
+        return _map_structure(lambda s: s.shape, self.compute_output_spec(input_shape))
+
+    def compute_output_spec(self, input_shape, input_dtype=None, **kwargs):
+        """``Spec(shape, dtype)`` of the output for inputs of ``input_shape``, found by a symbolic run."""
+        dtype = input_dtype or self.dtype
+        input_shape = normalize_shape(input_shape)
+        nested = isinstance(input_shape, list)
+        shapes = input_shape if nested else [input_shape]
+        unknown = [s[0] is None for s in shapes]
+        tracer = _SpecTracer()
+        symbolic = [Tensor._symbolic(registry.Spec((_SHAPE_BATCH if u else s[0],) + tuple(s[1:]), dtype), tracer)
+                    for s, u in zip(shapes, unknown)]
+        old = registry.set_tracer(tracer)
+        try:
+            out = self(symbolic if nested else symbolic[0], training=False, **kwargs)
+        finally:
+            registry.set_tracer(old)
+        dynamic = any(unknown)
+
+        def spec(t):
+            shape = tuple(t.shape)
+            if dynamic and shape and shape[0] == _SHAPE_BATCH:
+                shape = (None,) + shape[1:]
+            return registry.Spec(shape, t.dtype)
+
+        return _map_structure(spec, out)
+
+    # ---- config -------------------------------------------------------------------------------
+    def get_config(self):
+        """The constructor arguments as a JSON-ready dict (weights not included)."""
+        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        """Recreate a layer from ``get_config()`` output."""
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+Layer.build = _build_wrapper(Layer.build)

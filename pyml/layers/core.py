@@ -1,0 +1,203 @@
+"""Core layers: ``Dense``, ``Activation``, ``Flatten``, ``Reshape``, ``Dropout``."""
+import math
+
+import numpy as np
+
+from pyml import activations, initializers, ops, random
+from pyml.layers.base import InputSpec, Layer
+from pyml.tensor import Tensor
+
+
+def _positive_int(layer, arg, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{layer} expects `{arg}` to be a positive integer. Received: {arg}={value!r}")
+    return int(value)
+
+
+class Dense(Layer):
+    """Densely connected layer: ``output = activation(inputs @ kernel + bias)``.
+
+    Args:
+        units: positive int, size of the last output axis.
+        activation: name or callable; None means linear.
+        use_bias: whether to add ``bias``.
+        kernel_initializer: initializer for the ``(in, units)`` kernel.
+        bias_initializer: initializer for the ``(units,)`` bias.
+
+    Input shape:
+        ``(batch, ..., in)``.
+    Output shape:
+        ``(batch, ..., units)``.
+
+    >>> layer = pyml.layers.Dense(4, activation="relu")
+    >>> layer(np.ones((2, 3))).shape
+    (2, 4)
+    >>> [w.shape for w in layer.weights]
+    [(3, 4), (4,)]
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.units = _positive_int("Dense", "units", units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        in_dim = input_shape[-1]
+        self.kernel = self.add_weight(shape=(in_dim, self.units), initializer=self.kernel_initializer, name="kernel")
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(shape=(self.units,), initializer=self.bias_initializer, name="bias")
+        self.input_spec = InputSpec(min_ndim=2, axes={-1: in_dim})
+
+    def call(self, inputs):
+        x = ops.matmul(inputs, self.kernel)
+        if self.bias is not None:
+            x = ops.add(x, self.bias)
+        return self.activation(x)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}
+
+
+class Activation(Layer):
+    """Applies an activation function: ``output = activation(inputs)``.
+
+    Args:
+        activation: name (``"relu"``, ``"softmax"``, ...) or callable.
+
+    >>> pyml.layers.Activation("relu")(pyml.Tensor([-1.0, 1.0])).numpy()
+    array([0., 1.], dtype=float32)
+    """
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class Flatten(Layer):
+    """Flattens every axis but the batch: ``(batch, d1, d2, ...)`` to ``(batch, d1 * d2 * ...)``.
+
+    Output shape:
+        ``(batch, prod(input_shape[1:]))``; a 1-D input becomes ``(batch, 1)``.
+
+    >>> pyml.layers.Flatten()(np.ones((2, 3, 4))).shape
+    (2, 12)
+    """
+
+    def call(self, inputs):
+        return ops.reshape(inputs, (inputs.shape[0], math.prod(inputs.shape[1:])))
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        return (input_shape[0], None if None in rest else math.prod(rest))
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape`` (the batch axis is kept).
+
+    Args:
+        target_shape: shape of one output sample; one entry may be -1 (inferred).
+
+    >>> pyml.layers.Reshape((3, 4))(np.ones((2, 12))).shape
+    (2, 3, 4)
+    >>> pyml.layers.Reshape((-1, 2))(np.ones((2, 12))).shape
+    (2, 6, 2)
+    """
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        target_shape = tuple(target_shape) if isinstance(target_shape, (list, tuple)) else (target_shape,)
+        bad = [d for d in target_shape if isinstance(d, bool) or not isinstance(d, (int, np.integer))
+               or (d <= 0 and d != -1)]
+        if bad or list(target_shape).count(-1) > 1:
+            raise ValueError("Reshape expects target_shape of positive ints with at most one -1. "
+                             f"Received: target_shape={target_shape}")
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def _resolve(self, input_shape):
+        size = math.prod(input_shape[1:])
+        known = math.prod(d for d in self.target_shape if d != -1)
+        if -1 in self.target_shape:
+            if known == 0 or size % known:
+                raise ValueError(f"Layer {self.name!r}: cannot reshape samples of shape {tuple(input_shape[1:])} "
+                                 f"into {self.target_shape}. Received: input shape {tuple(input_shape)}")
+            return tuple(size // known if d == -1 else d for d in self.target_shape)
+        if known != size:
+            raise ValueError(f"Layer {self.name!r}: total size of the new shape {self.target_shape} must equal "
+                             f"{size}, the size of one sample. Received: input shape {tuple(input_shape)}")
+        return self.target_shape
+
+    def call(self, inputs):
+        return ops.reshape(inputs, (inputs.shape[0],) + self._resolve(inputs.shape))
+
+    def compute_output_shape(self, input_shape):
+        if None in input_shape[1:]:
+            return (input_shape[0],) + tuple(None if d == -1 else d for d in self.target_shape)
+        return (input_shape[0],) + self._resolve(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+class Dropout(Layer):
+    """Randomly zeroes a fraction ``rate`` of the inputs while training, scaling the rest by ``1 / (1 - rate)``.
+
+    At inference (``training=False``, as in ``predict`` and exported models) it passes inputs through.
+
+    Args:
+        rate: float in [0, 1), the fraction of inputs to drop.
+        noise_shape: optional shape of the keep mask, broadcast against the input (None entries
+            take the input's size), e.g. ``(None, 1, None)`` to drop whole time steps.
+        seed: optional int for a reproducible mask sequence.
+
+    >>> layer = pyml.layers.Dropout(0.5)
+    >>> x = np.ones((1, 4), "float32")
+    >>> layer(x, training=False).numpy()
+    array([[1., 1., 1., 1.]], dtype=float32)
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(f"Dropout expects rate in [0, 1). Received: rate={rate!r}")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+        self._generator = random.generator(seed) if seed is not None else None
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0:
+            return inputs
+        shape = inputs.shape if self.noise_shape is None else tuple(
+            inputs.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        rng = self._generator or random.generator()
+        keep = rng.random(size=shape) >= self.rate
+        # the mask is data drawn on the host, like a batch; the multiply is a pyml op, so it differentiates
+        mask = Tensor(keep.astype(inputs.dtype) / (1.0 - self.rate), dtype=inputs.dtype)
+        return ops.multiply(inputs, mask)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        noise_shape = None if self.noise_shape is None else list(self.noise_shape)
+        return {**super().get_config(), "rate": self.rate, "noise_shape": noise_shape, "seed": self.seed}

@@ -1,0 +1,56 @@
+"""``Embedding``: integer ids to dense vectors, by table lookup."""
+import numpy as np
+
+from pyml import initializers, ops
+from pyml.layers.base import Layer
+from pyml.tensor import Tensor
+
+
+class Embedding(Layer):
+    """Turns integer ids into dense vectors: ``output[..., :] = embeddings[inputs[...]]``.
+
+    Args:
+        input_dim: vocabulary size (ids are in ``[0, input_dim)``).
+        output_dim: size of each vector.
+        embeddings_initializer: initializer of the ``(input_dim, output_dim)`` table
+            (default ``"uniform"``: uniform in [-0.05, 0.05]).
+
+    Input shape:
+        ``(batch, ...)`` integer ids.
+    Output shape:
+        ``(batch, ..., output_dim)``.
+
+    >>> layer = pyml.layers.Embedding(10, 4)
+    >>> layer(np.array([[1, 2, 3]])).shape
+    (1, 3, 4)
+    """
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", **kwargs):
+        super().__init__(**kwargs)
+        for arg, value in (("input_dim", input_dim), ("output_dim", output_dim)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ValueError(f"Embedding expects `{arg}` to be a positive integer. Received: {arg}={value!r}")
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
+                                          initializer=self.embeddings_initializer, name="embeddings")
+
+    def _to_tensor(self, value):
+        # ids stay integers (Layer casts float inputs to the layer dtype)
+        tensor = value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+        return tensor if tensor.dtype == "int32" else ops.cast(tensor, "int32")
+
+    def call(self, inputs):
+        return ops.take(self.embeddings, inputs, axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def compute_output_spec(self, input_shape, input_dtype=None, **kwargs):
+        return super().compute_output_spec(input_shape, input_dtype="int32", **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
+                "embeddings_initializer": initializers.serialize(self.embeddings_initializer)}

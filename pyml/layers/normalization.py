@@ -1,0 +1,168 @@
+"""Normalization layers: ``BatchNormalization`` and ``LayerNormalization``."""
+from pyml import initializers, ops
+from pyml.layers.base import InputSpec, Layer
+
+
+def _axes(axis, ndim, layer):
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"Layer {layer!r}: axis {a} is out of range for inputs of rank {ndim}. "
+                             f"Received: axis={axis}")
+        out.append(a % ndim)
+    return sorted(set(out))
+
+
+def _check_axis(axis, layer):
+    ok = isinstance(axis, int) and not isinstance(axis, bool) or (
+        isinstance(axis, (list, tuple)) and axis and all(isinstance(a, int) and not isinstance(a, bool) for a in axis))
+    if not ok:
+        raise ValueError(f"{layer} expects `axis` to be an int or a list of ints. Received: axis={axis!r}")
+    return axis if isinstance(axis, int) else list(axis)
+
+
+def _check_epsilon(epsilon, layer):
+    if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or epsilon <= 0:
+        raise ValueError(f"{layer} expects `epsilon` to be a positive float. Received: epsilon={epsilon!r}")
+    return float(epsilon)
+
+
+class BatchNormalization(Layer):
+    """Normalizes each feature with batch statistics while training and moving averages at inference.
+
+    ``output = gamma * (x - mean) / sqrt(var + epsilon) + beta``. While training (``fit``), ``mean``
+    and ``var`` are the batch's and the moving averages move toward them:
+    ``moving = moving * momentum + batch * (1 - momentum)``; otherwise the moving averages are used.
+    A layer with ``trainable=False`` always runs in inference mode (as in Keras).
+
+    Args:
+        axis: the feature axis (default -1, channels-last).
+        momentum: moving-average momentum (default 0.99).
+        epsilon: added to the variance (default 1e-3).
+        center, scale: whether to learn ``beta`` / ``gamma``.
+        beta_initializer, gamma_initializer, moving_mean_initializer, moving_variance_initializer.
+
+    >>> layer = pyml.layers.BatchNormalization()
+    >>> layer(np.ones((4, 3), "float32"), training=True).shape
+    (4, 3)
+    """
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.axis = _check_axis(axis, "BatchNormalization")
+        if not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
+            raise ValueError(f"BatchNormalization expects momentum in [0, 1]. Received: momentum={momentum!r}")
+        self.momentum = float(momentum)
+        self.epsilon = _check_epsilon(epsilon, "BatchNormalization")
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+
+    def build(self, input_shape):
+        ndim = len(input_shape)
+        self._feature_axes = _axes(self.axis, ndim, self.name)
+        shape = tuple(input_shape[a] for a in self._feature_axes)
+        self._broadcast = tuple(input_shape[a] if a in self._feature_axes else 1 for a in range(ndim))
+        self._reduce = tuple(a for a in range(ndim) if a not in self._feature_axes)
+        self.gamma = self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma") \
+            if self.scale else None
+        self.beta = self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta") \
+            if self.center else None
+        self.moving_mean = self.add_weight(shape=shape, initializer=self.moving_mean_initializer,
+                                           trainable=False, name="moving_mean")
+        self.moving_variance = self.add_weight(shape=shape, initializer=self.moving_variance_initializer,
+                                               trainable=False, name="moving_variance")
+        self.input_spec = InputSpec(ndim=ndim, axes={a: input_shape[a] for a in self._feature_axes})
+
+    def _shaped(self, weight):
+        return ops.reshape(weight, self._broadcast)
+
+    def call(self, inputs, training=None):
+        if training and self.trainable:
+            mean = ops.mean(inputs, axis=self._reduce, keepdims=True)
+            variance = ops.mean(ops.square(ops.subtract(inputs, mean)), axis=self._reduce, keepdims=True)
+            if not mean.is_symbolic:  # moving statistics are state, updated outside autodiff
+                m = self.momentum
+                self.moving_mean.assign(self.moving_mean.data * m + mean.data.reshape(self.moving_mean.shape) * (1 - m))
+                self.moving_variance.assign(
+                    self.moving_variance.data * m + variance.data.reshape(self.moving_variance.shape) * (1 - m))
+        else:
+            mean, variance = self._shaped(self.moving_mean), self._shaped(self.moving_variance)
+        x = ops.divide(ops.subtract(inputs, mean), ops.sqrt(ops.add(variance, self.epsilon)))
+        if self.gamma is not None:
+            x = ops.multiply(x, self._shaped(self.gamma))
+        if self.beta is not None:
+            x = ops.add(x, self._shaped(self.beta))
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+                "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer)}
+
+
+class LayerNormalization(Layer):
+    """Normalizes each sample over ``axis``: ``gamma * (x - mean) / sqrt(var + epsilon) + beta``.
+
+    Statistics are per sample (no moving averages), so training and inference compute the same thing.
+
+    Args:
+        axis: int or list of ints to normalize over (default -1).
+        epsilon: added to the variance (default 1e-3).
+        center, scale: whether to learn ``beta`` / ``gamma`` (shaped like the normalized axes).
+        beta_initializer, gamma_initializer.
+
+    >>> out = pyml.layers.LayerNormalization()(np.array([[1.0, 2.0, 3.0]], "float32"))
+    >>> out.numpy().round(3)
+    array([[-1.224,  0.   ,  1.224]], dtype=float32)
+    """
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", **kwargs):
+        super().__init__(**kwargs)
+        self.axis = _check_axis(axis, "LayerNormalization")
+        self.epsilon = _check_epsilon(epsilon, "LayerNormalization")
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+
+    def build(self, input_shape):
+        ndim = len(input_shape)
+        self._norm_axes = tuple(_axes(self.axis, ndim, self.name))
+        shape = tuple(input_shape[a] for a in self._norm_axes)
+        self._broadcast = tuple(input_shape[a] if a in self._norm_axes else 1 for a in range(ndim))
+        self.gamma = self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma") \
+            if self.scale else None
+        self.beta = self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta") \
+            if self.center else None
+        self.input_spec = InputSpec(ndim=ndim, axes={a: input_shape[a] for a in self._norm_axes})
+
+    def call(self, inputs):
+        mean = ops.mean(inputs, axis=self._norm_axes, keepdims=True)
+        centered = ops.subtract(inputs, mean)
+        variance = ops.mean(ops.square(centered), axis=self._norm_axes, keepdims=True)
+        x = ops.divide(centered, ops.sqrt(ops.add(variance, self.epsilon)))
+        if self.gamma is not None:
+            x = ops.multiply(x, ops.reshape(self.gamma, self._broadcast))
+        if self.beta is not None:
+            x = ops.add(x, ops.reshape(self.beta, self._broadcast))
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale, "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer)}

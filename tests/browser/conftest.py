@@ -1,0 +1,66 @@
+"""Fixtures for the browser suites: headless Chromium with WebGPU, a static server, and harness pages.
+
+Reuse them from any test in tests/browser/:
+
+- ``browser``: one headless Chromium for the session (WebGPU through SwiftShader; see harness.CHROMIUM_ARGS).
+- ``web_server``: a ``harness.StaticServer`` on http://127.0.0.1:<port> serving a fresh temp folder, with
+  the runtime (web/src) at ``/runtime/`` and ``/harness.html``. Copy bundles and pages under
+  ``web_server.root`` and open them at ``web_server.url("...")``.
+- ``page``: a new page on the harness, with ``window.harness`` ready. Console errors and uncaught page
+  errors fail the test; a test that expects some calls ``page_errors.allow(r"regex")``.
+- ``harness``: ``harness.Harness(page)``: ``run(url, backend, inputs)``, ``load_error(url)``,
+  ``require_webgpu()``, ``cpu_kernel_names()``.
+- ``open_harness_page(browser, server)`` (a plain function) makes the same page for wider scopes.
+
+A missing Chromium fails the run with how to install it; it is never skipped.
+"""
+import pytest
+
+from tests.browser.harness import CHROMIUM_ARGS, Harness, PageErrors, StaticServer, find_chromium, open_harness_page
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        path = find_chromium(playwright)
+        if path is None:
+            pytest.fail("no Chromium found for the browser tests: install one (Debian/Ubuntu: apt-get install "
+                        "chromium), or point PYML_CHROMIUM at a Chromium binary", pytrace=False)
+        chromium = playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="session")
+def web_server(tmp_path_factory):
+    server = StaticServer(tmp_path_factory.mktemp("www")).start()
+    server.install_runtime()
+    server.install_harness()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def page_errors():
+    return PageErrors()
+
+
+@pytest.fixture
+def page(browser, web_server, page_errors):
+    page, _ = open_harness_page(browser, web_server, page_errors)
+    try:
+        yield page
+    finally:
+        page.close()
+    page_errors.check()
+
+
+@pytest.fixture
+def harness(page):
+    return Harness(page)

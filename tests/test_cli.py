@@ -1,0 +1,178 @@
+"""The ``pyml`` command line: export, serve, demo, --version; user mistakes end in one line and exit status 2."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyml
+from pyml import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args, timeout=120):
+    """Run ``python -m pyml.cli ARGS`` in a fresh process (as a user would), capturing its output."""
+    return subprocess.run([sys.executable, "-m", "pyml.cli", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "PYML_DEBUG": ""})
+
+
+def assert_one_line_error(result, command, *fragments):
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
+    assert lines[0].startswith(f"pyml {command}: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    """A small trained-for-one-epoch model saved with model.save, and inputs for it."""
+    pyml.set_random_seed(0)
+    model = pyml.Sequential([pyml.Input(shape=(4,)), pyml.layers.Dense(5, activation="relu"),
+                             pyml.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).standard_normal((16, 4)).astype(np.float32)
+    model.fit(x, np.arange(16) % 3, epochs=1, verbose=0)
+    path = tmp_path_factory.mktemp("model") / "small.pyml"
+    model.save(str(path))
+    return path, model, x
+
+
+def test_version_prints_the_package_version():
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"pyml {pyml.__version__}"
+
+
+def test_export_writes_a_bundle_with_a_dynamic_batch_that_runs_like_the_model(saved_model, tmp_path, capsys):
+    from webexport.native import run_bundle
+
+    path, model, x = saved_model
+    assert cli.main(["export", str(path), str(tmp_path / "web")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "web" / "model.json").read_text())
+    assert manifest["inputs"][0]["shape"] == [None, 4]
+    assert (tmp_path / "web" / "runtime" / "index.js").is_file()
+    outputs = run_bundle(str(tmp_path / "web"), {manifest["inputs"][0]["name"]: x[:7]})
+    np.testing.assert_allclose(outputs[manifest["outputs"][0]["name"]], model.predict(x[:7], verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_export_batch_size_fixes_the_batch_axis(saved_model, tmp_path):
+    path, _, _ = saved_model
+    assert cli.main(["export", str(path), str(tmp_path / "web"), "--batch-size", "3", "--input-shape", "4"]) == 0
+    manifest = json.loads((tmp_path / "web" / "model.json").read_text())
+    assert manifest["inputs"][0]["shape"] == [3, 4]
+    assert manifest["outputs"][0]["shape"] == [3, 3]
+
+
+def test_export_of_a_missing_file_is_one_line_and_status_2(tmp_path):
+    result = run_cli("export", tmp_path / "nope.pyml", tmp_path / "out")
+    assert_one_line_error(result, "export", "no such model file", "nope.pyml")
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_of_a_file_that_is_not_a_model_is_refused_in_one_line(tmp_path):
+    bogus = tmp_path / "notes.pyml"
+    bogus.write_text("these are not weights")
+    result = run_cli("export", bogus, tmp_path / "out")
+    assert_one_line_error(result, "export", "notes.pyml")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("text, shape", [("64", (64,)), ("8,8,1", (8, 8, 1)), ("8x8x1", (8, 8, 1))])
+def test_input_shape_is_one_sample_without_the_batch_axis(text, shape):
+    assert cli.parse_shape(text) == shape
+
+
+@pytest.mark.parametrize("flag, value", [("--input-shape", "8,zero"), ("--input-shape", "0"), ("--batch-size", "0")])
+def test_bad_export_options_are_refused_before_any_work(saved_model, tmp_path, capsys, flag, value):
+    path, _, _ = saved_model
+    assert cli.main(["export", str(path), str(tmp_path / "out"), flag, value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pyml export: error: ") and "Received" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def _get(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.headers["Content-Type"], response.read()
+
+
+def test_server_sends_the_mime_types_modules_and_bundles_need(tmp_path):
+    files = {"index.js": b"export const a = 1;\n", "model.json": b"{}", "weights.bin": b"\0" * 8,
+             "k.wasm": b"\0asm", "index.html": b"<!doctype html>"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    server = cli.make_server(tmp_path, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = cli.server_url(server)
+        assert url.startswith("http://127.0.0.1:")
+        expected = {"index.js": "text/javascript", "model.json": "application/json",
+                    "weights.bin": "application/octet-stream", "k.wasm": "application/wasm", "index.html": "text/html"}
+        for name, mime in expected.items():
+            status, content_type, body = _get(url + name)
+            assert (status, content_type.split(";")[0], body) == (200, mime, files[name])
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            _get(url + "missing.js")
+        assert missing.value.code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_serve_prints_the_url_and_stops_cleanly_on_ctrl_c(tmp_path):
+    (tmp_path / "hello.txt").write_text("hi")
+    process = subprocess.Popen([sys.executable, "-m", "pyml.cli", "serve", str(tmp_path), "--port", "0"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert "http://127.0.0.1:" in line, line + process.stderr.read()
+        url = line.split("at ", 1)[1].split()[0]
+        assert _get(url + "hello.txt")[2] == b"hi"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+        assert "Traceback" not in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_serve_of_a_missing_folder_is_one_line_and_status_2(tmp_path):
+    assert_one_line_error(run_cli("serve", tmp_path / "absent"), "serve", "no such folder")
+
+
+def test_serve_refuses_a_damaged_bundle(saved_model, tmp_path):
+    path, _, _ = saved_model
+    assert cli.main(["export", str(path), str(tmp_path / "site" / "model")]) == 0
+    weights = tmp_path / "site" / "model" / "weights.bin"
+    weights.write_bytes(weights.read_bytes()[:-4])  # truncated, as an interrupted upload leaves it
+    assert_one_line_error(run_cli("serve", tmp_path / "site", "--port", "0", timeout=30), "serve", "bad bundle",
+                          "weights")
+
+
+def test_serve_on_a_busy_port_says_so(tmp_path):
+    server = cli.make_server(tmp_path, port=0)
+    try:
+        port = server.server_address[1]
+        assert_one_line_error(run_cli("serve", tmp_path, "--port", port), "serve", f"127.0.0.1:{port}", "--port")
+    finally:
+        server.server_close()
+
+
+def test_unknown_demo_is_a_usage_error():
+    result = run_cli("demo", "mnist-gan")
+    assert result.returncode == 2
+    assert "invalid choice: 'mnist-gan'" in result.stderr and "digits" in result.stderr

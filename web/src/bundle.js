@@ -1,0 +1,319 @@
+/**
+ * Fetch and validate a pyml bundle: model.json + weights.bin (docs/internals.md §6).
+ *
+ * Everything is checked before use, and every problem is an Error whose message names the file and
+ * the field (`weights.entries[2].sha256`), the node (`%v3`) or the step.
+ * @module bundle
+ */
+import { ITEM_SIZES, formatShape, numel, sha256Hex } from "./util.js";
+
+/** The bundle format this runtime reads, and the newest version it understands. */
+export const FORMAT = "pyml-bundle";
+export const FORMAT_VERSION = 1;
+
+const OPCODES = new Set(["placeholder", "constant", "call"]);
+
+/**
+ * Fetch model.json and its weights file (resolved relative to the manifest URL), validate both,
+ * and verify every SHA-256.
+ * @param {string|URL} url  the manifest, e.g. "model/model.json"
+ * @param {{knownOps: Iterable<string>, onProgress?: Function}} options  `knownOps`: the primitives the
+ *   runtime can run (the CPU kernel names); `onProgress({stage: "weights", loaded, total})` per chunk.
+ * @returns {Promise<{manifest: object, weights: ArrayBuffer, url: string}>}
+ * @example
+ *   const { manifest, weights } = await fetchBundle("model/model.json", { knownOps: Object.keys(kernels) });
+ */
+export async function fetchBundle(url, { knownOps, onProgress } = {}) {
+  const manifestUrl = new URL(url, globalThis.location ? globalThis.location.href : undefined);
+  const response = await fetchOk(manifestUrl);
+  let manifest;
+  try {
+    manifest = JSON.parse(await response.text());
+  } catch (err) {
+    throw new Error(`${manifestUrl.href}: not valid JSON (${err.message})`);
+  }
+  validateManifest(manifest, { knownOps, file: manifestUrl.pathname.split("/").pop() || "model.json" });
+  const weightsUrl = new URL(manifest.weights.file, manifestUrl);
+  const weights = await fetchBytes(weightsUrl, manifest.weights.byte_length, onProgress);
+  await verifyWeights(manifest, weights);
+  return { manifest, weights, url: manifestUrl.href };
+}
+
+async function fetchOk(url) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (err) {
+    throw new Error(`could not fetch ${url.href}: ${err.message}`);
+  }
+  if (!response.ok) throw new Error(`could not fetch ${url.href}: HTTP ${response.status} ${response.statusText}`.trim());
+  return response;
+}
+
+async function fetchBytes(url, expected, onProgress) {
+  const response = await fetchOk(url);
+  if (!onProgress || !response.body) return response.arrayBuffer();
+  const reader = response.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    onProgress({ stage: "weights", loaded, total: expected });
+  }
+  const bytes = new Uint8Array(loaded);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes.buffer;
+}
+
+/**
+ * Check the weights file against the manifest: total length, SHA-256 of the file and of each entry.
+ * @param {object} manifest  a manifest that passed `validateManifest`
+ * @param {ArrayBuffer} weights  the weights file's bytes
+ * @example
+ *   await verifyWeights(manifest, await (await fetch("model/weights.bin")).arrayBuffer());
+ */
+export async function verifyWeights(manifest, weights) {
+  const spec = manifest.weights;
+  if (weights.byteLength !== spec.byte_length) {
+    throw new Error(`${spec.file} is ${weights.byteLength} bytes but model.json says weights.byte_length = ` +
+      `${spec.byte_length} (truncated or wrong file)`);
+  }
+  const whole = await sha256Hex(weights);
+  if (whole !== spec.sha256.toLowerCase()) {
+    throw new Error(`${spec.file}: SHA-256 does not match weights.sha256 (corrupted or wrong file). ` +
+      `Expected: ${spec.sha256}, received: ${whole}`);
+  }
+  const digests = await Promise.all(spec.entries.map((e) => sha256Hex(new Uint8Array(weights, e.offset, e.byte_length))));
+  spec.entries.forEach((entry, i) => {
+    if (digests[i] !== entry.sha256.toLowerCase()) {
+      throw new Error(`${spec.file}: weights.entries[${i}].sha256 does not match the bytes of "${entry.name}". ` +
+        `Expected: ${entry.sha256}, received: ${digests[i]}`);
+    }
+  });
+}
+
+/**
+ * Typed-array views of every weight entry, by name: `{name: {data, shape, dtype}}` (bool as Uint8Array).
+ * @example
+ *   readWeights(manifest, weights).w0.data; // Float32Array of dense/kernel
+ */
+export function readWeights(manifest, weights) {
+  const out = {};
+  for (const e of manifest.weights.entries) {
+    const n = numel(e.shape);
+    const data = e.dtype === "float32" ? new Float32Array(weights, e.offset, n)
+      : e.dtype === "int32" ? new Int32Array(weights, e.offset, n) : new Uint8Array(weights, e.offset, n);
+    out[e.name] = { data, shape: e.shape, dtype: e.dtype };
+  }
+  return out;
+}
+
+/**
+ * Validate a parsed model.json before anything uses it (structure, graph, weights table, memory plan,
+ * kernels and steps). Throws an Error naming the field; returns nothing.
+ * @param {object} manifest  the parsed model.json
+ * @param {{knownOps: Iterable<string>, file?: string}} options  `knownOps`: primitives the runtime can run
+ * @example
+ *   validateManifest(JSON.parse(text), { knownOps: ["matmul", "add", "maximum"] });
+ */
+export function validateManifest(manifest, { knownOps, file = "model.json" } = {}) {
+  const fail = (field, message) => {
+    throw new Error(`${file}: ${field} ${message}`);
+  };
+  if (!isObject(manifest)) fail("(top level)", `must be a JSON object. Received: ${typeName(manifest)}`);
+  if (manifest.format !== FORMAT) fail("format", `must be "${FORMAT}". Received: ${JSON.stringify(manifest.format)}`);
+  const version = manifest.format_version;
+  if (!Number.isInteger(version) || version < 1) fail("format_version", `must be a positive integer. Received: ${JSON.stringify(version)}`);
+  if (version > FORMAT_VERSION) {
+    throw new Error(`${file}: bundle format version ${version} is newer than this runtime supports (${FORMAT_VERSION}); update pyml`);
+  }
+  const nodes = checkGraph(manifest.graph, new Set(knownOps || []), fail);
+  checkSignature(manifest, "inputs", nodes, fail);
+  checkSignature(manifest, "outputs", nodes, fail);
+  const entries = checkWeightsTable(manifest.weights, nodes, fail);
+  checkPlan(manifest, nodes, entries, fail);
+}
+
+function checkGraph(graph, knownOps, fail) {
+  if (!isObject(graph) || !Array.isArray(graph.nodes)) fail("graph", "must be an object with a nodes list");
+  const nodes = new Map();
+  graph.nodes.forEach((node, i) => {
+    const where = `graph.nodes[${i}]`;
+    if (!isObject(node) || typeof node.name !== "string") fail(where, "must be an object with a string name");
+    if (nodes.has(node.name)) fail(where, `redefines value %${node.name}`);
+    if (!OPCODES.has(node.op)) fail(`${where}.op`, `must be placeholder, constant or call. Received: ${JSON.stringify(node.op)}`);
+    if (node.op === "call" && !knownOps.has(node.target)) {
+      throw new Error(`unknown op "${node.target}" in node %${node.name}: this runtime has no kernel for it; update pyml`);
+    }
+    checkShape(node.shape, `${where}.shape`, fail, true);
+    checkDtype(node.dtype, `${where}.dtype`, fail);
+    if (!Array.isArray(node.inputs || [])) fail(`${where}.inputs`, "must be a list of value names");
+    for (const name of node.inputs || []) {
+      if (!nodes.has(name)) fail(`${where}.inputs`, `of %${node.name} uses %${name}, which is not defined before it`);
+    }
+    if (node.attrs !== undefined && !isObject(node.attrs)) fail(`${where}.attrs`, "must be an object");
+    nodes.set(node.name, node);
+  });
+  for (const key of ["inputs", "outputs"]) {
+    if (!Array.isArray(graph[key])) fail(`graph.${key}`, "must be a list of value names");
+    graph[key].forEach((name, i) => {
+      if (!nodes.has(name)) fail(`graph.${key}[${i}]`, `names %${name}, which the graph does not define`);
+      if (key === "inputs" && nodes.get(name).op !== "placeholder") fail(`graph.inputs[${i}]`, `%${name} is not a placeholder`);
+    });
+  }
+  return nodes;
+}
+
+function checkSignature(manifest, key, nodes, fail) {
+  const list = manifest[key];
+  if (!Array.isArray(list) || list.length === 0) fail(key, "must be a non-empty list of {name, shape, dtype}");
+  if (list.length !== manifest.graph[key].length) {
+    fail(key, `lists ${list.length} values but graph.${key} lists ${manifest.graph[key].length}`);
+  }
+  list.forEach((v, i) => {
+    const where = `${key}[${i}]`;
+    if (!isObject(v) || v.name !== manifest.graph[key][i]) {
+      fail(`${where}.name`, `must be "${manifest.graph[key][i]}" (graph.${key}[${i}]). Received: ${JSON.stringify(v && v.name)}`);
+    }
+    checkShape(v.shape, `${where}.shape`, fail, true);
+    checkDtype(v.dtype, `${where}.dtype`, fail);
+    const node = nodes.get(v.name);
+    if (formatShape(v.shape) !== formatShape(node.shape) || v.dtype !== node.dtype) {
+      fail(where, `is ${v.dtype}${formatShape(v.shape)} but graph node %${v.name} is ${node.dtype}${formatShape(node.shape)}`);
+    }
+  });
+}
+
+function checkWeightsTable(weights, nodes, fail) {
+  if (!isObject(weights)) fail("weights", "must be an object {file, byte_length, sha256, entries}");
+  if (typeof weights.file !== "string" || !weights.file) fail("weights.file", "must be a file name");
+  if (!isCount(weights.byte_length)) fail("weights.byte_length", `must be a non-negative integer. Received: ${JSON.stringify(weights.byte_length)}`);
+  checkHex(weights.sha256, "weights.sha256", fail);
+  if (!Array.isArray(weights.entries)) fail("weights.entries", "must be a list");
+  const entries = new Map();
+  weights.entries.forEach((e, i) => {
+    const where = `weights.entries[${i}]`;
+    if (!isObject(e) || typeof e.name !== "string") fail(where, "must be an object with a string name");
+    if (entries.has(e.name)) fail(`${where}.name`, `repeats "${e.name}"`);
+    checkShape(e.shape, `${where}.shape`, fail, false);
+    checkDtype(e.dtype, `${where}.dtype`, fail);
+    if (!isCount(e.offset) || e.offset % 4 !== 0) fail(`${where}.offset`, `must be a 4-byte aligned non-negative integer. Received: ${JSON.stringify(e.offset)}`);
+    const expected = numel(e.shape) * ITEM_SIZES[e.dtype];
+    if (e.byte_length !== expected) {
+      fail(`${where}.byte_length`, `must be ${expected} for ${e.dtype}${formatShape(e.shape)}. Received: ${JSON.stringify(e.byte_length)}`);
+    }
+    if (e.offset + e.byte_length > weights.byte_length) {
+      fail(where, `spans bytes ${e.offset}..${e.offset + e.byte_length}, past the end of ${weights.file} (${weights.byte_length} bytes)`);
+    }
+    checkHex(e.sha256, `${where}.sha256`, fail);
+    entries.set(e.name, e);
+  });
+  for (const node of nodes.values()) {
+    if (node.op !== "constant") continue;
+    const e = entries.get(node.name);
+    if (!e) fail("weights.entries", `has no entry for constant %${node.name}`);
+    if (formatShape(e.shape) !== formatShape(node.shape) || e.dtype !== node.dtype) {
+      fail("weights.entries", `"${node.name}" is ${e.dtype}${formatShape(e.shape)} but constant %${node.name} is ${node.dtype}${formatShape(node.shape)}`);
+    }
+  }
+  return entries;
+}
+
+function checkPlan(manifest, nodes, entries, fail) {
+  const { buffers, values, kernels, steps } = manifest;
+  const slots = new Map();
+  if (!Array.isArray(buffers)) fail("buffers", "must be a list");
+  buffers.forEach((b, i) => {
+    if (!isObject(b) || !isCount(b.id) || slots.has(b.id)) fail(`buffers[${i}].id`, "must be a unique non-negative integer");
+    if (!isCount(b.bytes_per_batch) || !isCount(b.bytes_fixed)) fail(`buffers[${i}]`, "needs non-negative integer bytes_per_batch and bytes_fixed");
+    slots.set(b.id, b);
+  });
+  if (!isObject(values)) fail("values", "must be an object {name: {buffer} | {weight}}");
+  for (const [name, v] of Object.entries(values)) {
+    const where = `values.${name}`;
+    if (isObject(v) && "buffer" in v) {
+      const slot = slots.get(v.buffer);
+      if (!slot) fail(`${where}.buffer`, `names buffer ${JSON.stringify(v.buffer)}, which buffers does not define`);
+      const node = nodes.get(name);
+      if (node) checkSlotSize(node, slot, where, fail);
+    } else if (isObject(v) && "weight" in v) {
+      if (!entries.has(v.weight)) fail(`${where}.weight`, `names "${v.weight}", which weights.entries does not define`);
+    } else fail(where, "must be {buffer: id} or {weight: name}");
+  }
+  for (const key of ["inputs", "outputs"]) {
+    for (const { name } of manifest[key]) {
+      if (!values[name]) fail("values", `has no entry for ${key.slice(0, -1)} "${name}"`);
+    }
+  }
+  for (const { name } of manifest.inputs) {
+    if (!("buffer" in values[name])) fail(`values.${name}`, "must be a buffer: inputs are uploaded each run");
+  }
+  const kernelIds = new Map();
+  if (!Array.isArray(kernels)) fail("kernels", "must be a list");
+  kernels.forEach((k, i) => {
+    if (!isObject(k) || !isCount(k.id) || kernelIds.has(k.id)) fail(`kernels[${i}].id`, "must be a unique non-negative integer");
+    if (typeof k.wgsl !== "string" || !k.wgsl) fail(`kernels[${i}].wgsl`, "must be WGSL source text");
+    if (!Number.isInteger(k.workgroup_size) || k.workgroup_size < 1) fail(`kernels[${i}].workgroup_size`, `must be a positive integer. Received: ${JSON.stringify(k.workgroup_size)}`);
+    kernelIds.set(k.id, k);
+  });
+  if (!Array.isArray(steps)) fail("steps", "must be a list");
+  const arity = new Map();
+  steps.forEach((s, i) => {
+    const where = `steps[${i}]`;
+    if (!isObject(s) || !kernelIds.has(s.kernel)) fail(`${where}.kernel`, `names kernel ${JSON.stringify(s && s.kernel)}, which kernels does not define`);
+    for (const key of ["inputs", "outputs"]) {
+      if (!Array.isArray(s[key])) fail(`${where}.${key}`, "must be a list of value names");
+      s[key].forEach((name) => {
+        if (!values[name]) fail(`${where}.${key}`, `uses "${name}", which values does not define`);
+      });
+    }
+    const inputSlots = new Set(s.inputs.map((n) => values[n].buffer).filter((b) => b !== undefined));
+    for (const name of s.outputs) {
+      if (!("buffer" in values[name])) fail(`${where}.outputs`, `writes "${name}", which is a weight`);
+      if (inputSlots.has(values[name].buffer)) fail(`${where}.outputs`, `writes "${name}" into buffer ${values[name].buffer}, which the step also reads`);
+    }
+    if (!Array.isArray(s.threads) || s.threads.length !== 2 || !s.threads.every(isCount)) {
+      fail(`${where}.threads`, `must be [per_batch, fixed] non-negative integers. Received: ${JSON.stringify(s.threads)}`);
+    }
+    const shape = `${s.inputs.length}+${s.outputs.length}`;
+    if (arity.has(s.kernel) && arity.get(s.kernel) !== shape) fail(where, `binds kernel ${s.kernel} with ${shape} buffers, another step with ${arity.get(s.kernel)}`);
+    arity.set(s.kernel, shape);
+  });
+  if (manifest.limits !== undefined && !isObject(manifest.limits)) fail("limits", "must be an object {limitName: number}");
+  for (const [name, value] of Object.entries(manifest.limits || {})) {
+    if (typeof value !== "number" || !(value >= 0)) fail(`limits.${name}`, `must be a non-negative number. Received: ${JSON.stringify(value)}`);
+  }
+}
+
+function checkSlotSize(node, slot, where, fail) {
+  const dynamic = node.shape.includes(null);
+  const bytes = numel(node.shape.map((d) => (d === null ? 1 : d))) * 4;
+  if (dynamic ? bytes > slot.bytes_per_batch : bytes > slot.bytes_per_batch + slot.bytes_fixed) {
+    fail(where, `needs ${bytes} bytes${dynamic ? " per batch" : ""} but buffers[id=${slot.id}] holds ` +
+      `${slot.bytes_per_batch} per batch + ${slot.bytes_fixed}`);
+  }
+}
+
+function checkShape(shape, field, fail, batchAllowed) {
+  const ok = Array.isArray(shape) && shape.every((d, i) => isCount(d) || (d === null && i === 0 && batchAllowed));
+  if (!ok) fail(field, `must be a list of non-negative integers${batchAllowed ? " (null allowed at axis 0)" : ""}. Received: ${JSON.stringify(shape)}`);
+}
+
+function checkDtype(dtype, field, fail) {
+  if (!(dtype in ITEM_SIZES)) fail(field, `must be one of ${Object.keys(ITEM_SIZES).join(", ")}. Received: ${JSON.stringify(dtype)}`);
+}
+
+function checkHex(value, field, fail) {
+  if (typeof value !== "string" || !/^[0-9a-fA-F]{64}$/.test(value)) fail(field, `must be a 64-digit hex SHA-256. Received: ${JSON.stringify(value)}`);
+}
+
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+const isCount = (v) => Number.isInteger(v) && v >= 0;
+const typeName = (v) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);

@@ -1,0 +1,191 @@
+/**
+ * `loadModel` and `Model`, the one stateful object of the runtime: a loaded bundle bound to a backend.
+ * @module model
+ */
+import { fetchBundle, readWeights } from "./bundle.js";
+import { kernels, runGraph } from "./cpu.js";
+import { formatShape, flatten, inferShape, numel, toStorageArray } from "./util.js";
+import { createGpu, destroyGpu, findAdapter, requestGpuDevice, runSteps } from "./webgpu.js";
+
+const BACKENDS = ["auto", "webgpu", "cpu"];
+
+/**
+ * Load a pyml bundle and prepare it to run: fetch and verify model.json and the weights, then (WebGPU)
+ * compile every pipeline and upload the weights, all before the promise resolves.
+ * @param {string|URL} url  the bundle's model.json; its other files resolve relative to it
+ * @param {{backend?: "auto"|"webgpu"|"cpu", onProgress?: (e: {stage: string, loaded: number, total: number}) => void}} [options]
+ *   `backend`: "auto" (default) uses WebGPU when the browser has an adapter, else the CPU.
+ *   `onProgress` is called with stage "weights" (bytes), "compile" and "ready".
+ * @returns {Promise<Model>}
+ * @example
+ *   import { loadModel } from "./model/runtime/index.js";
+ *   const model = await loadModel("model/model.json");
+ *   const y = await model.predict([[0.1, 0.2, 0.3, 0.4]]);   // {data: Float32Array, shape: [1, 3]}
+ */
+export async function loadModel(url, { backend = "auto", onProgress } = {}) {
+  if (!BACKENDS.includes(backend)) {
+    throw new Error(`loadModel: backend must be "auto", "webgpu" or "cpu". Received: ${JSON.stringify(backend)}`);
+  }
+  const { manifest, weights } = await fetchBundle(url, { knownOps: Object.keys(kernels), onProgress });
+  const tensors = readWeights(manifest, weights);
+  const adapter = backend === "cpu" ? null : await findAdapter();
+  if (backend === "cpu" || (backend === "auto" && !adapter)) {
+    if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
+    return new Model(manifest, { backend: "cpu", weights: tensors, adapter: null });
+  }
+  const { device, info } = await requestGpuDevice(manifest, adapter);
+  if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
+  const gpu = await createGpu(device, manifest, tensors);
+  if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
+  return new Model(manifest, { backend: "webgpu", gpu, adapter: info });
+}
+
+/**
+ * A loaded model. Get one from `loadModel`; `predict` runs it, `dispose` frees it.
+ * @example
+ *   const model = await loadModel("model/model.json", { backend: "cpu" });
+ *   const { data, shape } = await model.predict(new Float32Array(4 * 64), [4, 64]);
+ *   model.dispose();
+ */
+export class Model {
+  #manifest;
+  #state;
+  #queue = Promise.resolve();
+  #closed = null; // why the model can no longer run ("disposed" or the device-lost message)
+
+  /** Use `loadModel`; the constructor takes the loader's internals. */
+  constructor(manifest, state) {
+    this.#manifest = manifest;
+    this.#state = state;
+    this.info = Object.freeze({
+      backend: state.backend,
+      adapter: state.adapter ? Object.freeze({ ...state.adapter }) : null,
+      inputs: manifest.inputs.map(({ name, shape, dtype }) => ({ name, shape: [...shape], dtype })),
+      outputs: manifest.outputs.map(({ name, shape, dtype }) => ({ name, shape: [...shape], dtype })),
+      format_version: manifest.format_version,
+      producer: manifest.producer || "",
+    });
+    if (state.gpu) {
+      state.gpu.device.lost.then((lost) => {
+        if (!this.#closed) this.#closed = `its WebGPU device was lost (${lost.reason || "unknown"}: ${lost.message}); load it again`;
+      });
+    }
+  }
+
+  /**
+   * Run a single-input, single-output model.
+   * @param {Float32Array|Int32Array|Uint8Array|number[]|Array} input  a typed or flat array with `shape`,
+   *   or nested arrays whose shape is inferred. Without `shape`, a flat array takes the input's declared
+   *   shape (a dynamic batch is inferred from the length).
+   * @param {number[]} [shape]  the input's shape, e.g. [4, 64]
+   * @returns {Promise<{data: Float32Array|Int32Array|Uint8Array, shape: number[], dtype: string}>}
+   * @example
+   *   const y = await model.predict(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+   *   const z = await model.predict([[1, 2, 3], [4, 5, 6]]);   // same
+   */
+  async predict(input, shape = undefined) {
+    const { inputs, outputs } = this.#manifest;
+    if (inputs.length !== 1 || outputs.length !== 1) {
+      throw new Error(`predict: this model has ${inputs.length} inputs (${inputs.map((v) => v.name).join(", ")}) and ` +
+        `${outputs.length} outputs; use run([...]) for several`);
+    }
+    const [out] = await this.run([shape === undefined ? input : { data: input, shape }]);
+    return out;
+  }
+
+  /**
+   * Run the model on one value per input (in `info.inputs` order); resolves to one result per output.
+   * @param {Array<{data, shape}|Array|Float32Array|Int32Array|Uint8Array>} inputs
+   * @returns {Promise<Array<{data, shape: number[], dtype: string}>>}
+   * @example
+   *   const [logits, probabilities] = await model.run([{ data: x, shape: [8, 64] }]);
+   */
+  async run(inputs) {
+    if (!Array.isArray(inputs) || inputs.length !== this.#manifest.inputs.length) {
+      throw new Error(`run: expected an array of ${this.#manifest.inputs.length} input(s) ` +
+        `(${this.#manifest.inputs.map((v) => v.name).join(", ")}). Received: ${Array.isArray(inputs) ? `${inputs.length} items` : typeof inputs}`);
+    }
+    const { values, batch } = prepareInputs(this.#manifest.inputs, inputs);
+    const work = this.#queue.then(() => {
+      if (this.#closed) throw new Error(`this Model cannot run: ${this.#closed}`);
+      return this.#state.gpu ? runSteps(this.#state.gpu, values, batch)
+        : runGraph(this.#manifest.graph, this.#state.weights, values);
+    });
+    this.#queue = work.catch(() => {});
+    return work;
+  }
+
+  /**
+   * Free the model's GPU buffers and device (a no-op for the CPU backend beyond dropping the weights).
+   * Later `predict` calls reject. Calling it twice is harmless.
+   * @example
+   *   model.dispose();
+   */
+  dispose() {
+    if (this.#closed === "it was disposed") return;
+    this.#closed = "it was disposed";
+    const state = this.#state;
+    this.#queue = this.#queue.then(() => {
+      if (state.gpu) destroyGpu(state.gpu);
+      state.weights = null;
+    });
+  }
+}
+
+// Check every input against its declared spec and convert it to the storage typed array; the batch is
+// axis 0 of the dynamic inputs (1 when every input is static).
+function prepareInputs(specs, inputs) {
+  let batch = null;
+  const values = specs.map((spec, i) => {
+    const what = `input "${spec.name}"`;
+    const { data, shape } = normalizeInput(inputs[i], spec, what);
+    const mismatch = shape.length !== spec.shape.length || spec.shape.some((d, k) => d !== null && d !== shape[k]);
+    if (mismatch || numel(shape) !== data.length) {
+      const note = mismatch ? "" : ` (the shape holds ${numel(shape)} elements, the data ${data.length})`;
+      throw new Error(`${what}: expected shape ${formatShape(spec.shape)}${spec.shape.includes(null) ? " (null = any batch size)" : ""}, ` +
+        `received ${formatShape(shape)}${note}`);
+    }
+    if (spec.shape[0] === null) {
+      if (shape[0] < 1) throw new Error(`${what}: the batch size must be at least 1. Received: shape ${formatShape(shape)}`);
+      if (batch !== null && batch !== shape[0]) {
+        throw new Error(`${what}: batch size ${shape[0]} differs from the other inputs' batch size ${batch}`);
+      }
+      batch = shape[0];
+    }
+    return { data: toStorageArray(data, spec.dtype, what), shape, dtype: spec.dtype };
+  });
+  return { values, batch: batch ?? 1 };
+}
+
+function normalizeInput(input, spec, what) {
+  let data = input;
+  let shape;
+  if (input && !Array.isArray(input) && !ArrayBuffer.isView(input) && typeof input === "object" && "data" in input) {
+    ({ data, shape } = input);
+  }
+  if (shape !== undefined && (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))) {
+    throw new Error(`${what}: shape must be a list of non-negative integers. Received: ${JSON.stringify(shape)}`);
+  }
+  if (Array.isArray(data) && data.some(Array.isArray)) {
+    const inferred = inferShape(data, what);
+    if (shape !== undefined && formatShape(shape) !== formatShape(inferred)) {
+      throw new Error(`${what}: the nested arrays have shape ${formatShape(inferred)} but shape ${formatShape(shape)} was given`);
+    }
+    return { data: flatten(data), shape: inferred };
+  }
+  if (!Array.isArray(data) && !(ArrayBuffer.isView(data) && !(data instanceof DataView))) {
+    throw new Error(`${what}: expected a typed array, an array or nested arrays. Received: ${data === null ? "null" : typeof data}`);
+  }
+  return { data, shape: shape ?? declaredShape(spec, data.length, what) };
+}
+
+// A flat array without a shape takes the declared shape; a dynamic batch comes from the length.
+function declaredShape(spec, length, what) {
+  if (!spec.shape.includes(null)) return spec.shape;
+  const perItem = numel(spec.shape.slice(1));
+  if (perItem === 0 || length % perItem !== 0) {
+    throw new Error(`${what}: cannot infer the batch size: ${length} elements is not a multiple of ${perItem} ` +
+      `(shape ${formatShape(spec.shape)}); pass the shape`);
+  }
+  return [length / perItem, ...spec.shape.slice(1)];
+}

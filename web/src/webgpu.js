@@ -1,0 +1,303 @@
+/**
+ * The WebGPU backend: device, pipelines, buffers, bind groups, dispatch and readback
+ * (docs/internals.md §4 and §6; webexport/native.py is its Python mirror).
+ *
+ * All the work happens at load: pipelines are compiled in parallel, weights are uploaded once, and for
+ * each batch size the activation slots and every bind group are created once and cached. A run is one
+ * input upload, one command encoder with one compute pass, one submit and one readback.
+ * @module webgpu
+ */
+import { numel } from "./util.js";
+
+const PARAMS_BYTES = 16; // struct Params { batch: u32, pad0: u32, pad1: u32, pad2: u32 }
+const MAX_GROUPS = 65535; // maxComputeWorkgroupsPerDimension guaranteed by WebGPU
+const CACHED_BATCH_SIZES = 4; // batch sizes whose buffers and bind groups stay allocated
+
+/**
+ * The browser's WebGPU adapter, or null when there is none (no navigator.gpu, or no adapter).
+ * @returns {Promise<GPUAdapter|null>}
+ * @example
+ *   const backend = (await findAdapter()) ? "webgpu" : "cpu";
+ */
+export async function findAdapter() {
+  const gpu = globalThis.navigator && globalThis.navigator.gpu;
+  return gpu ? gpu.requestAdapter({ powerPreference: "high-performance" }) : null;
+}
+
+/**
+ * Get an adapter and a device with the limits the bundle needs (`manifest.limits`), checked against the
+ * adapter first so a missing limit fails with its name.
+ * @param {object} manifest  a validated model.json
+ * @param {GPUAdapter|null} [adapter]  an adapter from `findAdapter` (default: request one)
+ * @returns {Promise<{adapter: GPUAdapter, device: GPUDevice, info: {vendor, architecture, description}}>}
+ * @example
+ *   const { device, info } = await requestGpuDevice(manifest);
+ */
+export async function requestGpuDevice(manifest, adapter = undefined) {
+  if (adapter === undefined) adapter = await findAdapter();
+  if (!globalThis.navigator || !globalThis.navigator.gpu) {
+    throw new Error("WebGPU is not available in this browser (navigator.gpu is undefined); use backend \"cpu\"");
+  }
+  if (!adapter) throw new Error("WebGPU: navigator.gpu.requestAdapter() returned null (no usable GPU adapter); use backend \"cpu\"");
+  const raw = adapter.info || (adapter.requestAdapterInfo ? await adapter.requestAdapterInfo() : {});
+  const info = { vendor: raw.vendor || "", architecture: raw.architecture || "", description: raw.description || "" };
+  const requiredLimits = {};
+  for (const [name, needed] of Object.entries(manifest.limits || {})) {
+    if (!(name in adapter.limits)) throw new Error(`model.json limits.${name}: not a WebGPU limit this browser knows`);
+    const offered = adapter.limits[name];
+    const lowerIsBetter = name.startsWith("min");
+    if (lowerIsBetter ? offered > needed : offered < needed) {
+      throw new Error(`this WebGPU adapter (${info.vendor} / ${info.architecture}) offers ${name} = ${offered}; ` +
+        `the model needs ${needed}`);
+    }
+    requiredLimits[name] = needed;
+  }
+  // Ask for the adapter's largest buffers so big dynamic batches fit.
+  for (const name of ["maxBufferSize", "maxStorageBufferBindingSize"]) {
+    requiredLimits[name] = Math.max(requiredLimits[name] || 0, adapter.limits[name]);
+  }
+  const device = await adapter.requestDevice({ requiredLimits, label: "pyml" });
+  return { adapter, device, info };
+}
+
+/**
+ * Compile every kernel the steps use, in parallel (createComputePipelineAsync), deduplicated by kernel id,
+ * each with an explicit layout: binding 0 the params uniform, then inputs (read-only), then outputs.
+ * A WGSL error rejects naming the kernel and the step label, with the compiler's messages.
+ * @returns {Promise<Map<number, {pipeline: GPUComputePipeline, layout: GPUBindGroupLayout}>>}
+ * @example
+ *   const pipelines = await createPipelines(device, manifest);
+ */
+export async function createPipelines(device, manifest) {
+  const firstStep = new Map();
+  for (const step of manifest.steps) if (!firstStep.has(step.kernel)) firstStep.set(step.kernel, step);
+  const kernels = new Map(manifest.kernels.map((k) => [k.id, k]));
+  const entries = await Promise.all([...firstStep].map(async ([id, step]) => {
+    const label = `kernel ${id} (${step.label || step.outputs.join(",")})`;
+    const layout = device.createBindGroupLayout({ label, entries: layoutEntries(step) });
+    const module = device.createShaderModule({ label, code: kernels.get(id).wgsl });
+    try {
+      const pipeline = await device.createComputePipelineAsync({
+        label, layout: device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: "main" },
+      });
+      return [id, { pipeline, layout }];
+    } catch (err) {
+      const info = module.getCompilationInfo ? await module.getCompilationInfo() : { messages: [] };
+      const notes = info.messages.map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`).join("\n");
+      throw new Error(`${label}: WGSL failed to compile: ${err.message}${notes ? `\n${notes}` : ""}`);
+    }
+  }));
+  return new Map(entries);
+}
+
+function layoutEntries(step) {
+  const visibility = GPUShaderStage.COMPUTE;
+  return [
+    { binding: 0, visibility, buffer: { type: "uniform" } },
+    ...step.inputs.map((_, i) => ({ binding: 1 + i, visibility, buffer: { type: "read-only-storage" } })),
+    ...step.outputs.map((_, i) => ({ binding: 1 + step.inputs.length + i, visibility, buffer: { type: "storage" } })),
+  ];
+}
+
+/**
+ * Upload every weight entry once into its own storage buffer (bool widened to u32).
+ * @param {Object<string, {data, shape, dtype}>} weights  from `readWeights`
+ * @returns {Map<string, GPUBuffer>}
+ * @example
+ *   const weightBuffers = uploadWeights(device, readWeights(manifest, bytes));
+ */
+export function uploadWeights(device, weights) {
+  const buffers = new Map();
+  for (const [name, w] of Object.entries(weights)) {
+    const buffer = device.createBuffer({
+      label: `weight ${name}`, size: roundUp(w.data.length * 4), mappedAtCreation: true,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
+    });
+    const View = w.dtype === "float32" ? Float32Array : w.dtype === "int32" ? Int32Array : Uint32Array;
+    new View(buffer.getMappedRange()).set(w.data);
+    buffer.unmap();
+    buffers.set(name, buffer);
+  }
+  return buffers;
+}
+
+/**
+ * Build everything a run needs on a device: pipelines, weight buffers and the params uniform. Validation
+ * errors raised while creating them are caught by an error scope and rethrown with their message.
+ * @returns {Promise<object>}  the executor record that `runSteps` and `destroyGpu` take
+ * @example
+ *   const gpu = await createGpu(device, manifest, readWeights(manifest, bytes));
+ */
+export async function createGpu(device, manifest, weights) {
+  device.pushErrorScope("out-of-memory");
+  device.pushErrorScope("validation");
+  const pending = createPipelines(device, manifest);
+  const weightBuffers = uploadWeights(device, weights);
+  const params = device.createBuffer({ label: "params", size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  const pipelines = await pending.catch((err) => err);
+  const [validation, memory] = [await device.popErrorScope(), await device.popErrorScope()];
+  const kernels = new Map(manifest.kernels.map((k) => [k.id, k]));
+  const gpu = { device, manifest, kernels, pipelines, weightBuffers, params, batches: new Map(), batch: null };
+  const error = pipelines instanceof Error ? pipelines : validation || memory;
+  if (error) {
+    destroyGpu({ ...gpu, pipelines: new Map() });
+    throw new Error(error instanceof Error ? error.message : `WebGPU error while loading the model: ${error.message}`);
+  }
+  return gpu;
+}
+
+/**
+ * Run every step for inputs of batch size `batch` and read the outputs back.
+ * @param {object} gpu  from `createGpu`
+ * @param {Array<{data, shape, dtype}>} inputs  one per manifest input, concrete shapes
+ * @param {number} batch  the batch size (1 for fully static models)
+ * @returns {Promise<Array<{data, shape, dtype}>>}  one per manifest output (bool as Uint8Array)
+ * @example
+ *   const [y] = await runSteps(gpu, [{ data: x, shape: [4, 64], dtype: "float32" }], 4);
+ */
+export async function runSteps(gpu, inputs, batch) {
+  const { device, manifest } = gpu;
+  const res = await batchResources(gpu, batch);
+  device.pushErrorScope("validation");
+  manifest.inputs.forEach(({ name }, i) => {
+    const data = inputs[i].dtype === "bool" ? Uint32Array.from(inputs[i].data) : inputs[i].data;
+    if (data.length) device.queue.writeBuffer(res.buffer(name), 0, data.buffer, data.byteOffset, data.byteLength);
+  });
+  if (gpu.batch !== batch) {
+    device.queue.writeBuffer(gpu.params, 0, new Uint32Array([batch, 0, 0, 0]));
+    gpu.batch = batch;
+  }
+  const encoder = device.createCommandEncoder({ label: `pyml predict (batch ${batch})` });
+  const pass = encoder.beginComputePass({ label: "pyml steps" });
+  manifest.steps.forEach((step, i) => {
+    const total = step.threads[0] * batch + step.threads[1];
+    if (!total) return;
+    const [x, y] = computeDispatch(total, gpu.kernels.get(step.kernel).workgroup_size);
+    pass.setPipeline(gpu.pipelines.get(step.kernel).pipeline);
+    pass.setBindGroup(0, res.bindGroups[i]);
+    pass.dispatchWorkgroups(x, y);
+  });
+  pass.end();
+  for (const out of res.outputs) {
+    if (out.bytes) encoder.copyBufferToBuffer(res.buffer(out.name), 0, res.staging, out.offset, out.bytes);
+  }
+  device.queue.submit([encoder.finish()]);
+  const error = await device.popErrorScope();
+  if (error) throw new Error(`WebGPU validation error while running the model: ${error.message}`);
+  return readOutputs(res);
+}
+
+/**
+ * Map the staging buffer and copy each output out of it (u32 bools become a Uint8Array of 0/1).
+ * @returns {Promise<Array<{data, shape, dtype}>>}
+ * @example
+ *   const outputs = await readOutputs(resources);
+ */
+export async function readOutputs(res) {
+  await res.staging.mapAsync(GPUMapMode.READ);
+  try {
+    const range = res.staging.getMappedRange();
+    return res.outputs.map(({ offset, count, shape, dtype }) => {
+      const data = dtype === "float32" ? new Float32Array(range, offset, count).slice()
+        : dtype === "int32" ? new Int32Array(range, offset, count).slice()
+          : Uint8Array.from(new Uint32Array(range, offset, count), (v) => (v ? 1 : 0));
+      return { data, shape, dtype };
+    });
+  } finally {
+    res.staging.unmap();
+  }
+}
+
+/**
+ * Workgroup counts for `total` invocations: `ceil(total / workgroupSize)` groups, folded into
+ * `(65535, ceil(groups / 65535))` past 65,535 (the kernels' `thread_index` unfolds it).
+ * @example
+ *   computeDispatch(100, 64);        // [2, 1]
+ *   computeDispatch(64 * 70000, 64); // [65535, 2]
+ */
+export function computeDispatch(total, workgroupSize) {
+  const groups = Math.max(1, Math.ceil(total / workgroupSize));
+  return groups <= MAX_GROUPS ? [groups, 1] : [MAX_GROUPS, Math.ceil(groups / MAX_GROUPS)];
+}
+
+/**
+ * Release every buffer and the device (the device belongs to the model that created it).
+ * @example
+ *   destroyGpu(gpu);
+ */
+export function destroyGpu(gpu) {
+  for (const res of gpu.batches.values()) destroyBatch(res);
+  gpu.batches.clear();
+  for (const buffer of gpu.weightBuffers.values()) buffer.destroy();
+  gpu.params.destroy();
+  gpu.device.destroy();
+}
+
+// The activation slots, staging buffer and bind groups for one batch size, created once and cached
+// (most recently used first; the oldest batch size's buffers are freed past CACHED_BATCH_SIZES).
+async function batchResources(gpu, batch) {
+  const cached = gpu.batches.get(batch);
+  if (cached) {
+    gpu.batches.delete(batch);
+    gpu.batches.set(batch, cached);
+    return cached;
+  }
+  const { device, manifest } = gpu;
+  const maxBytes = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  for (const b of manifest.buffers) {
+    const size = roundUp(b.bytes_per_batch * batch + b.bytes_fixed);
+    if (size > maxBytes) {
+      throw new Error(`batch ${batch} needs a ${size}-byte buffer (buffers[id=${b.id}]); this device allows at most ` +
+        `${maxBytes} bytes per binding: predict in smaller batches`);
+    }
+  }
+  device.pushErrorScope("out-of-memory");
+  device.pushErrorScope("validation");
+  const slots = new Map(manifest.buffers.map((b) => [b.id, device.createBuffer({
+    label: `slot ${b.id} (batch ${batch})`, size: roundUp(b.bytes_per_batch * batch + b.bytes_fixed),
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+  })]));
+  const buffer = (name) => {
+    const v = manifest.values[name];
+    return "buffer" in v ? slots.get(v.buffer) : gpu.weightBuffers.get(v.weight);
+  };
+  let offset = 0;
+  const outputs = manifest.outputs.map(({ name, shape, dtype }) => {
+    const concrete = shape.map((d) => (d === null ? batch : d));
+    const count = numel(concrete);
+    const out = { name, shape: concrete, dtype, count, offset, bytes: count * 4 };
+    offset += out.bytes;
+    return out;
+  });
+  const staging = device.createBuffer({ label: `outputs (batch ${batch})`, size: roundUp(offset),
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const bindGroups = manifest.steps.map((step, i) => device.createBindGroup({
+    label: step.label || `step ${i}`,
+    layout: gpu.pipelines.get(step.kernel).layout,
+    entries: [gpu.params, ...[...step.inputs, ...step.outputs].map(buffer)]
+      .map((b, binding) => ({ binding, resource: { buffer: b } })),
+  }));
+  const res = { slots, staging, bindGroups, outputs, buffer };
+  const [validation, memory] = [await device.popErrorScope(), await device.popErrorScope()];
+  if (validation || memory) {
+    destroyBatch(res);
+    throw new Error(`WebGPU error while allocating buffers for batch ${batch}: ${(validation || memory).message}`);
+  }
+  gpu.batches.set(batch, res);
+  if (gpu.batches.size > CACHED_BATCH_SIZES) {
+    const [oldest, old] = gpu.batches.entries().next().value;
+    gpu.batches.delete(oldest);
+    destroyBatch(old);
+  }
+  return res;
+}
+
+function destroyBatch(res) {
+  for (const buffer of res.slots.values()) buffer.destroy();
+  res.staging.destroy();
+}
+
+function roundUp(bytes) {
+  return Math.max(16, Math.ceil(bytes / 16) * 16);
+}

@@ -1,0 +1,146 @@
+// Types for pyml-runtime (web/src/index.js). Mirrors its exports exactly; the manifest schema is
+// documented in docs/internals.md §6.
+
+/** A value dtype in a bundle. bool is stored as 0/1 (Uint8Array on the CPU, u32 on the GPU). */
+export type DType = "float32" | "int32" | "bool";
+
+/** Typed array a dtype is stored in: float32 → Float32Array, int32 → Int32Array, bool → Uint8Array. */
+export type StorageArray = Float32Array | Int32Array | Uint8Array;
+
+/** A shape as declared in a bundle; `null` at axis 0 is the dynamic batch. */
+export type DeclaredShape = Array<number | null>;
+
+export interface ValueSpec {
+  name: string;
+  shape: DeclaredShape;
+  dtype: DType;
+}
+
+/** A concrete value: row-major data with its shape. */
+export interface TensorValue {
+  data: StorageArray;
+  shape: number[];
+  dtype: DType;
+}
+
+/** What `predict`/`run` accept for one input: a typed or flat array (plus a shape), nested arrays, or `{data, shape}`. */
+export type NestedArray = Array<number | boolean | NestedArray>;
+export type InputValue =
+  | Float32Array | Int32Array | Uint8Array | Float64Array | number[] | boolean[] | NestedArray
+  | { data: ArrayLike<number | boolean>; shape?: number[] };
+
+export interface ProgressEvent {
+  stage: "weights" | "compile" | "ready";
+  loaded: number;
+  total: number;
+}
+
+export interface LoadOptions {
+  /** "auto" (default): WebGPU when the browser has an adapter, else the CPU. */
+  backend?: "auto" | "webgpu" | "cpu";
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+export interface AdapterInfo {
+  vendor: string;
+  architecture: string;
+  description: string;
+}
+
+export interface ModelInfo {
+  readonly backend: "webgpu" | "cpu";
+  /** The WebGPU adapter, or null on the CPU backend. */
+  readonly adapter: Readonly<AdapterInfo> | null;
+  readonly inputs: ValueSpec[];
+  readonly outputs: ValueSpec[];
+  readonly format_version: number;
+  readonly producer: string;
+}
+
+/** A loaded model (from `loadModel`). */
+export class Model {
+  private constructor(manifest: Manifest, state: unknown);
+  readonly info: ModelInfo;
+  /** Run a single-input, single-output model. */
+  predict(input: InputValue, shape?: number[]): Promise<TensorValue>;
+  /** Run the model on one value per input; resolves to one value per output. */
+  run(inputs: InputValue[]): Promise<TensorValue[]>;
+  /** Free GPU buffers and the device; later runs reject. */
+  dispose(): void;
+}
+
+export function loadModel(url: string | URL, options?: LoadOptions): Promise<Model>;
+
+export const FORMAT: "pyml-bundle";
+export const FORMAT_VERSION: number;
+
+export interface GraphNode {
+  name: string;
+  op: "placeholder" | "constant" | "call";
+  target: string | null;
+  inputs: string[];
+  attrs: Record<string, unknown>;
+  shape: DeclaredShape;
+  dtype: DType;
+}
+
+export interface Graph {
+  version: number;
+  inputs: string[];
+  outputs: string[];
+  nodes: GraphNode[];
+}
+
+export interface WeightEntry {
+  name: string;
+  label?: string;
+  shape: number[];
+  dtype: DType;
+  offset: number;
+  byte_length: number;
+  sha256: string;
+}
+
+/** model.json (docs/internals.md §6). */
+export interface Manifest {
+  format: "pyml-bundle";
+  format_version: number;
+  producer?: string;
+  inputs: ValueSpec[];
+  outputs: ValueSpec[];
+  graph: Graph;
+  weights: { file: string; byte_length: number; sha256: string; entries: WeightEntry[] };
+  buffers: Array<{ id: number; bytes_per_batch: number; bytes_fixed: number }>;
+  values: Record<string, { buffer: number } | { weight: string }>;
+  kernels: Array<{ id: number; wgsl: string; workgroup_size: number }>;
+  steps: Array<{ kernel: number; label?: string; nodes?: string[]; inputs: string[]; outputs: string[]; threads: [number, number] }>;
+  limits?: Record<string, number>;
+}
+
+export function fetchBundle(
+  url: string | URL,
+  options?: { knownOps?: Iterable<string>; onProgress?: (event: ProgressEvent) => void },
+): Promise<{ manifest: Manifest; weights: ArrayBuffer; url: string }>;
+export function validateManifest(manifest: unknown, options?: { knownOps?: Iterable<string>; file?: string }): void;
+export function verifyWeights(manifest: Manifest, weights: ArrayBuffer): Promise<void>;
+export function readWeights(manifest: Manifest, weights: ArrayBuffer): Record<string, TensorValue>;
+
+/** A JS CPU kernel (docs/internals.md §5). */
+export type CpuKernel = (
+  inputs: TensorValue[],
+  attrs: Record<string, unknown>,
+  out: { shape: number[]; dtype: DType },
+) => StorageArray;
+
+export const kernels: Readonly<Record<string, CpuKernel>>;
+export function mergeKernels(families: Record<string, Record<string, CpuKernel>>): Readonly<Record<string, CpuKernel>>;
+export function runGraph(
+  graph: Graph,
+  weights: Record<string, TensorValue>,
+  inputs: TensorValue[],
+  table?: Record<string, CpuKernel>,
+): TensorValue[];
+
+export function computeDispatch(total: number, workgroupSize: number): [number, number];
+/** The browser's GPUAdapter, or null when WebGPU or an adapter is missing. */
+export function findAdapter(): Promise<object | null>;

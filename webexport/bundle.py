@@ -1,0 +1,169 @@
+"""Write a bundle folder and read it back, validated (the format is docs/internals.md §6).
+
+    model.json     manifest: signature, graph, weights table, buffer plan, kernels, steps, limits, memory
+    weights.bin    every graph constant, little-endian, each entry 4-byte aligned, SHA-256 per entry and file
+    runtime/       a copy of the JS runtime (web/src)
+
+``write_bundle`` builds the folder beside ``out_dir`` and renames it into place only once it is complete,
+so a failed export never leaves a half-written bundle, and an existing bundle is replaced only on success.
+``load_bundle`` reads one back, checking everything before anything is used (the checks live in
+``webexport.validate``).
+
+    >>> write_bundle(plan, memory, "model")            # model/model.json, model/weights.bin, model/runtime/
+"""
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import pyml
+from webexport.kernels.common import ExportError
+from webexport.lower import binding_bytes, workgroup_storage_bytes
+from webexport.validate import FORMAT, FORMAT_VERSION, NUMPY, Bundle, BundleError, load_bundle  # noqa: F401
+_ROOT = Path(__file__).resolve().parent
+
+
+def write_bundle(plan, memory, out_dir, include_runtime=True):
+    """Write the bundle for ``plan`` (``webexport.lower``) and ``memory`` (``webexport.memory``) to ``out_dir``.
+
+    Args:
+        plan: the lowered ``Plan``.
+        memory: its ``MemoryPlan``.
+        out_dir: the bundle folder; an existing bundle there is replaced, anything else refused.
+        include_runtime: copy the JS runtime into ``out_dir/runtime`` (leave it out when the page
+            serves the runtime itself).
+
+    Returns:
+        The manifest (a dict), as written to ``model.json``.
+    """
+    out_dir = Path(out_dir)
+    _check_replaceable(out_dir)
+    blob, weights = pack_weights(plan.graph)
+    manifest = build_manifest(plan, memory, weights)
+    runtime = runtime_dir() if include_runtime else None
+    parent = out_dir.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=parent))
+    try:
+        (staging / "weights.bin").write_bytes(blob)
+        (staging / "model.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        if runtime is not None:
+            shutil.copytree(runtime, staging / "runtime", ignore=shutil.ignore_patterns(".*", "__pycache__"))
+        os.chmod(staging, 0o755)
+        _swap_into_place(staging, out_dir.resolve())
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def runtime_dir():
+    """The JS runtime to copy into bundles: ``webexport/runtime`` when packaged, else the repo's ``web/src``."""
+    for candidate in (_ROOT / "runtime", _ROOT.parent / "web" / "src"):
+        if (candidate / "index.js").is_file():
+            return candidate
+    raise ExportError("the JS runtime (web/src/index.js) was not found next to webexport; reinstall pyml, or "
+                      "export with include_runtime=False and serve the runtime yourself")
+
+
+def _check_replaceable(out_dir):
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"{out_dir} exists and is not a folder; refusing to replace it with a bundle")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "model.json").is_file():
+        raise ExportError(f"{out_dir} is a non-empty folder without model.json, so it is not a pyml bundle; "
+                          "refusing to replace it (choose an empty or new folder)")
+
+
+def _swap_into_place(staging, out_dir):
+    if not out_dir.exists():
+        os.rename(staging, out_dir)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+    os.rmdir(old)
+    os.rename(out_dir, old)
+    try:
+        os.rename(staging, out_dir)
+    except BaseException:
+        os.rename(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def pack_weights(graph):
+    """``(bytes, weights_table)``: every constant of ``graph`` in node order, each entry 4-byte aligned."""
+    chunks, entries, offset = [], [], 0
+    for node in graph.nodes:
+        if node.op != "constant":
+            continue
+        data = np.ascontiguousarray(np.asarray(graph.constants[node.name]).astype(NUMPY[node.dtype])).tobytes()
+        pad = -offset % 4
+        chunks.append(b"\0" * pad)
+        offset += pad
+        entries.append({"name": node.name, "label": node.attrs.get("label", ""), "shape": list(node.shape),
+                        "dtype": node.dtype, "offset": offset, "byte_length": len(data),
+                        "sha256": hashlib.sha256(data).hexdigest()})
+        chunks.append(data)
+        offset += len(data)
+    blob = b"".join(chunks)
+    table = {"file": "weights.bin", "byte_length": len(blob), "sha256": hashlib.sha256(blob).hexdigest(),
+             "entries": entries}
+    return blob, table
+
+
+def build_manifest(plan, memory, weights):
+    """The model.json dict for ``plan``, ``memory`` and the ``weights`` table from ``pack_weights``."""
+    graph = plan.graph
+    signature = lambda name: {"name": name, "shape": list(graph.node(name).shape),  # noqa: E731
+                              "dtype": graph.node(name).dtype}
+    kernels, kernel_ids, steps = [], {}, []
+    for step in plan.steps:
+        kernel = step.kernel
+        key = (kernel.wgsl, kernel.workgroup_size)
+        if key not in kernel_ids:
+            kernel_ids[key] = len(kernels)
+            kernels.append({"id": len(kernels), "wgsl": kernel.wgsl, "workgroup_size": kernel.workgroup_size})
+        steps.append({"kernel": kernel_ids[key], "label": step.label, "nodes": list(step.nodes),
+                      "inputs": list(kernel.inputs), "outputs": list(kernel.outputs),
+                      "threads": [int(t) for t in kernel.threads]})
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "producer": f"pyml {pyml.__version__}",
+        "inputs": [signature(n) for n in graph.inputs],
+        "outputs": [signature(n) for n in graph.outputs],
+        "graph": graph.to_json(),
+        "weights": weights,
+        "buffers": [{"id": i, "bytes_per_batch": int(b), "bytes_fixed": int(f)} for i, (b, f) in enumerate(memory.slots)],
+        "values": _values(plan, memory),
+        "kernels": kernels,
+        "steps": steps,
+        "limits": _limits(plan, memory, weights),
+        "memory": memory.summary(),
+    }
+
+
+def _values(plan, memory):
+    values = {}
+    for name in plan.specs:
+        if plan.is_weight(name):
+            values[name] = {"weight": plan.weights[plan.root(name)]}
+        elif name in memory.slot_of:
+            values[name] = {"buffer": int(memory.slot_of[name])}
+    return values
+
+
+def _limits(plan, memory, weights):
+    """The device limits the bundle needs (GPUSupportedLimits names), sizes at batch 1."""
+    bound = [len(s.kernel.inputs) + len(s.kernel.outputs) for s in plan.steps]
+    slot_sizes = [-(-memory.slot_bytes(i, 1) // 16) * 16 for i in range(len(memory.slots))]
+    weight_sizes = [binding_bytes(plan.specs[v]) for v in plan.weights if v in plan.specs]
+    biggest = max(slot_sizes + weight_sizes + [weights["byte_length"], 0])
+    limits = {"maxStorageBuffersPerShaderStage": max(bound, default=0),
+              "maxStorageBufferBindingSize": biggest, "maxBufferSize": biggest,
+              "maxComputeInvocationsPerWorkgroup": max((s.kernel.workgroup_size for s in plan.steps), default=0)}
+    shared = max((workgroup_storage_bytes(s.kernel.wgsl) for s in plan.steps), default=0)
+    if shared:
+        limits["maxComputeWorkgroupStorageSize"] = shared
+    return limits

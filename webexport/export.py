@@ -1,0 +1,108 @@
+"""``export``: a pyml model, saved model or Graph in, a web bundle folder out.
+
+    >>> import webexport
+    >>> webexport.export(model, "site/model", input_shape=(784,))       # dynamic batch
+    PosixPath('site/model')
+
+and in a web page:
+
+    const m = await loadModel("model/model.json");
+    const y = await m.predict(x);
+
+The pipeline: trace → graph passes (``pyml.graph.passes.optimize``) → epilogue fusion → lowering →
+memory plan → bundle, written atomically.
+"""
+import importlib
+import os
+from pathlib import Path
+
+from pyml.graph.ir import Graph, Node
+from webexport.bundle import write_bundle
+from webexport.fusion import fuse
+from webexport.kernels.common import ExportError
+from webexport.lower import lower
+from webexport.memory import plan_memory
+
+
+def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=True):
+    """Compile ``model`` ahead of time into a bundle folder: model.json + weights.bin + runtime/.
+
+    Args:
+        model: a pyml ``Model`` (traced with ``model.trace(input_shape)``), the path of a saved model
+            (``pyml.load_model``), or a ``pyml.graph.Graph``.
+        out_dir: the bundle folder to write; a previous bundle there is replaced only once the new
+            one is complete, and a folder that is not a bundle is never replaced.
+        input_shape: the input shape handed to ``model.trace`` (unused for a Graph).
+        batch_size: None keeps the batch dimension dynamic (the runtime takes any batch); an int
+            fixes it, so every kernel is specialised for that batch.
+        include_runtime: copy the JS runtime (web/src) into ``out_dir/runtime``.
+
+    Returns:
+        ``out_dir`` as a ``Path``.
+
+    Raises:
+        ExportError: naming the node and op, for float64 values, ops without a WGSL lowering and
+            kernels beyond WebGPU's guaranteed limits.
+
+    >>> x = pyml.graph.trace(lambda x: pyml.ops.relu(x @ w + b), [Spec((None, 4), "float32")])
+    >>> export(x, "/tmp/tiny", include_runtime=False)
+    PosixPath('/tmp/tiny')
+    """
+    graph = to_graph(model, input_shape)
+    if batch_size is not None:
+        graph = fix_batch(graph, batch_size)
+    graph = _optimize(graph)
+    plan = lower(graph, fuse(graph))
+    memory = plan_memory([(s.kernel.inputs, s.kernel.outputs) for s in plan.steps], plan.specs, graph.inputs,
+                         graph.outputs, aliases=plan.aliases, external=[n for n in plan.specs if plan.is_weight(n)])
+    write_bundle(plan, memory, out_dir, include_runtime=include_runtime)
+    return Path(out_dir)
+
+
+def to_graph(model, input_shape=None):
+    """The Graph for ``model``: a Graph as is, a saved-model path loaded then traced, a Model traced."""
+    if isinstance(model, Graph):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        import pyml
+
+        load_model = getattr(pyml, "load_model", None)
+        if load_model is None:
+            raise ExportError(f"cannot load {model}: pyml.load_model is not available in this install")
+        model = load_model(model)
+    trace = getattr(model, "trace", None)
+    if trace is None:
+        raise ExportError(f"export takes a pyml Model, a saved model path or a pyml.graph.Graph. "
+                          f"Received: {type(model).__name__}")
+    graph = trace(input_shape) if input_shape is not None else trace()
+    if not isinstance(graph, Graph):
+        raise ExportError(f"{type(model).__name__}.trace returned {type(graph).__name__}, not a pyml.graph.Graph")
+    return graph
+
+
+def fix_batch(graph, batch_size):
+    """A copy of ``graph`` with the dynamic batch (``None`` in shapes and shape attrs) set to ``batch_size``."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ExportError(f"batch_size must be None (dynamic) or a positive int. Received: batch_size={batch_size!r}")
+    nodes = [Node(n.name, n.op, _fill(tuple(n.shape), batch_size), n.dtype, n.target, list(n.inputs),
+                  {k: _fill(v, batch_size) for k, v in n.attrs.items()}) for n in graph.nodes]
+    return Graph(nodes, list(graph.inputs), list(graph.outputs), dict(graph.constants))
+
+
+def _fill(value, batch):
+    """``None`` entries of shape-like tuples become ``batch``; the tracer uses None only for the batch."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(batch if v is None else _fill(v, batch) for v in value)
+    return value
+
+
+def _optimize(graph):
+    """``pyml.graph.passes.optimize`` (folding, DCE, CSE) when that module is installed."""
+    try:
+        passes = importlib.import_module("pyml.graph.passes")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("pyml.graph.passes", "pyml.graph"):
+            raise
+        return graph
+    optimize = getattr(passes, "optimize", None)
+    return optimize(graph) if optimize is not None else graph

@@ -1,0 +1,68 @@
+"""WGSL lowerings of the convolution primitives (conv.wgsl.j2): direct convolution, one invocation per output
+element, with the window loops generated per spatial rank (1 to 3).
+
+- ``conv``: output ``(n, o, co)`` sums ``x[n, o*s + k*d - lo, group channels] * w[k, ci, co]``;
+- ``conv_transpose``: output ``(n, p, ci)`` sums, over the window offsets ``k`` for which
+  ``t = p + lo - k*d`` is a non-negative multiple of the stride, ``y[n, t / s, group outputs] * w[k, ci, co]``;
+- ``conv_filter_grad``: output ``(k, ci, co)`` sums ``x[n, o*s + k*d - lo, ci] * y[n, o, co]`` over the batch
+  (``params.batch`` when dynamic) and the output positions.
+
+``conv`` and ``conv_transpose`` accept a fused ``epilogue`` (bias, activation; see linalg.epilogue_code).
+Importing this module also registers the pooling lowerings (pooling.py), which share this family.
+"""
+import numpy as np
+
+from webexport.kernels import pooling  # noqa: F401  (registers max_pool, avg_pool and their helpers)
+from webexport.kernels.common import ExportError, Kernel, bindings, dim, lowering, numel, render, threads
+from webexport.kernels.linalg import epilogue_code
+
+
+def geometry(node, ctx, x_name, spatial_out):
+    """Template variables shared by the conv and pooling kernels: sizes as Python ints, batch as WGSL."""
+    x = ctx.spec(x_name)
+    if any(d is None for d in x.shape[1:]):
+        raise ExportError(f"node %{node.name} ({node.target}): only axis 0 may be the dynamic batch. "
+                          f"Received: {list(x.shape)}")
+    rank = len(x.shape) - 2
+    attrs = node.attrs
+    return dict(
+        rank=rank, x_sp=list(x.shape[1:-1]), o_sp=list(spatial_out), strides=list(attrs["strides"]),
+        pad_lo=[int(p[0]) for p in attrs["padding"]], batch=dim(x.shape[0]),
+        x_plane=int(np.prod(x.shape[1:-1])), o_plane=int(np.prod(spatial_out)),
+    )
+
+
+def _conv_kernel(node, ctx, kind, x_name, out_spatial, epilogue=()):
+    attrs, out = node.attrs, ctx.spec(node.name)
+    w_name = node.inputs[1] if kind != "conv_filter_grad" else None
+    w_shape = ctx.spec(w_name).shape if w_name else out.shape
+    rank = len(attrs["strides"])
+    groups, c_out = attrs["groups"], w_shape[-1]
+    variables = geometry(node, ctx, x_name, out_spatial)
+    variables.update(
+        k_sp=list(w_shape[:rank]), dilation=list(attrs["dilation"]), k_plane=int(np.prod(w_shape[:rank])),
+        cin_g=w_shape[-2], cin=w_shape[-2] * groups, cout=c_out, cout_g=c_out // groups,
+    )
+    fused = epilogue_code(node, ctx, list(epilogue), first_binding=2, index="i", value="acc")
+    label = f"{node.name}/" + "+".join([node.target] + [s.target for s in epilogue])
+    inputs = list(node.inputs) + fused["inputs"]
+    wgsl = render("conv.wgsl.j2", label=label, bindings=bindings(ctx, inputs, [fused["output"]]), kind=kind,
+                  total=numel(out.shape), epilogue=fused, **variables)
+    return [Kernel(wgsl=wgsl, inputs=inputs, outputs=[fused["output"]], threads=threads(out.shape), label=label,
+                   nodes=fused["nodes"])]
+
+
+@lowering("conv")
+def lower_conv(node, ctx, epilogue=()):
+    return _conv_kernel(node, ctx, "conv", node.inputs[0], ctx.spec(node.name).shape[1:-1], epilogue)
+
+
+@lowering("conv_transpose")
+def lower_conv_transpose(node, ctx, epilogue=()):
+    # Geometry is the forward conv's: x is conv_transpose's output, o its input y.
+    return _conv_kernel(node, ctx, "conv_transpose", node.name, ctx.spec(node.inputs[0]).shape[1:-1], epilogue)
+
+
+@lowering("conv_filter_grad")
+def lower_conv_filter_grad(node, ctx):
+    return _conv_kernel(node, ctx, "conv_filter_grad", node.inputs[0], ctx.spec(node.inputs[1]).shape[1:-1])

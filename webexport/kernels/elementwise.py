@@ -1,0 +1,175 @@
+"""WGSL lowerings of the elementwise primitives: one thread per output element (elementwise.wgsl.j2).
+
+Every elementwise primitive lowers through one template. Each input is read at the output element's
+index under numpy broadcasting, computed from static strides (an input's broadcast axes get stride 0;
+only axis 0 may be the dynamic batch, so no stride depends on it). A scalar graph constant is inlined as
+a literal instead of being bound.
+
+``expression(node, args, ctx)`` is the arithmetic alone, as one WGSL expression over already-loaded
+argument values. This template uses it, and so do the matmul/conv lowerings for their fused epilogues
+(webexport/fusion.py):
+
+    >>> expression(node, ["acc", "0.0f"], ctx)            # node: maximum(%v1, %zero), float32
+    'max(acc, 0.0f)'
+
+Values use the storage types of common.WGSL_TYPES: f32, i32, and u32 0/1 for bool.
+
+Numerics (checked against numpy float32 by tests/webexport/test_kernels_elementwise.py):
+- ``tanh``: WGSL's builtin is specified as sinh/cosh, which loses relative precision near 0 and overflows
+  past |x| ~ 44; we use ``(1 - e) / (1 + e)`` with ``e = exp(-2|x|)`` (never overflows), and its Taylor
+  series below |x| = 0.1, where ``1 - e`` would cancel.
+- ``sigmoid``: ``1 / (1 + exp(-x))`` is stable in floating point (exp overflowing to inf gives 0).
+- ``erf``: Taylor series to x^11 below |x| = 0.5, Abramowitz–Stegun 7.1.26 above (absolute error
+  1.5e-7, relative error < 3e-7 there): both within 2e-7 of numpy's erf in float32.
+- ``pow``: WGSL's ``pow`` is undefined for a negative base. We take ``pow(|x|, y)`` and, like numpy, give
+  it the sign of ``x`` for odd integer ``y``, NaN for a non-integer ``y``, and 1 for ``y == 0``.
+- ``sign(0) = 0``; ints divide only after the public op casts them to float32 (numpy's ``/``).
+"""
+import re
+
+import numpy as np
+
+from webexport.kernels.common import ExportError, Kernel, bindings, dim, literal, lowering, numel, render, strides, \
+    threads, wgsl_type
+
+UNARY = ("neg", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid", "erf", "sin", "cos")
+BINARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
+COMPARE = {"equal": "==", "not_equal": "!=", "less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">="}
+NAN = "bitcast<f32>(0x7fc00000u)"
+
+# The arithmetic of each op as a WGSL expression over its arguments {a}, {b}, {c} (already loaded values).
+# Each argument may be repeated: callers pass names or loads, never expressions with side effects.
+FLOAT_EXPRESSIONS = {
+    "neg": "(-{a})",
+    "exp": "exp({a})",
+    "log": "log({a})",
+    "sqrt": "sqrt({a})",
+    "abs": "abs({a})",
+    "sign": "sign({a})",
+    "sin": "sin({a})",
+    "cos": "cos({a})",
+    "sigmoid": "(1.0f / (1.0f + exp(-({a}))))",
+    "tanh": ("select(sign({a}) * (1.0f - exp(-2.0f * abs({a}))) / (1.0f + exp(-2.0f * abs({a}))), "
+             "{a} * (1.0f - {a} * {a} * (0.33333333f - {a} * {a} * 0.13333333f)), abs({a}) < 0.1f)"),
+    "erf": ("select(sign({a}) * (1.0f - (((((1.061405429f * (1.0f / (1.0f + 0.3275911f * abs({a})))"
+            " - 1.453152027f) * (1.0f / (1.0f + 0.3275911f * abs({a}))) + 1.421413741f)"
+            " * (1.0f / (1.0f + 0.3275911f * abs({a}))) - 0.284496736f) * (1.0f / (1.0f + 0.3275911f * abs({a})))"
+            " + 0.254829592f) * (1.0f / (1.0f + 0.3275911f * abs({a}))) * exp(-({a}) * ({a})))), "
+            "1.1283791671f * {a} * (1.0f - {a} * {a} * (0.33333333f - {a} * {a} * (0.1f - {a} * {a}"
+            " * (0.023809524f - {a} * {a} * (0.0046296296f - {a} * {a} * 0.00075757576f))))), abs({a}) < 0.5f)"),
+    "add": "({a} + {b})",
+    "sub": "({a} - {b})",
+    "mul": "({a} * {b})",
+    "div": "({a} / {b})",
+    "maximum": "max({a}, {b})",
+    "minimum": "min({a}, {b})",
+    "pow": ("select(select(select(" + NAN + ", select(pow(abs({a}), {b}), -pow(abs({a}), {b}), "
+            "fract({b} * 0.5f) != 0.0f), floor({b}) == {b}), pow(abs({a}), {b}), {a} >= 0.0f), 1.0f, {b} == 0.0f)"),
+    "where": "select({c}, {b}, {a} != 0u)",
+}
+INT_EXPRESSIONS = {
+    "neg": "(-{a})",
+    "abs": "abs({a})",
+    "sign": "select(select(0i, 1i, {a} > 0i), -1i, {a} < 0i)",
+    "add": "({a} + {b})",
+    "sub": "({a} - {b})",
+    "mul": "({a} * {b})",
+    "maximum": "max({a}, {b})",
+    "minimum": "min({a}, {b})",
+    "where": "select({c}, {b}, {a} != 0u)",
+}
+BOOL_EXPRESSIONS = {"where": "select({c}, {b}, {a} != 0u)"}
+_ZERO = {"float32": "0.0f", "int32": "0i", "bool": "0u"}
+_CONVERT = {"float32": "f32", "int32": "i32"}
+_SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\[\]]*\])?")
+
+
+def expression(node, args, ctx=None):
+    """The WGSL expression computing elementwise ``node`` from ``args``, the WGSL expressions of its
+    inputs' values (loaded, in storage types: f32, i32, u32 0/1 for bool). Arguments may be repeated in
+    the result, so pass names or plain loads.
+
+    Args:
+        node: a graph ``Node`` whose target is an elementwise primitive (see ``LOWERED``).
+        args: one WGSL expression per input of ``node``.
+        ctx: the lowering context (optional; dtypes come from ``node`` and, for ``cast`` and the
+            comparisons, from ``ctx.spec`` of the inputs).
+
+    >>> expression(Node("v2", "call", (4,), "float32", "add", ["v1", "b"]), ["acc", "in2[j]"])
+    '(acc + in2[j])'
+    """
+    target, out_dtype = node.target, node.dtype
+    args = [a if _SIMPLE.fullmatch(a) else f"({a})" for a in args]  # so "-1.0f" or "x + y" stay one operand
+    names = dict(zip("abc", args))
+    if target == "cast":
+        source = ctx.spec(node.inputs[0]).dtype if ctx is not None else None
+        return _cast(args[0], source, out_dtype, node)
+    if target in COMPARE:
+        return f"select(0u, 1u, {args[0]} {COMPARE[target]} {args[1]})"
+    table = {"float32": FLOAT_EXPRESSIONS, "int32": INT_EXPRESSIONS, "bool": BOOL_EXPRESSIONS}.get(out_dtype)
+    if table is None or target not in table:
+        wgsl_type(out_dtype, node)  # float64 gets the dtype error
+        raise ExportError(f"node %{node.name} ({target}): no WGSL expression for {target} on {out_dtype}. "
+                          f"Received: dtype={out_dtype}")
+    return table[target].format(**names)
+
+
+def _cast(value, source, target, node):
+    wgsl_type(target, node)
+    if source == target:
+        return value
+    if target == "bool":
+        return f"select(0u, 1u, {value} != {_ZERO.get(source, '0')})" if source else f"select(0u, 1u, bool({value}))"
+    return f"{_CONVERT[target]}({value})"  # f32->i32 truncates toward zero (saturating), like numpy's astype
+
+
+LOWERED = ("cast", "where") + UNARY + BINARY + tuple(COMPARE)
+
+
+def _scalar_constant(ctx, name):
+    value = ctx.constant(name)
+    if value is None or value.size == 0:
+        return None
+    flat = np.asarray(value).reshape(-1)
+    if flat.size == 1 or bool(np.all(flat == flat[0])):  # a scalar, or a constant broadcast from one
+        return flat[0]
+    return None
+
+
+def _input_plan(name, ctx, out_shape):
+    """How the kernel reads input ``name``: a literal, at the output index, at 0, or by broadcast strides."""
+    spec = ctx.spec(name)
+    const = _scalar_constant(ctx, name)
+    if const is not None:
+        return {"kind": "literal", "value": literal(const, spec.dtype)}
+    shape = tuple(spec.shape)
+    if shape == tuple(out_shape):
+        return {"kind": "same"}
+    if all(d == 1 for d in shape):
+        return {"kind": "first"}
+    # Align to the output from the right; an axis of size 1 (or absent) is broadcast: stride 0.
+    lead = len(out_shape) - len(shape)
+    own = strides(shape)
+    coefs = [0] * lead + [0 if d == 1 and out_shape[lead + k] != 1 else own[k] for k, d in enumerate(shape)]
+    return {"kind": "strided", "terms": [(k, c) for k, c in enumerate(coefs) if c and out_shape[k] != 1]}
+
+
+@lowering(*LOWERED)
+def lower_elementwise(node, ctx):
+    """One kernel: ``out0[i] = expression(in0[...], in1[...], ...)`` over every output element."""
+    out = ctx.spec(node.name)
+    plans = [_input_plan(name, ctx, out.shape) for name in node.inputs]
+    bound = [name for name, plan in zip(node.inputs, plans) if plan["kind"] != "literal"]
+    slots = iter(range(len(bound)))
+    for plan in plans:
+        if plan["kind"] != "literal":
+            plan["binding"] = f"in{next(slots)}"
+    args = [f"x{k}" for k in range(len(plans))]
+    coords = [{"axis": k, "div": s, "mod": None if k == 0 else dim(d)}
+              for k, (s, d) in enumerate(zip(strides(out.shape), out.shape))]
+    used = sorted({k for p in plans if p["kind"] == "strided" for k, _ in p["terms"]})
+    label = f"{node.name}/{node.target}"
+    wgsl = render("elementwise.wgsl.j2", label=label, bindings=bindings(ctx, bound, [node.name]),
+                  total=numel(out.shape), inputs=list(zip(args, plans)), coords=[coords[k] for k in used],
+                  value=expression(node, args, ctx))
+    return [Kernel(wgsl=wgsl, inputs=bound, outputs=[node.name], threads=threads(out.shape), label=label)]

@@ -1,0 +1,288 @@
+"""Lowering: a Graph becomes a Plan, the kernels the runtime dispatches in order (docs/internals.md §4).
+
+``lower`` walks the graph's call nodes in order and asks each op's lowering (``LOWERINGS[target]``,
+registered by the kernel families) for its kernels. Fused chains (``webexport.fusion``) are lowered as
+one call on their anchor with ``epilogue=[...]``. Zero-copy ops (a family's ``ALIASES``) return no kernel:
+their value shares its input's storage. The plan prints one step per line:
+
+    >>> print(lower(graph, fuse(graph)))
+    step 0  dense/matmul+add+maximum  (%x, %w0, %b0) -> (%v3)  threads [10, 0]
+
+Export refuses, with an ``ExportError`` naming the node and op, what WebGPU cannot run: float64 values,
+ops without a lowering, kernels past the limits every WebGPU device guarantees (``check_limits``).
+"""
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pyml.ops.registry import Spec
+from webexport import kernels as _families
+from webexport.fusion import step_label
+from webexport.kernels.common import LOWERINGS, ExportError, Kernel
+from webexport.kernels.copy import copy_kernel
+
+MAX_STORAGE_BUFFERS = 8  # per kernel, outputs included (the params uniform at binding 0 does not count)
+MAX_BINDING_BYTES = 128 * 2**20  # maxStorageBufferBindingSize every WebGPU device offers
+MAX_WORKGROUP_STORAGE_BYTES = 16 * 2**10  # maxComputeWorkgroupStorageSize
+ITEM_BYTES = 4  # f32, i32 and u32 (bool) storage
+
+
+@dataclass
+class Step:
+    """One dispatch: ``kernel`` computes the graph values ``nodes``; ``label`` is what profilers show."""
+
+    label: str
+    kernel: Kernel
+    nodes: list
+
+
+@dataclass
+class Plan:
+    """What lowering produced: the steps in order, and where every value lives.
+
+    ``specs`` holds every value the steps touch (graph values and lowering temps). A value is stored in
+    weights.bin when ``weights`` maps it (to its weight entry's name), else it is an activation; a
+    zero-copy value is in ``aliases``, mapped to the value owning the storage (never itself an alias).
+    """
+
+    graph: object
+    steps: list
+    specs: dict
+    aliases: dict = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)
+
+    def root(self, name):
+        """The value whose storage ``name`` uses (``name`` itself unless it is a zero-copy alias)."""
+        return self.aliases.get(name, name)
+
+    def is_weight(self, name):
+        return self.root(name) in self.weights
+
+    def __str__(self):
+        lines = []
+        for i, step in enumerate(self.steps):
+            ins = ", ".join(f"%{v}" for v in step.kernel.inputs)
+            outs = ", ".join(f"%{v}" for v in step.kernel.outputs)
+            lines.append(f"step {i}  {step.label}  ({ins}) -> ({outs})  threads {list(step.kernel.threads)}")
+        lines += [f"alias %{name} = %{root}" for name, root in self.aliases.items()]
+        return "\n".join(lines)
+
+
+class LoweringContext:
+    """What a lowering may ask about the graph (docs/internals.md §4): specs, constants, nodes, temps."""
+
+    def __init__(self, graph):
+        self._graph = graph
+        self._nodes = graph.nodes_by_name()
+        self.specs = {n.name: Spec(tuple(n.shape), n.dtype) for n in graph.nodes}
+        self.current = None  # the node being lowered; names its temps
+
+    def spec(self, name):
+        """``Spec(shape, dtype)`` of a value; ``None`` in the shape is the dynamic batch."""
+        try:
+            return self.specs[name]
+        except KeyError:
+            raise ExportError(f"lowering of %{self.current}: no value named %{name}") from None
+
+    def constant(self, name):
+        """The array of ``name`` when it is a graph constant (to inline scalars), else None."""
+        node = self._nodes.get(name)
+        if node is None or node.op != "constant":
+            return None
+        return np.asarray(self._graph.constants[name])
+
+    def node(self, name):
+        """The graph ``Node`` producing ``name``."""
+        try:
+            return self._nodes[name]
+        except KeyError:
+            raise ExportError(f"lowering of %{self.current}: no node named %{name}") from None
+
+    def temp(self, shape, dtype):
+        """A fresh scratch value for multi-kernel lowerings; returns its name (an activation buffer)."""
+        k = 0
+        while f"{self.current}_t{k}" in self.specs:
+            k += 1
+        name = f"{self.current}_t{k}"
+        self.specs[name] = Spec(tuple(None if d is None else int(d) for d in shape), dtype)
+        return name
+
+
+def lower(graph, groups=None):
+    """Lower ``graph`` to a ``Plan``; ``groups`` are the fusion chains from ``webexport.fusion.fuse``.
+
+    Raises:
+        ExportError: naming the node and op, for float64 values, ops without a lowering, a lowering
+            that fails or writes the wrong values, and kernels past WebGPU's limits.
+    """
+    groups = groups or {}
+    _refuse_float64(graph)
+    ctx = LoweringContext(graph)
+    plan = Plan(graph, [], ctx.specs, weights={n.name: n.name for n in graph.nodes if n.op == "constant"})
+    absorbed = {n.name for chain in groups.values() for n in chain}
+    zero_copy = _families.aliases()
+    defined = {n.name for n in graph.nodes if n.op in ("placeholder", "constant")}
+    for node in graph.nodes:
+        if node.op != "call" or node.name in absorbed:
+            continue
+        ctx.current = node.name
+        kernels, epilogue = _lower_group(node, ctx, list(groups.get(node.name, [])))
+        absorbed -= {n.name for n in groups.get(node.name, [])[len(epilogue):]}  # lowered on their own
+        nodes = [node] + epilogue
+        if not kernels:
+            _alias(plan, node, zero_copy)
+            defined.add(node.name)
+            continue
+        label = step_label(graph, nodes)
+        for i, kernel in enumerate(kernels):
+            _check_bindings(kernel, node, defined, plan)
+            defined.update(kernel.outputs)
+            kernel.nodes = list(kernel.nodes) or [n.name for n in nodes]
+            plan.steps.append(Step(label if len(kernels) == 1 else f"{label}.{i}", kernel, kernel.nodes))
+        if nodes[-1].name not in defined:
+            raise ExportError(f"node %{node.name} ({node.target}): its lowering did not write %{nodes[-1].name}. "
+                              f"Received: outputs {[o for k in kernels for o in k.outputs]}")
+    _copy_shared_outputs(plan)
+    check_limits(plan)
+    return plan
+
+
+def _refuse_float64(graph):
+    for node in graph.nodes:
+        if node.dtype == "float64":
+            what = f"{node.target} node" if node.op == "call" else node.op
+            raise ExportError(f"{what} %{node.name} is float64, which WebGPU cannot run; cast the model to float32 "
+                              f"before export. Received: dtype=float64 at %{node.name}")
+
+
+def _lower_group(node, ctx, epilogue):
+    """``(kernels, epilogue actually fused)``. When the lowering refuses the whole chain (say, too many
+    bias operands to bind), the longest prefix it accepts is fused and the rest lowered on its own."""
+    for keep in range(len(epilogue), 0, -1):
+        try:
+            return _call_lowering(node, ctx, epilogue[:keep]), epilogue[:keep]
+        except (ExportError, NotImplementedError):
+            continue
+    return _call_lowering(node, ctx, []), []
+
+
+def _call_lowering(node, ctx, epilogue):
+    fn = LOWERINGS.get(node.target)
+    if fn is None:
+        raise ExportError(f"node %{node.name}: op {node.target!r} has no WGSL lowering, so it cannot be exported "
+                          f"(tests.op_samples.NOT_YET_EXPORTABLE lists the ops waiting for one). "
+                          f"Received: op={node.target!r}")
+    try:
+        kernels = fn(node, ctx, epilogue=epilogue) if epilogue else fn(node, ctx)
+    except (ExportError, NotImplementedError):
+        raise
+    except Exception as exc:
+        raise ExportError(f"node %{node.name} ({node.target}): lowering failed: {type(exc).__name__}: {exc}") from exc
+    return list(kernels or [])
+
+
+def _alias(plan, node, zero_copy):
+    """A lowering with no kernel: the node is zero-copy and shares its first input's storage."""
+    if node.target not in zero_copy or not node.inputs:
+        raise ExportError(f"node %{node.name} ({node.target}): the lowering returned no kernel, but {node.target!r} "
+                          f"is not declared zero-copy (ALIASES in its kernel family)")
+    source = plan.specs[node.inputs[0]]
+    if source.dtype != node.dtype or _count(source.shape) != _count(node.shape):
+        raise ExportError(f"node %{node.name} ({node.target}): a zero-copy op must keep the dtype and element count. "
+                          f"Received: {source.dtype}{list(source.shape)} -> {node.dtype}{list(node.shape)}")
+    plan.aliases[node.name] = plan.root(node.inputs[0])
+
+
+def _count(shape):
+    """(has the batch axis, static element count): what a zero-copy op must preserve."""
+    return None in shape, int(np.prod([d for d in shape if d is not None], dtype=np.int64))
+
+
+def _check_bindings(kernel, node, defined, plan):
+    where = f"node %{node.name} ({node.target}), kernel {kernel.label!r}"
+    for name in kernel.inputs:
+        if name not in defined:
+            raise ExportError(f"{where}: reads %{name} before any step writes it")
+    for name in kernel.outputs:
+        if name not in plan.specs:
+            raise ExportError(f"{where}: writes %{name}, which is neither a graph value nor a temp")
+        if name in defined or plan.is_weight(name):
+            raise ExportError(f"{where}: writes %{name}, which is already defined (an input, weight or earlier value)")
+    for name in set(kernel.inputs) & set(kernel.outputs):
+        raise ExportError(f"{where}: binds %{name} as both input and output")
+
+
+def _copy_shared_outputs(plan):
+    """Give each graph output its own readable buffer where zero-copy would share one (see kernels/copy.py)."""
+    graph = plan.graph
+    outputs = list(dict.fromkeys(graph.outputs))
+    for out in outputs:
+        node = graph.node(out)
+        if node.op == "constant":
+            # The value becomes an activation filled from its weight entry; the steps that read the
+            # weight read it under a second name.
+            source = f"{out}:weight"
+            plan.specs[source] = plan.specs[out]
+            plan.weights[source] = plan.weights.pop(out)
+            for step in plan.steps:
+                step.kernel.inputs = [source if v == out else v for v in step.kernel.inputs]
+            plan.aliases = {k: source if v == out else v for k, v in plan.aliases.items()}
+        elif out in plan.aliases:
+            root = plan.aliases[out]
+            shared = [o for o in outputs if o != out and plan.root(o) == root]
+            if not (root in plan.weights or graph.node(root).op == "placeholder" or shared):
+                continue
+            source = plan.aliases.pop(out)
+        else:
+            continue
+        kernel = copy_kernel(source, out, plan.specs[out], label=f"{out}/copy")
+        plan.steps.append(Step(f"{out}/copy", kernel, [out]))
+
+
+def check_limits(plan):
+    """Refuse kernels past the limits every WebGPU device guarantees (storage bindings, sizes, workgroup memory)."""
+    for step in plan.steps:
+        kernel = step.kernel
+        where = f"step {step.label!r} (nodes {', '.join('%' + n for n in step.nodes)})"
+        count = len(kernel.inputs) + len(kernel.outputs)
+        if count > MAX_STORAGE_BUFFERS:
+            raise ExportError(f"{where}: the kernel binds {count} storage buffers; WebGPU guarantees "
+                              f"{MAX_STORAGE_BUFFERS} per shader stage. Received: inputs={kernel.inputs}, "
+                              f"outputs={kernel.outputs}")
+        for name in kernel.inputs + kernel.outputs:
+            size = binding_bytes(plan.specs[name])
+            if size > MAX_BINDING_BYTES:
+                raise ExportError(f"{where}: %{name} {list(plan.specs[name].shape)} takes {size} bytes (at batch 1), "
+                                  f"over WebGPU's {MAX_BINDING_BYTES}-byte storage binding limit")
+        shared = max(getattr(kernel, "workgroup_storage_bytes", 0), workgroup_storage_bytes(kernel.wgsl))
+        if shared > MAX_WORKGROUP_STORAGE_BYTES:
+            raise ExportError(f"{where}: the kernel declares {shared} bytes of workgroup storage; WebGPU guarantees "
+                              f"{MAX_WORKGROUP_STORAGE_BYTES}")
+
+
+def binding_bytes(spec, batch=1):
+    """Bytes of a value in storage (4 per element: f32, i32, or u32 for bool), the batch set to ``batch``."""
+    return ITEM_BYTES * int(np.prod([batch if d is None else d for d in spec.shape], dtype=np.int64))
+
+
+_WORKGROUP_VAR = re.compile(r"var<workgroup>\s*\w+\s*:\s*(.+?);")
+_ARRAY = re.compile(r"array<\s*(.+)\s*,\s*(\d+)u?\s*>$")
+_SCALARS = {"f32": 4, "i32": 4, "u32": 4, "f16": 2, "bool": 4}
+_VECTOR = re.compile(r"vec([234])<\s*(\w+)\s*>$")
+
+
+def workgroup_storage_bytes(wgsl):
+    """Total bytes of the ``var<workgroup>`` declarations in a WGSL module (arrays of scalars/vectors)."""
+    return sum(_type_bytes(t.strip()) for t in _WORKGROUP_VAR.findall(wgsl))
+
+
+def _type_bytes(text):
+    array = _ARRAY.match(text)
+    if array:
+        return _type_bytes(array.group(1).strip()) * int(array.group(2))
+    vector = _VECTOR.match(text)
+    if vector:
+        n = int(vector.group(1))
+        return _SCALARS.get(vector.group(2), 4) * (4 if n == 3 else n)
+    return _SCALARS.get(text, 4)

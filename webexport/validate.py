@@ -1,0 +1,316 @@
+"""Read a bundle folder back, checking everything docs/internals.md §6 lists before anything is used.
+
+Mirrors ``web/src/bundle.js``: the manifest's structure, graph, signature, weights table and file
+(length, SHA-256 of the file and of each entry), buffer plan, kernels and steps. Every problem is a
+``BundleError`` naming the file and the field (``weights.entries[3].sha256``), the node or the step.
+
+    >>> bundle = load_bundle("model")                  # the folder, or model/model.json
+    >>> bundle.weights["w0"].shape, bundle.graph.outputs
+    ((64, 10), ['v5'])
+"""
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pyml.graph.ir import OPCODES, Graph, Node, _from_jsonable
+from pyml.ops.registry import primitives
+
+FORMAT = "pyml-bundle"
+FORMAT_VERSION = 1  # the newest bundle format this loader reads
+ITEM_SIZES = {"float32": 4, "int32": 4, "bool": 1}  # bytes per element in weights.bin
+NUMPY = {"float32": "<f4", "int32": "<i4", "bool": "u1"}
+REQUIRED = ("inputs", "outputs", "graph", "weights", "buffers", "values", "kernels", "steps")
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be used; the message names the file and the field or node."""
+
+
+@dataclass(eq=False)  # compared and hashed by identity: runners cache per-bundle GPU state on it
+class Bundle:
+    """A validated bundle: its folder, the parsed ``manifest``, ``weights`` by entry name, and the ``graph``."""
+
+    path: Path
+    manifest: dict
+    weights: dict
+    graph: Graph
+
+    def __repr__(self):
+        return f"<Bundle {self.path} steps={len(self.manifest['steps'])} weights={len(self.weights)}>"
+
+
+def load_bundle(path):
+    """Read and validate the bundle at ``path`` (its folder or its model.json); returns a ``Bundle``.
+
+    Raises:
+        BundleError: for anything missing, malformed, inconsistent, or whose SHA-256 does not match.
+    """
+    path = Path(path)
+    manifest_file = path if path.is_file() else path / "model.json"
+    folder = manifest_file.parent
+    if not manifest_file.is_file():
+        raise BundleError(f"{manifest_file}: no such file; a bundle folder holds model.json and weights.bin")
+    try:
+        manifest = json.loads(manifest_file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{manifest_file}: not valid JSON ({exc})") from None
+    validate_manifest(manifest, file=manifest_file.name)
+    weights_file = folder / manifest["weights"]["file"]
+    if not weights_file.is_file():
+        raise BundleError(f"{weights_file}: no such file (named by model.json weights.file)")
+    weights = read_weights(manifest, weights_file.read_bytes())
+    nodes = [Node(d["name"], d["op"], tuple(d["shape"]), d["dtype"], d.get("target"), list(d["inputs"]),
+                  _from_jsonable(d.get("attrs", {}))) for d in manifest["graph"]["nodes"]]
+    constants = {n.name: weights[n.name] for n in nodes if n.op == "constant"}
+    graph = Graph(nodes, list(manifest["graph"]["inputs"]), list(manifest["graph"]["outputs"]), constants)
+    return Bundle(folder, manifest, weights, graph)
+
+
+def read_weights(manifest, blob):
+    """Check ``blob`` (the weights file's bytes) against the manifest; returns ``{entry name: array}``."""
+    table = manifest["weights"]
+    file = table["file"]
+    if len(blob) != table["byte_length"]:
+        raise BundleError(f"{file} is {len(blob)} bytes but model.json says weights.byte_length = "
+                          f"{table['byte_length']} (truncated or wrong file)")
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != table["sha256"].lower():
+        raise BundleError(f"{file}: SHA-256 does not match weights.sha256 (corrupted or wrong file). "
+                          f"Expected: {table['sha256']}, received: {digest}")
+    arrays = {}
+    for i, e in enumerate(table["entries"]):
+        data = blob[e["offset"]: e["offset"] + e["byte_length"]]
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != e["sha256"].lower():
+            raise BundleError(f"{file}: weights.entries[{i}].sha256 does not match the bytes of {e['name']!r}. "
+                              f"Expected: {e['sha256']}, received: {digest}")
+        array = np.frombuffer(data, NUMPY[e["dtype"]]).reshape(e["shape"])
+        if e["dtype"] == "bool":
+            if np.any(array > 1):
+                raise BundleError(f"{file}: weights.entries[{i}] ({e['name']!r}) is bool but holds bytes other than 0/1")
+            array = array.astype(bool)
+        arrays[e["name"]] = array.astype(e["dtype"], copy=False)
+    return arrays
+
+
+def validate_manifest(manifest, file="model.json"):
+    """Check a parsed model.json (everything but the weights file's bytes); raises ``BundleError``."""
+
+    def fail(field, message):
+        raise BundleError(f"{file}: {field} {message}")
+
+    if not isinstance(manifest, dict):
+        fail("(top level)", f"must be a JSON object. Received: {type(manifest).__name__}")
+    if manifest.get("format") != FORMAT:
+        fail("format", f"must be {FORMAT!r}. Received: {manifest.get('format')!r}")
+    version = manifest.get("format_version")
+    if not _is_count(version) or version < 1:
+        fail("format_version", f"must be a positive integer. Received: {version!r}")
+    if version > FORMAT_VERSION:
+        raise BundleError(f"{file}: bundle format version {version} is newer than this runtime supports "
+                          f"({FORMAT_VERSION}); update pyml")
+    for key in REQUIRED:
+        if key not in manifest:
+            fail(key, "is missing (a required field)")
+    nodes = _check_graph(manifest["graph"], fail)
+    for key in ("inputs", "outputs"):
+        _check_signature(manifest, key, nodes, fail)
+    entries = _check_weights_table(manifest["weights"], nodes, fail)
+    _check_plan(manifest, nodes, entries, fail)
+
+
+def _check_graph(graph, fail):
+    if not isinstance(graph, dict) or not isinstance(graph.get("nodes"), list):
+        fail("graph", "must be an object with a nodes list")
+    known = primitives()
+    nodes = {}
+    for i, node in enumerate(graph["nodes"]):
+        where = f"graph.nodes[{i}]"
+        if not isinstance(node, dict) or not isinstance(node.get("name"), str):
+            fail(where, "must be an object with a string name")
+        if node["name"] in nodes:
+            fail(where, f"redefines value %{node['name']}")
+        if node.get("op") not in OPCODES:
+            fail(f"{where}.op", f"must be placeholder, constant or call. Received: {node.get('op')!r}")
+        if node["op"] == "call" and node.get("target") not in known:
+            raise BundleError(f"unknown op {node.get('target')!r} in node %{node['name']} ({where}.target): this "
+                              f"version of pyml has no such primitive; update pyml")
+        _check_shape(node.get("shape"), f"{where}.shape", fail, batch=True)
+        _check_dtype(node.get("dtype"), f"{where}.dtype", fail)
+        if not isinstance(node.get("inputs"), list):
+            fail(f"{where}.inputs", "must be a list of value names")
+        for name in node["inputs"]:
+            if name not in nodes:
+                fail(f"{where}.inputs", f"of %{node['name']} uses %{name}, which is not defined before it")
+        if not isinstance(node.get("attrs", {}), dict):
+            fail(f"{where}.attrs", "must be an object")
+        nodes[node["name"]] = node
+    for key in ("inputs", "outputs"):
+        if not isinstance(graph.get(key), list):
+            fail(f"graph.{key}", "must be a list of value names")
+        for i, name in enumerate(graph[key]):
+            if name not in nodes:
+                fail(f"graph.{key}[{i}]", f"names %{name}, which the graph does not define")
+            if key == "inputs" and nodes[name]["op"] != "placeholder":
+                fail(f"graph.inputs[{i}]", f"%{name} is not a placeholder")
+    return nodes
+
+
+def _check_signature(manifest, key, nodes, fail):
+    values = manifest[key]
+    names = manifest["graph"][key]
+    if not isinstance(values, list) or len(values) != len(names):
+        fail(key, f"must list the {len(names)} graph {key} as {{name, shape, dtype}}")
+    for i, v in enumerate(values):
+        where = f"{key}[{i}]"
+        if not isinstance(v, dict) or v.get("name") != names[i]:
+            fail(f"{where}.name", f"must be {names[i]!r} (graph.{key}[{i}]). Received: {v!r}")
+        node = nodes[v["name"]]
+        if v.get("shape") != node["shape"] or v.get("dtype") != node["dtype"]:
+            fail(where, f"is {v.get('dtype')}{v.get('shape')} but graph node %{v['name']} is "
+                        f"{node['dtype']}{node['shape']}")
+
+
+def _check_weights_table(table, nodes, fail):
+    if not isinstance(table, dict):
+        fail("weights", "must be an object {file, byte_length, sha256, entries}")
+    for key in ("file", "byte_length", "sha256", "entries"):
+        if key not in table:
+            fail(f"weights.{key}", "is missing (a required field)")
+    file = table["file"]
+    if not isinstance(file, str) or not file or Path(file).name != file or file in (".", ".."):
+        fail("weights.file", f"must be a plain file name inside the bundle folder. Received: {file!r}")
+    if not _is_count(table["byte_length"]):
+        fail("weights.byte_length", f"must be a non-negative integer. Received: {table['byte_length']!r}")
+    _check_hex(table["sha256"], "weights.sha256", fail)
+    if not isinstance(table["entries"], list):
+        fail("weights.entries", "must be a list")
+    entries = {}
+    for i, e in enumerate(table["entries"]):
+        where = f"weights.entries[{i}]"
+        if not isinstance(e, dict) or not isinstance(e.get("name"), str):
+            fail(where, "must be an object with a string name")
+        for key in ("shape", "dtype", "offset", "byte_length", "sha256"):
+            if key not in e:
+                fail(f"{where}.{key}", "is missing (a required field)")
+        if e["name"] in entries:
+            fail(f"{where}.name", f"repeats {e['name']!r}")
+        _check_shape(e["shape"], f"{where}.shape", fail, batch=False)
+        _check_dtype(e["dtype"], f"{where}.dtype", fail)
+        if not _is_count(e["offset"]) or e["offset"] % 4:
+            fail(f"{where}.offset", f"must be a 4-byte aligned non-negative integer. Received: {e['offset']!r}")
+        expected = int(np.prod(e["shape"], dtype=np.int64)) * ITEM_SIZES[e["dtype"]]
+        if e["byte_length"] != expected:
+            fail(f"{where}.byte_length", f"must be {expected} for {e['dtype']}{e['shape']}. Received: {e['byte_length']!r}")
+        if e["offset"] + expected > table["byte_length"]:
+            fail(where, f"spans bytes {e['offset']}..{e['offset'] + expected}, past the end of {file} "
+                        f"({table['byte_length']} bytes)")
+        _check_hex(e["sha256"], f"{where}.sha256", fail)
+        entries[e["name"]] = e
+    for name, node in nodes.items():
+        if node["op"] != "constant":
+            continue
+        e = entries.get(name)
+        if e is None:
+            fail("weights.entries", f"has no entry for constant %{name}")
+        if e["shape"] != node["shape"] or e["dtype"] != node["dtype"]:
+            fail("weights.entries", f"{name!r} is {e['dtype']}{e['shape']} but constant %{name} is "
+                                    f"{node['dtype']}{node['shape']}")
+    return entries
+
+
+def _check_plan(manifest, nodes, entries, fail):
+    buffers, values, kernels, steps = (manifest[k] for k in ("buffers", "values", "kernels", "steps"))
+    if not isinstance(buffers, list):
+        fail("buffers", "must be a list")
+    slots = {}
+    for i, b in enumerate(buffers):
+        if not isinstance(b, dict) or not _is_count(b.get("id")) or b["id"] in slots:
+            fail(f"buffers[{i}].id", "must be a unique non-negative integer")
+        if not _is_count(b.get("bytes_per_batch")) or not _is_count(b.get("bytes_fixed")):
+            fail(f"buffers[{i}]", "needs non-negative integer bytes_per_batch and bytes_fixed")
+        slots[b["id"]] = b
+    if not isinstance(values, dict):
+        fail("values", "must be an object {name: {buffer: id} | {weight: name}}")
+    for name, v in values.items():
+        where = f"values.{name}"
+        if isinstance(v, dict) and "buffer" in v:
+            if v["buffer"] not in slots:
+                fail(f"{where}.buffer", f"names buffer {v['buffer']!r}, which buffers does not define")
+            if name in nodes:
+                _check_slot_size(nodes[name], slots[v["buffer"]], where, fail)
+        elif isinstance(v, dict) and "weight" in v:
+            if v["weight"] not in entries:
+                fail(f"{where}.weight", f"names {v['weight']!r}, which weights.entries does not define")
+        else:
+            fail(where, "must be {buffer: id} or {weight: name}")
+    for key in ("inputs", "outputs"):
+        for v in manifest[key]:
+            if "buffer" not in values.get(v["name"], {}):
+                fail("values", f"has no buffer for {key[:-1]} {v['name']!r}")
+    if not isinstance(kernels, list):
+        fail("kernels", "must be a list")
+    kernel_ids = set()
+    for i, k in enumerate(kernels):
+        if not isinstance(k, dict) or not _is_count(k.get("id")) or k["id"] in kernel_ids:
+            fail(f"kernels[{i}].id", "must be a unique non-negative integer")
+        if not isinstance(k.get("wgsl"), str) or not k["wgsl"]:
+            fail(f"kernels[{i}].wgsl", "must be WGSL source text")
+        if not _is_count(k.get("workgroup_size")) or k["workgroup_size"] < 1:
+            fail(f"kernels[{i}].workgroup_size", f"must be a positive integer. Received: {k.get('workgroup_size')!r}")
+        kernel_ids.add(k["id"])
+    if not isinstance(steps, list):
+        fail("steps", "must be a list")
+    for i, s in enumerate(steps):
+        where = f"steps[{i}]"
+        if not isinstance(s, dict) or s.get("kernel") not in kernel_ids:
+            fail(f"{where}.kernel", f"names kernel {s.get('kernel') if isinstance(s, dict) else s!r}, "
+                                    f"which kernels does not define")
+        for key in ("inputs", "outputs"):
+            if not isinstance(s.get(key), list):
+                fail(f"{where}.{key}", "must be a list of value names")
+            for name in s[key]:
+                if name not in values:
+                    fail(f"{where}.{key}", f"uses {name!r}, which values does not define")
+        read = {values[n].get("buffer") for n in s["inputs"]} - {None}
+        for name in s["outputs"]:
+            if "buffer" not in values[name]:
+                fail(f"{where}.outputs", f"writes {name!r}, which is a weight")
+            if values[name]["buffer"] in read:
+                fail(f"{where}.outputs", f"writes {name!r} into buffer {values[name]['buffer']}, which the step also reads")
+        threads = s.get("threads")
+        if not isinstance(threads, list) or len(threads) != 2 or not all(_is_count(t) for t in threads):
+            fail(f"{where}.threads", f"must be [per_batch, fixed] non-negative integers. Received: {threads!r}")
+
+
+def _check_slot_size(node, slot, where, fail):
+    dynamic = None in node["shape"]
+    size = 4 * int(np.prod([1 if d is None else d for d in node["shape"]], dtype=np.int64))
+    if (size > slot["bytes_per_batch"]) if dynamic else (size > slot["bytes_per_batch"] + slot["bytes_fixed"]):
+        fail(where, f"needs {size} bytes{' per batch' if dynamic else ''} but buffers[id={slot['id']}] holds "
+                    f"{slot['bytes_per_batch']} per batch + {slot['bytes_fixed']}")
+
+
+def _check_shape(shape, field, fail, batch):
+    ok = isinstance(shape, list) and all(
+        _is_count(d) or (d is None and i == 0 and batch) for i, d in enumerate(shape))
+    if not ok:
+        fail(field, f"must be a list of non-negative integers{' (null allowed at axis 0)' if batch else ''}. "
+                    f"Received: {shape!r}")
+
+
+def _check_dtype(dtype, field, fail):
+    if dtype not in ITEM_SIZES:
+        fail(field, f"must be one of {', '.join(ITEM_SIZES)}. Received: {dtype!r}")
+
+
+def _check_hex(value, field, fail):
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
+        fail(field, f"must be a 64-digit hex SHA-256. Received: {value!r}")
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
