@@ -50,7 +50,7 @@ def write_bundle(plan, memory, out_dir, include_runtime=True):
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=parent))
     try:
         (staging / "weights.bin").write_bytes(blob)
-        (staging / "model.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        (staging / "model.json").write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
         if runtime is not None:
             shutil.copytree(runtime, staging / "runtime", ignore=shutil.ignore_patterns(".*", "__pycache__"))
         os.chmod(staging, 0o755)
@@ -117,6 +117,7 @@ def pack_weights(graph):
 def build_manifest(plan, memory, weights):
     """The model.json dict for ``plan``, ``memory`` and the ``weights`` table from ``pack_weights``."""
     graph = plan.graph
+    _refuse_non_finite_attrs(graph)
     signature = lambda name: {"name": name, "shape": list(graph.node(name).shape),  # noqa: E731
                               "dtype": graph.node(name).dtype}
     kernels, kernel_ids, steps = [], {}, []
@@ -142,6 +143,20 @@ def build_manifest(plan, memory, weights):
         "limits": _limits(plan, memory, weights),
         "memory": memory.summary(),
     }
+
+
+def _refuse_non_finite_attrs(graph):
+    """JSON has no NaN or Infinity (JSON.parse rejects them), so such an attribute cannot reach the runtime."""
+    def finite(value):
+        if isinstance(value, (list, tuple)):
+            return all(finite(v) for v in value)
+        return not isinstance(value, float) or np.isfinite(value)
+
+    for node in graph.nodes:
+        for key, value in node.attrs.items():
+            if not finite(value):
+                raise ExportError(f"node %{node.name} ({node.target}): attribute {key} is not finite, and model.json "
+                                  f"cannot hold NaN or Infinity. Received: {key}={value!r}")
 
 
 def _values(plan, memory):

@@ -1,7 +1,7 @@
 """``export``: a pyml model, saved model or Graph in, a web bundle folder out.
 
     >>> import webexport
-    >>> webexport.export(model, "site/model", input_shape=(784,))       # dynamic batch
+    >>> webexport.export(model, "site/model", input_shape=(784,))       # examples of 784; any batch
     PosixPath('site/model')
 
 and in a web page:
@@ -32,7 +32,8 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
             (``pyml.load_model``), or a ``pyml.graph.Graph``.
         out_dir: the bundle folder to write; a previous bundle there is replaced only once the new
             one is complete, and a folder that is not a bundle is never replaced.
-        input_shape: the input shape handed to ``model.trace`` (unused for a Graph).
+        input_shape: one example's shape, without the batch axis (Keras's ``input_shape``; a list of
+            shapes for several inputs); by default the shape the model was built with. Unused for a Graph.
         batch_size: None keeps the batch dimension dynamic (the runtime takes any batch); an int
             fixes it, so every kernel is specialised for that batch.
         include_runtime: copy the JS runtime (web/src) into ``out_dir/runtime``.
@@ -44,11 +45,11 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
         ExportError: naming the node and op, for float64 values, ops without a WGSL lowering and
             kernels beyond WebGPU's guaranteed limits.
 
-    >>> x = pyml.graph.trace(lambda x: pyml.ops.relu(x @ w + b), [Spec((None, 4), "float32")])
-    >>> export(x, "/tmp/tiny", include_runtime=False)
+    >>> graph = pyml.graph.trace(lambda x: pyml.ops.tanh(x) * 2.0, [((None, 4), "float32")])
+    >>> export(graph, "/tmp/tiny", include_runtime=False)
     PosixPath('/tmp/tiny')
     """
-    graph = to_graph(model, input_shape)
+    graph = to_graph(model, input_shape, batch_size)
     if batch_size is not None:
         graph = fix_batch(graph, batch_size)
     graph = _optimize(graph)
@@ -59,25 +60,50 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     return Path(out_dir)
 
 
-def to_graph(model, input_shape=None):
-    """The Graph for ``model``: a Graph as is, a saved-model path loaded then traced, a Model traced."""
+def to_graph(model, input_shape=None, batch_size=None):
+    """The Graph for ``model``: a Graph as is, a saved-model path loaded then traced, a Model traced.
+
+    ``input_shape`` is one example's shape (Keras's ``input_shape``, no batch axis), or a list of them
+    for several inputs; a shape that starts with ``None`` is taken as already batch-first. The batch axis
+    added is ``batch_size`` (``None``: dynamic)."""
     if isinstance(model, Graph):
         return model
     if isinstance(model, (str, os.PathLike)):
-        import pyml
-
-        load_model = getattr(pyml, "load_model", None)
-        if load_model is None:
-            raise ExportError(f"cannot load {model}: pyml.load_model is not available in this install")
-        model = load_model(model)
+        model = _load_model(model)
     trace = getattr(model, "trace", None)
     if trace is None:
         raise ExportError(f"export takes a pyml Model, a saved model path or a pyml.graph.Graph. "
                           f"Received: {type(model).__name__}")
-    graph = trace(input_shape) if input_shape is not None else trace()
+    if input_shape is None:
+        graph = trace()
+    else:
+        graph = trace(_batch_first(input_shape, batch_size))
     if not isinstance(graph, Graph):
         raise ExportError(f"{type(model).__name__}.trace returned {type(graph).__name__}, not a pyml.graph.Graph")
     return graph
+
+
+def _batch_first(input_shape, batch_size):
+    """(batch, *example shape) for one input, a list of those for several (see ``to_graph``)."""
+    if isinstance(input_shape, list) and input_shape and all(isinstance(s, (list, tuple)) for s in input_shape):
+        return [_batch_first(tuple(s), batch_size) for s in input_shape]
+    shape = tuple(input_shape)
+    if shape and shape[0] is None:
+        return shape
+    return (batch_size,) + shape
+
+
+def _load_model(path):
+    import pyml
+
+    for owner in ("pyml", "pyml.saving", "pyml.models"):
+        try:
+            load_model = getattr(importlib.import_module(owner), "load_model", None)
+        except ModuleNotFoundError:
+            continue
+        if load_model is not None:
+            return load_model(str(path))
+    raise ExportError(f"cannot load {path}: this install of pyml {pyml.__version__} has no load_model")
 
 
 def fix_batch(graph, batch_size):

@@ -135,8 +135,9 @@ def lower(graph, groups=None):
             defined.add(node.name)
             continue
         label = step_label(graph, nodes)
+        before = set(defined)  # the kernels of one lowering may each write a block of the same value
         for i, kernel in enumerate(kernels):
-            _check_bindings(kernel, node, defined, plan)
+            _check_bindings(kernel, node, defined, before, plan)
             defined.update(kernel.outputs)
             kernel.nodes = list(kernel.nodes) or [n.name for n in nodes]
             plan.steps.append(Step(label if len(kernels) == 1 else f"{label}.{i}", kernel, kernel.nodes))
@@ -199,7 +200,7 @@ def _count(shape):
     return None in shape, int(np.prod([d for d in shape if d is not None], dtype=np.int64))
 
 
-def _check_bindings(kernel, node, defined, plan):
+def _check_bindings(kernel, node, defined, before, plan):
     where = f"node %{node.name} ({node.target}), kernel {kernel.label!r}"
     for name in kernel.inputs:
         if name not in defined:
@@ -207,7 +208,7 @@ def _check_bindings(kernel, node, defined, plan):
     for name in kernel.outputs:
         if name not in plan.specs:
             raise ExportError(f"{where}: writes %{name}, which is neither a graph value nor a temp")
-        if name in defined or plan.is_weight(name):
+        if name in before or plan.is_weight(name):
             raise ExportError(f"{where}: writes %{name}, which is already defined (an input, weight or earlier value)")
     for name in set(kernel.inputs) & set(kernel.outputs):
         raise ExportError(f"{where}: binds %{name} as both input and output")

@@ -108,7 +108,7 @@ def run_kernels(kernels, values, specs, batch=1):
             continue
         shape, dtype = concrete(name)
         raw = np.frombuffer(dev.queue.read_buffer(buf), dtype=_NUMPY[dtype])[: int(np.prod(shape, dtype=np.int64))]
-        out[name] = (raw != 0) if dtype == "bool" else raw.reshape(shape).copy()
+        out[name] = (raw != 0).reshape(shape) if dtype == "bool" else raw.reshape(shape).copy()
     return out
 
 

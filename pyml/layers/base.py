@@ -105,11 +105,12 @@ def _build_wrapper(build):
     if getattr(build, "_is_build_wrapper", False):
         return build
 
-    def wrapped(self, input_shape):
-        input_shape = normalize_shape(input_shape)
+    def wrapped(self, input_shape=None):
+        if input_shape is not None:
+            input_shape = normalize_shape(input_shape)
+            self._build_shape = _batchless(input_shape)  # build() itself may refine it
         build(self, input_shape)
         self.built = True
-        self._build_shape = _batchless(input_shape)
 
     wrapped._is_build_wrapper = True
     wrapped.__doc__, wrapped.__name__ = build.__doc__, build.__name__

@@ -15,14 +15,29 @@ from pyml import dtypes
 from pyml.layers.base import Layer
 
 
+class Node:
+    """One call of a layer on KerasTensors: the layer, its input structure, keyword arguments, and outputs.
+
+    A model input is a node of its ``InputLayer`` with ``inputs=None``.
+    """
+
+    def __init__(self, layer, inputs=None, kwargs=None):
+        self.layer, self.inputs, self.kwargs = layer, inputs, dict(kwargs or {})
+        self.outputs = []
+
+    def input_tensors(self):
+        if self.inputs is None:
+            return []
+        return list(self.inputs) if isinstance(self.inputs, (list, tuple)) else [self.inputs]
+
+
 class KerasTensor:
-    """A symbolic model tensor: ``shape`` (batch as None), ``dtype``, ``name``, and the call that made it."""
+    """A symbolic model tensor: ``shape`` (batch as None), ``dtype``, ``name``, and the ``Node`` that made it."""
 
     def __init__(self, shape, dtype="float32", name=None, producer=None):
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.dtype = dtypes.canonical(dtype)
         self.name = name
-        # (layer, inputs, args, kwargs) of the call that produced it, or (input_layer,) for a model input
         self._producer = producer
 
     @property
@@ -56,14 +71,16 @@ def call_symbolic(layer, inputs, *args, training=None, **kwargs):
                          f"Received: {len(args)} extra positional arguments")
     shapes, dtype = _shape_and_dtype(inputs)
     spec = layer.compute_output_spec(shapes, input_dtype=dtype, **kwargs)
-    producer = (layer, inputs, args, dict(kwargs, training=training))
+    node = Node(layer, inputs, dict(kwargs, training=training) if training is not None else kwargs)
 
     def wrap(s):
-        return KerasTensor(s.shape, s.dtype, name=layer.name, producer=producer)
+        tensor = KerasTensor(s.shape, s.dtype, name=layer.name, producer=node)
+        node.outputs.append(tensor)
+        return tensor
 
-    if isinstance(spec, (list, tuple)):
-        return type(spec)(wrap(s) for s in spec)
-    return wrap(spec)
+    out = type(spec)(wrap(s) for s in spec) if isinstance(spec, (list, tuple)) else wrap(spec)
+    layer._summary_output_shape = spec.shape if not isinstance(spec, (list, tuple)) else [s.shape for s in spec]
+    return out
 
 
 class InputLayer(Layer):
@@ -100,7 +117,10 @@ class InputLayer(Layer):
         self.batch_shape = batch_shape
         self.built = True
         self._build_shape = batch_shape
-        self.output = KerasTensor(batch_shape, self.dtype, name=self.name, producer=(self,))
+        node = Node(self)
+        self.output = KerasTensor(batch_shape, self.dtype, name=self.name, producer=node)
+        node.outputs.append(self.output)
+        self._summary_output_shape = batch_shape
 
     def call(self, inputs):
         return inputs

@@ -244,7 +244,7 @@ def _slice_rule(x, *, start, stop, step):
 
 
 def _slice_forward(xp, x, *, start, stop, step):
-    # stop=-1 means "past index 0" for a negative step; as a Python slice it would mean the last element.
+    # A negative stop (negative step) means "past index 0"; as a Python slice it would count from the end.
     return x[tuple(builtins.slice(b, e if e >= 0 else None, s) for b, e, s in zip(start, stop, step))]
 
 
@@ -275,7 +275,8 @@ slice_p = primitive(
     shape=_slice_rule,
     forward=_slice_forward,
     vjp=_slice_vjp,
-    doc="Strided slice, one range(start, stop, step) per axis; steps may be negative (stop=-1 then means 'to 0').",
+    doc="Strided slice, one range(start, stop, step) per axis; a negative step walks backwards (its stop may then "
+        "be negative, as range's is).",
 )
 
 
@@ -574,9 +575,10 @@ def tile(x, repeats):
         raise OpError("tile", f"repeats must be non-negative. Received: repeats={reps}")
     ndim = max(len(reps), x.ndim)
     reps, shape = (1,) * (ndim - len(reps)) + reps, (1,) * (ndim - x.ndim) + x.shape
-    # (a, b) -> (1, a, 1, b) -> broadcast (r0, a, r1, b) -> (r0 * a, r1 * b)
-    spread = reshape(x, [d for n in shape for d in (1, n)])
-    spread = broadcast_to(spread, [d for r, n in zip(reps, shape) for d in (r, n)])
+    # (a, b) -> (1, a, 1, b) -> broadcast (r0, a, r1, b) -> (r0 * a, r1 * b). No unit axis goes before an
+    # axis that is not repeated, so a leading batch axis stays axis 0 (and exportable).
+    spread = reshape(x, [d for r, n in zip(reps, shape) for d in ((1, n) if r != 1 else (n,))])
+    spread = broadcast_to(spread, [d for r, n in zip(reps, shape) for d in ((r, n) if r != 1 else (n,))])
     return reshape(spread, [r * n for r, n in zip(reps, shape)])
 
 

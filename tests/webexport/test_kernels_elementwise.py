@@ -47,7 +47,9 @@ def lower_and_run(op, inputs, attrs, out_spec, constants=(), batch=1, input_spec
     node = Node("out", "call", out_spec.shape, out_spec.dtype, op, names, dict(attrs))
     ks = LOWERINGS[op](node, Context(specs, const))
     values = {n: x for n, x in zip(names, inputs) if n not in const}
-    return run_kernels(ks, values, specs, batch=batch)["out"], ks
+    out = run_kernels(ks, values, specs, batch=batch)["out"]
+    # run_kernels returns bool values flat; give them the output's shape
+    return np.asarray(out).reshape([batch if d is None else d for d in out_spec.shape]), ks
 
 
 def assert_matches(actual, expected):

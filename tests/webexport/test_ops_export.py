@@ -1,11 +1,13 @@
 """Registry-driven export parity: every op sample, exported alone to a bundle, run natively on WebGPU
 (wgpu-py; lavapipe on CPU machines) and compared with eager pyml. Ops listed in
 tests.op_samples.NOT_YET_EXPORTABLE are left out, each with its reason (test_coverage.py keeps that list
-honest). Float32: rtol = atol = 1e-5; int32 and bool: exact."""
+honest). Float32: rtol = atol = 1e-5; int32 and bool: exact. Samples with float64 values check that export
+refuses them."""
 import pytest
 
 from tests.op_samples import NOT_YET_EXPORTABLE, all_samples
 from tests.webexport.helpers import assert_matches, eager, export_and_run, one_node_graph
+from webexport import ExportError
 
 SAMPLES = [s for s in all_samples() if s.op not in NOT_YET_EXPORTABLE]
 
@@ -19,6 +21,11 @@ def test_exported_op_matches_eager(sample, tmp_path):
     constant = CONSTANT_INPUTS.get(sample.op, ())
     graph = one_node_graph(sample.op, sample.inputs, sample.attrs, constant)
     feeds = [x for i, x in enumerate(sample.inputs) if i not in constant]
+    if "float64" in [graph.node(n).dtype for n in ("out", *graph.inputs)]:
+        # WebGPU has no f64: export must refuse, naming the node, rather than compute in f32
+        with pytest.raises(ExportError, match=r"%out.*float64|float64.*%out"):
+            export_and_run(graph, feeds, tmp_path / "bundle")
+        return
     (out,), bundle = export_and_run(graph, feeds, tmp_path / "bundle")
     assert_matches(out, eager(sample.op, sample.inputs, sample.attrs), sample.id)
     assert bundle.manifest["graph"]["nodes"][-1]["target"] == sample.op

@@ -81,7 +81,8 @@ INT_EXPRESSIONS = {
 BOOL_EXPRESSIONS = {"where": "select({c}, {b}, {a} != 0u)"}
 _ZERO = {"float32": "0.0f", "int32": "0i", "bool": "0u"}
 _CONVERT = {"float32": "f32", "int32": "i32"}
-_SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\[\]]*\])?")
+# A name, a plain load like in2[j], or an unsigned literal: safe to use as an operand without parentheses.
+_SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\[\]]*\])?|[0-9][0-9.e+]*[fiu]?")
 
 
 def expression(node, args, ctx=None):

@@ -60,7 +60,6 @@ export const kernels = {
         row.fill(0);
         for (let p = 0; p < k; p++) {
           const av = a.data[aBase + i * k + p];
-          if (av === 0) continue;
           const bRow = bBase + p * n;
           for (let j = 0; j < n; j++) row[j] += av * b.data[bRow + j];
         }

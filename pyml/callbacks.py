@@ -1,0 +1,326 @@
+"""Callbacks: hooks that ``fit``, ``evaluate`` and ``predict`` call at the start and end of training,
+epochs and batches (Keras ``keras.callbacks``).
+
+    >>> stop = pyml.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+    >>> history = model.fit(x, y, validation_split=0.2, epochs=100, callbacks=[stop])  # doctest: +SKIP
+
+``logs`` dicts hold Python floats keyed like Keras: ``loss``, ``accuracy``, ``val_loss``, ...
+"""
+import math
+import os
+import warnings
+
+from pyml.models.progbar import Progbar, is_interactive
+
+
+class Callback:
+    """Base class: override the hooks you need. ``self.model`` is the model being trained."""
+
+    def __init__(self):
+        self.model = None
+        self.params = {}
+
+    def set_model(self, model):
+        self.model = model
+
+    def set_params(self, params):
+        self.params = params
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_batch_begin(self, batch, logs=None):
+        """Alias called by the default ``on_train_batch_begin`` (Keras 2 name)."""
+
+    def on_batch_end(self, batch, logs=None):
+        """Alias called by the default ``on_train_batch_end`` (Keras 2 name)."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs)
+
+    def on_test_begin(self, logs=None):
+        pass
+
+    def on_test_end(self, logs=None):
+        pass
+
+    def on_test_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_test_batch_end(self, batch, logs=None):
+        pass
+
+    def on_predict_begin(self, logs=None):
+        pass
+
+    def on_predict_end(self, logs=None):
+        pass
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_predict_batch_end(self, batch, logs=None):
+        pass
+
+
+class CallbackList:
+    """Calls a hook on every callback in order. ``fit`` adds ``History`` and (if verbose) ``ProgbarLogger``."""
+
+    def __init__(self, callbacks=None, model=None, **params):
+        self.callbacks = list(callbacks or [])
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be pyml.callbacks.Callback instances. Received: {cb!r}")
+            cb.set_model(model)
+            cb.set_params(params)
+
+    def __getattr__(self, hook):
+        if not hook.startswith("on_"):
+            raise AttributeError(hook)
+
+        def call(*args, **kwargs):
+            for cb in self.callbacks:
+                getattr(cb, hook)(*args, **kwargs)
+
+        return call
+
+
+class History(Callback):
+    """Records each epoch's logs: ``history.history["loss"]`` is a list with one float per epoch.
+
+    ``fit`` returns one (also kept as ``model.history``).
+
+    >>> history = model.fit(x, y, epochs=3, verbose=0)  # doctest: +SKIP
+    >>> sorted(history.history)  # doctest: +SKIP
+    ['accuracy', 'loss']
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.history = {}
+        self.epoch = []
+
+    def on_train_begin(self, logs=None):
+        self.epoch = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+        self.model.history = self
+
+
+class ProgbarLogger(Callback):
+    """Prints progress: a live bar per epoch on a terminal, one line per epoch otherwise (CI logs).
+
+    Args:
+        verbose: 1 (bar on a terminal, a line per epoch elsewhere) or 2 (always a line per epoch).
+    """
+
+    def __init__(self, verbose=1):
+        super().__init__()
+        self.verbose = verbose
+        self.progbar = None
+        self.epochs = 1
+        self.prefix = ""
+
+    def on_train_begin(self, logs=None):
+        self.epochs = self.params.get("epochs", 1)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        interactive = self.verbose == 1 and is_interactive()
+        header = f"Epoch {epoch + 1}/{self.epochs}"
+        if interactive:
+            print(header, flush=True)
+        self.progbar = Progbar(self.params.get("steps"), verbose=self.verbose, prefix="" if interactive else header)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.progbar.update(batch + 1, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.progbar.finish(logs)
+
+
+class EarlyStopping(Callback):
+    """Stops training when ``monitor`` has stopped improving for ``patience`` epochs.
+
+    Args:
+        monitor: the log key to watch (default ``"val_loss"``).
+        min_delta: smallest change that counts as an improvement.
+        patience: epochs without improvement before stopping.
+        verbose: 1 prints a line when it stops.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like keys, else min).
+        baseline: training stops unless the value beats this within ``patience`` epochs.
+        restore_best_weights: put back the weights of the best epoch when stopping.
+        start_from_epoch: epochs to wait before monitoring.
+
+    >>> stop = pyml.callbacks.EarlyStopping(monitor="loss", patience=2)
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto", baseline=None,
+                 restore_best_weights=False, start_from_epoch=0):
+        super().__init__()
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"EarlyStopping expects mode in ('auto', 'min', 'max'). Received: mode={mode!r}")
+        self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
+        self.baseline, self.restore_best_weights, self.start_from_epoch = baseline, restore_best_weights, start_from_epoch
+        if mode == "auto":
+            mode = "max" if any(k in monitor for k in ("acc", "auc", "precision", "recall")) else "min"
+        self.mode = mode
+        self.min_delta = abs(min_delta) if mode == "max" else -abs(min_delta)
+        self.wait = self.stopped_epoch = self.best_epoch = 0
+        self.best = None
+        self.best_weights = None
+
+    def _improved(self, value, reference):
+        if reference is None:
+            return True
+        if self.mode == "max":
+            return value - self.min_delta > reference
+        return value - self.min_delta < reference
+
+    def on_train_begin(self, logs=None):
+        self.wait = self.stopped_epoch = self.best_epoch = 0
+        self.best, self.best_weights = None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            known = ", ".join(sorted(logs or {}))
+            warnings.warn(f"EarlyStopping: monitor {self.monitor!r} is not in the logs (available: {known}); "
+                          "skipping.", stacklevel=2)
+            return
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()
+        self.wait += 1
+        if self._improved(value, self.best):
+            self.best, self.best_epoch = value, epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improved(value, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None and self.stopped_epoch:
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=lambda epoch, logs: print(logs))``.
+
+    Args: any of ``on_train_begin``, ``on_train_end`` (``logs``), ``on_epoch_begin``, ``on_epoch_end``
+    (``epoch, logs``), ``on_train_batch_begin``, ``on_train_batch_end`` (``batch, logs``), and the
+    Keras 2 names ``on_batch_begin``, ``on_batch_end``.
+    """
+
+    HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_batch_begin", "on_batch_end",
+             "on_train_batch_begin", "on_train_batch_end")
+
+    def __init__(self, **hooks):
+        super().__init__()
+        unknown = sorted(set(hooks) - set(self.HOOKS))
+        if unknown:
+            raise ValueError(f"LambdaCallback accepts {', '.join(self.HOOKS)}. Received: {', '.join(unknown)}")
+        for name, fn in hooks.items():
+            if fn is not None:
+                setattr(self, name, fn)
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model (or its weights) at the end of each epoch, or only when ``monitor`` improves.
+
+    Args:
+        filepath: where to save; may hold ``{epoch}`` and log keys, e.g. ``"ckpt-{epoch:02d}.pyml"``.
+        monitor: log key used with ``save_best_only``.
+        verbose: 1 prints a line on each save.
+        save_best_only: save only when ``monitor`` improves (the file is overwritten).
+        save_weights_only: call ``save_weights`` instead of ``save``.
+        mode: ``"min"``, ``"max"`` or ``"auto"``.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", initial_value_threshold=None):
+        super().__init__()
+        self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"ModelCheckpoint expects mode in ('auto', 'min', 'max'). Received: mode={mode!r}")
+        if mode == "auto":
+            mode = "max" if any(k in monitor for k in ("acc", "auc", "precision", "recall")) else "min"
+        self.mode = mode
+        self.best = initial_value_threshold
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None:
+                warnings.warn(f"ModelCheckpoint: monitor {self.monitor!r} is not in the logs (available: "
+                              f"{', '.join(sorted(logs))}); skipping.", stacklevel=2)
+                return
+            better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+            if not better:
+                return
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best} to {value:.5f}, saving to {path}")
+            self.best = value
+        elif self.verbose:
+            print(f"Epoch {epoch + 1}: saving model to {path}")
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+
+
+class TerminateOnNaN(Callback):
+    """Stops training as soon as the loss becomes NaN or infinite."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Batch {batch}: invalid loss {loss}, terminating training")
+            self.model.stop_training = True
+
+
+class LearningRateScheduler(Callback):
+    """Sets the optimizer's learning rate at the start of each epoch from ``schedule(epoch, lr)``.
+
+    >>> cb = pyml.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.9)
+    """
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = float(self.schedule(epoch, self.model.optimizer.learning_rate))
+        self.model.optimizer.learning_rate = lr
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self.model.optimizer.learning_rate

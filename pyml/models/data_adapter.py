@@ -1,0 +1,142 @@
+"""Feeding ``fit``/``evaluate``/``predict``: NumPy-like arrays cut into (shuffled) batches, or any
+iterable of ``(x, y)`` / ``(x, y, sample_weight)`` batches (a generator, a ``pyml.data`` dataset).
+
+This is data handling, done in NumPy on the host: batches become Tensors only when they reach the model.
+"""
+import math
+
+import numpy as np
+
+from pyml import random
+from pyml.tensor import Tensor
+
+
+def to_numpy(value):
+    """A NumPy array from an array-like or Tensor; a list/tuple of arrays (several inputs) stays a list."""
+    if value is None:
+        return None
+    if isinstance(value, Tensor):
+        return value.numpy()
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (np.ndarray, Tensor)) for v in value):
+        return [to_numpy(v) for v in value]  # several inputs, as Keras reads a list of arrays
+    return np.asarray(value)
+
+
+def is_array_data(x):
+    """Whether ``x`` is array data (NumPy, Tensor, nested lists) rather than an iterable of batches."""
+    if isinstance(x, (np.ndarray, Tensor)):
+        return True
+    if isinstance(x, (list, tuple)):
+        return True
+    return hasattr(x, "__array__") and hasattr(x, "shape")
+
+
+def num_samples(x):
+    first = x[0] if isinstance(x, list) else x
+    if np.ndim(first) == 0:
+        raise ValueError(f"Expected arrays with a batch axis. Received: a scalar of shape {np.shape(first)}")
+    return len(first)
+
+
+def take(x, index):
+    """Rows ``index`` (a slice or index array) of an array or of each array in a list."""
+    if x is None:
+        return None
+    if isinstance(x, list):
+        return [v[index] for v in x]
+    return x[index]
+
+
+def check_lengths(x, y=None, sample_weight=None):
+    n = num_samples(x)
+    if isinstance(x, list):
+        sizes = [len(v) for v in x]
+        if len(set(sizes)) > 1:
+            raise ValueError(f"All input arrays must have the same number of samples. Received: sizes {sizes}")
+    for what, value in (("y", y), ("sample_weight", sample_weight)):
+        if value is not None and num_samples(value) != n:
+            raise ValueError(f"x and {what} must have the same number of samples. "
+                             f"Received: x has {n} samples, {what} has {num_samples(value)}")
+    return n
+
+
+def class_weights_to_sample_weights(y, class_weight):
+    """Per-sample weights ``class_weight[label]`` from integer or one-hot targets."""
+    labels = np.asarray(y)
+    if labels.ndim > 1 and labels.shape[-1] > 1:
+        labels = labels.argmax(axis=-1)
+    labels = labels.reshape(len(labels), -1)[:, 0].astype(np.int64)
+    unknown = sorted(set(np.unique(labels).tolist()) - set(int(k) for k in class_weight))
+    if unknown:
+        raise ValueError(f"class_weight has no entry for classes {unknown}. Received: class_weight={class_weight}")
+    table = {int(k): float(v) for k, v in class_weight.items()}
+    return np.array([table[int(c)] for c in labels], dtype=np.float32)
+
+
+def split_validation(x, y, sample_weight, validation_split):
+    """Keras' rule: the *last* ``validation_split`` fraction of the samples (before shuffling) validates."""
+    if not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split must be in [0, 1). Received: validation_split={validation_split}")
+    n = num_samples(x)
+    cut = int(math.floor(n * (1.0 - validation_split)))
+    if cut == 0 or cut == n:
+        raise ValueError(f"validation_split={validation_split} leaves no samples for training or validation "
+                         f"out of {n}. Received: validation_split={validation_split}")
+    head, tail = slice(0, cut), slice(cut, n)
+    train = (take(x, head), take(y, head), take(sample_weight, head))
+    validation = (take(x, tail), take(y, tail), take(sample_weight, tail))
+    return train, validation
+
+
+class ArrayBatches:
+    """Batches of ``batch_size`` rows of array data; reshuffled every epoch when ``shuffle``."""
+
+    def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=False, steps=None):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size!r}")
+        self.x, self.y, self.sample_weight = x, y, sample_weight
+        self.n = check_lengths(x, y, sample_weight)
+        self.batch_size, self.shuffle = int(batch_size), shuffle
+        self.steps = math.ceil(self.n / self.batch_size)
+        if steps is not None:
+            self.steps = min(self.steps, int(steps))
+
+    def __iter__(self):
+        order = random.permutation(self.n) if self.shuffle else None
+        for step in range(self.steps):
+            rows = slice(step * self.batch_size, min((step + 1) * self.batch_size, self.n))
+            index = order[rows] if order is not None else rows
+            yield take(self.x, index), take(self.y, index), take(self.sample_weight, index)
+
+
+class IterableBatches:
+    """Batches from an iterable of ``x`` or ``(x, y[, sample_weight])``; restarted each epoch if possible."""
+
+    def __init__(self, data, steps=None):
+        self.data = data
+        length = len(data) if hasattr(data, "__len__") else None
+        self.steps = length if steps is None else (int(steps) if length is None else min(int(steps), length))
+        self._iterator = None
+
+    def __iter__(self):
+        restartable = hasattr(self.data, "__len__") or not hasattr(self.data, "__next__")
+        if restartable or self._iterator is None:
+            self._iterator = iter(self.data)
+        for step, batch in enumerate(self._iterator):
+            if isinstance(batch, (list, tuple)) and 1 < len(batch) <= 3:
+                parts = [to_numpy(b) for b in batch] + [None] * (3 - len(batch))
+            else:
+                parts = [to_numpy(batch), None, None]
+            yield tuple(parts)
+            if self.steps is not None and step + 1 >= self.steps:
+                break
+
+
+def make_batches(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=None):
+    """``ArrayBatches`` for array data, ``IterableBatches`` for an iterable of batches."""
+    if is_array_data(x):
+        return ArrayBatches(to_numpy(x), to_numpy(y), to_numpy(sample_weight), batch_size or 32, shuffle, steps)
+    if y is not None:
+        raise ValueError("When x is an iterable of batches, it must yield the targets too; do not pass y. "
+                         f"Received: x of type {type(x).__name__} and y")
+    return IterableBatches(x, steps)

@@ -1,0 +1,139 @@
+"""``Model``: a layer that trains (``compile``/``fit``/``evaluate``/``predict``), saves, and traces for export.
+
+Three ways to make one, as in Keras:
+
+    >>> model = pyml.Sequential([pyml.Input(shape=(4,)), pyml.layers.Dense(2)])   # a stack
+    >>> inputs = pyml.Input(shape=(4,))                                            # functional
+    >>> model = pyml.Model(inputs, pyml.layers.Dense(2)(inputs))
+    >>> class MyModel(pyml.Model):                                                 # subclassed
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.dense = pyml.layers.Dense(2)
+    ...     def call(self, inputs):
+    ...         return self.dense(inputs)
+"""
+from pyml.layers.base import Layer, _batchless, normalize_shape
+from pyml.models.training import Trainer
+
+
+class Model(Trainer, Layer):
+    """Groups layers into an object with training, saving and export.
+
+    ``Model(inputs, outputs)`` builds a functional model from ``pyml.Input`` tensors; subclass it and
+    define ``call`` for anything else. Sublayers assigned as attributes are tracked.
+
+    Args:
+        name: model name (default ``model``, ``model_1``, ...).
+        trainable: whether ``fit`` updates the weights.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (len(args) >= 2 or "outputs" in kwargs or ("inputs" in kwargs and args)):
+            from pyml.models.functional import Functional
+
+            return object.__new__(Functional)  # Python then runs Functional.__init__(*args, **kwargs)
+        return object.__new__(cls)
+
+    def __init__(self, *args, name=None, trainable=True, dtype=None, **kwargs):
+        if args:
+            raise TypeError(f"Model() takes (inputs, outputs) for a functional model, or no positional arguments "
+                            f"when subclassed. Received: {len(args)} positional arguments")
+        Layer.__init__(self, name=name, trainable=trainable, dtype=dtype, **kwargs)
+        self._init_training()
+
+    @property
+    def layers(self):
+        """The model's direct sublayers, in order."""
+        return list(self._layers)
+
+    def get_layer(self, name=None, index=None):
+        """A sublayer by ``name`` or by position ``index``."""
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"Model {self.name!r} has {len(self.layers)} layers. Received: index={index}")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer in model {self.name!r}: known layers are "
+                         f"{', '.join(l.name for l in self.layers)}. Received: name={name!r}")
+
+    def build(self, input_shape=None):
+        """Create every weight by running ``call`` symbolically on inputs of ``input_shape`` (batch included)."""
+        if input_shape is None:
+            raise ValueError(f"Model {self.name!r}: build() needs an input shape, e.g. build((None, 64)). "
+                             "Received: input_shape=None")
+        self.built = True  # before the symbolic call, whose __call__ would otherwise build again
+        self.compute_output_spec(normalize_shape(input_shape))
+
+    def _maybe_build(self, input_shape):
+        # called with data: sublayers build themselves during call, so only remember the shape
+        if not self.built:
+            self.built = True
+            self._build_shape = _batchless(input_shape)
+
+    # ---- introspection ------------------------------------------------------------------------
+    def input_specs(self):
+        """``[(shape, dtype)]`` of the model's inputs (batch as None), for tracing and export."""
+        if self._build_shape is None:
+            raise ValueError(f"Model {self.name!r} has no known input shape: build it, call it on data, or give "
+                             "its first layer an Input. Received: an unbuilt model")
+        shapes = self._build_shape if isinstance(self._build_shape, list) else [self._build_shape]
+        return [(tuple(s), self.dtype) for s in shapes]
+
+    def trace(self, input_shape=None):
+        """The inference graph of this model (``training=False``) as a ``pyml.graph.Graph``.
+
+        Args:
+            input_shape: full input shape, batch first (None for a dynamic batch); defaults to the
+                shape the model was built with.
+
+        >>> graph = model.trace()          # doctest: +SKIP
+        >>> print(graph)                   # doctest: +SKIP
+        """
+        from pyml import graph as graph_module
+
+        if input_shape is not None:
+            shapes = normalize_shape(input_shape)
+            specs = [(s, self.dtype) for s in (shapes if isinstance(shapes, list) else [shapes])]
+        else:
+            specs = self.input_specs()
+        if len(specs) == 1:
+            return graph_module.trace(lambda x: self(x, training=False), specs)
+        return graph_module.trace(lambda *xs: self(list(xs), training=False), specs)
+
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False):
+        """Print a table of layers (name and type, output shape, parameter count) and the totals."""
+        from pyml.models.summary import print_summary
+
+        print_summary(self, line_length=line_length, print_fn=print_fn)
+
+    # ---- saving -------------------------------------------------------------------------------
+    def save(self, filepath, overwrite=True):
+        """Save architecture, weights and compile settings to one ``.pyml`` file (see ``pyml.saving``)."""
+        from pyml import saving
+
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Save the weights to a safetensors file (``*.weights.safetensors``)."""
+        from pyml import saving
+
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath):
+        """Load weights saved by ``save_weights`` (or the weights of a ``.pyml`` file)."""
+        from pyml import saving
+
+        saving.load_weights(self, filepath)
+
+    def get_compile_config(self):
+        """The ``compile`` arguments, JSON-ready (None if not compiled)."""
+        from pyml import saving
+
+        return saving.serialize_compile_config(self) if getattr(self, "compiled", False) else None
+
+    def compile_from_config(self, config, custom_objects=None):
+        from pyml import saving
+
+        saving.compile_from_config(self, config, custom_objects)

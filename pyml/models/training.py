@@ -1,0 +1,311 @@
+"""``compile``, ``fit``, ``evaluate`` and ``predict``: the Keras training API, mixed into ``Model``.
+
+A training step is plain eager autodiff::
+
+    with GradientTape() as tape:
+        y_pred = model(x, training=True)
+        loss = model.compute_loss(x, y, y_pred, sample_weight)
+    grads = tape.gradient(loss, model.trainable_weights)
+    model.optimizer.apply_gradients(zip(grads, model.trainable_weights))
+"""
+import numpy as np
+
+from pyml import callbacks as callbacks_module
+from pyml import metrics as metrics_module
+from pyml import optimizers
+from pyml.autodiff import GradientTape, no_grad
+from pyml.models import compile_utils, data_adapter
+from pyml.models.progbar import Progbar
+from pyml.tensor import Tensor
+
+
+def _verbosity(verbose):
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
+    return verbose
+
+
+def _tensor(value):
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_tensor(v) for v in value]
+    return value if isinstance(value, Tensor) else Tensor(value)
+
+
+class Trainer:
+    """The training half of ``Model`` (see ``pyml.models.Model``)."""
+
+    def _init_training(self):
+        self.compiled = False
+        self.optimizer = None
+        self.loss = None
+        self.stop_training = False
+        self.history = None
+        self._compile_config = None
+
+    # ---- compile ------------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
+                run_eagerly=None, steps_per_execution=1, jit_compile=None, auto_scale_loss=True):
+        """Configure training.
+
+        Args:
+            optimizer: name (``"adam"``, ``"sgd"``, ``"rmsprop"``, ...) or optimizer instance.
+            loss: name (``"sparse_categorical_crossentropy"``, ``"mse"``, ...), function or ``Loss``.
+            metrics: list of names (``"accuracy"``, ``"mae"``, ...), functions or ``Metric`` objects.
+            loss_weights, weighted_metrics, run_eagerly, steps_per_execution, jit_compile, auto_scale_loss:
+                accepted so Keras scripts run unchanged; pyml always runs eagerly, one step at a time.
+
+        >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])  # doctest: +SKIP
+        """
+        if weighted_metrics:
+            raise ValueError("weighted_metrics is not supported yet; pass sample_weight to fit and use metrics. "
+                             f"Received: weighted_metrics={weighted_metrics!r}")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = loss
+        self._compiled_loss = compile_utils.compiled_loss(loss) if loss is not None else None
+        self._compiled_metrics = compile_utils.CompiledMetrics(metrics, loss)
+        self._loss_tracker = metrics_module.Mean(name="loss")
+        self._compile_config = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
+        self.compiled = True
+
+    def _require_compiled(self, method):
+        if not getattr(self, "compiled", False):
+            raise RuntimeError(f"You must call `compile()` before `{method}()` on model {self.name!r}.")
+        if self._compiled_loss is None and method != "predict":
+            raise ValueError(f"Model {self.name!r} was compiled without a loss; `{method}()` needs one. "
+                             "Received: loss=None")
+
+    @property
+    def metrics_names(self):
+        """``["loss", *metric names]`` (the order of ``evaluate``'s list result)."""
+        return ["loss"] + (self._compiled_metrics.names if getattr(self, "compiled", False) else [])
+
+    # ---- steps --------------------------------------------------------------------------------
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+        """The compiled loss of ``y_pred`` against ``y`` (a scalar Tensor)."""
+        return self._compiled_loss(y, y_pred, sample_weight)
+
+    def train_step(self, x, y, sample_weight=None):
+        """One optimizer update on one batch; returns the loss and predictions."""
+        variables = self.trainable_weights
+        with GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred, sample_weight)
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return loss, y_pred
+
+    def test_step(self, x, y, sample_weight=None):
+        with no_grad():
+            y_pred = self(x, training=False)
+            return self.compute_loss(x, y, y_pred, sample_weight), y_pred
+
+    def _update_metrics(self, loss, x, y, y_pred, sample_weight):
+        with no_grad():
+            size = (x[0] if isinstance(x, list) else x).shape[0]
+            # the epoch's loss is the mean over samples, so each batch counts by its size (as Keras)
+            self._loss_tracker.update_state([float(loss)], sample_weight=[float(size)])
+            self._compiled_metrics.update_state(y, y_pred, sample_weight)
+        return self._logs()
+
+    def _logs(self):
+        # Keras sorts the logs by name: accuracy, loss, ...
+        logs = {"loss": float(self._loss_tracker.result()), **self._compiled_metrics.result()}
+        return dict(sorted(logs.items()))
+
+    def _reset_metrics(self):
+        self._loss_tracker.reset_state()
+        self._compiled_metrics.reset_state()
+
+    def _check_batch(self, x, y, method):
+        if y is None:
+            raise ValueError(f"`{method}()` needs targets: pass y, or an iterable yielding (x, y) batches. "
+                             "Received: y=None")
+        self._check_input_shape(x)
+
+    def _check_input_shape(self, x):
+        """Compare data with the model's declared input shape, naming both (before any layer fails)."""
+        expected = getattr(self, "_build_shape", None)
+        if expected is None or isinstance(expected, list) or isinstance(x, list):
+            return
+        received = tuple(np.shape(x))
+        if len(received) != len(expected) or any(e is not None and e != r for e, r in zip(expected[1:], received[1:])):
+            raise ValueError(f'Input of model "{self.name}" is incompatible with the model: expected shape '
+                             f"{expected}. Received: data of shape {received}")
+
+    # ---- fit ----------------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+        """Train for ``epochs`` passes over the data; returns a ``History``.
+
+        Args:
+            x: inputs (NumPy array, Tensor, list of arrays for several inputs) or an iterable of
+                ``(x, y)`` / ``(x, y, sample_weight)`` batches.
+            y: targets (with array ``x``).
+            batch_size: rows per step (default 32).
+            epochs: index of the last epoch (training runs ``initial_epoch .. epochs - 1``).
+            verbose: ``"auto"``/1 (progress bar on a terminal, one line per epoch otherwise), 2 (one line
+                per epoch), 0 (silent).
+            callbacks: list of ``pyml.callbacks.Callback``.
+            validation_split: fraction of the (last) samples held out for validation.
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``.
+            shuffle: reshuffle the training rows every epoch.
+            class_weight: ``{class: weight}``, turned into per-sample weights.
+            sample_weight: one weight per sample.
+            initial_epoch: epoch to start at (to resume training).
+            steps_per_epoch, validation_steps: limit the batches per epoch / per validation.
+            validation_batch_size: batch size for validation (default ``batch_size``).
+            validation_freq: validate every this many epochs.
+
+        Returns:
+            ``History``: ``history.history`` maps ``loss``, each metric, and ``val_*`` to per-epoch lists.
+        """
+        self._require_compiled("fit")
+        verbose = _verbosity(verbose)
+        if not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer. Received: epochs={epochs!r}")
+        if data_adapter.is_array_data(x):
+            x, y, sample_weight = (data_adapter.to_numpy(v) for v in (x, y, sample_weight))
+            if y is None:
+                raise ValueError("fit() needs targets y with array inputs x. Received: y=None")
+            data_adapter.check_lengths(x, y, sample_weight)
+            if class_weight is not None:
+                weights = data_adapter.class_weights_to_sample_weights(y, class_weight)
+                sample_weight = weights if sample_weight is None else sample_weight * weights
+            if validation_split and validation_data is None:
+                (x, y, sample_weight), validation_data = data_adapter.split_validation(
+                    x, y, sample_weight, validation_split)
+            self._check_input_shape(x)
+        elif validation_split:
+            raise ValueError("validation_split needs array data; with an iterable of batches pass validation_data. "
+                             f"Received: x of type {type(x).__name__}")
+        batches = data_adapter.make_batches(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
+        history = callbacks_module.History()
+        all_callbacks = list(callbacks or []) + [history]
+        if verbose:
+            all_callbacks.append(callbacks_module.ProgbarLogger(verbose))
+        cbs = callbacks_module.CallbackList(all_callbacks, model=self, epochs=epochs, steps=batches.steps,
+                                            verbose=verbose)
+        self.stop_training = False
+        cbs.on_train_begin()
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self._reset_metrics()
+            cbs.on_epoch_begin(epoch)
+            for step, (xb, yb, swb) in enumerate(batches):
+                cbs.on_train_batch_begin(step)
+                self._check_batch(xb, yb, "fit")
+                xb, yb, swb = _tensor(xb), _tensor(yb), _tensor(swb)
+                loss, y_pred = self.train_step(xb, yb, swb)
+                logs = self._update_metrics(loss, xb, yb, y_pred, swb)
+                cbs.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = dict(logs)
+            if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_quietly(validation_data, validation_batch_size or batch_size,
+                                                  validation_steps)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, epoch_logs)
+            logs = epoch_logs
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+        self.history = history
+        return history
+
+    def _evaluate_quietly(self, validation_data, batch_size, steps):
+        if data_adapter.is_array_data(validation_data) and isinstance(validation_data, (tuple, list)):
+            if len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val). "
+                                 f"Received: a sequence of {len(validation_data)} items")
+            vx, vy, vsw = (list(validation_data) + [None])[:3]
+            return self.evaluate(vx, vy, batch_size=batch_size, verbose=0, sample_weight=vsw, steps=steps,
+                                 return_dict=True)
+        return self.evaluate(validation_data, batch_size=batch_size, verbose=0, steps=steps, return_dict=True)
+
+    # ---- evaluate / predict -------------------------------------------------------------------
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """Loss and metrics on the data, in inference mode.
+
+        Returns:
+            The loss (a float) when no metrics were compiled, else ``[loss, *metrics]`` in
+            ``metrics_names`` order; a dict with ``return_dict=True``.
+        """
+        self._require_compiled("evaluate")
+        verbose = _verbosity(verbose)
+        batches = data_adapter.make_batches(x, y, sample_weight, batch_size, False, steps)
+        cbs = callbacks_module.CallbackList(callbacks, model=self, steps=batches.steps, verbose=verbose)
+        progbar = Progbar(batches.steps, verbose=verbose) if verbose else None
+        self._reset_metrics()
+        cbs.on_test_begin()
+        logs = {}
+        for step, (xb, yb, swb) in enumerate(batches):
+            cbs.on_test_batch_begin(step)
+            self._check_batch(xb, yb, "evaluate")
+            xb, yb, swb = _tensor(xb), _tensor(yb), _tensor(swb)
+            loss, y_pred = self.test_step(xb, yb, swb)
+            logs = self._update_metrics(loss, xb, yb, y_pred, swb)
+            cbs.on_test_batch_end(step, logs)
+            if progbar:
+                progbar.update(step + 1, logs)
+        if not logs:
+            raise ValueError(f"evaluate() got no data for model {self.name!r}. Received: an empty dataset")
+        if progbar:
+            progbar.finish(logs)
+        cbs.on_test_end(logs)
+        if return_dict:
+            return logs
+        if len(logs) == 1:
+            return logs["loss"]
+        return [logs[name] for name in self.metrics_names]
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Model outputs for ``x`` (inference mode, batched) as a NumPy array (a list for several outputs)."""
+        verbose = _verbosity(verbose)
+        batches = data_adapter.make_batches(x, None, None, batch_size, False, steps)
+        if isinstance(batches, data_adapter.ArrayBatches):
+            self._check_input_shape(batches.x)
+        cbs = callbacks_module.CallbackList(callbacks, model=self, steps=batches.steps, verbose=verbose)
+        progbar = Progbar(batches.steps, verbose=verbose) if verbose else None
+        cbs.on_predict_begin()
+        outputs = []
+        with no_grad():
+            for step, (xb, _, _) in enumerate(batches):
+                cbs.on_predict_batch_begin(step)
+                out = self(_tensor(xb), training=False)
+                outputs.append([o.numpy() for o in out] if isinstance(out, (list, tuple)) else out.numpy())
+                cbs.on_predict_batch_end(step, {"outputs": outputs[-1]})
+                if progbar:
+                    progbar.update(step + 1)
+        if progbar:
+            progbar.finish()
+        cbs.on_predict_end()
+        if not outputs:
+            raise ValueError(f"predict() got no data for model {self.name!r}. Received: an empty dataset")
+        if isinstance(outputs[0], list):
+            return [np.concatenate(parts) for parts in zip(*outputs)]
+        return np.concatenate(outputs)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """One training step on one batch; returns the loss (and metrics) of that batch."""
+        self._require_compiled("train_on_batch")
+        self._reset_metrics()
+        xb, yb, swb = (_tensor(data_adapter.to_numpy(v)) for v in (x, y, sample_weight))
+        loss, y_pred = self.train_step(xb, yb, swb)
+        logs = self._update_metrics(loss, xb, yb, y_pred, swb)
+        return logs if return_dict else (logs["loss"] if len(logs) == 1 else [logs[n] for n in self.metrics_names])
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss (and metrics) on one batch, in inference mode."""
+        return self.evaluate(x, y, batch_size=data_adapter.num_samples(data_adapter.to_numpy(x)), verbose=0,
+                             sample_weight=sample_weight, return_dict=return_dict)
+
+    def predict_on_batch(self, x):
+        """Outputs for one batch as NumPy."""
+        return self.predict(x, batch_size=data_adapter.num_samples(data_adapter.to_numpy(x)), verbose=0)
