@@ -14,6 +14,7 @@ import gzip
 import importlib.util
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ ROOT = HERE.parent
 NODE_MODULES = HERE / "node_modules"
 NPM_INSTALL = "npm install --prefix benchmarks --no-audit --no-fund"
 DIGITS_TRAIN = ROOT / "demos" / "digits" / "train.py"
+RATIO = re.compile(r"[0-9.,]+x|n/a")  # how ratio() prints, so tables right-align it like a number
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -118,7 +120,7 @@ def print_table(title, headers, rows, notes=()):
 
 
 def _is_number(value):
-    return isinstance(value, (int, float)) or (isinstance(value, str) and value.endswith("x"))
+    return isinstance(value, (int, float)) or (isinstance(value, str) and RATIO.fullmatch(value) is not None)
 
 
 def _cell(value):

@@ -7,3 +7,8 @@ from pyml.graph import function, trace  # noqa: F401
 
 _install_operators()
 __version__ = "0.1.0"
+from pyml import activations, callbacks, initializers, layers, losses, metrics, optimizers, random  # noqa: E402,F401
+from pyml.layers import Input  # noqa: E402,F401
+from pyml.models import Model, Sequential  # noqa: E402,F401
+from pyml.random import set_random_seed  # noqa: E402,F401
+from pyml.saving import load_model  # noqa: E402,F401

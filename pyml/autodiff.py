@@ -87,8 +87,8 @@ def _needs(tensor, wanted, memo):
     return memo[key]
 
 
-def _topological(outputs, wanted):
-    order, seen, memo = [], set(), {}
+def _topological(outputs, wanted, memo):
+    order, seen = [], set()
     stack = [(t, False) for t in outputs]
     while stack:
         tensor, done = stack.pop()
@@ -122,10 +122,10 @@ def grad(outputs, sources, output_gradients=None, create_graph=False):
         if g.shape != out.shape:
             raise OpError("gradient", f"output gradient has shape {g.shape}, but the output has shape {out.shape}")
         cot[id(out)] = cot[id(out)] + g if id(out) in cot else g
-    wanted = {id(s) for s in sources}
+    wanted, memo = {id(s) for s in sources}, {}
     context = _enable_grad() if create_graph else no_grad()
     with context:
-        for tensor in _topological(outputs, wanted):
+        for tensor in _topological(outputs, wanted, memo):
             node = tensor._node
             g = cot.get(id(tensor))
             if node is None or g is None:
@@ -134,8 +134,10 @@ def grad(outputs, sources, output_gradients=None, create_graph=False):
             if len(cts) != len(node.inputs):
                 raise OpError(node.prim.name, f"internal: vjp returned {len(cts)} cotangents for {len(node.inputs)} inputs")
             for inp, ct in zip(node.inputs, cts):
-                if ct is None or not is_float(inp.dtype):
+                if ct is None or not is_float(inp.dtype) or not memo.get(id(inp)):
                     continue
+                if callable(ct):  # a lazy cotangent: only computed for inputs that need it
+                    ct = ct()
                 ct = _unbroadcast(ct, inp.shape)
                 if ct.dtype != inp.dtype:
                     ct = ops.cast(ct, inp.dtype)

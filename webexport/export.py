@@ -49,6 +49,8 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     >>> export(graph, "/tmp/tiny", include_runtime=False)
     PosixPath('/tmp/tiny')
     """
+    if batch_size is not None:
+        _check_batch_size(batch_size)
     graph = to_graph(model, input_shape, batch_size)
     if batch_size is not None:
         graph = fix_batch(graph, batch_size)
@@ -108,11 +110,15 @@ def _load_model(path):
 
 def fix_batch(graph, batch_size):
     """A copy of ``graph`` with the dynamic batch (``None`` in shapes and shape attrs) set to ``batch_size``."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ExportError(f"batch_size must be None (dynamic) or a positive int. Received: batch_size={batch_size!r}")
+    _check_batch_size(batch_size)
     nodes = [Node(n.name, n.op, _fill(tuple(n.shape), batch_size), n.dtype, n.target, list(n.inputs),
                   {k: _fill(v, batch_size) for k, v in n.attrs.items()}) for n in graph.nodes]
     return Graph(nodes, list(graph.inputs), list(graph.outputs), dict(graph.constants))
+
+
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ExportError(f"batch_size must be None (dynamic) or a positive int. Received: batch_size={batch_size!r}")
 
 
 def _fill(value, batch):

@@ -6,7 +6,7 @@ one call on their anchor with ``epilogue=[...]``. Zero-copy ops (a family's ``AL
 their value shares its input's storage. The plan prints one step per line:
 
     >>> print(lower(graph, fuse(graph)))
-    step 0  dense/matmul+add+maximum  (%x, %w0, %b0) -> (%v3)  threads [10, 0]
+    step 0  dense/matmul+add+maximum  (%x, %w0, %b0) -> (%v3)  threads [16, 240]
 
 Export refuses, with an ``ExportError`` naming the node and op, what WebGPU cannot run: float64 values,
 ops without a lowering, kernels past the limits every WebGPU device guarantees (``check_limits``).

@@ -10,9 +10,13 @@ Slots are assigned greedily (largest value first, into the smallest free slot th
 execution order, growing a free slot when that is cheaper than a new one); the better of the two wins.
 Its quality is reported against the liveness lower bound, the most bytes ever live at one step:
 
-    >>> mem = plan_memory(steps, specs, inputs=["x"], outputs=["v3"])
+    >>> specs = {"x": Spec((None, 784), "float32"), "h1": Spec((None, 128), "float32"),
+    ...          "h2": Spec((None, 128), "float32"), "y": Spec((None, 10), "float32")}
+    >>> mem = plan_memory([(["x"], ["h1"]), (["h1"], ["h2"]), (["h2"], ["y"])], specs, inputs=["x"], outputs=["y"])
+    >>> mem.slot_of                                    # y reuses h1's slot: h1 died before y was written
+    {'x': 0, 'h1': 1, 'h2': 2, 'y': 1}
     >>> mem.summary()
-    {'reference_batch': 64, 'peak_bytes': 41216, 'lower_bound_bytes': 41216, 'ratio': 1.0}
+    {'reference_batch': 64, 'peak_bytes': 266240, 'lower_bound_bytes': 266240, 'ratio': 1.0}
 """
 from dataclasses import dataclass
 

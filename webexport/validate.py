@@ -264,6 +264,7 @@ def _check_plan(manifest, nodes, entries, fail):
         kernel_ids.add(k["id"])
     if not isinstance(steps, list):
         fail("steps", "must be a list")
+    written = {values[v["name"]]["buffer"] for v in manifest["inputs"]}  # buffers holding a value so far
     for i, s in enumerate(steps):
         where = f"steps[{i}]"
         if not isinstance(s, dict) or s.get("kernel") not in kernel_ids:
@@ -281,9 +282,18 @@ def _check_plan(manifest, nodes, entries, fail):
                 fail(f"{where}.outputs", f"writes {name!r}, which is a weight")
             if values[name]["buffer"] in read:
                 fail(f"{where}.outputs", f"writes {name!r} into buffer {values[name]['buffer']}, which the step also reads")
+        for name in s["inputs"]:
+            if "buffer" in values[name] and values[name]["buffer"] not in written:
+                fail(f"{where}.inputs", f"reads {name!r} (buffer {values[name]['buffer']}) before any step writes it")
+        written.update(values[name]["buffer"] for name in s["outputs"])
         threads = s.get("threads")
         if not isinstance(threads, list) or len(threads) != 2 or not all(_is_count(t) for t in threads):
             fail(f"{where}.threads", f"must be [per_batch, fixed] non-negative integers. Received: {threads!r}")
+
+
+    for v in manifest["outputs"]:
+        if values[v["name"]]["buffer"] not in written:
+            fail("outputs", f"names {v['name']!r}, which no step writes")
 
 
 def _check_slot_size(node, slot, where, fail):

@@ -91,7 +91,7 @@ class _SpecTracer:
 
 
 def _map_structure(fn, value):
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)) and not isinstance(value, registry.Spec):
         return type(value)(_map_structure(fn, v) for v in value)
     return fn(value)
 
@@ -172,30 +172,40 @@ class Layer:
             self._input_shape_arg = tuple(None if d is None else int(d) for d in input_shape)
 
     # ---- tracking -----------------------------------------------------------------------------
+    _untracked = ("_layers",)  # attributes that hold layers without making them sublayers
+
     def __setattr__(self, key, value):
         # sublayers assigned as attributes (or in a list) are tracked, so their weights are ours too
-        if key != "_layers" and "_layers" in self.__dict__:
+        if key not in self._untracked and "_layers" in self.__dict__:
             found = value if isinstance(value, (list, tuple)) else [value]
             for item in found:
                 if isinstance(item, Layer) and item is not self and all(item is not l for l in self._layers):
                     self._layers.append(item)
         super().__setattr__(key, value)
 
-    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, name=None):
+    def add_weight(self, *args, **kwargs):
         """Create a ``Variable`` named ``"<layer>/<name>"`` and track it.
 
-        Args:
+        Args (Keras 3 order; Keras 2's ``add_weight(name, shape, dtype, initializer, ...)`` works too):
             shape: the weight's shape (Keras layouts: Dense kernel ``(in, out)``).
             initializer: name, instance or callable; default ``glorot_uniform`` (``zeros`` for ints).
             dtype: defaults to the layer's dtype.
             trainable: whether optimizers update it.
             name: short name, e.g. ``"kernel"``.
-
-        Keras 2's order ``add_weight("kernel", shape, ...)`` is accepted too.
         """
-        if isinstance(shape, str):  # add_weight(name, shape, ...) as in Keras 2 and tf.keras
-            shape, name = initializer if name is None else name, shape
-            initializer = None
+        order = ("name", "shape", "dtype", "initializer") if args and isinstance(args[0], str) else (
+            "shape", "initializer", "dtype", "trainable", "name")
+        if len(args) > len(order):
+            raise TypeError(f"add_weight takes at most {len(order)} positional arguments. Received: {len(args)}")
+        for key, value in zip(order, args):
+            if key in kwargs:
+                raise TypeError(f"add_weight got two values for {key!r}")
+            kwargs[key] = value
+        unknown = sorted(set(kwargs) - {"shape", "initializer", "dtype", "trainable", "name"})
+        if unknown:
+            raise TypeError(f"add_weight got unexpected arguments {unknown}")
+        shape, initializer, name = kwargs.get("shape"), kwargs.get("initializer"), kwargs.get("name")
+        dtype, trainable = kwargs.get("dtype"), kwargs.get("trainable", True)
         if shape is None:
             raise ValueError(f"Layer {self.name!r}: add_weight needs a shape. Received: shape=None, name={name!r}")
         shape = tuple(int(d) for d in shape)

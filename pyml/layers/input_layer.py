@@ -13,6 +13,7 @@ can replay the calls later; ``Sequential`` takes it as its first element to lear
 """
 from pyml import dtypes
 from pyml.layers.base import Layer
+from pyml.ops.registry import Spec
 
 
 class Node:
@@ -78,9 +79,11 @@ def call_symbolic(layer, inputs, *args, training=None, **kwargs):
         node.outputs.append(tensor)
         return tensor
 
-    out = type(spec)(wrap(s) for s in spec) if isinstance(spec, (list, tuple)) else wrap(spec)
-    layer._summary_output_shape = spec.shape if not isinstance(spec, (list, tuple)) else [s.shape for s in spec]
-    return out
+    if isinstance(spec, Spec):
+        layer._summary_output_shape = spec.shape
+        return wrap(spec)
+    layer._summary_output_shape = [s.shape for s in spec]
+    return type(spec)(wrap(s) for s in spec)
 
 
 class InputLayer(Layer):

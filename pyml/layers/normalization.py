@@ -80,7 +80,8 @@ class BatchNormalization(Layer):
         self.input_spec = InputSpec(ndim=ndim, axes={a: input_shape[a] for a in self._feature_axes})
 
     def _shaped(self, weight):
-        return ops.reshape(weight, self._broadcast)
+        # features on the last axis broadcast as they are (and keep their names in traced graphs)
+        return weight if self._feature_axes == [len(self._broadcast) - 1] else ops.reshape(weight, self._broadcast)
 
     def call(self, inputs, training=None):
         if training and self.trainable:
@@ -153,10 +154,11 @@ class LayerNormalization(Layer):
         centered = ops.subtract(inputs, mean)
         variance = ops.mean(ops.square(centered), axis=self._norm_axes, keepdims=True)
         x = ops.divide(centered, ops.sqrt(ops.add(variance, self.epsilon)))
+        last_axis_only = self._norm_axes == (len(self._broadcast) - 1,)
         if self.gamma is not None:
-            x = ops.multiply(x, ops.reshape(self.gamma, self._broadcast))
+            x = ops.multiply(x, self.gamma if last_axis_only else ops.reshape(self.gamma, self._broadcast))
         if self.beta is not None:
-            x = ops.add(x, ops.reshape(self.beta, self._broadcast))
+            x = ops.add(x, self.beta if last_axis_only else ops.reshape(self.beta, self._broadcast))
         return x
 
     def compute_output_shape(self, input_shape):

@@ -23,6 +23,8 @@ class Sequential(Model):
     2410
     """
 
+    _untracked = ("_layers", "_input_layer")  # the input layer is not one of `layers` (as in Keras)
+
     def __init__(self, layers=None, trainable=True, name=None, **kwargs):
         super().__init__(trainable=trainable, name=name, **kwargs)
         self._input_layer = None

@@ -54,14 +54,8 @@ def _promote(*values, floor=None):
     result to float32 (``int_tensor * 0.5``) or a bool one to int32, never float32 to float64.
     """
     strong = {i: convert_to_tensor(v) for i, v in enumerate(values) if not _is_weak(v)}
-    weak = [_scalar_dtype(v) for v in values if _is_weak(v)]
-    if strong:
-        common = dtypes.result_type(*[t.dtype for t in strong.values()])
-        for kind in weak:
-            if dtypes.result_type(common, kind) != "float64":
-                common = dtypes.result_type(common, kind)
-    else:
-        common = dtypes.result_type(*weak)
+    weak = [_scalar_dtype(v) for v in values if _is_weak(v)]  # at most float32, so never float64 on their own
+    common = dtypes.result_type(*[t.dtype for t in strong.values()], *weak)
     if floor is not None:
         common = dtypes.result_type(common, floor)
     return [convert_to_tensor(strong.get(i, v), common) for i, v in enumerate(values)]
@@ -115,6 +109,16 @@ def _cast_rule(x, dtype):
     return Spec(x.shape, dtypes.canonical(dtype))
 
 
+def _quiet(fn):
+    """``fn`` without numpy's divide-by-zero/invalid warnings: inf and NaN results are the answer, as in Keras."""
+
+    def forward(xp, *arrays):
+        with xp.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            return fn(xp, *arrays)
+
+    return forward
+
+
 def _erf(xp, x):
     # numpy has no erf: use scipy's (cupyx's on the GPU) when present, else math.erf per element.
     try:
@@ -128,25 +132,21 @@ def _erf(xp, x):
         return xp.asarray(flat, dtype=x.dtype).reshape(x.shape)
 
 
+@_quiet
 def _sigmoid(xp, x):
     # exp of -|x| never overflows: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) for x < 0.
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
 
 
-def _pow(xp, x, y):
-    with xp.errstate(invalid="ignore", divide="ignore"):
-        return xp.power(x, y)
-
-
 # ---- unary primitives ------------------------------------------------------------------------------
 neg_p = primitive("neg", shape=_unary_rule("neg", NUMERIC), forward=lambda xp, x: xp.negative(x),
                   vjp=lambda g, inputs, out, attrs: (negative(g),))
-exp_p = primitive("exp", shape=_unary_rule("exp"), forward=lambda xp, x: xp.exp(x),
+exp_p = primitive("exp", shape=_unary_rule("exp"), forward=_quiet(lambda xp, x: xp.exp(x)),
                   vjp=lambda g, inputs, out, attrs: (g * out,))
-log_p = primitive("log", shape=_unary_rule("log"), forward=lambda xp, x: xp.log(x),
+log_p = primitive("log", shape=_unary_rule("log"), forward=_quiet(lambda xp, x: xp.log(x)),
                   vjp=lambda g, inputs, out, attrs: (g / inputs[0],))
-sqrt_p = primitive("sqrt", shape=_unary_rule("sqrt"), forward=lambda xp, x: xp.sqrt(x),
+sqrt_p = primitive("sqrt", shape=_unary_rule("sqrt"), forward=_quiet(lambda xp, x: xp.sqrt(x)),
                    vjp=lambda g, inputs, out, attrs: (g / (2 * out),))
 # d|x| = sign(x): the gradient at 0 is 0 (the subgradient TensorFlow and JAX pick).
 abs_p = primitive("abs", shape=_unary_rule("abs", NUMERIC), forward=lambda xp, x: xp.abs(x),
@@ -200,27 +200,19 @@ sub_p = primitive("sub", shape=_binary_rule("sub"), forward=lambda xp, x, y: xp.
                   vjp=lambda g, inputs, out, attrs: (g, negative(g)))
 mul_p = primitive("mul", shape=_binary_rule("mul"), forward=lambda xp, x, y: xp.multiply(x, y),
                   vjp=lambda g, inputs, out, attrs: (g * inputs[1], g * inputs[0]))
-div_p = primitive("div", shape=_binary_rule("div", dtypes.FLOATS), forward=lambda xp, x, y: xp.divide(x, y),
+div_p = primitive("div", shape=_binary_rule("div", dtypes.FLOATS), forward=_quiet(lambda xp, x, y: xp.divide(x, y)),
                   vjp=lambda g, inputs, out, attrs: (g / inputs[1], negative(g * out / inputs[1])))
-pow_p = primitive("pow", shape=_binary_rule("pow", dtypes.FLOATS), forward=_pow, vjp=_pow_vjp)
+pow_p = primitive("pow", shape=_binary_rule("pow", dtypes.FLOATS), forward=_quiet(lambda xp, x, y: xp.power(x, y)),
+                  vjp=_pow_vjp)
 maximum_p = primitive("maximum", shape=_binary_rule("maximum"), forward=lambda xp, x, y: xp.maximum(x, y),
                       vjp=_select_vjp(lambda x, y: greater_equal(x, y)))
 minimum_p = primitive("minimum", shape=_binary_rule("minimum"), forward=lambda xp, x, y: xp.minimum(x, y),
                       vjp=_select_vjp(lambda x, y: less_equal(x, y)))
 
-_ALL = dtypes.DTYPES
-equal_p = primitive("equal", shape=_binary_rule("equal", _ALL, "bool"), forward=lambda xp, x, y: xp.equal(x, y),
-                    vjp=None)
-not_equal_p = primitive("not_equal", shape=_binary_rule("not_equal", _ALL, "bool"),
-                        forward=lambda xp, x, y: xp.not_equal(x, y), vjp=None)
-less_p = primitive("less", shape=_binary_rule("less", _ALL, "bool"), forward=lambda xp, x, y: xp.less(x, y),
-                   vjp=None)
-less_equal_p = primitive("less_equal", shape=_binary_rule("less_equal", _ALL, "bool"),
-                         forward=lambda xp, x, y: xp.less_equal(x, y), vjp=None)
-greater_p = primitive("greater", shape=_binary_rule("greater", _ALL, "bool"),
-                      forward=lambda xp, x, y: xp.greater(x, y), vjp=None)
-greater_equal_p = primitive("greater_equal", shape=_binary_rule("greater_equal", _ALL, "bool"),
-                            forward=lambda xp, x, y: xp.greater_equal(x, y), vjp=None)
+# Comparisons give bool, so they are not differentiable: vjp=None (autodiff sends no cotangent to a bool value).
+for _name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"):
+    primitive(_name, shape=_binary_rule(_name, dtypes.DTYPES, "bool"),
+              forward=lambda xp, x, y, _numpy_name=_name: getattr(xp, _numpy_name)(x, y), vjp=None)
 
 
 def _where_vjp(g, inputs, out, attrs):

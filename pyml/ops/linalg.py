@@ -4,7 +4,7 @@
 the leading (batch) dims broadcast. The public ``matmul`` (and the ``@`` operator) also takes 1-D
 operands, as numpy does, by reshaping them to a row or a column and dropping that axis afterwards:
 
-    >>> a = pyml.Tensor(np.ones((2, 3)))
+    >>> a = pyml.Tensor(np.ones((2, 3), np.float32))
     >>> (a @ pyml.Tensor(np.ones((3, 4)))).shape
     (2, 4)
     >>> pyml.ops.matmul(a, pyml.Tensor([1.0, 2.0, 3.0])).numpy()
@@ -65,7 +65,7 @@ def _swap_last(x):
 def _matmul_vjp(g, inputs, out, attrs):
     # out = a @ b  =>  da = g @ bᵀ, db = aᵀ @ g (the driver sums broadcast batch dims back).
     a, b = inputs
-    return bind(matmul_p, g, _swap_last(b)), bind(matmul_p, _swap_last(a), g)
+    return lambda: bind(matmul_p, g, _swap_last(b)), lambda: bind(matmul_p, _swap_last(a), g)
 
 
 matmul_p = primitive(

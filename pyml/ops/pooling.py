@@ -19,7 +19,7 @@ Gradients are exact to any order:
   ``max_pool_gather(x, h)``, which reads ``h`` at the element each window of ``x`` picks, and vice versa.
   Neither has a gradient in ``x`` (zero almost everywhere).
 
-    >>> x = pyml.Tensor(np.arange(16.0).reshape(1, 4, 4, 1))
+    >>> x = pyml.Tensor(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1))
     >>> pyml.ops.max_pool(x, 2).numpy()[0, :, :, 0]
     array([[ 5.,  7.],
            [13., 15.]], dtype=float32)
@@ -197,7 +197,7 @@ def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None)
     Returns:
         ``(batch, *out_spatial, channels)``. The gradient goes to the first maximum of each window.
 
-    >>> x = pyml.Tensor(np.array([1.0, 3.0, 2.0, 5.0, 4.0]).reshape(1, 5, 1))
+    >>> x = pyml.Tensor(np.array([1.0, 3.0, 2.0, 5.0, 4.0], np.float32).reshape(1, 5, 1))
     >>> pyml.ops.max_pool(x, 2, padding="same").numpy().ravel()
     array([3., 5., 4.], dtype=float32)
     """
@@ -216,7 +216,7 @@ def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=N
         padding: ``"valid"``, ``"same"``, an int, or ``(lo, hi)`` per spatial dim (each below the window).
         data_format: ``"channels_last"`` (default) or ``"channels_first"``.
 
-    >>> x = pyml.Tensor(np.array([1.0, 3.0, 2.0, 5.0, 4.0]).reshape(1, 5, 1))
+    >>> x = pyml.Tensor(np.array([1.0, 3.0, 2.0, 5.0, 4.0], np.float32).reshape(1, 5, 1))
     >>> pyml.ops.average_pool(x, 2, padding="same").numpy().ravel()
     array([2. , 3.5, 4. ], dtype=float32)
     """

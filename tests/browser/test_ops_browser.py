@@ -4,6 +4,8 @@ exactly). All bundles run in one page session, in one round trip.
 
 Also: the set of primitives without a JS CPU kernel or a WGSL lowering is exactly
 ``tests.op_samples.NOT_YET_EXPORTABLE``; nothing is skipped silently."""
+import re
+
 import pytest
 
 import pyml
@@ -11,8 +13,9 @@ import webexport.kernels  # noqa: F401  (registers every WGSL lowering)
 from tests.browser.harness import Harness, open_harness_page
 from tests.op_samples import NOT_YET_EXPORTABLE, all_samples
 from tests.webexport.helpers import assert_matches, eager, one_node_graph
+from tests.webexport.test_ops_export import CONSTANT_INPUTS
 from webexport.export import export
-from webexport.kernels.common import LOWERINGS
+from webexport.kernels.common import LOWERINGS, ExportError
 
 BACKENDS = ["webgpu", "cpu"]
 SAMPLES = [s for s in all_samples() if s.op not in NOT_YET_EXPORTABLE]
@@ -30,32 +33,47 @@ def ops_page(browser, web_server):
 
 @pytest.fixture(scope="module")
 def browser_results(ops_page, web_server):
-    """Export every sample, run them all in the page; returns {index: (expected, {backend: outputs | error})}."""
+    """Export every sample and run them all in the page, in one evaluate.
+
+    Returns {index: outcome}: ("ran", feeds' eager result, {backend: [outputs] | error text}), ("refused",
+    the ExportError) for float64 samples, or ("failed", text) when building or exporting the sample broke."""
     ops_page.require_webgpu()
-    jobs, expected, failures = [], {}, {}
+    jobs, outcomes = [], {}
     for i, sample in enumerate(SAMPLES):
-        try:  # the same one-node graph as tests/webexport/test_ops_export.py
-            graph = one_node_graph(sample.op, sample.inputs, sample.attrs)
+        constant = CONSTANT_INPUTS.get(sample.op, ())
+        try:  # the same construction as tests/webexport/test_ops_export.py
+            graph = one_node_graph(sample.op, sample.inputs, sample.attrs, constant)
+            expected = eager(sample.op, sample.inputs, sample.attrs)
             export(graph, web_server.path(f"ops/{i}"), include_runtime=False)
-            expected[i] = eager(sample.op, sample.inputs, sample.attrs)
-        except Exception as exc:  # reported by the sample's own test, not by the whole module
-            failures[i] = f"export failed: {type(exc).__name__}: {exc}"
+        except ExportError as exc:
+            outcomes[i] = ("refused", exc)
             continue
-        jobs.append((i, {"url": web_server.url(f"ops/{i}/model.json"), "backends": BACKENDS, "inputs": sample.inputs}))
-    results = ops_page.run_many([job for _, job in jobs])
-    out = {i: (expected[i], res) for (i, _), res in zip(jobs, results)}
-    out.update({i: (None, failure) for i, failure in failures.items()})
-    return out
+        except Exception as exc:  # reported by the sample's own test, not by the whole module
+            outcomes[i] = ("failed", f"{type(exc).__name__}: {exc}")
+            continue
+        feeds = [x for k, x in enumerate(sample.inputs) if k not in constant]
+        outcomes[i] = ("ran", expected, None)
+        jobs.append((i, {"url": web_server.url(f"ops/{i}/model.json"), "backends": BACKENDS, "inputs": feeds}))
+    for (i, _), result in zip(jobs, ops_page.run_many([job for _, job in jobs])):
+        outcomes[i] = ("ran", outcomes[i][1], result)
+    return outcomes
 
 
 @pytest.mark.parametrize("index", range(len(SAMPLES)), ids=[s.id for s in SAMPLES])
 def test_op_matches_eager_in_the_browser(browser_results, index):
     sample = SAMPLES[index]
-    expected, results = browser_results[index]
-    assert expected is not None, f"{sample.op}: {results}"
+    kind, *outcome = browser_results[index]
+    graph = one_node_graph(sample.op, sample.inputs, sample.attrs, CONSTANT_INPUTS.get(sample.op, ()))
+    if "float64" in [graph.node(n).dtype for n in ("out", *graph.inputs)]:
+        # WebGPU has no f64: export must refuse, naming the node, rather than compute in f32
+        assert kind == "refused" and re.search(r"%out.*float64|float64.*%out", str(outcome[0])), \
+            f"{sample.id}: expected export to refuse float64, got {kind}: {outcome}"
+        return
+    assert kind == "ran", f"{sample.id}: could not export: {outcome[0]}"
+    expected, results = outcome
     for backend in BACKENDS:
         got = results[backend]
-        assert not isinstance(got, str), f"{sample.op} on {backend}: {got}"
+        assert not isinstance(got, str), f"{sample.id} on {backend}: {got}"
         assert_matches(got[0], expected, f"{sample.id} on {backend}")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import pyml
 from pyml.graph import trace
-from tests.browser.harness import BrowserError, watch
+from tests.browser.harness import ROOT, BrowserError, watch
 from webexport.export import export
 
 BACKENDS = ["webgpu", "cpu"]
@@ -290,3 +290,11 @@ def test_dispatch_past_65535_workgroups_is_folded(harness, web_server):
     }""", web_server.url("runtime-tests/affine/model.json"))
     assert worst["folded"] == [65535, 2]
     assert worst["worst"] == 0
+
+
+def test_types_declare_exactly_the_runtime_exports(harness):
+    """web/types/index.d.ts mirrors web/src/index.js: the same exported names, no more, no fewer."""
+    declared = set(re.findall(r"^export (?:declare )?(?:function|const|class) (\w+)",
+                              (ROOT / "web" / "types" / "index.d.ts").read_text(), re.M))
+    exported = set(harness.evaluate("Object.keys(harness.runtime)"))
+    assert declared == exported, f"only in index.d.ts: {declared - exported}; only in index.js: {exported - declared}"

@@ -165,6 +165,16 @@ def test_step_with_undefined_value_is_refused(bundle_dir):
     _refused(bundle_dir, "steps[0].inputs", "'ghost'")
 
 
+def test_step_reading_a_value_before_it_is_written_is_refused(bundle_dir):
+    _edit(bundle_dir, lambda m: m["steps"].reverse())
+    _refused(bundle_dir, "steps[0].inputs", "before any step writes it")
+
+
+def test_output_no_step_writes_is_refused(bundle_dir):
+    _edit(bundle_dir, lambda m: m["steps"].clear())
+    _refused(bundle_dir, "outputs", "'v2', which no step writes")
+
+
 def test_step_with_undefined_kernel_is_refused(bundle_dir):
     _edit(bundle_dir, lambda m: m["steps"][-1].update(kernel=99))
     _refused(bundle_dir, "kernel 99")

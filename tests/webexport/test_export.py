@@ -112,6 +112,43 @@ def test_export_takes_only_models_paths_and_graphs(tmp_path):
         export(42, tmp_path / "b")
 
 
+class TracedModel:
+    """Stands for a pyml Model: export only calls ``trace(input_shape)`` (batch-first, None = dynamic)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def trace(self, input_shape=None):
+        self.calls.append(input_shape)
+        return trace(lambda x: pyml.ops.tanh(x), [(input_shape or (None, 3), "float32")])
+
+
+@pytest.mark.parametrize("input_shape, batch_size, traced, exported", [
+    ((3,), None, (None, 3), [None, 3]),          # Keras input_shape: one example, the batch is added
+    ((3,), 5, (5, 3), [5, 3]),
+    ((None, 3), None, (None, 3), [None, 3]),     # already batch-first
+    (None, None, None, [None, 3]),               # the model's own build shape
+    (None, 2, None, [2, 3]),                     # traced dynamic, then the batch fixed
+])
+def test_models_are_traced_with_a_batch_first_shape(tmp_path, input_shape, batch_size, traced, exported):
+    model = TracedModel()
+    export(model, tmp_path / "b", input_shape=input_shape, batch_size=batch_size, include_runtime=False)
+    assert model.calls == [traced]
+    assert load_bundle(tmp_path / "b").manifest["inputs"][0]["shape"] == exported
+
+
+def test_keras_style_model_exports_and_matches_predict(tmp_path):
+    from pyml import layers, models
+
+    model = models.Sequential([layers.Input((12,)), layers.Dense(16, activation="relu"),
+                               layers.Dense(5, activation="softmax")])
+    x = np.random.default_rng(0).standard_normal((7, 12)).astype(np.float32)
+    expected = np.asarray(model.predict(x))
+    (out,), bundle = export_and_run(model, [x], tmp_path / "b")
+    assert bundle.manifest["inputs"][0]["shape"] == [None, 12]
+    assert_matches(out, expected, "Sequential")
+
+
 # ---- atomic writes ---------------------------------------------------------------------------------------
 def _snapshot(folder):
     return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}

@@ -5,10 +5,21 @@
  * the field (`weights.entries[2].sha256`), the node (`%v3`) or the step.
  * @module bundle
  */
+import { kernels } from "./cpu.js";
 import { ITEM_SIZES, formatShape, numel, sha256Hex } from "./util.js";
 
-/** The bundle format this runtime reads, and the newest version it understands. */
+/**
+ * The bundle format this runtime reads (model.json's `format`).
+ * @example
+ *   manifest.format === FORMAT; // "pyml-bundle"
+ */
 export const FORMAT = "pyml-bundle";
+
+/**
+ * The newest bundle `format_version` this runtime understands; newer bundles are refused.
+ * @example
+ *   if (manifest.format_version > FORMAT_VERSION) console.log("update pyml");
+ */
 export const FORMAT_VERSION = 1;
 
 const OPCODES = new Set(["placeholder", "constant", "call"]);
@@ -17,11 +28,11 @@ const OPCODES = new Set(["placeholder", "constant", "call"]);
  * Fetch model.json and its weights file (resolved relative to the manifest URL), validate both,
  * and verify every SHA-256.
  * @param {string|URL} url  the manifest, e.g. "model/model.json"
- * @param {{knownOps: Iterable<string>, onProgress?: Function}} options  `knownOps`: the primitives the
- *   runtime can run (the CPU kernel names); `onProgress({stage: "weights", loaded, total})` per chunk.
+ * @param {{knownOps?: Iterable<string>, onProgress?: Function}} [options]  `knownOps`: the primitives the
+ *   runtime can run (default: the CPU kernel names); `onProgress({stage: "weights", loaded, total})` per chunk.
  * @returns {Promise<{manifest: object, weights: ArrayBuffer, url: string}>}
  * @example
- *   const { manifest, weights } = await fetchBundle("model/model.json", { knownOps: Object.keys(kernels) });
+ *   const { manifest, weights } = await fetchBundle("model/model.json");
  */
 export async function fetchBundle(url, { knownOps, onProgress } = {}) {
   const manifestUrl = new URL(url, globalThis.location ? globalThis.location.href : undefined);
@@ -119,7 +130,8 @@ export function readWeights(manifest, weights) {
  * Validate a parsed model.json before anything uses it (structure, graph, weights table, memory plan,
  * kernels and steps). Throws an Error naming the field; returns nothing.
  * @param {object} manifest  the parsed model.json
- * @param {{knownOps: Iterable<string>, file?: string}} options  `knownOps`: primitives the runtime can run
+ * @param {{knownOps?: Iterable<string>, file?: string}} [options]  `knownOps`: primitives the runtime can run
+ *   (default: the CPU kernel names); `file`: the name errors start with
  * @example
  *   validateManifest(JSON.parse(text), { knownOps: ["matmul", "add", "maximum"] });
  */
@@ -134,7 +146,7 @@ export function validateManifest(manifest, { knownOps, file = "model.json" } = {
   if (version > FORMAT_VERSION) {
     throw new Error(`${file}: bundle format version ${version} is newer than this runtime supports (${FORMAT_VERSION}); update pyml`);
   }
-  const nodes = checkGraph(manifest.graph, new Set(knownOps || []), fail);
+  const nodes = checkGraph(manifest.graph, new Set(knownOps || Object.keys(kernels)), fail);
   checkSignature(manifest, "inputs", nodes, fail);
   checkSignature(manifest, "outputs", nodes, fail);
   const entries = checkWeightsTable(manifest.weights, nodes, fail);

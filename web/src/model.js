@@ -3,7 +3,7 @@
  * @module model
  */
 import { fetchBundle, readWeights } from "./bundle.js";
-import { kernels, runGraph } from "./cpu.js";
+import { runGraph } from "./cpu.js";
 import { formatShape, flatten, inferShape, numel, toStorageArray } from "./util.js";
 import { createGpu, destroyGpu, findAdapter, requestGpuDevice, runSteps } from "./webgpu.js";
 
@@ -26,7 +26,7 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   if (!BACKENDS.includes(backend)) {
     throw new Error(`loadModel: backend must be "auto", "webgpu" or "cpu". Received: ${JSON.stringify(backend)}`);
   }
-  const { manifest, weights } = await fetchBundle(url, { knownOps: Object.keys(kernels), onProgress });
+  const { manifest, weights } = await fetchBundle(url, { onProgress });
   const tensors = readWeights(manifest, weights);
   const adapter = backend === "cpu" ? null : await findAdapter();
   if (backend === "cpu" || (backend === "auto" && !adapter)) {

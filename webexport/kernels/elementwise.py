@@ -21,6 +21,7 @@ Numerics (checked against numpy float32 by tests/webexport/test_kernels_elementw
 - ``sigmoid``: ``1 / (1 + exp(-x))`` is stable in floating point (exp overflowing to inf gives 0).
 - ``erf``: Taylor series to x^11 below |x| = 0.5, Abramowitz–Stegun 7.1.26 above (absolute error
   1.5e-7, relative error < 3e-7 there): both within 2e-7 of numpy's erf in float32.
+- ``sin``/``cos``: WGSL allows 2^-11 absolute error (SwiftShader has it): range reduction + polynomials.
 - ``pow``: WGSL's ``pow`` is undefined for a negative base. We take ``pow(|x|, y)`` and, like numpy, give
   it the sign of ``x`` for odd integer ``y``, NaN for a non-integer ``y``, and 1 for ``y == 0``.
 - ``sign(0) = 0``; ints divide only after the public op casts them to float32 (numpy's ``/``).
@@ -35,7 +36,24 @@ from webexport.kernels.common import ExportError, Kernel, bindings, dim, literal
 UNARY = ("neg", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid", "erf", "sin", "cos")
 BINARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
 COMPARE = {"equal": "==", "not_equal": "!=", "less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">="}
-NAN = "bitcast<f32>(0x7fc00000u)"
+# A quiet NaN built at run time from {b}'s bits (exponent all ones, quiet bit set): Tint refuses a NaN constant.
+NAN = "bitcast<f32>(bitcast<u32>({b}) | 0x7fc00000u)"
+
+
+def _trig(quadrant_shift):
+    """sin (shift 0) or cos (shift 1) of {a}: WGSL's builtins may be off by 2^-11 (SwiftShader's are), so
+    reduce to r in [-pi/4, pi/4] by quadrant k (Cody–Waite, pi/2 in three parts) and evaluate Taylor
+    polynomials (error < 2e-9 there); quadrant (k + shift) mod 4 picks sin r, cos r, -sin r or -cos r."""
+    k = "round({a} * 0.63661977f)"
+    r = "((({a} - <k> * 1.5703125f) - <k> * 4.8382679e-4f) - <k> * 2.5632829e-12f)".replace("<k>", k)
+    r2 = f"({r} * {r})"
+    sin_r = (f"({r} * (1.0f + <r2> * (-0.16666667f + <r2> * (0.0083333338f + <r2> * (-0.0001984127f"
+             f" + <r2> * 2.7557319e-6f)))))").replace("<r2>", r2)
+    cos_r = ("(1.0f + <r2> * (-0.5f + <r2> * (0.041666668f + <r2> * (-0.0013888889f + <r2> * (2.4801588e-5f"
+             " + <r2> * -2.755732e-7f)))))").replace("<r2>", r2)
+    quadrant = f"(i32({k}) + {quadrant_shift}i)"
+    return f"(select({sin_r}, {cos_r}, ({quadrant} & 1i) != 0i) * select(1.0f, -1.0f, ({quadrant} & 2i) != 0i))"
+
 
 # The arithmetic of each op as a WGSL expression over its arguments {a}, {b}, {c} (already loaded values).
 # Each argument may be repeated: callers pass names or loads, never expressions with side effects.
@@ -46,8 +64,8 @@ FLOAT_EXPRESSIONS = {
     "sqrt": "sqrt({a})",
     "abs": "abs({a})",
     "sign": "sign({a})",
-    "sin": "sin({a})",
-    "cos": "cos({a})",
+    "sin": _trig(0),
+    "cos": _trig(1),
     "sigmoid": "(1.0f / (1.0f + exp(-({a}))))",
     "tanh": ("select(sign({a}) * (1.0f - exp(-2.0f * abs({a}))) / (1.0f + exp(-2.0f * abs({a}))), "
              "{a} * (1.0f - {a} * {a} * (0.33333333f - {a} * {a} * 0.13333333f)), abs({a}) < 0.1f)"),

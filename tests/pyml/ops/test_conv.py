@@ -256,3 +256,13 @@ def test_conv_channel_mismatch_message():
 def test_errors_name_the_op_and_what_was_received(call, message):
     with pytest.raises(OpError, match=message):
         call()
+
+
+@pytest.mark.parametrize("module", ["pyml.ops.conv", "pyml.ops.pooling"])
+def test_docstring_examples_run(module):
+    import doctest
+    import sys
+
+    result = doctest.testmod(sys.modules[module], extraglobs={"np": np, "pyml": pyml},
+                             optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -143,3 +143,12 @@ def test_tensordot_errors_name_the_axes():
 def test_dot_matches_numpy(a_shape, b_shape):
     a, b = normal(*a_shape), normal(*b_shape)
     np.testing.assert_allclose(ops.dot(a, b).numpy(), np.dot(a, b), rtol=1e-12)
+
+
+def test_docstring_examples_run():
+    import doctest
+    import sys
+
+    result = doctest.testmod(sys.modules["pyml.ops.linalg"], extraglobs={"np": np, "pyml": pyml},
+                             optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

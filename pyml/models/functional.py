@@ -1,0 +1,163 @@
+"""Functional models: ``Model(inputs, outputs)`` over a graph of layer calls on ``pyml.Input`` tensors.
+
+    >>> inputs = pyml.Input(shape=(8,))
+    >>> hidden = pyml.layers.Dense(16, activation="relu")(inputs)
+    >>> outputs = pyml.layers.Dense(2)(hidden)
+    >>> model = pyml.Model(inputs, outputs)
+    >>> model.predict(np.ones((3, 8)), verbose=0).shape
+    (3, 2)
+
+The calls recorded when the model was defined (``Node``s) are replayed in order on real tensors;
+a layer called twice is shared (one set of weights).
+"""
+from pyml.layers.input_layer import InputLayer, KerasTensor
+from pyml.models.model import Model
+
+
+def _flatten(structure):
+    return list(structure) if isinstance(structure, (list, tuple)) else [structure]
+
+
+def _topological_nodes(outputs, inputs):
+    """Nodes needed for ``outputs``, each after the nodes it reads; inputs must be the given ones."""
+    allowed = {id(t) for t in inputs}
+    order, seen = [], set()
+
+    def visit(tensor, path):
+        node = tensor._producer
+        if node is None:
+            raise ValueError(f"Tensor {tensor!r} was not made by a layer call or pyml.Input().")
+        if id(node) in seen:
+            return
+        if isinstance(node.layer, InputLayer) and id(tensor) not in allowed:
+            raise ValueError(f"Graph disconnected: the output depends on input {node.layer.name!r}, which is not in "
+                             f"the model's inputs. Received: inputs {[t.name for t in inputs]}")
+        if id(tensor) in path:
+            raise ValueError("The layer graph has a cycle.")
+        for parent in node.input_tensors():
+            visit(parent, path | {id(tensor)})
+        seen.add(id(node))
+        order.append(node)
+
+    for t in outputs:
+        visit(t, frozenset())
+    return order
+
+
+class Functional(Model):
+    """A model defined by its input and output ``KerasTensor``s (``pyml.Model(inputs, outputs)``).
+
+    Args:
+        inputs: a ``pyml.Input`` tensor or a list of them.
+        outputs: a tensor (or list of tensors) computed from the inputs by calling layers.
+        name: model name.
+    """
+
+    def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
+        Model.__init__(self, name=name, trainable=trainable, **kwargs)
+        for what, value in (("inputs", inputs), ("outputs", outputs)):
+            if not all(isinstance(t, KerasTensor) for t in _flatten(value)):
+                raise ValueError(f"Model({what}=...) expects KerasTensors (from pyml.Input and layer calls). "
+                                 f"Received: {value!r}")
+        for t in _flatten(inputs):
+            if not isinstance(t._producer.layer, InputLayer):
+                raise ValueError(f"Model inputs must come straight from pyml.Input(). Received: {t!r}")
+        self._inputs, self._outputs = inputs, outputs
+        self._nodes = _topological_nodes(_flatten(outputs), _flatten(inputs))
+        layers = [t._producer.layer for t in _flatten(inputs)]
+        for node in self._nodes:
+            if all(node.layer is not l for l in layers):
+                layers.append(node.layer)
+        self._layers = layers
+        shapes = [t.shape for t in _flatten(inputs)]
+        self._build_shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
+        self.built = True
+
+    @property
+    def inputs(self):
+        return _flatten(self._inputs)
+
+    @property
+    def outputs(self):
+        return _flatten(self._outputs)
+
+    def call(self, inputs, training=None):
+        given = _flatten(inputs)
+        if len(given) != len(self.inputs):
+            raise ValueError(f"Model {self.name!r} expects {len(self.inputs)} inputs. Received: {len(given)}")
+        values = {id(t): x for t, x in zip(self.inputs, given)}
+        for node in self._nodes:
+            if node.inputs is None:
+                continue
+            args = node.inputs
+            args = type(args)(values[id(t)] for t in args) if isinstance(args, (list, tuple)) else values[id(args)]
+            kwargs = dict(node.kwargs)
+            kwargs["training"] = kwargs.get("training", training)
+            out = node.layer(args, **kwargs)
+            for t, value in zip(node.outputs, _flatten(out)):
+                values[id(t)] = value
+        results = [values[id(t)] for t in self.outputs]
+        return results if isinstance(self._outputs, (list, tuple)) else results[0]
+
+    def compute_output_shape(self, input_shape):
+        shapes = [t.shape for t in self.outputs]
+        return shapes if isinstance(self._outputs, (list, tuple)) else shapes[0]
+
+    def input_specs(self):
+        return [(t.shape, t.dtype) for t in self.inputs]
+
+    # ---- config: layers by name, then the calls as references to earlier nodes' outputs -------
+    def get_config(self):
+        from pyml.layers import serialization
+
+        index = {}
+        for n, node in enumerate(self._input_nodes() + [n for n in self._nodes if n.inputs is not None]):
+            for k, t in enumerate(node.outputs):
+                index[id(t)] = [n, k]
+        ordered = self._input_nodes() + [n for n in self._nodes if n.inputs is not None]
+        nodes = []
+        for node in ordered:
+            entry = {"layer": node.layer.name}
+            if node.inputs is not None:
+                refs = [index[id(t)] for t in node.input_tensors()]
+                entry["inputs"] = refs if isinstance(node.inputs, (list, tuple)) else refs[0]
+                entry["kwargs"] = {k: v for k, v in node.kwargs.items() if k != "training"}
+            nodes.append(entry)
+        return {"name": self.name, "trainable": self.trainable,
+                "layers": [serialization.serialize(layer) for layer in self._layers],
+                "nodes": nodes,
+                "inputs": [index[id(t)] for t in self.inputs], "inputs_are_list": isinstance(self._inputs, (list, tuple)),
+                "outputs": [index[id(t)] for t in self.outputs],
+                "outputs_are_list": isinstance(self._outputs, (list, tuple))}
+
+    def _input_nodes(self):
+        return [t._producer for t in self.inputs]
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from pyml.layers import serialization
+
+        layers = {}
+        for i, data in enumerate(config.get("layers", [])):
+            layer = serialization.deserialize(data, custom_objects, where=f"layers[{i}]")
+            layers[layer.name] = layer
+        produced = []
+        for i, entry in enumerate(config.get("nodes", [])):
+            layer = layers.get(entry.get("layer"))
+            if layer is None:
+                raise ValueError(f"nodes[{i}]: no layer named {entry.get('layer')!r} in the config. "
+                                 f"Received: layers {sorted(layers)}")
+            if "inputs" not in entry:
+                produced.append([layer.output])
+                continue
+            refs = entry["inputs"]
+            if refs and isinstance(refs[0], list):
+                args = [produced[n][k] for n, k in refs]
+            else:
+                args = produced[refs[0]][refs[1]]
+            produced.append(_flatten(layer(args, **entry.get("kwargs", {}))))
+        inputs = [produced[n][k] for n, k in config["inputs"]]
+        outputs = [produced[n][k] for n, k in config["outputs"]]
+        return cls(inputs if config.get("inputs_are_list") else inputs[0],
+                   outputs if config.get("outputs_are_list") else outputs[0],
+                   name=config.get("name"), trainable=config.get("trainable", True))

@@ -1,0 +1,292 @@
+"""Saving and loading models, with no pickle anywhere.
+
+``model.save("digits.pyml")`` writes one zip file (like Keras' ``.keras``) holding:
+
+- ``config.json``: ``{"format": "pyml-model", "format_version": 1, "class_name", "config", "compile_config"}``
+  (the layer configs, as ``get_config()`` returns them, and the ``compile`` arguments);
+- ``metadata.json``: pyml version, format version, date saved, weight names;
+- ``model.safetensors``: every weight, keyed by its variable name (``"dense/kernel"``).
+
+The file is written to a temporary file in the same folder and moved into place with ``os.replace``,
+so a crash never leaves a half-written model and an existing file is untouched on failure.
+``load_model`` checks everything before use and names the file and the field that is wrong.
+
+    >>> model.save("digits.pyml")                               # doctest: +SKIP
+    >>> restored = pyml.load_model("digits.pyml")               # doctest: +SKIP
+    >>> model.save_weights("digits.weights.safetensors")        # doctest: +SKIP
+"""
+import datetime
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+
+import numpy as np
+import safetensors.numpy
+
+FORMAT = "pyml-model"
+FORMAT_VERSION = 1
+WEIGHTS_FORMAT = "pyml-weights"
+MEMBERS = ("config.json", "metadata.json", "model.safetensors")
+
+
+# ---- writing --------------------------------------------------------------------------------------
+def _atomic_write(path, write, overwrite):
+    path = os.fspath(path)
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"{path} already exists. Pass overwrite=True to replace it. Received: overwrite=False")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"Cannot save to {path}: the folder {directory} does not exist.")
+    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual permissions
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
+def weights_by_name(model):
+    """``{variable name: NumPy array}``; names must be unique (they are when layer names are)."""
+    arrays = {}
+    for variable in model.weights:
+        if variable.name in arrays:
+            raise ValueError(f"Model {model.name!r} has two weights named {variable.name!r}: give its layers unique "
+                             "names before saving.")
+        arrays[variable.name] = np.ascontiguousarray(variable.numpy())
+    return arrays
+
+
+def _check_built(model, what):
+    if not model.built:
+        raise ValueError(f"Model {model.name!r} is not built, so it has no weights to {what}: call it on data, call "
+                         "build(input_shape), or start it with pyml.Input(shape=...).")
+
+
+def _serialize_callable(value, module):
+    if isinstance(value, str) or value is None:
+        return value
+    if hasattr(value, "get_config") and not isinstance(value, type):
+        return module.serialize(value)
+    return {"function": getattr(value, "__name__", str(value))}
+
+
+def serialize_compile_config(model):
+    """The ``compile`` arguments as JSON: optimizer with its settings, loss and metrics by name or config."""
+    from pyml import losses, metrics, optimizers
+
+    config = model._compile_config
+    listed = config["metrics"]
+    listed = listed if isinstance(listed, (list, tuple)) or listed is None else [listed]
+    return {"optimizer": optimizers.serialize(model.optimizer),
+            "loss": _serialize_callable(config["loss"], losses),
+            "metrics": None if listed is None else [_serialize_callable(m, metrics) for m in listed]}
+
+
+def _resolve_function(value, custom_objects, where):
+    if isinstance(value, dict) and "function" in value:
+        name = value["function"]
+        found = (custom_objects or {}).get(name)
+        if found is None:
+            from pyml import losses, metrics
+
+            found = losses._FUNCTIONS.get(name) or metrics._FUNCTIONS.get(name)
+        if found is None:
+            raise ValueError(f"{where}: custom function {name!r} is unknown; pass it in custom_objects={{{name!r}: fn}}. "
+                             f"Received: {value!r}")
+        return found
+    return value
+
+
+def compile_from_config(model, config, custom_objects=None, where="compile_config"):
+    """``model.compile(...)`` from ``serialize_compile_config`` output."""
+    from pyml import losses, metrics, optimizers
+
+    optimizer = optimizers.get(config["optimizer"], custom_objects)
+    loss = _resolve_function(config.get("loss"), custom_objects, f"{where}.loss")
+    if isinstance(loss, dict):
+        loss = losses.get(loss, custom_objects)
+    listed = []
+    for i, m in enumerate(config.get("metrics") or []):
+        m = _resolve_function(m, custom_objects, f"{where}.metrics[{i}]")
+        listed.append(metrics.get(m, custom_objects) if isinstance(m, dict) else m)
+    model.compile(optimizer=optimizer, loss=loss, metrics=listed or None)
+
+
+def save_model(model, filepath, overwrite=True):
+    """Write ``model`` (architecture, weights, compile settings) to one zip file. See the module docstring."""
+    from pyml import __version__
+    from pyml.layers import serialization
+
+    _check_built(model, "save")
+    arrays = weights_by_name(model)
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION, **serialization.serialize(model),
+              "compile_config": model.get_compile_config()}
+    metadata = {"pyml_version": __version__, "format_version": FORMAT_VERSION,
+                "date_saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "weights": list(arrays)}
+    try:
+        config_text = json.dumps(config, indent=2)
+    except TypeError as exc:
+        raise ValueError(f"Model {model.name!r} has a config that is not JSON-serialisable ({exc}); a custom layer's "
+                         "get_config() must return plain values.") from exc
+    weights_bytes = safetensors.numpy.save(arrays, metadata={"format": WEIGHTS_FORMAT}) if arrays else \
+        safetensors.numpy.save({}, metadata={"format": WEIGHTS_FORMAT})
+
+    def write(f):
+        with zipfile.ZipFile(f, "w") as archive:
+            archive.writestr("config.json", config_text, compress_type=zipfile.ZIP_DEFLATED)
+            archive.writestr("metadata.json", json.dumps(metadata, indent=2), compress_type=zipfile.ZIP_DEFLATED)
+            archive.writestr("model.safetensors", weights_bytes, compress_type=zipfile.ZIP_STORED)
+
+    _atomic_write(filepath, write, overwrite)
+
+
+def save_weights(model, filepath, overwrite=True):
+    """Write the weights alone to a safetensors file, keyed by variable name (in ``model.weights`` order)."""
+    _check_built(model, "save")
+    arrays = weights_by_name(model)
+    metadata = {"format": WEIGHTS_FORMAT, "format_version": str(FORMAT_VERSION), "order": json.dumps(list(arrays))}
+    data = safetensors.numpy.save(arrays, metadata=metadata)
+    _atomic_write(filepath, lambda f: f.write(data), overwrite)
+
+
+# ---- reading --------------------------------------------------------------------------------------
+def _read_members(path):
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No such model file: {path}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a folder, not a model file (an exported web bundle cannot be loaded "
+                                "back for training; load the .pyml file it came from)")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a pyml model file: it is not a zip archive (truncated or corrupted?)")
+    members = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            missing = [m for m in MEMBERS if m not in names]
+            if missing:
+                raise ValueError(f"{path} is not a complete pyml model file: missing member(s) {', '.join(missing)}. "
+                                 f"Received: members {sorted(names)}")
+            for name in MEMBERS:
+                try:
+                    members[name] = archive.read(name)
+                except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+                    raise ValueError(f"{path}: member {name} is corrupted ({exc})") from None
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{path} is not a readable zip archive ({exc})") from None
+    return members
+
+
+def _json_member(path, members, name):
+    try:
+        data = json.loads(members[name].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: {name} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: {name} must hold a JSON object. Received: {type(data).__name__}")
+    return data
+
+
+def _load_safetensors(data, where):
+    try:
+        return safetensors.numpy.load(data)
+    except Exception as exc:  # safetensors raises its own error type for any malformed header or data
+        raise ValueError(f"{where} is not a valid safetensors file ({exc})") from None
+
+
+def assign_weights(model, arrays, where, order=None):
+    """Assign ``{name: array}`` to ``model.weights`` after checking names, shapes and dtypes.
+
+    Names must match; when they do not but ``order`` (the saved order) has the same length and every
+    shape and dtype matches position by position, weights are assigned in order (as Keras matches a
+    freshly built model of the same architecture).
+    """
+    variables = model.weights
+    expected = [v.name for v in variables]
+    if set(arrays) != set(expected):
+        same_structure = order is not None and len(order) == len(variables) and set(order) == set(arrays) and all(
+            arrays[name].shape == v.shape and arrays[name].dtype.name == v.dtype for name, v in zip(order, variables))
+        if not same_structure:
+            missing = sorted(set(expected) - set(arrays))
+            unexpected = sorted(set(arrays) - set(expected))
+            raise ValueError(f"{where}: weights do not match model {model.name!r}: missing {missing}, "
+                             f"unexpected {unexpected}. Received: {len(arrays)} weights for {len(variables)} variables")
+        arrays = {v.name: arrays[name] for name, v in zip(order, variables)}
+    for variable in variables:
+        array = arrays[variable.name]
+        if tuple(array.shape) != variable.shape:
+            raise ValueError(f"{where}: weight {variable.name!r} has shape {tuple(array.shape)} in the file, but the "
+                             f"model expects {variable.shape}")
+        if array.dtype.name != variable.dtype:
+            raise ValueError(f"{where}: weight {variable.name!r} has dtype {array.dtype.name} in the file, but the "
+                             f"model expects {variable.dtype}")
+    for variable in variables:
+        variable.assign(arrays[variable.name])
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """Rebuild a model saved by ``model.save`` (architecture, weights, and compile settings).
+
+    Args:
+        filepath: the ``.pyml`` file.
+        custom_objects: ``{name: class or function}`` for custom layers, losses and metrics.
+        compile: compile the model as it was when saved (if it was).
+        safe_mode: accepted for Keras compatibility; pyml never runs code from a file.
+
+    >>> model = pyml.load_model("digits.pyml")  # doctest: +SKIP
+    """
+    from pyml.layers import serialization
+
+    path = os.fspath(filepath)
+    members = _read_members(path)
+    config = _json_member(path, members, "config.json")
+    _json_member(path, members, "metadata.json")
+    if config.get("format") != FORMAT:
+        raise ValueError(f"{path}: config.json format is {config.get('format')!r}, expected {FORMAT!r}")
+    version = config.get("format_version")
+    if not isinstance(version, int):
+        raise ValueError(f"{path}: config.json format_version must be an int. Received: {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path}: model format version {version} is newer than this pyml supports "
+                         f"({FORMAT_VERSION}); update pyml")
+    model = serialization.deserialize(config, custom_objects, where=f"{path}: config.json")
+    if not model.built:
+        raise ValueError(f"{path}: config.json does not give the model's input shape, so its weights cannot be "
+                         "created (save the model after building it)")
+    arrays = _load_safetensors(members["model.safetensors"], f"{path}: model.safetensors")
+    assign_weights(model, arrays, f"{path}: model.safetensors")
+    if compile and config.get("compile_config"):
+        compile_from_config(model, config["compile_config"], custom_objects, f"{path}: config.json compile_config")
+    return model
+
+
+def load_weights(model, filepath):
+    """Load weights saved by ``save_weights`` (or the weights inside a ``.pyml`` file) into ``model``."""
+    path = os.fspath(filepath)
+    _check_built(model, "load")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No such weights file: {path}")
+    if zipfile.is_zipfile(path):
+        arrays = _load_safetensors(_read_members(path)["model.safetensors"], f"{path}: model.safetensors")
+        order = None
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
+        arrays = _load_safetensors(data, path)
+        with safetensors.safe_open(path, framework="numpy") as f:
+            metadata = f.metadata() or {}
+        order = json.loads(metadata["order"]) if "order" in metadata else None
+    assign_weights(model, arrays, path, order)

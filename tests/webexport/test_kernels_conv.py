@@ -1,0 +1,113 @@
+"""The convolution and pooling WGSL kernels run natively (wgpu-py; lavapipe on CPU machines) against eager
+pyml: every conv-family sample as a one-node graph, each primitive with a dynamic batch, fused epilogues
+(conv + bias + relu, conv_transpose + bias), and a small CNN exported end to end."""
+import numpy as np
+import pytest
+
+import pyml
+from pyml import ops
+from pyml.graph.ir import Graph, Node
+from pyml.ops.registry import Spec, bind
+from tests.op_samples.conv import SAMPLES
+from tests.webexport.helpers import assert_matches, eager, export_and_run, one_node_graph
+from webexport.kernels.common import LOWERINGS
+from webexport.lower import LoweringContext
+from webexport.native import run_kernels
+
+pytest.importorskip("wgpu", reason="native WebGPU tests need wgpu-py")
+
+rng = np.random.default_rng(13)
+
+
+def normal(*shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _run(graph, feeds, batch=1, epilogue=()):
+    """Lower the graph's first call node (with ``epilogue`` nodes fused) and run its kernels."""
+    ctx = LoweringContext(graph)
+    node = next(n for n in graph.nodes if n.op == "call")
+    fused = [graph.node(n) for n in epilogue]
+    kernels = LOWERINGS[node.target](node, ctx, epilogue=fused) if fused else LOWERINGS[node.target](node, ctx)
+    values = dict(zip(graph.inputs, feeds))
+    values.update(graph.constants)
+    return kernels, run_kernels(kernels, values, ctx.specs, batch=batch)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.id)
+def test_sample_matches_eager(sample):
+    graph = one_node_graph(sample.op, sample.inputs, sample.attrs)
+    kernels, out = _run(graph, sample.inputs)
+    assert len(kernels) == 1
+    assert_matches(out["out"], eager(sample.op, sample.inputs, sample.attrs), sample.id)
+
+
+# One sample per primitive, run with the batch dynamic: axis 0 of every batch-sized value becomes None.
+DYNAMIC = {s.op: s for s in SAMPLES if s.note in ("2d-same-stride2",)}
+
+
+@pytest.mark.parametrize("op", sorted(DYNAMIC))
+@pytest.mark.parametrize("batch", [1, 3])
+def test_dynamic_batch(op, batch):
+    sample = DYNAMIC[op]
+    attrs = sample.attrs
+    # Inputs with a batch axis (everything but the conv kernel) get `batch` rows.
+    batched = [not (op in ("conv", "conv_transpose") and i == 1) for i in range(len(sample.inputs))]
+    inputs = [np.concatenate([x] * batch) if b else x for x, b in zip(sample.inputs, batched)]
+    expected = eager(op, inputs, attrs)
+    nodes = [Node(f"x{i}", "placeholder", ((None,) + x.shape[1:]) if b else x.shape, "float32")
+             for i, (x, b) in enumerate(zip(inputs, batched))]
+    out_shape = expected.shape if op == "conv_filter_grad" else (None,) + expected.shape[1:]
+    nodes.append(Node("out", "call", out_shape, "float32", op, [n.name for n in nodes], attrs))
+    _, out = _run(Graph(nodes, [n.name for n in nodes[:-1]], ["out"]), inputs, batch=batch)
+    assert_matches(out["out"], expected, f"{op} at batch {batch}")
+
+
+def _fused_graph(op, x, w, attrs):
+    spec = bind(op, pyml.Tensor(x), pyml.Tensor(w), **attrs).spec
+    shape = (None,) + spec.shape[1:]
+    bias = normal(spec.shape[-1])
+    nodes = [Node("x", "placeholder", (None,) + x.shape[1:], "float32"), Node("w", "constant", w.shape, "float32"),
+             Node("b", "constant", bias.shape, "float32"), Node("zero", "constant", (), "float32"),
+             Node("v1", "call", shape, "float32", op, ["x", "w"], attrs),
+             Node("v2", "call", shape, "float32", "add", ["v1", "b"], {}),
+             Node("v3", "call", shape, "float32", "maximum", ["v2", "zero"], {})]
+    return Graph(nodes, ["x"], ["v3"], {"w": w, "b": bias, "zero": np.zeros((), np.float32)})
+
+
+@pytest.mark.parametrize("op, attrs, w_shape", [
+    ("conv", dict(strides=(2, 2), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1), (3, 3, 2, 4)),
+    ("conv", dict(strides=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=2), (3, 3, 1, 4)),
+    ("conv_transpose", dict(strides=(2, 2), padding=((1, 0), (1, 0)), dilation=(1, 1), groups=1,
+                            spatial_shape=(14, 14)), (3, 3, 3, 2)),
+])
+def test_fused_bias_relu_epilogue(op, attrs, w_shape):
+    x, w = normal(3, 7, 7, 2), normal(*w_shape)
+    graph = _fused_graph(op, x, w, attrs)
+    kernels, out = _run(graph, [x], batch=3, epilogue=["v2", "v3"])
+    (kernel,) = kernels
+    assert kernel.nodes == ["v1", "v2", "v3"] and kernel.inputs == ["x", "w", "b"] and kernel.outputs == ["v3"]
+    raw = bind(op, pyml.Tensor(x), pyml.Tensor(w), **attrs).numpy()
+    assert_matches(out["v3"], np.maximum(raw + graph.constants["b"], 0), f"{op}+add+maximum")
+
+
+def test_small_cnn_exports_fused_and_matches_eager_at_several_batches(tmp_path):
+    """conv+bias+relu → max_pool → conv_transpose → avg_pool → depthwise conv, traced, exported, run natively."""
+    from pyml.graph import trace
+
+    w1, b1, w2, w3 = normal(3, 3, 1, 4), normal(4), normal(2, 2, 3, 4), normal(3, 3, 3, 2)
+
+    def model(x):
+        h = ops.relu(ops.conv(x, w1, padding="same") + b1)
+        h = ops.max_pool(h, 2)
+        h = ops.conv_transpose(h, w2, strides=2)
+        h = ops.average_pool(h, 3, strides=2, padding="same")
+        return ops.depthwise_conv(h, w3, padding="same")
+
+    graph = trace(model, [Spec((None, 8, 8, 1), "float32")])
+    for batch in (1, 4):
+        x = normal(batch, 8, 8, 1)
+        (out,), bundle = export_and_run(graph, [x], tmp_path / f"bundle{batch}", batch=batch)
+        assert_matches(out, model(pyml.Tensor(x)).numpy(), f"cnn at batch {batch}")
+    labels = [step["label"] for step in bundle.manifest["steps"]]
+    assert any(label.endswith("conv+add+maximum") for label in labels), labels
