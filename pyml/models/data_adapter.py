@@ -26,6 +26,8 @@ def is_array_data(x):
     """Whether ``x`` is array data (NumPy, Tensor, nested lists) rather than an iterable of batches."""
     if isinstance(x, (np.ndarray, Tensor)):
         return True
+    if isinstance(x, list) and x and isinstance(x[0], tuple):
+        return False  # a list of (x, y) batches
     if isinstance(x, (list, tuple)):
         return True
     return hasattr(x, "__array__") and hasattr(x, "shape")

@@ -176,20 +176,24 @@ cast_p = primitive("cast", shape=_cast_rule, forward=lambda xp, x, dtype: x.asty
 
 
 # ---- binary primitives -----------------------------------------------------------------------------
+# Their VJPs return lazy cotangents (docs/internals.md §1): an operand that needs no gradient, such as
+# relu's constant 0 or a scale factor, costs nothing.
 def _pow_vjp(g, inputs, out, attrs):
     x, y = inputs
+
     # d/dx x^y = y x^(y-1);  d/dy x^y = x^y log x (taken as 0 where x <= 0, where log is undefined)
-    positive = greater(x, 0.0)
-    safe_x = where(positive, x, 1.0)
-    return g * y * power(x, y - 1), g * where(positive, out * log(safe_x), 0.0)
+    def dy():
+        positive = greater(x, 0.0)
+        return g * where(positive, out * log(where(positive, x, 1.0)), 0.0)
+
+    return lambda: g * y * power(x, y - 1), dy
 
 
 def _select_vjp(compare):
     # maximum/minimum route the cotangent to the input that won; ties go to x (`x >= y` / `x <= y`).
     def vjp(g, inputs, out, attrs):
         x, y = inputs
-        pick_x = compare(x, y)
-        return where(pick_x, g, 0.0), where(pick_x, 0.0, g)
+        return lambda: where(compare(x, y), g, 0.0), lambda: where(compare(x, y), 0.0, g)
 
     return vjp
 
@@ -199,9 +203,9 @@ add_p = primitive("add", shape=_binary_rule("add"), forward=lambda xp, x, y: xp.
 sub_p = primitive("sub", shape=_binary_rule("sub"), forward=lambda xp, x, y: xp.subtract(x, y),
                   vjp=lambda g, inputs, out, attrs: (g, negative(g)))
 mul_p = primitive("mul", shape=_binary_rule("mul"), forward=lambda xp, x, y: xp.multiply(x, y),
-                  vjp=lambda g, inputs, out, attrs: (g * inputs[1], g * inputs[0]))
+                  vjp=lambda g, inputs, out, attrs: (lambda: g * inputs[1], lambda: g * inputs[0]))
 div_p = primitive("div", shape=_binary_rule("div", dtypes.FLOATS), forward=_quiet(lambda xp, x, y: xp.divide(x, y)),
-                  vjp=lambda g, inputs, out, attrs: (g / inputs[1], negative(g * out / inputs[1])))
+                  vjp=lambda g, inputs, out, attrs: (lambda: g / inputs[1], lambda: negative(g * out / inputs[1])))
 pow_p = primitive("pow", shape=_binary_rule("pow", dtypes.FLOATS), forward=_quiet(lambda xp, x, y: xp.power(x, y)),
                   vjp=_pow_vjp)
 maximum_p = primitive("maximum", shape=_binary_rule("maximum"), forward=lambda xp, x, y: xp.maximum(x, y),
@@ -217,7 +221,7 @@ for _name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_eq
 
 def _where_vjp(g, inputs, out, attrs):
     cond = inputs[0]
-    return None, where(cond, g, 0.0), where(cond, 0.0, g)
+    return None, lambda: where(cond, g, 0.0), lambda: where(cond, 0.0, g)
 
 
 where_p = primitive("where", shape=_where_rule, forward=lambda xp, c, x, y: xp.where(c, x, y), vjp=_where_vjp)
