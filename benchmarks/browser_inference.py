@@ -1,6 +1,6 @@
 """The digits MLP in headless Chromium: pyml (WebGPU, CPU) vs TensorFlow.js (WebGPU, CPU), same weights.
 
-    $ npm install --prefix benchmarks --no-audit --no-fund     # once: TF.js, pinned in package.json
+    $ npm ci --prefix benchmarks --no-audit --no-fund     # once: TF.js, pinned in package-lock.json
     $ python benchmarks/browser_inference.py                   # trains the demo model (~30 epochs), then times
     $ python benchmarks/browser_inference.py --rounds 5 --samples 50     # a quiet machine: tighter medians
 
@@ -143,7 +143,9 @@ def report(results, reference, batches):
             steady_rows.append([backend, batch, p, None if p is None else batch / p * 1000, t,
                                 None if t is None else batch / t * 1000, common.ratio(t, p)])
     common.print_table("Time to first result, ms (load + first batch-1 predict, fresh page)",
-                       ["backend", "pyml load", "pyml first", "tfjs load", "tfjs first", "tfjs/pyml"], first_rows)
+                       ["backend", "pyml load", "pyml first", "tfjs load", "tfjs first", "tfjs/pyml"], first_rows,
+                       notes=["ratios are TF.js / pyml: above 1 means pyml is faster",
+                              "TF.js compiles its WebGPU shaders at the first predict, pyml at load"])
     common.print_table("Steady-state predict latency, ms (median; upload + run + read back)",
                        ["backend", "batch", "pyml ms", "pyml samples/s", "tfjs ms", "tfjs samples/s", "tfjs/pyml"],
                        steady_rows, notes=[SWIFTSHADER_NOTE])
@@ -153,7 +155,7 @@ def report(results, reference, batches):
         outs = {lib: cell(lib, backend, lambda r: r["outputs"][-1]) for lib in ("pyml", "tfjs")}
         diff = None if any(o is None for o in outs.values()) else float(np.max(np.abs(outs["pyml"] - outs["tfjs"])))
         agree &= diff is None or diff < 1e-4
-        same_class = None if diff is None else float(np.mean(outs["pyml"].argmax(1) == outs["tfjs"].argmax(1)))
+        same_class = None if diff is None else f"{np.mean(outs['pyml'].argmax(1) == outs['tfjs'].argmax(1)):.1%}"
         vs_python = [None if o is None else float(np.max(np.abs(o - reference))) for o in outs.values()]
         parity_rows.append([backend, diff, same_class, *vs_python])
     common.print_table(f"Parity on the test split (batch {batches[-1]}): max |difference| of probabilities",

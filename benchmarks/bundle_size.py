@@ -1,6 +1,6 @@
 """What a page downloads to run the digits MLP: the pyml bundle vs TensorFlow.js and ONNX Runtime Web.
 
-    $ npm install --prefix benchmarks --no-audit --no-fund     # once: the alternatives, pinned in package.json
+    $ npm ci --prefix benchmarks --no-audit --no-fund     # once: the alternatives, pinned in package-lock.json
     $ python benchmarks/bundle_size.py                         # trains the digits MLP briefly, exports, measures
     $ python benchmarks/bundle_size.py --bundle build/digits-demo/model   # measure an existing bundle
 

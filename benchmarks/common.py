@@ -23,9 +23,9 @@ from typing import NamedTuple
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 NODE_MODULES = HERE / "node_modules"
-NPM_INSTALL = "npm install --prefix benchmarks --no-audit --no-fund"
+NPM_INSTALL = "npm ci --prefix benchmarks --no-audit --no-fund"
 DIGITS_TRAIN = ROOT / "demos" / "digits" / "train.py"
-RATIO = re.compile(r"[0-9.,]+x|n/a")  # how ratio() prints, so tables right-align it like a number
+RATIO = re.compile(r"[0-9.,]+[x%]|n/a")  # ratios and percentages: tables right-align them like numbers
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -74,7 +74,7 @@ def node_file(relative):
     path = NODE_MODULES / relative
     if not path.is_file():
         raise BenchmarkError(f"{path} is missing: install the packages this benchmark compares against with\n"
-                             f"    {NPM_INSTALL}\n(benchmarks/package.json pins their versions)")
+                             f"    {NPM_INSTALL}\n(benchmarks/package-lock.json pins their versions)")
     return path
 
 
@@ -136,7 +136,7 @@ def _cell(value):
 
 
 def machine_summary():
-    """One line naming the machine: OS, CPU model and count, Python and numpy."""
+    """One line naming the machine: OS, CPU model and count, the 1-minute load average, Python and numpy."""
     import numpy
 
     cpu = platform.processor() or platform.machine()
@@ -147,7 +147,8 @@ def machine_summary():
                 break
     except OSError:
         pass
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}); "
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}){load}; "
             f"Python {platform.python_version()}, numpy {numpy.__version__}")
 
 

@@ -128,7 +128,7 @@ def grad(outputs, sources, output_gradients=None, create_graph=False):
         for tensor in _topological(outputs, wanted, memo):
             node = tensor._node
             g = cot.get(id(tensor))
-            if node is None or g is None:
+            if node is None or g is None or node.prim.vjp is None:
                 continue
             cts = node.prim.vjp(g, node.inputs, tensor, node.attrs)
             if len(cts) != len(node.inputs):

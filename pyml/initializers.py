@@ -94,7 +94,7 @@ class _Seeded(Initializer):
 class RandomNormal(_Seeded):
     """Normal samples with ``mean`` and ``stddev``.
 
-    >>> pyml.initializers.RandomNormal(stddev=0.01, seed=1)((3, 3)).std() < 0.05
+    >>> bool(pyml.initializers.RandomNormal(stddev=0.01, seed=1)((3, 3)).std() < 0.05)
     True
     """
 

@@ -131,6 +131,11 @@ class Mean(Metric):
         self.total, self.count = 0.0, 0.0
 
     def update_state(self, values, sample_weight=None):
+        if isinstance(values, (int, float)) and isinstance(sample_weight, (int, float, type(None))):
+            weight = 1.0 if sample_weight is None else float(sample_weight)
+            self.total += float(values) * weight
+            self.count += weight
+            return
         values = ops.convert_to_tensor(values)
         if sample_weight is None:
             self.total += float(ops.sum(values))

@@ -75,8 +75,12 @@ def _check_built(model, what):
 
 
 def _serialize_callable(value, module):
+    from pyml import metrics
+
     if isinstance(value, str) or value is None:
         return value
+    if type(value) is metrics.MeanMetricWrapper:  # a wrapped plain function: saved by the function's name
+        value = value._fn
     if hasattr(value, "get_config") and not isinstance(value, type):
         return module.serialize(value)
     return {"function": getattr(value, "__name__", str(value))}

@@ -23,7 +23,7 @@ const GRID = 8;
 const BITMAP = 32;
 const BLOCK = BITMAP / GRID;
 const PIXEL_MAX = 16;
-const PEN = 4.5; // pen width in the 32x32 bitmap: strokes about one block wide, like the dataset's
+const PEN = 5.5; // pen width in the 32x32 bitmap: gives about the ink of a dataset digit (~20 full blocks)
 const PAD_PEN = 22; // visible pen width on the 280x280 pad
 const MIN_EXTENT = 40; // pad pixels: a tiny mark is not blown up to fill the bitmap
 

@@ -16,6 +16,7 @@ from pyml.layers.pooling import (  # noqa: F401
     GlobalAveragePooling3D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D,
     MaxPooling2D, MaxPooling3D)
 from pyml.layers.normalization import BatchNormalization, LayerNormalization  # noqa: F401
+from pyml.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract  # noqa: F401
 
 # Keras aliases
 MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D

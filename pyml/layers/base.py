@@ -108,7 +108,7 @@ def _build_wrapper(build):
     def wrapped(self, input_shape=None):
         if input_shape is not None:
             input_shape = normalize_shape(input_shape)
-            self._build_shape = _batchless(input_shape)  # build() itself may refine it
+            self._build_shape = batchless_shape(input_shape)  # build() itself may refine it
         build(self, input_shape)
         self.built = True
 
@@ -126,9 +126,10 @@ def normalize_shape(shape):
     raise ValueError(f"Expected a shape (a tuple of ints or None). Received: {shape!r}")
 
 
-def _batchless(shape):
+def batchless_shape(shape):
+    """``shape`` with the batch axis (axis 0) set to None; each shape of a list likewise."""
     if isinstance(shape, list):
-        return [_batchless(s) for s in shape]
+        return [batchless_shape(s) for s in shape]
     shape = tuple(shape)
     return (None,) + shape[1:] if shape else shape
 
@@ -154,6 +155,8 @@ class Layer:
             cls.build = _build_wrapper(cls.__dict__["build"])
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_size=None, **kwargs):
+        if "input_dim" in kwargs and input_shape is None:  # Keras 2's Dense(64, input_dim=20)
+            input_shape = (kwargs.pop("input_dim"),)
         if kwargs:
             raise ValueError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
@@ -173,6 +176,7 @@ class Layer:
 
     # ---- tracking -----------------------------------------------------------------------------
     _untracked = ("_layers",)  # attributes that hold layers without making them sublayers
+    _accepts_training = None  # whether call() takes `training`; found once per class
 
     def __setattr__(self, key, value):
         # sublayers assigned as attributes (or in a list) are tracked, so their weights are ours too

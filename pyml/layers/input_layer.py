@@ -102,6 +102,8 @@ class InputLayer(Layer):
     """
 
     def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None, **kwargs):
+        if shape is None and "input_shape" in kwargs:  # Keras 2's InputLayer(input_shape=...)
+            shape = kwargs.pop("input_shape")
         super().__init__(name=name, dtype=dtype, **kwargs)
         if shape is not None and batch_shape is not None:
             raise ValueError(f"InputLayer takes shape or batch_shape, not both. "

@@ -19,7 +19,9 @@ def to_numpy(value):
         return value.numpy()
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, (np.ndarray, Tensor)) for v in value):
         return [to_numpy(v) for v in value]  # several inputs, as Keras reads a list of arrays
-    return np.asarray(value)
+    array = np.asarray(value)
+    # float64 data becomes float32 once here, as Keras standardises to floatx (not once per batch per layer)
+    return array.astype(np.float32) if array.dtype == np.float64 else array
 
 
 def is_array_data(x):

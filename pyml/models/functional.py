@@ -106,15 +106,15 @@ class Functional(Model):
     def input_specs(self):
         return [(t.shape, t.dtype) for t in self.inputs]
 
+    def _declared_input_shape(self):
+        return self._build_shape
+
     # ---- config: layers by name, then the calls as references to earlier nodes' outputs -------
     def get_config(self):
         from pyml.layers import serialization
 
-        index = {}
-        for n, node in enumerate(self._input_nodes() + [n for n in self._nodes if n.inputs is not None]):
-            for k, t in enumerate(node.outputs):
-                index[id(t)] = [n, k]
         ordered = self._input_nodes() + [n for n in self._nodes if n.inputs is not None]
+        index = {id(t): [n, k] for n, node in enumerate(ordered) for k, t in enumerate(node.outputs)}
         nodes = []
         for node in ordered:
             entry = {"layer": node.layer.name}

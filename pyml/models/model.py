@@ -12,7 +12,7 @@ Three ways to make one, as in Keras:
     ...     def call(self, inputs):
     ...         return self.dense(inputs)
 """
-from pyml.layers.base import Layer, _batchless, normalize_shape
+from pyml.layers.base import Layer, batchless_shape, normalize_shape
 from pyml.models.training import Trainer
 
 
@@ -70,7 +70,7 @@ class Model(Trainer, Layer):
         # called with data: sublayers build themselves during call, so only remember the shape
         if not self.built:
             self.built = True
-            self._build_shape = _batchless(input_shape)
+            self._build_shape = batchless_shape(input_shape)
 
     # ---- introspection ------------------------------------------------------------------------
     def input_specs(self):

@@ -1,5 +1,5 @@
 """``Sequential``: a plain stack of layers, each feeding the next (Keras ``keras.Sequential``)."""
-from pyml.layers.base import Layer, _batchless, normalize_shape
+from pyml.layers.base import Layer, batchless_shape, normalize_shape
 from pyml.layers.input_layer import InputLayer, KerasTensor
 from pyml.models.model import Model
 
@@ -87,7 +87,7 @@ class Sequential(Model):
         if isinstance(shape, list):
             raise ValueError(f"Sequential model {self.name!r} takes one input. Received: input shapes {shape}")
         keep_batch = self._input_layer is not None and self._input_layer.batch_shape[0] is not None
-        shape = shape if keep_batch else _batchless(shape)
+        shape = shape if keep_batch else batchless_shape(shape)
         if self._input_layer is None or self._input_layer.batch_shape[1:] != shape[1:]:
             dtype = self._input_layer.dtype if self._input_layer is not None else self.dtype
             self._input_layer = InputLayer(batch_shape=shape, dtype=dtype, name=f"{self.name}_input")
@@ -115,6 +115,9 @@ class Sequential(Model):
         if not self.built or self._input_layer is None:
             return super().input_specs()
         return [(self._build_shape, self._input_layer.dtype)]
+
+    def _declared_input_shape(self):
+        return self._build_shape if self.built else None
 
     @property
     def input_shape(self):

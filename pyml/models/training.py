@@ -79,6 +79,13 @@ class Trainer:
                              "Received: loss=None")
 
     @property
+    def metrics(self):
+        """The metric objects ``fit`` and ``evaluate`` keep: the loss tracker, then the compiled metrics."""
+        if not getattr(self, "compiled", False):
+            return []
+        return [self._loss_tracker] + list(self._compiled_metrics.metrics or [])
+
+    @property
     def metrics_names(self):
         """``["loss", *metric names]`` (the order of ``evaluate``'s list result)."""
         return ["loss"] + (self._compiled_metrics.names if getattr(self, "compiled", False) else [])
@@ -107,7 +114,7 @@ class Trainer:
         with no_grad():
             size = (x[0] if isinstance(x, list) else x).shape[0]
             # the epoch's loss is the mean over samples, so each batch counts by its size (as Keras)
-            self._loss_tracker.update_state([float(loss)], sample_weight=[float(size)])
+            self._loss_tracker.update_state(float(loss), sample_weight=float(size))
             self._compiled_metrics.update_state(y, y_pred, sample_weight)
         return self._logs()
 
@@ -126,9 +133,13 @@ class Trainer:
                              "Received: y=None")
         self._check_input_shape(x)
 
+    def _declared_input_shape(self):
+        """The input shape data must have (None where any size goes), or None when the model does not say."""
+        return None
+
     def _check_input_shape(self, x):
         """Compare data with the model's declared input shape, naming both (before any layer fails)."""
-        expected = getattr(self, "_build_shape", None)
+        expected = self._declared_input_shape()
         if expected is None or isinstance(expected, list) or isinstance(x, list):
             return
         received = tuple(np.shape(x))

@@ -179,8 +179,8 @@ def log_softmax(x, axis=-1):
 def logsumexp(x, axis=None, keepdims=False):
     """``log(sum(exp(x)))`` over ``axis``, stable; all ``-inf`` gives ``-inf``.
 
-    >>> pyml.ops.logsumexp(pyml.Tensor([1000.0, 1000.0])).numpy().round(3)
-    array(1000.693, dtype=float32)
+    >>> round(float(pyml.ops.logsumexp(pyml.Tensor([1000.0, 1000.0]))), 3)
+    1000.693
     """
     x = convert_to_tensor(x)
     if not dtypes.is_float(x.dtype):

@@ -97,7 +97,7 @@ def bind(name, *inputs, **attrs):
         if tracer is None:
             raise OpError(prim.name, "got a symbolic tensor outside of tracing")
         out = tracer.record(prim, tensors, attrs, spec)
-        if autodiff.is_recording(tensors):  # so pyml.autodiff.grad works inside a traced function
+        if dtypes.is_float(spec.dtype) and autodiff.is_recording(tensors):  # autodiff inside traced functions
             out._node = autodiff.Node(prim, tuple(tensors), attrs)
         return out
     try:
@@ -111,6 +111,6 @@ def bind(name, *inputs, **attrs):
     if tuple(array.shape) != spec.shape:
         raise OpError(prim.name, f"internal: forward gave shape {tuple(array.shape)}, shape rule said {spec.shape}")
     out = Tensor._wrap(array)
-    if autodiff.is_recording(tensors):
+    if dtypes.is_float(spec.dtype) and autodiff.is_recording(tensors):  # int/bool outputs carry no gradient
         out._node = autodiff.Node(prim, tuple(tensors), attrs)
     return out

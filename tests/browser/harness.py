@@ -52,6 +52,14 @@ class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 (the base class's name)
         pass
 
+    def send_head(self):
+        # Browsers ask every page for /favicon.ico; answer "no content" rather than log a 404 in the console.
+        if self.path.split("?")[0] == "/favicon.ico" and not (Path(self.directory) / "favicon.ico").exists():
+            self.send_response(204)
+            self.end_headers()
+            return None
+        return super().send_head()
+
     def end_headers(self):
         self.send_header("Cache-Control", "no-store")  # tests rewrite bundles in place
         super().end_headers()
@@ -205,6 +213,7 @@ def watch(page, errors=None):
     errors = errors if errors is not None else PageErrors()
     page.on("console", lambda msg: msg.type == "error" and errors.record("console", msg.text))
     page.on("pageerror", lambda exc: errors.record("pageerror", str(exc)))
+    page.on("response", lambda r: r.status >= 400 and errors.record(f"http {r.status}", r.url))  # names the URL
     return errors
 
 

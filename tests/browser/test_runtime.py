@@ -229,7 +229,7 @@ def test_damaged_bundles_are_refused_with_a_clear_message(harness, web_server, d
 
 
 def test_missing_weights_file_names_the_url(harness, page_errors, web_server, dense_bundle):
-    page_errors.allow(r"Failed to load resource.*404")
+    page_errors.allow(r"404")
     url = damaged_copy(web_server, "damaged-missing-file", lambda folder, m: (folder / "weights.bin").unlink())
     message = harness.load_error(url, "cpu")
     assert "damaged-missing-file/weights.bin" in message and "404" in message

@@ -183,9 +183,14 @@ export async function runSteps(gpu, inputs, batch) {
     if (out.bytes) encoder.copyBufferToBuffer(res.buffer(out.name), 0, res.staging, out.offset, out.bytes);
   }
   device.queue.submit([encoder.finish()]);
-  const error = await device.popErrorScope();
-  if (error) throw new Error(`WebGPU validation error while running the model: ${error.message}`);
-  return readOutputs(res);
+  const checked = device.popErrorScope();
+  const outputs = readOutputs(res); // mapped while the error scope resolves: one wait, not two
+  const error = await checked;
+  if (error) {
+    await outputs.catch(() => {});
+    throw new Error(`WebGPU validation error while running the model: ${error.message}`);
+  }
+  return outputs;
 }
 
 /**

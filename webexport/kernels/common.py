@@ -112,10 +112,11 @@ def literal(value, dtype):
     """A WGSL literal for a Python/NumPy scalar of ``dtype``."""
     if dtype == "float32":
         v = float(np.float32(value))
+        # Tint refuses NaN and infinite constants, so build them at run time (params.pad0 is always 0).
         if np.isnan(v):
-            return "bitcast<f32>(0x7fc00000u)"
+            return "bitcast<f32>(0x7fc00000u + params.pad0)"
         if np.isinf(v):
-            return "bitcast<f32>(0x7f800000u)" if v > 0 else "bitcast<f32>(0xff800000u)"
+            return "bitcast<f32>(0x7f800000u + params.pad0)" if v > 0 else "bitcast<f32>(0xff800000u + params.pad0)"
         return f"{v!r}f" if "e" in repr(v) or "." in repr(v) else f"{v}.0f"
     if dtype == "int32":
         return f"{int(value)}i"

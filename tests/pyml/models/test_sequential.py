@@ -112,3 +112,10 @@ def test_get_layer():
     assert model.get_layer("out") is model.layers[1] and model.get_layer(index=0).name == "hidden"
     with pytest.raises(ValueError, match="known layers are hidden, out. Received: name='nope'"):
         model.get_layer("nope")
+
+
+def test_keras2_spellings_of_the_input_shape():
+    model = pyml.Sequential([layers.Dense(4, input_dim=3), layers.Dense(1)])
+    assert model.built and model.input_shape == (None, 3)
+    model = pyml.Sequential([layers.InputLayer(input_shape=(5,)), layers.Dense(2)])
+    assert model.input_shape == (None, 5)

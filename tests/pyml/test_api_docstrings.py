@@ -1,0 +1,31 @@
+"""The examples in the docstrings of the Keras-style API run and print what they say (doctest)."""
+import doctest
+import importlib
+
+import numpy as np
+import pytest
+
+import pyml
+
+MODULES = [
+    "pyml.random", "pyml.initializers", "pyml.activations", "pyml.losses", "pyml.metrics", "pyml.optimizers",
+    "pyml.callbacks", "pyml.layers", "pyml.layers.base", "pyml.layers.core", "pyml.layers.conv",
+    "pyml.layers.pooling", "pyml.layers.normalization", "pyml.layers.embedding", "pyml.layers.input_layer",
+    "pyml.layers.merging", "pyml.layers.serialization", "pyml.models", "pyml.models.model",
+    "pyml.models.sequential", "pyml.models.functional",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    module = importlib.import_module(name)
+    pyml.layers.clear_session()
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    globs = {"np": np, "pyml": pyml, "InputSpec": pyml.layers.InputSpec}
+    tests = finder.find(module, name, globs=globs)
+    for test in tests:
+        runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.attempted > 0, f"{name} has no docstring examples"
+    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {name} (see the output above)"
