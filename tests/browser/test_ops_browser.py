@@ -13,7 +13,6 @@ import webexport.kernels  # noqa: F401  (registers every WGSL lowering)
 from tests.browser.harness import Harness, open_harness_page
 from tests.op_samples import NOT_YET_EXPORTABLE, all_samples
 from tests.webexport.helpers import assert_matches, eager, one_node_graph
-from tests.webexport.test_ops_export import CONSTANT_INPUTS
 from webexport.export import export
 from webexport.kernels.common import LOWERINGS, ExportError
 
@@ -40,9 +39,8 @@ def browser_results(ops_page, web_server):
     ops_page.require_webgpu()
     jobs, outcomes = [], {}
     for i, sample in enumerate(SAMPLES):
-        constant = CONSTANT_INPUTS.get(sample.op, ())
         try:  # the same construction as tests/webexport/test_ops_export.py
-            graph = one_node_graph(sample.op, sample.inputs, sample.attrs, constant)
+            graph = one_node_graph(sample.op, sample.inputs, sample.attrs)
             expected = eager(sample.op, sample.inputs, sample.attrs)
             export(graph, web_server.path(f"ops/{i}"), include_runtime=False)
         except ExportError as exc:
@@ -51,9 +49,9 @@ def browser_results(ops_page, web_server):
         except Exception as exc:  # reported by the sample's own test, not by the whole module
             outcomes[i] = ("failed", f"{type(exc).__name__}: {exc}")
             continue
-        feeds = [x for k, x in enumerate(sample.inputs) if k not in constant]
         outcomes[i] = ("ran", expected, None)
-        jobs.append((i, {"url": web_server.url(f"ops/{i}/model.json"), "backends": BACKENDS, "inputs": feeds}))
+        jobs.append((i, {"url": web_server.url(f"ops/{i}/model.json"), "backends": BACKENDS,
+                         "inputs": sample.inputs}))
     for (i, _), result in zip(jobs, ops_page.run_many([job for _, job in jobs])):
         outcomes[i] = ("ran", outcomes[i][1], result)
     return outcomes
@@ -63,7 +61,7 @@ def browser_results(ops_page, web_server):
 def test_op_matches_eager_in_the_browser(browser_results, index):
     sample = SAMPLES[index]
     kind, *outcome = browser_results[index]
-    graph = one_node_graph(sample.op, sample.inputs, sample.attrs, CONSTANT_INPUTS.get(sample.op, ()))
+    graph = one_node_graph(sample.op, sample.inputs, sample.attrs)
     if "float64" in [graph.node(n).dtype for n in ("out", *graph.inputs)]:
         # WebGPU has no f64: export must refuse, naming the node, rather than compute in f32
         assert kind == "refused" and re.search(r"%out.*float64|float64.*%out", str(outcome[0])), \

@@ -11,16 +11,13 @@ from webexport import ExportError
 
 SAMPLES = [s for s in all_samples() if s.op not in NOT_YET_EXPORTABLE]
 
-# Inputs that a lowering needs as graph constants, by op: {op: (input indices)}. Every other array input
-# is a placeholder, so the kernels are checked on values they cannot inline.
-CONSTANT_INPUTS = {}
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.id)
 def test_exported_op_matches_eager(sample, tmp_path):
-    constant = CONSTANT_INPUTS.get(sample.op, ())
-    graph = one_node_graph(sample.op, sample.inputs, sample.attrs, constant)
-    feeds = [x for i, x in enumerate(sample.inputs) if i not in constant]
+    # Every array input is a placeholder, so kernels are checked on values they cannot inline.
+    graph = one_node_graph(sample.op, sample.inputs, sample.attrs)
+    feeds = sample.inputs
     if "float64" in [graph.node(n).dtype for n in ("out", *graph.inputs)]:
         # WebGPU has no f64: export must refuse, naming the node, rather than compute in f32
         with pytest.raises(ExportError, match=r"%out.*float64|float64.*%out"):
