@@ -14,8 +14,8 @@ of scikit-learn's digits, on the CPU, in the same process, one after the other:
   batches sliced from tensors (no DataLoader), and the running loss and accuracy that Keras's fit keeps.
 
 Both run single-threaded by default (``--threads 1``): at this size (batches of 32 x 64) a second thread
-buys nothing, and PyTorch's spinning OpenMP workers slow it down up to 10x when other processes share the
-cores, which would flatter pyml. ``--threads 0`` keeps each library's own default.
+buys nothing, and PyTorch's spinning OpenMP workers slow it down many times over (28x measured) when other
+processes share the cores, which would flatter pyml. ``--threads 0`` keeps each library's own default.
 
 Prints the seconds per epoch of each (mean over epochs after the first, the first apart), the ratio
 pyml / PyTorch (above 1 means pyml is slower), and both final test accuracies. Without torch installed

@@ -15,6 +15,7 @@ import http.server
 import importlib.util
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -131,16 +132,22 @@ def check_bundles(directory):
 
 
 def serve(directory, host="127.0.0.1", port=8000, quiet=True):
-    """Serve ``directory`` until Ctrl-C; prints the URL first."""
+    """Serve ``directory`` until Ctrl-C (or SIGTERM); prints the URL first."""
     server = make_server(directory, host, port, quiet)
     print(f"Serving {directory} at {server_url(server)}  (Ctrl-C stops)", flush=True)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         print("\nStopped.", flush=True)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.server_close()
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def serve_command(args):

@@ -133,7 +133,8 @@ def test_server_sends_the_mime_types_modules_and_bundles_need(tmp_path):
         server.server_close()
 
 
-def test_serve_prints_the_url_and_stops_cleanly_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_prints_the_url_and_stops_cleanly(tmp_path, stop):
     (tmp_path / "hello.txt").write_text("hi")
     process = subprocess.Popen([sys.executable, "-m", "pyml.cli", "serve", str(tmp_path), "--port", "0"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -142,7 +143,7 @@ def test_serve_prints_the_url_and_stops_cleanly_on_ctrl_c(tmp_path):
         assert "http://127.0.0.1:" in line, line + process.stderr.read()
         url = line.split("at ", 1)[1].split()[0]
         assert _get(url + "hello.txt")[2] == b"hi"
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         assert process.wait(timeout=10) == 0
         assert "Traceback" not in process.stderr.read()
     finally:

@@ -1,0 +1,134 @@
+"""Spatial reshaping layers, channels-last: ``ZeroPadding1D/2D/3D``, ``UpSampling1D/2D/3D``, ``Cropping1D/2D/3D``."""
+import numpy as np
+
+from pyml import ops
+from pyml.layers.base import InputSpec, Layer
+
+
+def normalize_pairs(value, rank, arg, layer):
+    """``1`` -> ``((1, 1),) * rank``; ``(1, 2)`` -> ``((1, 1), (2, 2))``; pairs stay pairs."""
+    def bad():
+        return ValueError(f"{layer} expects `{arg}` as an int, {rank} ints or {rank} (before, after) pairs of "
+                          f"non-negative ints. Received: {arg}={value!r}")
+
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        pairs = ((int(value), int(value)),) * rank
+    elif isinstance(value, (list, tuple)) and len(value) == rank:
+        pairs = tuple((v, v) if isinstance(v, (int, np.integer)) else tuple(v) for v in value)
+    elif rank == 1 and isinstance(value, (list, tuple)) and len(value) == 2:
+        pairs = (tuple(value),)
+    else:
+        raise bad()
+    if any(len(p) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in p)
+           for p in pairs):
+        raise bad()
+    return tuple((int(a), int(b)) for a, b in pairs)
+
+
+class BaseZeroPadding(Layer):
+    """Pads the spatial axes with zeros; ``padding`` per axis as ``(before, after)``."""
+
+    rank = None
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{type(self).__name__} supports only channels-last inputs. "
+                             f"Received: data_format={data_format!r}")
+        self.padding = normalize_pairs(padding, self.rank, "padding", type(self).__name__)
+        self.input_spec = InputSpec(ndim=self.rank + 2)
+
+    def call(self, inputs):
+        return ops.pad(inputs, ((0, 0),) + self.padding + ((0, 0),))
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(None if d is None else d + a + b for d, (a, b) in zip(input_shape[1:-1], self.padding))
+        return (input_shape[0],) + spatial + (input_shape[-1],)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": [list(p) for p in self.padding]}
+
+
+class BaseCropping(Layer):
+    """Removes ``cropping = (before, after)`` cells from each spatial axis."""
+
+    rank = None
+
+    def __init__(self, cropping=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{type(self).__name__} supports only channels-last inputs. "
+                             f"Received: data_format={data_format!r}")
+        self.cropping = normalize_pairs(cropping, self.rank, "cropping", type(self).__name__)
+        self.input_spec = InputSpec(ndim=self.rank + 2)
+
+    def call(self, inputs):
+        index = (slice(None),) + tuple(slice(a, d - b) for d, (a, b) in zip(inputs.shape[1:-1], self.cropping))
+        for d, (a, b) in zip(inputs.shape[1:-1], self.cropping):
+            if a + b >= d:
+                raise ValueError(f"Layer {self.name!r}: cropping {self.cropping} leaves nothing of an axis of size "
+                                 f"{d}. Received: input shape {inputs.shape}")
+        return inputs[index]
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(None if d is None else d - a - b for d, (a, b) in zip(input_shape[1:-1], self.cropping))
+        return (input_shape[0],) + spatial + (input_shape[-1],)
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": [list(p) for p in self.cropping]}
+
+
+class BaseUpSampling(Layer):
+    """Repeats each spatial cell ``size`` times along each spatial axis (nearest-neighbour upsampling)."""
+
+    rank = None
+
+    def __init__(self, size=2, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        from pyml.layers.conv import check_data_format, normalize_tuple
+
+        check_data_format(data_format, type(self).__name__)
+        self.size = normalize_tuple(size, self.rank, "size", type(self).__name__)
+        self.input_spec = InputSpec(ndim=self.rank + 2)
+
+    def call(self, inputs):
+        x = inputs
+        for axis, factor in enumerate(self.size, start=1):
+            if factor > 1:
+                x = ops.repeat(x, factor, axis=axis)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(None if d is None else d * f for d, f in zip(input_shape[1:-1], self.size))
+        return (input_shape[0],) + spatial + (input_shape[-1],)
+
+    def get_config(self):
+        return {**super().get_config(), "size": list(self.size)}
+
+
+_EXAMPLES = {1: ((2, 4, 3), "steps"), 2: ((2, 4, 4, 3), "height, width"), 3: ((2, 4, 4, 4, 3), "d1, d2, d3")}
+
+
+def _make(base, kind, rank, doc):
+    example, dims = _EXAMPLES[rank]
+    name = f"{kind}{rank}D"
+    full_doc = (f"{doc}\n\n    Input shape:\n        ``(batch, {dims}, channels)``.\n\n"
+                f"    >>> pyml.layers.{name}()(np.ones({example}, \"float32\")).shape\n"
+                f"    {tuple(base_shape(base, rank, example))}\n    ")
+    return type(name, (base,), {"rank": rank, "__doc__": full_doc, "__module__": __name__})
+
+
+def base_shape(base, rank, example):
+    if base is BaseZeroPadding:
+        return (example[0],) + tuple(d + 2 for d in example[1:-1]) + (example[-1],)
+    if base is BaseCropping:
+        return (example[0],) + tuple(d - 2 for d in example[1:-1]) + (example[-1],)
+    return (example[0],) + tuple(d * 2 for d in example[1:-1]) + (example[-1],)
+
+
+_PAD_DOC = "Zero-pads the spatial axes: ``padding`` is an int, one int per axis, or (before, after) pairs."
+_CROP_DOC = "Crops the spatial axes: ``cropping`` is an int, one int per axis, or (before, after) pairs."
+_UP_DOC = "Repeats every cell ``size`` times along each spatial axis (``size`` an int or one per axis)."
+ZeroPadding1D, ZeroPadding2D, ZeroPadding3D = (_make(BaseZeroPadding, "ZeroPadding", r, _PAD_DOC) for r in (1, 2, 3))
+Cropping1D, Cropping2D, Cropping3D = (_make(BaseCropping, "Cropping", r, _CROP_DOC) for r in (1, 2, 3))
+UpSampling1D, UpSampling2D, UpSampling3D = (_make(BaseUpSampling, "UpSampling", r, _UP_DOC) for r in (1, 2, 3))
