@@ -5,8 +5,18 @@ DTYPES = ("float32", "float64", "int32", "bool")
 FLOATS = ("float32", "float64")
 
 
+_NAMES = {np.dtype(n): n for n in DTYPES}  # np.dtype.name is slow in NumPy 2; ops look names up here
+
+
+def name_of(np_dtype):
+    """The name of a NumPy dtype (fast path for the four pyml dtypes)."""
+    return _NAMES.get(np_dtype) or np_dtype.name
+
+
 def canonical(dtype):
     """The canonical name of ``dtype`` (a name, NumPy dtype or Python type); a clear error otherwise."""
+    if dtype.__class__ is str and dtype in DTYPES:
+        return dtype
     if dtype is None:
         return "float32"
     if dtype is float:

@@ -48,7 +48,7 @@ class Tensor:
         array = backend.asarray(value)
         if target is None:
             target = dtypes.of_array(array)
-        if array.dtype.name != target:
+        if dtypes.name_of(array.dtype) != target:
             array = array.astype(target)
         self._init(array)
         self._requires_grad = bool(requires_grad)
@@ -57,7 +57,7 @@ class Tensor:
 
     def _init(self, array, spec=None):
         self._data = array
-        self._spec = spec if spec is not None else Spec(tuple(array.shape), array.dtype.name)
+        self._spec = spec if spec is not None else Spec(tuple(array.shape), dtypes.name_of(array.dtype))
         self._node = None
         self._requires_grad = False
         self._trace = None

@@ -17,11 +17,17 @@ from pyml.layers.pooling import (  # noqa: F401
     MaxPooling2D, MaxPooling3D)
 from pyml.layers.normalization import BatchNormalization, LayerNormalization  # noqa: F401
 from pyml.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract  # noqa: F401
+from pyml.layers.conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose  # noqa: F401
+from pyml.layers.reshaping import (  # noqa: F401
+    Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D,
+    ZeroPadding3D)
+from pyml.layers.activation_layers import ELU, LeakyReLU, ReLU, Softmax  # noqa: F401
 
 # Keras aliases
 MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D
 AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePooling3D
 Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
+Convolution2DTranspose = Conv2DTranspose
 GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D = GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D
 GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D
 from pyml.layers.serialization import deserialize, register_serializable, serialize  # noqa: E402,F401

@@ -63,12 +63,11 @@ class BaseCropping(Layer):
         self.input_spec = InputSpec(ndim=self.rank + 2)
 
     def call(self, inputs):
-        index = (slice(None),) + tuple(slice(a, d - b) for d, (a, b) in zip(inputs.shape[1:-1], self.cropping))
         for d, (a, b) in zip(inputs.shape[1:-1], self.cropping):
             if a + b >= d:
                 raise ValueError(f"Layer {self.name!r}: cropping {self.cropping} leaves nothing of an axis of size "
                                  f"{d}. Received: input shape {inputs.shape}")
-        return inputs[index]
+        return inputs[(slice(None),) + tuple(slice(a, d - b) for d, (a, b) in zip(inputs.shape[1:-1], self.cropping))]
 
     def compute_output_shape(self, input_shape):
         spatial = tuple(None if d is None else d - a - b for d, (a, b) in zip(input_shape[1:-1], self.cropping))
@@ -114,11 +113,12 @@ def _make(base, kind, rank, doc):
     name = f"{kind}{rank}D"
     full_doc = (f"{doc}\n\n    Input shape:\n        ``(batch, {dims}, channels)``.\n\n"
                 f"    >>> pyml.layers.{name}()(np.ones({example}, \"float32\")).shape\n"
-                f"    {tuple(base_shape(base, rank, example))}\n    ")
+                f"    {tuple(_example_output(base, rank, example))}\n    ")
     return type(name, (base,), {"rank": rank, "__doc__": full_doc, "__module__": __name__})
 
 
-def base_shape(base, rank, example):
+def _example_output(base, rank, example):
+    """The output shape of the docstring example (padding/cropping 1 on each side, size 2)."""
     if base is BaseZeroPadding:
         return (example[0],) + tuple(d + 2 for d in example[1:-1]) + (example[-1],)
     if base is BaseCropping:

@@ -14,7 +14,7 @@ from pyml.ops.elementwise import (abs, cast, convert_to_tensor, erf, exp, greate
 from pyml.ops.reduction import max, normalize_axes, sum
 
 __all__ = ["ones_like", "zeros_like", "full_like", "square", "clip", "relu", "relu6", "leaky_relu", "elu",
-           "silu", "gelu", "softplus", "softmax", "log_softmax", "logsumexp"]
+           "silu", "gelu", "softplus", "softmax", "log_softmax", "logsumexp", "stop_gradient"]
 
 
 def full_like(x, fill_value, dtype=None):
@@ -152,6 +152,18 @@ def softplus(x):
     return where(positive, high + log(exp(-high) + 1), log(exp(low) + 1))
 
 
+def stop_gradient(x):
+    """``x`` as a value that autodiff treats as a constant (Keras ``ops.stop_gradient``).
+
+    >>> x = pyml.Variable(2.0)
+    >>> with pyml.GradientTape() as tape:
+    ...     y = x * pyml.ops.stop_gradient(x)
+    >>> float(tape.gradient(y, x))
+    2.0
+    """
+    return convert_to_tensor(x).detach()
+
+
 def softmax(x, axis=-1):
     """``exp(x) / sum(exp(x))`` along ``axis``, stable (the max is subtracted first).
 
@@ -160,7 +172,7 @@ def softmax(x, axis=-1):
     """
     x = convert_to_tensor(x)
     axes = normalize_axes("softmax", axis, x.ndim)
-    e = exp(x - max(x, axis=axes, keepdims=True))
+    e = exp(x - stop_gradient(max(x, axis=axes, keepdims=True)))  # the shift cancels in the gradient
     return e / sum(e, axis=axes, keepdims=True)
 
 
@@ -172,7 +184,7 @@ def log_softmax(x, axis=-1):
     """
     x = convert_to_tensor(x)
     axes = normalize_axes("log_softmax", axis, x.ndim)
-    shifted = x - max(x, axis=axes, keepdims=True)
+    shifted = x - stop_gradient(max(x, axis=axes, keepdims=True))
     return shifted - log(sum(exp(shifted), axis=axes, keepdims=True))
 
 
@@ -186,7 +198,7 @@ def logsumexp(x, axis=None, keepdims=False):
     if not dtypes.is_float(x.dtype):
         x = cast(x, "float32")
     axes = normalize_axes("logsumexp", axis, x.ndim)
-    top = max(x, axis=axes, keepdims=True)
+    top = stop_gradient(max(x, axis=axes, keepdims=True))
     top = where(less(abs(top), math.inf), top, 0)  # an infinite max would make x - top NaN
     total = log(sum(exp(x - top), axis=axes, keepdims=True)) + top
     if keepdims:

@@ -106,7 +106,7 @@ def bind(name, *inputs, **attrs):
         shapes = ", ".join(str(t.shape) for t in tensors)
         raise OpError(prim.name, f"forward failed on input shapes {shapes}: {exc}") from exc
     array = backend.xp().asarray(array)
-    if array.dtype.name != spec.dtype:
+    if dtypes.name_of(array.dtype) != spec.dtype:
         array = array.astype(spec.dtype)
     if tuple(array.shape) != spec.shape:
         raise OpError(prim.name, f"internal: forward gave shape {tuple(array.shape)}, shape rule said {spec.shape}")

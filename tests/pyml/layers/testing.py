@@ -6,9 +6,42 @@ building (weight counts and ``"<layer>/<weight>"`` names), the output shape and 
 with copied weights computes the same thing, and a training step: every trainable weight gets a
 gradient that matches central differences of the loss (in float64), and one SGD step lowers the loss.
 """
+import itertools
+import math
+
 import numpy as np
 
 import pyml
+
+
+def numpy_conv(x, kernel, strides, padding, dilation, groups=1):
+    """Reference N-d cross-correlation, channels-last, TF "same" padding (extra on the high side)."""
+    rank = x.ndim - 2
+    window = kernel.shape[:rank]
+    pads = []
+    for d in range(rank):
+        span = dilation[d] * (window[d] - 1) + 1
+        if padding == "same":
+            out = math.ceil(x.shape[1 + d] / strides[d])
+            total = max((out - 1) * strides[d] + span - x.shape[1 + d], 0)
+            pads.append((total // 2, total - total // 2))
+        elif padding == "causal":
+            pads.append((span - 1, 0))
+        else:
+            pads.append((0, 0))
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)])
+    out_sizes = [(xp.shape[1 + d] - (dilation[d] * (window[d] - 1) + 1)) // strides[d] + 1 for d in range(rank)]
+    cin_g, filters = kernel.shape[-2], kernel.shape[-1]
+    per_group = filters // groups
+    out = np.zeros((x.shape[0], *out_sizes, filters))
+    for pos in itertools.product(*[range(n) for n in out_sizes]):
+        for k in itertools.product(*[range(w) for w in window]):
+            idx = tuple(p * s + kk * r for p, s, kk, r in zip(pos, strides, k, dilation))
+            patch = xp[(slice(None),) + idx]  # (batch, channels)
+            for g in range(groups):
+                cols = slice(g * per_group, (g + 1) * per_group)
+                out[(slice(None),) + pos + (cols,)] += patch[:, g * cin_g:(g + 1) * cin_g] @ kernel[k][:, cols]
+    return out
 
 
 def _random_input(shape, dtype, rng):

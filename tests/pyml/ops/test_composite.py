@@ -135,3 +135,17 @@ def test_composites_are_not_primitives():
     registered = set(ops.primitives())
     for name in ("relu", "softmax", "log_softmax", "logsumexp", "gelu", "silu", "softplus", "ones_like", "clip"):
         assert hasattr(ops, name) and name not in registered
+
+
+def test_stop_gradient_blocks_gradients_eagerly_and_in_traced_graphs():
+    x = pyml.Variable(3.0)
+    with pyml.GradientTape() as tape:
+        y = x * ops.stop_gradient(x)
+    assert float(tape.gradient(y, x)) == 3.0  # d/dx (x * c) with c = x held constant
+
+    graph = pyml.trace(lambda t: pyml.autodiff.grad([ops.sum(t * ops.stop_gradient(t))], [t])[0], [((3,), "float32")])
+    from pyml.graph.interpreter import run_graph
+
+    values = np.array([1.0, -2.0, 0.5], np.float32)
+    (out,) = run_graph(graph, [values])
+    np.testing.assert_allclose(np.asarray(out), values)

@@ -1,0 +1,106 @@
+"""Activation functions as layers (Keras ``layers.ReLU``, ``Softmax``, ``LeakyReLU``, ``ELU``)."""
+from pyml import activations, ops
+from pyml.layers.base import Layer
+
+
+class ReLU(Layer):
+    """``min(max(x, 0), max_value)`` with an optional slope below ``threshold``:
+    ``negative_slope * (x - threshold)`` for ``x < threshold``.
+
+    Args:
+        max_value: optional upper bound.
+        negative_slope: slope below the threshold (default 0).
+        threshold: where the function turns on (default 0).
+
+    >>> pyml.layers.ReLU(max_value=1.0)(np.array([-1.0, 0.5, 2.0], "float32")).numpy()
+    array([0. , 0.5, 1. ], dtype=float32)
+    """
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if max_value is not None and max_value < 0:
+            raise ValueError(f"ReLU expects max_value >= 0. Received: max_value={max_value}")
+        if negative_slope < 0:
+            raise ValueError(f"ReLU expects negative_slope >= 0. Received: negative_slope={negative_slope}")
+        self.max_value = None if max_value is None else float(max_value)
+        self.negative_slope, self.threshold = float(negative_slope), float(threshold)
+
+    def call(self, inputs):
+        if self.negative_slope == 0 and self.threshold == 0:
+            x = ops.relu(inputs)
+        else:
+            above = ops.greater_equal(inputs, self.threshold)
+            x = ops.where(above, inputs, ops.multiply(ops.subtract(inputs, self.threshold), self.negative_slope))
+        return x if self.max_value is None else ops.minimum(x, self.max_value)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
+                "threshold": self.threshold}
+
+
+class LeakyReLU(Layer):
+    """``x`` for ``x > 0``, else ``negative_slope * x`` (default slope 0.3, as Keras' layer).
+
+    >>> pyml.layers.LeakyReLU(0.5)(np.array([-2.0, 3.0], "float32")).numpy()
+    array([-1.,  3.], dtype=float32)
+    """
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        super().__init__(**kwargs)
+        if negative_slope < 0:
+            raise ValueError(f"LeakyReLU expects negative_slope >= 0. Received: negative_slope={negative_slope}")
+        self.negative_slope = float(negative_slope)
+
+    def call(self, inputs):
+        return activations.leaky_relu(inputs, negative_slope=self.negative_slope)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+class ELU(Layer):
+    """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``.
+
+    >>> pyml.layers.ELU()(np.array([0.0, 1.0], "float32")).numpy()
+    array([0., 1.], dtype=float32)
+    """
+
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = float(alpha)
+
+    def call(self, inputs):
+        return activations.elu(inputs, alpha=self.alpha)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+class Softmax(Layer):
+    """``exp(x) / sum(exp(x))`` along ``axis`` (default -1).
+
+    >>> pyml.layers.Softmax()(np.array([[0.0, 0.0]], "float32")).numpy()
+    array([[0.5, 0.5]], dtype=float32)
+    """
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def call(self, inputs):
+        return activations.softmax(inputs, axis=self.axis)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
