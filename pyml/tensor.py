@@ -176,7 +176,9 @@ class Tensor:
         autodiff.backward(self, gradient, create_graph)
 
     def detach(self):
-        """The same value, cut off from the autodiff graph."""
+        """The same value, cut off from the autodiff graph (a symbolic tensor stays the same graph value)."""
+        if self.is_symbolic:
+            return type(self)._symbolic(self.spec, self._trace)
         return Tensor._wrap(self.data)
 
     def zero_grad(self):

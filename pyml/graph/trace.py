@@ -94,10 +94,6 @@ class SymbolicTensor(Tensor):
     def __index__(self):
         raise self._value_error("using a tensor as an index")
 
-    def detach(self):
-        """The same graph value, cut off from autodiff (a stop-gradient that costs no node)."""
-        return SymbolicTensor._symbolic(self.spec, self._trace)
-
 
 # ---- the tracer ------------------------------------------------------------------------------------------
 class Tracer:

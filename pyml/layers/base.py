@@ -22,6 +22,7 @@ import re
 import numpy as np
 
 from pyml import dtypes, initializers, ops
+from pyml.graph.trace import Tracer
 from pyml.ops import registry
 from pyml.tensor import Tensor, Variable
 
@@ -81,13 +82,6 @@ class InputSpec:
         if self.axes:
             parts.append(f"axes={self.axes}")
         return f"InputSpec({', '.join(parts)})"
-
-
-class _SpecTracer:
-    """Records nothing: each op on a symbolic tensor just returns a symbolic tensor of the rule's spec."""
-
-    def record(self, prim, tensors, attrs, spec):
-        return Tensor._symbolic(spec, self)
 
 
 def _map_structure(fn, value):
@@ -335,9 +329,10 @@ class Layer:
         nested = isinstance(input_shape, list)
         shapes = input_shape if nested else [input_shape]
         unknown = [s[0] is None for s in shapes]
-        tracer = _SpecTracer()
-        symbolic = [Tensor._symbolic(registry.Spec((_SHAPE_BATCH if u else s[0],) + tuple(s[1:]), dtype), tracer)
-                    for s, u in zip(shapes, unknown)]
+        # a throwaway graph trace: ops on its symbolic tensors record nodes and compute only specs
+        tracer = Tracer()
+        symbolic = [tracer.placeholder(f"x{i}", registry.Spec((_SHAPE_BATCH if u else s[0],) + tuple(s[1:]), dtype))
+                    for i, (s, u) in enumerate(zip(shapes, unknown))]
         old = registry.set_tracer(tracer)
         try:
             out = self(symbolic if nested else symbolic[0], training=False, **kwargs)
