@@ -3,6 +3,7 @@ digits with the mouse in Chromium and read what the page shows. Its prediction a
 the Python model predicts on the 8x8 input the page reports (window.pymlDigits.input), on WebGPU and on
 the CPU backend; a drawn 1 and 0 must be read as 1 and 0. Screenshots land in the test's tmp_path."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -122,13 +123,14 @@ def test_clear_resets_the_pad_the_input_and_the_bars(demo_site, page, web_server
     stroke(page, ONE[0])
     settle(page)
     assert shown(page)["digit"] == "1"
-    page.click("#clear")
+    page.get_by_role("button", name="Clear").click()  # found by its accessible name, as a screen reader would
     settle(page)
     result = shown(page)
     assert result["digit"] == "–" and result["prediction"] is None
     assert not result["input"].any() and not result["bars"].any()
-    page.focus("#pad")
+    pad = page.get_by_role("img", name=re.compile("Drawing pad"))
     stroke(page, ZERO[0])
+    pad.focus()
     settle(page)
     page.keyboard.press("Escape")  # keyboard users can clear too
     settle(page)

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import pyml
 from pyml.layers import Dense
 from tests.pyml.layers.testing import run_layer_test
 
