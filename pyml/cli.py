@@ -119,11 +119,15 @@ def server_url(server):
 
 
 def check_bundles(directory):
-    """Validate every bundle under ``directory`` (a folder holding model.json), so a damaged one fails now, not in the browser."""
+    """Validate every pyml bundle under ``directory``, so a damaged one fails now, not in the browser.
+
+    A bundle is a folder whose model.json says ``"format": "pyml-bundle"``; other model.json files
+    (a TensorFlow.js model, say) are left alone.
+    """
     from webexport import load_bundle
 
     for manifest in sorted(Path(directory).glob("**/model.json")):
-        if "runtime" in manifest.parts:
+        if '"pyml-bundle"' not in manifest.read_text(errors="replace"):
             continue
         try:
             load_bundle(str(manifest.parent))
@@ -246,7 +250,7 @@ def main(argv=None):
     except Exception as exc:  # a model or bundle pyml refuses: the message names the file and field
         if os.environ.get("PYML_DEBUG"):
             raise
-        message = f"{_one_line(exc)} ({type(exc).__name__}; set PYML_DEBUG=1 for the traceback)"
+        message = f"{_one_line(exc)} (PYML_DEBUG=1 shows the traceback)"
     print(f"pyml {args.command}: error: {message}", file=sys.stderr)
     return EXIT_USAGE
 

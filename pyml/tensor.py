@@ -65,9 +65,10 @@ class Tensor:
         self.name = None
 
     @classmethod
-    def _wrap(cls, array):
+    def _wrap(cls, array, spec=None):
+        """A tensor around a backend array, as is (``spec``, when given, must describe it: bind's fast path)."""
         t = cls.__new__(cls)
-        t._init(array)
+        t._init(array, spec)
         return t
 
     @classmethod

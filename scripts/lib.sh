@@ -82,7 +82,7 @@ ensure_browser() {
   local packages=() distro=""
   [ -r /etc/os-release ] && distro="$(. /etc/os-release; echo "${ID:-}")"
   # Ubuntu's apt "chromium" is a snap shim that does not run in containers: Playwright's build serves there.
-  if ! has_chromium && [ "$distro" != ubuntu ]; then packages+=(chromium); fi
+  if ! has_chromium && [ "$distro" != ubuntu ]; then packages+=(chromium fonts-liberation); fi
   if ! has_lavapipe; then packages+=(mesa-vulkan-drivers libvulkan1); fi
   if [ ${#packages[@]} -gt 0 ] && can_apt; then apt_install "${packages[@]}"; fi
   if ! has_chromium; then

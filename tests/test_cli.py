@@ -164,6 +164,18 @@ def test_serve_refuses_a_damaged_bundle(saved_model, tmp_path):
                           "weights")
 
 
+def test_serve_leaves_other_model_json_files_alone(tmp_path):
+    (tmp_path / "tfjs").mkdir()
+    (tmp_path / "tfjs" / "model.json").write_text('{"format": "layers-model", "weightsManifest": []}')
+    process = subprocess.Popen([sys.executable, "-m", "pyml.cli", "serve", str(tmp_path), "--port", "0"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "Serving" in process.stdout.readline()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 def test_serve_on_a_busy_port_says_so(tmp_path):
     server = cli.make_server(tmp_path, port=0)
     try:

@@ -35,8 +35,11 @@ def load_data(seed=0, test_size=0.2):
     Returns ``(x_train, x_test, y_train, y_test)``: float32 inputs of shape (n, 64) scaled to 0..1,
     int32 labels.
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError as exc:
+        raise ImportError(f"the digits demo needs scikit-learn: pip install -e '.[demos]' ({exc})") from None
 
     digits = load_digits()
     x = (digits.data / PIXEL_MAX).astype(np.float32)

@@ -16,6 +16,8 @@ when autodiff is recording, remembers how the output was made.
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
+import numpy as np
+
 from pyml import backend, dtypes
 from pyml.errors import OpError
 
@@ -41,6 +43,7 @@ class Primitive:
 
 _REGISTRY: dict[str, Primitive] = {}
 _TRACING = {"tracer": None}
+_NDARRAY = np.ndarray
 
 
 def primitive(name, *, shape, forward, vjp, doc=""):
@@ -84,14 +87,81 @@ def infer(prim, tensors, attrs):
     return Spec(tuple(int(d) for d in out.shape), dtypes.canonical(out.dtype))
 
 
+# Shape rules are pure functions of the input specs and attributes, so bind remembers their answers:
+# a training step meets the same few (op, shapes, attrs) every time. Only successes are kept (a failing
+# rule runs, and raises, every time); unhashable attributes skip the memo; it is emptied when full.
+_SPEC_MEMO: dict = {}
+_SPEC_MEMO_SIZE = 4096
+
+
+def _spec_of(prim, tensors, attrs):
+    key = (prim.name, *[t._spec for t in tensors], *attrs.items())
+    try:
+        return _SPEC_MEMO[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable attribute (a list, an array): no memo
+        return infer(prim, tensors, attrs)
+    spec = infer(prim, tensors, attrs)
+    if len(_SPEC_MEMO) >= _SPEC_MEMO_SIZE:
+        _SPEC_MEMO.clear()
+    _SPEC_MEMO[key] = spec
+    return spec
+
+
+_late = {}  # modules that import this one (pyml.tensor, pyml.autodiff), fetched at the first bind
+
+
+def _late_imports():
+    from pyml import autodiff
+    from pyml.tensor import Tensor
+
+    _late.update(Tensor=Tensor, autodiff=autodiff, Node=autodiff.Node, grad_state=autodiff._state)
+    return _late
+
+
 def bind(name, *inputs, **attrs):
     """Apply primitive ``name`` to Tensors ``inputs`` with attributes ``attrs``; returns a Tensor."""
-    from pyml.tensor import Tensor
-    from pyml import autodiff
+    late = _late or _late_imports()
+    Tensor = late["Tensor"]
+    prim = (_REGISTRY.get(name) or get(name)) if name.__class__ is str else name
+    tensors = inputs
+    symbolic = recorded = False
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            tensors = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
+            return _bind(prim, tensors, attrs)
+        if t._data is None:
+            symbolic = True
+        if t._requires_grad or t._node is not None:
+            recorded = True
+    if symbolic:
+        return _bind(prim, tensors, attrs)
+    spec = _spec_of(prim, tensors, attrs)
+    xp = backend.xp()
+    try:
+        array = prim.forward(xp, *[t._data for t in tensors], **attrs)
+    except Exception as exc:  # the shape rule passed, so this is a bug in the forward: say where
+        shapes = ", ".join(str(t.shape) for t in tensors)
+        raise OpError(prim.name, f"forward failed on input shapes {shapes}: {exc}") from exc
+    if array.__class__ is not _NDARRAY:  # numpy gives scalars for 0-d results; other backends their arrays
+        array = xp.asarray(array)
+    if dtypes.name_of(array.dtype) != spec.dtype:
+        array = array.astype(spec.dtype)
+    if array.shape != spec.shape:
+        raise OpError(prim.name, f"internal: forward gave shape {tuple(array.shape)}, shape rule said {spec.shape}")
+    out = Tensor._wrap(array, spec)
+    state = late["grad_state"]
+    # int/bool outputs carry no gradient; autodiff.is_recording, inlined
+    if spec.dtype in dtypes.FLOATS and state["enabled"] and (recorded or state["tapes"]):
+        out._node = late["Node"](prim, tensors, attrs)
+    return out
 
-    prim = get(name) if isinstance(name, str) else name
-    tensors = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
-    spec = infer(prim, tensors, attrs)
+
+def _bind(prim, tensors, attrs):
+    """bind's general path: symbolic inputs (tracing) and inputs that were not Tensors yet."""
+    Tensor, autodiff = _late["Tensor"], _late["autodiff"]
+    spec = _spec_of(prim, tensors, attrs)
     if any(t.is_symbolic for t in tensors):
         tracer = _TRACING["tracer"]
         if tracer is None:
@@ -100,17 +170,4 @@ def bind(name, *inputs, **attrs):
         if dtypes.is_float(spec.dtype) and autodiff.is_recording(tensors):  # autodiff inside traced functions
             out._node = autodiff.Node(prim, tuple(tensors), attrs)
         return out
-    try:
-        array = prim.forward(backend.xp(), *[t.data for t in tensors], **attrs)
-    except Exception as exc:  # the shape rule passed, so this is a bug in the forward: say where
-        shapes = ", ".join(str(t.shape) for t in tensors)
-        raise OpError(prim.name, f"forward failed on input shapes {shapes}: {exc}") from exc
-    array = backend.xp().asarray(array)
-    if dtypes.name_of(array.dtype) != spec.dtype:
-        array = array.astype(spec.dtype)
-    if tuple(array.shape) != spec.shape:
-        raise OpError(prim.name, f"internal: forward gave shape {tuple(array.shape)}, shape rule said {spec.shape}")
-    out = Tensor._wrap(array)
-    if dtypes.is_float(spec.dtype) and autodiff.is_recording(tensors):  # int/bool outputs carry no gradient
-        out._node = autodiff.Node(prim, tuple(tensors), attrs)
-    return out
+    return bind(prim, *tensors, **attrs)

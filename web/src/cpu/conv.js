@@ -76,16 +76,26 @@ function convGeometry(xShape, yShape, wShape, attrs) {
 }
 
 /**
- * Visit every (batch n, output position o, window offset t) whose window reads an input element:
- * `visit(xBase, yBase, wTap)` gets the element offsets of x's channel 0, y's channel 0 and the kernel tap.
+ * Visit every (batch n, output position o, window offset t) whose window reads an input element, once per
+ * group and input channel of the group: `visit(xi, yRow, wRow)` gets the element offset of that input
+ * channel in x and the offsets of the `coutG`-long runs of y (the group's output channels) and of w (the
+ * tap's weights from that channel) that it pairs with. The three conv kernels differ only in what they
+ * accumulate along those runs.
  */
-function forEachTap(g, visit) {
+function forEachChannelPair(g, visit) {
   for (let n = 0; n < g.batch; n++) {
     for (let o = 0; o < g.outPlane; o++) {
       const yBase = (n * g.outPlane + o) * g.cout;
       for (let t = 0; t < g.taps; t++) {
         const p = g.table[o * g.taps + t];
-        if (p >= 0) visit((n * g.plane + p) * g.cin, yBase, t * g.cinG * g.cout);
+        if (p < 0) continue;
+        const xBase = (n * g.plane + p) * g.cin;
+        const wTap = t * g.cinG * g.cout;
+        for (let grp = 0; grp < g.groups; grp++) {
+          for (let ci = 0; ci < g.cinG; ci++) {
+            visit(xBase + grp * g.cinG + ci, yBase + grp * g.coutG, wTap + ci * g.cout + grp * g.coutG);
+          }
+        }
       }
     }
   }
@@ -129,15 +139,9 @@ export const kernels = {
     const [x, w] = inputs;
     const g = convGeometry(x.shape, out.shape, w.shape, attrs);
     const acc = new Float64Array(numel(out.shape));
-    forEachTap(g, (xBase, yBase, wTap) => {
-      for (let grp = 0; grp < g.groups; grp++) {
-        for (let ci = 0; ci < g.cinG; ci++) {
-          const xv = x.data[xBase + grp * g.cinG + ci];
-          const wRow = wTap + ci * g.cout + grp * g.coutG;
-          const yRow = yBase + grp * g.coutG;
-          for (let j = 0; j < g.coutG; j++) acc[yRow + j] += xv * w.data[wRow + j];
-        }
-      }
+    forEachChannelPair(g, (xi, yRow, wRow) => {
+      const xv = x.data[xi];
+      for (let j = 0; j < g.coutG; j++) acc[yRow + j] += xv * w.data[wRow + j];
     });
     return store(acc);
   },
@@ -147,16 +151,10 @@ export const kernels = {
     const [y, w] = inputs;
     const g = convGeometry(out.shape, y.shape, w.shape, attrs);
     const acc = new Float64Array(numel(out.shape));
-    forEachTap(g, (xBase, yBase, wTap) => {
-      for (let grp = 0; grp < g.groups; grp++) {
-        for (let ci = 0; ci < g.cinG; ci++) {
-          const wRow = wTap + ci * g.cout + grp * g.coutG;
-          const yRow = yBase + grp * g.coutG;
-          let sum = 0;
-          for (let j = 0; j < g.coutG; j++) sum += y.data[yRow + j] * w.data[wRow + j];
-          acc[xBase + grp * g.cinG + ci] += sum;
-        }
-      }
+    forEachChannelPair(g, (xi, yRow, wRow) => {
+      let sum = 0;
+      for (let j = 0; j < g.coutG; j++) sum += y.data[yRow + j] * w.data[wRow + j];
+      acc[xi] += sum;
     });
     return store(acc);
   },
@@ -166,15 +164,9 @@ export const kernels = {
     const [x, y] = inputs;
     const g = convGeometry(x.shape, y.shape, out.shape, attrs);
     const acc = new Float64Array(numel(out.shape));
-    forEachTap(g, (xBase, yBase, wTap) => {
-      for (let grp = 0; grp < g.groups; grp++) {
-        for (let ci = 0; ci < g.cinG; ci++) {
-          const xv = x.data[xBase + grp * g.cinG + ci];
-          const wRow = wTap + ci * g.cout + grp * g.coutG;
-          const yRow = yBase + grp * g.coutG;
-          for (let j = 0; j < g.coutG; j++) acc[wRow + j] += xv * y.data[yRow + j];
-        }
-      }
+    forEachChannelPair(g, (xi, yRow, wRow) => {
+      const xv = x.data[xi];
+      for (let j = 0; j < g.coutG; j++) acc[wRow + j] += xv * y.data[yRow + j];
     });
     return store(acc);
   },
