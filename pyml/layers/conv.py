@@ -7,6 +7,7 @@ import numpy as np
 
 from pyml import activations, initializers, ops
 from pyml.layers.base import InputSpec, Layer
+from pyml.layers.core import bias_and_activation, optional_bias, positive_int
 
 
 def normalize_tuple(value, rank, arg, layer):
@@ -56,13 +57,12 @@ class BaseConv(Layer):
                  bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         layer = type(self).__name__
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters <= 0:
-            raise ValueError(f"{layer} expects `filters` to be a positive integer. Received: filters={filters!r}")
+        filters = positive_int(layer, "filters", filters)
         if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups <= 0 or filters % groups:
             raise ValueError(f"{layer} expects `groups` to be a positive integer that divides filters. "
                              f"Received: groups={groups!r}, filters={filters}")
         check_data_format(data_format, layer)
-        self.filters, self.groups = int(filters), int(groups)
+        self.filters, self.groups = filters, int(groups)
         self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", layer)
         self.strides = normalize_tuple(strides, self.rank, "strides", layer)
         allowed = ("valid", "same", "causal") if self.rank == 1 else ("valid", "same")
@@ -83,17 +83,13 @@ class BaseConv(Layer):
                              f"Received: input shape {tuple(input_shape)}")
         shape = self.kernel_size + (channels // self.groups, self.filters)
         self.kernel = self.add_weight(shape=shape, initializer=self.kernel_initializer, name="kernel")
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias")
+        self.bias = optional_bias(self, self.filters)
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={-1: channels})
 
     def call(self, inputs):
         x = ops.conv(inputs, self.kernel, strides=self.strides, padding=self.padding,
                      dilation_rate=self.dilation_rate, groups=self.groups)
-        if self.bias is not None:
-            x = ops.add(x, self.bias)
-        return self.activation(x)
+        return bias_and_activation(self, x)
 
     def _spatial_output(self, input_shape):
         return tuple(conv_output_length(d, k, self.padding, s, r) for d, k, s, r in
@@ -176,30 +172,23 @@ class DepthwiseConv2D(BaseConv):
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
-        if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, (int, np.integer)) \
-                or depth_multiplier <= 0:
-            raise ValueError("DepthwiseConv2D expects `depth_multiplier` to be a positive integer. "
-                             f"Received: depth_multiplier={depth_multiplier!r}")
+        depth_multiplier = positive_int("DepthwiseConv2D", "depth_multiplier", depth_multiplier)
         super().__init__(1, kernel_size, strides, padding, data_format, dilation_rate, 1, activation, use_bias,
                          depthwise_initializer, bias_initializer, **kwargs)
-        self.depth_multiplier = int(depth_multiplier)
+        self.depth_multiplier = depth_multiplier
 
     def build(self, input_shape):
         channels = input_shape[-1]
         self.filters = channels * self.depth_multiplier
         shape = self.kernel_size + (channels, self.depth_multiplier)
         self.kernel = self.add_weight(shape=shape, initializer=self.kernel_initializer, name="kernel")
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias")
+        self.bias = optional_bias(self, self.filters)
         self.input_spec = InputSpec(ndim=4, axes={-1: channels})
 
     def call(self, inputs):
         x = ops.depthwise_conv(inputs, self.kernel, strides=self.strides, padding=self.padding,
                                dilation_rate=self.dilation_rate)
-        if self.bias is not None:
-            x = ops.add(x, self.bias)
-        return self.activation(x)
+        return bias_and_activation(self, x)
 
     def compute_output_shape(self, input_shape):
         channels = input_shape[-1]

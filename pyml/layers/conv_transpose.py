@@ -5,11 +5,10 @@ A transposed convolution is the gradient of a convolution with respect to its in
 usual upsampling layer of decoders. The kernel has Keras' layout ``(*kernel_size, filters, channels)``:
 the kernel of the ``ConvND`` (from ``filters`` to ``channels``) whose input gradient this is.
 """
-import numpy as np
-
 from pyml import activations, initializers, ops
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.conv import check_data_format, normalize_padding, normalize_tuple
+from pyml.layers.core import bias_and_activation, optional_bias, positive_int
 
 
 def deconv_output_length(length, kernel, padding, stride, dilation=1, output_padding=None):
@@ -33,10 +32,8 @@ class BaseConvTranspose(Layer):
                  bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         layer = type(self).__name__
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters <= 0:
-            raise ValueError(f"{layer} expects `filters` to be a positive integer. Received: filters={filters!r}")
+        self.filters = positive_int(layer, "filters", filters)
         check_data_format(data_format, layer)
-        self.filters = int(filters)
         self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", layer)
         self.strides = normalize_tuple(strides, self.rank, "strides", layer)
         self.padding = normalize_padding(padding, layer)
@@ -57,17 +54,13 @@ class BaseConvTranspose(Layer):
         channels = input_shape[-1]
         self.kernel = self.add_weight(shape=self.kernel_size + (self.filters, channels),
                                       initializer=self.kernel_initializer, name="kernel")
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias")
+        self.bias = optional_bias(self, self.filters)
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={-1: channels})
 
     def call(self, inputs):
         x = ops.conv_transpose(inputs, self.kernel, strides=self.strides, padding=self.padding,
                                output_padding=self.output_padding, dilation_rate=self.dilation_rate)
-        if self.bias is not None:
-            x = ops.add(x, self.bias)
-        return self.activation(x)
+        return bias_and_activation(self, x)
 
     def compute_output_shape(self, input_shape):
         extra = self.output_padding or (None,) * self.rank

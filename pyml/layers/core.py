@@ -8,10 +8,31 @@ from pyml.layers.base import InputSpec, Layer
 from pyml.tensor import Tensor
 
 
-def _positive_int(layer, arg, value):
+def positive_int(layer, arg, value):
+    """``value`` as an int, or a ValueError naming ``layer`` and the argument ``arg`` (bools are refused).
+
+    >>> pyml.layers.core.positive_int("Dense", "units", 4)
+    4
+    """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{layer} expects `{arg}` to be a positive integer. Received: {arg}={value!r}")
     return int(value)
+
+
+# Dense and the convolution layers all end in ``activation(op(inputs, kernel) + bias)``: these two helpers are
+# that shared tail, for a layer with ``use_bias``, ``bias_initializer``, ``activation`` and (once built) ``bias``.
+def optional_bias(layer, units):
+    """A ``(units,)`` weight named ``bias`` from ``layer.bias_initializer``, or None when ``layer.use_bias`` is off."""
+    if not layer.use_bias:
+        return None
+    return layer.add_weight(shape=(units,), initializer=layer.bias_initializer, name="bias")
+
+
+def bias_and_activation(layer, x):
+    """``layer.activation(x + layer.bias)``, the bias left out when the layer has none."""
+    if layer.bias is not None:
+        x = ops.add(x, layer.bias)
+    return layer.activation(x)
 
 
 class Dense(Layer):
@@ -39,7 +60,7 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
-        self.units = _positive_int("Dense", "units", units)
+        self.units = positive_int("Dense", "units", units)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -48,16 +69,11 @@ class Dense(Layer):
     def build(self, input_shape):
         in_dim = input_shape[-1]
         self.kernel = self.add_weight(shape=(in_dim, self.units), initializer=self.kernel_initializer, name="kernel")
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(shape=(self.units,), initializer=self.bias_initializer, name="bias")
+        self.bias = optional_bias(self, self.units)
         self.input_spec = InputSpec(min_ndim=2, axes={-1: in_dim})
 
     def call(self, inputs):
-        x = ops.matmul(inputs, self.kernel)
-        if self.bias is not None:
-            x = ops.add(x, self.bias)
-        return self.activation(x)
+        return bias_and_activation(self, ops.matmul(inputs, self.kernel))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

@@ -3,6 +3,7 @@ import numpy as np
 
 from pyml import initializers, ops
 from pyml.layers.base import Layer
+from pyml.layers.core import positive_int
 from pyml.tensor import Tensor
 
 
@@ -27,10 +28,8 @@ class Embedding(Layer):
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", **kwargs):
         super().__init__(**kwargs)
-        for arg, value in (("input_dim", input_dim), ("output_dim", output_dim)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(f"Embedding expects `{arg}` to be a positive integer. Received: {arg}={value!r}")
-        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.input_dim = positive_int("Embedding", "input_dim", input_dim)
+        self.output_dim = positive_int("Embedding", "output_dim", output_dim)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
 
     def build(self, input_shape):

@@ -3,6 +3,7 @@ import numpy as np
 
 from pyml import ops
 from pyml.layers.base import InputSpec, Layer
+from pyml.layers.conv import check_data_format, normalize_tuple
 
 
 def normalize_pairs(value, rank, arg, layer):
@@ -32,9 +33,7 @@ class BaseZeroPadding(Layer):
 
     def __init__(self, padding=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{type(self).__name__} supports only channels-last inputs. "
-                             f"Received: data_format={data_format!r}")
+        check_data_format(data_format, type(self).__name__)
         self.padding = normalize_pairs(padding, self.rank, "padding", type(self).__name__)
         self.input_spec = InputSpec(ndim=self.rank + 2)
 
@@ -56,9 +55,7 @@ class BaseCropping(Layer):
 
     def __init__(self, cropping=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{type(self).__name__} supports only channels-last inputs. "
-                             f"Received: data_format={data_format!r}")
+        check_data_format(data_format, type(self).__name__)
         self.cropping = normalize_pairs(cropping, self.rank, "cropping", type(self).__name__)
         self.input_spec = InputSpec(ndim=self.rank + 2)
 
@@ -84,8 +81,6 @@ class BaseUpSampling(Layer):
 
     def __init__(self, size=2, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        from pyml.layers.conv import check_data_format, normalize_tuple
-
         check_data_format(data_format, type(self).__name__)
         self.size = normalize_tuple(size, self.rank, "size", type(self).__name__)
         self.input_spec = InputSpec(ndim=self.rank + 2)

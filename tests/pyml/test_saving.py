@@ -25,6 +25,14 @@ def trained_model(name="classifier"):
     return model, x
 
 
+def saved_model(tmp_path, filename="m.pyml"):
+    """A trained model and the path of the file it was just saved to."""
+    model, _ = trained_model()
+    path = tmp_path / filename
+    model.save(path)
+    return model, path
+
+
 def test_save_load_gives_identical_predictions_and_compile_state(tmp_path):
     model, x = trained_model()
     path = tmp_path / "model.pyml"
@@ -41,9 +49,7 @@ def test_save_load_gives_identical_predictions_and_compile_state(tmp_path):
 
 
 def test_file_layout(tmp_path):
-    model, _ = trained_model()
-    path = tmp_path / "m.pyml"
-    model.save(path)
+    model, path = saved_model(tmp_path)
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == ["config.json", "metadata.json", "model.safetensors"]
         config = json.loads(archive.read("config.json"))
@@ -103,9 +109,7 @@ def test_missing_file_and_not_a_zip(tmp_path):
 
 
 def test_truncated_file_is_refused(tmp_path):
-    model, _ = trained_model()
-    path = tmp_path / "t.pyml"
-    model.save(path)
+    _, path = saved_model(tmp_path, "t.pyml")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="t.pyml is not a pyml model file: it is not a zip archive"):
@@ -113,9 +117,7 @@ def test_truncated_file_is_refused(tmp_path):
 
 
 def test_corrupted_member_is_refused(tmp_path):
-    model, _ = trained_model()
-    path = tmp_path / "c.pyml"
-    model.save(path)
+    _, path = saved_model(tmp_path, "c.pyml")
     data = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as archive:
         info = archive.getinfo("model.safetensors")
@@ -136,9 +138,7 @@ def _rewrite(path, replace):
 
 
 def test_missing_member_and_bad_json_and_newer_version(tmp_path):
-    model, _ = trained_model()
-    path = tmp_path / "m.pyml"
-    model.save(path)
+    model, path = saved_model(tmp_path)
     _rewrite(path, lambda m: {k: v for k, v in m.items() if k != "metadata.json"})
     with pytest.raises(ValueError, match=r"missing member\(s\) metadata.json"):
         pyml.load_model(path)
@@ -189,9 +189,7 @@ def test_weight_mismatches_are_named(tmp_path):
 
 
 def test_atomic_save_leaves_existing_file_untouched_on_failure(tmp_path, monkeypatch):
-    model, _ = trained_model()
-    path = tmp_path / "keep.pyml"
-    model.save(path)
+    model, path = saved_model(tmp_path, "keep.pyml")
     before = path.read_bytes()
 
     def explode(*args, **kwargs):
@@ -205,9 +203,7 @@ def test_atomic_save_leaves_existing_file_untouched_on_failure(tmp_path, monkeyp
 
 
 def test_overwrite_false_and_unbuilt_model(tmp_path):
-    model, _ = trained_model()
-    path = tmp_path / "m.pyml"
-    model.save(path)
+    model, path = saved_model(tmp_path)
     with pytest.raises(FileExistsError, match="Pass overwrite=True"):
         model.save(path, overwrite=False)
     with pytest.raises(ValueError, match="is not built"):

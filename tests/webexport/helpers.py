@@ -5,6 +5,9 @@ import pyml
 from pyml.graph.ir import Graph, Node
 from pyml.ops import registry
 from webexport import export, load_bundle, run_bundle
+from webexport.kernels.common import LOWERINGS
+from webexport.lower import LoweringContext
+from webexport.native import run_kernels
 
 RTOL = ATOL = 1e-5  # float32 parity between WGSL and numpy (docs/internals.md §4)
 
@@ -67,3 +70,15 @@ def movement_graph():
 def movement_reference(x, c):
     out = np.concatenate([x, c], axis=0).T
     return [out, out.reshape(-1)]
+
+
+def lower_and_run_graph(graph, feeds, batch=1, epilogue=()):
+    """Lower the graph's first call node (with the ``epilogue`` nodes fused, for lowerings that take one) and
+    run its kernels; returns ``(kernels, {value name: array})``."""
+    ctx = LoweringContext(graph)
+    node = next(n for n in graph.nodes if n.op == "call")
+    fused = [graph.node(n) for n in epilogue]
+    kernels = LOWERINGS[node.target](node, ctx, epilogue=fused) if fused else LOWERINGS[node.target](node, ctx)
+    values = dict(zip(graph.inputs, feeds))
+    values.update(graph.constants)
+    return kernels, run_kernels(kernels, values, ctx.specs, batch=batch)

@@ -10,9 +10,7 @@ from pyml.graph.ir import Graph, Node
 from pyml.ops.registry import Spec, bind
 from tests.op_samples.conv import SAMPLES
 from tests.webexport.helpers import assert_matches, eager, export_and_run, one_node_graph
-from webexport.kernels.common import LOWERINGS
-from webexport.lower import LoweringContext
-from webexport.native import run_kernels
+from tests.webexport.helpers import lower_and_run_graph
 
 pytest.importorskip("wgpu", reason="native WebGPU tests need wgpu-py")
 
@@ -23,21 +21,10 @@ def normal(*shape):
     return rng.standard_normal(shape).astype(np.float32)
 
 
-def _run(graph, feeds, batch=1, epilogue=()):
-    """Lower the graph's first call node (with ``epilogue`` nodes fused) and run its kernels."""
-    ctx = LoweringContext(graph)
-    node = next(n for n in graph.nodes if n.op == "call")
-    fused = [graph.node(n) for n in epilogue]
-    kernels = LOWERINGS[node.target](node, ctx, epilogue=fused) if fused else LOWERINGS[node.target](node, ctx)
-    values = dict(zip(graph.inputs, feeds))
-    values.update(graph.constants)
-    return kernels, run_kernels(kernels, values, ctx.specs, batch=batch)
-
-
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.id)
 def test_sample_matches_eager(sample):
     graph = one_node_graph(sample.op, sample.inputs, sample.attrs)
-    kernels, out = _run(graph, sample.inputs)
+    kernels, out = lower_and_run_graph(graph, sample.inputs)
     assert len(kernels) == 1
     assert_matches(out["out"], eager(sample.op, sample.inputs, sample.attrs), sample.id)
 
@@ -59,7 +46,7 @@ def test_dynamic_batch(op, batch):
              for i, (x, b) in enumerate(zip(inputs, batched))]
     out_shape = expected.shape if op == "conv_filter_grad" else (None,) + expected.shape[1:]
     nodes.append(Node("out", "call", out_shape, "float32", op, [n.name for n in nodes], attrs))
-    _, out = _run(Graph(nodes, [n.name for n in nodes[:-1]], ["out"]), inputs, batch=batch)
+    _, out = lower_and_run_graph(Graph(nodes, [n.name for n in nodes[:-1]], ["out"]), inputs, batch=batch)
     assert_matches(out["out"], expected, f"{op} at batch {batch}")
 
 
@@ -84,7 +71,7 @@ def _fused_graph(op, x, w, attrs):
 def test_fused_bias_relu_epilogue(op, attrs, w_shape):
     x, w = normal(3, 7, 7, 2), normal(*w_shape)
     graph = _fused_graph(op, x, w, attrs)
-    kernels, out = _run(graph, [x], batch=3, epilogue=["v2", "v3"])
+    kernels, out = lower_and_run_graph(graph, [x], batch=3, epilogue=["v2", "v3"])
     (kernel,) = kernels
     assert kernel.nodes == ["v1", "v2", "v3"] and kernel.inputs == ["x", "w", "b"] and kernel.outputs == ["v3"]
     raw = bind(op, pyml.Tensor(x), pyml.Tensor(w), **attrs).numpy()

@@ -6,10 +6,7 @@ import pytest
 
 from pyml.graph.ir import Graph, Node
 from tests.op_samples.linalg import SAMPLES
-from tests.webexport.helpers import assert_matches, eager, one_node_graph
-from webexport.kernels.common import LOWERINGS
-from webexport.lower import LoweringContext
-from webexport.native import run_kernels
+from tests.webexport.helpers import assert_matches, eager, lower_and_run_graph, one_node_graph
 
 pytest.importorskip("wgpu", reason="native WebGPU tests need wgpu-py")
 
@@ -20,27 +17,21 @@ def normal(*shape):
     return rng.standard_normal(shape).astype(np.float32)
 
 
-def _run(graph, feeds, batch=1, epilogue=()):
-    """Lower the graph's first call node (with ``epilogue`` nodes fused) and run its kernels."""
-    ctx = LoweringContext(graph)
-    node = next(n for n in graph.nodes if n.op == "call")
-    kernels = LOWERINGS[node.target](node, ctx, epilogue=[graph.node(n) for n in epilogue])
-    values = dict(zip(graph.inputs, feeds))
-    values.update(graph.constants)
-    return kernels, run_kernels(kernels, values, ctx.specs, batch=batch)
-
-
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.id)
 def test_sample_matches_eager(sample):
     graph = one_node_graph(sample.op, sample.inputs, sample.attrs)
-    kernels, out = _run(graph, sample.inputs)
+    kernels, out = lower_and_run_graph(graph, sample.inputs)
     assert len(kernels) == 1 and kernels[0].nodes == ["out"]
     assert_matches(out["out"], eager(sample.op, sample.inputs, sample.attrs), sample.id)
 
 
 def test_tile_configuration_follows_the_shape():
-    small = _run(one_node_graph("matmul", [normal(3, 4), normal(4, 5)], {}), [normal(3, 4), normal(4, 5)])[0][0]
-    large = _run(one_node_graph("matmul", [normal(64, 8), normal(8, 64)], {}), [normal(64, 8), normal(8, 64)])[0][0]
+    def kernel_for(a, b):
+        (kernel,), _ = lower_and_run_graph(one_node_graph("matmul", [a, b], {}), [a, b])
+        return kernel
+
+    small = kernel_for(normal(3, 4), normal(4, 5))
+    large = kernel_for(normal(64, 8), normal(8, 64))
     assert "array<f32, 256>" in small.wgsl and small.threads == (0, 256)  # 16 x 16 tile
     assert "array<f32, 1024>" in large.wgsl and large.threads == (0, 256)  # 64 x 16 slices, 4 x 4 per invocation
 
@@ -58,7 +49,7 @@ def test_dynamic_batch(a_shape, b_shape, out_shape, batch):
              Node("out", "call", out_shape, "float32", "matmul", ["a", "b"], {})]
     a = normal(*[batch if d is None else d for d in a_shape])
     b = normal(*[batch if d is None else d for d in b_shape])
-    _, out = _run(Graph(nodes, ["a", "b"], ["out"]), [a, b], batch=batch)
+    _, out = lower_and_run_graph(Graph(nodes, ["a", "b"], ["out"]), [a, b], batch=batch)
     assert_matches(out["out"], np.matmul(a.astype(np.float64), b), f"{a_shape} @ {b_shape} at batch {batch}")
 
 
@@ -83,7 +74,7 @@ def _dense_graph(batch_shape, bias_shape, extra=()):
 def test_fused_matmul_bias_relu_is_one_kernel():
     graph, last = _dense_graph((None,), (10,))
     x = normal(7, 12)
-    kernels, out = _run(graph, [x], batch=7, epilogue=["v2", "v3"])
+    kernels, out = lower_and_run_graph(graph, [x], batch=7, epilogue=["v2", "v3"])
     (kernel,) = kernels
     assert kernel.nodes == ["v1", "v2", "v3"] and kernel.outputs == ["v3"]
     assert kernel.inputs == ["x", "w", "b"]  # the scalar 0 of relu is inlined, not bound
@@ -95,7 +86,7 @@ def test_fused_epilogue_broadcasts_operands_from_the_output_coordinates():
     row_scale = normal(6, 1)
     graph, last = _dense_graph((6,), (1, 10), extra=[("mul", row_scale), ("sub", np.float32(0.5).reshape(1))])
     x = normal(6, 12)
-    kernels, out = _run(graph, [x], epilogue=["v2", "v3", "v4", "v5"])
+    kernels, out = lower_and_run_graph(graph, [x], epilogue=["v2", "v3", "v4", "v5"])
     assert kernels[0].inputs == ["x", "w", "b", "c0"]  # c1 has one element: inlined
     c = graph.constants
     expected = np.maximum(0, x.astype(np.float64) @ c["w"] + c["b"]) * row_scale - 0.5
