@@ -208,3 +208,14 @@ def test_gradient_of_a_non_differentiable_output_is_none():
         index = ops.argmax(x)
     assert tape.gradient(mask, x) is None
     assert tape.gradient(index, x) is None
+
+
+def test_hessian_of_exp_of_matmul_matches_the_closed_form():
+    """f(x) = sum(exp(x @ W)) has Hessian W diag(exp(x @ W)) Wᵀ; each row is a gradient of a gradient."""
+    rng = np.random.default_rng(3)
+    x0, w0 = rng.standard_normal((1, 3)), rng.standard_normal((3, 2)) * 0.5
+    x, w = pyml.Tensor(x0, requires_grad=True), pyml.Tensor(w0)
+    (g,) = pyml.autodiff.grad([ops.sum(ops.exp(ops.matmul(x, w)))], [x], create_graph=True)
+    rows = [pyml.autodiff.grad([g[0, i]], [x])[0].numpy()[0] for i in range(3)]
+    expected = w0 @ np.diag(np.exp(x0 @ w0)[0]) @ w0.T
+    np.testing.assert_allclose(np.stack(rows), expected, rtol=1e-10)
