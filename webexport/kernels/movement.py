@@ -82,6 +82,8 @@ def lower_slice(node, ctx):
     source, out = ctx.spec(node.inputs[0]).shape, ctx.spec(node.name).shape
     if None in start or None in step or (out and out[0] is None and (start[0], step[0]) != (0, 1)):
         raise _refuse(node, "the slice of the batch axis is not the whole of it")
+    if source and source[0] is None and out[0] is not None:  # e.g. x[1:2]: empty at batch 1, not at 2
+        raise _refuse(node, "a fixed slice of the batch axis depends on the batch size; export with batch_size=N")
     in_strides = strides(source)
     base = sum(b * s for b, s in zip(start, in_strides))
     return _gather(node, ctx, base, [st * s for st, s in zip(step, in_strides)])
@@ -150,6 +152,8 @@ def lower_take(node, ctx):
     source, indices = ctx.spec(node.inputs[0]).shape, ctx.spec(node.inputs[1]).shape
     if None in indices and axis != 0:
         raise _refuse(node, f"batch-sized indices {list(indices)} would index axis {axis}")
+    if axis == 0 and source[0] is None and ctx.constant(node.inputs[1]) is not None:  # rows absent at small batches
+        raise _refuse(node, "fixed indices into the batch axis depend on the batch size; export with batch_size=N")
     post = int(np.prod(source[axis + 1:], dtype=np.int64))
     count = None if None in indices else int(np.prod(indices, dtype=np.int64))
     return [_kernel(node, ctx, list(node.inputs), "take", post=post, count=count, size=numel(source[axis:axis + 1]))]
