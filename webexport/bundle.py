@@ -52,7 +52,7 @@ def write_bundle(plan, memory, out_dir, include_runtime=True):
         (staging / "weights.bin").write_bytes(blob)
         (staging / "model.json").write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
         if runtime is not None:
-            shutil.copytree(runtime, staging / "runtime", ignore=shutil.ignore_patterns(".*", "__pycache__"))
+            copy_runtime(runtime, staging / "runtime")
         os.chmod(staging, 0o755)
         _swap_into_place(staging, out_dir.resolve())
     except BaseException:
@@ -68,6 +68,20 @@ def runtime_dir():
             return candidate
     raise ExportError("the JS runtime (web/src/index.js) was not found next to webexport; reinstall pyml, or "
                       "export with include_runtime=False and serve the runtime yourself")
+
+
+def copy_runtime(source, dest):
+    """Copy the JS runtime's modules (``*.js``, ``cpu/*.js`` included) from ``source`` to ``dest``.
+
+    Every module is copied, the CPU kernel families too: the page fetches only what it imports (on WebGPU,
+    no ``cpu/*.js``; on the CPU, the families its graph uses), and the fallback must find any of them.
+    Anything else beside the modules (dotfiles, caches, notes) stays out of the bundle.
+    """
+    def not_a_module(folder, names):
+        return [n for n in names if n.startswith(".") or n == "__pycache__"
+                or ((Path(folder) / n).is_file() and not n.endswith(".js"))]
+
+    shutil.copytree(source, dest, ignore=not_a_module)
 
 
 def _check_replaceable(out_dir):

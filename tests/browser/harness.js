@@ -72,8 +72,9 @@ function makeHarness(runtime) {
       const info = adapter.info || {};
       return { vendor: info.vendor || "", architecture: info.architecture || "", description: info.description || "" };
     },
-    cpuKernelNames() {
-      return Object.keys(runtime.kernels).sort();
+    async cpuKernelNames() {
+      const cpu = await import("/runtime/cpu.js"); // not part of the public API: the CPU backend loads lazily
+      return Object.keys(cpu.kernels).sort();
     },
   };
 }

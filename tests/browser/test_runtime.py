@@ -1,16 +1,20 @@
 """The JS runtime (web/src) in headless Chromium: WebGPU and CPU results equal eager pyml, for any batch,
 from nested arrays and from nested folders; dispose and info; damaged bundles refused with clear errors;
-and the three-lines-of-JS usage page works."""
+the three-lines-of-JS usage page works; and what a page downloads: no CPU kernels on WebGPU, only the
+kernel families its graph uses on the CPU, the CPU fallback when navigator.gpu is missing."""
+import gzip
 import json
 import re
 import shutil
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 
 import pyml
 from pyml.graph import trace
-from tests.browser.harness import ROOT, BrowserError, watch
+from tests.browser.harness import ROOT, RUNTIME_SRC, BrowserError, watch
+from webexport.bundle import copy_runtime
 from webexport.export import export
 
 BACKENDS = ["webgpu", "cpu"]
@@ -298,3 +302,162 @@ def test_types_declare_exactly_the_runtime_exports(harness):
                               (ROOT / "web" / "types" / "index.d.ts").read_text(), re.M))
     exported = set(harness.evaluate("Object.keys(harness.runtime)"))
     assert declared == exported, f"only in index.d.ts: {declared - exported}; only in index.js: {exported - declared}"
+
+
+# --- What a page downloads -------------------------------------------------------------------------------
+
+# Research target (shared/research/browser-runtimes.md §7 item 1) is 15 KB; the budget leaves a little
+# room for fixes. It counts the runtime modules a WebGPU page fetches, concatenated, gzip -9.
+WEBGPU_RUNTIME_GZIP_BUDGET = 16_000
+# What the dense model (matmul, add, maximum) needs on the CPU: its two kernel families.
+DENSE_FAMILIES = {"elementwise", "linalg"}
+
+LOAD_AND_PREDICT = """async ([url, backend, x]) => {
+    const m = await harness.runtime.loadModel(url, backend === null ? {} : { backend });
+    const y = await m.predict(x);
+    m.dispose();
+    return { data: Array.from(y.data), shape: y.shape, backend: m.info.backend };
+}"""
+
+
+class RecordingPage:
+    """A fresh harness page (so no runtime module is cached yet) that records every URL it fetches."""
+
+    def __init__(self, browser, web_server, page_errors, init_script=None):
+        self.requests = []
+        self.page = browser.new_page()
+        self.page.set_default_timeout(60_000)
+        if init_script:
+            self.page.add_init_script(init_script)
+        self.page.on("request", lambda request: self.requests.append(urlparse(request.url).path))
+        watch(self.page, page_errors)
+        self.page.goto(web_server.url("harness.html"))
+        self.page.wait_for_function("window.harness !== undefined || window.harnessError !== undefined")
+        assert self.page.evaluate("window.harnessError") is None, self.page.evaluate("window.harnessError")
+
+    def runtime_files(self):
+        """The runtime modules fetched so far, relative to /runtime/ (e.g. "cpu/linalg.js")."""
+        return {path[len("/runtime/"):] for path in self.requests if path.startswith("/runtime/")}
+
+    def families(self):
+        return {name[len("cpu/"):-len(".js")] for name in self.runtime_files() if name.startswith("cpu/")}
+
+    def predict(self, url, backend, x):
+        result = self.page.evaluate(LOAD_AND_PREDICT, [url, backend, x.tolist()])
+        return result["backend"], np.array(result["data"], np.float32).reshape(result["shape"])
+
+
+@pytest.fixture
+def recording_page(browser, web_server, page_errors):
+    pages = []
+
+    def open_page(init_script=None):
+        pages.append(RecordingPage(browser, web_server, page_errors, init_script))
+        return pages[-1]
+
+    yield open_page
+    for recorded in pages:
+        recorded.page.close()
+    page_errors.check()
+
+
+@pytest.mark.parametrize("backend", ["webgpu", None], ids=["webgpu", "auto"])
+def test_webgpu_load_fetches_no_cpu_kernels(harness, recording_page, dense_bundle, backend):
+    harness.require_webgpu()
+    recorded = recording_page()
+    used, y = recorded.predict(dense_bundle, backend, inputs(3))
+    assert used == "webgpu"
+    np.testing.assert_allclose(y, eager(inputs(3)), rtol=1e-5, atol=1e-5)
+    files = recorded.runtime_files()
+    assert "index.js" in files and "webgpu.js" in files, files
+    assert not recorded.families(), f"a WebGPU load fetched CPU kernel families: {sorted(files)}"
+
+
+def test_webgpu_path_runtime_stays_within_its_gzip_budget(harness, recording_page, dense_bundle):
+    harness.require_webgpu()
+    recorded = recording_page()
+    recorded.predict(dense_bundle, "webgpu", inputs(1))
+    files = sorted(recorded.runtime_files())
+    sources = b"".join((RUNTIME_SRC / name).read_bytes() for name in files)
+    size = len(gzip.compress(sources, compresslevel=9, mtime=0))
+    assert size <= WEBGPU_RUNTIME_GZIP_BUDGET, f"the WebGPU path fetches {size:,} bytes of gzip -9 JS: {files}"
+
+
+def test_cpu_backend_fetches_only_the_kernel_families_its_graph_uses(recording_page, dense_bundle):
+    recorded = recording_page()
+    used, y = recorded.predict(dense_bundle, "cpu", inputs(4))
+    assert used == "cpu"
+    np.testing.assert_allclose(y, eager(inputs(4)), rtol=1e-5, atol=1e-5)
+    assert recorded.families() == DENSE_FAMILIES
+
+
+def test_auto_falls_back_to_the_cpu_when_navigator_gpu_is_missing(recording_page, dense_bundle):
+    recorded = recording_page(init_script="delete Navigator.prototype.gpu;")
+    assert recorded.page.evaluate("navigator.gpu") is None
+    x = inputs(5)
+    used, y = recorded.predict(dense_bundle, None, x)
+    assert used == "cpu"
+    assert recorded.families() == DENSE_FAMILIES
+    _, on_cpu = recorded.predict(dense_bundle, "cpu", x)
+    np.testing.assert_array_equal(y, on_cpu)
+    np.testing.assert_allclose(y, eager(x), rtol=1e-5, atol=1e-5)
+    message = recorded.page.evaluate("(url) => harness.loadError(url, 'webgpu')", dense_bundle)
+    assert message is not None and "navigator.gpu is undefined" in message and 'backend "cpu"' in message
+
+
+def test_kernel_family_table_lists_exactly_each_family_modules_kernels(page):
+    """cpu.js names every kernel without importing it (for validation and `kernels`): it must match the families."""
+    tables = page.evaluate("""async () => {
+        const { KERNEL_FAMILIES } = await import("/runtime/cpu.js");
+        const modules = {};
+        for (const family of Object.keys(KERNEL_FAMILIES)) {
+            modules[family] = Object.keys((await import(`/runtime/cpu/${family}.js`)).kernels);
+        }
+        return { listed: KERNEL_FAMILIES, modules };
+    }""")
+    on_disk = {path.stem for path in (RUNTIME_SRC / "cpu").glob("*.js")}
+    assert set(tables["listed"]) == on_disk, "KERNEL_FAMILIES in web/src/cpu.js must name every web/src/cpu/*.js"
+    for family, names in tables["listed"].items():
+        assert sorted(names) == sorted(tables["modules"][family]), \
+            f"KERNEL_FAMILIES.{family} in web/src/cpu.js differs from the kernels of web/src/cpu/{family}.js"
+    names = page.evaluate('import("/runtime/cpu.js").then((cpu) => Object.keys(cpu.kernels))')
+    assert set(names) == {n for names in tables["listed"].values() for n in names}
+
+
+def test_kernels_run_once_their_family_is_loaded(page):
+    result = page.evaluate("""async () => {
+        const { kernels, loadKernels } = await import("/runtime/cpu.js");
+        const x = { data: new Float32Array([1, 2, 3]), shape: [3], dtype: "float32" };
+        const out = { shape: [3], dtype: "float32" };
+        let before = null, unknown = null;
+        try { kernels.add([x, x], {}, out); } catch (e) { before = e.message; }
+        const table = await loadKernels(["add"]);
+        try { await loadKernels(["add", "no_such_op"]); } catch (e) { unknown = e.message; }
+        return { before, after: Array.from(table.add([x, x], {}, out)), same: table === kernels, unknown };
+    }""")
+    assert result["before"] == 'CPU kernel "add" is not loaded: await loadKernels(["add"]) first'
+    assert result["after"] == [2, 4, 6] and result["same"]
+    assert result["unknown"] == 'unknown op "no_such_op": this runtime has no CPU kernel for it'
+
+
+def test_a_missing_kernel_family_file_is_named(page, page_errors, web_server, dense_bundle):
+    page_errors.allow(r"404|Failed to fetch dynamically imported module")
+    web_server.install_runtime("runtime-without-linalg")
+    web_server.path("runtime-without-linalg/cpu/linalg.js").unlink()
+    message = page.evaluate("""async (url) => {
+        const { loadModel } = await import("/runtime-without-linalg/index.js");
+        try { await loadModel(url, { backend: "cpu" }); return null; } catch (e) { return e.message; }
+    }""", dense_bundle)
+    assert message is not None and message.startswith("could not load the CPU kernels of cpu/linalg.js: "), message
+
+
+def test_bundles_carry_every_runtime_module_and_nothing_else(tmp_path):
+    """The CPU fallback may import any kernel family, so every module ships; notes and dotfiles do not."""
+    source = tmp_path / "src"
+    shutil.copytree(RUNTIME_SRC, source)
+    for extra in ("NOTES.md", ".index.js.swp", "cpu/README.txt"):
+        (source / extra).write_text("not a module")
+    copy_runtime(source, tmp_path / "runtime")
+    copied = sorted(p.relative_to(tmp_path / "runtime").as_posix() for p in (tmp_path / "runtime").rglob("*") if p.is_file())
+    modules = sorted(p.relative_to(RUNTIME_SRC).as_posix() for p in RUNTIME_SRC.rglob("*.js"))
+    assert copied == modules and "cpu/conv.js" in copied

@@ -6,7 +6,7 @@
  * @module bundle
  */
 import { kernels } from "./cpu.js";
-import { ITEM_SIZES, formatShape, numel, sha256Hex } from "./util.js";
+import { ARRAY_TYPES, ITEM_SIZES, formatShape, numel, sha256Hex } from "./util.js";
 
 /**
  * The bundle format this runtime reads (model.json's `format`).
@@ -35,7 +35,7 @@ const OPCODES = new Set(["placeholder", "constant", "call"]);
  *   const { manifest, weights } = await fetchBundle("model/model.json");
  */
 export async function fetchBundle(url, { knownOps, onProgress } = {}) {
-  const manifestUrl = new URL(url, globalThis.location ? globalThis.location.href : undefined);
+  const manifestUrl = new URL(url, globalThis.location?.href);
   const response = await fetchOk(manifestUrl);
   let manifest;
   try {
@@ -74,13 +74,7 @@ async function fetchBytes(url, expected, onProgress) {
     loaded += value.length;
     onProgress({ stage: "weights", loaded, total: expected });
   }
-  const bytes = new Uint8Array(loaded);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.length;
-  }
-  return bytes.buffer;
+  return new Blob(chunks).arrayBuffer();
 }
 
 /**
@@ -117,11 +111,8 @@ export async function verifyWeights(manifest, weights) {
  */
 export function readWeights(manifest, weights) {
   const out = {};
-  for (const e of manifest.weights.entries) {
-    const n = numel(e.shape);
-    const data = e.dtype === "float32" ? new Float32Array(weights, e.offset, n)
-      : e.dtype === "int32" ? new Int32Array(weights, e.offset, n) : new Uint8Array(weights, e.offset, n);
-    out[e.name] = { data, shape: e.shape, dtype: e.dtype };
+  for (const { name, shape, dtype, offset } of manifest.weights.entries) {
+    out[name] = { data: new ARRAY_TYPES[dtype](weights, offset, numel(shape)), shape, dtype };
   }
   return out;
 }

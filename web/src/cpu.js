@@ -2,14 +2,33 @@
  * The CPU backend: plain-JavaScript kernels keyed by primitive name, and an interpreter for the
  * manifest's graph (docs/internals.md §5). Used when WebGPU is missing or `backend: "cpu"` is asked for;
  * it ignores the bundle's kernels/steps/buffers and runs `graph` with the weights.
+ *
+ * The kernels live in one module per family (cpu/<family>.js) and are imported on first use, only the
+ * families a graph needs, so a page on WebGPU never downloads them.
  * @module cpu
  */
-import { kernels as elementwise } from "./cpu/elementwise.js";
-import { kernels as reduction } from "./cpu/reduction.js";
-import { kernels as movement } from "./cpu/movement.js";
-import { kernels as linalg } from "./cpu/linalg.js";
-import { kernels as conv } from "./cpu/conv.js";
-import { allocate, formatShape, isStorageArray, numel, resolveShape } from "./util.js";
+import { ARRAY_TYPES, formatShape, isStorageArray, numel, resolveShape } from "./util.js";
+
+/**
+ * The primitives each CPU kernel family defines (the keys of `kernels` in cpu/<family>.js, checked by
+ * tests/browser/test_runtime.py). Lets the loader validate a graph's ops without importing any kernel.
+ * @example
+ *   KERNEL_FAMILIES.linalg; // ["matmul"]
+ */
+export const KERNEL_FAMILIES = Object.freeze({
+  elementwise: ["neg", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid", "erf", "sin", "cos", "add", "sub",
+    "mul", "div", "pow", "maximum", "minimum", "equal", "not_equal", "less", "less_equal", "greater",
+    "greater_equal", "where", "cast"],
+  reduction: ["sum", "mean", "max", "min", "argmax"],
+  movement: ["reshape", "transpose", "broadcast_to", "slice", "pad", "concatenate", "stack", "take", "one_hot"],
+  linalg: ["matmul"],
+  conv: ["conv", "conv_transpose", "conv_filter_grad", "max_pool", "avg_pool", "max_pool_grad", "max_pool_gather"],
+});
+
+const familyOf = {};
+for (const [family, names] of Object.entries(KERNEL_FAMILIES)) for (const name of names) familyOf[name] = family;
+const imports = {}; // family -> promise of its module, once asked for
+const loaded = {}; // primitive -> its kernel, once its family has loaded
 
 /**
  * Merge per-family kernel tables into one, refusing a primitive defined by two families.
@@ -34,10 +53,39 @@ export function mergeKernels(families) {
 
 /**
  * Every JS CPU kernel, keyed by primitive name (the same key as the op's registry entry and WGSL lowering).
+ * Each entry runs its family's kernel once `loadKernels` has imported that family, and throws before.
  * @example
  *   Object.keys(kernels).includes("matmul"); // true
+ *   (await loadKernels(["add"])).add([x, x], {}, { shape: [2], dtype: "float32" }); // Float32Array [2, 4]
  */
-export const kernels = mergeKernels({ elementwise, reduction, movement, linalg, conv });
+export const kernels = Object.freeze(Object.fromEntries(Object.keys(familyOf).map((name) => [name, (inputs, attrs, out) => {
+  if (!loaded[name]) throw new Error(`CPU kernel "${name}" is not loaded: await loadKernels(["${name}"]) first`);
+  return loaded[name](inputs, attrs, out);
+}])));
+
+/**
+ * Import the kernel families that define `ops` (default: all of them), each once; resolves to `kernels`.
+ * @param {Iterable<string>} [ops]  primitive names, e.g. the `target`s of a graph's call nodes
+ * @returns {Promise<Object<string, Function>>}
+ * @example
+ *   await loadKernels(manifest.graph.nodes.filter((n) => n.op === "call").map((n) => n.target));
+ */
+export async function loadKernels(ops = Object.keys(familyOf)) {
+  const families = new Set();
+  for (const name of ops) {
+    if (!familyOf[name]) throw new Error(`unknown op "${name}": this runtime has no CPU kernel for it`);
+    families.add(familyOf[name]);
+  }
+  const tables = await Promise.all([...families].map(async (family) => {
+    imports[family] ||= import(`./cpu/${family}.js`).catch((err) => {
+      delete imports[family];
+      throw new Error(`could not load the CPU kernels of cpu/${family}.js: ${err.message}`);
+    });
+    return [family, (await imports[family]).kernels];
+  }));
+  Object.assign(loaded, mergeKernels(Object.fromEntries(tables)));
+  return kernels;
+}
 
 /**
  * Interpret a graph (the manifest's `graph`, docs/internals.md §3) on the CPU.
@@ -45,9 +93,11 @@ export const kernels = mergeKernels({ elementwise, reduction, movement, linalg, 
  * @param {object} graph  `{nodes, inputs, outputs}` as in model.json
  * @param {Object<string, {data, shape, dtype}>} weights  constant values by node name (see `readWeights`)
  * @param {Array<{data, shape, dtype}>} inputs  one per `graph.inputs`, concrete shapes, storage arrays
- * @param {Object<string, Function>} [table]  kernels to use (default: all of `kernels`)
+ * @param {Object<string, Function>} [table]  kernels to use (default: `kernels`, whose families the graph
+ *   needs must be loaded: see `loadKernels`)
  * @returns {Array<{data, shape, dtype}>}  one per `graph.outputs`
  * @example
+ *   await loadKernels(manifest.graph.nodes.filter((n) => n.op === "call").map((n) => n.target));
  *   const [y] = runGraph(manifest.graph, readWeights(manifest, bytes), [{ data: x, shape: [4, 64], dtype: "float32" }]);
  */
 export function runGraph(graph, weights, inputs, table = kernels) {
@@ -93,7 +143,7 @@ function callKernel(node, args, batch, table) {
   const expected = numel(out.shape);
   if (!data || !isStorageArray(data, out.dtype) || data.length !== expected) {
     const got = data ? `${data.constructor.name}(${data.length})` : String(data);
-    throw new Error(`${where}: the CPU kernel returned ${got}; expected a ${allocate(out.dtype, 0).constructor.name}` +
+    throw new Error(`${where}: the CPU kernel returned ${got}; expected a ${ARRAY_TYPES[out.dtype].name}` +
       `(${expected}) for ${out.dtype}${formatShape(out.shape)}`);
   }
   return { data, shape: out.shape, dtype: out.dtype };

@@ -10,5 +10,4 @@
  */
 export { loadModel, Model } from "./model.js";
 export { FORMAT, FORMAT_VERSION, fetchBundle, readWeights, validateManifest, verifyWeights } from "./bundle.js";
-export { kernels, mergeKernels, runGraph } from "./cpu.js";
 export { computeDispatch, findAdapter } from "./webgpu.js";

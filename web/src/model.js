@@ -3,7 +3,7 @@
  * @module model
  */
 import { fetchBundle, readWeights } from "./bundle.js";
-import { runGraph } from "./cpu.js";
+import { loadKernels, runGraph } from "./cpu.js";
 import { formatShape, flatten, inferShape, numel, toStorageArray } from "./util.js";
 import { createGpu, destroyGpu, findAdapter, requestGpuDevice, runSteps } from "./webgpu.js";
 
@@ -11,7 +11,8 @@ const BACKENDS = ["auto", "webgpu", "cpu"];
 
 /**
  * Load a pyml bundle and prepare it to run: fetch and verify model.json and the weights, then (WebGPU)
- * compile every pipeline and upload the weights, all before the promise resolves.
+ * compile every pipeline and upload the weights, or (CPU) import the kernel families the graph uses,
+ * all before the promise resolves.
  * @param {string|URL} url  the bundle's model.json; its other files resolve relative to it
  * @param {{backend?: "auto"|"webgpu"|"cpu", onProgress?: (e: {stage: string, loaded: number, total: number}) => void}} [options]
  *   `backend`: "auto" (default) uses WebGPU when the browser has an adapter, else the CPU.
@@ -30,6 +31,7 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   const tensors = readWeights(manifest, weights);
   const adapter = backend === "cpu" ? null : await findAdapter();
   if (backend === "cpu" || (backend === "auto" && !adapter)) {
+    await loadKernels(manifest.graph.nodes.filter((n) => n.op === "call").map((n) => n.target));
     if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
     return new Model(manifest, { backend: "cpu", weights: tensors, adapter: null });
   }

@@ -9,7 +9,12 @@
 /** The dtypes a bundle may use, with their weights.bin item size in bytes (numpy's). */
 export const ITEM_SIZES = Object.freeze({ float32: 4, int32: 4, bool: 1 });
 
-const ARRAY_TYPES = { float32: Float32Array, int32: Int32Array, bool: Uint8Array };
+/**
+ * The typed array each dtype is stored in on the CPU (bool as 0/1 bytes).
+ * @example
+ *   new ARRAY_TYPES.int32(3); // Int32Array [0, 0, 0]
+ */
+export const ARRAY_TYPES = Object.freeze({ float32: Float32Array, int32: Int32Array, bool: Uint8Array });
 
 /**
  * Product of a list of dimensions (1 for a scalar shape).
@@ -17,9 +22,7 @@ const ARRAY_TYPES = { float32: Float32Array, int32: Int32Array, bool: Uint8Array
  *   numel([2, 3, 4]); // 24
  */
 export function numel(shape) {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
+  return shape.reduce((n, d) => n * d, 1);
 }
 
 /**
@@ -28,7 +31,7 @@ export function numel(shape) {
  *   formatShape([null, 64]); // "[null, 64]"
  */
 export function formatShape(shape) {
-  return `[${shape.map((d) => (d === null ? "null" : String(d))).join(", ")}]`;
+  return JSON.stringify(shape).replaceAll(",", ", ");
 }
 
 /**
@@ -46,9 +49,8 @@ export function resolveShape(shape, batch) {
  *   allocate("int32", 3); // Int32Array [0, 0, 0]
  */
 export function allocate(dtype, length) {
-  const Type = ARRAY_TYPES[dtype];
-  if (!Type) throw new Error(`unsupported dtype "${dtype}"; bundles use float32, int32 or bool`);
-  return new Type(length);
+  if (!ARRAY_TYPES[dtype]) throw new Error(`unsupported dtype "${dtype}"; bundles use float32, int32 or bool`);
+  return new ARRAY_TYPES[dtype](length);
 }
 
 /**
@@ -123,7 +125,7 @@ export function flatten(nested) {
  *   await sha256Hex(new Uint8Array([97, 98, 99])); // "ba7816bf..."
  */
 export async function sha256Hex(bytes) {
-  if (!globalThis.crypto || !globalThis.crypto.subtle) {
+  if (!globalThis.crypto?.subtle) {
     throw new Error("crypto.subtle is unavailable: serve the page over https or http://localhost to verify bundle hashes");
   }
   const digest = await globalThis.crypto.subtle.digest("SHA-256", bytes);

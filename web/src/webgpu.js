@@ -20,8 +20,7 @@ const CACHED_BATCH_SIZES = 4; // batch sizes whose buffers and bind groups stay 
  *   const backend = (await findAdapter()) ? "webgpu" : "cpu";
  */
 export async function findAdapter() {
-  const gpu = globalThis.navigator && globalThis.navigator.gpu;
-  return gpu ? gpu.requestAdapter({ powerPreference: "high-performance" }) : null;
+  return (await globalThis.navigator?.gpu?.requestAdapter({ powerPreference: "high-performance" })) ?? null;
 }
 
 /**
@@ -35,11 +34,11 @@ export async function findAdapter() {
  */
 export async function requestGpuDevice(manifest, adapter = undefined) {
   if (adapter === undefined) adapter = await findAdapter();
-  if (!globalThis.navigator || !globalThis.navigator.gpu) {
+  if (!globalThis.navigator?.gpu) {
     throw new Error("WebGPU is not available in this browser (navigator.gpu is undefined); use backend \"cpu\"");
   }
   if (!adapter) throw new Error("WebGPU: navigator.gpu.requestAdapter() returned null (no usable GPU adapter); use backend \"cpu\"");
-  const raw = adapter.info || (adapter.requestAdapterInfo ? await adapter.requestAdapterInfo() : {});
+  const raw = adapter.info ?? (await adapter.requestAdapterInfo?.()) ?? {};
   const info = { vendor: raw.vendor || "", architecture: raw.architecture || "", description: raw.description || "" };
   const requiredLimits = {};
   for (const [name, needed] of Object.entries(manifest.limits || {})) {
@@ -64,24 +63,24 @@ export async function requestGpuDevice(manifest, adapter = undefined) {
  * Compile every kernel the steps use, in parallel (createComputePipelineAsync), deduplicated by kernel id,
  * each with an explicit layout: binding 0 the params uniform, then inputs (read-only), then outputs.
  * A WGSL error rejects naming the kernel and the step label, with the compiler's messages.
- * @returns {Promise<Map<number, {pipeline: GPUComputePipeline, layout: GPUBindGroupLayout}>>}
+ * @returns {Promise<Map<number, {pipeline: GPUComputePipeline, layout: GPUBindGroupLayout, workgroupSize: number}>>}
  * @example
  *   const pipelines = await createPipelines(device, manifest);
  */
 export async function createPipelines(device, manifest) {
   const firstStep = new Map();
   for (const step of manifest.steps) if (!firstStep.has(step.kernel)) firstStep.set(step.kernel, step);
-  const kernels = new Map(manifest.kernels.map((k) => [k.id, k]));
   const entries = await Promise.all([...firstStep].map(async ([id, step]) => {
+    const kernel = manifest.kernels.find((k) => k.id === id);
     const label = `kernel ${id} (${step.label || step.outputs.join(",")})`;
     const layout = device.createBindGroupLayout({ label, entries: layoutEntries(step) });
-    const module = device.createShaderModule({ label, code: kernels.get(id).wgsl });
+    const module = device.createShaderModule({ label, code: kernel.wgsl });
     try {
       const pipeline = await device.createComputePipelineAsync({
         label, layout: device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
         compute: { module, entryPoint: "main" },
       });
-      return [id, { pipeline, layout }];
+      return [id, { pipeline, layout, workgroupSize: kernel.workgroup_size }];
     } catch (err) {
       const info = module.getCompilationInfo ? await module.getCompilationInfo() : { messages: [] };
       const notes = info.messages.map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`).join("\n");
@@ -137,8 +136,7 @@ export async function createGpu(device, manifest, weights) {
   const params = device.createBuffer({ label: "params", size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   const pipelines = await pending.catch((err) => err);
   const [validation, memory] = [await device.popErrorScope(), await device.popErrorScope()];
-  const kernels = new Map(manifest.kernels.map((k) => [k.id, k]));
-  const gpu = { device, manifest, kernels, pipelines, weightBuffers, params, batches: new Map(), batch: null };
+  const gpu = { device, manifest, pipelines, weightBuffers, params, batches: new Map(), batch: null };
   const error = pipelines instanceof Error ? pipelines : validation || memory;
   if (error) {
     destroyGpu({ ...gpu, pipelines: new Map() });
@@ -173,10 +171,10 @@ export async function runSteps(gpu, inputs, batch) {
   manifest.steps.forEach((step, i) => {
     const total = step.threads[0] * batch + step.threads[1];
     if (!total) return;
-    const [x, y] = computeDispatch(total, gpu.kernels.get(step.kernel).workgroup_size);
-    pass.setPipeline(gpu.pipelines.get(step.kernel).pipeline);
+    const { pipeline, workgroupSize } = gpu.pipelines.get(step.kernel);
+    pass.setPipeline(pipeline);
     pass.setBindGroup(0, res.bindGroups[i]);
-    pass.dispatchWorkgroups(x, y);
+    pass.dispatchWorkgroups(...computeDispatch(total, workgroupSize));
   });
   pass.end();
   for (const out of res.outputs) {
@@ -250,17 +248,17 @@ async function batchResources(gpu, batch) {
   }
   const { device, manifest } = gpu;
   const maxBytes = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
-  for (const b of manifest.buffers) {
-    const size = roundUp(b.bytes_per_batch * batch + b.bytes_fixed);
-    if (size > maxBytes) {
-      throw new Error(`batch ${batch} needs a ${size}-byte buffer (buffers[id=${b.id}]); this device allows at most ` +
+  const sizes = manifest.buffers.map((b) => roundUp(b.bytes_per_batch * batch + b.bytes_fixed));
+  manifest.buffers.forEach((b, i) => {
+    if (sizes[i] > maxBytes) {
+      throw new Error(`batch ${batch} needs a ${sizes[i]}-byte buffer (buffers[id=${b.id}]); this device allows at most ` +
         `${maxBytes} bytes per binding: predict in smaller batches`);
     }
-  }
+  });
   device.pushErrorScope("out-of-memory");
   device.pushErrorScope("validation");
-  const slots = new Map(manifest.buffers.map((b) => [b.id, device.createBuffer({
-    label: `slot ${b.id} (batch ${batch})`, size: roundUp(b.bytes_per_batch * batch + b.bytes_fixed),
+  const slots = new Map(manifest.buffers.map((b, i) => [b.id, device.createBuffer({
+    label: `slot ${b.id} (batch ${batch})`, size: sizes[i],
     usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
   })]));
   const buffer = (name) => {

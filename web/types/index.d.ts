@@ -125,22 +125,6 @@ export function validateManifest(manifest: unknown, options?: { knownOps?: Itera
 export function verifyWeights(manifest: Manifest, weights: ArrayBuffer): Promise<void>;
 export function readWeights(manifest: Manifest, weights: ArrayBuffer): Record<string, TensorValue>;
 
-/** A JS CPU kernel (docs/internals.md §5). */
-export type CpuKernel = (
-  inputs: TensorValue[],
-  attrs: Record<string, unknown>,
-  out: { shape: number[]; dtype: DType },
-) => StorageArray;
-
-export const kernels: Readonly<Record<string, CpuKernel>>;
-export function mergeKernels(families: Record<string, Record<string, CpuKernel>>): Readonly<Record<string, CpuKernel>>;
-export function runGraph(
-  graph: Graph,
-  weights: Record<string, TensorValue>,
-  inputs: TensorValue[],
-  table?: Record<string, CpuKernel>,
-): TensorValue[];
-
 export function computeDispatch(total: number, workgroupSize: number): [number, number];
 /** The browser's GPUAdapter, or null when WebGPU or an adapter is missing. */
 export function findAdapter(): Promise<object | null>;
