@@ -1,0 +1,235 @@
+"""The model table for the export parity suites: small Keras-style models as users write them, each trained
+briefly (seeded) on load_digits or small synthetic data, with five held-out examples to predict.
+
+Both ``tests/webexport/test_models_native.py`` (wgpu-py) and ``tests/browser/test_models_browser.py``
+(Chromium, WebGPU and CPU backends) run every entry of ``MODELS`` against ``model.predict``.
+
+    >>> case = trained("cnn")                       # trained once per process (cached)
+    >>> predict(case).shape                          # model.predict on the held-out examples
+    (5, 10)
+"""
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+import pyml
+from pyml import layers
+
+SEED = 0
+EPOCHS = 2
+LEARNING_RATE = 0.01  # ten times Keras's default: two epochs get somewhere
+NUM_TRAIN = 480  # enough examples for the loss to fall over two epochs, few enough to train in a second
+NUM_TEST = 5  # held-out examples run through every backend (batch 5, and the first one alone)
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A table entry after training.
+
+    ``x``: the held-out inputs (a list, one array per model input, ``NUM_TEST`` examples each);
+    ``kind``: ``"softmax"`` (compare argmax), ``"sigmoid"`` (compare ``p > 0.5``) or ``"regression"``;
+    ``losses``: the training loss per epoch."""
+
+    name: str
+    model: object
+    x: list
+    kind: str
+    losses: list
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a ``MODELS`` builder returns: the untrained model, ``(x_train, y_train, x_test)``, the loss,
+    the output kind (see ``TrainedModel``) and how many epochs to fit."""
+
+    model: object
+    data: tuple
+    loss: str
+    kind: str
+    epochs: int = EPOCHS
+
+
+@functools.lru_cache(maxsize=None)
+def digits():
+    """scikit-learn's 8x8 digits as float32 pixels in 0..1 (shape (1797, 64)) and int32 labels."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return (data.data / 16.0).astype(np.float32), data.target.astype(np.int32)
+
+
+def _digit_split(transform=lambda x: x):
+    x, y = digits()
+    x = transform(x)
+    return x[:NUM_TRAIN], y[:NUM_TRAIN], x[-NUM_TEST:]
+
+
+def _synthetic(shape, label, seed, dtype="float32", high=None):
+    """``NUM_TRAIN + NUM_TEST`` examples of ``shape`` (normal floats, or ints below ``high``) labelled by ``label``."""
+    rng = np.random.default_rng(seed)
+    n = NUM_TRAIN + NUM_TEST
+    x = rng.integers(0, high, (n,) + shape).astype(dtype) if high else rng.standard_normal((n,) + shape).astype(dtype)
+    return x[:NUM_TRAIN], label(x[:NUM_TRAIN]), x[NUM_TRAIN:]
+
+
+def cnn():
+    """Conv2D same → MaxPooling2D → Conv2D valid → Flatten → Dense softmax, on digits as (8, 8, 1) images."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(8, 8, 1)),
+        layers.Conv2D(8, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(),
+        layers.Conv2D(16, 3, activation="relu"),
+        layers.Flatten(),
+        layers.Dense(10, activation="softmax"),
+    ])
+    return Recipe(model, _digit_split(lambda x: x.reshape(-1, 8, 8, 1)), "sparse_categorical_crossentropy", "softmax")
+
+
+def depthwise():
+    """DepthwiseConv2D (3 channels, depth_multiplier 4) → Conv2D strides 2 → GlobalAveragePooling2D → Dense.
+
+    Its loss starts slowly (global pooling hides where strokes are), so it fits for 8 epochs."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(8, 8, 3)),
+        layers.DepthwiseConv2D(3, padding="same", depth_multiplier=4, activation="relu"),
+        layers.Conv2D(24, 3, strides=2, padding="same", activation="relu"),
+        layers.GlobalAveragePooling2D(),
+        layers.Dense(10, activation="softmax"),
+    ])
+
+    def three_channels(x):  # channels that differ per pixel, so the depthwise filters see distinct inputs
+        return np.stack([x, x * x, 1.0 - x], axis=-1).reshape(-1, 8, 8, 3)
+
+    return Recipe(model, _digit_split(three_channels), "sparse_categorical_crossentropy", "softmax", epochs=8)
+
+
+def normalization():
+    """Dense → BatchNormalization → relu → Dense → LayerNormalization → Dense softmax.
+
+    Momentum 0.5 moves the moving statistics far from their initial 0/1 in two epochs, so inference
+    with the moving statistics is told apart from inference with the initial ones."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(64,)),
+        layers.Dense(32),
+        layers.BatchNormalization(momentum=0.5),
+        layers.Activation("relu"),
+        layers.Dense(16),
+        layers.LayerNormalization(),
+        layers.Dense(10, activation="softmax"),
+    ])
+    return Recipe(model, _digit_split(), "sparse_categorical_crossentropy", "softmax")
+
+
+def causal_conv1d():
+    """Conv1D causal, dilation 2, on a (16, 4) sequence → AveragePooling1D → Flatten → Dense sigmoid."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(16, 4)),
+        layers.Conv1D(8, 3, padding="causal", dilation_rate=2, activation="relu"),
+        layers.AveragePooling1D(2),
+        layers.Flatten(),
+        layers.Dense(1, activation="sigmoid"),
+    ])
+
+    def label(x):  # is channel 0 larger than channel 1 on average
+        return (x[:, :, 0].mean(axis=1) > x[:, :, 1].mean(axis=1)).astype(np.float32)[:, None]
+
+    return Recipe(model, _synthetic((16, 4), label, seed=4), "binary_crossentropy", "sigmoid")
+
+
+def embedding():
+    """Embedding(50, 8) on int32 token ids of shape (6,) → GlobalAveragePooling1D → Dense softmax."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(6,), dtype="int32"),
+        layers.Embedding(50, 8),
+        layers.GlobalAveragePooling1D(),
+        layers.Dense(2, activation="softmax"),
+    ])
+
+    def label(ids):  # mostly tokens from the lower half of the vocabulary
+        return ((ids < 25).sum(axis=1) > 3).astype(np.int32)
+
+    x_train, y_train, x_test = _synthetic((6,), label, seed=5, dtype="int32", high=50)
+    x_test[0, :2] = 0, 49  # the first and last rows of the table
+    return Recipe(model, (x_train, y_train, x_test), "sparse_categorical_crossentropy", "softmax")
+
+
+def branches():
+    """Functional: gelu and tanh branches merged by Add, concatenated with a leaky_relu branch, Dense softmax."""
+    inputs = pyml.Input(shape=(64,))
+    gelu = layers.Dense(16, activation="gelu")(inputs)
+    tanh = layers.Dense(16, activation="tanh")(inputs)
+    leaky = layers.Dense(8, activation="leaky_relu")(inputs)
+    merged = layers.Concatenate()([layers.Add()([gelu, tanh]), leaky])
+    model = pyml.Model(inputs, layers.Dense(10, activation="softmax")(merged))
+    return Recipe(model, _digit_split(), "sparse_categorical_crossentropy", "softmax")
+
+
+def upsampling():
+    """Conv2DTranspose strides 2 (4x4 → 8x8) → Conv2D same: learns to upsample a 2-channel image."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(4, 4, 2)),
+        layers.Conv2DTranspose(6, 3, strides=2, padding="same", activation="relu"),
+        layers.Conv2D(1, 3, padding="same"),
+    ])
+
+    def label(x):  # nearest-neighbour upsampling of the channel sum
+        return x.sum(axis=-1, keepdims=True).repeat(2, axis=1).repeat(2, axis=2)
+
+    return Recipe(model, _synthetic((4, 4, 2), label, seed=7), "mse", "regression")
+
+
+def conv3d():
+    """A tiny Conv3D (4x4x4 volumes, 1 channel) → GlobalAveragePooling3D → Dense."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(4, 4, 4, 1)),
+        layers.Conv3D(4, 2, activation="relu"),
+        layers.GlobalAveragePooling3D(),
+        layers.Dense(1),
+    ])
+
+    def label(x):  # the front half of the volume against the back half
+        return (x[:, :2].mean(axis=(1, 2, 3, 4)) - x[:, 2:].mean(axis=(1, 2, 3, 4)))[:, None]
+
+    return Recipe(model, _synthetic((4, 4, 4, 1), label, seed=8), "mse", "regression")
+
+
+def dropout():
+    """Dense relu → Dropout(0.5) → Dense softmax: the Dropout must vanish at inference and in the export."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(64,)),
+        layers.Dense(32, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(10, activation="softmax"),
+    ])
+    return Recipe(model, _digit_split(), "sparse_categorical_crossentropy", "softmax")
+
+
+MODELS = {f.__name__: f for f in (cnn, depthwise, normalization, causal_conv1d, embedding, branches, upsampling,
+                                   conv3d, dropout)}
+
+
+@functools.lru_cache(maxsize=None)
+def trained(name):
+    """Build, compile and fit ``MODELS[name]`` (seeded, Adam, the recipe's epochs); cached per process."""
+    pyml.set_random_seed(SEED)
+    recipe = MODELS[name]()
+    x_train, y_train, x_test = recipe.data
+    recipe.model.compile(optimizer=pyml.optimizers.Adam(learning_rate=LEARNING_RATE), loss=recipe.loss)
+    history = recipe.model.fit(x_train, y_train, epochs=recipe.epochs, batch_size=32, verbose=0)
+    return TrainedModel(name, recipe.model, [x_test], recipe.kind, list(history.history["loss"]))
+
+
+def predict(case, batch=NUM_TEST):
+    """``model.predict`` on the first ``batch`` held-out examples, as a float32 array."""
+    inputs = [x[:batch] for x in case.x]
+    return np.asarray(case.model.predict(inputs[0] if len(inputs) == 1 else inputs, verbose=0))
+
+
+def decisions(case, probabilities):
+    """The class decisions a classifier's outputs imply (argmax, or ``p > 0.5``); None for a regressor."""
+    if case.kind == "softmax":
+        return probabilities.argmax(axis=-1)
+    if case.kind == "sigmoid":
+        return probabilities > 0.5
+    return None
