@@ -1,9 +1,10 @@
 """Lowering: a Graph becomes a Plan, the kernels the runtime dispatches in order (docs/internals.md §4).
 
 ``lower`` walks the graph's call nodes in order and asks each op's lowering (``LOWERINGS[target]``,
-registered by the kernel families) for its kernels. Fused chains (``webexport.fusion``) are lowered as
-one call on their anchor with ``epilogue=[...]``. Zero-copy ops (a family's ``ALIASES``) return no kernel:
-their value shares its input's storage. The plan prints one step per line:
+registered by the kernel families) for its kernels. Fusion groups (``webexport.fusion``) are lowered where
+their last node is: an epilogue as one call on its anchor with ``epilogue=[...]``, an elementwise or row
+group as one kernel of ``webexport.kernels.fused``. Zero-copy ops (a family's ``ALIASES``) return no
+kernel: their value shares its input's storage. The plan prints one step per line:
 
     >>> print(lower(graph, fuse(graph)))
     step 0  dense/matmul+add+maximum  (%x, %w0, %b0) -> (%v3)  threads [16, 240]
@@ -21,6 +22,7 @@ from webexport import kernels as _families
 from webexport.fusion import step_label
 from webexport.kernels.common import LOWERINGS, ExportError, Kernel
 from webexport.kernels.copy import copy_kernel
+from webexport.kernels.fused import fused_kernel
 
 MAX_STORAGE_BUFFERS = 8  # per kernel, outputs included (the params uniform at binding 0 does not count)
 MAX_BINDING_BYTES = 128 * 2**20  # maxStorageBufferBindingSize every WebGPU device offers
@@ -110,43 +112,84 @@ class LoweringContext:
 
 
 def lower(graph, groups=None):
-    """Lower ``graph`` to a ``Plan``; ``groups`` are the fusion chains from ``webexport.fusion.fuse``.
+    """Lower ``graph`` to a ``Plan``; ``groups`` are the fusion groups from ``webexport.fusion.fuse``.
+
+    Each group is lowered where its last node is (every value it reads is computed by then): an
+    epilogue by its anchor's lowering with ``epilogue=[...]``, an elementwise or row group by
+    ``webexport.kernels.fused``. Nodes in no group get their own op's kernels.
 
     Raises:
         ExportError: naming the node and op, for float64 values, ops without a lowering, a lowering
             that fails or writes the wrong values, and kernels past WebGPU's limits.
     """
-    groups = groups or {}
     _refuse_float64(graph)
     ctx = LoweringContext(graph)
     plan = Plan(graph, [], ctx.specs, weights={n.name: n.name for n in graph.nodes if n.op == "constant"})
-    absorbed = {n.name for chain in groups.values() for n in chain}
+    group_of = {n.name: g for g in groups or () for n in g.nodes}
     zero_copy = _families.aliases()
     defined = {n.name for n in graph.nodes if n.op in ("placeholder", "constant")}
     for node in graph.nodes:
-        if node.op != "call" or node.name in absorbed:
+        group = group_of.get(node.name)
+        if node.op != "call" or (group is not None and group.output.name != node.name):
             continue
-        ctx.current = node.name
-        kernels, epilogue = _lower_group(node, ctx, list(groups.get(node.name, [])))
-        absorbed -= {n.name for n in groups.get(node.name, [])[len(epilogue):]}  # lowered on their own
-        nodes = [node] + epilogue
-        if not kernels:
-            _alias(plan, node, zero_copy)
-            defined.add(node.name)
-            continue
-        label = step_label(graph, nodes)
-        before = set(defined)  # the kernels of one lowering may each write a block of the same value
-        for i, kernel in enumerate(kernels):
-            _check_bindings(kernel, node, defined, before, plan)
-            defined.update(kernel.outputs)
-            kernel.nodes = list(kernel.nodes) or [n.name for n in nodes]
-            plan.steps.append(Step(label if len(kernels) == 1 else f"{label}.{i}", kernel, kernel.nodes))
-        if nodes[-1].name not in defined:
-            raise ExportError(f"node %{node.name} ({node.target}): its lowering did not write %{nodes[-1].name}. "
-                              f"Received: outputs {[o for k in kernels for o in k.outputs]}")
+        for nodes, kernels in _lower_unit(node, group, ctx):
+            _add_steps(plan, nodes, kernels, defined, zero_copy)
     _copy_shared_outputs(plan)
     check_limits(plan)
     return plan
+
+
+def _lower_unit(node, group, ctx):
+    """``[(nodes, kernels), ...]`` computing ``node`` (with its ``group``, if any), in order.
+
+    When an anchor's lowering refuses its whole epilogue (say, too many operands to bind), the longest
+    prefix it accepts, and whose values the rest does not read but its last, is fused and the rest lowered
+    node by node; a group the fused family cannot compute is lowered node by node, where each op's own
+    lowering names what cannot be exported."""
+    if group is None:
+        ctx.current = node.name
+        return [([node], _call_lowering(node, ctx, []))]
+    if group.kind == "epilogue":
+        anchor, epilogue = group.nodes[0], group.nodes[1:]
+        ctx.current = anchor.name
+        for keep in range(len(epilogue), 0, -1):
+            inner = {n.name for n in [anchor] + epilogue[:keep - 1]}  # never stored: the rest may not read them
+            if any(i in inner for n in epilogue[keep:] for i in n.inputs):
+                continue
+            try:
+                kernels = _call_lowering(anchor, ctx, epilogue[:keep])
+            except (ExportError, NotImplementedError):
+                continue
+            return [([anchor] + epilogue[:keep], kernels)] + _one_by_one(epilogue[keep:], ctx)
+        return _one_by_one(group.nodes, ctx)
+    ctx.current = node.name
+    try:
+        return [(group.nodes, [fused_kernel(group.nodes, ctx)])]
+    except ExportError:
+        return _one_by_one(group.nodes, ctx)
+
+
+def _one_by_one(nodes, ctx):
+    return [unit for n in nodes for unit in _lower_unit(n, None, ctx)]
+
+
+def _add_steps(plan, nodes, kernels, defined, zero_copy):
+    """Append the steps of ``kernels``, which compute ``nodes``; no kernel means a zero-copy node."""
+    node = nodes[0]
+    if not kernels:
+        _alias(plan, node, zero_copy)
+        defined.add(node.name)
+        return
+    label = step_label(plan.graph, nodes)
+    before = set(defined)  # the kernels of one lowering may each write a block of the same value
+    for i, kernel in enumerate(kernels):
+        _check_bindings(kernel, node, defined, before, plan)
+        defined.update(kernel.outputs)
+        kernel.nodes = list(kernel.nodes) or [n.name for n in nodes]
+        plan.steps.append(Step(label if len(kernels) == 1 else f"{label}.{i}", kernel, kernel.nodes))
+    if nodes[-1].name not in defined:
+        raise ExportError(f"node %{node.name} ({node.target}): its lowering did not write %{nodes[-1].name}. "
+                          f"Received: outputs {[o for k in kernels for o in k.outputs]}")
 
 
 def _refuse_float64(graph):
@@ -155,17 +198,6 @@ def _refuse_float64(graph):
             what = f"{node.target} node" if node.op == "call" else node.op
             raise ExportError(f"{what} %{node.name} is float64, which WebGPU cannot run; cast the model to float32 "
                               f"before export. Received: dtype=float64 at %{node.name}")
-
-
-def _lower_group(node, ctx, epilogue):
-    """``(kernels, epilogue actually fused)``. When the lowering refuses the whole chain (say, too many
-    bias operands to bind), the longest prefix it accepts is fused and the rest lowered on its own."""
-    for keep in range(len(epilogue), 0, -1):
-        try:
-            return _call_lowering(node, ctx, epilogue[:keep]), epilogue[:keep]
-        except (ExportError, NotImplementedError):
-            continue
-    return _call_lowering(node, ctx, []), []
 
 
 def _call_lowering(node, ctx, epilogue):

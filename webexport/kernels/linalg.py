@@ -58,19 +58,20 @@ def epilogue_code(node, ctx, epilogue, first_binding, index="idx", value="v"):
 
     Returns a dict: ``inputs`` (extra value names to bind, from ``in{first_binding}`` on), ``steps``
     (``[{var, expr}]``: WGSL ``let`` statements in order), ``result`` (the expression to store),
-    ``output`` (the value name the kernel writes) and ``nodes`` (the names it computes).
+    ``output`` (the value name the kernel writes) and ``nodes`` (the names it computes). The epilogue is in
+    graph order and may be a DAG: a step reads the result of ``node`` or of any earlier step (GELU reads it twice).
     """
     out_shape = ctx.spec(node.name).shape
-    extra, steps, running = [], [], node.name
-    current = value
+    extra, steps = [], []
+    computed = {node.name: value}  # value name -> the WGSL variable holding it
     for k, step in enumerate(epilogue):
         if tuple(ctx.spec(step.name).shape) != tuple(out_shape):
             raise ExportError(f"node %{step.name} ({step.target}): an epilogue of %{node.name} must keep its shape "
                               f"{list(out_shape)}. Received: {list(ctx.spec(step.name).shape)}")
         args = []
         for name in step.inputs:
-            if name == running:
-                args.append(current)
+            if name in computed:
+                args.append(computed[name])
                 continue
             scalar = _inline_scalar(ctx, name)
             if scalar is not None:
@@ -82,12 +83,13 @@ def epilogue_code(node, ctx, epilogue, first_binding, index="idx", value="v"):
             args.append(f"in{first_binding + extra.index(name)}[{offset}]")
         var = f"e{k}"
         steps.append({"var": var, "expr": _expression(step, args, ctx)})
-        running, current = step.name, var
+        computed[step.name] = var
     if first_binding + len(extra) + 1 > MAX_STORAGE_BUFFERS:
         raise ExportError(f"node %{node.name} ({node.target}): with its epilogue the kernel would bind "
                           f"{first_binding + len(extra) + 1} storage buffers; WebGPU guarantees {MAX_STORAGE_BUFFERS}. "
                           f"Received: epilogue operands {extra}")
-    return {"inputs": extra, "steps": steps, "result": current, "output": running,
+    output = epilogue[-1].name if epilogue else node.name
+    return {"inputs": extra, "steps": steps, "result": computed[output], "output": output,
             "nodes": [node.name] + [step.name for step in epilogue]}
 
 
