@@ -12,20 +12,28 @@ Every VJP is written in pyml ops, so gradients are themselves differentiable (pa
 ``create_graph=True`` to ``backward``, or nest tapes). Reducing a cotangent over broadcast axes and
 summing cotangents at fan-out happen here, once, not in each VJP.
 """
-from dataclasses import dataclass
-
 from pyml.errors import OpError
 
 _state = {"enabled": True, "tapes": []}
+_set = object.__setattr__
 
 
-@dataclass(frozen=True)
 class Node:
-    """How a tensor was made: the primitive, its input tensors and attributes."""
+    """How a tensor was made: the primitive, its input tensors and attributes (read-only)."""
 
-    prim: object
-    inputs: tuple
-    attrs: dict
+    __slots__ = ("prim", "inputs", "attrs")
+
+    def __init__(self, prim, inputs, attrs):
+        # one per recorded op, so a slotted class rather than a frozen dataclass (twice as cheap to make)
+        _set(self, "prim", prim)
+        _set(self, "inputs", inputs)
+        _set(self, "attrs", attrs)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"Node is read-only. Received: an assignment to {name!r}")
+
+    def __repr__(self):
+        return f"Node(prim={self.prim!r}, inputs=<{len(self.inputs)} tensors>, attrs={self.attrs!r})"
 
 
 def is_recording(inputs):
@@ -68,13 +76,15 @@ def _unbroadcast(ct, shape):
     """Sum a cotangent of a broadcast result back to the input's ``shape`` (in pyml ops, so it is traceable)."""
     from pyml import ops
 
-    if ct.shape == tuple(shape):
+    shape = tuple(shape)
+    if ct.shape == shape:
         return ct
     lead = ct.ndim - len(shape)
     axes = list(range(lead)) + [lead + i for i, d in enumerate(shape) if d == 1 and ct.shape[lead + i] != 1]
     if axes:
-        ct = ops.sum(ct, axis=tuple(axes), keepdims=False)
-    return ops.reshape(ct, tuple(shape))
+        # with no leading axes to drop, keepdims gives the input's shape at once (the same sums, no reshape)
+        ct = ops.sum(ct, axis=tuple(axes), keepdims=lead == 0)
+    return ct if ct.shape == shape else ops.reshape(ct, shape)
 
 
 def _needs(tensor, wanted, memo):
@@ -83,7 +93,13 @@ def _needs(tensor, wanted, memo):
     if key not in memo:
         memo[key] = False  # guards cycles; graphs are DAGs, but cheap insurance
         node = tensor._node
-        memo[key] = key in wanted or (node is not None and any(_needs(t, wanted, memo) for t in node.inputs))
+        if key in wanted:
+            memo[key] = True
+        elif node is not None:
+            for t in node.inputs:
+                if memo.get(id(t)) or _needs(t, wanted, memo):
+                    memo[key] = True
+                    break
     return memo[key]
 
 
@@ -95,19 +111,23 @@ def _topological(outputs, wanted, memo):
         if done:
             order.append(tensor)
             continue
-        if id(tensor) in seen or not _needs(tensor, wanted, memo):
+        key = id(tensor)
+        if key in seen or not (memo.get(key) or _needs(tensor, wanted, memo)):
             continue
-        seen.add(id(tensor))
+        seen.add(key)
         stack.append((tensor, True))
-        if tensor._node is not None:
-            stack.extend((t, False) for t in tensor._node.inputs if id(t) not in seen)
+        node = tensor._node
+        if node is not None:
+            for t in node.inputs:
+                if id(t) not in seen:
+                    stack.append((t, False))
     return order[::-1]  # outputs first
 
 
 def grad(outputs, sources, output_gradients=None, create_graph=False):
     """Gradients of ``sum(outputs)`` with respect to each of ``sources`` (None where unconnected)."""
     from pyml import ops
-    from pyml.dtypes import is_float
+    from pyml.dtypes import FLOATS
     from pyml.tensor import Tensor
 
     outputs = list(outputs)
@@ -127,21 +147,28 @@ def grad(outputs, sources, output_gradients=None, create_graph=False):
     with context:
         for tensor in _topological(outputs, wanted, memo):
             node = tensor._node
-            g = cot.get(id(tensor))
-            if node is None or g is None or node.prim.vjp is None:
+            if node is None or node.prim.vjp is None:
                 continue
-            cts = node.prim.vjp(g, node.inputs, tensor, node.attrs)
-            if len(cts) != len(node.inputs):
-                raise OpError(node.prim.name, f"internal: vjp returned {len(cts)} cotangents for {len(node.inputs)} inputs")
-            for inp, ct in zip(node.inputs, cts):
-                if ct is None or not is_float(inp.dtype) or not memo.get(id(inp)):
+            g = cot.get(id(tensor))
+            if g is None:
+                continue
+            inputs = node.inputs
+            cts = node.prim.vjp(g, inputs, tensor, node.attrs)
+            if len(cts) != len(inputs):
+                raise OpError(node.prim.name, f"internal: vjp returned {len(cts)} cotangents for {len(inputs)} inputs")
+            for inp, ct in zip(inputs, cts):
+                key = id(inp)
+                if ct is None or not memo.get(key) or inp._spec.dtype not in FLOATS:
                     continue
                 if callable(ct):  # a lazy cotangent: only computed for inputs that need it
                     ct = ct()
-                ct = _unbroadcast(ct, inp.shape)
-                if ct.dtype != inp.dtype:
-                    ct = ops.cast(ct, inp.dtype)
-                cot[id(inp)] = cot[id(inp)] + ct if id(inp) in cot else ct
+                shape, dtype = inp._spec
+                if ct._spec.shape != shape:
+                    ct = _unbroadcast(ct, shape)
+                if ct._spec.dtype != dtype:
+                    ct = ops.cast(ct, dtype)
+                previous = cot.get(key)
+                cot[key] = ct if previous is None else previous + ct
     return [cot.get(id(s)) for s in sources]
 
 

@@ -52,7 +52,11 @@ def is_float(dtype):
     return dtype in FLOATS
 
 
+_ORDER = {"bool": 0, "int32": 1, "float32": 2, "float64": 3}
+
+
 def result_type(*dtypes):
     """NumPy promotion restricted to pyml's dtypes (bool < int32 < float32 < float64)."""
-    order = {"bool": 0, "int32": 1, "float32": 2, "float64": 3}
-    return max(dtypes, key=order.__getitem__)
+    if len(dtypes) == 2 and dtypes[0] == dtypes[1]:
+        return dtypes[0]
+    return max(dtypes, key=_ORDER.__getitem__)

@@ -40,6 +40,12 @@ class Tensor:
     """
 
     __array_priority__ = 100  # so ndarray <op> Tensor calls Tensor's reflected operator
+    # Defaults of the per-tensor fields (``_init`` sets them all; ``registry.bind`` sets only _data and _spec)
+    _node = None
+    _requires_grad = False
+    _trace = None
+    grad = None
+    name = None
 
     def __init__(self, value, dtype=None, requires_grad=False):
         if isinstance(value, Tensor):
@@ -242,15 +248,18 @@ def _install_operators():
             return lambda self, other: getattr(ops, op_name)(other, self)
         return lambda self, *args, **kwargs: getattr(ops, op_name)(self, *args, **kwargs)
 
-    binary = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide", "pow": "power",
-              "matmul": "matmul"}
-    for dunder, op_name in binary.items():
-        setattr(Tensor, f"__{dunder}__", method(op_name))
+    def binary(op_name):  # the hot operators, without *args/**kwargs packing
+        return lambda self, other: getattr(ops, op_name)(self, other)
+
+    operators = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide", "pow": "power",
+                 "matmul": "matmul"}
+    for dunder, op_name in operators.items():
+        setattr(Tensor, f"__{dunder}__", binary(op_name))
         setattr(Tensor, f"__r{dunder}__", method(op_name, reflected=True))
     compare = {"lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal", "eq": "equal",
                "ne": "not_equal"}
     for dunder, op_name in compare.items():
-        setattr(Tensor, f"__{dunder}__", method(op_name))
+        setattr(Tensor, f"__{dunder}__", binary(op_name))
     Tensor.__neg__ = method("negative")
     Tensor.__abs__ = method("abs")
     Tensor.__getitem__ = method("getitem")

@@ -11,7 +11,7 @@ VJP in pyml ops. Binary primitives take inputs of one dtype; the public ops prom
 """
 import math
 
-from pyml import dtypes
+from pyml import backend, dtypes
 from pyml.errors import OpError
 from pyml.ops.registry import Spec, bind, primitive
 
@@ -25,6 +25,17 @@ NUMERIC = ("float32", "float64", "int32")
 
 
 # ---- input handling shared by the public ops -------------------------------------------------------
+_late = {}  # pyml.tensor imports the ops, so Tensor is looked up at the first call
+
+
+def _tensor_type():
+    if not _late:
+        from pyml.tensor import Tensor
+
+        _late["Tensor"] = Tensor
+    return _late["Tensor"]
+
+
 def _is_weak(x):
     """Python scalars are weakly typed: they take the dtype of the tensor they meet."""
     return isinstance(x, (bool, int, float)) and not hasattr(x, "shape")
@@ -36,15 +47,47 @@ def convert_to_tensor(x, dtype=None):
     >>> pyml.ops.convert_to_tensor([1, 2]).dtype
     'int32'
     """
-    from pyml.tensor import Tensor
-
+    Tensor = _late.get("Tensor") or _tensor_type()
     if isinstance(x, Tensor):
-        return x if dtype is None or dtypes.canonical(dtype) == x.dtype else cast(x, dtype)
+        return x if dtype is None or dtypes.canonical(dtype) == x._spec.dtype else cast(x, dtype)
+    if dtype is not None and (x.__class__ is float or x.__class__ is int):  # a constant such as relu's 0
+        dtype = dtypes.canonical(dtype)
+        if dtype in dtypes.FLOATS:
+            return _weak_tensor(x, dtype)
     return Tensor(x, dtype=dtype)
 
 
 def _scalar_dtype(value):
     return "bool" if isinstance(value, bool) else "int32" if isinstance(value, int) else "float32"
+
+
+_INT32_RANGE = range(-2**31, 2**31)
+
+
+def _weak_tensor(value, dtype):
+    """The Python scalar ``value`` as a 0-d tensor of ``dtype`` (``Tensor(value, dtype=dtype)``, made directly)."""
+    Tensor = _late.get("Tensor") or _tensor_type()
+    if value.__class__ is float or (value.__class__ is int and value in _INT32_RANGE):
+        return Tensor._wrap(backend.xp().asarray(value, dtype=dtype))
+    return Tensor(value, dtype=dtype)  # bools, big ints (which wrap, as astype does), int/float subclasses
+
+
+def _float_pair(x, y):
+    """``_promote(x, y)``'s answer for the common cases, or None: a float tensor with a tensor of its dtype,
+    or with a Python float or int (either side)."""
+    Tensor = _late.get("Tensor") or _tensor_type()
+    if isinstance(x, Tensor):
+        dtype = x._spec.dtype
+        if dtype in dtypes.FLOATS:
+            if isinstance(y, Tensor):
+                return (x, y) if y._spec.dtype == dtype else None
+            if y.__class__ is float or y.__class__ is int:
+                return x, _weak_tensor(y, dtype)
+    elif isinstance(y, Tensor) and (x.__class__ is float or x.__class__ is int):
+        dtype = y._spec.dtype
+        if dtype in dtypes.FLOATS:
+            return _weak_tensor(x, dtype), y
+    return None
 
 
 def _promote(*values, floor=None):
@@ -53,12 +96,26 @@ def _promote(*values, floor=None):
     Tensors promote among themselves (``dtypes.result_type``); Python scalars only lift an int/bool
     result to float32 (``int_tensor * 0.5``) or a bool one to int32, never float32 to float64.
     """
-    strong = {i: convert_to_tensor(v) for i, v in enumerate(values) if not _is_weak(v)}
-    weak = [_scalar_dtype(v) for v in values if _is_weak(v)]  # at most float32, so never float64 on their own
-    common = dtypes.result_type(*[t.dtype for t in strong.values()], *weak)
-    if floor is not None:
-        common = dtypes.result_type(common, floor)
-    return [convert_to_tensor(strong.get(i, v), common) for i, v in enumerate(values)]
+    if len(values) == 2 and (floor is None or floor == "float32"):
+        pair = _float_pair(*values)
+        if pair is not None:
+            return list(pair)
+    Tensor = _late.get("Tensor") or _tensor_type()
+    converted, kinds = [], []
+    for v in values:
+        if isinstance(v, Tensor):
+            converted.append(v)
+            kinds.append(v._spec.dtype)
+        elif _is_weak(v):
+            converted.append(None)  # made once the common dtype is known
+            kinds.append(_scalar_dtype(v))  # at most float32, so never float64 on their own
+        else:
+            v = convert_to_tensor(v)
+            converted.append(v)
+            kinds.append(v._spec.dtype)
+    common = dtypes.result_type(*kinds) if floor is None else dtypes.result_type(*kinds, floor)
+    return [_weak_tensor(v, common) if t is None else t if t._spec.dtype == common else cast(t, common)
+            for v, t in zip(values, converted)]
 
 
 def _broadcast_shapes(op, *shapes):
@@ -111,10 +168,13 @@ def _cast_rule(x, dtype):
 
 def _quiet(fn):
     """``fn`` without numpy's divide-by-zero/invalid warnings: inf and NaN results are the answer, as in Keras."""
+    wrapped = {}  # xp -> fn under xp.errstate as a decorator (cheaper per call than a `with` block)
 
     def forward(xp, *arrays):
-        with xp.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-            return fn(xp, *arrays)
+        quiet = wrapped.get(xp)
+        if quiet is None:
+            quiet = wrapped[xp] = xp.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore")(fn)
+        return quiet(xp, *arrays)
 
     return forward
 
@@ -229,6 +289,9 @@ where_p = primitive("where", shape=_where_rule, forward=lambda xp, c, x, y: xp.w
 
 # ---- public ops --------------------------------------------------------------------------------------
 def _arith(name, x, y, floor=None):
+    pair = _float_pair(x, y) if floor is None or floor == "float32" else None  # floats: above any such floor
+    if pair is not None:  # and never bool, so no bool arithmetic below
+        return bind(name, *pair)
     x, y = _promote(x, y, floor=floor)
     if x.dtype == "bool":  # numpy's bool arithmetic is logical; Keras and we count bools as 0/1 ints
         x, y = cast(x, "int32"), cast(y, "int32")
@@ -404,6 +467,6 @@ def cast(x, dtype):
     """
     dtype = dtypes.canonical(dtype)
     x = convert_to_tensor(x)
-    if x.dtype == dtype:
+    if x._spec.dtype == dtype:
         return x
-    return bind("cast", x, dtype=dtype)
+    return bind(cast_p, x, dtype=dtype)

@@ -13,7 +13,7 @@ import numbers
 
 from pyml import dtypes
 from pyml.errors import OpError
-from pyml.ops.elementwise import NUMERIC, cast, convert_to_tensor, equal, where
+from pyml.ops.elementwise import NUMERIC, cast, convert_to_tensor, equal
 from pyml.ops.registry import Spec, bind, primitive
 
 __all__ = ["sum", "max", "min", "mean", "argmax", "normalize_axes"]
@@ -27,6 +27,8 @@ def normalize_axes(op, axis, ndim):
     """
     if axis is None:
         return tuple(range(ndim))
+    if axis.__class__ is int and -ndim <= axis < ndim:  # the common case, answered without the loop
+        return (axis % ndim,)
     items = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
     out = []
     for a in items:
@@ -75,11 +77,10 @@ def _argmax_rule(x, axis, keepdims):
 # ---- VJPs (pyml ops only) --------------------------------------------------------------------------
 def _spread(g, x, axes, keepdims):
     """The reduced cotangent ``g`` broadcast back over ``x``'s shape."""
-    from pyml import ops
-
-    if not keepdims:
-        g = ops.reshape(g, _kept_shape(x.shape, axes))
-    return ops.broadcast_to(g, x.shape)
+    # canonical attributes are at hand, so the primitives are bound directly (no-ops skipped, as the ops do)
+    if not keepdims and g.ndim != x.ndim:
+        g = bind("reshape", g, shape=_kept_shape(x.shape, axes))
+    return g if g.shape == x.shape else bind("broadcast_to", g, shape=x.shape)
 
 
 def _sum_vjp(g, inputs, out, attrs):
@@ -105,20 +106,20 @@ def _extreme_vjp(g, inputs, out, attrs):
 
 # ---- primitives ------------------------------------------------------------------------------------
 sum_p = primitive("sum", shape=_reduce_rule("sum", NUMERIC),
-                  forward=lambda xp, x, axes, keepdims: xp.sum(x, axis=axes, keepdims=keepdims), vjp=_sum_vjp)
+                  forward=lambda xp, x, axes, keepdims: x.sum(axis=axes, keepdims=keepdims), vjp=_sum_vjp)
 mean_p = primitive("mean", shape=_reduce_rule("mean", dtypes.FLOATS),
-                   forward=lambda xp, x, axes, keepdims: xp.mean(x, axis=axes, keepdims=keepdims), vjp=_mean_vjp)
+                   forward=lambda xp, x, axes, keepdims: x.mean(axis=axes, keepdims=keepdims), vjp=_mean_vjp)
 max_p = primitive("max", shape=_reduce_rule("max", dtypes.DTYPES, nonempty=True),
-                  forward=lambda xp, x, axes, keepdims: xp.max(x, axis=axes, keepdims=keepdims), vjp=_extreme_vjp)
+                  forward=lambda xp, x, axes, keepdims: x.max(axis=axes, keepdims=keepdims), vjp=_extreme_vjp)
 min_p = primitive("min", shape=_reduce_rule("min", dtypes.DTYPES, nonempty=True),
-                  forward=lambda xp, x, axes, keepdims: xp.min(x, axis=axes, keepdims=keepdims), vjp=_extreme_vjp)
+                  forward=lambda xp, x, axes, keepdims: x.min(axis=axes, keepdims=keepdims), vjp=_extreme_vjp)
 argmax_p = primitive("argmax", shape=_argmax_rule,
                      forward=lambda xp, x, axis, keepdims: xp.argmax(x, axis=axis, keepdims=keepdims), vjp=None)
 
 
 # ---- public ops --------------------------------------------------------------------------------------
 def _reduce(name, x, axis, keepdims):
-    return bind(name, x, axes=normalize_axes(name, axis, x.ndim), keepdims=bool(keepdims))
+    return bind(name, x, axes=normalize_axes(name, axis, len(x._spec.shape)), keepdims=bool(keepdims))
 
 
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name

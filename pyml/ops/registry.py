@@ -11,7 +11,9 @@ Each primitive is registered once, as one stanza (see shared/STYLE.md §1):
 
 ``bind`` is the one way an op runs: it checks the shape rule (so bad input fails with the op's
 name before any array work), then either records a node for the tracer or computes eagerly and,
-when autodiff is recording, remembers how the output was made.
+when autodiff is recording, remembers how the output was made. Eager training calls it for every op
+of every step, so its common path (Tensors in, no tracer) is kept short and shape rules' answers are
+memoised (rules are pure).
 """
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
@@ -44,6 +46,7 @@ class Primitive:
 _REGISTRY: dict[str, Primitive] = {}
 _TRACING = {"tracer": None}
 _NDARRAY = np.ndarray
+_BACKEND = backend._state  # {"name", "xp"}: read directly, as bind runs for every op
 
 
 def primitive(name, *, shape, forward, vjp, doc=""):
@@ -88,14 +91,15 @@ def infer(prim, tensors, attrs):
 
 
 # Shape rules are pure functions of the input specs and attributes, so bind remembers their answers:
-# a training step meets the same few (op, shapes, attrs) every time. Only successes are kept (a failing
+# a training step meets the same few (rule, specs, attrs) every time. Only successes are kept (a failing
 # rule runs, and raises, every time); unhashable attributes skip the memo; it is emptied when full.
 _SPEC_MEMO: dict = {}
 _SPEC_MEMO_SIZE = 4096
 
 
 def _spec_of(prim, tensors, attrs):
-    key = (prim.name, *[t._spec for t in tensors], *attrs.items())
+    """``infer``, memoised."""
+    key = (prim.shape_rule, *[t._spec for t in tensors], *attrs.items())
     try:
         return _SPEC_MEMO[key]
     except KeyError:
@@ -109,14 +113,14 @@ def _spec_of(prim, tensors, attrs):
     return spec
 
 
-_late = {}  # modules that import this one (pyml.tensor, pyml.autodiff), fetched at the first bind
+_late = {}  # from modules that import this one (pyml.tensor, pyml.autodiff), fetched at the first bind
 
 
 def _late_imports():
     from pyml import autodiff
     from pyml.tensor import Tensor
 
-    _late.update(Tensor=Tensor, autodiff=autodiff, Node=autodiff.Node, grad_state=autodiff._state)
+    _late.update(Tensor=Tensor, new=Tensor.__new__, autodiff=autodiff, Node=autodiff.Node, grad=autodiff._state)
     return _late
 
 
@@ -125,24 +129,19 @@ def bind(name, *inputs, **attrs):
     late = _late or _late_imports()
     Tensor = late["Tensor"]
     prim = (_REGISTRY.get(name) or get(name)) if name.__class__ is str else name
-    tensors = inputs
-    symbolic = recorded = False
+    recorded = False
     for t in inputs:
-        if not isinstance(t, Tensor):
-            tensors = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
-            return _bind(prim, tensors, attrs)
-        if t._data is None:
-            symbolic = True
+        if not isinstance(t, Tensor) or t._data is None:
+            return _bind(prim, inputs, attrs)  # a value to convert, or tracing
         if t._requires_grad or t._node is not None:
             recorded = True
-    if symbolic:
-        return _bind(prim, tensors, attrs)
-    spec = _spec_of(prim, tensors, attrs)
-    xp = backend.xp()
+    # The eager path, which training runs ~70 times a step: keep it lean.
+    spec = _spec_of(prim, inputs, attrs)
+    xp = _BACKEND["xp"]
     try:
-        array = prim.forward(xp, *[t._data for t in tensors], **attrs)
+        array = prim.forward(xp, *[t._data for t in inputs], **attrs)
     except Exception as exc:  # the shape rule passed, so this is a bug in the forward: say where
-        shapes = ", ".join(str(t.shape) for t in tensors)
+        shapes = ", ".join(str(t.shape) for t in inputs)
         raise OpError(prim.name, f"forward failed on input shapes {shapes}: {exc}") from exc
     if array.__class__ is not _NDARRAY:  # numpy gives scalars for 0-d results; other backends their arrays
         array = xp.asarray(array)
@@ -150,24 +149,26 @@ def bind(name, *inputs, **attrs):
         array = array.astype(spec.dtype)
     if array.shape != spec.shape:
         raise OpError(prim.name, f"internal: forward gave shape {tuple(array.shape)}, shape rule said {spec.shape}")
-    out = Tensor._wrap(array, spec)
-    state = late["grad_state"]
-    # int/bool outputs carry no gradient; autodiff.is_recording, inlined
-    if spec.dtype in dtypes.FLOATS and state["enabled"] and (recorded or state["tapes"]):
-        out._node = late["Node"](prim, tensors, attrs)
+    out = late["new"](Tensor)
+    out._data, out._spec = array, spec  # Tensor._wrap(array, spec): the other fields keep their class defaults
+    grad = late["grad"]
+    # autodiff.is_recording, inlined; int/bool outputs carry no gradient
+    if spec.dtype in dtypes.FLOATS and grad["enabled"] and (recorded or grad["tapes"]):
+        out._node = late["Node"](prim, inputs, attrs)
     return out
 
 
-def _bind(prim, tensors, attrs):
-    """bind's general path: symbolic inputs (tracing) and inputs that were not Tensors yet."""
+def _bind(prim, inputs, attrs):
+    """bind's general path: inputs that are not Tensors yet, and symbolic ones (tracing)."""
     Tensor, autodiff = _late["Tensor"], _late["autodiff"]
+    tensors = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
+    if not any(t.is_symbolic for t in tensors):
+        return bind(prim, *tensors, **attrs)
     spec = _spec_of(prim, tensors, attrs)
-    if any(t.is_symbolic for t in tensors):
-        tracer = _TRACING["tracer"]
-        if tracer is None:
-            raise OpError(prim.name, "got a symbolic tensor outside of tracing")
-        out = tracer.record(prim, tensors, attrs, spec)
-        if dtypes.is_float(spec.dtype) and autodiff.is_recording(tensors):  # autodiff inside traced functions
-            out._node = autodiff.Node(prim, tuple(tensors), attrs)
-        return out
-    return bind(prim, *tensors, **attrs)
+    tracer = _TRACING["tracer"]
+    if tracer is None:
+        raise OpError(prim.name, "got a symbolic tensor outside of tracing")
+    out = tracer.record(prim, tensors, attrs, spec)
+    if dtypes.is_float(spec.dtype) and autodiff.is_recording(tensors):  # autodiff inside traced functions
+        out._node = autodiff.Node(prim, tensors, attrs)
+    return out
