@@ -4,14 +4,18 @@ Two styles, as users know them from PyTorch and TensorFlow:
 
     >>> x = pyml.Variable([1.0, 2.0])
     >>> y = (x * x).sum(); y.backward(); x.grad          # PyTorch style
+    Tensor([2., 4.], shape=(2,), dtype=float32)
     >>> with pyml.GradientTape() as tape:                 # TensorFlow style
     ...     y = (x * x).sum()
     >>> tape.gradient(y, x)
+    Tensor([2., 4.], shape=(2,), dtype=float32)
 
 Every VJP is written in pyml ops, so gradients are themselves differentiable (pass
 ``create_graph=True`` to ``backward``, or nest tapes). Reducing a cotangent over broadcast axes and
 summing cotangents at fan-out happen here, once, not in each VJP.
 """
+import functools
+
 from pyml.errors import OpError
 
 _state = {"enabled": True, "tapes": []}
@@ -44,8 +48,11 @@ def is_recording(inputs):
 class no_grad:
     """Context manager (and decorator) that turns gradient recording off.
 
+    >>> x = pyml.Variable([1.0, 2.0])
     >>> with pyml.no_grad():
-    ...     y = model(x)        # no graph is kept
+    ...     y = x * 2.0
+    >>> y.requires_grad         # no graph is kept
+    False
     """
 
     def __enter__(self):
@@ -57,11 +64,11 @@ class no_grad:
         _state["enabled"] = self._old
 
     def __call__(self, fn):
+        @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with no_grad():
+            with type(self)():
                 return fn(*args, **kwargs)
 
-        wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
         return wrapper
 
 
@@ -87,41 +94,34 @@ def _unbroadcast(ct, shape):
     return ct if ct.shape == shape else ops.reshape(ct, shape)
 
 
-def _needs(tensor, wanted, memo):
-    """Whether ``tensor`` lies on a path to one of ``wanted`` (ids), through recorded nodes."""
-    key = id(tensor)
-    if key not in memo:
-        memo[key] = False  # guards cycles; graphs are DAGs, but cheap insurance
-        node = tensor._node
-        if key in wanted:
-            memo[key] = True
-        elif node is not None:
-            for t in node.inputs:
-                if memo.get(id(t)) or _needs(t, wanted, memo):
-                    memo[key] = True
-                    break
-    return memo[key]
-
-
-def _topological(outputs, wanted, memo):
-    order, seen = [], set()
+def _topological(outputs, wanted):
+    """The tensors on a recorded path from ``outputs`` to one of ``wanted`` (ids), each before its inputs,
+    and the set of their ids. Iterative (a depth-first post-order), so an unrolled loop of any length
+    fits in Python's recursion limit."""
+    needed, order, visited = set(), [], set()
     stack = [(t, False) for t in outputs]
+    pop, push = stack.pop, stack.append
     while stack:
-        tensor, done = stack.pop()
-        if done:
-            order.append(tensor)
-            continue
+        tensor, expanded = pop()
         key = id(tensor)
-        if key in seen or not (memo.get(key) or _needs(tensor, wanted, memo)):
-            continue
-        seen.add(key)
-        stack.append((tensor, True))
-        node = tensor._node
-        if node is not None:
-            for t in node.inputs:
-                if id(t) not in seen:
-                    stack.append((t, False))
-    return order[::-1]  # outputs first
+        if expanded:  # its inputs are settled by now: a DAG has no path back to this tensor
+            if key in wanted:
+                needed.add(key)
+                order.append(tensor)
+            elif tensor._node is not None:
+                for t in tensor._node.inputs:
+                    if id(t) in needed:
+                        needed.add(key)
+                        order.append(tensor)
+                        break
+        elif key not in visited:
+            visited.add(key)
+            push((tensor, True))
+            if tensor._node is not None:  # past a wanted tensor too: another source may lie behind it
+                for t in tensor._node.inputs:
+                    if id(t) not in visited:
+                        push((t, False))
+    return order[::-1], needed  # outputs first
 
 
 def grad(outputs, sources, output_gradients=None, create_graph=False):
@@ -130,9 +130,16 @@ def grad(outputs, sources, output_gradients=None, create_graph=False):
     from pyml.dtypes import FLOATS
     from pyml.tensor import Tensor
 
-    outputs = list(outputs)
+    outputs, sources = list(outputs), list(sources)
     if output_gradients is None:
         output_gradients = [None] * len(outputs)
+    elif len(output_gradients) != len(outputs):
+        raise OpError("gradient", "pass one output gradient per output (None for ones). Received: "
+                                  f"{len(outputs)} outputs and {len(output_gradients)} output gradients")
+    for what, tensors in (("outputs", outputs), ("sources", sources)):
+        for i, t in enumerate(tensors):
+            if not isinstance(t, Tensor):
+                raise OpError("gradient", f"{what}[{i}] must be a Tensor. Received: {type(t).__name__}")
     cot = {}
     for out, g in zip(outputs, output_gradients):
         if g is None:
@@ -142,10 +149,10 @@ def grad(outputs, sources, output_gradients=None, create_graph=False):
         if g.shape != out.shape:
             raise OpError("gradient", f"output gradient has shape {g.shape}, but the output has shape {out.shape}")
         cot[id(out)] = cot[id(out)] + g if id(out) in cot else g
-    wanted, memo = {id(s) for s in sources}, {}
+    order, needed = _topological(outputs, {id(s) for s in sources})
     context = _enable_grad() if create_graph else no_grad()
     with context:
-        for tensor in _topological(outputs, wanted, memo):
+        for tensor in order:
             node = tensor._node
             if node is None or node.prim.vjp is None:
                 continue
@@ -158,7 +165,7 @@ def grad(outputs, sources, output_gradients=None, create_graph=False):
                 raise OpError(node.prim.name, f"internal: vjp returned {len(cts)} cotangents for {len(inputs)} inputs")
             for inp, ct in zip(inputs, cts):
                 key = id(inp)
-                if ct is None or not memo.get(key) or inp._spec.dtype not in FLOATS:
+                if ct is None or key not in needed or inp._spec.dtype not in FLOATS:
                     continue
                 if callable(ct):  # a lazy cotangent: only computed for inputs that need it
                     ct = ct()
@@ -235,6 +242,7 @@ class GradientTape:
             self._watched[id(t)] = t
 
     def watched_variables(self):
+        """The tensors passed to ``watch`` so far (Variables watched automatically are not listed)."""
         return list(self._watched.values())
 
     def _is_watched(self, tensor):

@@ -49,7 +49,4 @@ def to_numpy(array):
 
 def asarray(value, dtype=None):
     """A backend array from ``value`` (NumPy arrays, lists, scalars, backend arrays)."""
-    module = xp()
-    if module is not np and isinstance(value, np.ndarray):
-        return module.asarray(value, dtype=dtype)
-    return module.asarray(value, dtype=dtype)
+    return xp().asarray(value, dtype=dtype)

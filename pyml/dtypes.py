@@ -49,6 +49,7 @@ def of_array(array):
 
 
 def is_float(dtype):
+    """Whether the dtype name is a float one (the only dtypes with gradients)."""
     return dtype in FLOATS
 
 

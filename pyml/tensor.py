@@ -15,19 +15,23 @@ from pyml.errors import OpError
 from pyml.ops.registry import Spec
 
 
-def _default_dtype(value):
+def _default_dtype(value, array):
+    """The dtype ``value`` gets when none is given (see the module docstring); ``array`` is ``value`` converted."""
     if isinstance(value, (bool, np.bool_)):
         return "bool"
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    if isinstance(value, (int, np.integer)):
         return "int32"
     if type(value) is float:  # np.float64 subclasses float but keeps its dtype
         return "float32"
     if isinstance(value, (list, tuple)):
-        arr = np.asarray(value)
-        if arr.dtype.kind == "b":
-            return "bool"
-        return "int32" if arr.dtype.kind in "iu" else "float32"
-    return None
+        kind = array.dtype.kind
+        return "bool" if kind == "b" else "int32" if kind in "iu" else "float32"
+    return dtypes.of_array(array)
+
+
+def _short_repr(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class Tensor:
@@ -37,6 +41,14 @@ class Tensor:
         value: array-like (list, scalar, NumPy/CuPy array or Tensor).
         dtype: "float32" (default for Python floats), "float64", "int32" or "bool".
         requires_grad: record operations on this tensor so ``backward()`` fills ``.grad``.
+
+    >>> x = pyml.Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> (x.shape, x.dtype, x.ndim, x.size)
+    ((2, 2), 'float32', 2, 4)
+    >>> (x * x).sum().backward()
+    >>> x.grad.numpy()
+    array([[2., 4.],
+           [6., 8.]], dtype=float32)
     """
 
     __array_priority__ = 100  # so ndarray <op> Tensor calls Tensor's reflected operator
@@ -50,12 +62,15 @@ class Tensor:
     def __init__(self, value, dtype=None, requires_grad=False):
         if isinstance(value, Tensor):
             value = value.data
-        target = dtypes.canonical(dtype) if dtype is not None else _default_dtype(value)
-        array = backend.asarray(value)
-        if target is None:
-            target = dtypes.of_array(array)
-        if dtypes.name_of(array.dtype) != target:
-            array = array.astype(target)
+        target = dtypes.canonical(dtype) if dtype is not None else None
+        try:
+            array = backend.asarray(value)
+            target = target or _default_dtype(value, array)
+            if dtypes.name_of(array.dtype) != target:
+                array = array.astype(target)
+        except (TypeError, ValueError) as exc:  # strings, ragged lists, None, dicts: say so in pyml's terms
+            raise type(exc)(f"Tensor: cannot make a tensor from a {type(value).__name__} ({exc}). "
+                            f"Received: {_short_repr(value)}") from None
         self._init(array)
         self._requires_grad = bool(requires_grad)
         if requires_grad and not dtypes.is_float(target):
@@ -88,36 +103,44 @@ class Tensor:
     # ---- basic properties -------------------------------------------------------------------
     @property
     def data(self):
+        """The backend array (NumPy or CuPy); an error for a symbolic tensor, which has none."""
         if self._data is None:
             raise OpError("Tensor", f"a symbolic tensor (shape={self.shape}, dtype={self.dtype}) has no value while tracing")
         return self._data
 
     @property
     def is_symbolic(self):
+        """True for a tracer's placeholder value: a shape and a dtype, no data."""
         return self._data is None
 
     @property
     def spec(self):
+        """``Spec(shape, dtype)``: what tracing and shape rules know of the tensor."""
         return self._spec
 
     @property
     def shape(self):
+        """The shape, a tuple of ints."""
         return self._spec.shape
 
     @property
     def dtype(self):
+        """The dtype's name: "float32", "float64", "int32" or "bool"."""
         return self._spec.dtype
 
     @property
     def ndim(self):
+        """The number of axes."""
         return len(self._spec.shape)
 
     @property
     def size(self):
+        """The number of elements."""
         return int(np.prod(self._spec.shape, dtype=np.int64))
 
     @property
     def requires_grad(self):
+        """Whether gradients flow to this tensor: a leaf that asked for them, or a result recorded from one."""
         return self._requires_grad or self._node is not None
 
     @requires_grad.setter
@@ -132,12 +155,15 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         arr = self.numpy()
-        return arr.astype(dtype) if dtype is not None else arr
+        # np.array(t) asks for a copy (copy=True): writing to it must not change the tensor
+        return arr.astype(arr.dtype if dtype is None else dtype, copy=bool(copy))
 
     def item(self):
+        """The value of a one-element tensor as a Python number."""
         return self.numpy().item()
 
     def tolist(self):
+        """The value as nested Python lists."""
         return self.numpy().tolist()
 
     def __len__(self):
@@ -189,6 +215,7 @@ class Tensor:
         return Tensor._wrap(self.data)
 
     def zero_grad(self):
+        """Forget the accumulated ``.grad`` (before the next ``backward()``)."""
         self.grad = None
 
 
@@ -209,8 +236,17 @@ class Variable(Tensor):
     def __init__(self, initial_value, trainable=True, name=None, dtype=None):
         super().__init__(initial_value, dtype=dtype)
         self.trainable = trainable
-        self._requires_grad = bool(trainable) and dtypes.is_float(self.dtype)
         self.name = name
+
+    @property
+    def trainable(self):
+        """Whether optimizers and tapes treat it as a parameter; setting it turns ``requires_grad`` on or off."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, flag):
+        self._trainable = bool(flag)
+        self._requires_grad = self._trainable and dtypes.is_float(self.dtype)
 
     def _new_value(self, value, op):
         array = value.data if isinstance(value, Tensor) else backend.asarray(value)
@@ -224,15 +260,18 @@ class Variable(Tensor):
         return self
 
     def assign_add(self, delta):
+        """Add ``delta`` to the value in place (shapes must match)."""
         self._data = self._data + self._new_value(delta, "assign_add")
         return self
 
     def assign_sub(self, delta):
+        """Subtract ``delta`` from the value in place (shapes must match)."""
         self._data = self._data - self._new_value(delta, "assign_sub")
         return self
 
     @property
     def value(self):
+        """The current value as a plain Tensor (no longer tied to the variable or to autodiff)."""
         return Tensor._wrap(self.data)
 
     def __repr__(self):
@@ -268,6 +307,9 @@ def _install_operators():
     for name in ("sum", "mean", "max", "min", "argmax", "exp", "log"):
         setattr(Tensor, name, method(name))
     Tensor.astype = method("cast")
-    Tensor.transpose = lambda self, *axes: ops.transpose(self, axes or None)
-    Tensor.reshape = lambda self, *shape: ops.reshape(
-        self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+
+    def one_or_many(args):  # x.reshape(2, 3) or x.reshape((2, 3)), as NumPy's methods take both
+        return args[0] if len(args) == 1 and (args[0] is None or isinstance(args[0], (tuple, list))) else args
+
+    Tensor.transpose = lambda self, *axes: ops.transpose(self, one_or_many(axes) or None)
+    Tensor.reshape = lambda self, *shape: ops.reshape(self, one_or_many(shape))

@@ -2,7 +2,13 @@
 
     >>> graph = pyml.graph.trace(lambda x: pyml.ops.tanh(x) * 2.0, [((None, 3), "float32")])
     >>> print(pyml.graph.optimize(graph))
-    >>> pyml.graph.run_graph(graph, [np.ones((5, 3), "float32")])
+    %x : f32[N,3] = placeholder
+    %v1 : f32[N,3] = tanh(%x)
+    %c2 : f32[] = constant 2.0
+    %v3 : f32[N,3] = mul(%v1, %c2)
+    return %v3
+    >>> pyml.graph.run_graph(graph, [np.zeros((5, 3), "float32")])[0].shape
+    (5, 3)
 
 The JSON form of a graph and the rules of tracing are specified in docs/internals.md §3.
 """

@@ -1,10 +1,13 @@
 """``pyml.function``: trace a Python function once per input signature, then run the cached graph.
 
+    >>> w = pyml.Variable(np.eye(3, dtype="float32"))
     >>> @pyml.function
     ... def step(x, y):
     ...     return pyml.ops.tanh(x @ w) - y
-    >>> step(x, y)                       # first call with these shapes and dtypes: traces, then runs
-    >>> step(x2, y2)                     # same shapes: runs the cached graph
+    >>> step(np.zeros((2, 3), "float32"), np.ones((2, 3), "float32")).shape  # first call: traces, then runs
+    (2, 3)
+    >>> step(np.ones((2, 3), "float32"), np.zeros((2, 3), "float32")).shape  # same shapes: the cached graph
+    (2, 3)
     >>> len(step.graphs)
     1
 
@@ -20,7 +23,6 @@ baked into the graph, like a folded constant: write ``pyml.ops.matmul(x, w, ...)
 argument, or retrace after changing such Variables (``f.clear()``).
 """
 import functools
-import inspect
 import weakref
 
 import numpy as np
@@ -28,7 +30,7 @@ import numpy as np
 from pyml import dtypes
 from pyml.graph.interpreter import Interpreter
 from pyml.graph.passes import optimize
-from pyml.graph.trace import TraceError, as_spec, trace_function, unflatten
+from pyml.graph.trace import TraceError, as_spec, positional_names, trace_function, unflatten
 from pyml.ops.registry import Spec
 from pyml.tensor import Tensor
 
@@ -41,7 +43,7 @@ class Function:
         self.optimize_graph = optimize_graph
         self._cache = {}  # signature -> (TraceResult, Interpreter)
         self._bound = weakref.WeakKeyDictionary()
-        self._params = _positional_names(fn)
+        self._params = positional_names(fn)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
@@ -57,7 +59,12 @@ class Function:
         specs: ``(shape, dtype)`` pairs, ``Spec``s or ``pyml.Input``s; a ``None`` at axis 0 of a spec
         traces a dynamic-batch graph (for export).
 
+        >>> f = pyml.function(lambda x: x * 2.0)
         >>> print(f.get_graph(((None, 4), "float32")))
+        %x : f32[N,4] = placeholder
+        %c1 : f32[] = constant 2.0
+        %v2 : f32[N,4] = mul(%x, %c1)
+        return %v2
         """
         args, kwargs = _specs_to_placeholders(args), _specs_to_placeholders(kwargs)
         return self._concrete(_signature(args, kwargs, self._params)[1])[0].graph
@@ -80,7 +87,7 @@ class Function:
         arg_structure, specs, names = key
 
         def flat_fn(*tensors):
-            args, kwargs = unflatten_args(arg_structure, list(tensors))
+            args, kwargs = _unflatten_args(arg_structure, tensors)
             return self.fn(*args, **kwargs)
 
         result = trace_function(flat_fn, specs, names=names)  # None dims come only from get_graph specs
@@ -153,14 +160,6 @@ def _is_tensor_like(x):
     return isinstance(x, (Tensor, np.ndarray, _Placeholder))
 
 
-def _positional_names(fn):
-    try:
-        return [p.name for p in inspect.signature(fn).parameters.values()
-                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        return []
-
-
 def _signature(args, kwargs, params):
     """``(tensor leaves, cache key)``; the key is ``(argument structure, leaf specs, leaf names)``.
     Leaves are named after the parameters they came from (``x``, ``batch_0``, ``inputs_image``)."""
@@ -199,25 +198,15 @@ def _clean(name):
     return "".join(c if c.isalnum() or c == "_" else "_" for c in str(name))
 
 
-def unflatten_args(structure, tensors):
+def _unflatten_args(structure, tensors):
+    """``(args, kwargs)`` rebuilt from a cache key's argument structure, with ``tensors`` for its leaves."""
     positional, keyword = structure
     it = iter(tensors)
-
-    def build(s):
-        if s[0] == "tensor":
-            return next(it)
-        if s[0] == "static":
-            return s[2]
-        if s[0] == "seq":
-            items = [build(c) for c in s[2]]
-            return s[1](*items) if hasattr(s[1], "_fields") else s[1](items)
-        return s[1](zip(s[2], [build(c) for c in s[3]]))
-
-    return [build(s) for s in positional], {k: build(s) for k, s in keyword}
+    return [unflatten(s, it) for s in positional], {k: unflatten(s, it) for k, s in keyword}
 
 
 def _as_tensor(leaf):
     return leaf if isinstance(leaf, Tensor) else Tensor(leaf)
 
 
-__all__ = ["Function", "function", "unflatten"]
+__all__ = ["Function", "function"]

@@ -45,8 +45,9 @@ class Interpreter:
             is: pass a ``Variable`` to read its current value on every run (as ``pyml.function`` does),
             and to let gradients flow into it.
 
-    >>> Interpreter(graph).run(np.ones((7, 3), "float32"))      # one argument per graph input
-    [Tensor(...)]
+    >>> graph = pyml.graph.trace(lambda x: pyml.ops.tanh(x) * 2.0, [((None, 3), "float32")])
+    >>> [y.shape for y in Interpreter(graph).run(np.ones((7, 3), "float32"))]   # one argument per graph input
+    [(7, 3)]
     """
 
     def __init__(self, graph, constants=None):
@@ -95,6 +96,7 @@ class Interpreter:
 
     # ---- one method per opcode -------------------------------------------------------------------------
     def placeholder(self, node, value):
+        """A graph input: ``value`` as a Tensor, checked against the node's shape and dtype."""
         if not isinstance(value, Tensor):
             value = Tensor(value, dtype=node.dtype if not isinstance(value, np.ndarray) else None)
         expected = self.resolve_shape(node.shape)
@@ -104,9 +106,11 @@ class Interpreter:
         return value
 
     def constant(self, node):
+        """A constant's Tensor (from ``graph.constants``, or the override given to ``__init__``)."""
         return self._constants[node.name]
 
     def call(self, node, args):
+        """Bind the node's primitive to ``args``; the result must have the shape and dtype the graph says."""
         out = bind(node.target, *args, **self.resolve_attrs(node.attrs))
         expected = self.resolve_shape(node.shape)
         if out.shape != expected or out.dtype != node.dtype:
@@ -116,6 +120,7 @@ class Interpreter:
 
     # ---- the dynamic batch -----------------------------------------------------------------------------
     def resolve_shape(self, shape):
+        """``shape`` with the batch of this run in place of ``None``."""
         return tuple(self.batch if d is None else d for d in shape)
 
     def resolve_attrs(self, attrs):
@@ -148,8 +153,9 @@ def run_graph(graph, inputs, constants=None):
     """Run ``graph`` on ``inputs`` (a list, one per graph input, or a dict by input name); returns the
     output Tensors as a list.
 
-    >>> run_graph(graph, {"x": np.ones((1, 3), "float32")})
-    [Tensor(...)]
+    >>> graph = pyml.graph.trace(lambda x: x + 1.0, [((None, 3), "float32")])
+    >>> run_graph(graph, {"x": np.zeros((1, 3), "float32")})[0].numpy()
+    array([[1., 1., 1.]], dtype=float32)
     """
     if isinstance(inputs, dict):
         missing = [name for name in graph.inputs if name not in inputs]

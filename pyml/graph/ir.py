@@ -25,6 +25,13 @@ _SHORT = {"float32": "f32", "float64": "f64", "int32": "i32", "bool": "bool"}
 
 @dataclass
 class Node:
+    """One graph value: ``op`` (placeholder, constant or call) makes ``name``, of ``shape`` and ``dtype``;
+    a call applies primitive ``target`` to the values ``inputs`` with ``attrs``.
+
+    >>> print(Node("v1", "call", (None, 10), "float32", "matmul", ["x", "w0"]))
+    %v1 : f32[N,10] = matmul(%x, %w0)
+    """
+
     name: str
     op: str
     shape: tuple
@@ -47,18 +54,30 @@ class Node:
 
 @dataclass
 class Graph:
+    """Topologically ordered ``nodes``, the names of its ``inputs`` (placeholders) and ``outputs``, and the
+    ``constants``' arrays by node name. ``print(graph)`` shows it, ``to_json``/``from_json`` save it.
+
+    >>> x = Node("x", "placeholder", (None, 2), "float32")
+    >>> print(Graph([x, Node("v1", "call", (None, 2), "float32", "exp", ["x"])], ["x"], ["v1"]))
+    %x : f32[N,2] = placeholder
+    %v1 : f32[N,2] = exp(%x)
+    return %v1
+    """
+
     nodes: list
     inputs: list
     outputs: list
     constants: dict = field(default_factory=dict)
 
     def node(self, name):
+        """The node named ``name`` (a KeyError naming it otherwise)."""
         for n in self.nodes:
             if n.name == name:
                 return n
         raise KeyError(f"graph has no value named {name!r}")
 
     def nodes_by_name(self):
+        """``{name: node}`` for every node."""
         return {n.name: n for n in self.nodes}
 
     def __str__(self):

@@ -1,6 +1,11 @@
 """Graph passes: each a pure function graph -> graph (the input graph is never changed).
 
+    >>> graph = pyml.graph.trace(lambda x: pyml.ops.exp(x) + pyml.ops.exp(x), [((None, 3), "float32")])
     >>> print(optimize(graph))
+    %x : f32[N,3] = placeholder
+    %v1 : f32[N,3] = exp(%x)
+    %v3 : f32[N,3] = add(%v1, %v1)
+    return %v3
 
 - ``fold_constants``: a call whose inputs are all constants becomes a constant.
 - ``eliminate_common_subexpressions``: a call repeating an earlier one (same target, inputs, attrs), or an
@@ -32,7 +37,19 @@ def fold_constants(graph, growth_limit=FOLD_GROWTH_LIMIT):
     depend on the batch (``None``), or when its output has more than ``growth_limit`` elements beyond the
     inputs' total (so broadcasting a scalar to a big shape is not folded into a big weight).
 
-    >>> print(fold_constants(graph))   # c0 * c1 + x  ->  c2 + x, with c2 = c0 * c1
+    Tracing runs ops on constants eagerly, so such calls come from graphs built or edited by hand:
+
+    >>> from pyml.graph import Node
+    >>> graph = Graph([Node("x", "placeholder", (2,), "float32"), Node("c1", "constant", (), "float32"),
+    ...                Node("v2", "call", (), "float32", "exp", ["c1"]),
+    ...                Node("v3", "call", (2,), "float32", "add", ["x", "v2"])],
+    ...               ["x"], ["v3"], {"c1": np.array(0.0, "float32")})
+    >>> print(fold_constants(graph))   # exp(0) -> 1 (c1 is now unused: eliminate_dead_code drops it)
+    %x : f32[2] = placeholder
+    %c1 : f32[] = constant 0.0
+    %v2 : f32[] = constant 1.0
+    %v3 : f32[2] = add(%x, %v2)
+    return %v3
     """
     from pyml.graph.interpreter import Interpreter
 
@@ -72,7 +89,11 @@ def _has_none(value):
 def eliminate_dead_code(graph):
     """Drop nodes that no graph output depends on. Placeholders stay: they are the graph's inputs.
 
-    >>> print(eliminate_dead_code(graph))
+    >>> graph = pyml.graph.trace(lambda x: [pyml.ops.exp(x), pyml.ops.tanh(x)][1], [((None, 3), "float32")])
+    >>> print(eliminate_dead_code(graph))   # exp(x) is traced, but nothing reads it
+    %x : f32[N,3] = placeholder
+    %v2 : f32[N,3] = tanh(%x)
+    return %v2
     """
     live = set(graph.outputs) | set(graph.inputs)
     for node in reversed(graph.nodes):
@@ -88,7 +109,12 @@ def eliminate_common_subexpressions(graph):
 
     Primitives are pure (no random or stateful primitive is registered), so equal calls give equal values.
 
+    >>> graph = pyml.graph.trace(lambda x: pyml.ops.exp(x) + pyml.ops.exp(x), [((None, 3), "float32")])
     >>> print(eliminate_common_subexpressions(graph))   # exp(x) + exp(x)  ->  v1 + v1
+    %x : f32[N,3] = placeholder
+    %v1 : f32[N,3] = exp(%x)
+    %v3 : f32[N,3] = add(%v1, %v1)
+    return %v3
     """
     seen, rename, nodes = {}, {}, []
     for node in graph.nodes:
@@ -117,7 +143,9 @@ def _cse_key(node, constants):
 def optimize(graph, max_rounds=10):
     """Fold constants, eliminate common subexpressions and dead code, until the graph stops changing.
 
-    >>> small = optimize(pyml.graph.trace(fn, specs))
+    >>> graph = pyml.graph.trace(lambda x: pyml.ops.exp(x) + pyml.ops.exp(x), [((None, 3), "float32")])
+    >>> len(graph.nodes), len(optimize(graph).nodes)
+    (4, 3)
     """
     for _ in range(max_rounds):
         new = eliminate_dead_code(eliminate_common_subexpressions(fold_constants(graph)))

@@ -112,6 +112,7 @@ class Tracer:
         self._alive = []  # keeps those objects alive, so their ids are not reused while tracing
 
     def node(self, name):
+        """The recorded ``Node`` that makes the value ``name``."""
         return self._index[name]
 
     def placeholder(self, name, spec):
@@ -138,6 +139,7 @@ class Tracer:
         return self.constant(tensor)
 
     def constant(self, tensor):
+        """The name of the constant node holding concrete ``tensor`` (made once per tensor or array)."""
         keys = (id(tensor), id(tensor._data))
         name = next((self._by_id[k] for k in keys if k in self._by_id), None)
         if name is None:
@@ -177,8 +179,11 @@ def flatten(tree, where="output"):
     """``(leaves, structure)``: the Tensors in ``tree`` (nested lists, tuples, dicts) and a hashable
     description of the rest. ``None`` stays in the structure; other non-tensors are an error.
 
-    >>> leaves, structure = flatten({"a": t1, "b": [t2, None]})
-    >>> unflatten(structure, leaves) == {"a": t1, "b": [t2, None]}
+    >>> leaves, structure = flatten({"a": pyml.Tensor(1.0), "b": [pyml.Tensor(2.0), None]})
+    >>> [t.item() for t in leaves]
+    [1.0, 2.0]
+    >>> unflatten(structure, ["first", "second"])
+    {'a': 'first', 'b': ['second', None]}
     """
     leaves = []
 
@@ -201,7 +206,8 @@ def flatten(tree, where="output"):
 
 
 def unflatten(structure, leaves):
-    """Rebuild what ``flatten`` took apart, with ``leaves`` in place of its tensors."""
+    """Rebuild what ``flatten`` took apart, with ``leaves`` (a sequence, or an iterator that several calls
+    share) in place of its tensors."""
     it = iter(leaves)
 
     def build(s):
@@ -210,6 +216,8 @@ def unflatten(structure, leaves):
             return next(it)
         if kind == "none":
             return None
+        if kind == "static":  # a non-tensor argument of pyml.function, kept in its cache key
+            return s[2]
         if kind == "seq":
             items = [build(c) for c in s[2]]
             return s[1](*items) if hasattr(s[1], "_fields") else s[1](items)
@@ -240,21 +248,33 @@ def as_spec(spec, index=0):
     return Spec(shape, dtype)
 
 
+def positional_names(fn):
+    """The names of ``fn``'s positional parameters (none when Python cannot inspect it)."""
+    try:
+        return [p.name for p in inspect.signature(fn).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return []
+
+
 def input_names(fn, specs):
     """Placeholder names: a spec's ``.name`` if it has one, else the function's parameter name, else x<i>."""
-    try:
-        params = [p.name for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        params = []
+    params = positional_names(fn)
     names = []
     for i, spec in enumerate(specs):
         name = getattr(spec, "name", None) if not isinstance(spec, tuple) else None
-        name = name if isinstance(name, str) and name else (params[i] if i < len(params) else f"x{i}")
-        while name in names:
-            name += "_"
-        names.append(name)
+        names.append(name if isinstance(name, str) and name else (params[i] if i < len(params) else f"x{i}"))
     return names
+
+
+def _distinct(names):
+    """``names`` with repeats suffixed by ``_`` until unique: one placeholder per input, always."""
+    out = []
+    for name in names:
+        while name in out:
+            name += "_"
+        out.append(name)
+    return out
 
 
 # ---- tracing -----------------------------------------------------------------------------------------------
@@ -283,7 +303,7 @@ def trace(fn, input_specs, dynamic_batch=None):
 def trace_function(fn, input_specs, dynamic_batch=None, names=None):
     """Like ``trace``, returning a ``TraceResult`` (graph, output structure, captured Variables)."""
     specs = [as_spec(s, i) for i, s in enumerate(input_specs)]
-    names = list(names) if names is not None else input_names(fn, input_specs)
+    names = _distinct(names if names is not None else input_names(fn, input_specs))
     if dynamic_batch is True:
         if any(not s.shape for s in specs):
             raise TraceError("trace", "dynamic_batch=True needs every input to have an axis 0. Received: "

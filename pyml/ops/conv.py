@@ -95,6 +95,7 @@ def output_spatial(op, spatial, window, strides, padding, dilation):
 
 
 def check_attrs(op, rank, strides, padding, dilation):
+    """Check canonical window attributes: ``rank`` positive strides and dilations, ``rank`` (lo, hi) pairs."""
     for name, value in (("strides", strides), ("dilation", dilation)):
         if len(value) != rank or any(int(v) < 1 for v in value):
             raise OpError(op, f"{name} must be {rank} positive ints. Received: {name}={value}")
@@ -173,6 +174,8 @@ def _conv_transpose_rule(y, w, *, strides, padding, dilation, groups, spatial_sh
     rank = len(strides)
     _check_ranks("conv_transpose", y, w, rank, "y")
     check_attrs("conv_transpose", rank, strides, padding, dilation)
+    if groups < 1:
+        raise OpError("conv_transpose", f"groups must be a positive int. Received: groups={groups}")
     if y.shape[-1] != w.shape[-1] or w.shape[-1] % groups:
         raise OpError("conv_transpose", f"input has {y.shape[-1]} channels but the kernel's last axis is "
                                         f"{w.shape[-1]} (groups={groups}). Received: y.shape={y.shape}, kernel.shape={w.shape}")

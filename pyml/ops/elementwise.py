@@ -226,13 +226,9 @@ cos_p = primitive("cos", shape=_unary_rule("cos"), forward=lambda xp, x: xp.cos(
                   vjp=lambda g, inputs, out, attrs: (-(g * sin(inputs[0])),))
 
 
-def _cast_vjp(g, inputs, out, attrs):
-    if not dtypes.is_float(out.dtype):
-        return (None,)
-    return (cast(g, inputs[0].dtype) if dtypes.is_float(inputs[0].dtype) else None,)
-
-
-cast_p = primitive("cast", shape=_cast_rule, forward=lambda xp, x, dtype: x.astype(dtype), vjp=_cast_vjp)
+# The driver casts the cotangent back to the input's dtype, and sends none to int or bool inputs.
+cast_p = primitive("cast", shape=_cast_rule, forward=lambda xp, x, dtype: x.astype(dtype),
+                   vjp=lambda g, inputs, out, attrs: (g,))
 
 
 # ---- binary primitives -----------------------------------------------------------------------------
@@ -241,12 +237,13 @@ cast_p = primitive("cast", shape=_cast_rule, forward=lambda xp, x, dtype: x.asty
 def _pow_vjp(g, inputs, out, attrs):
     x, y = inputs
 
-    # d/dx x^y = y x^(y-1);  d/dy x^y = x^y log x (taken as 0 where x <= 0, where log is undefined)
+    # d/dx x^y = y x^(y-1), which is 0 where y == 0 (x^-1 there would make 0 * inf = NaN at x == 0);
+    # d/dy x^y = x^y log x (taken as 0 where x <= 0, where log is undefined)
     def dy():
         positive = greater(x, 0.0)
         return g * where(positive, out * log(where(positive, x, 1.0)), 0.0)
 
-    return lambda: g * y * power(x, y - 1), dy
+    return lambda: g * y * power(x, where(equal(y, 0.0), 1.0, y - 1)), dy
 
 
 def _select_vjp(compare):

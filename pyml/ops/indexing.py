@@ -4,15 +4,16 @@ All of them compose the movement primitives (``slice``, ``take``, ``reshape``, `
 differentiate and export with no extra kernels.
 
     >>> x = pyml.Tensor(np.arange(24.0).reshape(2, 3, 4))
-    >>> x[1, ::-1, None, [0, 3]].shape
-    (3, 1, 2)
+    >>> x[1, ::-1, None, [0, 3]].shape     # as NumPy: the int and the list are apart, so their dim goes first
+    (2, 3, 1)
 """
 import builtins
 
 import numpy as np
 
 from pyml.errors import OpError
-from pyml.ops.movement import _axis, _bind_slice, _tensor, reshape, take, transpose
+from pyml.ops.elementwise import convert_to_tensor
+from pyml.ops.movement import _axis, _bind_slice, reshape, take, transpose
 
 __all__ = ["getitem", "strided_slice", "split"]
 
@@ -91,7 +92,7 @@ def getitem(x, key):
     >>> x[[2, 0]].shape
     (2, 4)
     """
-    x = _tensor(x)
+    x = convert_to_tensor(x)
     entries = _expand(key, x.ndim)
     ranges, takes, layout, advanced, axis = [], [], [], [], 0
     for pos, (kind, value) in enumerate(entries):
@@ -154,7 +155,7 @@ def strided_slice(x, begin, end, strides=None):
     >>> pyml.ops.strided_slice(x, [8], [None], [-3]).numpy()
     array([8, 5, 2], dtype=int32)
     """
-    x = _tensor(x)
+    x = convert_to_tensor(x)
     strides = [1] * len(begin) if strides is None else list(strides)
     if not len(begin) == len(end) == len(strides) <= x.ndim:
         raise OpError("strided_slice", f"begin, end and strides need the same length, at most the rank of shape "
@@ -178,7 +179,7 @@ def split(x, indices_or_sections, axis=0):
     >>> [t.shape for t in pyml.ops.split(pyml.Tensor(np.zeros((5, 2))), [1, 3])]
     [(1, 2), (2, 2), (2, 2)]
     """
-    x = _tensor(x)
+    x = convert_to_tensor(x)
     axis = _axis(axis, x.ndim, "split")
     n = x.shape[axis]
     if _is_int(indices_or_sections):

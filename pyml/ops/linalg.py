@@ -172,10 +172,11 @@ def tensordot(x1, x2, axes=2):
     a_free = [i for i in range(a.ndim) if i not in a_axes]
     b_free = [j for j in range(b.ndim) if j not in b_axes]
     size = int(np.prod([a.shape[i] for i in a_axes], dtype=np.int64))
-    a_mat = reshape(transpose(a, tuple(a_free) + a_axes), (-1, size))
-    b_mat = reshape(transpose(b, b_axes + tuple(b_free)), (size, -1))
-    out_shape = tuple(a.shape[i] for i in a_free) + tuple(b.shape[j] for j in b_free)
-    return reshape(bind(matmul_p, a_mat, b_mat), out_shape)
+    a_shape, b_shape = tuple(a.shape[i] for i in a_free), tuple(b.shape[j] for j in b_free)
+    # explicit sizes, not -1: a zero-sized contraction leaves -1 undetermined
+    a_mat = reshape(transpose(a, tuple(a_free) + a_axes), (int(np.prod(a_shape, dtype=np.int64)), size))
+    b_mat = reshape(transpose(b, b_axes + tuple(b_free)), (size, int(np.prod(b_shape, dtype=np.int64))))
+    return reshape(bind(matmul_p, a_mat, b_mat), a_shape + b_shape)
 
 
 def dot(x1, x2):

@@ -18,16 +18,11 @@ import numpy as np
 
 from pyml import dtypes
 from pyml.errors import OpError
+from pyml.ops.elementwise import cast, convert_to_tensor
 from pyml.ops.registry import Spec, bind, primitive
 
 __all__ = ["reshape", "transpose", "broadcast_to", "expand_dims", "squeeze", "flatten", "moveaxis", "slice",
            "pad", "concatenate", "stack", "take", "one_hot", "tile", "repeat"]
-
-
-def _tensor(x):
-    from pyml.tensor import Tensor  # late: pyml.tensor imports the ops package
-
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def _axis(axis, ndim, op):
@@ -37,6 +32,11 @@ def _axis(axis, ndim, op):
     if not -ndim <= axis < ndim:
         raise OpError(op, f"axis {axis} is out of bounds for a tensor of rank {ndim}. Received: axis={axis}")
     return int(axis) % ndim
+
+
+def _axis_items(axis):
+    """``axis`` as a tuple: the entries of a sequence (list, tuple, range, array), else ``axis`` alone."""
+    return tuple(axis) if isinstance(axis, (list, tuple, range, np.ndarray)) else (axis,)
 
 
 def _ints(values, what, op):
@@ -76,7 +76,7 @@ def reshape(x, newshape):
     >>> pyml.ops.reshape(pyml.Tensor(np.arange(6)), (2, -1)).shape
     (2, 3)
     """
-    x = _tensor(x)
+    x = convert_to_tensor(x)
     shape = (newshape,) if isinstance(newshape, (int, np.integer)) else _ints(newshape, "newshape", "reshape")
     size = int(np.prod(x.shape, dtype=np.int64))
     unknown = [i for i, d in enumerate(shape) if d == -1]
@@ -108,10 +108,10 @@ def expand_dims(x, axis):
     >>> pyml.ops.expand_dims(pyml.Tensor(np.zeros((2, 3))), -1).shape
     (2, 3, 1)
     """
-    x = _tensor(x)
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    ndim = x.ndim + len(axes)
-    axes = sorted(_axis(a, ndim, "expand_dims") for a in axes)
+    x = convert_to_tensor(x)
+    items = _axis_items(axis)
+    ndim = x.ndim + len(items)
+    axes = sorted(_axis(a, ndim, "expand_dims") for a in items)
     if len(set(axes)) != len(axes):
         raise OpError("expand_dims", f"repeated axis. Received: axis={axis}")
     shape = list(x.shape)
@@ -126,11 +126,11 @@ def squeeze(x, axis=None):
     >>> pyml.ops.squeeze(pyml.Tensor(np.zeros((1, 3, 1)))).shape
     (3,)
     """
-    x = _tensor(x)
+    x = convert_to_tensor(x)
     if axis is None:
         axes = {i for i, d in enumerate(x.shape) if d == 1}
     else:
-        axes = {_axis(a, x.ndim, "squeeze") for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis)}
+        axes = {_axis(a, x.ndim, "squeeze") for a in _axis_items(axis)}
         bad = [a for a in sorted(axes) if x.shape[a] != 1]
         if bad:
             raise OpError("squeeze", f"cannot squeeze axis {bad[0]} of size {x.shape[bad[0]]} (shape {x.shape}). "
@@ -165,7 +165,7 @@ def transpose(x, axes=None):
     >>> pyml.ops.transpose(pyml.Tensor(np.zeros((2, 3, 4))), (0, 2, 1)).shape
     (2, 4, 3)
     """
-    x = _tensor(x)
+    x = convert_to_tensor(x)
     if axes is None:
         perm = tuple(range(x.ndim))[::-1]
     else:
@@ -184,7 +184,7 @@ def moveaxis(x, source, destination):
     >>> pyml.ops.moveaxis(pyml.Tensor(np.zeros((2, 3, 4))), 0, -1).shape
     (3, 4, 2)
     """
-    x = _tensor(x)
+    x = convert_to_tensor(x)
     src, dst = _axis(source, x.ndim, "moveaxis"), _axis(destination, x.ndim, "moveaxis")
     order = [a for a in range(x.ndim) if a != src]
     order.insert(dst, src)
@@ -194,6 +194,8 @@ def moveaxis(x, source, destination):
 # ---- broadcast_to ----------------------------------------------------------------------------------------
 def _broadcast_rule(x, *, shape):
     lead = len(shape) - len(x.shape)
+    if any(d < 0 for d in shape):
+        raise OpError("broadcast_to", f"every dim of the target shape must be non-negative. Received: shape={shape}")
     if lead < 0 or any(d not in (1, t) for d, t in zip(x.shape, shape[lead:])):
         raise OpError("broadcast_to", f"cannot broadcast a tensor of shape {x.shape} to shape {shape}: each "
                                       f"axis must be 1 or match, aligned from the right. Received: shape={shape}")
@@ -216,7 +218,7 @@ def broadcast_to(x, shape):
     >>> pyml.ops.broadcast_to(pyml.Tensor([1.0, 2.0]), (3, 2)).shape
     (3, 2)
     """
-    x = _tensor(x)
+    x = convert_to_tensor(x)
     shape = _ints(shape, "shape", "broadcast_to")
     if shape == x.shape:
         return x
@@ -305,7 +307,7 @@ def slice(inputs, start_indices, shape):
     array([[ 5,  6],
            [ 9, 10]], dtype=int32)
     """
-    x = _tensor(inputs)
+    x = convert_to_tensor(inputs)
     start, size = _ints(start_indices, "start_indices", "slice"), _ints(shape, "shape", "slice")
     if not len(start) == len(size) == x.ndim or any(
             b < 0 or d < 0 or b + d > n for b, d, n in zip(start, size, x.shape)):
@@ -346,7 +348,7 @@ def pad(x, pad_width, mode="constant", constant_values=None):
     >>> pyml.ops.pad(pyml.Tensor([1.0, 2.0]), (1, 2)).numpy()
     array([0., 1., 2., 0., 0.], dtype=float32)
     """
-    x = _tensor(x)
+    x = convert_to_tensor(x)
     if mode != "constant":
         raise OpError("pad", f"only mode='constant' is supported. Received: mode={mode!r}")
     try:
@@ -422,13 +424,10 @@ stack_p = primitive(
 
 
 def _joinable(xs, op):
-    from pyml.dtypes import result_type
-    from pyml.ops.elementwise import cast
-
     if isinstance(xs, (str, bytes)) or not hasattr(xs, "__len__") or not len(xs):
         raise OpError(op, f"expects a non-empty list of tensors. Received: {xs!r}")
-    xs = [_tensor(x) for x in xs]
-    dtype = result_type(*[x.dtype for x in xs])
+    xs = [convert_to_tensor(x) for x in xs]
+    dtype = dtypes.result_type(*[x.dtype for x in xs])
     return [x if x.dtype == dtype else cast(x, dtype) for x in xs]
 
 
@@ -505,8 +504,12 @@ def take(x, indices, axis=None):
     >>> pyml.ops.take(pyml.Tensor([[1.0, 2.0], [3.0, 4.0]]), [1, 1, 0], axis=0).shape
     (3, 2)
     """
-    x = _tensor(x)
-    indices = _tensor(indices if not isinstance(indices, (list, tuple)) else np.asarray(indices, dtype=np.int64))
+    x = convert_to_tensor(x)
+    if isinstance(indices, (list, tuple)):
+        indices = np.asarray(indices)
+        if indices.size == 0:  # [] is float64 to numpy
+            indices = indices.astype(np.int64)
+    indices = convert_to_tensor(indices)
     if indices.dtype != "int32":
         raise OpError("take", f"indices must be integers. Received: indices.dtype={indices.dtype}")
     if axis is None:
@@ -551,7 +554,7 @@ def one_hot(x, num_classes, axis=-1, dtype=None):
            [0., 0., 1.],
            [0., 0., 0.]], dtype=float32)
     """
-    x = _tensor(x)
+    x = convert_to_tensor(x)
     if x.dtype != "int32":
         raise OpError("one_hot", f"x must hold integers. Received: x.dtype={x.dtype}")
     depth = int(num_classes)
@@ -569,7 +572,7 @@ def tile(x, repeats):
     array([[1, 2, 1, 2],
            [1, 2, 1, 2]], dtype=int32)
     """
-    x = _tensor(x)
+    x = convert_to_tensor(x)
     reps = (int(repeats),) if isinstance(repeats, (int, np.integer)) else _ints(repeats, "repeats", "tile")
     if any(r < 0 for r in reps):
         raise OpError("tile", f"repeats must be non-negative. Received: repeats={reps}")
@@ -593,12 +596,14 @@ def repeat(x, repeats, axis=None):
     >>> pyml.ops.repeat(pyml.Tensor([1, 2]), 2).numpy()
     array([1, 1, 2, 2], dtype=int32)
     """
-    x = _tensor(x)
+    x = convert_to_tensor(x)
     if axis is None:
         x, axis = flatten(x), 0
     axis = _axis(axis, x.ndim, "repeat")
     n = x.shape[axis]
     counts = np.asarray(repeats, dtype=np.int64)
+    if counts.shape == (1,):  # one count for every element, as numpy broadcasts it
+        counts = counts[0]
     if counts.ndim > 1 or (counts.ndim == 1 and counts.shape[0] != n) or (counts < 0).any():
         raise OpError("repeat", f"repeats must be a non-negative int or one per element of axis {axis} (size {n}). "
                                 f"Received: repeats={repeats}")

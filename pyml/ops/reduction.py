@@ -29,7 +29,12 @@ def normalize_axes(op, axis, ndim):
         return tuple(range(ndim))
     if axis.__class__ is int and -ndim <= axis < ndim:  # the common case, answered without the loop
         return (axis % ndim,)
-    items = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    try:
+        items = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    except TypeError:  # not iterable
+        items = None
+    if items is None or not all(isinstance(a, numbers.Integral) for a in items):
+        raise OpError(op, f"axis must be an int or a sequence of ints. Received: axis={axis!r}")
     out = []
     for a in items:
         a = int(a)
@@ -107,8 +112,13 @@ def _extreme_vjp(g, inputs, out, attrs):
 # ---- primitives ------------------------------------------------------------------------------------
 sum_p = primitive("sum", shape=_reduce_rule("sum", NUMERIC),
                   forward=lambda xp, x, axes, keepdims: x.sum(axis=axes, keepdims=keepdims), vjp=_sum_vjp)
-mean_p = primitive("mean", shape=_reduce_rule("mean", dtypes.FLOATS),
-                   forward=lambda xp, x, axes, keepdims: x.mean(axis=axes, keepdims=keepdims), vjp=_mean_vjp)
+def _mean_forward(xp, x, axes, keepdims):
+    if x.size == 0:  # NaN (0 / 0) or an empty result, without numpy's "Mean of empty slice" warning
+        return xp.full(_reduced_shape(x.shape, axes, keepdims), xp.nan, x.dtype)
+    return x.mean(axis=axes, keepdims=keepdims)
+
+
+mean_p = primitive("mean", shape=_reduce_rule("mean", dtypes.FLOATS), forward=_mean_forward, vjp=_mean_vjp)
 max_p = primitive("max", shape=_reduce_rule("max", dtypes.DTYPES, nonempty=True),
                   forward=lambda xp, x, axes, keepdims: x.max(axis=axes, keepdims=keepdims), vjp=_extreme_vjp)
 min_p = primitive("min", shape=_reduce_rule("min", dtypes.DTYPES, nonempty=True),
@@ -176,5 +186,7 @@ def argmax(x, axis=None, keepdims=False):
     if axis is None:
         flat = bind("argmax", ops.reshape(x, (x.size,)), axis=0, keepdims=False)
         return ops.reshape(flat, (1,) * x.ndim) if keepdims else flat
+    if not isinstance(axis, numbers.Integral):
+        raise OpError("argmax", f"axis must be an int or None. Received: axis={axis!r}")
     (axis,) = normalize_axes("argmax", axis, x.ndim)
     return bind("argmax", x, axis=axis, keepdims=bool(keepdims))

@@ -33,6 +33,12 @@ class Spec(NamedTuple):
 
 @dataclass(frozen=True)
 class Primitive:
+    """A registered primitive: its name, shape/dtype rule, forward and VJP (None: not differentiable).
+
+    >>> pyml.ops.primitives()["exp"]
+    <primitive exp>
+    """
+
     name: str
     shape_rule: Callable
     forward: Callable
@@ -64,6 +70,7 @@ def primitives():
 
 
 def get(name):
+    """The ``Primitive`` registered as ``name``; an OpError listing the known names otherwise."""
     try:
         return _REGISTRY[name]
     except KeyError:

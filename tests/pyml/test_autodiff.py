@@ -219,3 +219,52 @@ def test_hessian_of_exp_of_matmul_matches_the_closed_form():
     rows = [pyml.autodiff.grad([g[0, i]], [x])[0].numpy()[0] for i in range(3)]
     expected = w0 @ np.diag(np.exp(x0 @ w0)[0]) @ w0.T
     np.testing.assert_allclose(np.stack(rows), expected, rtol=1e-10)
+
+
+# ---- regressions ------------------------------------------------------------------------------------------
+def test_gradients_of_a_chain_deeper_than_the_recursion_limit():
+    import sys
+
+    depth = sys.getrecursionlimit() + 500  # an unrolled loop: the driver must not recurse per node
+    x = pyml.Variable(np.array(1.0))
+    with pyml.GradientTape() as tape:
+        y = x
+        for _ in range(depth):
+            y = y * 1.001
+    np.testing.assert_allclose(float(tape.gradient(y, x)), 1.001 ** depth, rtol=1e-9)
+    y.backward()
+    np.testing.assert_allclose(float(x.grad), 1.001 ** depth, rtol=1e-9)
+
+
+def test_one_output_gradient_per_output_is_required():
+    x = pyml.Variable(np.array([1.0, 2.0]))
+    outputs = [x * 2.0, x * 3.0]
+    with pytest.raises(OpError, match=r"one output gradient per output.*Received: 2 outputs and 1 output gradients"):
+        pyml.autodiff.grad(outputs, [x], [None])
+
+
+def test_sources_and_targets_must_be_tensors():
+    x = pyml.Variable(np.array([1.0]))
+    with pyml.GradientTape() as tape:
+        y = x * 2.0
+    with pytest.raises(OpError, match=r"sources\[1\].*Tensor.*Received: int"):
+        tape.gradient(y, [x, 3])
+    with pytest.raises(OpError, match=r"outputs\[0\].*Tensor.*Received: list"):
+        pyml.autodiff.grad([[1.0]], [x])
+
+
+def test_a_source_behind_another_source_gets_its_full_gradient():
+    x = pyml.Variable(np.array([2.0]))
+    with pyml.GradientTape() as tape:
+        y = x * 3.0
+        z = y * y
+    dz_dy, dz_dx = tape.gradient(z, [y, x])
+    np.testing.assert_allclose([float(dz_dy), float(dz_dx)], [12.0, 36.0])
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(pyml.autodiff, extraglobs={"np": np, "pyml": pyml},
+                             optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

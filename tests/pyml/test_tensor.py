@@ -146,3 +146,43 @@ def test_variable_value_is_a_plain_tensor_snapshot():
     snapshot = v.value
     v.assign([9.0])
     assert float(snapshot) == 1.0 and not isinstance(snapshot, pyml.Variable)
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (["a", "b"], ValueError, r"Tensor: cannot make a tensor from a list.*Received: \['a', 'b'\]"),
+    ([[1.0, 2.0], [3.0]], ValueError, r"Tensor: cannot make a tensor from a list.*Received: \[\[1.0, 2.0\], \[3.0\]\]"),
+    (None, TypeError, r"Tensor: cannot make a tensor from a NoneType.*Received: None"),
+    ({"a": 1}, TypeError, r"Tensor: cannot make a tensor from a dict"),
+])
+def test_values_that_are_not_arrays_fail_naming_the_tensor(value, error, message):
+    with pytest.raises(error, match=message):
+        T(value)
+
+
+def test_np_array_of_a_tensor_is_a_copy_as_numpy_promises():
+    v = pyml.Variable([1.0, 2.0])
+    copied = np.array(v)  # copy=True: writing to it must not change the variable
+    copied[0] = 99.0
+    np.testing.assert_array_equal(v.numpy(), [1.0, 2.0])
+    assert np.asarray(v) is v.numpy()  # asarray (copy=None) may share, as for ndarrays
+    assert np.array(v, dtype=np.float64).dtype == np.float64
+
+
+def test_setting_trainable_turns_gradients_off_and_on():
+    v = pyml.Variable([1.0, 2.0])
+    v.trainable = False
+    assert not v.requires_grad
+    with pyml.GradientTape() as tape:
+        y = v * 2.0
+    assert tape.gradient(y, v) is None  # a frozen variable is not watched
+    v.trainable = True
+    assert v.requires_grad
+
+
+@pytest.mark.parametrize("module", [pyml.tensor, pyml.backend])
+def test_docstring_examples_run(module):
+    import doctest
+
+    result = doctest.testmod(module, extraglobs={"np": np, "pyml": pyml},
+                             optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -172,3 +172,13 @@ def test_get_graph_with_a_batch_none_spec_traces_a_dynamic_batch_graph():
     assert graph.node("x").shape == (None, 4) and graph.node("v1").attrs == {"shape": (None, 2, 2)}
     assert f(np.ones((3, 4), F32)).shape == (3, 2, 2)  # a call traces its own exact-shape graph
     assert len(f.graphs) == 2
+
+
+def test_argument_paths_that_clean_to_one_name_get_distinct_inputs():
+    # x[0] is named x_0, like the parameter x_0; dict keys "a b" and "a_b" both clean to a_b
+    f = pyml.function(lambda x, x_0: x[0] + x[1] * 10.0 + x_0 * 100.0)
+    ones = np.ones(2, F32)
+    np.testing.assert_array_equal(f([ones, 2 * ones], 3 * ones).numpy(), [321.0, 321.0])
+    g = pyml.function(lambda d: d["a b"] + d["a_b"] * 10.0)
+    np.testing.assert_array_equal(g({"a b": ones, "a_b": 2 * ones}).numpy(), [21.0, 21.0])
+    assert len(set(f.graphs[0].inputs)) == 3 and len(set(g.graphs[0].inputs)) == 2

@@ -258,11 +258,8 @@ def test_errors_name_the_op_and_what_was_received(call, message):
         call()
 
 
-@pytest.mark.parametrize("module", ["pyml.ops.conv", "pyml.ops.pooling"])
-def test_docstring_examples_run(module):
-    import doctest
-    import sys
-
-    result = doctest.testmod(sys.modules[module], extraglobs={"np": np, "pyml": pyml},
-                             optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
+def test_conv_transpose_primitive_refuses_groups_below_one():
+    y, w = pyml.Tensor(np.ones((1, 3, 2))), pyml.Tensor(np.ones((1, 2, 2)))
+    with pytest.raises(OpError, match=r"conv_transpose: groups must be a positive int. Received: groups=0"):
+        pyml.ops.bind("conv_transpose", y, w, strides=(1,), padding=((0, 0),), dilation=(1,), groups=0,
+                      spatial_shape=(3,))

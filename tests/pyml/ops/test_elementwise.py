@@ -210,6 +210,12 @@ def test_power_gradient_wrt_exponent_is_zero_not_nan_for_nonpositive_base():
     np.testing.assert_allclose(dy, [0.0, 0.0, 8.0 * np.log(2.0)], rtol=1e-6)
 
 
+def test_power_gradient_wrt_base_is_zero_where_the_exponent_is_zero():
+    # d/dx x**0 = 0 everywhere, x = 0 included (not 0 * 0**-1 = NaN), as in JAX and PyTorch
+    dx, _ = _grad(ops.power, [0.0, 2.0, 0.0], [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(dx, [0.0, 0.0, 1.0])
+
+
 def test_where_gradient_routes_by_condition():
     cond = T([True, False, True])
     dx, dy = _grad(lambda x, y: ops.where(cond, x, y), [1.0, 2.0, 3.0], [4.0, 5.0, 6.0])

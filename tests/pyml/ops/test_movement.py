@@ -264,3 +264,33 @@ def test_gradients_of_movement_are_differentiable_again():
     want = np.zeros(6)
     want[[5, 3, 1]] = 36 * x.numpy()[[5, 3, 1]] ** 3
     np.testing.assert_allclose(d2, want, rtol=1e-6)
+
+
+# ---- regressions ------------------------------------------------------------------------------------------
+def test_take_refuses_float_index_lists_instead_of_truncating():
+    with pytest.raises(OpError, match=r"take: indices must be integers"):
+        ops.take(pyml.Tensor([1.0, 2.0, 3.0]), [1.7])
+    assert ops.take(pyml.Tensor([1.0, 2.0, 3.0]), []).shape == (0,)  # an empty list is fine
+
+
+def test_repeat_broadcasts_a_single_count_like_numpy():
+    x = rng.standard_normal((2, 3))
+    np.testing.assert_array_equal(ops.repeat(x, [2], axis=1).numpy(), np.repeat(x, [2], axis=1))
+
+
+def test_broadcast_to_a_negative_dim_fails_in_the_shape_rule():
+    with pytest.raises(OpError, match=r"broadcast_to: .*non-negative.*Received: shape=\(-1, 2\)"):
+        ops.broadcast_to(pyml.Tensor([1.0, 2.0]), (-1, 2))
+
+
+def test_non_int_axes_are_op_errors():
+    with pytest.raises(OpError, match=r"expand_dims: axis must be an int.*Received: axis=1.0"):
+        ops.expand_dims(pyml.Tensor([1.0, 2.0]), 1.0)
+    with pytest.raises(OpError, match=r"squeeze: axis must be an int.*Received: axis='0'"):
+        ops.squeeze(pyml.Tensor([[1.0, 2.0]]), "0")
+
+
+def test_tensor_transpose_method_takes_varargs_or_a_tuple():
+    x = pyml.Tensor(np.zeros((2, 3, 4)))
+    assert x.transpose(2, 0, 1).shape == (4, 2, 3) and x.transpose((2, 0, 1)).shape == (4, 2, 3)
+    assert x.transpose().shape == (4, 3, 2)

@@ -132,3 +132,19 @@ def test_tensor_methods():
     np.testing.assert_array_equal(x.mean(axis=0).numpy(), [2.0, 3.0])
     np.testing.assert_array_equal(x.max(axis=1).numpy(), [2.0, 4.0])
     np.testing.assert_array_equal(x.argmax(axis=0).numpy(), [1, 1])
+
+
+def test_non_int_axis_is_an_op_error():
+    with pytest.raises(OpError, match=r"sum: axis must be an int or a sequence of ints. Received: axis=0.5"):
+        ops.sum(pyml.Tensor([1.0, 2.0]), axis=0.5)
+    with pytest.raises(OpError, match=r"argmax: axis must be an int or None. Received: axis=\(0, 1\)"):
+        ops.argmax(pyml.Tensor([[1.0, 2.0]]), axis=(0, 1))
+
+
+def test_mean_of_an_empty_axis_is_nan_without_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = ops.mean(pyml.Tensor(np.zeros((0, 3), np.float32)), axis=0)
+    assert out.shape == (3,) and np.isnan(out.numpy()).all()
