@@ -14,7 +14,15 @@ from pyml.models.progbar import Progbar, is_interactive
 
 
 class Callback:
-    """Base class: override the hooks you need. ``self.model`` is the model being trained."""
+    """Base class: override the hooks you need. ``self.model`` is the model being trained.
+
+    Epoch and batch hooks get ``(epoch_or_batch, logs)``, the others ``(logs)``; ``logs`` is a dict of
+    Python floats (or None where there is nothing to report).
+
+    >>> class PrintLoss(pyml.callbacks.Callback):
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         print(f"epoch {epoch}: loss {logs['loss']:.3f}")
+    """
 
     def __init__(self):
         self.model = None
@@ -76,7 +84,11 @@ class Callback:
 
 
 class CallbackList:
-    """Calls a hook on every callback in order. ``fit`` adds ``History`` and (if verbose) ``ProgbarLogger``."""
+    """Calls a hook on every callback in order. ``fit`` adds ``History`` and (if verbose) ``ProgbarLogger``.
+
+    >>> hooks = pyml.callbacks.CallbackList([pyml.callbacks.History()], model=None, epochs=1)
+    >>> hooks.on_train_begin()
+    """
 
     def __init__(self, callbacks=None, model=None, **params):
         self.callbacks = list(callbacks or [])
@@ -89,12 +101,25 @@ class CallbackList:
     def __getattr__(self, hook):
         if not hook.startswith("on_"):
             raise AttributeError(hook)
+        # epoch and batch hooks take (index, logs), the others (logs); logs is always passed (None when
+        # there are none), as Keras does, so hooks written without a default for it still work
+        arity = 2 if hook.startswith("on_epoch_") or "_batch_" in hook else 1
 
-        def call(*args, **kwargs):
+        def call(*args):
+            args += (None,) * (arity - len(args))
             for cb in self.callbacks:
-                getattr(cb, hook)(*args, **kwargs)
+                getattr(cb, hook)(*args)
 
         return call
+
+
+def _monitor_mode(callback, mode, monitor):
+    """``"min"`` or ``"max"``; ``"auto"`` picks max for accuracy-like keys (``acc``, ``auc``, ...), else min."""
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{callback} expects mode in ('auto', 'min', 'max'). Received: mode={mode!r}")
+    if mode != "auto":
+        return mode
+    return "max" if any(k in monitor for k in ("acc", "auc", "precision", "recall")) else "min"
 
 
 class History(Callback):
@@ -127,6 +152,10 @@ class ProgbarLogger(Callback):
 
     Args:
         verbose: 1 (bar on a terminal, a line per epoch elsewhere) or 2 (always a line per epoch).
+
+    ``fit(verbose=1)`` adds one; you need not:
+
+    >>> logger = pyml.callbacks.ProgbarLogger(verbose=2)
     """
 
     def __init__(self, verbose=1):
@@ -163,7 +192,8 @@ class EarlyStopping(Callback):
         verbose: 1 prints a line when it stops.
         mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like keys, else min).
         baseline: training stops unless the value beats this within ``patience`` epochs.
-        restore_best_weights: put back the weights of the best epoch when stopping.
+        restore_best_weights: end training with the weights of the best epoch (whether or not training
+            stopped early, as in Keras 3).
         start_from_epoch: epochs to wait before monitoring.
 
     >>> stop = pyml.callbacks.EarlyStopping(monitor="loss", patience=2)
@@ -172,14 +202,10 @@ class EarlyStopping(Callback):
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto", baseline=None,
                  restore_best_weights=False, start_from_epoch=0):
         super().__init__()
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"EarlyStopping expects mode in ('auto', 'min', 'max'). Received: mode={mode!r}")
         self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
         self.baseline, self.restore_best_weights, self.start_from_epoch = baseline, restore_best_weights, start_from_epoch
-        if mode == "auto":
-            mode = "max" if any(k in monitor for k in ("acc", "auc", "precision", "recall")) else "min"
-        self.mode = mode
-        self.min_delta = abs(min_delta) if mode == "max" else -abs(min_delta)
+        self.mode = _monitor_mode("EarlyStopping", mode, monitor)
+        self.min_delta = abs(min_delta) if self.mode == "max" else -abs(min_delta)
         self.wait = self.stopped_epoch = self.best_epoch = 0
         self.best = None
         self.best_weights = None
@@ -221,7 +247,7 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs=None):
         if self.stopped_epoch and self.verbose:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
-        if self.restore_best_weights and self.best_weights is not None and self.stopped_epoch:
+        if self.restore_best_weights and self.best_weights is not None:  # stopped early or not, as Keras 3
             if self.verbose:
                 print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
@@ -230,13 +256,15 @@ class EarlyStopping(Callback):
 class LambdaCallback(Callback):
     """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=lambda epoch, logs: print(logs))``.
 
-    Args: any of ``on_train_begin``, ``on_train_end`` (``logs``), ``on_epoch_begin``, ``on_epoch_end``
-    (``epoch, logs``), ``on_train_batch_begin``, ``on_train_batch_end`` (``batch, logs``), and the
-    Keras 2 names ``on_batch_begin``, ``on_batch_end``.
+    Args: any hook of ``Callback`` by name: ``on_train_begin``, ``on_train_end`` (``logs``),
+    ``on_epoch_begin``, ``on_epoch_end`` (``epoch, logs``), ``on_train_batch_begin``,
+    ``on_train_batch_end`` (``batch, logs``), the Keras 2 names ``on_batch_begin``, ``on_batch_end``,
+    and the ``on_test_*`` / ``on_predict_*`` hooks.
+
+    >>> cb = pyml.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(epoch, logs["loss"]))
     """
 
-    HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_batch_begin", "on_batch_end",
-             "on_train_batch_begin", "on_train_batch_end")
+    HOOKS = tuple(sorted(name for name in vars(Callback) if name.startswith("on_")))
 
     def __init__(self, **hooks):
         super().__init__()
@@ -258,18 +286,21 @@ class ModelCheckpoint(Callback):
         save_best_only: save only when ``monitor`` improves (the file is overwritten).
         save_weights_only: call ``save_weights`` instead of ``save``.
         mode: ``"min"``, ``"max"`` or ``"auto"``.
+        save_freq: only ``"epoch"`` (Keras' default).
+        initial_value_threshold: with ``save_best_only``, the value the first save must beat.
+
+    >>> checkpoint = pyml.callbacks.ModelCheckpoint("best.pyml", monitor="val_loss", save_best_only=True)
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
-                 mode="auto", initial_value_threshold=None):
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__()
         self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"ModelCheckpoint expects mode in ('auto', 'min', 'max'). Received: mode={mode!r}")
-        if mode == "auto":
-            mode = "max" if any(k in monitor for k in ("acc", "auc", "precision", "recall")) else "min"
-        self.mode = mode
+        if save_freq != "epoch":
+            raise ValueError("ModelCheckpoint saves at the end of each epoch (save_freq='epoch'); saving every N "
+                             f"batches is not supported yet. Received: save_freq={save_freq!r}")
+        self.mode = _monitor_mode("ModelCheckpoint", mode, monitor)
         self.best = initial_value_threshold
 
     def on_epoch_end(self, epoch, logs=None):
@@ -296,7 +327,10 @@ class ModelCheckpoint(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stops training as soon as the loss becomes NaN or infinite."""
+    """Stops training as soon as the loss becomes NaN or infinite.
+
+    >>> history = model.fit(x, y, callbacks=[pyml.callbacks.TerminateOnNaN()])  # doctest: +SKIP
+    """
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")

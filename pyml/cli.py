@@ -114,6 +114,7 @@ def make_server(directory, host="127.0.0.1", port=8000, quiet=True):
 
 
 def server_url(server):
+    """``http://HOST:PORT/`` of a server from ``make_server``."""
     host, port = server.server_address[:2]
     return f"http://{host}:{port}/"
 
@@ -155,6 +156,7 @@ def _interrupt(signum, frame):
 
 
 def serve_command(args):
+    """``pyml serve DIR``: check the bundles under DIR, then serve it."""
     if Path(args.directory).is_dir():
         check_bundles(args.directory)
     return serve(args.directory, args.host, args.port, quiet=not args.verbose)
@@ -174,6 +176,7 @@ def load_demo(name):
 
 
 def demo_command(args):
+    """``pyml demo NAME``: build the demo into ``--out``, then serve it (unless ``--no-serve``)."""
     demo = load_demo(args.name)
     out = Path(args.out or Path("build") / f"{args.name}-demo")
     options = {"seed": args.seed}
@@ -188,6 +191,7 @@ def demo_command(args):
 
 # ---- entry point --------------------------------------------------------------------------------
 def build_parser():
+    """The argparse parser of ``pyml`` and its subcommands (export, serve, demo)."""
     from pyml import __version__
 
     parser = argparse.ArgumentParser(

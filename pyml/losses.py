@@ -20,20 +20,32 @@ EPSILON = 1e-7
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "none", None)
 
 
-def _pair(y_true, y_pred, cast_true=True):
-    """Tensors for (y_true, y_pred); y_true cast to y_pred's dtype and matched in rank like Keras does."""
-    y_pred = ops.convert_to_tensor(y_pred)
-    if not y_pred.dtype.startswith("float"):
-        y_pred = ops.cast(y_pred, "float32")
-    y_true = ops.convert_to_tensor(y_true)
-    if cast_true and y_true.dtype != y_pred.dtype:
-        y_true = ops.cast(y_true, y_pred.dtype)
-    # (batch,) targets against (batch, 1) predictions and the reverse: match the ranks, as Keras does
+def match_ranks(y_true, y_pred):
+    """Tensors for ``(y_true, y_pred)``, ``y_true`` reshaped when the ranks differ by a trailing axis of 1:
+    ``(batch,)`` targets against ``(batch, 1)`` predictions and the reverse (Keras'
+    ``squeeze_or_expand_to_same_rank``).
+
+    >>> y_true, y_pred = pyml.losses.match_ranks(np.array([1.0, 0.0]), np.array([[0.9], [0.2]]))
+    >>> y_true.shape
+    (2, 1)
+    """
+    y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
     if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
         y_true = ops.expand_dims(y_true, -1)
     elif y_pred.ndim == y_true.ndim - 1 and y_true.shape[-1] == 1:
         y_true = ops.squeeze(y_true, -1)
     return y_true, y_pred
+
+
+def _pair(y_true, y_pred):
+    """Tensors for (y_true, y_pred): float predictions, y_true cast to their dtype, ranks matched like Keras."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    if not y_pred.dtype.startswith("float"):
+        y_pred = ops.cast(y_pred, "float32")
+    y_true = ops.convert_to_tensor(y_true)
+    if y_true.dtype != y_pred.dtype:
+        y_true = ops.cast(y_true, y_pred.dtype)
+    return match_ranks(y_true, y_pred)
 
 
 def mean_squared_error(y_true, y_pred):
@@ -129,6 +141,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
                          f"Received: y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}")
     if y_true.dtype != "int32":
         y_true = ops.cast(y_true, "int32")
+    if not y_true.is_symbolic:
+        _check_class_ids(y_true, y_pred.shape[axis], ignore_class)
     one_hot = ops.one_hot(y_true, y_pred.shape[axis], axis=axis, dtype=y_pred.dtype)
     loss = categorical_crossentropy(one_hot, y_pred, from_logits=from_logits, axis=axis)
     if ignore_class is not None:
@@ -136,14 +150,33 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     return loss
 
 
+def _check_class_ids(ids, num_classes, ignore_class):
+    """Refuse ids outside ``[0, num_classes)`` (``ignore_class`` aside): their one-hot row is all zeros, so the
+    loss would silently be 0 (TensorFlow refuses them too)."""
+    values = ids.numpy()
+    bad = (values < 0) | (values >= num_classes)
+    if ignore_class is not None:
+        bad &= values != int(ignore_class)
+    if bad.any():
+        raise ValueError(f"sparse_categorical_crossentropy expects class ids in [0, {num_classes}) for predictions "
+                         f"over {num_classes} classes (labels counted from 1 must be shifted down). "
+                         f"Received: y_true holds {values[bad].flat[0]}")
+
+
 class Loss:
     """Base class: ``loss(y_true, y_pred, sample_weight=None)`` returns the reduced loss (a scalar Tensor).
 
-    Subclasses implement ``call(y_true, y_pred)`` returning one loss per sample.
+    Subclasses implement ``call(y_true, y_pred)`` (on Tensors) returning one loss per sample.
 
     Args:
         reduction: ``"sum_over_batch_size"`` (mean, default), ``"sum"`` or None (no reduction).
         name: name used in logs.
+
+    >>> class Hinge(pyml.losses.Loss):
+    ...     def call(self, y_true, y_pred):
+    ...         return pyml.ops.mean(pyml.ops.relu(1.0 - y_true * y_pred), axis=-1)
+    >>> float(Hinge()(np.array([[1.0], [-1.0]]), np.array([[0.5], [0.5]], "float32")))
+    1.0
     """
 
     def __init__(self, name=None, reduction="sum_over_batch_size"):
@@ -156,7 +189,7 @@ class Loss:
         raise NotImplementedError
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        losses = self.call(y_true, y_pred)
+        losses = self.call(ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred))  # Tensors, as in Keras
         if sample_weight is not None:
             weight = ops.convert_to_tensor(sample_weight)
             weight = ops.cast(weight, losses.dtype) if weight.dtype != losses.dtype else weight
@@ -176,7 +209,12 @@ class Loss:
 
 
 def reduce_values(values, reduction="sum_over_batch_size"):
-    """Reduce per-sample losses: the mean (``"sum_over_batch_size"``/``"mean"``), the sum, or nothing."""
+    """Reduce per-sample losses: the mean (``"sum_over_batch_size"``/``"mean"``), the sum, or nothing.
+
+    >>> values = pyml.Tensor([1.0, 3.0])
+    >>> float(pyml.losses.reduce_values(values)), float(pyml.losses.reduce_values(values, "sum"))
+    (2.0, 4.0)
+    """
     if reduction in (None, "none"):
         return values
     total = ops.sum(values)
@@ -192,7 +230,13 @@ def _snake(name):
 
 
 class LossFunctionWrapper(Loss):
-    """A ``Loss`` around a loss function and its keyword arguments."""
+    """A ``Loss`` around a loss function and its keyword arguments: subclasses set ``fn``.
+
+    >>> class Squared(pyml.losses.LossFunctionWrapper):
+    ...     fn = staticmethod(pyml.losses.mean_squared_error)
+    >>> float(Squared()(np.array([[0.0, 1.0]]), np.array([[1.0, 1.0]], "float32")))
+    0.5
+    """
 
     fn = None
 
@@ -221,7 +265,11 @@ class MeanSquaredError(LossFunctionWrapper):
 
 
 class MeanAbsoluteError(LossFunctionWrapper):
-    """Mean of absolute errors (see ``mean_absolute_error``)."""
+    """Mean of absolute errors (see ``mean_absolute_error``).
+
+    >>> float(pyml.losses.MeanAbsoluteError()(np.array([[0.0, 1.0]]), np.array([[1.0, 1.0]], "float32")))
+    0.5
+    """
 
     fn = staticmethod(mean_absolute_error)
 
@@ -246,7 +294,12 @@ class BinaryCrossentropy(LossFunctionWrapper):
 
 
 class CategoricalCrossentropy(LossFunctionWrapper):
-    """Cross-entropy for one-hot targets (see ``categorical_crossentropy``)."""
+    """Cross-entropy for one-hot targets (see ``categorical_crossentropy``).
+
+    >>> cce = pyml.losses.CategoricalCrossentropy()
+    >>> round(float(cce(np.array([[0.0, 1.0]]), np.array([[0.2, 0.8]], "float32"))), 4)
+    0.2231
+    """
 
     fn = staticmethod(categorical_crossentropy)
 
@@ -259,6 +312,9 @@ class CategoricalCrossentropy(LossFunctionWrapper):
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
     """Cross-entropy for integer class ids (see ``sparse_categorical_crossentropy``).
 
+    With ``ignore_class``, ignored entries count 0 and the mean is taken over the others (as Keras'
+    masking does).
+
     >>> scce = pyml.losses.SparseCategoricalCrossentropy(from_logits=True)
     >>> round(float(scce(np.array([0]), np.array([[0.0, 0.0]], "float32"))), 4)
     0.6931
@@ -270,6 +326,17 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
                  name="sparse_categorical_crossentropy"):
         super().__init__(name=name, reduction=reduction, from_logits=bool(from_logits),
                          ignore_class=ignore_class, axis=axis)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        loss = super().__call__(y_true, y_pred, sample_weight)
+        ignore_class = self._fn_kwargs["ignore_class"]
+        if ignore_class is None or self.reduction not in ("sum_over_batch_size", "mean"):
+            return loss
+        # Keras masks the ignored entries, so the mean runs over the entries that count: rescale
+        # sum / all entries to sum / valid entries (0 when none counts, as Keras' divide_no_nan)
+        ids = ops.convert_to_tensor(y_true)
+        valid = ops.sum(ops.cast(ops.not_equal(ids, ignore_class), loss.dtype))
+        return ops.divide(ops.multiply(loss, float(ids.size)), ops.maximum(valid, 1.0))
 
 
 # Keras' short names
@@ -287,7 +354,11 @@ _CLASSES = {cls.__name__: cls for cls in (MeanSquaredError, MeanAbsoluteError, B
 
 
 def serialize(loss):
-    """A JSON-ready description: the name of a built-in function, or ``{"class_name", "config"}``."""
+    """A JSON-ready description: the name of a built-in function, or ``{"class_name", "config"}``.
+
+    >>> pyml.losses.serialize(pyml.losses.mean_squared_error)
+    'mean_squared_error'
+    """
     if isinstance(loss, Loss):
         return {"class_name": type(loss).__name__, "config": loss.get_config()}
     return getattr(loss, "__name__", str(loss))
@@ -323,4 +394,5 @@ def get(identifier, custom_objects=None):
 __all__ = ["Loss", "LossFunctionWrapper", "MeanSquaredError", "MeanAbsoluteError", "BinaryCrossentropy",
            "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "mean_squared_error",
            "mean_absolute_error", "binary_crossentropy", "categorical_crossentropy",
-           "sparse_categorical_crossentropy", "mse", "mae", "MSE", "MAE", "get", "serialize", "reduce_values"]
+           "sparse_categorical_crossentropy", "mse", "mae", "MSE", "MAE", "get", "serialize", "reduce_values",
+           "match_ranks"]

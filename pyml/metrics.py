@@ -11,18 +11,9 @@ over with ``reset_state``; ``fit`` and ``evaluate`` keep one per compiled metric
     array([1.], dtype=float32)
 """
 import math
+import numbers
 
 from pyml import losses, ops
-
-
-def _pair(y_true, y_pred):
-    y_pred = ops.convert_to_tensor(y_pred)
-    y_true = ops.convert_to_tensor(y_true)
-    if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
-        y_true = ops.expand_dims(y_true, -1)
-    elif y_pred.ndim == y_true.ndim - 1 and y_true.shape[-1] == 1:
-        y_true = ops.squeeze(y_true, -1)
-    return y_true, y_pred
 
 
 def _matches(a, b):
@@ -37,7 +28,7 @@ def accuracy(y_true, y_pred):
     >>> pyml.metrics.accuracy(np.array([1, 2]), np.array([1, 3])).numpy()
     array([1., 0.], dtype=float32)
     """
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = losses.match_ranks(y_true, y_pred)
     return _matches(y_true, y_pred)
 
 
@@ -47,7 +38,7 @@ def binary_accuracy(y_true, y_pred, threshold=0.5):
     >>> pyml.metrics.binary_accuracy(np.array([[1.0], [0.0]]), np.array([[0.7], [0.6]], "float32")).numpy()
     array([1., 0.], dtype=float32)
     """
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = losses.match_ranks(y_true, y_pred)
     predicted = ops.cast(ops.greater(y_pred, threshold), "float32")
     return ops.mean(_matches(ops.cast(y_true, "float32"), predicted), axis=-1)
 
@@ -82,6 +73,19 @@ class Metric:
     Args:
         name: the name in logs and History.
         dtype: kept for Keras compatibility (results are Python floats).
+
+    >>> class Count(pyml.metrics.Metric):
+    ...     def __init__(self, name="count"):
+    ...         super().__init__(name=name)
+    ...         self.reset_state()
+    ...     def update_state(self, y_true, y_pred, sample_weight=None):
+    ...         self.seen += len(y_true)
+    ...     def result(self):
+    ...         return float(self.seen)
+    ...     def reset_state(self):
+    ...         self.seen = 0
+    >>> Count()([1, 0, 1], [1, 1, 1])
+    3.0
     """
 
     def __init__(self, name=None, dtype=None):
@@ -173,31 +177,35 @@ class MeanMetricWrapper(Mean):
     def get_config(self):
         return {**super().get_config(), **self._fn_kwargs}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
-
-def _wrapper_class(class_name, fn, default_name, doc, **defaults):
+def _wrapper_class(class_name, fn, default_name, doc, example, **defaults):
     def __init__(self, name=default_name, dtype=None, **kwargs):
         MeanMetricWrapper.__init__(self, fn, name=name, dtype=dtype, **{**defaults, **kwargs})
 
+    y_true, y_pred, result = example
+    doc += (f"\n\n    >>> m = pyml.metrics.{class_name}()\n    >>> m.update_state({y_true}, {y_pred})\n"
+            f"    >>> m.result()\n    {result}\n    ")
     return type(class_name, (MeanMetricWrapper,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
 
 
-Accuracy = _wrapper_class("Accuracy", accuracy, "accuracy", "How often predictions equal targets exactly.")
+Accuracy = _wrapper_class("Accuracy", accuracy, "accuracy", "How often predictions equal targets exactly.",
+                          ("[1, 2, 3, 4]", "[1, 2, 0, 4]", "0.75"))
 BinaryAccuracy = _wrapper_class("BinaryAccuracy", binary_accuracy, "binary_accuracy",
                                 "How often ``y_pred > threshold`` matches 0/1 targets (``threshold=0.5``).",
-                                threshold=0.5)
+                                ("[[1.0], [0.0]]", "[[0.7], [0.6]]", "0.5"), threshold=0.5)
 CategoricalAccuracy = _wrapper_class("CategoricalAccuracy", categorical_accuracy, "categorical_accuracy",
-                                     "How often the arg-max prediction matches one-hot targets.")
+                                     "How often the arg-max prediction matches one-hot targets.",
+                                     ("[[0, 1], [1, 0]]", "[[0.3, 0.7], [0.4, 0.6]]", "0.5"))
 SparseCategoricalAccuracy = _wrapper_class("SparseCategoricalAccuracy", sparse_categorical_accuracy,
                                            "sparse_categorical_accuracy",
-                                           "How often the arg-max prediction matches integer class ids.")
+                                           "How often the arg-max prediction matches integer class ids.",
+                                           ("[1, 0]", "[[0.3, 0.7], [0.4, 0.6]]", "0.5"))
 MeanSquaredError = _wrapper_class("MeanSquaredError", losses.mean_squared_error, "mean_squared_error",
-                                  "Running mean of ``mean_squared_error`` over samples.")
+                                  "Running mean of ``mean_squared_error`` over samples.",
+                                  ("[[0.0, 1.0]]", "[[1.0, 1.0]]", "0.5"))
 MeanAbsoluteError = _wrapper_class("MeanAbsoluteError", losses.mean_absolute_error, "mean_absolute_error",
-                                   "Running mean of ``mean_absolute_error`` over samples.")
+                                   "Running mean of ``mean_absolute_error`` over samples.",
+                                   ("[[0.0, 1.0]]", "[[1.0, 3.0]]", "1.5"))
 
 
 class RootMeanSquaredError(Mean):
@@ -213,7 +221,7 @@ class RootMeanSquaredError(Mean):
         super().__init__(name=name, dtype=dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true, y_pred = _pair(y_true, ops.cast(ops.convert_to_tensor(y_pred), "float32"))
+        y_true, y_pred = losses.match_ranks(y_true, ops.cast(ops.convert_to_tensor(y_pred), "float32"))
         super().update_state(ops.square(ops.subtract(y_pred, ops.cast(y_true, "float32"))), sample_weight)
 
     def result(self):
@@ -225,6 +233,9 @@ class _ConfusionRatio(Metric):
 
     def __init__(self, thresholds=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
+        if thresholds is not None and (isinstance(thresholds, bool) or not isinstance(thresholds, numbers.Real)):
+            raise ValueError(f"{type(self).__name__} takes one threshold (a float, default 0.5); lists of thresholds "
+                             f"are not supported yet. Received: thresholds={thresholds!r}")
         self.thresholds = 0.5 if thresholds is None else float(thresholds)
         self.reset_state()
 
@@ -232,7 +243,7 @@ class _ConfusionRatio(Metric):
         self.true_positives = self.predicted_positives = self.actual_positives = 0.0
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true, y_pred = _pair(y_true, y_pred)
+        y_true, y_pred = losses.match_ranks(y_true, y_pred)
         predicted = ops.cast(ops.greater(y_pred, self.thresholds), "float32")
         actual = ops.cast(ops.greater(ops.cast(y_true, "float32"), 0.5), "float32")
         if sample_weight is not None:
@@ -295,7 +306,11 @@ _NAMES = {"accuracy": Accuracy, "acc": Accuracy, "binary_accuracy": BinaryAccura
 
 
 def serialize(metric):
-    """A JSON-ready description: a name, or ``{"class_name", "config"}`` for a metric object."""
+    """A JSON-ready description: a name, or ``{"class_name", "config"}`` for a metric object.
+
+    >>> pyml.metrics.serialize(pyml.metrics.Accuracy())
+    {'class_name': 'Accuracy', 'config': {'name': 'accuracy', 'dtype': 'float32'}}
+    """
     if isinstance(metric, Metric):
         return {"class_name": type(metric).__name__, "config": metric.get_config()}
     return getattr(metric, "__name__", str(metric))

@@ -28,6 +28,16 @@ class Optimizer:
         clipvalue: clip each gradient entry to ``[-clipvalue, clipvalue]``.
         global_clipnorm: clip all gradients together to this global L2 norm.
         name: name of the optimizer.
+
+    A subclass creates its slots in ``build`` and updates one variable in ``update_step``:
+
+    >>> class SignSGD(pyml.optimizers.Optimizer):
+    ...     def update_step(self, gradient, variable, learning_rate):
+    ...         variable.assign(variable.data - learning_rate * np.sign(gradient))
+    >>> w = pyml.Variable([1.0, 1.0])
+    >>> SignSGD(learning_rate=0.5).apply_gradients([(pyml.Tensor([3.0, -0.1]), w)])
+    >>> w.numpy()
+    array([0.5, 1.5], dtype=float32)
     """
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
@@ -299,6 +309,8 @@ class Adagrad(Optimizer):
         learning_rate: default 0.001.
         initial_accumulator_value: starting value of ``acc`` (0.1).
         epsilon: default 1e-7.
+
+    >>> opt = pyml.optimizers.Adagrad(learning_rate=0.01)
     """
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, name="adagrad", **kwargs):
@@ -326,7 +338,11 @@ _NAMES = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad
 
 
 def serialize(optimizer):
-    """``{"class_name", "config"}`` for an optimizer (JSON-ready)."""
+    """``{"class_name", "config"}`` for an optimizer (JSON-ready).
+
+    >>> pyml.optimizers.serialize(pyml.optimizers.SGD())["config"]["learning_rate"]
+    0.01
+    """
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 
 

@@ -2,8 +2,9 @@
 
 ``model.save("digits.pyml")`` writes one zip file (like Keras' ``.keras``) holding:
 
-- ``config.json``: ``{"format": "pyml-model", "format_version": 1, "class_name", "config", "compile_config"}``
-  (the layer configs, as ``get_config()`` returns them, and the ``compile`` arguments);
+- ``config.json``: ``{"format": "pyml-model", "format_version": 1, "class_name", "config", "build_config",
+  "compile_config"}`` (the layer configs, as ``get_config()`` returns them, the input shape a subclassed
+  model was built for, and the ``compile`` arguments);
 - ``metadata.json``: pyml version, format version, date saved, weight names;
 - ``model.safetensors``: every weight, keyed by its variable name (``"dense/kernel"``).
 
@@ -117,14 +118,23 @@ def compile_from_config(model, config, custom_objects=None, where="compile_confi
     """``model.compile(...)`` from ``serialize_compile_config`` output."""
     from pyml import losses, metrics, optimizers
 
-    optimizer = optimizers.get(config["optimizer"], custom_objects)
+    if not isinstance(config, dict) or "optimizer" not in config:
+        raise ValueError(f"{where}: missing 'optimizer'. Received: {config!r}")
+
+    def rebuild(get, value, field):
+        try:
+            return get(value, custom_objects)
+        except (TypeError, ValueError) as exc:  # e.g. a config key the class does not take
+            raise ValueError(f"{where}.{field}: {exc}") from exc
+
+    optimizer = rebuild(optimizers.get, config["optimizer"], "optimizer")
     loss = _resolve_function(config.get("loss"), custom_objects, f"{where}.loss")
     if isinstance(loss, dict):
-        loss = losses.get(loss, custom_objects)
+        loss = rebuild(losses.get, loss, "loss")
     listed = []
     for i, m in enumerate(config.get("metrics") or []):
         m = _resolve_function(m, custom_objects, f"{where}.metrics[{i}]")
-        listed.append(metrics.get(m, custom_objects) if isinstance(m, dict) else m)
+        listed.append(rebuild(metrics.get, m, f"metrics[{i}]") if isinstance(m, dict) else m)
     model.compile(optimizer=optimizer, loss=loss, metrics=listed or None)
 
 
@@ -136,7 +146,7 @@ def save_model(model, filepath, overwrite=True):
     _check_built(model, "save")
     arrays = weights_by_name(model)
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, **serialization.serialize(model),
-              "compile_config": model.get_compile_config()}
+              "build_config": model.get_build_config(), "compile_config": model.get_compile_config()}
     metadata = {"pyml_version": __version__, "format_version": FORMAT_VERSION,
                 "date_saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "weights": list(arrays)}
@@ -145,8 +155,7 @@ def save_model(model, filepath, overwrite=True):
     except TypeError as exc:
         raise ValueError(f"Model {model.name!r} has a config that is not JSON-serialisable ({exc}); a custom layer's "
                          "get_config() must return plain values.") from exc
-    weights_bytes = safetensors.numpy.save(arrays, metadata={"format": WEIGHTS_FORMAT}) if arrays else \
-        safetensors.numpy.save({}, metadata={"format": WEIGHTS_FORMAT})
+    weights_bytes = safetensors.numpy.save(arrays, metadata={"format": WEIGHTS_FORMAT})
 
     def write(f):
         with zipfile.ZipFile(f, "w") as archive:
@@ -257,7 +266,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     path = os.fspath(filepath)
     members = _read_members(path)
     config = _json_member(path, members, "config.json")
-    _json_member(path, members, "metadata.json")
+    metadata = _json_member(path, members, "metadata.json")
     if config.get("format") != FORMAT:
         raise ValueError(f"{path}: config.json format is {config.get('format')!r}, expected {FORMAT!r}")
     version = config.get("format_version")
@@ -267,11 +276,19 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         raise ValueError(f"{path}: model format version {version} is newer than this pyml supports "
                          f"({FORMAT_VERSION}); update pyml")
     model = serialization.deserialize(config, custom_objects, where=f"{path}: config.json")
+    if not model.built and config.get("build_config"):  # a subclassed model: build it as it was saved
+        try:
+            model.build_from_config(config["build_config"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: config.json build_config: could not build the model ({exc!r}). "
+                             f"Received: build_config={config['build_config']!r}") from exc
     if not model.built:
         raise ValueError(f"{path}: config.json does not give the model's input shape, so its weights cannot be "
                          "created (save the model after building it)")
     arrays = _load_safetensors(members["model.safetensors"], f"{path}: model.safetensors")
-    assign_weights(model, arrays, f"{path}: model.safetensors")
+    # a subclassed model names its sublayers anew (dense_2, ...): the saved order matches them by position
+    order = _weight_order(metadata.get("weights"), f"{path}: metadata.json weights")
+    assign_weights(model, arrays, f"{path}: model.safetensors", order)
     if compile and config.get("compile_config"):
         compile_from_config(model, config["compile_config"], custom_objects, f"{path}: config.json compile_config")
     return model
@@ -284,13 +301,26 @@ def load_weights(model, filepath):
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such weights file: {path}")
     if zipfile.is_zipfile(path):
-        arrays = _load_safetensors(_read_members(path)["model.safetensors"], f"{path}: model.safetensors")
-        order = None
+        members = _read_members(path)
+        arrays = _load_safetensors(members["model.safetensors"], f"{path}: model.safetensors")
+        metadata = _json_member(path, members, "metadata.json")
+        order = _weight_order(metadata.get("weights"), f"{path}: metadata.json weights")
     else:
         with open(path, "rb") as f:
             data = f.read()
         arrays = _load_safetensors(data, path)
         with safetensors.safe_open(path, framework="numpy") as f:
             metadata = f.metadata() or {}
-        order = json.loads(metadata["order"]) if "order" in metadata else None
+        try:
+            order = json.loads(metadata["order"]) if "order" in metadata else None
+        except json.JSONDecodeError:
+            order = metadata["order"]
+        order = _weight_order(order, f"{path}: metadata 'order'")
     assign_weights(model, arrays, path, order)
+
+
+def _weight_order(order, where):
+    """The saved weight names in model order (None when absent), checked to be a list of names."""
+    if order is not None and (not isinstance(order, list) or not all(isinstance(name, str) for name in order)):
+        raise ValueError(f"{where} is not a JSON list of weight names. Received: {order!r}")
+    return order

@@ -1,6 +1,15 @@
 """Activation functions as layers (Keras ``layers.ReLU``, ``Softmax``, ``LeakyReLU``, ``ELU``)."""
+import numbers
+
 from pyml import activations, ops
 from pyml.layers.base import Layer
+
+
+def _non_negative(layer, arg, value):
+    """``value`` as a float, or a ValueError naming ``layer`` and ``arg`` (None and bools are refused, as in Keras)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
+        raise ValueError(f"{layer} expects `{arg}` to be a non-negative number. Received: {arg}={value!r}")
+    return float(value)
 
 
 class ReLU(Layer):
@@ -18,12 +27,9 @@ class ReLU(Layer):
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
-        if max_value is not None and max_value < 0:
-            raise ValueError(f"ReLU expects max_value >= 0. Received: max_value={max_value}")
-        if negative_slope < 0:
-            raise ValueError(f"ReLU expects negative_slope >= 0. Received: negative_slope={negative_slope}")
-        self.max_value = None if max_value is None else float(max_value)
-        self.negative_slope, self.threshold = float(negative_slope), float(threshold)
+        self.max_value = None if max_value is None else _non_negative("ReLU", "max_value", max_value)
+        self.negative_slope = _non_negative("ReLU", "negative_slope", negative_slope)
+        self.threshold = float(threshold)
 
     def call(self, inputs):
         if self.negative_slope == 0 and self.threshold == 0:
@@ -50,9 +56,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, negative_slope=0.3, **kwargs):
         super().__init__(**kwargs)
-        if negative_slope < 0:
-            raise ValueError(f"LeakyReLU expects negative_slope >= 0. Received: negative_slope={negative_slope}")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = _non_negative("LeakyReLU", "negative_slope", negative_slope)
 
     def call(self, inputs):
         return activations.leaky_relu(inputs, negative_slope=self.negative_slope)

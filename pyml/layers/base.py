@@ -138,6 +138,12 @@ class Layer:
         input_shape: shape of one sample (no batch axis), for the first layer of a ``Sequential``.
 
     Subclasses override ``build``, ``call``, ``compute_output_shape`` and ``get_config``.
+
+    >>> class Double(pyml.layers.Layer):
+    ...     def call(self, inputs):
+    ...         return inputs * 2.0
+    >>> Double(name="double")(np.ones((1, 2), "float32")).numpy()
+    array([[2., 2.]], dtype=float32)
     """
 
     def __init_subclass__(cls, **kwargs):
@@ -302,8 +308,12 @@ class Layer:
             return call_symbolic(self, inputs, *args, training=training, **kwargs)
         inputs = _map_structure(self._to_tensor, inputs)
         shape = _shape_of(inputs)
-        self._maybe_build(shape)
-        if self.input_spec is not None and not isinstance(shape, list):
+        single = not isinstance(shape, list)
+        if not self.built:
+            if self.input_spec is not None and single:  # what __init__ declared, before build makes weights
+                self.input_spec.check(self.name, shape)
+            self._maybe_build(shape)
+        if self.input_spec is not None and single:  # build may have declared more (the feature size)
             self.input_spec.check(self.name, shape)
         if training is None and _CALL_CONTEXT:
             training = _CALL_CONTEXT[-1]

@@ -25,6 +25,7 @@ def normalize_tuple(value, rank, arg, layer):
 
 
 def normalize_padding(padding, layer, allowed=("valid", "same")):
+    """``padding`` lower-cased, or a ValueError naming ``layer`` and the ``allowed`` values."""
     padding = padding.lower() if isinstance(padding, str) else padding
     if padding not in allowed:
         raise ValueError(f"{layer} expects padding in {allowed}. Received: padding={padding!r}")
@@ -32,6 +33,7 @@ def normalize_padding(padding, layer, allowed=("valid", "same")):
 
 
 def check_data_format(data_format, layer):
+    """Refuse anything but channels-last (``None`` or ``"channels_last"``), naming ``layer``."""
     if data_format not in (None, "channels_last"):
         raise ValueError(f"{layer} supports only channels-last inputs (NHWC), as exported models use. "
                          f"Received: data_format={data_format!r}")

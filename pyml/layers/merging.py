@@ -39,14 +39,27 @@ def _elementwise(name, op, doc):
     return type(name, (Merge,), {"merge": merge, "__doc__": doc, "__module__": __name__})
 
 
-Add = _elementwise("Add", ops.add, "Sum of the inputs, elementwise: ``Add()([a, b, c]) = a + b + c``.")
-Multiply = _elementwise("Multiply", ops.multiply, "Product of the inputs, elementwise.")
-Maximum = _elementwise("Maximum", ops.maximum, "Elementwise maximum of the inputs.")
-Minimum = _elementwise("Minimum", ops.minimum, "Elementwise minimum of the inputs.")
+def _doc(summary, name, output):
+    return (f"{summary}\n\n    >>> pyml.layers.{name}()([np.array([[1.0, 2.0]], 'float32'), "
+            f"np.array([[3.0, 1.0]], 'float32')]).numpy()\n    {output}\n    ")
+
+
+Add = _elementwise("Add", ops.add, _doc("Sum of the inputs, elementwise: ``Add()([a, b, c]) = a + b + c``.", "Add",
+                                        "array([[4., 3.]], dtype=float32)"))
+Multiply = _elementwise("Multiply", ops.multiply, _doc("Product of the inputs, elementwise.", "Multiply",
+                                                       "array([[3., 2.]], dtype=float32)"))
+Maximum = _elementwise("Maximum", ops.maximum, _doc("Elementwise maximum of the inputs.", "Maximum",
+                                                    "array([[3., 2.]], dtype=float32)"))
+Minimum = _elementwise("Minimum", ops.minimum, _doc("Elementwise minimum of the inputs.", "Minimum",
+                                                    "array([[1., 1.]], dtype=float32)"))
 
 
 class Subtract(Merge):
-    """``Subtract()([a, b]) = a - b`` (exactly two inputs)."""
+    """``Subtract()([a, b]) = a - b`` (exactly two inputs).
+
+    >>> pyml.layers.Subtract()([np.array([[1.0, 2.0]], "float32"), np.array([[3.0, 1.0]], "float32")]).numpy()
+    array([[-2.,  1.]], dtype=float32)
+    """
 
     def merge(self, tensors):
         if len(tensors) != 2:
@@ -55,7 +68,11 @@ class Subtract(Merge):
 
 
 class Average(Merge):
-    """Mean of the inputs, elementwise."""
+    """Mean of the inputs, elementwise.
+
+    >>> pyml.layers.Average()([np.array([[1.0, 2.0]], "float32"), np.array([[3.0, 1.0]], "float32")]).numpy()
+    array([[2. , 1.5]], dtype=float32)
+    """
 
     def merge(self, tensors):
         return ops.divide(functools.reduce(ops.add, tensors), float(len(tensors)))
@@ -66,6 +83,9 @@ class Concatenate(Merge):
 
     Args:
         axis: the axis to join along.
+
+    >>> pyml.layers.Concatenate()([np.array([[1.0, 2.0]], "float32"), np.array([[3.0]], "float32")]).numpy()
+    array([[1., 2., 3.]], dtype=float32)
     """
 
     def __init__(self, axis=-1, **kwargs):

@@ -31,6 +31,7 @@ def register_serializable(cls=None, *, name=None):
 
 
 def known_classes(custom_objects=None):
+    """Classes ``deserialize`` may rebuild, by name: pyml's, the registered ones, then ``custom_objects``."""
     from pyml.models import Model, Sequential
 
     classes = {**builtin_classes(), "Sequential": Sequential, "Model": Model}

@@ -36,6 +36,7 @@ def is_array_data(x):
 
 
 def num_samples(x):
+    """Rows of ``x`` (of its first array when ``x`` is a list of inputs)."""
     first = x[0] if isinstance(x, list) else x
     if np.ndim(first) == 0:
         raise ValueError(f"Expected arrays with a batch axis. Received: a scalar of shape {np.shape(first)}")
@@ -52,6 +53,7 @@ def take(x, index):
 
 
 def check_lengths(x, y=None, sample_weight=None):
+    """The number of samples, after checking that x's arrays, y and sample_weight all have it."""
     n = num_samples(x)
     if isinstance(x, list):
         sizes = [len(v) for v in x]

@@ -51,6 +51,11 @@ class Functional(Model):
         inputs: a ``pyml.Input`` tensor or a list of them.
         outputs: a tensor (or list of tensors) computed from the inputs by calling layers.
         name: model name.
+
+    >>> inputs = pyml.Input(shape=(4,))
+    >>> model = pyml.Model(inputs, [pyml.layers.Dense(1)(inputs), pyml.layers.Dense(2)(inputs)])
+    >>> type(model).__name__, [t.shape for t in model.outputs]
+    ('Functional', [(None, 1), (None, 2)])
     """
 
     def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
@@ -141,23 +146,43 @@ class Functional(Model):
         for i, data in enumerate(config.get("layers", [])):
             layer = serialization.deserialize(data, custom_objects, where=f"layers[{i}]")
             layers[layer.name] = layer
-        produced = []
+        produced = []  # per node, its output KerasTensors
+
+        def tensor(ref, where):
+            """The KerasTensor a ``[node, output]`` reference names, checked against the nodes made so far."""
+            if not (isinstance(ref, list) and len(ref) == 2 and all(type(v) is int for v in ref)):
+                raise ValueError(f"{where}: expected a [node, output] reference. Received: {ref!r}")
+            n, k = ref
+            if not 0 <= n < len(produced):
+                raise ValueError(f"{where} refers to node {n}, but only {len(produced)} nodes are defined before it. "
+                                 f"Received: {ref!r}")
+            if not 0 <= k < len(produced[n]):
+                raise ValueError(f"{where} refers to output {k} of node {n}, which has {len(produced[n])} output(s). "
+                                 f"Received: {ref!r}")
+            return produced[n][k]
+
         for i, entry in enumerate(config.get("nodes", [])):
-            layer = layers.get(entry.get("layer"))
+            name = entry.get("layer") if isinstance(entry, dict) else None
+            layer = layers.get(name)
             if layer is None:
-                raise ValueError(f"nodes[{i}]: no layer named {entry.get('layer')!r} in the config. "
+                raise ValueError(f"nodes[{i}]: no layer named {name!r} in the config. "
                                  f"Received: layers {sorted(layers)}")
             if "inputs" not in entry:
                 produced.append([layer.output])
                 continue
             refs = entry["inputs"]
-            if refs and isinstance(refs[0], list):
-                args = [produced[n][k] for n, k in refs]
+            if isinstance(refs, list) and refs and isinstance(refs[0], list):
+                args = [tensor(ref, f"nodes[{i}].inputs[{j}]") for j, ref in enumerate(refs)]
             else:
-                args = produced[refs[0]][refs[1]]
+                args = tensor(refs, f"nodes[{i}].inputs")
             produced.append(_flatten(layer(args, **entry.get("kwargs", {}))))
-        inputs = [produced[n][k] for n, k in config["inputs"]]
-        outputs = [produced[n][k] for n, k in config["outputs"]]
+        ends = {}
+        for key in ("inputs", "outputs"):
+            if not isinstance(config.get(key), list) or not config[key]:
+                raise ValueError(f"missing {key!r}: expected a non-empty list of [node, output] references. "
+                                 f"Received: {key}={config.get(key)!r}")
+            ends[key] = [tensor(ref, f"{key}[{j}]") for j, ref in enumerate(config[key])]
+        inputs, outputs = ends["inputs"], ends["outputs"]
         return cls(inputs if config.get("inputs_are_list") else inputs[0],
                    outputs if config.get("outputs_are_list") else outputs[0],
                    name=config.get("name"), trainable=config.get("trainable", True))

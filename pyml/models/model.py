@@ -25,6 +25,11 @@ class Model(Trainer, Layer):
     Args:
         name: model name (default ``model``, ``model_1``, ...).
         trainable: whether ``fit`` updates the weights.
+
+    >>> inputs = pyml.Input(shape=(3,))
+    >>> model = pyml.Model(inputs, pyml.layers.Dense(2)(inputs), name="tiny")
+    >>> model.predict(np.ones((4, 3)), verbose=0).shape
+    (4, 2)
     """
 
     def __new__(cls, *args, **kwargs):
@@ -103,7 +108,16 @@ class Model(Trainer, Layer):
         return graph_module.trace(lambda *xs: self(list(xs), training=False), specs)
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False):
-        """Print a table of layers (name and type, output shape, parameter count) and the totals."""
+        """Print a table of layers (name and type, output shape, parameter count) and the totals.
+
+        ``line_length`` widens the table and ``print_fn`` receives each line instead of ``print``;
+        ``positions``, ``expand_nested`` and ``show_trainable`` are accepted so Keras calls run, and ignored.
+
+        >>> lines = []
+        >>> pyml.Sequential([pyml.Input(shape=(3,)), pyml.layers.Dense(2)], name="mlp").summary(print_fn=lines.append)
+        >>> lines[0], lines[-3]
+        ('Model: "mlp"', ' Total params: 8 (32.00 B)')
+        """
         from pyml.models.summary import print_summary
 
         print_summary(self, line_length=line_length, print_fn=print_fn)
@@ -127,6 +141,21 @@ class Model(Trainer, Layer):
 
         saving.load_weights(self, filepath)
 
+    def get_build_config(self):
+        """``{"input_shape": ...}``, the shape the model was built for (batch as None), or None if unbuilt.
+
+        ``load_model`` passes it to ``build_from_config`` for a model its config alone does not build
+        (a subclassed model), as Keras does.
+        """
+        if not self.built or self._build_shape is None:
+            return None
+        shape = self._build_shape
+        return {"input_shape": [list(s) for s in shape] if isinstance(shape, list) else list(shape)}
+
+    def build_from_config(self, config):
+        """Build the model from ``get_build_config()`` output."""
+        self.build(config["input_shape"])
+
     def get_compile_config(self):
         """The ``compile`` arguments, JSON-ready (None if not compiled)."""
         from pyml import saving
@@ -134,6 +163,7 @@ class Model(Trainer, Layer):
         return saving.serialize_compile_config(self) if getattr(self, "compiled", False) else None
 
     def compile_from_config(self, config, custom_objects=None):
+        """``compile`` the model from ``get_compile_config()`` output."""
         from pyml import saving
 
         saving.compile_from_config(self, config, custom_objects)

@@ -19,6 +19,7 @@ def is_interactive():
 
 
 def format_value(value):
+    """A log value as Keras prints it: 4 decimals, scientific notation below 1e-3."""
     if isinstance(value, float) and value != 0 and abs(value) < 1e-3:
         return f"{value:.4e}"
     if isinstance(value, (int, float)):
@@ -27,10 +28,12 @@ def format_value(value):
 
 
 def format_logs(logs):
+    """``" - loss: 0.3000 - accuracy: 0.9000"``."""
     return "".join(f" - {key}: {format_value(value)}" for key, value in (logs or {}).items())
 
 
 def format_time_per_step(seconds):
+    """``"3ms/step"``: the time per step in s, ms or us."""
     if seconds >= 1:
         return f"{seconds:.0f}s/step"
     if seconds >= 1e-3:

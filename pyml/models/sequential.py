@@ -132,8 +132,7 @@ class Sequential(Model):
     def get_config(self):
         from pyml.layers import serialization
 
-        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype,
-                  "layers": [serialization.serialize(layer) for layer in self._layers]}
+        config = {**Layer.get_config(self), "layers": [serialization.serialize(layer) for layer in self._layers]}
         if self.built and self._build_shape is not None:
             config["build_input_shape"] = list(self._build_shape)
             config["input_dtype"] = self._input_layer.dtype

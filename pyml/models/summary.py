@@ -18,6 +18,7 @@ _ITEMSIZE = {"float32": 4, "float64": 8, "int32": 4, "bool": 1}
 
 
 def format_bytes(size):
+    """``18.79 KB``: a byte count in B, KB, MB or GB (powers of 1024), as Keras' summary shows it."""
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
             return f"{size:.2f} {unit}"

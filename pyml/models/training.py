@@ -93,6 +93,10 @@ class Trainer:
     # ---- steps --------------------------------------------------------------------------------
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
         """The compiled loss of ``y_pred`` against ``y`` (a scalar Tensor)."""
+        if isinstance(y_pred, (list, tuple)):
+            raise ValueError(f"Model {self.name!r} has {len(y_pred)} outputs, but fit, evaluate and the compiled loss "
+                             "support single-output models only (predict takes any number of outputs). "
+                             f"Received: {len(y_pred)} outputs")
         return self._compiled_loss(y, y_pred, sample_weight)
 
     def train_step(self, x, y, sample_weight=None):
@@ -177,8 +181,9 @@ class Trainer:
         """
         self._require_compiled("fit")
         verbose = _verbosity(verbose)
-        if not isinstance(epochs, int) or epochs < 0:
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer. Received: epochs={epochs!r}")
+        epochs = int(epochs)
         if data_adapter.is_array_data(x):
             x, y, sample_weight = (data_adapter.to_numpy(v) for v in (x, y, sample_weight))
             if y is None:
@@ -306,8 +311,10 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """One training step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
+        xb, yb, swb = (data_adapter.to_numpy(v) for v in (x, y, sample_weight))
+        self._check_batch(xb, yb, "train_on_batch")
         self._reset_metrics()
-        xb, yb, swb = (_tensor(data_adapter.to_numpy(v)) for v in (x, y, sample_weight))
+        xb, yb, swb = _tensor(xb), _tensor(yb), _tensor(swb)
         loss, y_pred = self.train_step(xb, yb, swb)
         logs = self._update_metrics(loss, xb, yb, y_pred, swb)
         return logs if return_dict else (logs["loss"] if len(logs) == 1 else [logs[n] for n in self.metrics_names])

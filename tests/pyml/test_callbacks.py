@@ -146,3 +146,55 @@ def test_learning_rate_scheduler():
     history = model.fit(x, y, epochs=3, verbose=0,
                         callbacks=[callbacks.LearningRateScheduler(lambda epoch, lr: 0.1 / (epoch + 1))])
     assert history.history["learning_rate"] == pytest.approx([0.1, 0.05, 0.1 / 3])
+
+
+def test_every_hook_receives_logs_so_keras_style_lambdas_work():
+    # Keras passes `logs` to every hook (None where there are none): one-argument `lambda logs: ...`
+    # and two-argument `lambda epoch, logs: ...` hooks must both run
+    x, y = data()
+    seen = []
+    cb = callbacks.LambdaCallback(on_train_begin=lambda logs: seen.append(("train_begin", logs)),
+                                  on_epoch_begin=lambda epoch, logs: seen.append(("epoch_begin", epoch, logs)),
+                                  on_train_batch_begin=lambda batch, logs: seen.append(("batch_begin", batch, logs)))
+    linear_model().fit(x, y, batch_size=40, epochs=1, verbose=0, callbacks=[cb])
+    assert seen == [("train_begin", None), ("epoch_begin", 0, None), ("batch_begin", 0, None)]
+
+    class Strict(callbacks.Callback):  # hooks written without defaults, as Keras allows
+        def on_test_begin(self, logs):
+            seen.append("test_begin")
+
+        def on_predict_batch_begin(self, batch, logs):
+            seen.append(("predict_batch_begin", batch))
+
+    model = linear_model()
+    model.evaluate(x, y, verbose=0, callbacks=[Strict()])
+    model.predict(x, verbose=0, callbacks=[Strict()])
+    assert seen[3:] == ["test_begin", ("predict_batch_begin", 0), ("predict_batch_begin", 1)]
+
+
+def test_early_stopping_restores_best_weights_even_when_it_never_stops():
+    # Keras 3 restores the best epoch's weights at the end of training whether or not it stopped early
+    x, y = data()
+    model = linear_model(lr=0.05)
+    scores = iter([2.0, 1.0, 3.0])
+    snapshots = []
+
+    class Score(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["score"] = next(scores)
+            snapshots.append(model.get_weights())
+
+    stop = callbacks.EarlyStopping(monitor="score", patience=5, restore_best_weights=True)
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[Score(), stop])
+    assert stop.stopped_epoch == 0 and stop.best_epoch == 1
+    for restored, best in zip(model.get_weights(), snapshots[1]):
+        np.testing.assert_array_equal(restored, best)
+
+
+def test_model_checkpoint_accepts_keras_save_freq_epoch(tmp_path):
+    x, y = data()
+    path = str(tmp_path / "m-{epoch}.pyml")
+    linear_model().fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.ModelCheckpoint(path, save_freq="epoch")])
+    assert os.listdir(tmp_path) == ["m-1.pyml"]
+    with pytest.raises(ValueError, match="Received: save_freq=10"):
+        callbacks.ModelCheckpoint(path, save_freq=10)

@@ -127,3 +127,40 @@ def test_get_and_serialize():
     assert isinstance(restored, losses.SparseCategoricalCrossentropy) and restored.get_config() == loss.get_config()
     with pytest.raises(ValueError, match="Unknown loss: known ones are .*sparse_categorical_crossentropy"):
         losses.get("hinge_loss")
+
+
+def test_sparse_class_ids_out_of_range_are_refused():
+    # a one-hot of id 3 among 3 classes is all zeros: without this check the loss would silently be 0
+    p = np.array([[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]], "float32")
+    with pytest.raises(ValueError, match=r"class ids in \[0, 3\).*Received: y_true holds 3"):
+        losses.sparse_categorical_crossentropy(np.array([0, 3]), p)
+    with pytest.raises(ValueError, match="Received: y_true holds -1"):
+        losses.SparseCategoricalCrossentropy()(np.array([-1, 2]), p)
+    # the ignored id may lie outside the range (a padding id such as -1)
+    out = losses.sparse_categorical_crossentropy(np.array([-1, 2]), p, ignore_class=-1).numpy()
+    np.testing.assert_allclose(out, [0.0, -np.log(0.8)], rtol=1e-6)
+
+
+def test_ignore_class_mean_is_over_the_entries_that_count():
+    # Keras masks the ignored entries, so "sum_over_batch_size" divides by the number of valid entries
+    y_true = np.array([[1, 0, 0], [1, 1, 0]])
+    p = np.tile(np.array([0.3, 0.7], "float32"), (2, 3, 1))
+    per_entry = np.where(y_true == 0, 0.0, -np.log(0.7))
+    loss = losses.SparseCategoricalCrossentropy(ignore_class=0)
+    assert float(loss(y_true, p)) == pytest.approx(per_entry.sum() / 3, rel=1e-6)
+    weights = np.array([2.0, 1.0])
+    assert float(loss(y_true, p, sample_weight=weights)) == pytest.approx(
+        (per_entry * weights[:, None]).sum() / 3, rel=1e-6)
+    summed = losses.SparseCategoricalCrossentropy(ignore_class=0, reduction="sum")
+    assert float(summed(y_true, p)) == pytest.approx(per_entry.sum(), rel=1e-6)
+    assert float(loss(np.zeros((2, 3), "int32"), p)) == 0.0  # nothing counts: 0, not nan
+
+
+def test_a_custom_loss_call_receives_tensors():
+    # Keras converts y_true and y_pred before call(), so a subclass may use Tensor methods on both
+    class MeanGap(losses.Loss):
+        def call(self, y_true, y_pred):
+            assert isinstance(y_true, pyml.Tensor) and isinstance(y_pred, pyml.Tensor)
+            return pyml.ops.mean(pyml.ops.abs(y_pred - pyml.ops.cast(y_true, y_pred.dtype)), axis=-1)
+
+    assert float(MeanGap()([[1, 2]], np.array([[2.0, 2.0]], "float32"))) == pytest.approx(0.5)

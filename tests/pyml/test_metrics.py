@@ -83,3 +83,10 @@ def test_get_by_name_and_errors():
     assert restored.get_config()["threshold"] == 0.3
     with pytest.raises(ValueError, match="Unknown metric: known ones are .*Received: metric='f1'"):
         metrics.get("f1")
+
+
+def test_precision_and_recall_take_one_threshold_and_say_so():
+    assert metrics.Precision(thresholds=0.3).get_config()["thresholds"] == 0.3
+    for cls in (metrics.Precision, metrics.Recall):
+        with pytest.raises(ValueError, match=r"one threshold.*Received: thresholds=\[0.3, 0.7\]"):
+            cls(thresholds=[0.3, 0.7])

@@ -234,3 +234,79 @@ def test_get_set_weights_round_trip():
     assert not np.allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0))
     copy.set_weights(model.get_weights())
     np.testing.assert_array_equal(copy.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def _edit_config(path, change):
+    def replace(members):
+        config = json.loads(members["config.json"])
+        change(config)
+        return {**members, "config.json": json.dumps(config).encode()}
+
+    _rewrite(path, replace)
+
+
+def test_damaged_functional_config_names_the_field(tmp_path):
+    inputs = pyml.Input(shape=(3,))
+    model = pyml.Model(inputs, layers.Dense(2)(layers.Dense(4)(inputs)))
+    path = tmp_path / "f.pyml"
+    for change, message in [
+            (lambda c: c["config"].pop("inputs"), r"f.pyml: config.json.*missing 'inputs'"),
+            (lambda c: c["config"].__setitem__("outputs", [[9, 0]]), r"outputs\[0\] refers to node 9, .* 3 nodes"),
+            (lambda c: c["config"]["nodes"][2].__setitem__("inputs", [1, 5]), r"nodes\[2\].inputs.*output 5 of node 1"),
+            (lambda c: c["config"]["nodes"][1].__setitem__("inputs", "x"), r"nodes\[1\].inputs.*Received: 'x'")]:
+        model.save(path)
+        _edit_config(path, change)
+        with pytest.raises(ValueError, match=message):
+            pyml.load_model(path)
+
+
+def test_damaged_compile_config_names_the_field(tmp_path):
+    model, path = saved_model(tmp_path)
+    _edit_config(path, lambda c: c["compile_config"].pop("optimizer"))
+    with pytest.raises(ValueError, match="config.json compile_config: missing 'optimizer'"):
+        pyml.load_model(path)
+    model.save(path)
+    _edit_config(path, lambda c: c["compile_config"]["optimizer"]["config"].__setitem__("lr", 0.1))
+    with pytest.raises(ValueError, match=r"config.json compile_config.optimizer: .*'lr'"):
+        pyml.load_model(path)
+    assert pyml.load_model(path, compile=False).compiled is False  # the architecture and weights still load
+
+
+def test_damaged_weight_order_metadata_is_named(tmp_path):
+    model, _ = trained_model()
+    path = tmp_path / "w.weights.safetensors"
+    model.save_weights(path)
+    arrays = safetensors.numpy.load_file(path)
+    safetensors.numpy.save_file(arrays, path, metadata={"order": "not json"})
+    with pytest.raises(ValueError, match="w.weights.safetensors: metadata 'order' is not a JSON list of weight names"):
+        model.load_weights(path)
+
+
+class Subclassed(pyml.Model):
+    def __init__(self, units=3, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.hidden = layers.Dense(units, activation="relu")
+        self.head = layers.Dense(2)
+
+    def call(self, inputs):
+        return self.head(self.hidden(inputs))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def test_subclassed_model_round_trips_with_its_input_shape(tmp_path):
+    # Keras saves a subclassed model's build shape (build_config); without it the file could never be loaded
+    model = Subclassed(units=5)
+    x = np.random.default_rng(0).standard_normal((4, 7)).astype("float32")
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, np.zeros((4, 2), "float32"), epochs=1, verbose=0)
+    path = tmp_path / "sub.pyml"
+    model.save(path)
+    restored = pyml.load_model(path, custom_objects={"Subclassed": Subclassed})
+    assert restored.units == 5 and restored.hidden.kernel.shape == (7, 5)
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+    _edit_config(path, lambda c: c.__setitem__("build_config", {"shape": [None, 7]}))
+    with pytest.raises(ValueError, match=r"sub.pyml: config.json build_config: could not build .*KeyError"):
+        pyml.load_model(path, custom_objects={"Subclassed": Subclassed})

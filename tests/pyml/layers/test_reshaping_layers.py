@@ -57,3 +57,13 @@ def test_activation_layers():
         run_layer_test(cls, kwargs, input_shape=(2, 3), expected_output_shape=(2, 3))
     with pytest.raises(ValueError, match="Received: negative_slope=-1"):
         layers.ReLU(negative_slope=-1)
+
+
+def test_activation_layer_arguments_of_the_wrong_type_are_named():
+    # as Keras: a None slope or bound is refused with the argument's name, not a raw comparison TypeError
+    with pytest.raises(ValueError, match="Received: negative_slope=None"):
+        layers.ReLU(negative_slope=None)
+    with pytest.raises(ValueError, match="Received: negative_slope=None"):
+        layers.LeakyReLU(negative_slope=None)
+    with pytest.raises(ValueError, match="Received: max_value='6'"):
+        layers.ReLU(max_value="6")

@@ -237,3 +237,29 @@ def test_train_on_batch_and_test_on_batch():
     assert loss == pytest.approx(before[0], rel=1e-5) and 0 <= accuracy <= 1
     assert model.test_on_batch(x, y)[0] < before[0]
     np.testing.assert_allclose(model.predict_on_batch(x), model(x).numpy(), rtol=1e-6)
+
+
+def test_train_on_batch_without_targets_names_the_method():
+    model = small_model()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"`train_on_batch\(\)` needs targets.*Received: y=None"):
+        model.train_on_batch(blobs()[0])
+
+
+def test_epochs_may_be_a_numpy_integer():
+    x, y = blobs()
+    model = small_model()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    assert model.fit(x, y, epochs=np.int64(2), verbose=0).epoch == [0, 1]
+    with pytest.raises(ValueError, match="Received: epochs=True"):
+        model.fit(x, y, epochs=True, verbose=0)
+
+
+def test_training_a_multi_output_model_is_refused_clearly():
+    inputs = pyml.Input(shape=(4,))
+    model = pyml.Model(inputs, [layers.Dense(1)(inputs), layers.Dense(1)(inputs)], name="two_heads")
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((6, 4), "float32")
+    with pytest.raises(ValueError, match=r"'two_heads' has 2 outputs.*Received: 2 outputs"):
+        model.fit(x, np.ones((6, 1), "float32"), verbose=0)
+    assert [p.shape for p in model.predict(x, verbose=0)] == [(6, 1), (6, 1)]  # inference still works
