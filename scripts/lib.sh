@@ -75,6 +75,9 @@ has_chromium() {
 
 has_lavapipe() { compgen -G '/usr/share/vulkan/icd.d/lvp_icd*.json' >/dev/null; }
 
+# Playwright's bundled Node driver links libatomic.so.1, which minimal Debian images lack.
+has_libatomic() { compgen -G '/usr/lib/*/libatomic.so.1' >/dev/null || compgen -G '/usr/lib*/libatomic.so.1' >/dev/null; }
+
 # Chromium for the browser tests and Mesa's Vulkan (lavapipe) for native WebGPU tests: from apt when
 # missing and we can be root on Debian/Ubuntu; otherwise PYML_CHROMIUM, then Playwright's own Chromium.
 ensure_browser() {
@@ -84,6 +87,7 @@ ensure_browser() {
   # Ubuntu's apt "chromium" is a snap shim that does not run in containers: Playwright's build serves there.
   if ! has_chromium && [ "$distro" != ubuntu ]; then packages+=(chromium fonts-liberation); fi
   if ! has_lavapipe; then packages+=(mesa-vulkan-drivers libvulkan1); fi
+  if ! has_libatomic; then packages+=(libatomic1); fi
   if [ ${#packages[@]} -gt 0 ] && can_apt; then apt_install "${packages[@]}"; fi
   if ! has_chromium; then
     say "no system Chromium: installing Playwright's"
@@ -92,6 +96,7 @@ ensure_browser() {
     fi
   fi
   has_lavapipe || say "warning: no Mesa Vulkan driver (lavapipe): native WebGPU tests will fail; install mesa-vulkan-drivers"
+  has_libatomic || say "warning: no libatomic.so.1: Playwright's driver will not start and browser tests will fail; install libatomic1"
 }
 
 # Chromium and wgpu want a private runtime dir; headless CI machines often have none.
