@@ -8,13 +8,14 @@
 The stages, one module each: ``fusion`` (epilogue chains) → ``lower`` (kernels per node) → ``memory``
 (activation buffers from liveness) → ``bundle`` (write, and ``validate`` to read back).
 """
-from webexport.bundle import Bundle, BundleError, load_bundle, write_bundle  # noqa: F401
+from webexport.bundle import write_bundle  # noqa: F401
 from webexport.export import export  # noqa: F401
 from webexport.fusion import fuse  # noqa: F401
 from webexport.kernels.common import ExportError  # noqa: F401
 from webexport.lower import Plan, lower  # noqa: F401
 from webexport.memory import MemoryPlan, plan_memory  # noqa: F401
 from webexport.native import run_bundle  # noqa: F401  (wgpu is imported on first use)
+from webexport.validate import Bundle, BundleError, load_bundle  # noqa: F401
 
 
 __all__ = ["export", "load_bundle", "run_bundle", "write_bundle", "lower", "fuse", "plan_memory",

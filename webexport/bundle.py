@@ -1,4 +1,4 @@
-"""Write a bundle folder and read it back, validated (the format is docs/internals.md §6).
+"""Write a bundle folder (the format is docs/internals.md §6; ``webexport.validate`` reads it back).
 
     model.json     manifest: signature, graph, weights table, buffer plan, kernels, steps, limits, memory
     weights.bin    every graph constant, little-endian, each entry 4-byte aligned, SHA-256 per entry and file
@@ -6,8 +6,7 @@
 
 ``write_bundle`` builds the folder beside ``out_dir`` and renames it into place only once it is complete,
 so a failed export never leaves a half-written bundle, and an existing bundle is replaced only on success.
-``load_bundle`` reads one back, checking everything before anything is used (the checks live in
-``webexport.validate``).
+``webexport.load_bundle`` reads one back, checking everything before anything is used.
 
     >>> write_bundle(plan, memory, "model")            # model/model.json, model/weights.bin, model/runtime/
 """
@@ -23,7 +22,8 @@ import numpy as np
 import pyml
 from webexport.kernels.common import ExportError
 from webexport.lower import binding_bytes, workgroup_storage_bytes
-from webexport.validate import FORMAT, FORMAT_VERSION, NUMPY, Bundle, BundleError, load_bundle  # noqa: F401
+from webexport.validate import FORMAT, FORMAT_VERSION, NUMPY
+
 _ROOT = Path(__file__).resolve().parent
 
 
@@ -154,7 +154,7 @@ def build_manifest(plan, memory, weights):
         "values": _values(plan, memory),
         "kernels": kernels,
         "steps": steps,
-        "limits": _limits(plan, memory, weights),
+        "limits": _limits(plan, memory),
         "memory": memory.summary(),
     }
 
@@ -183,12 +183,13 @@ def _values(plan, memory):
     return values
 
 
-def _limits(plan, memory, weights):
-    """The device limits the bundle needs (GPUSupportedLimits names), sizes at batch 1."""
+def _limits(plan, memory):
+    """The device limits the bundle needs (GPUSupportedLimits names), sizes at batch 1. Each weight entry is
+    a buffer of its own (weights.bin as a whole is never bound), widened to 4 bytes per element."""
     bound = [len(s.kernel.inputs) + len(s.kernel.outputs) for s in plan.steps]
     slot_sizes = [-(-memory.slot_bytes(i, 1) // 16) * 16 for i in range(len(memory.slots))]
     weight_sizes = [binding_bytes(plan.specs[v]) for v in plan.weights if v in plan.specs]
-    biggest = max(slot_sizes + weight_sizes + [weights["byte_length"], 0])
+    biggest = max(slot_sizes + weight_sizes + [0])
     limits = {"maxStorageBuffersPerShaderStage": max(bound, default=0),
               "maxStorageBufferBindingSize": biggest, "maxBufferSize": biggest,
               "maxComputeInvocationsPerWorkgroup": max((s.kernel.workgroup_size for s in plan.steps), default=0)}

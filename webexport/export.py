@@ -12,11 +12,12 @@ and in a web page:
 The pipeline: trace → graph passes (``pyml.graph.passes.optimize``) → epilogue fusion → lowering →
 memory plan → bundle, written atomically.
 """
-import importlib
 import os
 from pathlib import Path
 
 from pyml.graph.ir import Graph, Node
+from pyml.graph.passes import optimize
+from pyml.saving import load_model
 from webexport.bundle import write_bundle
 from webexport.fusion import fuse
 from webexport.kernels.common import ExportError
@@ -54,7 +55,7 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     graph = to_graph(model, input_shape, batch_size)
     if batch_size is not None:
         graph = fix_batch(graph, batch_size)
-    graph = _optimize(graph)
+    graph = optimize(graph)
     plan = lower(graph, fuse(graph))
     memory = plan_memory([(s.kernel.inputs, s.kernel.outputs) for s in plan.steps], plan.specs, graph.inputs,
                          graph.outputs, aliases=plan.aliases, external=[n for n in plan.specs if plan.is_weight(n)])
@@ -71,7 +72,7 @@ def to_graph(model, input_shape=None, batch_size=None):
     if isinstance(model, Graph):
         return model
     if isinstance(model, (str, os.PathLike)):
-        model = _load_model(model)
+        model = load_model(str(model))
     trace = getattr(model, "trace", None)
     if trace is None:
         raise ExportError(f"export takes a pyml Model, a saved model path or a pyml.graph.Graph. "
@@ -95,19 +96,6 @@ def _batch_first(input_shape, batch_size):
     return (batch_size,) + shape
 
 
-def _load_model(path):
-    import pyml
-
-    for owner in ("pyml", "pyml.saving", "pyml.models"):
-        try:
-            load_model = getattr(importlib.import_module(owner), "load_model", None)
-        except ModuleNotFoundError:
-            continue
-        if load_model is not None:
-            return load_model(str(path))
-    raise ExportError(f"cannot load {path}: this install of pyml {pyml.__version__} has no load_model")
-
-
 def fix_batch(graph, batch_size):
     """A copy of ``graph`` with the dynamic batch (``None`` in shapes and shape attrs) set to ``batch_size``."""
     _check_batch_size(batch_size)
@@ -127,14 +115,3 @@ def _fill(value, batch):
         return type(value)(batch if v is None else _fill(v, batch) for v in value)
     return value
 
-
-def _optimize(graph):
-    """``pyml.graph.passes.optimize`` (folding, DCE, CSE) when that module is installed."""
-    try:
-        passes = importlib.import_module("pyml.graph.passes")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("pyml.graph.passes", "pyml.graph"):
-            raise
-        return graph
-    optimize = getattr(passes, "optimize", None)
-    return optimize(graph) if optimize is not None else graph

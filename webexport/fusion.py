@@ -35,16 +35,12 @@ import heapq
 import inspect
 from dataclasses import dataclass
 
-import numpy as np
+from webexport.kernels import elementwise
+from webexport.kernels.common import LOWERINGS, MAX_STORAGE_BUFFERS, scalar_value
+from webexport.kernels.fused import REDUCTIONS
 
-from webexport.kernels.common import LOWERINGS
-from webexport.kernels.elementwise import COMPARE
-
-UNARY = frozenset({"neg", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid", "erf", "sin", "cos"})
-BINARY = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum"})
-ELEMENTWISE = UNARY | BINARY | frozenset(COMPARE) | {"where", "cast"}  # what elementwise.expression computes
-REDUCTIONS = frozenset({"sum", "max", "min", "mean"})
-MAX_OPERANDS = 7  # WebGPU's 8 storage buffers per shader stage, less the output
+ELEMENTWISE = frozenset(elementwise.LOWERED)  # what elementwise.expression computes
+MAX_OPERANDS = MAX_STORAGE_BUFFERS - 1  # the output is bound too
 
 
 @dataclass
@@ -57,10 +53,12 @@ class Group:
 
     @property
     def output(self):
+        """The node whose value the kernel stores (the last)."""
         return self.nodes[-1]
 
     @property
     def names(self):
+        """The member nodes' value names, in graph order: ``['v2', 'v4', 'v6']``."""
         return [n.name for n in self.nodes]
 
 
@@ -167,7 +165,7 @@ def _epilogue(anchor, graph, readers, order, taken):
         candidate = graph.node(pending[0])
         grown = operands | {i for i in candidate.inputs if i not in names and not _inlined(graph, i, scalar_only=True)}
         if candidate.name in taken or not _extends_epilogue(candidate, anchor, graph, names) \
-                or len(anchor.inputs) + len(grown) + 1 > MAX_OPERANDS + 1:
+                or len(anchor.inputs) + len(grown) + 1 > MAX_STORAGE_BUFFERS:
             break
         members.append(candidate)
         names.add(candidate.name)
@@ -257,9 +255,4 @@ def _fits_row(root, row):
 def _inlined(graph, name, scalar_only=False):
     """A graph constant holding one value, which kernels write as a literal, binding nothing (epilogues inline
     only single-element constants; fused kernels also constants broadcast from one value)."""
-    if name not in graph.constants:
-        return False
-    flat = np.asarray(graph.constants[name]).reshape(-1)
-    if scalar_only:
-        return flat.size == 1
-    return flat.size > 0 and bool((flat == flat[0]).all())
+    return scalar_value(graph.constants.get(name), broadcast=not scalar_only) is not None

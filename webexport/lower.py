@@ -20,14 +20,13 @@ import numpy as np
 from pyml.ops.registry import Spec
 from webexport import kernels as _families
 from webexport.fusion import step_label
-from webexport.kernels.common import LOWERINGS, ExportError, Kernel
+from webexport.kernels.common import LOWERINGS, MAX_STORAGE_BUFFERS, ExportError, Kernel
 from webexport.kernels.copy import copy_kernel
 from webexport.kernels.fused import fused_kernel
+from webexport.memory import value_bytes
 
-MAX_STORAGE_BUFFERS = 8  # per kernel, outputs included (the params uniform at binding 0 does not count)
 MAX_BINDING_BYTES = 128 * 2**20  # maxStorageBufferBindingSize every WebGPU device offers
 MAX_WORKGROUP_STORAGE_BYTES = 16 * 2**10  # maxComputeWorkgroupStorageSize
-ITEM_BYTES = 4  # f32, i32 and u32 (bool) storage
 
 
 @dataclass
@@ -59,6 +58,7 @@ class Plan:
         return self.aliases.get(name, name)
 
     def is_weight(self, name):
+        """Whether ``name`` (or the value it aliases) is stored in weights.bin rather than an activation slot."""
         return self.root(name) in self.weights
 
     def __str__(self):
@@ -288,7 +288,7 @@ def check_limits(plan):
             if size > MAX_BINDING_BYTES:
                 raise ExportError(f"{where}: %{name} {list(plan.specs[name].shape)} takes {size} bytes (at batch 1), "
                                   f"over WebGPU's {MAX_BINDING_BYTES}-byte storage binding limit")
-        shared = max(getattr(kernel, "workgroup_storage_bytes", 0), workgroup_storage_bytes(kernel.wgsl))
+        shared = workgroup_storage_bytes(kernel.wgsl)
         if shared > MAX_WORKGROUP_STORAGE_BYTES:
             raise ExportError(f"{where}: the kernel declares {shared} bytes of workgroup storage; WebGPU guarantees "
                               f"{MAX_WORKGROUP_STORAGE_BYTES}")
@@ -296,7 +296,8 @@ def check_limits(plan):
 
 def binding_bytes(spec, batch=1):
     """Bytes of a value in storage (4 per element: f32, i32, or u32 for bool), the batch set to ``batch``."""
-    return ITEM_BYTES * int(np.prod([batch if d is None else d for d in spec.shape], dtype=np.int64))
+    per_batch, fixed = value_bytes(spec)
+    return per_batch * batch + fixed
 
 
 _WORKGROUP_VAR = re.compile(r"var<workgroup>\s*\w+\s*:\s*(.+?);")

@@ -1,6 +1,7 @@
 """The memory plan: which activation buffer ("slot") each value lives in (docs/internals.md §6).
 
-Values whose lifetimes overlap never share a slot; everything else may. A value lives from the step
+Values whose lifetimes overlap never share a slot, nor do a batch-sized value and a fixed-size one (so
+a slot is exactly as large as its largest value at every batch); everything else may. A value lives from the step
 that first writes it to the last step that reads it. Graph inputs live through the whole run (they are
 uploaded before the first step), and graph outputs from their first write to past the last step (the
 runtime reads them after it), so no later value ever overwrites either. Zero-copy aliases extend their
@@ -40,6 +41,7 @@ class MemoryPlan:
     reference_batch: int
 
     def slot_bytes(self, slot, batch):
+        """Bytes slot ``slot`` holds at batch size ``batch`` (before the bundle rounds it up to 16)."""
         per_batch, fixed = self.slots[slot]
         return per_batch * batch + fixed
 
@@ -110,12 +112,15 @@ def plan_memory(steps, specs, inputs, outputs, aliases=None, external=()):
 
 
 def _assign(order, lifetimes, sizes, at, grow):
-    """Greedy slot assignment in ``order``: best fit among the slots free for the whole lifetime."""
+    """Greedy slot assignment in ``order``: best fit among the slots free for the whole lifetime.
+
+    A slot holds batch-sized values or fixed-size ones, never both: its size is then its largest value's at
+    every batch (a mixed slot would hold both at once, past the binding limit where each value fits)."""
     slots, members, slot_of = [], [], {}
     for name in order:
         a, b = lifetimes[name]
-        free = [s for s in range(len(slots))
-                if all(b2 < a or b < a2 for a2, b2 in (lifetimes[m] for m in members[s]))]
+        free = [s for s in range(len(slots)) if _same_kind(slots[s], sizes[name])
+                and all(b2 < a or b < a2 for a2, b2 in (lifetimes[m] for m in members[s]))]
         need = at(sizes[name])
         fits = [s for s in free if at(slots[s]) >= need]
         if fits:
@@ -130,3 +135,8 @@ def _assign(order, lifetimes, sizes, at, grow):
         members[choice].append(name)
         slot_of[name] = choice
     return slots, slot_of
+
+
+def _same_kind(slot, size):
+    """Whether a value of ``size`` may share ``slot``: not one batch-sized and the other fixed (empty fits any)."""
+    return not (slot[0] and size[1]) and not (slot[1] and size[0])

@@ -27,14 +27,8 @@ def device():
         adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
         if adapter is None:
             raise RuntimeError("wgpu found no adapter: install Mesa's Vulkan driver (apt-get install mesa-vulkan-drivers)")
-        _DEVICE["adapter"] = adapter
         _DEVICE["device"] = adapter.request_device_sync()
     return _DEVICE["device"]
-
-
-def adapter_info():
-    device()
-    return dict(_DEVICE["adapter"].info)
 
 
 def compile_wgsl(wgsl, label="kernel"):
@@ -47,6 +41,12 @@ def compile_wgsl(wgsl, label="kernel"):
         return dev.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "main"}, label=label)
     except wgpu.GPUError as exc:
         raise ExportError(f"kernel {label}: WGSL failed to compile:\n{exc}\n--- source ---\n{wgsl}") from None
+
+
+def _words(array, dtype):
+    """``array`` in the 4-byte storage type of ``dtype``; bools become 0/1 first, as numpy casts any number."""
+    array = np.asarray(array)
+    return (array.astype(bool) if dtype == "bool" else array).astype(_NUMPY[dtype])
 
 
 def _storage(dev, array):
@@ -81,7 +81,7 @@ def run_kernels(kernels, values, specs, batch=1):
         if name not in buffers:
             shape, dtype = concrete(name)
             if name in host:
-                buffers[name] = _storage(dev, host[name].astype(_NUMPY[dtype]).reshape(shape))
+                buffers[name] = _storage(dev, _words(host[name], dtype).reshape(shape))
             else:
                 buffers[name] = _storage(dev, np.zeros(shape, _NUMPY[dtype]))
         return buffers[name]
@@ -187,7 +187,7 @@ class _BundleRunner:
             self._prepare(batch)
         dev = device()
         for spec, array in zip(m["inputs"], arrays):
-            data = np.ascontiguousarray(array.astype(_NUMPY[spec["dtype"]])).tobytes()
+            data = np.ascontiguousarray(_words(array, spec["dtype"])).tobytes()
             if data:
                 dev.queue.write_buffer(self.slots[m["values"][spec["name"]]["buffer"]], 0, data)
         encoder = dev.create_command_encoder()

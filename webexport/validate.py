@@ -1,7 +1,7 @@
 """Read a bundle folder back, checking everything docs/internals.md §6 lists before anything is used.
 
 Mirrors ``web/src/bundle.js``: the manifest's structure, graph, signature, weights table and file
-(length, SHA-256 of the file and of each entry), buffer plan, kernels and steps. Every problem is a
+(length, SHA-256 of the file and of each entry), buffer plan, kernels, steps and limits. Every problem is a
 ``BundleError`` naming the file and the field (``weights.entries[3].sha256``), the node or the step.
 
     >>> bundle = load_bundle("model")                  # the folder, or model/model.json
@@ -10,6 +10,7 @@ Mirrors ``web/src/bundle.js``: the manifest's structure, graph, signature, weigh
 """
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ FORMAT_VERSION = 1  # the newest bundle format this loader reads
 ITEM_SIZES = {"float32": 4, "int32": 4, "bool": 1}  # bytes per element in weights.bin
 NUMPY = {"float32": "<f4", "int32": "<i4", "bool": "u1"}
 REQUIRED = ("inputs", "outputs", "graph", "weights", "buffers", "values", "kernels", "steps")
+# weights.file: a name a browser resolves inside the bundle folder too (it reads "..\\x" and "%2e%2e" as "../x", "..")
+PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 class BundleError(ValueError):
@@ -135,7 +138,7 @@ def _check_graph(graph, fail):
             fail(where, f"redefines value %{node['name']}")
         if node.get("op") not in OPCODES:
             fail(f"{where}.op", f"must be placeholder, constant or call. Received: {node.get('op')!r}")
-        if node["op"] == "call" and node.get("target") not in known:
+        if node["op"] == "call" and not (isinstance(node.get("target"), str) and node["target"] in known):
             raise BundleError(f"unknown op {node.get('target')!r} in node %{node['name']} ({where}.target): this "
                               f"version of pyml has no such primitive; update pyml")
         _check_shape(node.get("shape"), f"{where}.shape", fail, batch=True)
@@ -143,7 +146,7 @@ def _check_graph(graph, fail):
         if not isinstance(node.get("inputs"), list):
             fail(f"{where}.inputs", "must be a list of value names")
         for name in node["inputs"]:
-            if name not in nodes:
+            if not _is_name(name) or name not in nodes:
                 fail(f"{where}.inputs", f"of %{node['name']} uses %{name}, which is not defined before it")
         if not isinstance(node.get("attrs", {}), dict):
             fail(f"{where}.attrs", "must be an object")
@@ -152,7 +155,7 @@ def _check_graph(graph, fail):
         if not isinstance(graph.get(key), list):
             fail(f"graph.{key}", "must be a list of value names")
         for i, name in enumerate(graph[key]):
-            if name not in nodes:
+            if not _is_name(name) or name not in nodes:
                 fail(f"graph.{key}[{i}]", f"names %{name}, which the graph does not define")
             if key == "inputs" and nodes[name]["op"] != "placeholder":
                 fail(f"graph.inputs[{i}]", f"%{name} is not a placeholder")
@@ -164,6 +167,8 @@ def _check_signature(manifest, key, nodes, fail):
     names = manifest["graph"][key]
     if not isinstance(values, list) or len(values) != len(names):
         fail(key, f"must list the {len(names)} graph {key} as {{name, shape, dtype}}")
+    if key == "outputs" and not values:
+        fail(key, "must be a non-empty list")
     for i, v in enumerate(values):
         where = f"{key}[{i}]"
         if not isinstance(v, dict) or v.get("name") != names[i]:
@@ -181,7 +186,7 @@ def _check_weights_table(table, nodes, fail):
         if key not in table:
             fail(f"weights.{key}", "is missing (a required field)")
     file = table["file"]
-    if not isinstance(file, str) or not file or Path(file).name != file or file in (".", ".."):
+    if not isinstance(file, str) or not PLAIN_FILE_NAME.fullmatch(file):
         fail("weights.file", f"must be a plain file name inside the bundle folder. Received: {file!r}")
     if not _is_count(table["byte_length"]):
         fail("weights.byte_length", f"must be a non-negative integer. Received: {table['byte_length']!r}")
@@ -238,12 +243,12 @@ def _check_plan(manifest, nodes, entries, fail):
     for name, v in values.items():
         where = f"values.{name}"
         if isinstance(v, dict) and "buffer" in v:
-            if v["buffer"] not in slots:
+            if not _is_count(v["buffer"]) or v["buffer"] not in slots:
                 fail(f"{where}.buffer", f"names buffer {v['buffer']!r}, which buffers does not define")
             if name in nodes:
                 _check_slot_size(nodes[name], slots[v["buffer"]], where, fail)
         elif isinstance(v, dict) and "weight" in v:
-            if v["weight"] not in entries:
+            if not _is_name(v["weight"]) or v["weight"] not in entries:
                 fail(f"{where}.weight", f"names {v['weight']!r}, which weights.entries does not define")
         else:
             fail(where, "must be {buffer: id} or {weight: name}")
@@ -265,16 +270,17 @@ def _check_plan(manifest, nodes, entries, fail):
     if not isinstance(steps, list):
         fail("steps", "must be a list")
     written = {values[v["name"]]["buffer"] for v in manifest["inputs"]}  # buffers holding a value so far
+    arity = {}  # kernel id -> "inputs+outputs" it is bound with
     for i, s in enumerate(steps):
         where = f"steps[{i}]"
-        if not isinstance(s, dict) or s.get("kernel") not in kernel_ids:
+        if not isinstance(s, dict) or not _is_count(s.get("kernel")) or s["kernel"] not in kernel_ids:
             fail(f"{where}.kernel", f"names kernel {s.get('kernel') if isinstance(s, dict) else s!r}, "
                                     f"which kernels does not define")
         for key in ("inputs", "outputs"):
             if not isinstance(s.get(key), list):
                 fail(f"{where}.{key}", "must be a list of value names")
             for name in s[key]:
-                if name not in values:
+                if not _is_name(name) or name not in values:
                     fail(f"{where}.{key}", f"uses {name!r}, which values does not define")
         read = {values[n].get("buffer") for n in s["inputs"]} - {None}
         for name in s["outputs"]:
@@ -289,11 +295,18 @@ def _check_plan(manifest, nodes, entries, fail):
         threads = s.get("threads")
         if not isinstance(threads, list) or len(threads) != 2 or not all(_is_count(t) for t in threads):
             fail(f"{where}.threads", f"must be [per_batch, fixed] non-negative integers. Received: {threads!r}")
-
-
+        bound = f"{len(s['inputs'])}+{len(s['outputs'])}"  # the pipeline's layout is made from the first step
+        if arity.setdefault(s["kernel"], bound) != bound:
+            fail(where, f"binds kernel {s['kernel']} with {bound} buffers, another step with {arity[s['kernel']]}")
     for v in manifest["outputs"]:
         if values[v["name"]]["buffer"] not in written:
             fail("outputs", f"names {v['name']!r}, which no step writes")
+    limits = manifest.get("limits", {})
+    if not isinstance(limits, dict):
+        fail("limits", "must be an object {limitName: number}")
+    for name, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            fail(f"limits.{name}", f"must be a non-negative number. Received: {value!r}")
 
 
 def _check_slot_size(node, slot, where, fail):
@@ -313,7 +326,7 @@ def _check_shape(shape, field, fail, batch):
 
 
 def _check_dtype(dtype, field, fail):
-    if dtype not in ITEM_SIZES:
+    if not isinstance(dtype, str) or dtype not in ITEM_SIZES:
         fail(field, f"must be one of {', '.join(ITEM_SIZES)}. Received: {dtype!r}")
 
 
@@ -324,3 +337,7 @@ def _check_hex(value, field, fail):
 
 def _is_count(value):
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_name(value):
+    return isinstance(value, str)

@@ -153,13 +153,10 @@ class Harness:
     def cpu_kernel_names(self):
         return set(self.page.evaluate("harness.cpuKernelNames()"))
 
-    def run(self, url, backend, inputs, shapes_only=False):
+    def run(self, url, backend, inputs):
         """Load ``url`` with ``backend``, run it on numpy ``inputs``; returns (list of arrays, model info)."""
-        result = self.page.evaluate("([url, backend, inputs]) => harness.run(url, backend, inputs)",
-                                    [url, backend, [encode(x) for x in inputs]])
-        if "error" in result:
-            raise BrowserError(f"{backend} run of {url} failed in the page: {result['error']}")
-        return [decode(v) for v in result["outputs"]], result["info"]
+        (outputs,), info = self.run_series(url, backend, [inputs])
+        return outputs, info
 
     def run_series(self, url, backend, series):
         """Load ``url`` once and run each list of inputs in ``series``; returns (list of output lists, info)."""

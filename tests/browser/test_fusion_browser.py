@@ -11,8 +11,8 @@ import pytest
 
 import pyml
 from pyml.graph import trace
+from pyml.graph.passes import optimize
 from webexport import export, fuse, lower
-from webexport.export import _optimize
 
 TOLERANCE = 1e-5
 BATCHES = (3, 1)
@@ -55,7 +55,7 @@ def bundles(web_server):
             graph, fn = model.trace(shape), model
         else:
             graph = trace(fn, [(shape, "float32")])
-        optimized = _optimize(graph)
+        optimized = optimize(graph)
         assert len(lower(optimized, fuse(optimized)).steps) == steps, name
         export(graph, web_server.path(f"fusion/{name}"), include_runtime=False)
         out[name] = (web_server.url(f"fusion/{name}/model.json"), fn, shape)

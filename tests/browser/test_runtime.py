@@ -165,6 +165,25 @@ def test_wrong_input_shape_is_refused_naming_expected_and_received(harness, dens
     assert 'input "x"' in message and "[null, 8]" in message and "[4, 7]" in message
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bool_input_holding_other_numbers_is_read_as_true(harness, web_server, backend):
+    """Kernels compare bools as 0/1: a Uint8Array 2 fed to a bool input must count as true, as numpy casts it."""
+    if backend == "webgpu":
+        harness.require_webgpu()
+    from pyml.graph.ir import Graph, Node
+
+    nodes = [Node("a", "placeholder", (None, 3), "bool"), Node("b", "placeholder", (None, 3), "bool"),
+             Node("v", "call", (None, 3), "bool", "equal", ["a", "b"])]
+    export(Graph(nodes, ["a", "b"], ["v"]), web_server.path("runtime-tests/bool-equal"))
+    result = harness.evaluate("""async ([url, backend]) => {
+        const m = await harness.runtime.loadModel(url, { backend });
+        const [y] = await m.run([{ data: new Uint8Array([2, 0, 7]), shape: [1, 3] }, new Uint8Array([1, 0, 1])]);
+        m.dispose();
+        return Array.from(y.data);
+    }""", [web_server.url("runtime-tests/bool-equal/model.json"), backend])
+    assert result == [1, 1, 1]
+
+
 def test_fixed_batch_model_refuses_another_batch(harness, web_server):
     graph = trace(dense, [((2, FEATURES), "float32")])
     export(graph, web_server.path("runtime-tests/fixed"))

@@ -73,6 +73,23 @@ def test_weights_are_aligned_and_hashed(tmp_path):
     np.testing.assert_array_equal(out["ids"], [7, -1])
 
 
+def test_limits_name_the_largest_binding_not_the_whole_weights_file(tmp_path):
+    """Each weight is its own GPU buffer: the 128-byte weights file is never bound, its 80-byte entry is."""
+    from pyml.graph.ir import Graph, Node
+
+    nodes = [Node("x", "placeholder", (2, 3), "float32"),
+             Node("w1", "constant", (3, 4), "float32", attrs={"label": "a/kernel"}),
+             Node("w2", "constant", (4, 5), "float32", attrs={"label": "b/kernel"}),
+             Node("v1", "call", (2, 4), "float32", "matmul", ["x", "w1"]),
+             Node("v2", "call", (2, 5), "float32", "matmul", ["v1", "w2"])]
+    rng = np.random.default_rng(0)
+    constants = {"w1": rng.standard_normal((3, 4)).astype(np.float32), "w2": rng.standard_normal((4, 5)).astype(np.float32)}
+    export(Graph(nodes, ["x"], ["v2"], constants), tmp_path / "b", include_runtime=False)
+    m = json.loads((tmp_path / "b" / "model.json").read_text())
+    assert m["weights"]["byte_length"] == 128
+    assert m["limits"]["maxStorageBufferBindingSize"] == m["limits"]["maxBufferSize"] == 80
+
+
 def test_load_bundle_round_trips_graph_and_weights(bundle_dir):
     graph = movement_graph()
     loaded = load_bundle(bundle_dir)
@@ -199,9 +216,62 @@ def test_step_writing_a_weight_is_refused(bundle_dir):
     _refused(bundle_dir, "steps[0].outputs", "weight")
 
 
-def test_weights_file_outside_the_bundle_is_refused(bundle_dir):
-    _edit(bundle_dir, lambda m: m["weights"].update(file="../weights.bin"))
+@pytest.mark.parametrize("name", ["../weights.bin", "sub/weights.bin", "..\\weights.bin", "%2e%2e",
+                                  "https://example.com/weights.bin", "", ".."])
+def test_weights_file_outside_the_bundle_is_refused(bundle_dir, name):
+    # a browser resolves "..\\x" and "%2e%2e" against the manifest's URL as "../x" and "..": outside the folder
+    _edit(bundle_dir, lambda m: m["weights"].update(file=name))
     _refused(bundle_dir, "weights.file", "plain file name")
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda m: m["values"]["v2"].update(buffer=True), "values.v2.buffer"),
+    (lambda m: m["values"]["v2"].update(buffer=[0]), "values.v2.buffer"),
+    (lambda m: m["values"]["c"].update(weight=["c"]), "values.c.weight"),
+    (lambda m: m["steps"][0].update(kernel=True), "steps[0].kernel"),
+    (lambda m: m["steps"][0].update(kernel=[0]), "steps[0].kernel"),
+    (lambda m: m["steps"][0]["inputs"].append({"name": "x"}), "steps[0].inputs"),
+    (lambda m: m["graph"]["nodes"][2]["inputs"].append(["x"]), "graph.nodes[2].inputs"),
+    (lambda m: m["graph"]["outputs"].append(["v2"]), "graph.outputs[2]"),
+    (lambda m: m["graph"]["nodes"][0].update(dtype=["float32"]), "graph.nodes[0].dtype"),
+    (lambda m: m["graph"]["nodes"][2].update(target=["concatenate"]), "graph.nodes[2].target"),
+], ids=["buffer-bool", "buffer-list", "weight-list", "kernel-bool", "kernel-list", "step-input-object",
+        "node-input-list", "graph-output-list", "dtype-list", "target-list"])
+def test_references_of_the_wrong_type_are_refused_naming_the_field(bundle_dir, change, field):
+    """JSON true is not buffer 1, and a list is no value name: refused like any undefined reference, never
+    accepted (Python's True == 1) nor a raw TypeError (a list is unhashable)."""
+    _edit(bundle_dir, change)
+    _refused(bundle_dir, field)
+
+
+def test_kernel_bound_with_different_binding_counts_is_refused(bundle_dir):
+    def change(m):
+        m["steps"].append(dict(m["steps"][-1], inputs=m["steps"][-1]["inputs"] + ["x"]))
+
+    _edit(bundle_dir, change)
+    _refused(bundle_dir, "steps[", "binds kernel", "another step")
+
+
+@pytest.mark.parametrize("limits, field", [([1], "limits"), ({"maxBufferSize": "big"}, "limits.maxBufferSize"),
+                                           ({"maxBufferSize": -1}, "limits.maxBufferSize")])
+def test_limits_must_be_non_negative_numbers(bundle_dir, limits, field):
+    _edit(bundle_dir, lambda m: m.update(limits=limits))
+    _refused(bundle_dir, field)
+
+
+def test_bundle_without_outputs_is_refused(bundle_dir):
+    _edit(bundle_dir, lambda m: (m["outputs"].clear(), m["graph"]["outputs"].clear()))
+    _refused(bundle_dir, "outputs", "non-empty")
+
+
+def test_bundle_without_inputs_loads_and_runs(tmp_path):
+    from pyml.graph.ir import Graph, Node
+
+    c = np.arange(6, dtype=np.float32).reshape(2, 3)
+    nodes = [Node("c", "constant", (2, 3), "float32", attrs={"label": "layer/c"}),
+             Node("v1", "call", (3, 2), "float32", "transpose", ["c"], {"perm": (1, 0)})]
+    export(Graph(nodes, [], ["v1"], {"c": c}), tmp_path / "b", include_runtime=False)
+    np.testing.assert_array_equal(run_bundle(load_bundle(tmp_path / "b"), [])["v1"], c.T)
 
 
 def test_graph_using_a_value_before_it_is_defined_is_refused(bundle_dir):
@@ -221,6 +291,18 @@ def test_not_json_is_refused(bundle_dir):
 
 def test_missing_folder_is_refused(tmp_path):
     _refused(tmp_path / "nowhere", "model.json", "no such file")
+
+
+def test_bool_input_holding_other_numbers_is_read_as_numpy_casts_it(tmp_path):
+    """Kernels compare bools as 0/1 words: a 2 fed to a bool input must arrive as 1 (True), not stay a 2."""
+    from pyml.graph.ir import Graph, Node
+
+    nodes = [Node("a", "placeholder", (None, 3), "bool"), Node("b", "placeholder", (None, 3), "bool"),
+             Node("v", "call", (None, 3), "bool", "equal", ["a", "b"])]
+    export(Graph(nodes, ["a", "b"], ["v"]), tmp_path / "b", include_runtime=False)
+    a, b = np.array([[2, 0, 7]], np.uint8), np.array([[1, 0, 1]], np.uint8)
+    out = run_bundle(tmp_path / "b", [a, b])["v"]
+    np.testing.assert_array_equal(out, np.equal(a.astype(bool), b.astype(bool)))
 
 
 def test_loaded_bundle_runs(bundle_dir):

@@ -8,9 +8,9 @@ import pytest
 import pyml
 from pyml.graph import trace
 from pyml.graph.ir import Graph, Node
+from pyml.graph.passes import optimize
 from tests.webexport.helpers import assert_matches, export_and_run
 from webexport import fuse, lower
-from webexport.export import _optimize
 from webexport.fusion import format_fusion
 from webexport.kernels.common import LOWERINGS, ExportError
 from webexport.kernels.fused import COOPERATIVE_MIN
@@ -48,7 +48,7 @@ def run_unfused(graph, feeds, batch):
 
 
 def traced(fn, *shapes):
-    return _optimize(trace(fn, [(s, F32) for s in shapes]))
+    return optimize(trace(fn, [(s, F32) for s in shapes]))
 
 
 def normal(*shape, seed=0):
@@ -92,7 +92,7 @@ def test_epilogue_stops_at_a_value_read_by_two_stored_values():
 def test_epilogue_takes_an_activation_that_reads_its_input_twice(tmp_path, activation):
     model = pyml.Sequential([pyml.layers.Dense(6, activation=activation, name="dense")])
     model.build((None, 5))
-    graph = _optimize(model.trace((None, 5)))
+    graph = optimize(model.trace((None, 5)))
     (label,) = labels(graph)
     assert label.startswith("dense/matmul+add+"), label
     x = normal(4, 5, seed=7) * 2
@@ -148,7 +148,7 @@ def test_refused_dag_epilogue_keeps_a_prefix_whose_inner_values_nothing_else_rea
     monkeypatch.setitem(LOWERINGS, "matmul", picky)
     model = pyml.Sequential([pyml.layers.Dense(6, activation="gelu", name="dense")])
     model.build((None, 5))
-    graph = _optimize(model.trace((None, 5)))
+    graph = optimize(model.trace((None, 5)))
     # [add, mul] would leave the add's value unstored though erf's branch reads it: only [add] is kept
     assert labels(graph)[0] == "dense/matmul+add" and len(labels(graph)) == 6, labels(graph)
     x = normal(3, 5, seed=8)
@@ -312,7 +312,7 @@ def small_cnn():
 
 def test_digits_mlp_exports_as_three_steps_matching_eager(tmp_path):
     model = digits_mlp()
-    graph = _optimize(model.trace((None, 64)))
+    graph = optimize(model.trace((None, 64)))
     before, after = format_fusion(graph, []), format_fusion(graph, fuse(graph))
     print(f"before:\n{before}\nafter:\n{after}")
     assert len(before.splitlines()) == 10
@@ -328,7 +328,7 @@ def test_digits_mlp_exports_as_three_steps_matching_eager(tmp_path):
 
 
 def test_small_cnn_steps_before_and_after():
-    graph = _optimize(small_cnn().trace((None, 8, 8, 1)))
+    graph = optimize(small_cnn().trace((None, 8, 8, 1)))
     assert len(lower(graph).steps) == 11
     assert labels(graph) == ["conv2d/conv+add+maximum", "v7/max_pool", "dense/matmul+add", "v13/max+sub+exp+sum+div"]
 
@@ -362,7 +362,7 @@ def test_layer_normalization_is_one_step(tmp_path):
         model.build((None, 5, width))
         model.layers[0].gamma.assign(normal(width, seed=1))
         model.layers[0].beta.assign(normal(width, seed=2))
-        graph = _optimize(model.trace((None, 5, width)))
+        graph = optimize(model.trace((None, 5, width)))
         (label,) = labels(graph)
         assert label.startswith("layer_normalization") and label.count("mean") == 2, label
         x = normal(2, 5, width, seed=width) * 3 + 1
@@ -390,7 +390,7 @@ def test_softmax_over_an_inner_axis_and_over_the_batch(tmp_path):
 
 
 def test_fusion_leaves_the_graph_the_cpu_backend_interprets_unchanged(tmp_path):
-    graph = _optimize(digits_mlp().trace((None, 64)))
+    graph = optimize(digits_mlp().trace((None, 64)))
     _, bundle = export_and_run(graph, [normal(2, 64)], tmp_path / "b")
     assert [n["name"] for n in bundle.manifest["graph"]["nodes"]] == [n.name for n in graph.nodes]
     assert sum(len(s["nodes"]) for s in bundle.manifest["steps"]) == sum(n.op == "call" for n in graph.nodes)

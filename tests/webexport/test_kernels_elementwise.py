@@ -115,10 +115,8 @@ def test_negative_literal_operand_stays_one_operand():
 
 def test_expression_for_epilogues():
     """matmul/conv lowerings call expression() for the fused tail: every fusable op on f32 has one."""
-    from webexport import fusion
-
-    for op in sorted(fusion.UNARY | fusion.BINARY):
-        args = ["acc"] if op in fusion.UNARY else ["acc", "in2[j]"]
+    for op in sorted(kernels.UNARY + kernels.BINARY):
+        args = ["acc"] if op in kernels.UNARY else ["acc", "in2[j]"]
         text = kernels.expression(Node("v", "call", (4,), "float32", op, ["x", "y"][: len(args)]), args)
         assert "acc" in text, op
     assert kernels.expression(Node("v", "call", (4,), "float32", "maximum", ["v1", "c"]), ["acc", "0.0f"]) \

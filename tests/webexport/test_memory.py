@@ -38,6 +38,11 @@ def assert_valid(mem, steps, specs, inputs, outputs, aliases=None):
     for name, target in aliases.items():
         assert mem.slot_of[name] == mem.slot_of[target]
     assert mem.peak_bytes >= mem.lower_bound_bytes
+    for slot in range(len(mem.slots)):
+        members = [value_bytes(specs[n]) for n in owners if mem.slot_of[n] == slot]
+        for batch in (1, 64, 1000):
+            largest = max(per_batch * batch + fixed for per_batch, fixed in members)
+            assert mem.slot_bytes(slot, batch) == largest, f"slot {slot} is larger than its largest value at batch {batch}"
 
 
 def chain(sizes, batch_dynamic=True):
@@ -104,6 +109,19 @@ def test_mixed_static_and_batch_values_size_slots_for_both():
     for name in ("t", "a", "b"):
         per_batch, fixed = mem.slots[mem.slot_of[name]]
         assert per_batch * 1 + fixed >= value_bytes(specs[name])[0] + value_bytes(specs[name])[1]
+
+
+def test_a_fixed_value_and_a_batch_sized_one_never_share_a_slot():
+    """Shared, the slot would hold both at once: 100 MiB + 64 MiB per example is over WebGPU's 128 MiB binding
+    limit at batch 1, although each value fits."""
+    mib = 2**20
+    specs = {"x": Spec((None, 4), "float32"), "t": Spec((25 * mib,), "float32"), "a": Spec((None, 16 * mib), "float32"),
+             "b": Spec((None, 4), "float32"), "y": Spec((None, 4), "float32")}
+    steps = [(["x"], ["t"]), (["t"], ["b"]), (["b", "x"], ["a"]), (["a"], ["y"])]
+    mem = plan_memory(steps, specs, ["x"], ["y"])
+    assert_valid(mem, steps, specs, ["x"], ["y"])
+    assert mem.slot_of["t"] != mem.slot_of["a"]
+    assert max(mem.slot_bytes(s, 1) for s in range(len(mem.slots))) == 100 * mib
 
 
 def test_weights_need_no_slot():

@@ -23,6 +23,8 @@ export const FORMAT = "pyml-bundle";
 export const FORMAT_VERSION = 1;
 
 const OPCODES = new Set(["placeholder", "constant", "call"]);
+// weights.file stays in the bundle folder (URLs read "..\\x" and "%2e%2e" as "../x" and "..").
+const PLAIN_FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
 /**
  * Fetch model.json and its weights file (resolved relative to the manifest URL), validate both,
@@ -78,7 +80,8 @@ async function fetchBytes(url, expected, onProgress) {
 }
 
 /**
- * Check the weights file against the manifest: total length, SHA-256 of the file and of each entry.
+ * Check the weights file against the manifest: total length, SHA-256 of the file and of each entry, and
+ * that bool entries hold only 0/1 bytes.
  * @param {object} manifest  a manifest that passed `validateManifest`
  * @param {ArrayBuffer} weights  the weights file's bytes
  * @example
@@ -100,6 +103,9 @@ export async function verifyWeights(manifest, weights) {
     if (digests[i] !== entry.sha256.toLowerCase()) {
       throw new Error(`${spec.file}: weights.entries[${i}].sha256 does not match the bytes of "${entry.name}". ` +
         `Expected: ${entry.sha256}, received: ${digests[i]}`);
+    }
+    if (entry.dtype === "bool" && new Uint8Array(weights, entry.offset, entry.byte_length).some((b) => b > 1)) {
+      throw new Error(`${spec.file}: weights.entries[${i}] ("${entry.name}") is bool but holds bytes other than 0/1`);
     }
   });
 }
@@ -157,8 +163,8 @@ function checkGraph(graph, knownOps, fail) {
     }
     checkShape(node.shape, `${where}.shape`, fail, true);
     checkDtype(node.dtype, `${where}.dtype`, fail);
-    if (!Array.isArray(node.inputs || [])) fail(`${where}.inputs`, "must be a list of value names");
-    for (const name of node.inputs || []) {
+    if (!Array.isArray(node.inputs)) fail(`${where}.inputs`, "must be a list of value names");
+    for (const name of node.inputs) {
       if (!nodes.has(name)) fail(`${where}.inputs`, `of %${node.name} uses %${name}, which is not defined before it`);
     }
     if (node.attrs !== undefined && !isObject(node.attrs)) fail(`${where}.attrs`, "must be an object");
@@ -176,27 +182,27 @@ function checkGraph(graph, knownOps, fail) {
 
 function checkSignature(manifest, key, nodes, fail) {
   const list = manifest[key];
-  if (!Array.isArray(list) || list.length === 0) fail(key, "must be a non-empty list of {name, shape, dtype}");
-  if (list.length !== manifest.graph[key].length) {
-    fail(key, `lists ${list.length} values but graph.${key} lists ${manifest.graph[key].length}`);
+  if (!Array.isArray(list) || list.length !== manifest.graph[key].length) {
+    fail(key, `must list the ${manifest.graph[key].length} graph ${key} as {name, shape, dtype}`);
   }
+  if (key === "outputs" && list.length === 0) fail(key, "must be a non-empty list");
   list.forEach((v, i) => {
     const where = `${key}[${i}]`;
     if (!isObject(v) || v.name !== manifest.graph[key][i]) {
       fail(`${where}.name`, `must be "${manifest.graph[key][i]}" (graph.${key}[${i}]). Received: ${JSON.stringify(v && v.name)}`);
     }
-    checkShape(v.shape, `${where}.shape`, fail, true);
-    checkDtype(v.dtype, `${where}.dtype`, fail);
     const node = nodes.get(v.name);
-    if (formatShape(v.shape) !== formatShape(node.shape) || v.dtype !== node.dtype) {
-      fail(where, `is ${v.dtype}${formatShape(v.shape)} but graph node %${v.name} is ${node.dtype}${formatShape(node.shape)}`);
+    if (JSON.stringify(v.shape) !== JSON.stringify(node.shape) || v.dtype !== node.dtype) {
+      fail(where, `is ${v.dtype}${JSON.stringify(v.shape)} but graph node %${v.name} is ${node.dtype}${formatShape(node.shape)}`);
     }
   });
 }
 
 function checkWeightsTable(weights, nodes, fail) {
   if (!isObject(weights)) fail("weights", "must be an object {file, byte_length, sha256, entries}");
-  if (typeof weights.file !== "string" || !weights.file) fail("weights.file", "must be a file name");
+  if (typeof weights.file !== "string" || !PLAIN_FILE_NAME.test(weights.file)) {
+    fail("weights.file", `must be a plain file name inside the bundle folder. Received: ${JSON.stringify(weights.file)}`);
+  }
   if (!isCount(weights.byte_length)) fail("weights.byte_length", `must be a non-negative integer. Received: ${JSON.stringify(weights.byte_length)}`);
   checkHex(weights.sha256, "weights.sha256", fail);
   if (!Array.isArray(weights.entries)) fail("weights.entries", "must be a list");
@@ -252,11 +258,8 @@ function checkPlan(manifest, nodes, entries, fail) {
   }
   for (const key of ["inputs", "outputs"]) {
     for (const { name } of manifest[key]) {
-      if (!values[name]) fail("values", `has no entry for ${key.slice(0, -1)} "${name}"`);
+      if (!hasOwn(values, name) || !("buffer" in values[name])) fail("values", `has no buffer for ${key.slice(0, -1)} "${name}"`);
     }
-  }
-  for (const { name } of manifest.inputs) {
-    if (!("buffer" in values[name])) fail(`values.${name}`, "must be a buffer: inputs are uploaded each run");
   }
   const kernelIds = new Map();
   if (!Array.isArray(kernels)) fail("kernels", "must be a list");
@@ -267,14 +270,15 @@ function checkPlan(manifest, nodes, entries, fail) {
     kernelIds.set(k.id, k);
   });
   if (!Array.isArray(steps)) fail("steps", "must be a list");
-  const arity = new Map();
+  const written = new Set(manifest.inputs.map(({ name }) => values[name].buffer)); // buffers holding a value so far
+  const arity = new Map(); // kernel id -> "inputs+outputs" it is bound with (its pipeline's layout)
   steps.forEach((s, i) => {
     const where = `steps[${i}]`;
     if (!isObject(s) || !kernelIds.has(s.kernel)) fail(`${where}.kernel`, `names kernel ${JSON.stringify(s && s.kernel)}, which kernels does not define`);
     for (const key of ["inputs", "outputs"]) {
       if (!Array.isArray(s[key])) fail(`${where}.${key}`, "must be a list of value names");
       s[key].forEach((name) => {
-        if (!values[name]) fail(`${where}.${key}`, `uses "${name}", which values does not define`);
+        if (typeof name !== "string" || !hasOwn(values, name)) fail(`${where}.${key}`, `uses ${JSON.stringify(name)}, which values does not define`);
       });
     }
     const inputSlots = new Set(s.inputs.map((n) => values[n].buffer).filter((b) => b !== undefined));
@@ -282,6 +286,12 @@ function checkPlan(manifest, nodes, entries, fail) {
       if (!("buffer" in values[name])) fail(`${where}.outputs`, `writes "${name}", which is a weight`);
       if (inputSlots.has(values[name].buffer)) fail(`${where}.outputs`, `writes "${name}" into buffer ${values[name].buffer}, which the step also reads`);
     }
+    for (const name of s.inputs) {
+      if ("buffer" in values[name] && !written.has(values[name].buffer)) {
+        fail(`${where}.inputs`, `reads "${name}" (buffer ${values[name].buffer}) before any step writes it`);
+      }
+    }
+    for (const name of s.outputs) written.add(values[name].buffer);
     if (!Array.isArray(s.threads) || s.threads.length !== 2 || !s.threads.every(isCount)) {
       fail(`${where}.threads`, `must be [per_batch, fixed] non-negative integers. Received: ${JSON.stringify(s.threads)}`);
     }
@@ -289,6 +299,9 @@ function checkPlan(manifest, nodes, entries, fail) {
     if (arity.has(s.kernel) && arity.get(s.kernel) !== shape) fail(where, `binds kernel ${s.kernel} with ${shape} buffers, another step with ${arity.get(s.kernel)}`);
     arity.set(s.kernel, shape);
   });
+  for (const { name } of manifest.outputs) {
+    if (!written.has(values[name].buffer)) fail("outputs", `names "${name}", which no step writes`);
+  }
   if (manifest.limits !== undefined && !isObject(manifest.limits)) fail("limits", "must be an object {limitName: number}");
   for (const [name, value] of Object.entries(manifest.limits || {})) {
     if (typeof value !== "number" || !(value >= 0)) fail(`limits.${name}`, `must be a non-negative number. Received: ${JSON.stringify(value)}`);
@@ -310,7 +323,7 @@ function checkShape(shape, field, fail, batchAllowed) {
 }
 
 function checkDtype(dtype, field, fail) {
-  if (!(dtype in ITEM_SIZES)) fail(field, `must be one of ${Object.keys(ITEM_SIZES).join(", ")}. Received: ${JSON.stringify(dtype)}`);
+  if (!hasOwn(ITEM_SIZES, dtype)) fail(field, `must be one of ${Object.keys(ITEM_SIZES).join(", ")}. Received: ${JSON.stringify(dtype)}`);
 }
 
 function checkHex(value, field, fail) {
@@ -318,5 +331,6 @@ function checkHex(value, field, fail) {
 }
 
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+const hasOwn = (object, key) => typeof key === "string" && Object.prototype.hasOwnProperty.call(object, key);
 const isCount = (v) => Number.isInteger(v) && v >= 0;
 const typeName = (v) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);

@@ -103,7 +103,7 @@ export async function loadKernels(ops = Object.keys(familyOf)) {
 export function runGraph(graph, weights, inputs, table = kernels) {
   const batch = batchOf(graph, inputs);
   const lastUse = new Map();
-  graph.nodes.forEach((node, i) => (node.inputs || []).forEach((name) => lastUse.set(name, i)));
+  graph.nodes.forEach((node, i) => node.inputs.forEach((name) => lastUse.set(name, i)));
   graph.outputs.forEach((name) => lastUse.set(name, Infinity));
   const env = new Map();
   graph.inputs.forEach((name, i) => env.set(name, inputs[i]));
@@ -117,7 +117,16 @@ export function runGraph(graph, weights, inputs, table = kernels) {
       for (const name of node.inputs) if (lastUse.get(name) === i) env.delete(name);
     }
   });
-  return graph.outputs.map((name) => env.get(name));
+  // Copy an output that is an input, a weight or an earlier output: editing it must change nothing else.
+  const shared = new Set(graph.nodes.filter((n) => n.op !== "call").map((n) => n.name));
+  return graph.outputs.map((name) => {
+    const value = env.get(name);
+    if (!shared.has(name)) {
+      shared.add(name);
+      return value;
+    }
+    return { ...value, data: value.data.slice(), shape: [...value.shape] };
+  });
 }
 
 function batchOf(graph, inputs) {

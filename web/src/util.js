@@ -63,13 +63,13 @@ export function isStorageArray(data, dtype) {
 }
 
 /**
- * Copy any array-like of numbers or booleans into the storage typed array of `dtype`.
- * int32 values must be integers; bool values become 0/1.
+ * Copy any array-like of numbers or booleans into the storage typed array of `dtype` (returned as is when it
+ * already is one, and for bool holds only 0/1). int32 values must be integers; bool values become 0/1.
  * @example
  *   toStorageArray([1, 0, 2], "bool"); // Uint8Array [1, 0, 1]
  */
 export function toStorageArray(values, dtype, what = "input") {
-  if (isStorageArray(values, dtype)) return values;
+  if (isStorageArray(values, dtype) && (dtype !== "bool" || values.every((v) => v <= 1))) return values;
   const out = allocate(dtype, values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];

@@ -24,16 +24,15 @@ export async function findAdapter() {
 }
 
 /**
- * Get an adapter and a device with the limits the bundle needs (`manifest.limits`), checked against the
- * adapter first so a missing limit fails with its name.
+ * Get a device with the limits the bundle needs (`manifest.limits`), checked against the adapter first so
+ * a missing limit fails with its name.
  * @param {object} manifest  a validated model.json
- * @param {GPUAdapter|null} [adapter]  an adapter from `findAdapter` (default: request one)
- * @returns {Promise<{adapter: GPUAdapter, device: GPUDevice, info: {vendor, architecture, description}}>}
+ * @param {GPUAdapter|null} adapter  from `findAdapter`
+ * @returns {Promise<{device: GPUDevice, info: {vendor, architecture, description}}>}
  * @example
- *   const { device, info } = await requestGpuDevice(manifest);
+ *   const { device, info } = await requestGpuDevice(manifest, await findAdapter());
  */
-export async function requestGpuDevice(manifest, adapter = undefined) {
-  if (adapter === undefined) adapter = await findAdapter();
+export async function requestGpuDevice(manifest, adapter) {
   if (!globalThis.navigator?.gpu) {
     throw new Error("WebGPU is not available in this browser (navigator.gpu is undefined); use backend \"cpu\"");
   }
@@ -56,7 +55,7 @@ export async function requestGpuDevice(manifest, adapter = undefined) {
     requiredLimits[name] = Math.max(requiredLimits[name] || 0, adapter.limits[name]);
   }
   const device = await adapter.requestDevice({ requiredLimits, label: "pyml" });
-  return { adapter, device, info };
+  return { device, info };
 }
 
 /**

@@ -25,6 +25,7 @@ _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_HERE)), undefined=
                           keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
 LOWERINGS = {}
 WORKGROUP_SIZE = 64
+MAX_STORAGE_BUFFERS = 8  # per kernel, outputs included (WebGPU's guarantee; the params uniform is not storage)
 WGSL_TYPES = {"float32": "f32", "int32": "i32", "bool": "u32"}  # bool is stored as a u32 0/1
 
 
@@ -65,6 +66,7 @@ def render(template, **variables):
 
 
 def wgsl_type(dtype, node=None):
+    """The WGSL storage type of ``dtype`` (``wgsl_type("bool") == "u32"``); an ExportError naming ``node`` else."""
     try:
         return WGSL_TYPES[dtype]
     except KeyError:
@@ -108,6 +110,24 @@ def threads(shape):
     return (static, 0) if None in shape else (0, static)
 
 
+def scalar_value(array, broadcast=True):
+    """The one value of a constant that kernels inline as a literal instead of binding it, else None: a
+    single element, or (``broadcast``) one value repeated. ``webexport.fusion`` counts bindings with it too.
+
+    >>> float(scalar_value(np.full((2, 3), 0.5))), scalar_value(np.full((2, 3), 0.5), broadcast=False)
+    (0.5, None)
+    """
+    if array is None or np.size(array) == 0:
+        return None
+    flat = np.asarray(array).reshape(-1)
+    return flat[0] if flat.size == 1 or (broadcast and bool(np.all(flat == flat[0]))) else None
+
+
+def scalar_constant(ctx, name, broadcast=True):
+    """``scalar_value`` of ``name`` when it is a graph constant (``ctx.constant``), else None."""
+    return scalar_value(ctx.constant(name), broadcast)
+
+
 def literal(value, dtype):
     """A WGSL literal for a Python/NumPy scalar of ``dtype``."""
     if dtype == "float32":
@@ -119,7 +139,8 @@ def literal(value, dtype):
             return "bitcast<f32>(0x7f800000u + params.pad0)" if v > 0 else "bitcast<f32>(0xff800000u + params.pad0)"
         return f"{v!r}f" if "e" in repr(v) or "." in repr(v) else f"{v}.0f"
     if dtype == "int32":
-        return f"{int(value)}i"
+        # -2147483648i would negate 2147483648i, which is past i32: write the minimum as a constant expression.
+        return "(-2147483647i - 1i)" if int(value) == -2**31 else f"{int(value)}i"
     if dtype == "bool":
         return "1u" if value else "0u"
     raise ExportError(f"no WGSL literal for dtype {dtype}")

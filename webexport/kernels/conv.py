@@ -54,15 +54,18 @@ def _conv_kernel(node, ctx, kind, x_name, out_spatial, epilogue=()):
 
 @lowering("conv")
 def lower_conv(node, ctx, epilogue=()):
+    """One kernel: the direct convolution of ``x`` with ``w`` (+ the fused ``epilogue``)."""
     return _conv_kernel(node, ctx, "conv", node.inputs[0], ctx.spec(node.name).shape[1:-1], epilogue)
 
 
 @lowering("conv_transpose")
 def lower_conv_transpose(node, ctx, epilogue=()):
+    """One kernel: conv's input gradient, each output element gathering the conv outputs it fed."""
     # Geometry is the forward conv's: x is conv_transpose's output, o its input y.
     return _conv_kernel(node, ctx, "conv_transpose", node.name, ctx.spec(node.inputs[0]).shape[1:-1], epilogue)
 
 
 @lowering("conv_filter_grad")
 def lower_conv_filter_grad(node, ctx):
+    """One kernel: conv's kernel gradient, each kernel element summing over the batch and output positions."""
     return _conv_kernel(node, ctx, "conv_filter_grad", node.inputs[0], ctx.spec(node.inputs[1]).shape[1:-1])

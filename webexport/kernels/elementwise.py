@@ -28,10 +28,8 @@ Numerics (checked against numpy float32 by tests/webexport/test_kernels_elementw
 """
 import re
 
-import numpy as np
-
-from webexport.kernels.common import ExportError, Kernel, bindings, dim, literal, lowering, numel, render, strides, \
-    threads, wgsl_type
+from webexport.kernels.common import ExportError, Kernel, bindings, dim, literal, lowering, numel, render, \
+    scalar_constant, strides, threads, wgsl_type
 
 UNARY = ("neg", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid", "erf", "sin", "cos")
 BINARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
@@ -105,7 +103,6 @@ INT_EXPRESSIONS = {
     "where": "select({c}, {b}, {a} != 0u)",
 }
 BOOL_EXPRESSIONS = {"where": "select({c}, {b}, {a} != 0u)"}
-_ZERO = {"float32": "0.0f", "int32": "0i", "bool": "0u"}
 _CONVERT = {"float32": "f32", "int32": "i32"}
 # A name, a plain load like in2[j], or an unsigned literal: safe to use as an operand without parentheses.
 _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\[\]]*\])?|[0-9][0-9.e+]*[fiu]?")
@@ -145,27 +142,17 @@ def _cast(value, source, target, node):
     if source == target:
         return value
     if target == "bool":
-        return f"select(0u, 1u, {value} != {_ZERO.get(source, '0')})" if source else f"select(0u, 1u, bool({value}))"
+        return f"select(0u, 1u, {value} != {literal(0, source)})" if source else f"select(0u, 1u, bool({value}))"
     return f"{_CONVERT[target]}({value})"  # f32->i32 truncates toward zero (saturating), like numpy's astype
 
 
 LOWERED = ("cast", "where") + UNARY + BINARY + tuple(COMPARE)
 
 
-def _scalar_constant(ctx, name):
-    value = ctx.constant(name)
-    if value is None or value.size == 0:
-        return None
-    flat = np.asarray(value).reshape(-1)
-    if flat.size == 1 or bool(np.all(flat == flat[0])):  # a scalar, or a constant broadcast from one
-        return flat[0]
-    return None
-
-
 def _input_plan(name, ctx, out_shape):
     """How the kernel reads input ``name``: a literal, at the output index, at 0, or by broadcast strides."""
     spec = ctx.spec(name)
-    const = _scalar_constant(ctx, name)
+    const = scalar_constant(ctx, name)
     if const is not None:
         return {"kind": "literal", "value": literal(const, spec.dtype)}
     shape = tuple(spec.shape)

@@ -27,7 +27,8 @@ least ``COOPERATIVE_MIN`` elements) sums per invocation and then as a tree.
 """
 import numpy as np
 
-from webexport.kernels.common import WORKGROUP_SIZE, ExportError, Kernel, bindings, literal, numel, render, threads
+from webexport.kernels.common import WORKGROUP_SIZE, ExportError, Kernel, bindings, literal, numel, render, \
+    scalar_constant, threads
 from webexport.kernels.elementwise import expression
 from webexport.kernels.linalg import broadcast_offset
 from webexport.kernels.reduction import _split as row_terms
@@ -154,22 +155,13 @@ def _leaves(nodes, members, ctx, space, axes):
         for name in node.inputs:
             if name in members or name in leaves:
                 continue
-            scalar = _scalar_constant(ctx, name)
+            scalar = scalar_constant(ctx, name)
             if scalar is not None:
                 leaves[name] = {"var": literal(scalar, ctx.spec(name).dtype), "row": True}
                 continue
             k = sum("binding" in leaf for leaf in leaves.values())
             leaves[name] = {"var": f"x{k}", "binding": f"in{k}", "row": _row_level(ctx.spec(name).shape, space, axes)}
     return leaves
-
-
-def _scalar_constant(ctx, name):
-    """The value of a graph constant holding one value (a scalar, or one value broadcast), else None."""
-    value = ctx.constant(name)
-    if value is None or value.size == 0:
-        return None
-    flat = value.reshape(-1)
-    return flat[0] if flat.size == 1 or bool(np.all(flat == flat[0])) else None
 
 
 def _load(leaf, shape, index, space):

@@ -17,12 +17,12 @@ broadcasting from the output coordinates. The kernel then writes the last epilog
 """
 import numpy as np
 
-from webexport.kernels.common import ExportError, Kernel, bindings, dim, literal, lowering, render, strides
+from webexport.kernels.common import MAX_STORAGE_BUFFERS, ExportError, Kernel, bindings, dim, literal, lowering, \
+    numel, render, scalar_constant, strides
 
 WORKGROUP = 256
 CONFIGS = {"small": dict(bm=16, bn=16, bk=16, tm=1, tn=1), "large": dict(bm=64, bn=64, bk=16, tm=4, tn=4)}
 ACCUMULATORS = {"float32": ("f32", "0.0f"), "int32": ("i32", "0i")}
-MAX_STORAGE_BUFFERS = 8
 
 
 # ---- fused epilogues (shared with conv.py) -----------------------------------------------------------
@@ -46,13 +46,6 @@ def broadcast_offset(index, out_shape, operand_shape):
     return " + ".join(terms) or "0u"
 
 
-def _inline_scalar(ctx, name):
-    value = ctx.constant(name)
-    if value is not None and value.size == 1:
-        return literal(value.reshape(-1)[0], ctx.spec(name).dtype)
-    return None
-
-
 def epilogue_code(node, ctx, epilogue, first_binding, index="idx", value="v"):
     """How a kernel computing ``node`` applies its fused ``epilogue`` to the value ``value`` of output ``index``.
 
@@ -73,9 +66,9 @@ def epilogue_code(node, ctx, epilogue, first_binding, index="idx", value="v"):
             if name in computed:
                 args.append(computed[name])
                 continue
-            scalar = _inline_scalar(ctx, name)
+            scalar = scalar_constant(ctx, name, broadcast=False)  # broadcast constants are bound, as fusion counts
             if scalar is not None:
-                args.append(scalar)
+                args.append(literal(scalar, ctx.spec(name).dtype))
                 continue
             if name not in extra:
                 extra.append(name)
@@ -115,11 +108,6 @@ def _batch_terms(out_batch, operand_batch, matrix_size):
     return terms
 
 
-def _count_expr(shape):
-    static = int(np.prod([d for d in shape if d is not None], dtype=np.int64))
-    return f"(params.batch * {static}u)" if None in shape else f"{static}u"
-
-
 @lowering("matmul")
 def lower_matmul(node, ctx, epilogue=()):
     """One tiled kernel for ``a @ b`` (+ the fused ``epilogue``); see the module docstring."""
@@ -150,7 +138,7 @@ def lower_matmul(node, ctx, epilogue=()):
     wgsl = render(
         "linalg.wgsl.j2", label=label, bindings=bindings(ctx, inputs, [fused["output"]]), workgroup_size=WORKGROUP,
         **config, m=dim(m), n=f"{n}u", k=f"{k}u", tiles_n=f"{tiles_n}u", tiles_m=tiles_m,
-        tiles=f"({_count_expr(batch)} * {tiles_m} * {tiles_n}u)",
+        tiles=f"({numel(batch)} * {tiles_m} * {tiles_n}u)",
         a_terms=_batch_terms(batch, a.shape[:-2], (m or 0) * k), b_terms=_batch_terms(batch, b.shape[:-2], k * n),
         acc_type=acc_type, zero=zero, epilogue=fused,
     )

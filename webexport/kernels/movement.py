@@ -13,11 +13,11 @@ with another axis raises ``ExportError`` naming the node.
 """
 import numpy as np
 
-from webexport.kernels.common import ExportError, Kernel, bindings, literal, lowering, numel, render, strides, \
-    threads, wgsl_type
+from webexport.kernels.common import MAX_STORAGE_BUFFERS, ExportError, Kernel, bindings, literal, lowering, numel, \
+    render, strides, threads, wgsl_type
 
 ALIASES = {"reshape"}
-MAX_JOIN_INPUTS = 7  # 8 storage buffers per kernel, the output included
+MAX_JOIN_INPUTS = MAX_STORAGE_BUFFERS - 1  # the output is bound too
 
 
 def _refuse(node, why):
@@ -49,6 +49,7 @@ def _gather(node, ctx, base, coefs):
 
 @lowering("reshape")
 def lower_reshape(node, ctx):
+    """No kernel: the output aliases the input's buffer (the batch must stay the outermost factor)."""
     source, out = ctx.spec(node.inputs[0]).shape, ctx.spec(node.name).shape
     static = [int(np.prod([d for d in s if d is not None], dtype=np.int64)) for s in (source, out)]
     if (None in source) != (None in out) or static[0] != static[1]:
@@ -58,6 +59,7 @@ def lower_reshape(node, ctx):
 
 @lowering("transpose")
 def lower_transpose(node, ctx):
+    """A gather through the permuted strides; the batch axis must stay first."""
     perm, source = node.attrs["perm"], ctx.spec(node.inputs[0]).shape
     if source and source[0] is None and perm[0] != 0:
         raise _refuse(node, f"transpose moves the batch axis to position {list(perm).index(0)}")
@@ -67,6 +69,7 @@ def lower_transpose(node, ctx):
 
 @lowering("broadcast_to")
 def lower_broadcast_to(node, ctx):
+    """A gather with stride 0 on the broadcast axes."""
     source, out = ctx.spec(node.inputs[0]).shape, ctx.spec(node.name).shape
     lead = len(out) - len(source)
     if None in source and lead:
@@ -78,6 +81,7 @@ def lower_broadcast_to(node, ctx):
 
 @lowering("slice")
 def lower_slice(node, ctx):
+    """A gather from ``start`` with the strides scaled by ``step`` (negative steps walk backwards)."""
     start, step = node.attrs["start"], node.attrs["step"]
     source, out = ctx.spec(node.inputs[0]).shape, ctx.spec(node.name).shape
     if None in start or None in step or (out and out[0] is None and (start[0], step[0]) != (0, 1)):
@@ -91,6 +95,7 @@ def lower_slice(node, ctx):
 
 @lowering("pad")
 def lower_pad(node, ctx):
+    """Each output element reads the input, or writes ``value`` where it falls in the padding."""
     widths, source = node.attrs["pad_width"], ctx.spec(node.inputs[0]).shape
     if source and source[0] is None and tuple(widths[0]) != (0, 0):
         raise _refuse(node, f"pad widens the batch axis by {tuple(widths[0])}")
@@ -128,6 +133,7 @@ def _join(node, ctx, axis, sizes, post):
 
 @lowering("concatenate")
 def lower_concatenate(node, ctx):
+    """Join kernels (see ``_join``) along an existing axis; not along the batch axis."""
     axis = node.attrs["axis"]
     shapes = [ctx.spec(name).shape for name in node.inputs]
     if axis == 0 and any(s[0] is None for s in shapes):
@@ -138,6 +144,7 @@ def lower_concatenate(node, ctx):
 
 @lowering("stack")
 def lower_stack(node, ctx):
+    """Join kernels (see ``_join``) along a new axis, each input one slice of it."""
     axis, shape = node.attrs["axis"], ctx.spec(node.inputs[0]).shape
     if axis == 0 and shape and shape[0] is None:
         raise _refuse(node, "stack puts a new axis before the batch axis")
@@ -148,6 +155,7 @@ def lower_stack(node, ctx):
 
 @lowering("take")
 def lower_take(node, ctx):
+    """Each output element reads the index, then the input (0 outside ``[-n, n)``, as the CPU kernel)."""
     axis = node.attrs["axis"]
     source, indices = ctx.spec(node.inputs[0]).shape, ctx.spec(node.inputs[1]).shape
     if None in indices and axis != 0:
@@ -161,6 +169,7 @@ def lower_take(node, ctx):
 
 @lowering("one_hot")
 def lower_one_hot(node, ctx):
+    """Each output element compares its position on the new last axis with its index."""
     dtype = node.dtype
     wgsl_type(dtype, node)
     return [_kernel(node, ctx, [node.inputs[0]], "one_hot", depth=node.attrs["depth"], one=literal(1, dtype))]

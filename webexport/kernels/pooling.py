@@ -26,9 +26,11 @@ def _pool_kernel(node, ctx, kind, x_name, out_spatial):
 
 @lowering("max_pool", "avg_pool", "max_pool_gather")
 def lower_pool(node, ctx):
+    """One kernel: each output element scans its window (max, mean, or the value where the max is)."""
     return _pool_kernel(node, ctx, node.target, node.inputs[0], ctx.spec(node.name).shape[1:-1])
 
 
 @lowering("max_pool_grad")
 def lower_max_pool_grad(node, ctx):
+    """One kernel: each input element sums the cotangents of the windows that pick it."""
     return _pool_kernel(node, ctx, "max_pool_grad", node.inputs[0], ctx.spec(node.inputs[1]).shape[1:-1])

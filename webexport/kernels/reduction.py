@@ -13,9 +13,8 @@ pairwise float32 sum for the sizes models reduce over.
     >>> [k.threads for k in lower_reduction(node, ctx)]    # node: sum(%x; axes=(1,)), x: f32[N,3,4]
     [(4, 0)]
 """
-from webexport.kernels.common import Kernel, bindings, dim, lowering, numel, render, strides, threads, wgsl_type
-
-ZERO = {"float32": "0.0f", "int32": "0i", "bool": "0u"}  # sum/mean's starting value, by input dtype
+from webexport.kernels.common import Kernel, bindings, dim, literal, lowering, numel, render, strides, threads, \
+    wgsl_type
 
 
 def _split(shape, reduced):
@@ -43,5 +42,5 @@ def lower_reduction(node, ctx):
     wgsl = render("reduction.wgsl.j2", label=label, bindings=bindings(ctx, [node.inputs[0]], [node.name]),
                   op=node.target, total=numel(out.shape), count=numel(tuple(source.shape[k] for k in reduced)),
                   kept=kept_terms, reduced=reduced_terms, value_type=wgsl_type(source.dtype, node),
-                  zero=ZERO[source.dtype])
+                  zero=literal(0, source.dtype))
     return [Kernel(wgsl=wgsl, inputs=[node.inputs[0]], outputs=[node.name], threads=threads(out.shape), label=label)]

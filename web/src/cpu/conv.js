@@ -132,7 +132,12 @@ function pick(x, offsets, c) {
   return best;
 }
 
-/** CPU kernels keyed by primitive name. */
+/**
+ * CPU kernels keyed by primitive name: `kernels[name](inputs, attrs, out) -> typed array`.
+ * @example
+ *   kernels.max_pool([x], { window: [2, 2], strides: [2, 2], padding: [[0, 0], [0, 0]] },
+ *                    { shape: [1, 2, 2, 3], dtype: "float32" }); // x: [1, 4, 4, 3]
+ */
 export const kernels = {
   /** conv(x, w): grouped, strided, dilated cross-correlation; w is `[...k, Cin / groups, Cout]`. */
   conv(inputs, attrs, out) {

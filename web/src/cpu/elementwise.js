@@ -87,7 +87,8 @@ const FLOAT_BINARY = {
   sub: (a, b) => a - b,
   mul: (a, b) => a * b,
   div: (a, b) => a / b,
-  pow: (a, b) => (b === 0 ? 1 : a === 1 ? 1 : Math.pow(a, b)), // numpy: x**0 == 1 and 1**y == 1, even for NaN
+  // numpy (C's pow): x**0 == 1 and 1**y == 1 even for NaN, and (-1)**±inf == 1, where Math.pow gives NaN
+  pow: (a, b) => (b === 0 || a === 1 || (a === -1 && Math.abs(b) === Infinity) ? 1 : Math.pow(a, b)),
   maximum: (a, b) => (a !== a || b !== b ? NaN : Math.max(a, b)),
   minimum: (a, b) => (a !== a || b !== b ? NaN : Math.min(a, b)),
 };

@@ -35,7 +35,11 @@ export function batchOffsets(outBatch, batch, matrixSize) {
   return offsets;
 }
 
-/** CPU kernels keyed by primitive name. */
+/**
+ * CPU kernels keyed by primitive name: `kernels[name](inputs, attrs, out) -> typed array`.
+ * @example
+ *   kernels.matmul([a, b], {}, { shape: [2, 4], dtype: "float32" }); // a: [2, 3], b: [3, 4]
+ */
 export const kernels = {
   /**
    * Batched matrix product `a @ b`: a `[..., M, K]`, b `[..., K, N]` → `out.shape` `[..., M, N]`.

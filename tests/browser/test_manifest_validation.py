@@ -1,0 +1,175 @@
+"""The two manifest validators agree: ``webexport.validate`` (Python) and ``validateManifest`` in web/src/bundle.js
+refuse the same damaged model.json, each naming the same field, and accept the same valid ones.
+
+Every case damages one field of a small exported bundle; the JS side runs them all in one page."""
+import copy
+import json
+
+import numpy as np
+import pytest
+
+import pyml
+from pyml.graph.ir import Graph, Node
+from tests.webexport.helpers import movement_graph
+from webexport import BundleError, export, load_bundle
+from webexport.validate import validate_manifest
+
+
+def _set(path, value):
+    """A change setting ``manifest[path[0]][path[1]]... = value``."""
+    def change(m):
+        for key in path[:-1]:
+            m = m[key]
+        m[path[-1]] = value
+    return change
+
+
+def _append(path, value):
+    def change(m):
+        for key in path:
+            m = m[key]
+        m.append(value)
+    return change
+
+
+def _repeat_last_step_with_another_input(m):
+    m["steps"].append(dict(m["steps"][-1], inputs=m["steps"][-1]["inputs"] + ["x"]))
+
+
+# (case id, change to the movement bundle's manifest, the field both messages must name)
+REFUSED = [
+    ("missing-steps", lambda m: m.pop("steps"), "steps"),
+    ("missing-graph", lambda m: m.pop("graph"), "graph"),
+    ("missing-weights", lambda m: m.pop("weights"), "weights"),
+    ("wrong-format", _set(["format"], "onnx"), "format"),
+    ("newer-version", _set(["format_version"], 2), "bundle format version 2 is newer"),
+    ("node-without-inputs", lambda m: m["graph"]["nodes"][0].pop("inputs"), "graph.nodes[0].inputs"),
+    ("node-input-undefined", _append(["graph", "nodes", 2, "inputs"], "ghost"), "graph.nodes[2].inputs"),
+    ("node-input-not-a-name", _append(["graph", "nodes", 2, "inputs"], ["x"]), "graph.nodes[2].inputs"),
+    ("unknown-op", _set(["graph", "nodes", 2, "target"], "frobnicate"), "unknown op"),
+    ("dtype-unknown", _set(["graph", "nodes", 0, "dtype"], "float64"), "graph.nodes[0].dtype"),
+    ("dtype-inherited-name", _set(["graph", "nodes", 0, "dtype"], "constructor"), "graph.nodes[0].dtype"),
+    ("shape-negative", _set(["graph", "nodes", 0, "shape"], [-1, 3]), "graph.nodes[0].shape"),
+    ("graph-output-undefined", _append(["graph", "outputs"], "ghost"), "graph.outputs[2]"),
+    ("signature-shape", _set(["inputs", 0, "shape"], [2, 4]), "inputs[0]"),
+    ("no-outputs", lambda m: (m["outputs"].clear(), m["graph"]["outputs"].clear()), "outputs"),
+    ("file-parent", _set(["weights", "file"], "../weights.bin"), "weights.file"),
+    ("file-subfolder", _set(["weights", "file"], "sub/weights.bin"), "weights.file"),
+    ("file-backslash", _set(["weights", "file"], "..\\weights.bin"), "weights.file"),
+    ("file-percent-dots", _set(["weights", "file"], "%2e%2e"), "weights.file"),
+    ("file-url", _set(["weights", "file"], "https://example.com/weights.bin"), "weights.file"),
+    ("entry-without-sha256", lambda m: m["weights"]["entries"][0].pop("sha256"), "weights.entries[0].sha256"),
+    ("entry-misaligned", _set(["weights", "entries", 0, "offset"], 2), "weights.entries[0].offset"),
+    ("entry-byte-length", _set(["weights", "entries", 0, "byte_length"], 20), "weights.entries[0].byte_length"),
+    ("entry-past-the-end", _set(["weights", "entries", 0, "offset"], 8), "weights.entries[0]"),
+    ("constant-without-entry", _set(["weights", "entries"], []), "weights.entries"),
+    ("buffer-id-repeated", _set(["buffers", 1, "id"], 0), "buffers[1].id"),
+    ("value-buffer-undefined", _set(["values", "v2", "buffer"], 42), "values.v2.buffer"),
+    ("value-buffer-bool", _set(["values", "v2", "buffer"], True), "values.v2.buffer"),
+    ("value-buffer-list", _set(["values", "v2", "buffer"], [1]), "values.v2.buffer"),
+    ("value-weight-undefined", _set(["values", "c", "weight"], "ghost"), "values.c.weight"),
+    ("slot-too-small", _set(["buffers", 1, "bytes_fixed"], 8), "values.v2"),
+    ("output-is-a-weight", _set(["values", "v2"], {"weight": "c"}), "values"),
+    ("step-kernel-undefined", _set(["steps", 0, "kernel"], 99), "steps[0].kernel"),
+    ("step-kernel-bool", _set(["steps", 1, "kernel"], True), "steps[1].kernel"),
+    ("step-input-undefined", _append(["steps", 0, "inputs"], "ghost"), "steps[0].inputs"),
+    ("step-input-inherited-name", _append(["steps", 0, "inputs"], "constructor"), "steps[0].inputs"),
+    ("step-input-not-a-name", _append(["steps", 0, "inputs"], {"name": "x"}), "steps[0].inputs"),
+    ("step-writes-a-weight", _set(["steps", 0, "outputs"], ["c"]), "steps[0].outputs"),
+    ("step-writes-what-it-reads", _append(["steps", 0, "outputs"], "x"), "steps[0].outputs"),
+    ("step-reads-before-a-write", lambda m: m["steps"].reverse(), "steps[0].inputs"),
+    ("no-step-writes-an-output", _set(["steps"], []), "outputs"),
+    ("threads-malformed", _set(["steps", 0, "threads"], [12]), "steps[0].threads"),
+    ("kernel-bound-two-ways", _repeat_last_step_with_another_input, "binds kernel"),
+    ("workgroup-size-zero", _set(["kernels", 0, "workgroup_size"], 0), "kernels[0].workgroup_size"),
+    ("wgsl-empty", _set(["kernels", 0, "wgsl"], ""), "kernels[0].wgsl"),
+    ("limits-not-an-object", _set(["limits"], [1]), "limits"),
+    ("limit-not-a-number", _set(["limits", "maxBufferSize"], "big"), "limits.maxBufferSize"),
+]
+ACCEPTED = [
+    ("as-exported", lambda m: None),
+    ("uppercase-sha256", lambda m: m["weights"].update(sha256=m["weights"]["sha256"].upper())),
+    ("without-optional-fields", lambda m: [m.pop(k) for k in ("limits", "memory", "producer")]),
+]
+
+
+@pytest.fixture(scope="module")
+def manifests(tmp_path_factory):
+    """The movement bundle's manifest, and one for a graph without inputs (a constant, transposed)."""
+    folder = tmp_path_factory.mktemp("validation")
+    export(movement_graph(), folder / "movement", include_runtime=False)
+    c = np.arange(6, dtype=np.float32).reshape(2, 3)
+    nodes = [Node("c", "constant", (2, 3), "float32", attrs={"label": "layer/c"}),
+             Node("v1", "call", (3, 2), "float32", "transpose", ["c"], {"perm": (1, 0)})]
+    export(Graph(nodes, [], ["v1"], {"c": c}), folder / "no-inputs", include_runtime=False)
+    return {name: json.loads((folder / name / "model.json").read_text()) for name in ("movement", "no-inputs")}
+
+
+def _python_verdict(manifest):
+    try:
+        validate_manifest(manifest)
+    except BundleError as exc:
+        return str(exc)
+    return None
+
+
+def _js_verdicts(page, manifests):
+    return page.evaluate("""async ([manifests, knownOps]) => {
+        const { validateManifest } = await import("/runtime/bundle.js");
+        return manifests.map((m) => {
+            try { validateManifest(m, { knownOps }); return null; } catch (e) { return `${e.constructor.name}: ${e.message}`; }
+        });
+    }""", [manifests, sorted(pyml.ops.primitives())])
+
+
+def test_python_and_js_refuse_the_same_damaged_manifests_naming_the_same_field(page, manifests):
+    damaged = []
+    for _, change, _ in REFUSED:
+        m = copy.deepcopy(manifests["movement"])
+        change(m)
+        damaged.append(m)
+    verdicts = _js_verdicts(page, damaged)
+    problems = []
+    for (case, _, field), m, js in zip(REFUSED, damaged, verdicts):
+        py = _python_verdict(m)
+        if py is None or field not in py:
+            problems.append(f"{case}: Python {'accepted it' if py is None else 'did not name ' + repr(field)}: {py}")
+        if js is None or not js.startswith("Error: ") or field not in js:
+            problems.append(f"{case}: JS {'accepted it' if js is None else 'did not name ' + repr(field)}: {js}")
+    assert not problems, "\n".join(problems)
+
+
+def test_python_and_js_accept_the_same_valid_manifests(page, manifests):
+    valid = [("no-inputs", manifests["no-inputs"])]
+    for case, change in ACCEPTED:
+        m = copy.deepcopy(manifests["movement"])
+        change(m)
+        valid.append((case, m))
+    verdicts = _js_verdicts(page, [m for _, m in valid])
+    for (case, m), js in zip(valid, verdicts):
+        assert _python_verdict(m) is None, case
+        assert js is None, f"{case}: {js}"
+
+
+def test_python_and_js_refuse_a_bool_weight_holding_other_bytes(page, tmp_path):
+    """Hashes cannot tell a 2 from a 1: both loaders check that a bool entry's bytes are 0 or 1."""
+    import hashlib
+
+    nodes = [Node("x", "placeholder", (3,), "bool"), Node("flags", "constant", (3,), "bool", attrs={"label": "l/flags"}),
+             Node("v", "call", (3,), "bool", "equal", ["x", "flags"])]
+    export(Graph(nodes, ["x"], ["v"], {"flags": np.array([True, False, True])}), tmp_path / "b", include_runtime=False)
+    manifest = json.loads((tmp_path / "b" / "model.json").read_text())
+    entry = manifest["weights"]["entries"][0]
+    blob = bytearray((tmp_path / "b" / "weights.bin").read_bytes())
+    blob[entry["offset"]] = 2
+    entry["sha256"] = hashlib.sha256(blob[entry["offset"]: entry["offset"] + entry["byte_length"]]).hexdigest()
+    manifest["weights"]["sha256"] = hashlib.sha256(blob).hexdigest()
+    (tmp_path / "b" / "weights.bin").write_bytes(bytes(blob))
+    (tmp_path / "b" / "model.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"weights\.entries\[0\].*bool"):
+        load_bundle(tmp_path / "b")
+    message = page.evaluate("""async ([manifest, bytes]) => {
+        const { verifyWeights } = await import("/runtime/bundle.js");
+        try { await verifyWeights(manifest, new Uint8Array(bytes).buffer); return null; } catch (e) { return e.message; }
+    }""", [manifest, list(blob)])
+    assert message is not None and "weights.entries[0]" in message and "bool" in message, message
