@@ -9,8 +9,7 @@ from pyml import ops
 from pyml.graph.ir import Graph, Node
 from pyml.ops.registry import Spec, bind
 from tests.op_samples.conv import SAMPLES
-from tests.webexport.helpers import assert_matches, eager, export_and_run, one_node_graph
-from tests.webexport.helpers import lower_and_run_graph
+from tests.webexport.helpers import assert_matches, eager, export_and_run, lower_and_run_graph, one_node_graph
 
 pytest.importorskip("wgpu", reason="native WebGPU tests need wgpu-py")
 
