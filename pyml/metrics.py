@@ -229,7 +229,10 @@ class RootMeanSquaredError(Mean):
 
 
 class _ConfusionRatio(Metric):
-    """Shared by ``Precision`` and ``Recall``: running (weighted) counts of thresholded binary predictions."""
+    """Shared by ``Precision`` and ``Recall``: running (weighted) counts of thresholded binary predictions.
+
+    A prediction is positive when ``y_pred > thresholds``; a target is positive when it is nonzero.
+    """
 
     def __init__(self, thresholds=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -245,7 +248,8 @@ class _ConfusionRatio(Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred = losses.match_ranks(y_true, y_pred)
         predicted = ops.cast(ops.greater(y_pred, self.thresholds), "float32")
-        actual = ops.cast(ops.greater(ops.cast(y_true, "float32"), 0.5), "float32")
+        # as Keras (metrics_utils casts y_true to bool), any nonzero target counts as positive
+        actual = ops.cast(ops.not_equal(ops.cast(y_true, "float32"), 0.0), "float32")
         if sample_weight is not None:
             weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
             while weight.ndim < actual.ndim:

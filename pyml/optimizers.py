@@ -27,6 +27,7 @@ class Optimizer:
         clipnorm: clip each gradient to this L2 norm.
         clipvalue: clip each gradient entry to ``[-clipvalue, clipvalue]``.
         global_clipnorm: clip all gradients together to this global L2 norm.
+            At most one of ``clipnorm``, ``clipvalue`` and ``global_clipnorm`` may be set (as Keras).
         name: name of the optimizer.
 
     A subclass creates its slots in ``build`` and updates one variable in ``update_step``:
@@ -46,9 +47,10 @@ class Optimizer:
                                             not isinstance(learning_rate, (int, float)) or learning_rate < 0):
             raise ValueError(f"{type(self).__name__} expects learning_rate to be a non-negative float or a schedule. "
                              f"Received: learning_rate={learning_rate!r}")
-        if clipnorm is not None and global_clipnorm is not None:
-            raise ValueError("Only one of clipnorm and global_clipnorm can be set. "
-                             f"Received: clipnorm={clipnorm}, global_clipnorm={global_clipnorm}")
+        if sum(arg is not None for arg in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError(f"{type(self).__name__}: Only one of clipnorm, clipvalue and global_clipnorm can be set. "
+                             f"Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
+                             f"global_clipnorm={global_clipnorm}")
         self._learning_rate = learning_rate if callable(learning_rate) else float(learning_rate)
         self.weight_decay, self.clipnorm, self.clipvalue = weight_decay, clipnorm, clipvalue
         self.global_clipnorm = global_clipnorm

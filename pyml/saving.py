@@ -88,7 +88,8 @@ def _serialize_callable(value, module):
 
 
 def serialize_compile_config(model):
-    """The ``compile`` arguments as JSON: optimizer with its settings, loss and metrics by name or config."""
+    """The ``compile`` arguments as JSON: optimizer with its settings, loss and metrics by name or config,
+    loss weights."""
     from pyml import losses, metrics, optimizers
 
     config = model._compile_config
@@ -96,7 +97,8 @@ def serialize_compile_config(model):
     listed = listed if isinstance(listed, (list, tuple)) or listed is None else [listed]
     return {"optimizer": optimizers.serialize(model.optimizer),
             "loss": _serialize_callable(config["loss"], losses),
-            "metrics": None if listed is None else [_serialize_callable(m, metrics) for m in listed]}
+            "metrics": None if listed is None else [_serialize_callable(m, metrics) for m in listed],
+            "loss_weights": config.get("loss_weights")}
 
 
 def _resolve_function(value, custom_objects, where):
@@ -117,6 +119,7 @@ def _resolve_function(value, custom_objects, where):
 def compile_from_config(model, config, custom_objects=None, where="compile_config"):
     """``model.compile(...)`` from ``serialize_compile_config`` output."""
     from pyml import losses, metrics, optimizers
+    from pyml.models import compile_utils
 
     if not isinstance(config, dict) or "optimizer" not in config:
         raise ValueError(f"{where}: missing 'optimizer'. Received: {config!r}")
@@ -135,7 +138,9 @@ def compile_from_config(model, config, custom_objects=None, where="compile_confi
     for i, m in enumerate(config.get("metrics") or []):
         m = _resolve_function(m, custom_objects, f"{where}.metrics[{i}]")
         listed.append(rebuild(metrics.get, m, f"metrics[{i}]") if isinstance(m, dict) else m)
-    model.compile(optimizer=optimizer, loss=loss, metrics=listed or None)
+    loss_weights = rebuild(lambda value, _: compile_utils.loss_weights_config(value), config.get("loss_weights"),
+                           "loss_weights")
+    model.compile(optimizer=optimizer, loss=loss, metrics=listed or None, loss_weights=loss_weights)
 
 
 def save_model(model, filepath, overwrite=True):

@@ -178,10 +178,10 @@ class Reshape(Layer):
 class Dropout(Layer):
     """Randomly zeroes a fraction ``rate`` of the inputs while training, scaling the rest by ``1 / (1 - rate)``.
 
-    At inference (``training=False``, as in ``predict`` and exported models) it passes inputs through.
+    With ``rate=1`` every input is dropped (the output is zeros). At inference (``training=False``, as in ``predict`` and exported models) it passes inputs through.
 
     Args:
-        rate: float in [0, 1), the fraction of inputs to drop.
+        rate: float in [0, 1], the fraction of inputs to drop.
         noise_shape: optional shape of the keep mask, broadcast against the input (None entries
             take the input's size), e.g. ``(None, 1, None)`` to drop whole time steps.
         seed: optional int for a reproducible mask sequence.
@@ -194,8 +194,8 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(f"Dropout expects rate in [0, 1). Received: rate={rate!r}")
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise ValueError(f"Dropout expects rate in [0, 1]. Received: rate={rate!r}")
         self.rate = float(rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
@@ -208,8 +208,10 @@ class Dropout(Layer):
             inputs.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
         rng = self._generator or random.generator()
         keep = rng.random(size=shape) >= self.rate
-        # the mask is data drawn on the host, like a batch; the multiply is a pyml op, so it differentiates
-        mask = Tensor(keep.astype(inputs.dtype) / (1.0 - self.rate), dtype=inputs.dtype)
+        # the mask is data drawn on the host, like a batch; the multiply is a pyml op, so it differentiates.
+        # With rate 1 nothing is kept, and the mask is all zeros (no division by 1 - rate = 0).
+        scale = 0.0 if self.rate == 1 else 1.0 / (1.0 - self.rate)
+        mask = Tensor(keep.astype(inputs.dtype) * scale, dtype=inputs.dtype)
         return ops.multiply(inputs, mask)
 
     def compute_output_shape(self, input_shape):

@@ -5,6 +5,9 @@
 categorical one and ``binary_accuracy`` for binary cross-entropy; with any other loss it is decided
 from the shapes of the first batch (one output unit: binary; integer ids: sparse; else categorical).
 """
+import math
+import numbers
+
 from pyml import losses, metrics
 
 _ACCURACY_BY_LOSS = {
@@ -39,6 +42,41 @@ def compiled_loss(loss):
     """A ``Loss`` object for ``compile(loss=...)``: a name, a function or a ``Loss`` instance."""
     fn = losses.get(loss)
     return fn if isinstance(fn, losses.Loss) else _FunctionLoss(fn)
+
+
+def loss_weights_config(loss_weights):
+    """``compile(loss_weights=...)`` checked for a single-output model and made JSON-ready.
+
+    As in Keras, a single output takes a float, or a list/tuple/dict holding one float; the
+    result keeps that form (a tuple becomes a list) so the compile config round-trips.
+
+    >>> loss_weights_config((0.5,))
+    [0.5]
+    """
+    if loss_weights is None:
+        return None
+    if isinstance(loss_weights, (list, tuple, dict)):
+        if len(loss_weights) != 1:
+            raise ValueError("pyml models have one output, so loss_weights must be a float or hold one float "
+                             f"(a one-element list or dict). Received: loss_weights={loss_weights!r}")
+        values = list(loss_weights.values()) if isinstance(loss_weights, dict) else list(loss_weights)
+    else:
+        values = [loss_weights]
+    if isinstance(values[0], bool) or not isinstance(values[0], numbers.Real) or not math.isfinite(values[0]):
+        raise ValueError("loss_weights must be a finite float, or a one-element list or dict of one. "
+                         f"Received: loss_weights={loss_weights!r}")
+    if isinstance(loss_weights, dict):
+        return {str(key): float(value) for key, value in loss_weights.items()}
+    return [float(values[0])] if isinstance(loss_weights, (list, tuple)) else float(values[0])
+
+
+def loss_weight(config):
+    """The single float a ``loss_weights_config`` result scales the loss by (1.0 for None)."""
+    if config is None:
+        return 1.0
+    if isinstance(config, dict):
+        return next(iter(config.values()))
+    return config[0] if isinstance(config, list) else config
 
 
 class CompiledMetrics:

@@ -55,7 +55,9 @@ class Trainer:
             optimizer: name (``"adam"``, ``"sgd"``, ``"rmsprop"``, ...) or optimizer instance.
             loss: name (``"sparse_categorical_crossentropy"``, ``"mse"``, ...), function or ``Loss``.
             metrics: list of names (``"accuracy"``, ``"mae"``, ...), functions or ``Metric`` objects.
-            loss_weights, weighted_metrics, run_eagerly, steps_per_execution, jit_compile, auto_scale_loss:
+            loss_weights: a float scaling the loss (the reported ``loss`` and the gradients), or a
+                one-element list or dict holding it, as Keras takes for a single-output model.
+            weighted_metrics, run_eagerly, steps_per_execution, jit_compile, auto_scale_loss:
                 accepted so Keras scripts run unchanged; pyml always runs eagerly, one step at a time.
 
         >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])  # doctest: +SKIP
@@ -63,12 +65,15 @@ class Trainer:
         if weighted_metrics:
             raise ValueError("weighted_metrics is not supported yet; pass sample_weight to fit and use metrics. "
                              f"Received: weighted_metrics={weighted_metrics!r}")
+        loss_weights = compile_utils.loss_weights_config(loss_weights)
         self.optimizer = optimizers.get(optimizer)
         self.loss = loss
+        self._loss_weight = compile_utils.loss_weight(loss_weights)
         self._compiled_loss = compile_utils.compiled_loss(loss) if loss is not None else None
         self._compiled_metrics = compile_utils.CompiledMetrics(metrics, loss)
         self._loss_tracker = metrics_module.Mean(name="loss")
-        self._compile_config = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
+        self._compile_config = {"optimizer": optimizer, "loss": loss, "metrics": metrics,
+                                "loss_weights": loss_weights}
         self.compiled = True
 
     def _require_compiled(self, method):
@@ -92,12 +97,13 @@ class Trainer:
 
     # ---- steps --------------------------------------------------------------------------------
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
-        """The compiled loss of ``y_pred`` against ``y`` (a scalar Tensor)."""
+        """The compiled loss of ``y_pred`` against ``y``, scaled by ``loss_weights`` (a scalar Tensor)."""
         if isinstance(y_pred, (list, tuple)):
             raise ValueError(f"Model {self.name!r} has {len(y_pred)} outputs, but fit, evaluate and the compiled loss "
                              "support single-output models only (predict takes any number of outputs). "
                              f"Received: {len(y_pred)} outputs")
-        return self._compiled_loss(y, y_pred, sample_weight)
+        loss = self._compiled_loss(y, y_pred, sample_weight)
+        return loss if self._loss_weight == 1.0 else loss * self._loss_weight
 
     def train_step(self, x, y, sample_weight=None):
         """One optimizer update on one batch; returns the loss and predictions."""

@@ -90,3 +90,17 @@ def test_precision_and_recall_take_one_threshold_and_say_so():
     for cls in (metrics.Precision, metrics.Recall):
         with pytest.raises(ValueError, match=r"one threshold.*Received: thresholds=\[0.3, 0.7\]"):
             cls(thresholds=[0.3, 0.7])
+
+
+def test_precision_recall_count_any_nonzero_target_as_positive():
+    # Keras casts y_true to bool (metrics_utils.update_confusion_matrix_variables): 0.3 and -1 are positives
+    y_true, y_pred = np.array([0.3, -1.0, 0.0, 2.0, 0.0]), np.array([0.9, 0.2, 0.8, 0.7, 0.1])
+    true_positive = (y_true != 0) & (y_pred > 0.5)
+    precision, recall = metrics.Precision(), metrics.Recall()
+    precision.update_state(y_true, y_pred)
+    recall.update_state(y_true, y_pred)
+    assert precision.result() == pytest.approx(true_positive.sum() / (y_pred > 0.5).sum())  # 2 / 3
+    assert recall.result() == pytest.approx(true_positive.sum() / (y_true != 0).sum())  # 2 / 3
+    weighted = metrics.Recall()
+    weighted.update_state(y_true, y_pred, sample_weight=np.array([1.0, 3.0, 1.0, 1.0, 1.0]))
+    assert weighted.result() == pytest.approx(2 / 5)

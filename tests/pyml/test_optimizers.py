@@ -124,3 +124,19 @@ def test_get_config_round_trip_and_errors():
         optimizers.SGD(learning_rate=-1)
     with pytest.raises(ValueError, match="gradient for variable 'w' has shape \\(2,\\)"):
         optimizers.SGD().apply_gradients([(pyml.Tensor([1.0, 2.0]), pyml.Variable([1.0], name="w"))])
+
+
+@pytest.mark.parametrize("kwargs", [{"clipnorm": 1.0, "clipvalue": 0.5}, {"clipnorm": 1.0, "global_clipnorm": 1.0},
+                                    {"clipvalue": 0.5, "global_clipnorm": 1.0},
+                                    {"clipnorm": 1.0, "clipvalue": 0.5, "global_clipnorm": 1.0}])
+def test_only_one_gradient_clipping_argument_may_be_set(kwargs):
+    # Keras applies one of clipnorm / global_clipnorm / clipvalue and refuses more than one
+    with pytest.raises(ValueError, match=r"Only one of clipnorm, clipvalue and global_clipnorm.*Received: clipnorm="):
+        optimizers.SGD(**kwargs)
+
+
+def test_global_clipnorm_scales_all_gradients_together():
+    a, b = pyml.Variable([0.0], name="a"), pyml.Variable([0.0], name="b")
+    optimizers.SGD(learning_rate=1.0, global_clipnorm=1.0).apply_gradients(
+        [(pyml.Tensor([3.0]), a), (pyml.Tensor([4.0]), b)])  # global norm 5, scaled to 1
+    np.testing.assert_allclose([a.numpy()[0], b.numpy()[0]], [-0.6, -0.8], rtol=1e-5)

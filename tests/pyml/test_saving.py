@@ -270,6 +270,10 @@ def test_damaged_compile_config_names_the_field(tmp_path):
     with pytest.raises(ValueError, match=r"config.json compile_config.optimizer: .*'lr'"):
         pyml.load_model(path)
     assert pyml.load_model(path, compile=False).compiled is False  # the architecture and weights still load
+    model.save(path)
+    _edit_config(path, lambda c: c["compile_config"].__setitem__("loss_weights", [1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"config.json compile_config.loss_weights: .*one output.*\[1.0, 2.0\]"):
+        pyml.load_model(path)
 
 
 def test_damaged_weight_order_metadata_is_named(tmp_path):
@@ -310,3 +314,18 @@ def test_subclassed_model_round_trips_with_its_input_shape(tmp_path):
     _edit_config(path, lambda c: c.__setitem__("build_config", {"shape": [None, 7]}))
     with pytest.raises(ValueError, match=r"sub.pyml: config.json build_config: could not build .*KeyError"):
         pyml.load_model(path, custom_objects={"Subclassed": Subclassed})
+
+
+def test_loss_weights_round_trip_through_save(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 3)).astype("float32"), rng.standard_normal((8, 1)).astype("float32")
+    model = pyml.Sequential([pyml.Input(shape=(3,)), layers.Dense(1, name="out")])
+    model.compile(optimizer="sgd", loss="mse", loss_weights=[0.5])
+    assert model.get_compile_config()["loss_weights"] == [0.5]
+    path = tmp_path / "weighted.pyml"
+    model.save(path)
+    restored = pyml.load_model(path)
+    assert restored.get_compile_config()["loss_weights"] == [0.5]
+    assert restored.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-6)
+    unweighted = np.mean((model.predict(x, verbose=0) - y) ** 2)
+    assert restored.evaluate(x, y, verbose=0) == pytest.approx(0.5 * unweighted, rel=1e-5)

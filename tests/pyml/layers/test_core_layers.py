@@ -67,9 +67,22 @@ def test_dropout_gradient_uses_the_same_mask():
     np.testing.assert_array_equal(grad, y.numpy())  # d(sum(x * mask)) / dx = mask, and y = mask here
 
 
-def test_dropout_rejects_bad_rate():
-    with pytest.raises(ValueError, match="Received: rate=1.0"):
-        Dropout(1.0)
+def test_dropout_rate_one_drops_everything_in_training_only():
+    # Keras takes rate in [0, 1]; rate 1 zeroes every entry (no 1 / (1 - rate) blow-up) and its gradient
+    x = pyml.Variable(np.full((4, 5), 3.0, "float32"))
+    with pyml.GradientTape() as tape:
+        y = Dropout(1.0)(x, training=True)
+        total = pyml.ops.sum(y)
+    assert np.all(np.isfinite(y.numpy()))
+    np.testing.assert_array_equal(y.numpy(), np.zeros((4, 5), "float32"))
+    np.testing.assert_array_equal(tape.gradient(total, x).numpy(), np.zeros((4, 5), "float32"))
+    np.testing.assert_array_equal(Dropout(1.0)(x, training=False).numpy(), x.numpy())
+
+
+@pytest.mark.parametrize("rate", [1.5, -0.1, "half", True, None])
+def test_dropout_rejects_rate_outside_zero_one(rate):
+    with pytest.raises(ValueError, match=r"rate in \[0, 1\]. Received: rate="):
+        Dropout(rate)
 
 
 def test_embedding_layer_test():

@@ -263,3 +263,37 @@ def test_training_a_multi_output_model_is_refused_clearly():
     with pytest.raises(ValueError, match=r"'two_heads' has 2 outputs.*Received: 2 outputs"):
         model.fit(x, np.ones((6, 1), "float32"), verbose=0)
     assert [p.shape for p in model.predict(x, verbose=0)] == [(6, 1), (6, 1)]  # inference still works
+
+
+def _mse_model(seed=0):
+    pyml.set_random_seed(seed)
+    return pyml.Sequential([pyml.Input(shape=(3,)), layers.Dense(1, name="out")])
+
+
+@pytest.mark.parametrize("loss_weights", [0.25, [0.25], (0.25,), {"out": 0.25}])
+def test_loss_weights_scale_the_reported_loss_and_the_gradients(loss_weights):
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((16, 3)).astype("float32"), rng.standard_normal((16, 1)).astype("float32")
+    weighted, plain = _mse_model(), _mse_model()
+    weighted.compile(optimizer=pyml.optimizers.SGD(learning_rate=0.4), loss="mse", loss_weights=loss_weights)
+    plain.compile(optimizer=pyml.optimizers.SGD(learning_rate=0.1), loss="mse")
+    kernel, bias = (w.numpy() for w in weighted.weights)
+    expected = 0.25 * np.mean((x @ kernel + bias - y) ** 2)  # Keras reports the weighted total as "loss"
+    assert weighted.evaluate(x, y, verbose=0) == pytest.approx(expected, rel=1e-5)
+    # one SGD step: lr 0.4 on 0.25 * loss moves the weights exactly as lr 0.1 on the loss
+    weighted.train_on_batch(x, y)
+    plain.train_on_batch(x, y)
+    for a, b in zip(weighted.weights, plain.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("loss_weights, message", [
+    ([1.0, 0.5], r"one output.*Received: loss_weights=\[1.0, 0.5\]"),
+    ({"a": 1.0, "b": 2.0}, r"one output.*Received: loss_weights=\{'a': 1.0, 'b': 2.0\}"),
+    ("heavy", r"float.*Received: loss_weights='heavy'"),
+    ([None], r"float.*Received: loss_weights=\[None\]"),
+    (True, r"float.*Received: loss_weights=True"),
+])
+def test_loss_weights_that_do_not_fit_one_output_are_refused(loss_weights, message):
+    with pytest.raises(ValueError, match=message):
+        _mse_model().compile(optimizer="sgd", loss="mse", loss_weights=loss_weights)
