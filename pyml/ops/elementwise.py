@@ -220,9 +220,9 @@ sigmoid_p = primitive("sigmoid", shape=_unary_rule("sigmoid"), forward=_sigmoid,
 # d erf(x) = 2/sqrt(pi) e^{-x^2}
 erf_p = primitive("erf", shape=_unary_rule("erf"), forward=_erf,
                   vjp=lambda g, inputs, out, attrs: (g * (2 / math.sqrt(math.pi)) * exp(-(inputs[0] * inputs[0])),))
-sin_p = primitive("sin", shape=_unary_rule("sin"), forward=lambda xp, x: xp.sin(x),
+sin_p = primitive("sin", shape=_unary_rule("sin"), forward=_quiet(lambda xp, x: xp.sin(x)),
                   vjp=lambda g, inputs, out, attrs: (g * cos(inputs[0]),))
-cos_p = primitive("cos", shape=_unary_rule("cos"), forward=lambda xp, x: xp.cos(x),
+cos_p = primitive("cos", shape=_unary_rule("cos"), forward=_quiet(lambda xp, x: xp.cos(x)),
                   vjp=lambda g, inputs, out, attrs: (-(g * sin(inputs[0])),))
 
 

@@ -110,12 +110,20 @@ def _extreme_vjp(g, inputs, out, attrs):
 
 
 # ---- primitives ------------------------------------------------------------------------------------
-sum_p = primitive("sum", shape=_reduce_rule("sum", NUMERIC),
-                  forward=lambda xp, x, axes, keepdims: x.sum(axis=axes, keepdims=keepdims), vjp=_sum_vjp)
+# inf + -inf is NaN, and that is the answer (as in Keras): no "invalid value" warning from sums and means.
+def _sum_forward(xp, x, axes, keepdims):
+    with xp.errstate(invalid="ignore", over="ignore"):
+        return x.sum(axis=axes, keepdims=keepdims)
+
+
 def _mean_forward(xp, x, axes, keepdims):
     if x.size == 0:  # NaN (0 / 0) or an empty result, without numpy's "Mean of empty slice" warning
         return xp.full(_reduced_shape(x.shape, axes, keepdims), xp.nan, x.dtype)
-    return x.mean(axis=axes, keepdims=keepdims)
+    with xp.errstate(invalid="ignore", over="ignore"):
+        return x.mean(axis=axes, keepdims=keepdims)
+
+
+sum_p = primitive("sum", shape=_reduce_rule("sum", NUMERIC), forward=_sum_forward, vjp=_sum_vjp)
 
 
 mean_p = primitive("mean", shape=_reduce_rule("mean", dtypes.FLOATS), forward=_mean_forward, vjp=_mean_vjp)

@@ -156,3 +156,32 @@ SAMPLES += [
     Sample("cast", [bools(2, 3)], {"dtype": "float32"}, _cast_reference, grad=False, note="bool to float"),
     Sample("cast", [bools(2, 3)], {"dtype": "int32"}, _cast_reference, grad=False, note="bool to int"),
 ]
+
+# ---- NaN and infinities: numpy's results, which WGSL's builtins do not promise ---------------------------
+# (WGSL may return either operand of max/min for a NaN, 0 for sign(NaN), and leaves pow(x, y) undefined for
+# x < 0 and NaN for 1**NaN; the kernels test NaN by its bits, so every backend must give numpy's answer.)
+NAN, INF = np.float32(np.nan), np.float32(np.inf)
+_SPECIAL = np.array([NAN, INF, -INF, 0.0, -0.0, 1.5, -0.5], np.float32)
+_LEFT = np.array([NAN, 1.0, NAN, INF, -INF, 2.0, INF, -INF, 0.0], np.float32)
+_RIGHT = np.array([1.0, NAN, NAN, -INF, 3.0, INF, INF, -INF, INF], np.float32)
+for _op, (_ref, _make) in UNARY.items():
+    SAMPLES.append(Sample(_op, [_SPECIAL], reference=_quietly(_ref), grad=False, note="nan"))
+for _op, _ref in {**BINARY, **COMPARE}.items():
+    SAMPLES.append(Sample(_op, [_LEFT, _RIGHT], reference=_quietly(_ref), grad=False, note="nan"))
+SAMPLES += [
+    Sample("maximum", [np.array([[NAN], [1.0], [-INF]], np.float32), np.array([2.0, NAN, INF], np.float32)],
+           reference=np.maximum, grad=False, note="nan broadcast"),
+    Sample("minimum", [np.array([[NAN], [1.0], [-INF]], np.float32), np.array([2.0, NAN, INF], np.float32)],
+           reference=np.minimum, grad=False, note="nan broadcast"),
+    # C's pow: 1**y == 1 and x**0 == 1 for any y and x (NaN too), (-1)**±inf == 1, |x| > 1 (< 1) to +inf is
+    # inf (0) for either sign of x, (-inf)**y follows the sign rule of an odd integer y, else it is inf or 0.
+    Sample("pow", [np.array([1, 1, 1, NAN, -1, -1, NAN, 2, -2, -2, -0.5, -0.5, -INF, -INF, -INF, -INF, INF, INF,
+                             -2, 0.5, -3], np.float32),
+                   np.array([NAN, INF, -INF, 0, INF, -INF, 2, NAN, INF, -INF, INF, -INF, 0.5, -0.5, 3, -3, 2, -1,
+                             NAN, -INF, 1e30], np.float32)],
+           reference=_quietly(np.power), grad=False, note="nan"),
+    Sample("cast", [np.array([NAN, -NAN, INF, -INF, 0.0, -0.0, 1e-45], np.float32)], {"dtype": "bool"},
+           _cast_reference, grad=False, note="nan to bool"),
+    Sample("where", [np.array([True, False, True]), np.array([NAN, 1.0, -INF], np.float32),
+                     np.array([0.0, NAN, INF], np.float32)], reference=np.where, grad=False, note="nan"),
+]

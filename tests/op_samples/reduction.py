@@ -69,3 +69,25 @@ SAMPLES += [
     Sample("argmax", [_ints], {"axis": 0, "keepdims": False}, _argmax_reference, grad=False, note="int32"),
     Sample("argmax", [uniform(7)], {"axis": 0, "keepdims": False}, _argmax_reference, grad=False, note="1-d"),
 ]
+
+# ---- NaN and infinities: numpy's max/min propagate NaN, argmax gives the first NaN's index --------------
+# (WGSL's max/min may return either operand of a NaN, and every comparison with NaN is false.)
+NAN, INF = np.nan, np.inf
+_special = np.array([[1.0, NAN, 3.0, -1.0], [-INF, 2.0, INF, 0.0], [NAN, NAN, 1.0, 2.0], [-INF, -INF, -INF, -INF],
+                     [INF, 1.0, INF, NAN], [2.0, 1.0, 0.0, NAN]], np.float32)
+_long = uniform(3, 150)
+_long[0, 77] = NAN
+_long[1, 0] = NAN
+_long[2, 149] = INF
+for _op, _fn in REDUCERS.items():
+    SAMPLES += [
+        Sample(_op, [_special], {"axes": (1,), "keepdims": False}, _reducer(_fn), grad=False, note="nan"),
+        Sample(_op, [_special], {"axes": (0,), "keepdims": True}, _reducer(_fn), grad=False, note="nan columns"),
+        Sample(_op, [_special], {"axes": (0, 1), "keepdims": False}, _reducer(_fn), grad=False, note="nan all"),
+        Sample(_op, [_long], {"axes": (1,), "keepdims": False}, _reducer(_fn), grad=False, note="nan long axis"),
+    ]
+SAMPLES += [
+    Sample("argmax", [_special], {"axis": 1, "keepdims": False}, _argmax_reference, grad=False, note="nan"),
+    Sample("argmax", [_special], {"axis": 0, "keepdims": False}, _argmax_reference, grad=False, note="nan columns"),
+    Sample("argmax", [_long], {"axis": 1, "keepdims": True}, _argmax_reference, grad=False, note="nan long axis"),
+]

@@ -119,8 +119,13 @@ def test_expression_for_epilogues():
         args = ["acc"] if op in kernels.UNARY else ["acc", "in2[j]"]
         text = kernels.expression(Node("v", "call", (4,), "float32", op, ["x", "y"][: len(args)]), args)
         assert "acc" in text, op
+    # relu: against a finite literal only the other operand can be NaN, so only it is tested
     assert kernels.expression(Node("v", "call", (4,), "float32", "maximum", ["v1", "c"]), ["acc", "0.0f"]) \
-        == "max(acc, 0.0f)"
+        == "select(max(acc, 0.0f), acc, is_nan(acc))"
+    assert kernels.expression(Node("v", "call", (4,), "float32", "minimum", ["c", "v1"]), ["-6.0f", "acc"]) \
+        == "select(min(acc, (-6.0f)), acc, is_nan(acc))"
+    assert kernels.expression(Node("v", "call", (4,), "float32", "maximum", ["v1", "v2"]), ["acc", "x1"]) \
+        == "maximum_f32(acc, x1)"
 
 
 def test_unexportable_dtype_names_the_node():

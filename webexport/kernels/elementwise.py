@@ -10,7 +10,7 @@ argument values. This template uses it, and so do the matmul/conv lowerings for 
 (webexport/fusion.py):
 
     >>> expression(node, ["acc", "0.0f"], ctx)            # node: maximum(%v1, %zero), float32
-    'max(acc, 0.0f)'
+    'select(max(acc, 0.0f), acc, is_nan(acc))'
 
 Values use the storage types of common.WGSL_TYPES: f32, i32, and u32 0/1 for bool.
 
@@ -22,9 +22,17 @@ Numerics (checked against numpy float32 by tests/webexport/test_kernels_elementw
 - ``erf``: Taylor series to x^11 below |x| = 0.5, Abramowitz–Stegun 7.1.26 above (absolute error
   1.5e-7, relative error < 3e-7 there): both within 2e-7 of numpy's erf in float32.
 - ``sin``/``cos``: WGSL allows 2^-11 absolute error (SwiftShader has it): range reduction + polynomials.
-- ``pow``: WGSL's ``pow`` is undefined for a negative base. We take ``pow(|x|, y)`` and, like numpy, give
-  it the sign of ``x`` for odd integer ``y``, NaN for a non-integer ``y``, and 1 for ``y == 0``.
+- ``pow``: WGSL's ``pow`` is undefined for a negative base. ``power_f32`` takes ``pow(|x|, y)`` and, like
+  numpy (C's powf), gives it the sign of ``x`` for odd integer ``y``, NaN for a non-integer ``y``, and 1 for
+  ``y == 0``, ``x == 1`` (even ``1**NaN``) and ``(-1)**±inf``.
 - ``sign(0) = 0``; ints divide only after the public op casts them to float32 (numpy's ``/``).
+- NaN: WGSL promises nothing about it (``max``/``min`` may return either operand, ``sign`` may give 0,
+  ``!=`` may be an ordered comparison; SwiftShader's ``exp(NaN)`` is inf, its ``log`` of 0, of negatives
+  and of NaN finite), so float ``maximum``/``minimum``/``sign``/``pow``/``exp``/``log`` call the prelude's
+  numpy-semantics helpers (``maximum_f32``, ...), which test NaN by its bits (``is_nan``); ``sigmoid``
+  passes NaN through. Against a
+  finite literal (``relu``'s 0) maximum/minimum only test the other operand. ``not_equal`` is
+  ``!(a == b)``, and float → bool tests the bits without the sign, so NaN is true and -0.0 false.
 """
 import re
 
@@ -34,8 +42,6 @@ from webexport.kernels.common import ExportError, Kernel, bindings, dim, literal
 UNARY = ("neg", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid", "erf", "sin", "cos")
 BINARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
 COMPARE = {"equal": "==", "not_equal": "!=", "less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">="}
-# A quiet NaN built at run time from {b}'s bits (exponent all ones, quiet bit set): Tint refuses a NaN constant.
-NAN = "bitcast<f32>(bitcast<u32>({b}) | 0x7fc00000u)"
 
 
 def _trig(quadrant_shift):
@@ -70,14 +76,14 @@ def _erf():
 # Each argument may be repeated: callers pass names or loads, never expressions with side effects.
 FLOAT_EXPRESSIONS = {
     "neg": "(-{a})",
-    "exp": "exp({a})",
-    "log": "log({a})",
+    "exp": "exp_f32({a})",
+    "log": "log_f32({a})",
     "sqrt": "sqrt({a})",
     "abs": "abs({a})",
-    "sign": "sign({a})",
+    "sign": "sign_f32({a})",
     "sin": _trig(0),
     "cos": _trig(1),
-    "sigmoid": "(1.0f / (1.0f + exp(-({a}))))",
+    "sigmoid": "select(1.0f / (1.0f + exp(-({a}))), {a}, is_nan({a}))",
     "tanh": ("select(sign({a}) * (1.0f - exp(-2.0f * abs({a}))) / (1.0f + exp(-2.0f * abs({a}))), "
              "{a} * (1.0f - {a} * {a} * (0.33333333f - {a} * {a} * 0.13333333f)), abs({a}) < 0.1f)"),
     "erf": _erf(),
@@ -85,10 +91,9 @@ FLOAT_EXPRESSIONS = {
     "sub": "({a} - {b})",
     "mul": "({a} * {b})",
     "div": "({a} / {b})",
-    "maximum": "max({a}, {b})",
-    "minimum": "min({a}, {b})",
-    "pow": ("select(select(select(" + NAN + ", select(pow(abs({a}), {b}), -pow(abs({a}), {b}), "
-            "fract({b} * 0.5f) != 0.0f), floor({b}) == {b}), pow(abs({a}), {b}), {a} >= 0.0f), 1.0f, {b} == 0.0f)"),
+    "maximum": "maximum_f32({a}, {b})",
+    "minimum": "minimum_f32({a}, {b})",
+    "pow": "power_f32({a}, {b})",
     "where": "select({c}, {b}, {a} != 0u)",
 }
 INT_EXPRESSIONS = {
@@ -106,6 +111,8 @@ BOOL_EXPRESSIONS = {"where": "select({c}, {b}, {a} != 0u)"}
 _CONVERT = {"float32": "f32", "int32": "i32"}
 # A name, a plain load like in2[j], or an unsigned literal: safe to use as an operand without parentheses.
 _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\[\]]*\])?|[0-9][0-9.e+]*[fiu]?")
+# A finite f32 literal as common.literal writes it (maybe parenthesised): never NaN.
+_FINITE_F32 = re.compile(r"\(?-?[0-9][0-9.e+-]*f\)?")
 
 
 def expression(node, args, ctx=None):
@@ -127,8 +134,14 @@ def expression(node, args, ctx=None):
     if target == "cast":
         source = ctx.spec(node.inputs[0]).dtype if ctx is not None else None
         return _cast(args[0], source, out_dtype, node)
+    if target == "not_equal":  # true for NaN, like numpy, even where `!=` compiles to an ordered comparison
+        return f"select(1u, 0u, {args[0]} == {args[1]})"
     if target in COMPARE:
         return f"select(0u, 1u, {args[0]} {COMPARE[target]} {args[1]})"
+    if target in ("maximum", "minimum") and out_dtype == "float32" and any(_FINITE_F32.fullmatch(a) for a in args):
+        # one operand cannot be NaN: the builtin, unless the other one is NaN
+        x, k = args if _FINITE_F32.fullmatch(args[1]) else args[::-1]
+        return f"select({target[:3]}({x}, {k}), {x}, is_nan({x}))"
     table = {"float32": FLOAT_EXPRESSIONS, "int32": INT_EXPRESSIONS, "bool": BOOL_EXPRESSIONS}.get(out_dtype)
     if table is None or target not in table:
         wgsl_type(out_dtype, node)  # float64 gets the dtype error
@@ -142,6 +155,8 @@ def _cast(value, source, target, node):
     if source == target:
         return value
     if target == "bool":
+        if source == "float32":  # NaN is true, -0.0 false: test the bits, as `x != 0.0f` may be ordered
+            return f"select(0u, 1u, (bitcast<u32>({value}) & 0x7fffffffu) != 0u)"
         return f"select(0u, 1u, {value} != {literal(0, source)})" if source else f"select(0u, 1u, bool({value}))"
     return f"{_CONVERT[target]}({value})"  # f32->i32 truncates toward zero (saturating), like numpy's astype
 

@@ -19,7 +19,9 @@ Leaves (values the group reads but does not compute) are read with numpy broadca
 coordinates in ``S``; scalar graph constants are inlined as literals. Arithmetic comes from
 ``elementwise.expression``, so a fused node computes exactly what its own kernel would. One invocation
 per row sums sequentially, in the unfused reduction kernel's order; a workgroup per row (rows of at
-least ``COOPERATIVE_MIN`` elements) sums per invocation and then as a tree.
+least ``COOPERATIVE_MIN`` elements) sums per invocation and then as a tree. Max and min combine with the
+prelude's ``maximum_f32``/``minimum_f32``, so a row holding NaN reduces to NaN as in numpy (and a softmax
+over it is NaN throughout) whichever way WGSL's own ``max`` treats NaN.
 
     >>> kernel = fused_kernel([graph.node(n) for n in ("v11", "v12", "v13", "v14", "v15")], ctx)  # softmax
     >>> kernel.inputs, kernel.outputs, kernel.threads

@@ -6,7 +6,9 @@ static strides: only axis 0 may be the dynamic batch, and as the outermost axis 
 no modulus, so reducing over the batch (a mean over the batch, say) works and ``mean`` divides by a
 count that involves ``params.batch``.
 
-Semantics follow numpy: ``argmax`` takes the first index on ties; ``max``/``min`` of bool are u32 max/min;
+Semantics follow numpy: ``argmax`` takes the first index on ties; float ``max``/``min`` propagate NaN and
+float ``argmax`` gives the first NaN's index (NaN tested by its bits: WGSL's max/min may drop it and
+every comparison with it is false); ``max``/``min`` of bool are u32 max/min;
 a sum accumulates sequentially in the storage type (f32 or i32), which stays within 1e-5 of numpy's
 pairwise float32 sum for the sizes models reduce over.
 
