@@ -5,7 +5,7 @@ import pyml
 from pyml.graph.ir import Graph, Node
 from pyml.ops import registry
 from webexport import export, load_bundle, run_bundle
-from webexport.kernels.common import LOWERINGS
+from webexport.kernels.common import LOWERINGS, ExportError
 from webexport.lower import LoweringContext
 from webexport.native import run_kernels
 
@@ -82,3 +82,15 @@ def lower_and_run_graph(graph, feeds, batch=1, epilogue=()):
     values = dict(zip(graph.inputs, feeds))
     values.update(graph.constants)
     return kernels, run_kernels(kernels, values, ctx.specs, batch=batch)
+
+
+def cap_matmul_epilogue(monkeypatch, longest):
+    """Make the matmul lowering refuse epilogues of more than ``longest`` nodes, as a stricter lowering would."""
+    real = LOWERINGS["matmul"]
+
+    def picky(node, ctx, epilogue=()):
+        if len(epilogue) > longest:
+            raise ExportError("too long")
+        return real(node, ctx, epilogue=epilogue)
+
+    monkeypatch.setitem(LOWERINGS, "matmul", picky)

@@ -9,10 +9,9 @@ import pyml
 from pyml.graph import trace
 from pyml.graph.ir import Graph, Node
 from pyml.graph.passes import optimize
-from tests.webexport.helpers import assert_matches, export_and_run
+from tests.webexport.helpers import assert_matches, cap_matmul_epilogue, export_and_run
 from webexport import fuse, lower
 from webexport.fusion import format_fusion
-from webexport.kernels.common import LOWERINGS, ExportError
 from webexport.kernels.fused import COOPERATIVE_MIN
 from webexport.native import run_kernels
 
@@ -138,14 +137,7 @@ def test_ops_whose_lowering_takes_no_epilogue_are_not_anchors():
 
 
 def test_refused_dag_epilogue_keeps_a_prefix_whose_inner_values_nothing_else_reads(monkeypatch, tmp_path):
-    real = LOWERINGS["matmul"]
-
-    def picky(node, ctx, epilogue=()):
-        if len(epilogue) > 2:
-            raise ExportError("too long")
-        return real(node, ctx, epilogue=epilogue)
-
-    monkeypatch.setitem(LOWERINGS, "matmul", picky)
+    cap_matmul_epilogue(monkeypatch, 2)
     model = pyml.Sequential([pyml.layers.Dense(6, activation="gelu", name="dense")])
     model.build((None, 5))
     graph = optimize(model.trace((None, 5)))

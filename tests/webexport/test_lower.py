@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pyml.graph.ir import Graph, Node
-from tests.webexport.helpers import assert_matches, export_and_run
+from tests.webexport.helpers import assert_matches, cap_matmul_epilogue, export_and_run
 from webexport import ExportError, fuse, lower
 from webexport.kernels.common import LOWERINGS, Kernel
 from webexport.kernels.copy import copy_kernel
@@ -187,14 +187,7 @@ def dense_relu():
 
 
 def test_epilogue_the_lowering_refuses_is_shortened(monkeypatch, tmp_path):
-    real = LOWERINGS["matmul"]
-
-    def picky(node, ctx, epilogue=()):
-        if len(epilogue) > 1:
-            raise ExportError("too long")
-        return real(node, ctx, epilogue=epilogue)
-
-    monkeypatch.setitem(LOWERINGS, "matmul", picky)
+    cap_matmul_epilogue(monkeypatch, 1)
     graph = dense_relu()
     plan = lower(graph, fuse(graph))
     assert [s.label for s in plan.steps] == ["dense/matmul+add", "v3/maximum"]
