@@ -140,13 +140,15 @@ def serve(directory, host="127.0.0.1", port=8000, quiet=True):
     """Serve ``directory`` until Ctrl-C (or SIGTERM); prints the URL first."""
     server = make_server(directory, host, port, quiet)
     print(f"Serving {directory} at {server_url(server)}  (Ctrl-C stops)", flush=True)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Both signals stop it, also when it was started with SIGINT ignored (a background job of a script).
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         print("\nStopped.", flush=True)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         server.server_close()
     return 0
 
