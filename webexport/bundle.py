@@ -135,15 +135,23 @@ def build_manifest(plan, memory, weights):
     signature = lambda name: {"name": name, "shape": list(graph.node(name).shape),  # noqa: E731
                               "dtype": graph.node(name).dtype}
     kernels, kernel_ids, steps = [], {}, []
-    for step in plan.steps:
-        kernel = step.kernel
-        key = (kernel.wgsl, kernel.workgroup_size)
+
+    def kernel_id(program):  # kernels are deduplicated by WGSL source (and workgroup size)
+        key = (program.wgsl, program.workgroup_size)
         if key not in kernel_ids:
             kernel_ids[key] = len(kernels)
-            kernels.append({"id": len(kernels), "wgsl": kernel.wgsl, "workgroup_size": kernel.workgroup_size})
-        steps.append({"kernel": kernel_ids[key], "label": step.label, "nodes": list(step.nodes),
-                      "inputs": list(kernel.inputs), "outputs": list(kernel.outputs),
-                      "threads": [int(t) for t in kernel.threads]})
+            kernels.append({"id": len(kernels), "wgsl": program.wgsl, "workgroup_size": program.workgroup_size})
+        return kernel_ids[key]
+
+    for step in plan.steps:
+        kernel = step.kernel
+        entry = {"kernel": kernel_id(kernel), "label": step.label, "nodes": list(step.nodes),
+                 "inputs": list(kernel.inputs), "outputs": list(kernel.outputs),
+                 "threads": [int(t) for t in kernel.threads]}
+        if kernel.variants:
+            entry["variants"] = [{"min_batch": int(v.min_batch), "kernel": kernel_id(v),
+                                  "threads": [int(t) for t in v.threads]} for v in kernel.variants]
+        steps.append(entry)
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "producer": f"pyml {pyml.__version__}",
         "inputs": [signature(n) for n in graph.inputs],
@@ -187,13 +195,14 @@ def _limits(plan, memory):
     """The device limits the bundle needs (GPUSupportedLimits names), sizes at batch 1. Each weight entry is
     a buffer of its own (weights.bin as a whole is never bound), widened to 4 bytes per element."""
     bound = [len(s.kernel.inputs) + len(s.kernel.outputs) for s in plan.steps]
+    programs = [p for s in plan.steps for p in [s.kernel] + list(s.kernel.variants)]
     slot_sizes = [-(-memory.slot_bytes(i, 1) // 16) * 16 for i in range(len(memory.slots))]
     weight_sizes = [binding_bytes(plan.specs[v]) for v in plan.weights if v in plan.specs]
     biggest = max(slot_sizes + weight_sizes + [0])
     limits = {"maxStorageBuffersPerShaderStage": max(bound, default=0),
               "maxStorageBufferBindingSize": biggest, "maxBufferSize": biggest,
-              "maxComputeInvocationsPerWorkgroup": max((s.kernel.workgroup_size for s in plan.steps), default=0)}
-    shared = max((workgroup_storage_bytes(s.kernel.wgsl) for s in plan.steps), default=0)
+              "maxComputeInvocationsPerWorkgroup": max((p.workgroup_size for p in programs), default=0)}
+    shared = max((workgroup_storage_bytes(p.wgsl) for p in programs), default=0)
     if shared:
         limits["maxComputeWorkgroupStorageSize"] = shared
     return limits

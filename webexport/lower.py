@@ -66,7 +66,8 @@ class Plan:
         for i, step in enumerate(self.steps):
             ins = ", ".join(f"%{v}" for v in step.kernel.inputs)
             outs = ", ".join(f"%{v}" for v in step.kernel.outputs)
-            lines.append(f"step {i}  {step.label}  ({ins}) -> ({outs})  threads {list(step.kernel.threads)}")
+            variants = "".join(f", from batch {v.min_batch} {list(v.threads)}" for v in step.kernel.variants)
+            lines.append(f"step {i}  {step.label}  ({ins}) -> ({outs})  threads {list(step.kernel.threads)}{variants}")
         lines += [f"alias %{name} = %{root}" for name, root in self.aliases.items()]
         return "\n".join(lines)
 
@@ -288,10 +289,11 @@ def check_limits(plan):
             if size > MAX_BINDING_BYTES:
                 raise ExportError(f"{where}: %{name} {list(plan.specs[name].shape)} takes {size} bytes (at batch 1), "
                                   f"over WebGPU's {MAX_BINDING_BYTES}-byte storage binding limit")
-        shared = workgroup_storage_bytes(kernel.wgsl)
-        if shared > MAX_WORKGROUP_STORAGE_BYTES:
-            raise ExportError(f"{where}: the kernel declares {shared} bytes of workgroup storage; WebGPU guarantees "
-                              f"{MAX_WORKGROUP_STORAGE_BYTES}")
+        for program in [kernel] + list(kernel.variants):
+            shared = workgroup_storage_bytes(program.wgsl)
+            if shared > MAX_WORKGROUP_STORAGE_BYTES:
+                raise ExportError(f"{where}: the kernel declares {shared} bytes of workgroup storage; WebGPU "
+                                  f"guarantees {MAX_WORKGROUP_STORAGE_BYTES}")
 
 
 def binding_bytes(spec, batch=1):

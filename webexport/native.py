@@ -64,6 +64,16 @@ def _dispatch_size(total, workgroup_size):
     return 65535, -(-groups // 65535)
 
 
+def pick_variant(kernel, batch):
+    """The program a ``Kernel`` runs at ``batch``: its ``Variant`` with the largest ``min_batch <= batch``, else the
+    kernel itself (both have ``wgsl``, ``threads`` and ``workgroup_size``)."""
+    chosen = kernel
+    for variant in kernel.variants:
+        if variant.min_batch <= batch and (chosen is kernel or variant.min_batch > chosen.min_batch):
+            chosen = variant
+    return chosen
+
+
 def run_kernels(kernels, values, specs, batch=1):
     """Execute ``kernels`` in order. ``values`` maps input/constant names to arrays; ``specs`` maps every
     value name to its Spec (None in a shape = the batch). Returns all values, computed ones included."""
@@ -90,16 +100,17 @@ def run_kernels(kernels, values, specs, batch=1):
                                          usage=wgpu.BufferUsage.UNIFORM)
     encoder = dev.create_command_encoder()
     for kernel in kernels:
-        pipeline = compile_wgsl(kernel.wgsl, kernel.label)
+        program = pick_variant(kernel, batch)
+        pipeline = compile_wgsl(program.wgsl, kernel.label)
         entries = [{"binding": 0, "resource": {"buffer": params}}]
         entries += [{"binding": i + 1, "resource": {"buffer": buffer(v)}} for i, v in enumerate(kernel.inputs + kernel.outputs)]
         group = dev.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=entries)
         compute = encoder.begin_compute_pass()
         compute.set_pipeline(pipeline)
         compute.set_bind_group(0, group)
-        total = kernel.threads[0] * batch + kernel.threads[1]
+        total = program.threads[0] * batch + program.threads[1]
         if total:
-            compute.dispatch_workgroups(*_dispatch_size(total, kernel.workgroup_size), 1)
+            compute.dispatch_workgroups(*_dispatch_size(total, program.workgroup_size), 1)
         compute.end()
     dev.queue.submit([encoder.finish()])
     out = dict(host)
@@ -133,9 +144,15 @@ def run_bundle(bundle, inputs, batch=None):
 
     if not isinstance(bundle, Bundle):
         bundle = load_bundle(bundle)
+    return prepare_bundle(bundle).run(inputs, batch)
+
+
+def prepare_bundle(bundle):
+    """Create a loaded ``Bundle``'s pipelines and weight buffers now (``run_bundle`` does it on first use);
+    returns the runner, cached on the bundle. Benchmarks call it to time loading apart from the first run."""
     if bundle not in _RUNNERS:
         _RUNNERS[bundle] = _BundleRunner(bundle)
-    return _RUNNERS[bundle].run(inputs, batch)
+    return _RUNNERS[bundle]
 
 
 class _BundleRunner:
@@ -144,9 +161,11 @@ class _BundleRunner:
         self.manifest = m = bundle.manifest
         first = {}
         for step in m["steps"]:
-            first.setdefault(step["kernel"], step)
+            for program in [step] + step.get("variants", []):
+                first.setdefault(program["kernel"], step)
         sources = {k["id"]: k["wgsl"] for k in m["kernels"]}
-        self.pipelines = {kid: _pipeline(sources[kid], step) for kid, step in first.items()}
+        layouts = {}  # one bind group layout per binding count, shared by every kernel bound that way
+        self.pipelines = {kid: _pipeline(sources[kid], step, layouts) for kid, step in first.items()}
         self.workgroup = {k["id"]: k["workgroup_size"] for k in m["kernels"]}
         used = {n for s in m["steps"] for n in s["inputs"]}
         self.weights = {}
@@ -193,11 +212,12 @@ class _BundleRunner:
         encoder = dev.create_command_encoder()
         compute = encoder.begin_compute_pass()
         for step, group in zip(m["steps"], self.groups):
-            total = step["threads"][0] * batch + step["threads"][1]
+            program = step_program(step, batch)
+            total = program["threads"][0] * batch + program["threads"][1]
             if total:
-                compute.set_pipeline(self.pipelines[step["kernel"]][0])
+                compute.set_pipeline(self.pipelines[program["kernel"]][0])
                 compute.set_bind_group(0, group)
-                compute.dispatch_workgroups(*_dispatch_size(total, self.workgroup[step["kernel"]]), 1)
+                compute.dispatch_workgroups(*_dispatch_size(total, self.workgroup[program["kernel"]]), 1)
         compute.end()
         dev.queue.submit([encoder.finish()])
         out = {}
@@ -209,20 +229,34 @@ class _BundleRunner:
         return out
 
 
-def _pipeline(wgsl, step):
+def step_program(step, batch):
+    """What a manifest step runs at ``batch``: the ``{kernel, threads}`` of its variant with the largest
+    ``min_batch <= batch``, else the step's own (docs/internals.md §6; web/src/webgpu.js does the same)."""
+    chosen = step
+    for variant in step.get("variants", []):
+        if variant["min_batch"] <= batch:
+            chosen = variant
+    return chosen
+
+
+def _pipeline(wgsl, step, layouts):
     """``(pipeline, bind group layout)`` with the explicit layout the JS runtime uses (web/src/webgpu.js):
-    binding 0 the params uniform, then the step's inputs read-only, then its outputs."""
+    binding 0 the params uniform, then the step's inputs read-only, then its outputs. ``layouts`` caches
+    the layouts by binding count, so a step's bind group fits each of its variants' pipelines."""
     import wgpu
 
     dev = device()
     label = step["label"]
-    stage = wgpu.ShaderStage.COMPUTE
-    entries = [{"binding": 0, "visibility": stage, "buffer": {"type": wgpu.BufferBindingType.uniform}}]
-    entries += [{"binding": 1 + i, "visibility": stage, "buffer": {"type": wgpu.BufferBindingType.read_only_storage}}
-                for i in range(len(step["inputs"]))]
-    entries += [{"binding": 1 + len(step["inputs"]) + i, "visibility": stage,
-                 "buffer": {"type": wgpu.BufferBindingType.storage}} for i in range(len(step["outputs"]))]
-    layout = dev.create_bind_group_layout(entries=entries, label=label)
+    key = (len(step["inputs"]), len(step["outputs"]))
+    if key not in layouts:
+        stage = wgpu.ShaderStage.COMPUTE
+        entries = [{"binding": 0, "visibility": stage, "buffer": {"type": wgpu.BufferBindingType.uniform}}]
+        entries += [{"binding": 1 + i, "visibility": stage,
+                     "buffer": {"type": wgpu.BufferBindingType.read_only_storage}} for i in range(key[0])]
+        entries += [{"binding": 1 + key[0] + i, "visibility": stage,
+                     "buffer": {"type": wgpu.BufferBindingType.storage}} for i in range(key[1])]
+        layouts[key] = dev.create_bind_group_layout(entries=entries, label=f"{key[0]} inputs, {key[1]} outputs")
+    layout = layouts[key]
     try:
         module = dev.create_shader_module(code=wgsl, label=label)
         pipeline = dev.create_compute_pipeline(layout=dev.create_pipeline_layout(bind_group_layouts=[layout]),

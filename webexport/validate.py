@@ -20,7 +20,7 @@ from pyml.graph.ir import OPCODES, Graph, Node, _from_jsonable
 from pyml.ops.registry import primitives
 
 FORMAT = "pyml-bundle"
-FORMAT_VERSION = 1  # the newest bundle format this loader reads
+FORMAT_VERSION = 2  # the newest bundle format this loader reads (and the one webexport writes)
 ITEM_SIZES = {"float32": 4, "int32": 4, "bool": 1}  # bytes per element in weights.bin
 NUMPY = {"float32": "<f4", "int32": "<i4", "bool": "u1"}
 REQUIRED = ("inputs", "outputs", "graph", "weights", "buffers", "values", "kernels", "steps")
@@ -296,8 +296,9 @@ def _check_plan(manifest, nodes, entries, fail):
         if not isinstance(threads, list) or len(threads) != 2 or not all(_is_count(t) for t in threads):
             fail(f"{where}.threads", f"must be [per_batch, fixed] non-negative integers. Received: {threads!r}")
         bound = f"{len(s['inputs'])}+{len(s['outputs'])}"  # the pipeline's layout is made from the first step
-        if arity.setdefault(s["kernel"], bound) != bound:
-            fail(where, f"binds kernel {s['kernel']} with {bound} buffers, another step with {arity[s['kernel']]}")
+        for kernel in [s["kernel"]] + _check_variants(s, where, kernel_ids, fail):
+            if arity.setdefault(kernel, bound) != bound:
+                fail(where, f"binds kernel {kernel} with {bound} buffers, another step with {arity[kernel]}")
     for v in manifest["outputs"]:
         if values[v["name"]]["buffer"] not in written:
             fail("outputs", f"names {v['name']!r}, which no step writes")
@@ -307,6 +308,28 @@ def _check_plan(manifest, nodes, entries, fail):
     for name, value in limits.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             fail(f"limits.{name}", f"must be a non-negative number. Received: {value!r}")
+
+
+def _check_variants(step, where, kernel_ids, fail):
+    """``steps[i].variants`` (format 2): ``[{min_batch, kernel, threads}]``, min_batch increasing from 2; returns
+    the kernel ids. Each variant is bound exactly as its step."""
+    variants = step.get("variants", [])
+    if not isinstance(variants, list):
+        fail(f"{where}.variants", f"must be a list of {{min_batch, kernel, threads}}. Received: {variants!r}")
+    previous = 1
+    for j, v in enumerate(variants):
+        at = f"{where}.variants[{j}]"
+        if not isinstance(v, dict) or not _is_count(v.get("kernel")) or v["kernel"] not in kernel_ids:
+            fail(f"{at}.kernel", f"names kernel {v.get('kernel') if isinstance(v, dict) else v!r}, which kernels "
+                                 f"does not define")
+        if not _is_count(v.get("min_batch")) or v["min_batch"] <= previous:
+            fail(f"{at}.min_batch", f"must be an integer above {previous} (variants go by increasing batch). "
+                                    f"Received: {v.get('min_batch')!r}")
+        previous = v["min_batch"]
+        threads = v.get("threads")
+        if not isinstance(threads, list) or len(threads) != 2 or not all(_is_count(t) for t in threads):
+            fail(f"{at}.threads", f"must be [per_batch, fixed] non-negative integers. Received: {threads!r}")
+    return [v["kernel"] for v in variants]
 
 
 def _check_slot_size(node, slot, where, fail):

@@ -32,6 +32,16 @@ def _append(path, value):
     return change
 
 
+def _variant(**fields):
+    """A change giving steps[0] one variant: kernel 0 from batch 4, with ``fields`` replaced."""
+    return _set(["steps", 0, "variants"], [{"min_batch": 4, "kernel": 0, "threads": [64, 0], **fields}])
+
+
+def _variant_of_another_arity(m):
+    """steps[0] (two inputs) gets as a variant the kernel the last step binds with one input."""
+    m["steps"][0]["variants"] = [{"min_batch": 4, "kernel": m["steps"][-1]["kernel"], "threads": [64, 0]}]
+
+
 def _repeat_last_step_with_another_input(m):
     m["steps"].append(dict(m["steps"][-1], inputs=m["steps"][-1]["inputs"] + ["x"]))
 
@@ -42,7 +52,7 @@ REFUSED = [
     ("missing-graph", lambda m: m.pop("graph"), "graph"),
     ("missing-weights", lambda m: m.pop("weights"), "weights"),
     ("wrong-format", _set(["format"], "onnx"), "format"),
-    ("newer-version", _set(["format_version"], 2), "bundle format version 2 is newer"),
+    ("newer-version", _set(["format_version"], 3), "bundle format version 3 is newer"),
     ("node-without-inputs", lambda m: m["graph"]["nodes"][0].pop("inputs"), "graph.nodes[0].inputs"),
     ("node-input-undefined", _append(["graph", "nodes", 2, "inputs"], "ghost"), "graph.nodes[2].inputs"),
     ("node-input-not-a-name", _append(["graph", "nodes", 2, "inputs"], ["x"]), "graph.nodes[2].inputs"),
@@ -81,6 +91,15 @@ REFUSED = [
     ("no-step-writes-an-output", _set(["steps"], []), "outputs"),
     ("threads-malformed", _set(["steps", 0, "threads"], [12]), "steps[0].threads"),
     ("kernel-bound-two-ways", _repeat_last_step_with_another_input, "binds kernel"),
+    ("variants-not-a-list", _set(["steps", 0, "variants"], {"min_batch": 4}), "steps[0].variants"),
+    ("variant-kernel-undefined", _variant(kernel=99), "steps[0].variants[0].kernel"),
+    ("variant-min-batch-one", _variant(min_batch=1), "steps[0].variants[0].min_batch"),
+    ("variant-min-batch-not-an-int", _variant(min_batch="4"), "steps[0].variants[0].min_batch"),
+    ("variant-threads-malformed", _variant(threads=[1, -1]), "steps[0].variants[0].threads"),
+    ("variants-not-increasing", _set(["steps", 0, "variants"], [{"min_batch": 8, "kernel": 0, "threads": [1, 0]},
+                                                               {"min_batch": 4, "kernel": 0, "threads": [1, 0]}]),
+     "steps[0].variants[1].min_batch"),
+    ("variant-bound-two-ways", _variant_of_another_arity, "binds kernel"),
     ("workgroup-size-zero", _set(["kernels", 0, "workgroup_size"], 0), "kernels[0].workgroup_size"),
     ("wgsl-empty", _set(["kernels", 0, "wgsl"], ""), "kernels[0].wgsl"),
     ("limits-not-an-object", _set(["limits"], [1]), "limits"),
@@ -90,6 +109,8 @@ ACCEPTED = [
     ("as-exported", lambda m: None),
     ("uppercase-sha256", lambda m: m["weights"].update(sha256=m["weights"]["sha256"].upper())),
     ("without-optional-fields", lambda m: [m.pop(k) for k in ("limits", "memory", "producer")]),
+    ("format-version-1", _set(["format_version"], 1)),
+    ("with-a-variant", _variant()),
 ]
 
 

@@ -121,7 +121,7 @@ def test_info_describes_backend_adapter_and_signature(harness, dense_bundle, bac
     info = harness.evaluate("async ([url, backend]) => { const m = await harness.runtime.loadModel(url, { backend }); "
                             "m.dispose(); return m.info; }", [dense_bundle, backend])
     assert info["backend"] == backend
-    assert info["format_version"] == 1
+    assert info["format_version"] == 2
     assert [v["shape"] for v in info["inputs"]] == [[None, FEATURES]]
     assert [(v["shape"], v["dtype"]) for v in info["outputs"]] == [([None, UNITS], "float32")]
     if backend == "webgpu":
@@ -229,7 +229,7 @@ def _unknown_op(folder, manifest):
 
 
 def _newer_format(folder, manifest):
-    manifest["format_version"] = 2
+    manifest["format_version"] = 3
 
 
 DAMAGES = {
@@ -238,7 +238,7 @@ DAMAGES = {
     "corrupted-weights": (_flip_a_weight_byte, r"SHA-256 does not match weights\.sha256"),
     "shape-mismatch": (_shape_mismatch, r"weights\.entries\[\d+\]\.byte_length must be 192 for float32\[8, 6\]"),
     "unknown-op": (_unknown_op, r'unknown op "foo" in node %v\d+'),
-    "newer-format": (_newer_format, r"bundle format version 2 is newer than this runtime supports \(1\); update pyml"),
+    "newer-format": (_newer_format, r"bundle format version 3 is newer than this runtime supports \(2\); update pyml"),
 }
 
 
@@ -325,9 +325,10 @@ def test_types_declare_exactly_the_runtime_exports(harness):
 
 # --- What a page downloads -------------------------------------------------------------------------------
 
-# Research target (shared/research/browser-runtimes.md §7 item 1) is 15 KB; the budget leaves a little
-# room for fixes. It counts the runtime modules a WebGPU page fetches, concatenated, gzip -9.
-WEBGPU_RUNTIME_GZIP_BUDGET = 16_000
+# Research target (shared/research/browser-runtimes.md §7 item 1) was 15 KB, the performance issue's is 20 KB;
+# the budget is what the runtime needs today (per-batch kernel variants took it past 16 KB) plus a little room.
+# It counts the runtime modules a WebGPU page fetches, concatenated, gzip -9.
+WEBGPU_RUNTIME_GZIP_BUDGET = 17_000
 # What the dense model (matmul, add, maximum) needs on the CPU: its two kernel families.
 DENSE_FAMILIES = {"elementwise", "linalg"}
 

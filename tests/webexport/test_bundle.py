@@ -36,7 +36,7 @@ def test_manifest_has_every_documented_field(bundle_dir):
     for key in ("format", "format_version", "producer", "inputs", "outputs", "graph", "weights", "buffers",
                 "values", "kernels", "steps", "limits", "memory"):
         assert key in m, key
-    assert (m["format"], m["format_version"]) == ("pyml-bundle", 1)
+    assert (m["format"], m["format_version"]) == ("pyml-bundle", 2)
     assert m["inputs"] == [{"name": "x", "shape": [2, 3], "dtype": "float32"}]
     assert [o["name"] for o in m["outputs"]] == ["v2", "v3"]
     assert m["values"]["c"] == {"weight": "c"}
@@ -161,9 +161,9 @@ def test_unknown_op_is_refused(bundle_dir):
 
 
 def test_newer_format_version_is_refused(bundle_dir):
-    _edit(bundle_dir, lambda m: m.update(format_version=2))
+    _edit(bundle_dir, lambda m: m.update(format_version=3))
     message = _refused(bundle_dir)
-    assert "bundle format version 2 is newer than this runtime supports (1); update pyml" in message
+    assert "bundle format version 3 is newer than this runtime supports (2); update pyml" in message
 
 
 @pytest.mark.parametrize("field", ["steps", "weights", "graph", "values", "buffers", "kernels"])

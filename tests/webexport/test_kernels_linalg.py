@@ -25,15 +25,20 @@ def test_sample_matches_eager(sample):
     assert_matches(out["out"], eager(sample.op, sample.inputs, sample.attrs), sample.id)
 
 
-def test_tile_configuration_follows_the_shape():
-    def kernel_for(a, b):
-        (kernel,), _ = lower_and_run_graph(one_node_graph("matmul", [a, b], {}), [a, b])
-        return kernel
+def test_program_follows_the_shape():
+    def kernels_for(a, b):
+        kernels, out = lower_and_run_graph(one_node_graph("matmul", [a, b], {}), [a, b])
+        assert_matches(out["out"], np.matmul(a.astype(np.float64), b), f"{a.shape} @ {b.shape}")
+        return kernels
 
-    small = kernel_for(normal(3, 4), normal(4, 5))
-    large = kernel_for(normal(64, 8), normal(8, 64))
-    assert "array<f32, 256>" in small.wgsl and small.threads == (0, 256)  # 16 x 16 tile
-    assert "array<f32, 1024>" in large.wgsl and large.threads == (0, 256)  # 64 x 16 slices, 4 x 4 per invocation
+    (gemv,) = kernels_for(normal(3, 8), normal(8, 64))
+    assert "var<workgroup> partial" in gemv.wgsl and gemv.workgroup_size == 64  # K split 4 ways, 3 rows each
+    (tiled,) = kernels_for(normal(40, 8), normal(8, 64))
+    assert "var<workgroup>" not in tiled.wgsl and tiled.threads == (0, 3 * 64)  # 16 x 64 blocks: 3 along M
+    (staged,) = kernels_for(normal(256, 64), normal(64, 64))
+    assert "var<workgroup> tile_a" in staged.wgsl and staged.workgroup_size == 256  # 64 x 64 tiles
+    partial, reduce = kernels_for(normal(2, 4096), normal(4096, 10))  # long K, one block of outputs: split-K
+    assert partial.outputs == reduce.inputs[:1] and reduce.outputs == ["out"]
 
 
 @pytest.mark.parametrize("a_shape, b_shape, out_shape", [

@@ -119,14 +119,14 @@ def test_dropout_is_identity_at_inference_and_in_the_export(bundles):
 
 
 def test_a_batch_past_65535_workgroups_folds_its_dispatch(bundles):
-    # WebGPU caps a dispatch at 65,535 workgroups per dimension; the CNN's first conv runs 8 * 8 * 8 threads
-    # per example, so 8,192 examples need 65,536 workgroups of 64: the runtime folds them into (65535, 2)
-    # and the kernels' thread_index unfolds them (docs/internals.md §4).
+    # WebGPU caps a dispatch at 65,535 workgroups per dimension; a batch large enough for the CNN's first conv to
+    # need more is folded into (65535, 2) by the runtime, and the kernels unfold it (docs/internals.md §4).
     case = trained("cnn")
     bundle = bundles("cnn")
     first = bundle.manifest["steps"][0]
-    batch = 8192
-    assert -(-first["threads"][0] * batch // 64) > 65535, first
+    workgroup = bundle.manifest["kernels"][first["kernel"]]["workgroup_size"]
+    batch = 65536 * workgroup // first["threads"][0] + 1
+    assert -(-first["threads"][0] * batch // workgroup) > 65535, first
     x, _ = digits()
     x = np.resize(x, (batch, 64)).reshape(batch, 8, 8, 1)
     (name,) = bundle.graph.outputs

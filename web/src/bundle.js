@@ -20,7 +20,7 @@ export const FORMAT = "pyml-bundle";
  * @example
  *   if (manifest.format_version > FORMAT_VERSION) console.log("update pyml");
  */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 const OPCODES = new Set(["placeholder", "constant", "call"]);
 // weights.file stays in the bundle folder (URLs read "..\\x" and "%2e%2e" as "../x" and "..").
@@ -296,8 +296,10 @@ function checkPlan(manifest, nodes, entries, fail) {
       fail(`${where}.threads`, `must be [per_batch, fixed] non-negative integers. Received: ${JSON.stringify(s.threads)}`);
     }
     const shape = `${s.inputs.length}+${s.outputs.length}`;
-    if (arity.has(s.kernel) && arity.get(s.kernel) !== shape) fail(where, `binds kernel ${s.kernel} with ${shape} buffers, another step with ${arity.get(s.kernel)}`);
-    arity.set(s.kernel, shape);
+    for (const kernel of [s.kernel, ...checkVariants(s, where, kernelIds, fail)]) {
+      if (arity.has(kernel) && arity.get(kernel) !== shape) fail(where, `binds kernel ${kernel} with ${shape} buffers, another step with ${arity.get(kernel)}`);
+      arity.set(kernel, shape);
+    }
   });
   for (const { name } of manifest.outputs) {
     if (!written.has(values[name].buffer)) fail("outputs", `names "${name}", which no step writes`);
@@ -306,6 +308,26 @@ function checkPlan(manifest, nodes, entries, fail) {
   for (const [name, value] of Object.entries(manifest.limits || {})) {
     if (typeof value !== "number" || !(value >= 0)) fail(`limits.${name}`, `must be a non-negative number. Received: ${JSON.stringify(value)}`);
   }
+}
+
+// steps[i].variants (format 2): [{min_batch, kernel, threads}], min_batch increasing from 2, each bound as its
+// step. Returns the kernel ids.
+function checkVariants(step, where, kernelIds, fail) {
+  const variants = step.variants === undefined ? [] : step.variants;
+  if (!Array.isArray(variants)) fail(`${where}.variants`, `must be a list of {min_batch, kernel, threads}. Received: ${JSON.stringify(variants)}`);
+  let previous = 1;
+  variants.forEach((v, j) => {
+    const at = `${where}.variants[${j}]`;
+    if (!isObject(v) || !kernelIds.has(v.kernel)) fail(`${at}.kernel`, `names kernel ${JSON.stringify(v && v.kernel)}, which kernels does not define`);
+    if (!isCount(v.min_batch) || v.min_batch <= previous) {
+      fail(`${at}.min_batch`, `must be an integer above ${previous} (variants go by increasing batch). Received: ${JSON.stringify(v.min_batch)}`);
+    }
+    previous = v.min_batch;
+    if (!Array.isArray(v.threads) || v.threads.length !== 2 || !v.threads.every(isCount)) {
+      fail(`${at}.threads`, `must be [per_batch, fixed] non-negative integers. Received: ${JSON.stringify(v.threads)}`);
+    }
+  });
+  return variants.map((v) => v.kernel);
 }
 
 function checkSlotSize(node, slot, where, fail) {

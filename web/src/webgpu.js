@@ -59,34 +59,57 @@ export async function requestGpuDevice(manifest, adapter) {
 }
 
 /**
- * Compile every kernel the steps use, in parallel (createComputePipelineAsync), deduplicated by kernel id,
- * each with an explicit layout: binding 0 the params uniform, then inputs (read-only), then outputs.
+ * Compile every kernel the steps use with createComputePipelineAsync, in parallel, each once (model.json's
+ * kernels are already deduplicated by WGSL source), with explicit layouts shared by binding count: binding 0
+ * the params uniform, then inputs (read-only), then outputs. The promise waits for the kernels every step runs
+ * by default; the kernels of `steps[].variants` (other programs for larger batches) keep compiling after it
+ * resolves, and `runSteps` uses each one once it is ready (`background` settles when all are).
  * A WGSL error rejects naming the kernel and the step label, with the compiler's messages.
- * @returns {Promise<Map<number, {pipeline: GPUComputePipeline, layout: GPUBindGroupLayout, workgroupSize: number}>>}
+ * @returns {Promise<{pipelines: Map<number, {pipeline: GPUComputePipeline, workgroupSize: number}>,
+ *   layouts: Map<string, GPUBindGroupLayout>, background: Promise<void>}>}
  * @example
- *   const pipelines = await createPipelines(device, manifest);
+ *   const { pipelines, background } = await createPipelines(device, manifest);
+ *   await background;   // every variant compiled too
  */
 export async function createPipelines(device, manifest) {
-  const firstStep = new Map();
-  for (const step of manifest.steps) if (!firstStep.has(step.kernel)) firstStep.set(step.kernel, step);
-  const entries = await Promise.all([...firstStep].map(async ([id, step]) => {
+  const layouts = new Map();
+  const pipelines = new Map();
+  const compile = async (id, step) => {
     const kernel = manifest.kernels.find((k) => k.id === id);
     const label = `kernel ${id} (${step.label || step.outputs.join(",")})`;
-    const layout = device.createBindGroupLayout({ label, entries: layoutEntries(step) });
+    const key = `${step.inputs.length}+${step.outputs.length}`;
+    if (!layouts.has(key)) layouts.set(key, device.createBindGroupLayout({ label: key, entries: layoutEntries(step) }));
     const module = device.createShaderModule({ label, code: kernel.wgsl });
     try {
-      const pipeline = await device.createComputePipelineAsync({
-        label, layout: device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
-        compute: { module, entryPoint: "main" },
+      pipelines.set(id, {
+        pipeline: await device.createComputePipelineAsync({
+          label, layout: device.createPipelineLayout({ label, bindGroupLayouts: [layouts.get(key)] }),
+          compute: { module, entryPoint: "main" },
+        }),
+        workgroupSize: kernel.workgroup_size,
       });
-      return [id, { pipeline, layout, workgroupSize: kernel.workgroup_size }];
     } catch (err) {
       const info = module.getCompilationInfo ? await module.getCompilationInfo() : { messages: [] };
       const notes = info.messages.map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`).join("\n");
       throw new Error(`${label}: WGSL failed to compile: ${err.message}${notes ? `\n${notes}` : ""}`);
     }
-  }));
-  return new Map(entries);
+  };
+  const stepOf = new Map(); // kernel id -> a step that runs it
+  for (const s of manifest.steps) for (const p of [s, ...(s.variants || [])]) if (!stepOf.has(p.kernel)) stepOf.set(p.kernel, s);
+  const main = new Set(manifest.steps.map((s) => s.kernel));
+  const all = (wanted) => Promise.all([...stepOf].filter(([id]) => main.has(id) === wanted).map(([id, s]) => compile(id, s)));
+  const background = all(false).then(() => {});
+  background.catch(() => {}); // runSteps reports it (the default kernels still run), or whoever awaits it
+  await all(true);
+  return { pipelines, layouts, background };
+}
+
+// What a step runs at `batch`: its variant with the largest min_batch <= batch whose pipeline is ready, else
+// its own kernel (docs/internals.md §6; webexport/native.py step_program picks the same, without the readiness).
+function stepProgram(step, batch, pipelines) {
+  let chosen = step;
+  for (const v of step.variants || []) if (v.min_batch <= batch && pipelines.has(v.kernel)) chosen = v;
+  return chosen;
 }
 
 function layoutEntries(step) {
@@ -133,14 +156,16 @@ export async function createGpu(device, manifest, weights) {
   const pending = createPipelines(device, manifest);
   const weightBuffers = uploadWeights(device, weights);
   const params = device.createBuffer({ label: "params", size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  const pipelines = await pending.catch((err) => err);
+  const compiled = await pending.catch((err) => err);
   const [validation, memory] = [await device.popErrorScope(), await device.popErrorScope()];
-  const gpu = { device, manifest, pipelines, weightBuffers, params, batches: new Map(), batch: null };
-  const error = pipelines instanceof Error ? pipelines : validation || memory;
+  const gpu = { device, manifest, weightBuffers, params, batches: new Map(), batch: null, backgroundError: null,
+    ...(compiled instanceof Error ? { pipelines: new Map() } : compiled) };
+  const error = compiled instanceof Error ? compiled : validation || memory;
   if (error) {
-    destroyGpu({ ...gpu, pipelines: new Map() });
+    destroyGpu(gpu);
     throw new Error(error instanceof Error ? error.message : `WebGPU error while loading the model: ${error.message}`);
   }
+  gpu.background.catch((err) => { gpu.backgroundError = err; });
   return gpu;
 }
 
@@ -155,6 +180,7 @@ export async function createGpu(device, manifest, weights) {
  */
 export async function runSteps(gpu, inputs, batch) {
   const { device, manifest } = gpu;
+  if (gpu.backgroundError) throw gpu.backgroundError;
   const res = await batchResources(gpu, batch);
   device.pushErrorScope("validation");
   manifest.inputs.forEach(({ name }, i) => {
@@ -168,9 +194,10 @@ export async function runSteps(gpu, inputs, batch) {
   const encoder = device.createCommandEncoder({ label: `pyml predict (batch ${batch})` });
   const pass = encoder.beginComputePass({ label: "pyml steps" });
   manifest.steps.forEach((step, i) => {
-    const total = step.threads[0] * batch + step.threads[1];
+    const program = stepProgram(step, batch, gpu.pipelines);
+    const total = program.threads[0] * batch + program.threads[1];
     if (!total) return;
-    const { pipeline, workgroupSize } = gpu.pipelines.get(step.kernel);
+    const { pipeline, workgroupSize } = gpu.pipelines.get(program.kernel);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, res.bindGroups[i]);
     pass.dispatchWorkgroups(...computeDispatch(total, workgroupSize));
@@ -276,7 +303,7 @@ async function batchResources(gpu, batch) {
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const bindGroups = manifest.steps.map((step, i) => device.createBindGroup({
     label: step.label || `step ${i}`,
-    layout: gpu.pipelines.get(step.kernel).layout,
+    layout: gpu.layouts.get(`${step.inputs.length}+${step.outputs.length}`),
     entries: [gpu.params, ...[...step.inputs, ...step.outputs].map(buffer)]
       .map((b, binding) => ({ binding, resource: { buffer: b } })),
   }));

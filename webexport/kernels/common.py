@@ -44,6 +44,19 @@ class Kernel:
     label: str
     workgroup_size: int = WORKGROUP_SIZE
     nodes: list = field(default_factory=list)  # graph nodes this kernel computes (for fused kernels, several)
+    variants: list = field(default_factory=list)  # [Variant]: other programs for the same step, picked by batch
+
+
+@dataclass
+class Variant:
+    """Another program for a kernel's step, bound the same way, that the runtime runs instead when the batch is
+    at least ``min_batch`` (docs/internals.md §6, ``steps[].variants``): with a dynamic batch the best kernel for
+    batch 1 and for batch 32 differ, and the batch is known only at run time."""
+
+    min_batch: int
+    wgsl: str
+    threads: tuple
+    workgroup_size: int
 
 
 def lowering(*names):

@@ -7,14 +7,14 @@ element, with the window loops generated per spatial rank (1 to 3).
 - ``conv_filter_grad``: output ``(k, ci, co)`` sums ``x[n, o*s + k*d - lo, ci] * y[n, o, co]`` over the batch
   (``params.batch`` when dynamic) and the output positions.
 
-``conv`` and ``conv_transpose`` accept a fused ``epilogue`` (bias, activation; see linalg.epilogue_code).
+``conv`` and ``conv_transpose`` accept a fused ``epilogue`` (bias, activation; see epilogue.epilogue_code).
 Importing this module also registers the pooling lowerings (pooling.py), which share this family.
 """
 import numpy as np
 
 from webexport.kernels import pooling  # noqa: F401  (registers max_pool, avg_pool and their helpers)
 from webexport.kernels.common import ExportError, Kernel, bindings, dim, lowering, numel, render, threads
-from webexport.kernels.linalg import epilogue_code
+from webexport.kernels.epilogue import epilogue_code
 
 
 def geometry(node, ctx, x_name, spatial_out):
@@ -55,7 +55,50 @@ def _conv_kernel(node, ctx, kind, x_name, out_spatial, epilogue=()):
 @lowering("conv")
 def lower_conv(node, ctx, epilogue=()):
     """One kernel: the direct convolution of ``x`` with ``w`` (+ the fused ``epilogue``)."""
+    import os
+    spec = os.environ.get("PYML_CONV", "gemm")
+    if spec.startswith("gemm") and node.attrs["groups"] == 1:
+        cfg = dict(tm=4, tn=4, ct=16, mt=4)
+        for kv in spec.split(":")[1:]:
+            key, val = kv.split("=")
+            cfg[key] = int(val)
+        return _gemm_kernel(node, ctx, epilogue, cfg)
     return _conv_kernel(node, ctx, "conv", node.inputs[0], ctx.spec(node.name).shape[1:-1], epilogue)
+
+
+def _gemm_kernel(node, ctx, epilogue, cfg):
+    x_name, w_name = node.inputs
+    attrs, out, w = node.attrs, ctx.spec(node.name), ctx.spec(w_name)
+    rank = len(attrs["strides"])
+    cin, cout = w.shape[-2], w.shape[-1]
+    tm, tn, ct, mt = cfg["tm"], cfg["tn"], cfg["ct"], cfg["mt"]
+    vk = 4 if cin % 4 == 0 else 1
+    wg, rows, cols = ct * mt, tm * mt, ct * tn
+    variables = geometry(node, ctx, x_name, out.shape[1:-1])
+    groups_n = -(-cout // cols)
+    o_plane = variables["o_plane"]
+    pixels = numel(out.shape[:-1])
+    if out.shape[0] is None:
+        # ceil(B * o_plane / rows) <= (B * o_plane + rows - 1) / rows workgroups per column block
+        threads = (groups_n * o_plane * wg // rows + 1, groups_n * wg) if (o_plane * wg) % rows else \
+            (groups_n * o_plane * wg // rows, groups_n * wg)
+        groups_m = f"(({pixels} + {rows - 1}u) / {rows}u)"
+    else:
+        count = -(-int(np.prod(out.shape[:-1])) // rows)
+        threads = (0, count * groups_n * wg)
+        groups_m = f"{count}u"
+    fused = epilogue_code(node, ctx, list(epilogue), first_binding=2, index="i", value="acc")
+    label = f"{node.name}/" + "+".join([node.target] + [s.target for s in epilogue])
+    inputs = list(node.inputs) + fused["inputs"]
+    binds = bindings(ctx, inputs, [fused["output"]])
+    if vk == 4:
+        binds[0]["type"] = f"vec4<{binds[0]['type']}>"
+    wgsl = render("conv_gemm.wgsl.j2", label=label, bindings=binds, workgroup_size=wg, tm=tm, tn=tn, ct=ct, mt=mt,
+                  vk=vk, k_sp=list(w.shape[:rank]), dilation=list(attrs["dilation"]), cin=cin, cout=cout,
+                  pixels=pixels, groups_n=groups_n, groups=f"({groups_m} * {groups_n}u)", epilogue=fused,
+                  **variables)
+    return [Kernel(wgsl=wgsl, inputs=inputs, outputs=[fused["output"]], threads=threads, label=label,
+                   workgroup_size=wg, nodes=fused["nodes"])]
 
 
 @lowering("conv_transpose")

@@ -32,7 +32,7 @@ import numpy as np
 from webexport.kernels.common import WORKGROUP_SIZE, ExportError, Kernel, bindings, literal, numel, render, \
     scalar_constant, threads
 from webexport.kernels.elementwise import expression
-from webexport.kernels.linalg import broadcast_offset
+from webexport.kernels.epilogue import broadcast_offset
 from webexport.kernels.reduction import _split as row_terms
 
 REDUCTIONS = ("sum", "max", "min", "mean")

@@ -1,103 +1,94 @@
-"""WGSL lowering of ``matmul`` (linalg.wgsl.j2), and the fused-epilogue helper the conv family shares.
+"""WGSL lowering of ``matmul``: a kernel chosen per shape at export (matmul.wgsl.j2, matmul_tiled.wgsl.j2).
 
-matmul is tiled: each workgroup of 256 invocations computes one ``BM x BN`` tile of one batch matrix,
-staging ``BM x BK`` and ``BK x BN`` slices of the operands in workgroup memory; each invocation keeps a
-``TM x TN`` block of accumulators in registers. Two configurations, picked per shape:
+Three programs, as TF.js's WebGPU backend picks among its reduce, split-K and packed matmul programs:
 
-- ``16 x 16`` tiles, one output per invocation: small outputs (a dense layer's ``(batch, 10)``);
-- ``64 x 64`` tiles, ``4 x 4`` outputs per invocation: when both ``M`` and ``N`` reach 64.
+- **register-tiled** (matmul.wgsl.j2, ``Tiling``): a workgroup of 64 invocations computes ``tm*mt`` rows by
+  ``tn*ct`` columns straight from storage, no workgroup memory: invocations side by side take neighbouring
+  columns (``tn`` each, ``ct`` apart, so a row of ``b`` is read contiguously, coalesced on a GPU and one
+  gather per SIMD group on a software adapter), ``tm`` rows each, sharing every load of ``a``; with ``kt > 1``
+  the invocations also split K and add their partial sums once, at the end, in workgroup memory. ``a`` is read
+  as ``vec4`` along K when K is a multiple of 4. Two tilings: **GEMV** (``tm = 1``, K split 4 ways) for one or
+  a few rows — a dense layer at batch 1 — and **tiled** (``4 x 4`` outputs per invocation) for more rows.
+- **split-K** (matmul.wgsl.j2 + matmul_reduce.wgsl.j2): when K is long and the output has few blocks (a dense
+  9216→128), each workgroup also takes one of ``split`` slices of K and writes its partial sums to a scratch
+  value; a second kernel adds the slices and applies the epilogue.
+- **workgroup-memory tiles** (matmul_tiled.wgsl.j2): ``64 x 64`` tiles staged in workgroup memory, ``4 x 4``
+  outputs per invocation, for large static shapes (``m >= 256``), where reuse across the workgroup pays on a GPU.
 
-The tile a workgroup computes comes from its workgroup id (uniform, so the early return for surplus
-workgroups leaves the barriers in uniform control flow). ``threads`` asks for at least ``256 * tiles``
-invocations, also when ``M`` is the dynamic batch: ``ceil(B / BM) * BM <= B + BM - 1``, linear in ``B``.
+With a dynamic batch as ``m`` (a dense layer) the rows are unknown at export: the kernel is the GEMV one, and
+the tiled one is a ``Variant`` from ``TILED_MIN_BATCH`` rows on, which the runtime picks by batch size
+(docs/internals.md §6, ``steps[].variants``).
 
-Epilogue fusion (webexport/fusion.py): ``epilogue`` is a list of elementwise graph nodes applied in order
-to each result before it is stored; their other operands are inlined (scalar constants) or read with
-broadcasting from the output coordinates. The kernel then writes the last epilogue node's value.
+Every program takes a fused ``epilogue`` (webexport/kernels/epilogue.py), applied to each result before it is
+stored; with split-K the reduce kernel applies it.
+
+    >>> [k.label for k in lower_matmul(dense_node, ctx)], [v.min_batch for v in lower_matmul(dense_node, ctx)[0].variants]
+    (['v3/matmul'], [4])
 """
+from dataclasses import dataclass
+
 import numpy as np
 
-from webexport.kernels.common import MAX_STORAGE_BUFFERS, ExportError, Kernel, bindings, dim, literal, lowering, \
-    numel, render, scalar_constant, strides
+from webexport.kernels.common import ExportError, Kernel, Variant, bindings, dim, lowering, numel, render
+from webexport.kernels.epilogue import epilogue_code
 
-WORKGROUP = 256
-CONFIGS = {"small": dict(bm=16, bn=16, bk=16, tm=1, tn=1), "large": dict(bm=64, bn=64, bk=16, tm=4, tn=4)}
 ACCUMULATORS = {"float32": ("f32", "0.0f"), "int32": ("i32", "0i")}
+TILED_MIN_BATCH = 4  # a dynamic batch of at least this many rows runs the tiled variant
+SPLIT_MIN_K = 2048  # split K across workgroups from this length ...
+SPLIT_MAX_GROUPS = 8  # ... when the output has at most this many blocks
+SPLIT_SLICE = 512  # aim for K slices of about this length, ...
+SPLIT_MAX = 16  # ... at most this many
+WORKGROUP_TILES_MIN_M = 256  # static row counts from which workgroup-memory tiles are used (and n, k >= 64)
 
 
-# ---- fused epilogues (shared with conv.py) -----------------------------------------------------------
-def broadcast_offset(index, out_shape, operand_shape):
-    """WGSL u32 expression: the element offset in an operand of ``operand_shape`` (broadcastable to
-    ``out_shape``, aligned from the right) of the output element at flat index ``index``."""
-    lead = len(out_shape) - len(operand_shape)
-    out_strides, op_strides = strides(out_shape), strides(operand_shape)
-    terms = []
-    for axis, size in enumerate(operand_shape):
-        out_axis = axis + lead
-        if size == 1:
-            continue
-        if size is None and out_axis != 0:
-            raise ExportError(f"a batch-sized operand of shape {list(operand_shape)} does not align with the batch "
-                              f"axis of the output {list(out_shape)}")
-        coord = f"({index} / {out_strides[out_axis]}u)"
-        if out_axis > 0:
-            coord = f"({coord} % {int(out_shape[out_axis])}u)"
-        terms.append(f"{coord} * {op_strides[axis]}u")
-    return " + ".join(terms) or "0u"
+@dataclass(frozen=True)
+class Tiling:
+    """The layout of a register-tiled matmul workgroup: ``ct * mt * kt`` invocations, each computing ``tm``
+    rows x ``tn`` columns (columns ``ct`` apart) over every ``kt``-th step of K."""
+
+    tm: int
+    tn: int
+    ct: int
+    mt: int
+    kt: int
+
+    @property
+    def size(self):
+        return self.ct * self.mt * self.kt
+
+    @property
+    def rows(self):
+        return self.tm * self.mt
+
+    @property
+    def cols(self):
+        return self.tn * self.ct
 
 
-def epilogue_code(node, ctx, epilogue, first_binding, index="idx", value="v"):
-    """How a kernel computing ``node`` applies its fused ``epilogue`` to the value ``value`` of output ``index``.
-
-    Returns a dict: ``inputs`` (extra value names to bind, from ``in{first_binding}`` on), ``steps``
-    (``[{var, expr}]``: WGSL ``let`` statements in order), ``result`` (the expression to store),
-    ``output`` (the value name the kernel writes) and ``nodes`` (the names it computes). The epilogue is in
-    graph order and may be a DAG: a step reads the result of ``node`` or of any earlier step (GELU reads it twice).
-    """
-    out_shape = ctx.spec(node.name).shape
-    extra, steps = [], []
-    computed = {node.name: value}  # value name -> the WGSL variable holding it
-    for k, step in enumerate(epilogue):
-        if tuple(ctx.spec(step.name).shape) != tuple(out_shape):
-            raise ExportError(f"node %{step.name} ({step.target}): an epilogue of %{node.name} must keep its shape "
-                              f"{list(out_shape)}. Received: {list(ctx.spec(step.name).shape)}")
-        args = []
-        for name in step.inputs:
-            if name in computed:
-                args.append(computed[name])
-                continue
-            scalar = scalar_constant(ctx, name, broadcast=False)  # broadcast constants are bound, as fusion counts
-            if scalar is not None:
-                args.append(literal(scalar, ctx.spec(name).dtype))
-                continue
-            if name not in extra:
-                extra.append(name)
-            offset = broadcast_offset(index, out_shape, ctx.spec(name).shape)
-            args.append(f"in{first_binding + extra.index(name)}[{offset}]")
-        var = f"e{k}"
-        steps.append({"var": var, "expr": _expression(step, args, ctx)})
-        computed[step.name] = var
-    if first_binding + len(extra) + 1 > MAX_STORAGE_BUFFERS:
-        raise ExportError(f"node %{node.name} ({node.target}): with its epilogue the kernel would bind "
-                          f"{first_binding + len(extra) + 1} storage buffers; WebGPU guarantees {MAX_STORAGE_BUFFERS}. "
-                          f"Received: epilogue operands {extra}")
-    output = epilogue[-1].name if epilogue else node.name
-    return {"inputs": extra, "steps": steps, "result": computed[output], "output": output,
-            "nodes": [node.name] + [step.name for step in epilogue]}
+def gemv_tiling(m, n):
+    """One row per invocation (``m`` rows when ``m`` is static and at most 4), K split 4 ways."""
+    tn = 4 if n >= 64 else 2 if n >= 32 else 1
+    return Tiling(tm=m if m is not None and m <= 4 else 1, tn=tn, ct=16, mt=1, kt=4)
 
 
-def _expression(node, args, ctx):
-    from webexport.kernels.elementwise import expression  # late: only fused kernels need the elementwise family
+def register_tiling(n):
+    """``4 x 4`` outputs per invocation (fewer columns for narrow outputs), 16 rows per workgroup."""
+    tn = 4 if n >= 64 else 2 if n >= 32 else 1
+    return Tiling(tm=4, tn=tn, ct=16, mt=4, kt=1)
 
-    return expression(node, args, ctx)
+
+def split_count(k, blocks):
+    """How many slices of K a matmul with ``blocks`` output blocks splits into (1: no split)."""
+    if k < SPLIT_MIN_K or blocks > SPLIT_MAX_GROUPS:
+        return 1
+    return int(min(SPLIT_MAX, k // SPLIT_SLICE))
 
 
-# ---- matmul --------------------------------------------------------------------------------------------
 def _batch_terms(out_batch, operand_batch, matrix_size):
     """Terms (div, mod, stride) mapping the output batch index ``bi`` to an operand's matrix offset."""
     lead = len(out_batch) - len(operand_batch)
-    out_strides = strides(tuple(out_batch)) if out_batch else []
-    op_strides = [s * matrix_size for s in strides(tuple(operand_batch))] if operand_batch else []
+    out_strides = _strides(out_batch)
+    op_strides = [s * matrix_size for s in _strides(operand_batch)]
     terms = []
     for axis, size in enumerate(operand_batch):
         if size == 1:
@@ -108,39 +99,122 @@ def _batch_terms(out_batch, operand_batch, matrix_size):
     return terms
 
 
+def _strides(shape):
+    out, acc = [], 1
+    for d in reversed(shape):
+        out.append(acc)
+        acc *= 1 if d is None else int(d)
+    return out[::-1]
+
+
+class _Matmul:
+    """The shapes of one matmul node, and how to count its workgroups (``m`` None: the dynamic batch)."""
+
+    def __init__(self, node, ctx):
+        a_name, b_name = node.inputs
+        self.a, self.b, self.out = ctx.spec(a_name), ctx.spec(b_name), ctx.spec(node.name)
+        if self.out.dtype not in ACCUMULATORS:
+            raise ExportError(f"node %{node.name} (matmul): dtype {self.out.dtype} cannot be exported; use float32 or "
+                              f"int32")
+        self.m, self.k, self.n = self.a.shape[-2], self.a.shape[-1], self.b.shape[-1]
+        if self.k is None or self.n is None:
+            raise ExportError(f"node %{node.name} (matmul): the contracted or column dimension is the dynamic batch. "
+                              f"Received: a {list(self.a.shape)}, b {list(self.b.shape)}")
+        self.batch = tuple(self.out.shape[:-2])
+        self.static_matrices = int(np.prod([d for d in self.batch if d is not None], dtype=np.int64))
+        self.terms = {"a_terms": _batch_terms(self.batch, self.a.shape[:-2], (self.m or 0) * self.k),
+                      "b_terms": _batch_terms(self.batch, self.b.shape[:-2], self.k * self.n)}
+
+    def groups(self, rows, cols, split=1):
+        """``(workgroups, blocks along m, blocks along n)`` for blocks of ``rows x cols`` and ``split`` slices of K:
+        the first two as WGSL u32 expressions (they may depend on the batch), the last an int."""
+        blocks_n = -(-self.n // cols)
+        if self.m is None:  # a is (batch, K): blocks along m grow with the batch
+            blocks_m = f"((params.batch + {rows - 1}u) / {rows}u)"
+        else:
+            blocks_m = f"{-(-self.m // rows)}u"
+        return f"({numel(self.batch)} * {blocks_m} * {blocks_n * split}u)", blocks_m, blocks_n
+
+    def threads(self, rows, cols, size, split=1):
+        """(per_batch, fixed) invocations: at least ``size`` per workgroup, linear in the batch."""
+        blocks_n = -(-self.n // cols) * split
+        if self.m is None:  # ceil(B / rows) <= (B + rows - 1) / rows
+            per = blocks_n * -(-size // rows)
+            return per, per * (rows - 1)
+        count = self.static_matrices * -(-self.m // rows) * blocks_n * size
+        return (count, 0) if None in self.batch else (0, count)
+
+
 @lowering("matmul")
 def lower_matmul(node, ctx, epilogue=()):
-    """One tiled kernel for ``a @ b`` (+ the fused ``epilogue``); see the module docstring."""
-    a_name, b_name = node.inputs
-    a, b, out = ctx.spec(a_name), ctx.spec(b_name), ctx.spec(node.name)
-    if out.dtype not in ACCUMULATORS:
-        raise ExportError(f"node %{node.name} (matmul): dtype {out.dtype} cannot be exported; use float32 or int32")
-    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-    if k is None or n is None:
-        raise ExportError(f"node %{node.name} (matmul): the contracted or column dimension is the dynamic batch. "
-                          f"Received: a {list(a.shape)}, b {list(b.shape)}")
-    batch = tuple(out.shape[:-2])
-    config = CONFIGS["large" if n >= 64 and (m is None or m >= 64) else "small"]
-    bm, bn = config["bm"], config["bn"]
-    tiles_n = -(-n // bn)
-    if m is None:  # a is (batch, K): tiles along M grow with the batch
-        per = tiles_n * WORKGROUP // bm
-        threads = (per, per * (bm - 1))
-        tiles_m = f"((params.batch + {bm - 1}u) / {bm}u)"
-    else:
-        tiles_m = f"{-(-m // bm)}u"
-        static_tiles = int(np.prod([d for d in batch if d is not None], dtype=np.int64)) * -(-m // bm) * tiles_n
-        threads = (static_tiles * WORKGROUP, 0) if None in batch else (0, static_tiles * WORKGROUP)
-    fused = epilogue_code(node, ctx, list(epilogue), first_binding=2)
-    acc_type, zero = ACCUMULATORS[out.dtype]
+    """The kernels for ``a @ b`` (+ the fused ``epilogue``) chosen for its shapes; see the module docstring."""
+    mm = _Matmul(node, ctx)
+    if mm.m is not None and mm.m >= WORKGROUP_TILES_MIN_M and mm.n >= 64 and mm.k >= 64:
+        return [_tiled_kernel(node, ctx, mm, epilogue)]
+    tilings = [gemv_tiling(mm.m, mm.n)] if mm.m is None or mm.m <= 4 else [register_tiling(mm.n)]
+    if mm.m is None:
+        tilings.append(register_tiling(mm.n))
+    blocks = -(-mm.n // tilings[0].cols) * (1 if mm.m is None else -(-mm.m // tilings[0].rows)) * mm.static_matrices
+    split = split_count(mm.k, blocks) if not mm.batch else 1
     label = f"{node.name}/" + "+".join(["matmul"] + [s.target for s in epilogue])
-    inputs = [a_name, b_name] + fused["inputs"]
-    wgsl = render(
-        "linalg.wgsl.j2", label=label, bindings=bindings(ctx, inputs, [fused["output"]]), workgroup_size=WORKGROUP,
-        **config, m=dim(m), n=f"{n}u", k=f"{k}u", tiles_n=f"{tiles_n}u", tiles_m=tiles_m,
-        tiles=f"({numel(batch)} * {tiles_m} * {tiles_n}u)",
-        a_terms=_batch_terms(batch, a.shape[:-2], (m or 0) * k), b_terms=_batch_terms(batch, b.shape[:-2], k * n),
-        acc_type=acc_type, zero=zero, epilogue=fused,
-    )
-    return [Kernel(wgsl=wgsl, inputs=inputs, outputs=[fused["output"]], threads=threads, label=label,
-                   workgroup_size=WORKGROUP, nodes=fused["nodes"])]
+    if split == 1:
+        fused = epilogue_code(node, ctx, list(epilogue), first_binding=2)
+        output, inputs = fused["output"], list(node.inputs) + fused["inputs"]
+        kernels = [_direct_kernel(ctx, mm, t, inputs, output, label, fused) for t in tilings]
+    else:
+        partials = ctx.temp((mm.m, split, mm.n), mm.out.dtype)
+        kernels = [_direct_kernel(ctx, mm, t, list(node.inputs), partials, f"{label}.partial", None, split)
+                   for t in tilings]
+    main, *others = kernels
+    main.variants = [Variant(TILED_MIN_BATCH, k.wgsl, k.threads, k.workgroup_size) for k in others]
+    if split == 1:
+        main.nodes = fused["nodes"]
+        return [main]
+    main.nodes = [node.name]
+    return [main, _reduce_kernel(node, ctx, mm, partials, split, epilogue, label)]
+
+
+def _direct_kernel(ctx, mm, tiling, inputs, output, label, fused, split=1):
+    """One register-tiled kernel (``split`` > 1: over one slice of K per workgroup, writing partial sums)."""
+    vk = 4 if mm.k % 4 == 0 else 1
+    slice_ = -(-mm.k // (split * vk)) * vk  # slices start at multiples of vk
+    binds = bindings(ctx, inputs, [output])
+    if vk == 4:
+        binds[0]["type"] = f"vec4<{binds[0]['type']}>"
+    groups, blocks_m, blocks_n = mm.groups(tiling.rows, tiling.cols, split)
+    acc_type, zero = ACCUMULATORS[mm.out.dtype]
+    wgsl = render("matmul.wgsl.j2", label=label, bindings=binds, workgroup_size=tiling.size, tiling=tiling, vk=vk,
+                  m=dim(mm.m), n=mm.n, k=mm.k, split=split, slice=slice_, blocks_m=blocks_m,
+                  blocks_n=blocks_n, groups=groups, acc_type=acc_type, zero=zero,
+                  epilogue=fused or {"steps": [], "result": "v"}, **mm.terms)
+    threads = mm.threads(tiling.rows, tiling.cols, tiling.size, split)
+    return Kernel(wgsl=wgsl, inputs=inputs, outputs=[output], threads=threads, label=label,
+                  workgroup_size=tiling.size)
+
+
+def _reduce_kernel(node, ctx, mm, partials, split, epilogue, label):
+    """Split-K's second kernel: one invocation per output adds its ``split`` partial sums, then the epilogue."""
+    fused = epilogue_code(node, ctx, list(epilogue), first_binding=1)
+    inputs = [partials] + fused["inputs"]
+    acc_type, zero = ACCUMULATORS[mm.out.dtype]
+    wgsl = render("matmul_reduce.wgsl.j2", label=f"{label}.reduce", bindings=bindings(ctx, inputs, [fused["output"]]),
+                  total=numel(mm.out.shape), n=mm.n, split=split, zero=zero, epilogue=fused)
+    per_batch, fixed = (mm.n, 0) if mm.m is None else (0, mm.m * mm.n)
+    return Kernel(wgsl=wgsl, inputs=inputs, outputs=[fused["output"]], threads=(per_batch, fixed),
+                  label=f"{label}.reduce", nodes=fused["nodes"])
+
+
+def _tiled_kernel(node, ctx, mm, epilogue):
+    """``64 x 64`` tiles staged in workgroup memory, ``4 x 4`` outputs per invocation (256 invocations)."""
+    bm = bn = 64
+    fused = epilogue_code(node, ctx, list(epilogue), first_binding=2)
+    acc_type, zero = ACCUMULATORS[mm.out.dtype]
+    label = f"{node.name}/" + "+".join(["matmul"] + [s.target for s in epilogue])
+    inputs = list(node.inputs) + fused["inputs"]
+    groups, blocks_m, blocks_n = mm.groups(bm, bn)
+    wgsl = render("matmul_tiled.wgsl.j2", label=label, bindings=bindings(ctx, inputs, [fused["output"]]),
+                  workgroup_size=256, bm=bm, bn=bn, bk=16, tm=4, tn=4, m=dim(mm.m), n=f"{mm.n}u", k=f"{mm.k}u",
+                  tiles_n=f"{blocks_n}u", tiles_m=blocks_m, tiles=groups, acc_type=acc_type, zero=zero,
+                  epilogue=fused, **mm.terms)
+    return Kernel(wgsl=wgsl, inputs=inputs, outputs=[fused["output"]], threads=mm.threads(bm, bn, 256),
+                  label=label, workgroup_size=256, nodes=fused["nodes"])
