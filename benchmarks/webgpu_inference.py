@@ -16,7 +16,8 @@ and each of their layers exported alone (``--what layers``), as the one-layer su
 shared/research/browser-runtimes.md.
 
 Per bundle and target: ``load`` (browser: import the runtime + ``loadModel``, i.e. fetch, verify, device,
-pipelines, weights; native: ``load_bundle`` + creating the pipelines), ``first`` (the first predict, at the
+pipelines, weights; with ``--cold`` in a freshly launched Chromium, so load + first is the cold start;
+native: ``load_bundle`` + creating the pipelines), ``first`` (the first predict, at the
 first batch size, read back), and ``warm`` per batch size: the median of ``--samples`` predicts after
 ``--warmup`` untimed ones (each one upload, one submit, one read-back), capped by a time budget. Each
 browser bundle runs in a fresh page of one Chromium; ``--rounds`` repeats that and keeps the median of each
@@ -123,7 +124,7 @@ def time_native(folder, names, batches, warmup, samples, budget_s):
     return results
 
 
-def time_browser(folder, names, batches, warmup, samples, budget_s, rounds, stages=False):
+def time_browser(folder, names, batches, warmup, samples, budget_s, rounds, stages=False, cold=False):
     """{name: {load, first, warm: {batch: ms}}}: medians over ``rounds`` fresh pages in one Chromium."""
     import shutil
 
@@ -137,10 +138,14 @@ def time_browser(folder, names, batches, warmup, samples, budget_s, rounds, stag
     per_round = {name: [] for name in names}
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=find_chromium(playwright), headless=True,
-                                                 args=CHROMIUM_ARGS)
+            launch = lambda: playwright.chromium.launch(executable_path=find_chromium(playwright),  # noqa: E731
+                                                        headless=True, args=CHROMIUM_ARGS)
+            browser = launch()
             for _ in range(rounds):
                 for name in names:
+                    if cold:  # a fresh browser per bundle: nothing compiled or cached before the load
+                        browser.close()
+                        browser = launch()
                     context = browser.new_context()
                     page = context.new_page()
                     page.goto(server.url("timing.html"))
@@ -195,6 +200,7 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=7)
     parser.add_argument("--budget", type=float, default=5.0, help="seconds of timed predicts per batch at most")
     parser.add_argument("--rounds", type=int, default=1, help="fresh browser pages per bundle (medians kept)")
+    parser.add_argument("--cold", action="store_true", help="browser: a fresh Chromium for every bundle and round")
     parser.add_argument("--stages", action="store_true", help="browser: also split the load time into stages")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
@@ -209,7 +215,7 @@ def main(argv=None):
             results["native"] = time_native(folder, names, batches, args.warmup, args.samples, args.budget)
         if args.target in ("both", "browser"):
             results["browser"] = time_browser(folder, names, batches, args.warmup, args.samples, args.budget,
-                                              args.rounds, args.stages)
+                                              args.rounds, args.stages, args.cold)
     for target, title in (("browser", "Chromium WebGPU (SwiftShader where no GPU)"),
                           ("native", "wgpu-py native (lavapipe where no GPU)")):
         if target in results:

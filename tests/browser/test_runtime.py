@@ -328,7 +328,7 @@ def test_types_declare_exactly_the_runtime_exports(harness):
 # Research target (shared/research/browser-runtimes.md §7 item 1) was 15 KB, the performance issue's is 20 KB;
 # the budget is what the runtime needs today (per-batch kernel variants took it past 16 KB) plus a little room.
 # It counts the runtime modules a WebGPU page fetches, concatenated, gzip -9.
-WEBGPU_RUNTIME_GZIP_BUDGET = 17_000
+WEBGPU_RUNTIME_GZIP_BUDGET = 17_500
 # What the dense model (matmul, add, maximum) needs on the CPU: its two kernel families.
 DENSE_FAMILIES = {"elementwise", "linalg"}
 

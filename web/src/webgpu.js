@@ -2,12 +2,14 @@
  * The WebGPU backend: device, pipelines, buffers, bind groups, dispatch and readback
  * (docs/internals.md §4 and §6; webexport/native.py is its Python mirror).
  *
- * All the work happens at load: pipelines are compiled in parallel, weights are uploaded once, and for
- * each batch size the activation slots and every bind group are created once and cached. A run is one
- * input upload, one command encoder with one compute pass, one submit and one readback.
+ * All the work happens at load: pipelines are compiled in parallel, weights are uploaded once, and one run at
+ * batch 1 warms every buffer, bind group and code path; for each batch size the activation slots and every
+ * bind group are created once and cached. A run is one input upload, one command encoder with one compute pass,
+ * one submit and one readback. Kernels for larger batches (`steps[].variants`) compile the first time a batch
+ * wants them, and run once ready.
  * @module webgpu
  */
-import { numel } from "./util.js";
+import { allocate, numel, resolveShape } from "./util.js";
 
 const PARAMS_BYTES = 16; // struct Params { batch: u32, pad0: u32, pad1: u32, pad2: u32 }
 const MAX_GROUPS = 65535; // maxComputeWorkgroupsPerDimension guaranteed by WebGPU
@@ -59,57 +61,63 @@ export async function requestGpuDevice(manifest, adapter) {
 }
 
 /**
- * Compile every kernel the steps use with createComputePipelineAsync, in parallel, each once (model.json's
- * kernels are already deduplicated by WGSL source), with explicit layouts shared by binding count: binding 0
- * the params uniform, then inputs (read-only), then outputs. The promise waits for the kernels every step runs
- * by default; the kernels of `steps[].variants` (other programs for larger batches) keep compiling after it
- * resolves, and `runSteps` uses each one once it is ready (`background` settles when all are).
+ * Compile the kernel each step runs by default, in parallel (createComputePipelineAsync), each once (kernels
+ * are deduplicated by WGSL source), with explicit layouts shared by binding count: binding 0 the params
+ * uniform, then inputs (read-only), then outputs. `compile(id)` compiles another, e.g. a step's variant for
+ * larger batches, which `runSteps` asks for the first time a batch wants it.
  * A WGSL error rejects naming the kernel and the step label, with the compiler's messages.
  * @returns {Promise<{pipelines: Map<number, {pipeline: GPUComputePipeline, workgroupSize: number}>,
- *   layouts: Map<string, GPUBindGroupLayout>, background: Promise<void>}>}
+ *   layouts: Map<string, GPUBindGroupLayout>, compile: (id: number) => Promise<void>}>}
  * @example
- *   const { pipelines, background } = await createPipelines(device, manifest);
- *   await background;   // every variant compiled too
+ *   const { pipelines, compile } = await createPipelines(device, manifest);
+ *   await compile(manifest.steps[0].variants[0].kernel);   // now pipelines has it too
  */
 export async function createPipelines(device, manifest) {
   const layouts = new Map();
   const pipelines = new Map();
-  const compile = async (id, step) => {
-    const kernel = manifest.kernels.find((k) => k.id === id);
-    const label = `kernel ${id} (${step.label || step.outputs.join(",")})`;
-    const key = `${step.inputs.length}+${step.outputs.length}`;
-    if (!layouts.has(key)) layouts.set(key, device.createBindGroupLayout({ label: key, entries: layoutEntries(step) }));
-    const module = device.createShaderModule({ label, code: kernel.wgsl });
-    try {
-      pipelines.set(id, {
-        pipeline: await device.createComputePipelineAsync({
-          label, layout: device.createPipelineLayout({ label, bindGroupLayouts: [layouts.get(key)] }),
-          compute: { module, entryPoint: "main" },
-        }),
-        workgroupSize: kernel.workgroup_size,
-      });
-    } catch (err) {
-      const info = module.getCompilationInfo ? await module.getCompilationInfo() : { messages: [] };
-      const notes = info.messages.map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`).join("\n");
-      throw new Error(`${label}: WGSL failed to compile: ${err.message}${notes ? `\n${notes}` : ""}`);
-    }
-  };
   const stepOf = new Map(); // kernel id -> a step that runs it
   for (const s of manifest.steps) for (const p of [s, ...(s.variants || [])]) if (!stepOf.has(p.kernel)) stepOf.set(p.kernel, s);
-  const main = new Set(manifest.steps.map((s) => s.kernel));
-  const all = (wanted) => Promise.all([...stepOf].filter(([id]) => main.has(id) === wanted).map(([id, s]) => compile(id, s)));
-  const background = all(false).then(() => {});
-  background.catch(() => {}); // runSteps reports it (the default kernels still run), or whoever awaits it
-  await all(true);
-  return { pipelines, layouts, background };
+  const started = new Map(); // kernel id -> its compilation
+  const compile = (id) => {
+    if (!started.has(id)) started.set(id, compileKernel(device, manifest, id, stepOf.get(id), layouts, pipelines));
+    return started.get(id);
+  };
+  await Promise.all([...new Set(manifest.steps.map((s) => s.kernel))].map(compile));
+  return { pipelines, layouts, compile };
 }
 
-// What a step runs at `batch`: its variant with the largest min_batch <= batch whose pipeline is ready, else
-// its own kernel (docs/internals.md §6; webexport/native.py step_program picks the same, without the readiness).
-function stepProgram(step, batch, pipelines) {
-  let chosen = step;
-  for (const v of step.variants || []) if (v.min_batch <= batch && pipelines.has(v.kernel)) chosen = v;
-  return chosen;
+async function compileKernel(device, manifest, id, step, layouts, pipelines) {
+  const kernel = manifest.kernels.find((k) => k.id === id);
+  const label = `kernel ${id} (${step.label || step.outputs.join(",")})`;
+  const key = `${step.inputs.length}+${step.outputs.length}`;
+  if (!layouts.has(key)) layouts.set(key, device.createBindGroupLayout({ label: key, entries: layoutEntries(step) }));
+  const module = device.createShaderModule({ label, code: kernel.wgsl });
+  try {
+    pipelines.set(id, {
+      pipeline: await device.createComputePipelineAsync({
+        label, layout: device.createPipelineLayout({ label, bindGroupLayouts: [layouts.get(key)] }),
+        compute: { module, entryPoint: "main" },
+      }),
+      workgroupSize: kernel.workgroup_size,
+    });
+  } catch (err) {
+    const info = module.getCompilationInfo ? await module.getCompilationInfo() : { messages: [] };
+    const notes = info.messages.map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`).join("\n");
+    throw new Error(`${label}: WGSL failed to compile: ${err.message}${notes ? `\n${notes}` : ""}`);
+  }
+}
+
+// What a step runs at `batch`: its last variant with min_batch <= batch that is compiled (as webexport/native.py's
+// step_program, which compiles all at load), else its own kernel. A variant a batch wants starts compiling then;
+// a failed compilation is reported by the next run.
+function stepProgram(gpu, step, batch) {
+  let ready = step;
+  for (const v of step.variants || []) {
+    if (v.min_batch > batch) break;
+    if (gpu.pipelines.has(v.kernel)) ready = v;
+    else gpu.compile(v.kernel).catch((err) => { gpu.failed = err; });
+  }
+  return ready;
 }
 
 function layoutEntries(step) {
@@ -158,14 +166,22 @@ export async function createGpu(device, manifest, weights) {
   const params = device.createBuffer({ label: "params", size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   const compiled = await pending.catch((err) => err);
   const [validation, memory] = [await device.popErrorScope(), await device.popErrorScope()];
-  const gpu = { device, manifest, weightBuffers, params, batches: new Map(), batch: null, backgroundError: null,
+  const gpu = { device, manifest, weightBuffers, params, batches: new Map(), batch: null, failed: null,
     ...(compiled instanceof Error ? { pipelines: new Map() } : compiled) };
   const error = compiled instanceof Error ? compiled : validation || memory;
   if (error) {
     destroyGpu(gpu);
     throw new Error(error instanceof Error ? error.message : `WebGPU error while loading the model: ${error.message}`);
   }
-  gpu.background.catch((err) => { gpu.backgroundError = err; });
+  // One run at batch 1 on zeros, so the first predict finds its buffers, bind groups and every code path
+  // (driver and JS) warm: it then costs what a later one does.
+  const zeros = manifest.inputs.map(({ shape, dtype }) => ({ data: allocate(dtype, numel(resolveShape(shape, 1))), dtype }));
+  try {
+    await runSteps(gpu, zeros, 1);
+  } catch (err) {
+    destroyGpu(gpu);
+    throw err;
+  }
   return gpu;
 }
 
@@ -180,7 +196,7 @@ export async function createGpu(device, manifest, weights) {
  */
 export async function runSteps(gpu, inputs, batch) {
   const { device, manifest } = gpu;
-  if (gpu.backgroundError) throw gpu.backgroundError;
+  if (gpu.failed) throw gpu.failed;
   const res = await batchResources(gpu, batch);
   device.pushErrorScope("validation");
   manifest.inputs.forEach(({ name }, i) => {
@@ -194,7 +210,7 @@ export async function runSteps(gpu, inputs, batch) {
   const encoder = device.createCommandEncoder({ label: `pyml predict (batch ${batch})` });
   const pass = encoder.beginComputePass({ label: "pyml steps" });
   manifest.steps.forEach((step, i) => {
-    const program = stepProgram(step, batch, gpu.pipelines);
+    const program = stepProgram(gpu, step, batch);
     const total = program.threads[0] * batch + program.threads[1];
     if (!total) return;
     const { pipeline, workgroupSize } = gpu.pipelines.get(program.kernel);
