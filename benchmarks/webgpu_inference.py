@@ -16,16 +16,20 @@ and each of their layers exported alone (``--what layers``), as the one-layer su
 shared/research/browser-runtimes.md.
 
 Per bundle and target: ``load`` (browser: import the runtime + ``loadModel``, i.e. fetch, verify, device,
-pipelines, weights; with ``--cold`` in a freshly launched Chromium, so load + first is the cold start;
-native: ``load_bundle`` + creating the pipelines), ``first`` (the first predict, at the
-first batch size, read back), and ``warm`` per batch size: the median of ``--samples`` predicts after
-``--warmup`` untimed ones (each one upload, one submit, one read-back), capped by a time budget. Each
-browser bundle runs in a fresh page of one Chromium; ``--rounds`` repeats that and keeps the median of each
-figure. Ratios to TF.js and ONNX Runtime Web come from ``benchmarks/browser_inference.py``; this script
-only times pyml.
+pipelines, weights; with ``--cold`` in a freshly launched Chromium with a new profile, so load + first is the
+cold start; native: ``load_bundle`` + creating the pipelines), ``first`` (the first predict, at batch 1, read
+back), and per batch size ``warm``, the median wall time of ``--samples`` predicts after ``--warmup`` untimed
+ones (each one upload, one submit, one read-back), and ``cpu``, the CPU time per predict of the process doing
+the work (natively this Python process, lavapipe's threads included; in the browser every Chromium process,
+SwiftShader's threads included). On a shared machine CPU time moves much less than wall time with the other
+load, so compare variants by it, and quote wall times from a quiet machine. Each browser bundle runs in a
+fresh page of one Chromium; ``--rounds`` repeats that and keeps the median of each figure. Ratios to TF.js and
+ONNX Runtime Web come from ``benchmarks/browser_inference.py``; this script only times pyml.
 """
 import argparse
 import json
+import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -91,8 +95,17 @@ def feed(manifest, batch):
     return (np.arange(np.prod(shape)) * 7919 % 1000 / 1000 - 0.5).astype(np.float32).reshape(shape)
 
 
-def time_native(folder, names, batches, warmup, samples, budget_s):
-    """{name: {load, first, warm: {batch: ms}}} through wgpu-py (webexport.native)."""
+def _median_and_cpu(run, count, cpu_clock):
+    """Run ``run()`` ``count`` times (it returns the wall ms of each); returns (median wall ms, min wall ms, CPU ms
+    per run by ``cpu_clock()``, seconds of CPU: what the machine's other load does not inflate)."""
+    cpu0 = cpu_clock()
+    times = run(count)
+    cpu = (cpu_clock() - cpu0) * 1e3 / count
+    return statistics.median(times), min(times), cpu
+
+
+def time_native(folder, names, batches, warmup, samples):
+    """{name: {load, first, warm: {batch: ms}, low: {batch: ms}, cpu: {batch: ms}}} through wgpu-py."""
     from webexport import load_bundle
     from webexport.native import device, prepare_bundle, run_bundle
 
@@ -106,28 +119,54 @@ def time_native(folder, names, batches, warmup, samples, budget_s):
         t1 = time.perf_counter()
         run_bundle(bundle, feed(bundle.manifest, batches[0]))
         first = time.perf_counter() - t1
-        warm, lows = {}, {}
+        r = {"load": 1e3 * load, "first": 1e3 * first, "warm": {}, "low": {}, "cpu": {}}
         for batch in batches:
             x = feed(bundle.manifest, batch)
-            for _ in range(warmup):
-                run_bundle(bundle, x)
-            times, start = [], time.perf_counter()
-            while len(times) < samples and (len(times) < 3 or time.perf_counter() - start < budget_s):
-                t = time.perf_counter()
-                run_bundle(bundle, x)
-                times.append(time.perf_counter() - t)
-            warm[batch] = 1e3 * statistics.median(times)
-            lows[batch] = 1e3 * min(times)
-        results[name] = {"load": 1e3 * load, "first": 1e3 * first, "warm": warm}
-        print(f"  native {name}: load {1e3 * load:.0f} ms, first {1e3 * first:.1f} ms, warm "
-              + ", ".join(f"b{b} {ms:.2f} (min {lows[b]:.2f}) ms" for b, ms in warm.items()), flush=True)
+
+            def run(count):
+                times = []
+                for _ in range(count):
+                    t = time.perf_counter()
+                    run_bundle(bundle, x)
+                    times.append(1e3 * (time.perf_counter() - t))
+                return times
+
+            run(warmup)
+            r["warm"][batch], r["low"][batch], r["cpu"][batch] = _median_and_cpu(run, samples, time.process_time)
+        results[name] = r
+        _report("native", name, r, batches)
     return results
 
 
-def time_browser(folder, names, batches, warmup, samples, budget_s, rounds, stages=False, cold=False):
-    """{name: {load, first, warm: {batch: ms}}}: medians over ``rounds`` fresh pages in one Chromium."""
-    import shutil
+def _report(target, name, r, batches):
+    print(f"  {target} {name}: load {r['load']:.0f} ms, first {r['first']:.1f} ms, warm "
+          + ", ".join(f"b{b} {r['warm'][b]:.2f} (min {r['low'][b]:.2f}, cpu {r['cpu'][b]:.2f}) ms" for b in batches),
+          flush=True)
 
+
+def _tree_cpu_seconds(root_pid):
+    """CPU seconds (user + system) used so far by ``root_pid`` and all its descendants (Linux /proc)."""
+    children, stats = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))  # fields[1]: the parent pid
+        stats[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, 0)
+        todo += children.get(pid, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def time_browser(folder, names, batches, warmup, samples, rounds, stages=False, cold=False):
+    """{name: {load, first, warm, low, cpu}}: medians over ``rounds`` fresh pages of one Chromium (``cold``: a
+    fresh Chromium, with its own new profile, per bundle and round). ``cpu`` counts every Chromium process."""
     from playwright.sync_api import sync_playwright
 
     from tests.browser.harness import CHROMIUM_ARGS, StaticServer, find_chromium
@@ -138,55 +177,80 @@ def time_browser(folder, names, batches, warmup, samples, budget_s, rounds, stag
     per_round = {name: [] for name in names}
     try:
         with sync_playwright() as playwright:
-            launch = lambda: playwright.chromium.launch(executable_path=find_chromium(playwright),  # noqa: E731
-                                                        headless=True, args=CHROMIUM_ARGS)
+            def launch():
+                profile = tempfile.mkdtemp(prefix="pyml-bench-profile-")
+                context = playwright.chromium.launch_persistent_context(
+                    profile, executable_path=find_chromium(playwright), headless=True, args=CHROMIUM_ARGS)
+                pid = next(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _is_browser(p, profile))
+                return context, profile, pid
+
             browser = launch()
             for _ in range(rounds):
                 for name in names:
-                    if cold:  # a fresh browser per bundle: nothing compiled or cached before the load
-                        browser.close()
+                    if cold:  # nothing compiled or cached before this load
+                        _close(browser)
                         browser = launch()
-                    context = browser.new_context()
+                    context, _, pid = browser
                     page = context.new_page()
                     page.goto(server.url("timing.html"))
                     page.wait_for_function("window.timing !== undefined")
-                    result = page.evaluate("([b, bs, o]) => timing.run(b, bs, o)",
-                                           [name, batches, {"warmup": warmup, "samples": samples,
-                                                            "budgetMs": budget_s * 1e3}])
-                    context.close()
-                    if "error" in result:
-                        raise SystemExit(f"error: {name} failed in the browser: {result['error']}")
+                    opened = page.evaluate("(b) => timing.open(b)", name)
+                    if "error" in opened:
+                        raise SystemExit(f"error: {name} failed to load in the browser: {opened['error']}")
+                    r = {"load": opened["loadMs"], "first": opened["firstMs"], "warm": {}, "low": {}, "cpu": {}}
+                    for batch in batches:
+                        def run(count):
+                            times = page.evaluate("([b, n]) => timing.repeat(b, n)", [batch, count])
+                            if isinstance(times, dict):
+                                raise SystemExit(f"error: {name} failed in the browser: {times['error']}")
+                            return times
+
+                        run(warmup)
+                        r["warm"][batch], r["low"][batch], r["cpu"][batch] = _median_and_cpu(
+                            run, samples, lambda: _tree_cpu_seconds(pid))
                     if stages:
-                        context = browser.new_context()
-                        page = context.new_page()
                         page.goto(server.url("timing.html"))
                         page.wait_for_function("window.timing !== undefined")
                         split = page.evaluate("(b) => timing.stages(b)", name)
-                        context.close()
-                        print(f"  browser {name} load stages (fresh page): "
-                              + ", ".join(f"{k} {v:.0f} ms" for k, v in split.items()), flush=True)
-                    per_round[name].append(result)
-                    print(f"  browser {name}: load {result['loadMs']:.0f} ms, first {result['firstMs']:.1f} ms, "
-                          f"warm " + ", ".join(f"b{w['batch']} {w['medianMs']:.2f} (min {min(w['times']):.2f}) ms"
-                                              for w in result["warm"]),
-                          flush=True)
-            browser.close()
+                        print(f"  browser {name} load stages: " + ", ".join(f"{k} {v:.0f} ms" for k, v in split.items()))
+                    page.close()
+                    per_round[name].append(r)
+                    _report("browser", name, r, batches)
+            _close(browser)
     finally:
         server.stop()
-    return {name: {"load": statistics.median(r["loadMs"] for r in rs),
-                   "first": statistics.median(r["firstMs"] for r in rs),
-                   "warm": {b: statistics.median(r["warm"][i]["medianMs"] for r in rs) for i, b in enumerate(batches)}}
+    med = statistics.median
+    return {name: {"load": med(r["load"] for r in rs), "first": med(r["first"] for r in rs),
+                   **{key: {b: med(r[key][b] for r in rs) for b in batches} for key in ("warm", "low", "cpu")}}
             for name, rs in per_round.items()}
+
+
+def _is_browser(proc, profile):
+    try:
+        cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"--user-data-dir={profile}".encode() in cmdline and not any(a.startswith(b"--type=") for a in cmdline)
+
+
+def _close(browser):
+    context, profile, _ = browser
+    context.close()
+    shutil.rmtree(profile, ignore_errors=True)
 
 
 def print_table(title, results, batches):
     print(f"\n{title}")
-    header = ["bundle", "load ms", "first ms"] + [f"warm b{b} ms" for b in batches] + [f"first/warm b{batches[0]}"]
+    header = ["bundle", "load ms", "first ms"] + [f"warm b{b} ms (cpu)" for b in batches]
+    if 1 in batches:
+        header.append("first/warm b1")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for name, r in results.items():
-        cells = [name, f"{r['load']:.0f}", f"{r['first']:.1f}"] + [f"{r['warm'][b]:.2f}" for b in batches]
-        cells.append(f"{r['first'] / r['warm'][batches[0]]:.2f}")
+        cells = [name, f"{r['load']:.0f}", f"{r['first']:.1f}"]
+        cells += [f"{r['warm'][b]:.2f} ({r['cpu'][b]:.1f})" for b in batches]
+        if 1 in batches:
+            cells.append(f"{r['first'] / r['warm'][1]:.2f}")
         print("| " + " | ".join(cells) + " |")
 
 
@@ -198,7 +262,6 @@ def main(argv=None):
     parser.add_argument("--batches", default="1,32")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--samples", type=int, default=7)
-    parser.add_argument("--budget", type=float, default=5.0, help="seconds of timed predicts per batch at most")
     parser.add_argument("--rounds", type=int, default=1, help="fresh browser pages per bundle (medians kept)")
     parser.add_argument("--cold", action="store_true", help="browser: a fresh Chromium for every bundle and round")
     parser.add_argument("--stages", action="store_true", help="browser: also split the load time into stages")
@@ -212,10 +275,10 @@ def main(argv=None):
         if args.only:
             names = [n for n in names if n in args.only.split(",")]
         if args.target in ("both", "native"):
-            results["native"] = time_native(folder, names, batches, args.warmup, args.samples, args.budget)
+            results["native"] = time_native(folder, names, batches, args.warmup, args.samples)
         if args.target in ("both", "browser"):
-            results["browser"] = time_browser(folder, names, batches, args.warmup, args.samples, args.budget,
-                                              args.rounds, args.stages, args.cold)
+            results["browser"] = time_browser(folder, names, batches, args.warmup, args.samples, args.rounds,
+                                              args.stages, args.cold)
     for target, title in (("browser", "Chromium WebGPU (SwiftShader where no GPU)"),
                           ("native", "wgpu-py native (lavapipe where no GPU)")):
         if target in results:

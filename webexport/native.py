@@ -5,9 +5,10 @@ Used by the tests to validate and execute every kernel without a browser, and by
     >>> out = run_kernels(kernels, {"x": x_array}, specs, batch=4)   # {"v1": array, ...}
     >>> run_bundle("model", {"x": x_array})                          # {"v9": array}: a whole bundle
 
-``run_bundle`` does what the JS WebGPU runtime does: pipelines once per bundle; per batch size, one
-buffer per slot of the manifest's memory plan and one bind group per step; per call, one upload, one
-command buffer running the steps in order, one readback.
+``run_bundle`` does what the JS WebGPU runtime does: pipelines once per bundle (every step's variants too,
+where the JS runtime compiles a variant when a batch first wants it); per batch size, one buffer per slot of
+the manifest's memory plan and one bind group per step; per call, one upload, one command buffer running the
+steps in order, each its program for the batch (``step_program``), one readback.
 """
 import weakref
 

@@ -1,6 +1,7 @@
 """The convolution and pooling WGSL kernels run natively (wgpu-py; lavapipe on CPU machines) against eager
-pyml: every conv-family sample as a one-node graph, each primitive with a dynamic batch, fused epilogues
-(conv + bias + relu, conv_transpose + bias), and a small CNN exported end to end."""
+pyml: every conv-family sample as a one-node graph, each primitive with a dynamic batch, conv's implicit GEMM
+off its tile and vec4 boundaries in every rank, fused epilogues (conv + bias + relu, conv_transpose + bias),
+and a small CNN exported end to end."""
 import numpy as np
 import pytest
 
@@ -97,3 +98,30 @@ def test_small_cnn_exports_fused_and_matches_eager_at_several_batches(tmp_path):
         assert_matches(out, model(pyml.Tensor(x)).numpy(), f"cnn at batch {batch}")
     labels = [step["label"] for step in bundle.manifest["steps"]]
     assert any(label.endswith("conv+add+maximum") for label in labels), labels
+
+
+# The implicit GEMM (groups == 1) beyond the op samples: input channels a multiple of 4 (read as vec4) or not,
+# output channels off the 16- and 64-wide column blocks, pixel counts off the 16-row blocks, every rank.
+GEMM_CASES = [
+    ((2, 9, 9, 8), (3, 3, 8, 10), dict(strides=(2, 2), padding=((1, 2), (0, 1)), dilation=(1, 1))),
+    ((1, 11, 10, 4), (3, 2, 4, 70), dict(strides=(1, 1), padding=((2, 2), (1, 1)), dilation=(2, 3))),
+    ((3, 7, 5), (3, 5, 33), dict(strides=(1,), padding=((1, 1),), dilation=(1,))),
+    ((1, 4, 5, 3, 12), (2, 2, 2, 12, 6), dict(strides=(1, 2, 1), padding=((1, 0), (0, 0), (1, 1)), dilation=(1, 1, 1))),
+    ((2, 6, 6, 1), (3, 3, 1, 64), dict(strides=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1))),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, attrs", GEMM_CASES, ids=lambda c: str(c))
+@pytest.mark.parametrize("batch", [None, 1, 3])
+def test_implicit_gemm_matches_eager(x_shape, w_shape, attrs, batch):
+    """``batch`` None: the shapes as given, static; else the batch axis dynamic, run at that batch."""
+    attrs = dict(attrs, groups=1)
+    x, w = normal(*(x_shape if batch is None else (batch,) + x_shape[1:])), normal(*w_shape)
+    expected = eager("conv", [x, w], attrs)
+    shape = x.shape if batch is None else (None,) + x.shape[1:]
+    nodes = [Node("x", "placeholder", shape, "float32"), Node("w", "constant", w.shape, "float32"),
+             Node("out", "call", expected.shape if batch is None else (None,) + expected.shape[1:], "float32", "conv",
+                  ["x", "w"], attrs)]
+    kernels, out = lower_and_run_graph(Graph(nodes, ["x"], ["out"], {"w": w}), [x], batch=batch or 1)
+    assert "vec4" in kernels[0].wgsl if x_shape[-1] % 4 == 0 else "vec4" not in kernels[0].wgsl
+    assert_matches(out["out"], expected, f"conv {x.shape} * {w.shape} {attrs}")

@@ -1,12 +1,22 @@
-"""The matmul WGSL kernel run natively (wgpu-py; lavapipe on CPU machines) against eager pyml: every linalg
-sample as a one-node graph, both tile configurations, the dynamic batch in each position it can take, and
-fused epilogues (bias + relu in one kernel, broadcast operands, inlined scalars)."""
+"""The matmul WGSL kernels run natively (wgpu-py; lavapipe on CPU machines) against numpy and eager pyml: every
+linalg sample as a one-node graph; each program (GEMV, register tiles, split-K, workgroup-memory tiles) at the
+row counts around its boundaries, with K and N off every multiple of 4 and of the tiles, float32 and int32;
+batched and broadcast matmuls; the dynamic batch in each position it can take, the runtime switching between
+the batch variants from call to call; and fused epilogues in every program (bias + relu, a DAG, a residual,
+broadcast operands, inlined scalars)."""
 import numpy as np
 import pytest
 
+import pyml
+from pyml import ops
+from pyml.graph import trace
 from pyml.graph.ir import Graph, Node
+from pyml.ops.registry import Spec
 from tests.op_samples.linalg import SAMPLES
-from tests.webexport.helpers import assert_matches, eager, lower_and_run_graph, one_node_graph
+from tests.webexport.helpers import assert_matches, eager, export_and_run, lower_and_run_graph, one_node_graph
+from webexport import export, load_bundle, run_bundle
+from webexport.kernels import linalg
+from webexport.native import step_program
 
 pytest.importorskip("wgpu", reason="native WebGPU tests need wgpu-py")
 
@@ -48,7 +58,7 @@ def test_program_follows_the_shape():
     ((3, 4), (None, 4, 5), (None, 3, 5)),                  # the batch comes from b
     ((None, 2, 3, 4), (2, 4, 6), (None, 2, 3, 6)),         # batch broadcast against b's batch dims
 ])
-@pytest.mark.parametrize("batch", [1, 5, 17])
+@pytest.mark.parametrize("batch", [1, 5, 6, 17])
 def test_dynamic_batch(a_shape, b_shape, out_shape, batch):
     nodes = [Node("a", "placeholder", a_shape, "float32"), Node("b", "placeholder", b_shape, "float32"),
              Node("out", "call", out_shape, "float32", "matmul", ["a", "b"], {})]
@@ -96,3 +106,83 @@ def test_fused_epilogue_broadcasts_operands_from_the_output_coordinates():
     c = graph.constants
     expected = np.maximum(0, x.astype(np.float64) @ c["w"] + c["b"]) * row_scale - 0.5
     assert_matches(out[last], expected, "matmul+add+maximum+mul+sub")
+
+
+# Row counts around every boundary of the programs: GEMV up to 4 rows, register tiles of 16 rows after, 64 x 64
+# workgroup-memory tiles from 256; (K, N) off every multiple of 4 and of the 64-column blocks, or on them.
+ROWS = [1, 2, 3, 4, 5, 31, 32, 33, 64, 65, 256]
+SIZES = [(7, 5), (12, 64), (33, 130)]
+
+
+@pytest.mark.parametrize("m", ROWS)
+@pytest.mark.parametrize("k, n", SIZES)
+def test_static_rows_around_every_program_boundary(m, k, n):
+    a, b = normal(m, k), normal(k, n)
+    _, out = lower_and_run_graph(one_node_graph("matmul", [a, b], {}), [a, b])
+    assert_matches(out["out"], np.matmul(a.astype(np.float64), b), f"({m}, {k}) @ ({k}, {n})")
+
+
+@pytest.mark.parametrize("m, k, n", [(1, 9216, 128), (3, 4101, 10), (2, 2048, 130)])
+def test_long_k_splits_across_workgroups(m, k, n):
+    a, b = normal(m, k) / np.float32(np.sqrt(k)), normal(k, n)  # results of order 1: float32 sums stay within 1e-5
+    kernels, out = lower_and_run_graph(one_node_graph("matmul", [a, b], {}), [a, b])
+    assert len(kernels) == 2 and "partial" in kernels[0].label, [k.label for k in kernels]
+    assert_matches(out["out"], np.matmul(a.astype(np.float64), b), f"split-K ({m}, {k}) @ ({k}, {n})")
+
+
+@pytest.mark.parametrize("m, k", [(1, 12), (3, 7), (33, 9), (256, 70), (2, 4096)])
+def test_int32_matmul_is_exact_in_every_program(m, k):
+    a = rng.integers(-20, 20, (m, k)).astype(np.int32)
+    b = rng.integers(-20, 20, (k, 65)).astype(np.int32)
+    _, out = lower_and_run_graph(one_node_graph("matmul", [a, b], {}), [a, b])
+    np.testing.assert_array_equal(out["out"], a.astype(np.int64) @ b)
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((2, 1, 3, 7), (3, 7, 9)),      # GEMV rows, a's batch axis broadcast against b's
+    ((2, 1, 33, 7), (3, 7, 66)),    # register tiles, the same broadcast
+    ((3, 5, 6), (1, 6, 130)),       # b's batch of 1 stretched
+])
+def test_batched_matmul_broadcasts_batch_axes(a_shape, b_shape):
+    a, b = normal(*a_shape), normal(*b_shape)
+    _, out = lower_and_run_graph(one_node_graph("matmul", [a, b], {}), [a, b])
+    assert_matches(out["out"], np.matmul(a.astype(np.float64), b), f"{a_shape} @ {b_shape}")
+
+
+def test_dynamic_batch_switches_between_variants_from_call_to_call(tmp_path):
+    """One bundle, one native runner: the batch goes up and down across the variant boundary, each result right."""
+    w, bias = normal(70, 130), normal(130)
+    graph = trace(lambda x: ops.relu(ops.matmul(x, w) + bias), [Spec((None, 70), "float32")])
+    export(graph, tmp_path / "dense", include_runtime=False)
+    bundle = load_bundle(tmp_path / "dense")
+    for batch in (1, linalg.TILED_MIN_BATCH, 2, 33, linalg.TILED_MIN_BATCH - 1, 64, 1):
+        x = normal(batch, 70)
+        expected = np.maximum(x.astype(np.float64) @ w + bias, 0)
+        assert_matches(run_bundle(bundle, x)[bundle.graph.outputs[0]], expected, f"batch {batch}")
+    (step,) = bundle.manifest["steps"]
+    (variant,) = step["variants"]
+    assert variant["min_batch"] == linalg.TILED_MIN_BATCH and variant["kernel"] != step["kernel"]
+    assert step_program(step, linalg.TILED_MIN_BATCH - 1) is step and step_program(step, 33) is variant
+
+
+# Each epilogue kind, fused into each program: (name, fn(h, bias, row_scale, other) -> value).
+EPILOGUES = [
+    ("bias-relu", lambda h, bias, scale, other: ops.relu(h + bias)),
+    ("dag-swish", lambda h, bias, scale, other: h * ops.sigmoid(h * 1.702)),
+    ("residual-tanh", lambda h, bias, scale, other: ops.tanh(h + other)),
+    ("row-scale-minus-scalar", lambda h, bias, scale, other: h * scale - 0.5),
+]
+PROGRAMS = [("gemv", 1, 24, 70), ("tiled", 37, 24, 70), ("split-k", 2, 4096, 10), ("staged", 256, 64, 65)]
+
+
+@pytest.mark.parametrize("program, m, k, n", PROGRAMS, ids=[p[0] for p in PROGRAMS])
+@pytest.mark.parametrize("name, epilogue", EPILOGUES, ids=[e[0] for e in EPILOGUES])
+def test_every_epilogue_fuses_into_every_program(tmp_path, program, m, k, n, name, epilogue):
+    w, bias, scale, other = normal(k, n) / np.float32(np.sqrt(k)), normal(n), normal(m, 1), normal(m, n)
+    graph = trace(lambda x: epilogue(ops.matmul(x, w), bias, scale, other), [Spec((m, k), "float32")])
+    x = normal(m, k)
+    (out,), bundle = export_and_run(graph, [x], tmp_path / "bundle")
+    expected = epilogue(ops.matmul(pyml.Tensor(x), pyml.Tensor(w)), bias, scale, other).numpy()
+    assert_matches(out, expected, f"{program}+{name}")
+    steps = bundle.manifest["steps"]
+    assert len(steps) == (2 if program == "split-k" else 1), [s["label"] for s in steps]  # the epilogue is fused

@@ -1,7 +1,10 @@
-"""WGSL lowerings of the convolution primitives (conv.wgsl.j2): direct convolution, one invocation per output
-element, with the window loops generated per spatial rank (1 to 3).
+"""WGSL lowerings of the convolution primitives, with the window loops generated per spatial rank (1 to 3).
 
-- ``conv``: output ``(n, o, co)`` sums ``x[n, o*s + k*d - lo, group channels] * w[k, ci, co]``;
+- ``conv`` without groups: an implicit GEMM (conv_gemm.wgsl.j2), register-tiled as matmul's tiled program
+  (``linalg.register_tiling``): a workgroup computes 16 output pixels x up to 64 output channels, each
+  invocation 4 pixels x 4 channels, gathering the window's input channels on the fly (as ``vec4`` when the input
+  channels are a multiple of 4); with groups (depthwise included), a direct convolution (conv.wgsl.j2), one
+  invocation per output element. Output ``(n, o, co)`` sums ``x[n, o*s + k*d - lo, group channels] * w[k, ci, co]``;
 - ``conv_transpose``: output ``(n, p, ci)`` sums, over the window offsets ``k`` for which
   ``t = p + lo - k*d`` is a non-negative multiple of the stride, ``y[n, t / s, group outputs] * w[k, ci, co]``;
 - ``conv_filter_grad``: output ``(k, ci, co)`` sums ``x[n, o*s + k*d - lo, ci] * y[n, o, co]`` over the batch
@@ -15,6 +18,7 @@ import numpy as np
 from webexport.kernels import pooling  # noqa: F401  (registers max_pool, avg_pool and their helpers)
 from webexport.kernels.common import ExportError, Kernel, bindings, dim, lowering, numel, render, threads
 from webexport.kernels.epilogue import epilogue_code
+from webexport.kernels.linalg import register_tiling
 
 
 def geometry(node, ctx, x_name, spatial_out):
@@ -54,51 +58,43 @@ def _conv_kernel(node, ctx, kind, x_name, out_spatial, epilogue=()):
 
 @lowering("conv")
 def lower_conv(node, ctx, epilogue=()):
-    """One kernel: the direct convolution of ``x`` with ``w`` (+ the fused ``epilogue``)."""
-    import os
-    spec = os.environ.get("PYML_CONV", "gemm")
-    if spec.startswith("gemm") and node.attrs["groups"] == 1:
-        cfg = dict(tm=4, tn=4, ct=16, mt=4)
-        for kv in spec.split(":")[1:]:
-            key, val = kv.split("=")
-            cfg[key] = int(val)
-        return _gemm_kernel(node, ctx, epilogue, cfg)
+    """One kernel for ``conv(x, w)`` (+ the fused ``epilogue``): an implicit GEMM without groups, else direct."""
+    if node.attrs["groups"] == 1:
+        return [_implicit_gemm(node, ctx, epilogue)]
     return _conv_kernel(node, ctx, "conv", node.inputs[0], ctx.spec(node.name).shape[1:-1], epilogue)
 
 
-def _gemm_kernel(node, ctx, epilogue, cfg):
+def _implicit_gemm(node, ctx, epilogue):
+    """conv.wgsl.j2's GEMM view: rows are output pixels, columns output channels, K the (window offset, input
+    channel) pairs, with the ``x`` operand gathered from the window on the fly (see conv_gemm.wgsl.j2)."""
     x_name, w_name = node.inputs
-    attrs, out, w = node.attrs, ctx.spec(node.name), ctx.spec(w_name)
-    rank = len(attrs["strides"])
+    out, w = ctx.spec(node.name), ctx.spec(w_name)
+    rank = len(node.attrs["strides"])
     cin, cout = w.shape[-2], w.shape[-1]
-    tm, tn, ct, mt = cfg["tm"], cfg["tn"], cfg["ct"], cfg["mt"]
-    vk = 4 if cin % 4 == 0 else 1
-    wg, rows, cols = ct * mt, tm * mt, ct * tn
+    tiling = register_tiling(cout)
     variables = geometry(node, ctx, x_name, out.shape[1:-1])
-    groups_n = -(-cout // cols)
-    o_plane = variables["o_plane"]
-    pixels = numel(out.shape[:-1])
-    if out.shape[0] is None:
-        # ceil(B * o_plane / rows) <= (B * o_plane + rows - 1) / rows workgroups per column block
-        threads = (groups_n * o_plane * wg // rows + 1, groups_n * wg) if (o_plane * wg) % rows else \
-            (groups_n * o_plane * wg // rows, groups_n * wg)
-        groups_m = f"(({pixels} + {rows - 1}u) / {rows}u)"
+    blocks_n = -(-cout // tiling.cols)
+    per_example = variables["o_plane"] * blocks_n * tiling.size
+    if out.shape[0] is None:  # ceil(B * o_plane / rows) row blocks <= (B * o_plane + rows - 1) / rows
+        threads = (-(-per_example // tiling.rows), blocks_n * tiling.size)
+        blocks_m = f"(({numel(out.shape[:-1])} + {tiling.rows - 1}u) / {tiling.rows}u)"
     else:
-        count = -(-int(np.prod(out.shape[:-1])) // rows)
-        threads = (0, count * groups_n * wg)
-        groups_m = f"{count}u"
+        count = -(-int(np.prod(out.shape[:-1])) // tiling.rows)
+        threads = (0, count * blocks_n * tiling.size)
+        blocks_m = f"{count}u"
     fused = epilogue_code(node, ctx, list(epilogue), first_binding=2, index="i", value="acc")
     label = f"{node.name}/" + "+".join([node.target] + [s.target for s in epilogue])
     inputs = list(node.inputs) + fused["inputs"]
     binds = bindings(ctx, inputs, [fused["output"]])
+    vk = 4 if cin % 4 == 0 else 1
     if vk == 4:
         binds[0]["type"] = f"vec4<{binds[0]['type']}>"
-    wgsl = render("conv_gemm.wgsl.j2", label=label, bindings=binds, workgroup_size=wg, tm=tm, tn=tn, ct=ct, mt=mt,
-                  vk=vk, k_sp=list(w.shape[:rank]), dilation=list(attrs["dilation"]), cin=cin, cout=cout,
-                  pixels=pixels, groups_n=groups_n, groups=f"({groups_m} * {groups_n}u)", epilogue=fused,
-                  **variables)
-    return [Kernel(wgsl=wgsl, inputs=inputs, outputs=[fused["output"]], threads=threads, label=label,
-                   workgroup_size=wg, nodes=fused["nodes"])]
+    wgsl = render("conv_gemm.wgsl.j2", label=label, bindings=binds, workgroup_size=tiling.size, tiling=tiling, vk=vk,
+                  k_sp=list(w.shape[:rank]), dilation=list(node.attrs["dilation"]), cin=cin, cout=cout,
+                  pixels=numel(out.shape[:-1]), blocks_n=blocks_n, groups=f"({blocks_m} * {blocks_n}u)",
+                  epilogue=fused, **variables)
+    return Kernel(wgsl=wgsl, inputs=inputs, outputs=[fused["output"]], threads=threads, label=label,
+                  workgroup_size=tiling.size, nodes=fused["nodes"])
 
 
 @lowering("conv_transpose")
