@@ -175,6 +175,10 @@ class _BundleRunner:
                 array = np.asarray(bundle.weights[value["weight"]])
                 self.weights[value["weight"]] = _storage(dev, array.astype(_NUMPY[str(array.dtype)]))
         self.batch = None
+        # One run at batch 1 on zeros, as the JS runtime does at load: lavapipe compiles a pipeline's code at its
+        # first dispatch, which would otherwise land in the first call.
+        self.run([np.zeros([1 if d is None else d for d in spec["shape"]], _NUMPY[spec["dtype"]])
+                  for spec in m["inputs"]], 1)
 
     def _prepare(self, batch):
         """Slot buffers, the params uniform and one bind group per step, for one batch size."""

@@ -325,6 +325,26 @@ def test_small_cnn_steps_before_and_after():
     assert labels(graph) == ["conv2d/conv+add+maximum", "v7/max_pool", "dense/matmul+add", "v13/max+sub+exp+sum+div"]
 
 
+def test_the_performance_issues_models_fuse_every_elementwise_op():
+    """The mlp 784-512-512-10 and Keras's MNIST convnet (benchmarks/webgpu_inference.py): one step per layer,
+    bias and activation in each anchor's epilogue, softmax one row kernel, Flatten zero-copy; the 9216-long dense
+    layer splits K (two kernels)."""
+    layers = pyml.layers
+    mlp = pyml.Sequential([pyml.Input(shape=(784,)), layers.Dense(512, activation="relu"),
+                           layers.Dense(512, activation="relu"), layers.Dense(10, activation="softmax")])
+    convnet = pyml.Sequential([pyml.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
+                               layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
+                               layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")])
+
+    def step_ops(model):
+        graph = optimize(model.trace())
+        return [step.label.split("/", 1)[1] for step in lower(graph, fuse(graph)).steps]
+
+    assert step_ops(mlp) == ["matmul+add+maximum", "matmul+add+maximum", "matmul+add", "max+sub+exp+sum+div"]
+    assert step_ops(convnet) == ["conv+add+maximum", "conv+add+maximum", "max_pool", "matmul+add+maximum.0",
+                                 "matmul+add+maximum.1", "matmul+add", "max+sub+exp+sum+div"]
+
+
 def test_log_softmax_with_a_prologue_is_one_step(tmp_path):
     graph = traced(lambda x: pyml.ops.log_softmax(x * 3.0), (None, 12))
     assert [line.split()[0] for line in format_fusion(graph, fuse(graph)).splitlines()] == \
