@@ -125,3 +125,30 @@ def test_implicit_gemm_matches_eager(x_shape, w_shape, attrs, batch):
     kernels, out = lower_and_run_graph(Graph(nodes, ["x"], ["out"], {"w": w}), [x], batch=batch or 1)
     assert "vec4" in kernels[0].wgsl if x_shape[-1] % 4 == 0 else "vec4" not in kernels[0].wgsl
     assert_matches(out["out"], expected, f"conv {x.shape} * {w.shape} {attrs}")
+
+
+# Winograd F(2x2, 3x3): output sizes odd and even (a tile half outside), padding valid, same and asymmetric,
+# input channels a multiple of 4 (the GEMM reads vec4) or not, output channels off the column blocks.
+WINOGRAD_CASES = [
+    ((2, 9, 8, 8), (3, 3, 8, 10), ((0, 0), (0, 0))),
+    ((1, 8, 9, 10), (3, 3, 10, 70), ((1, 1), (1, 1))),
+    ((2, 6, 7, 12), (3, 3, 12, 64), ((2, 0), (0, 1))),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, padding", WINOGRAD_CASES, ids=lambda c: str(c))
+@pytest.mark.parametrize("batch", [None, 1, 3])
+def test_winograd_matches_eager(x_shape, w_shape, padding, batch):
+    """``batch`` None: the shapes as given, static; else the batch axis dynamic, run at that batch. With bias + relu
+    fused into the output transform."""
+    attrs = dict(strides=(1, 1), padding=padding, dilation=(1, 1), groups=1)
+    x, w = normal(*(x_shape if batch is None else (batch,) + x_shape[1:])), normal(*w_shape)
+    graph = _fused_graph("conv", x, w, attrs)
+    if batch is None:
+        graph = Graph([Node(n.name, n.op, x.shape if n.name == "x" else
+                            (x.shape[0],) + tuple(n.shape[1:]) if n.op == "call" else n.shape, n.dtype, n.target,
+                            n.inputs, n.attrs) for n in graph.nodes], graph.inputs, graph.outputs, graph.constants)
+    kernels, out = lower_and_run_graph(graph, [x], batch=batch or 1, epilogue=["v2", "v3"])
+    assert [k.label.rsplit(".", 1)[-1] for k in kernels] == ["filter", "input", "gemm", "output"]
+    raw = bind("conv", pyml.Tensor(x), pyml.Tensor(w), **attrs).numpy()
+    assert_matches(out["v3"], np.maximum(raw + graph.constants["b"], 0), f"winograd {x.shape} {padding}")

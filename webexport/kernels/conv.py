@@ -1,6 +1,7 @@
 """WGSL lowerings of the convolution primitives, with the window loops generated per spatial rank (1 to 3).
 
-- ``conv`` without groups: an implicit GEMM (conv_gemm.wgsl.j2), register-tiled as matmul's tiled program
+- ``conv``: Winograd F(2x2, 3x3) for 3x3 stride-1 convs with at least 8 input channels (winograd.py); other
+  convs without groups: an implicit GEMM (conv_gemm.wgsl.j2), register-tiled as matmul's tiled program
   (``linalg.register_tiling``): a workgroup computes 16 output pixels x up to 64 output channels, each
   invocation 4 pixels x 4 channels, gathering the window's input channels on the fly (as ``vec4`` when the input
   channels are a multiple of 4); with groups (depthwise included), a direct convolution (conv.wgsl.j2), one
@@ -15,7 +16,7 @@ Importing this module also registers the pooling lowerings (pooling.py), which s
 """
 import numpy as np
 
-from webexport.kernels import pooling  # noqa: F401  (registers max_pool, avg_pool and their helpers)
+from webexport.kernels import pooling, winograd  # noqa: F401  (pooling registers max_pool, avg_pool, ...)
 from webexport.kernels.common import ExportError, Kernel, bindings, dim, lowering, numel, render, threads
 from webexport.kernels.epilogue import epilogue_code
 from webexport.kernels.linalg import register_tiling
@@ -58,7 +59,10 @@ def _conv_kernel(node, ctx, kind, x_name, out_spatial, epilogue=()):
 
 @lowering("conv")
 def lower_conv(node, ctx, epilogue=()):
-    """One kernel for ``conv(x, w)`` (+ the fused ``epilogue``): an implicit GEMM without groups, else direct."""
+    """The kernels for ``conv(x, w)`` (+ the fused ``epilogue``): Winograd F(2x2, 3x3) for 3x3 stride-1 convs
+    (winograd.py), else an implicit GEMM without groups, else a direct convolution."""
+    if winograd.applies(node, ctx):
+        return winograd.winograd_kernels(node, ctx, epilogue)
     if node.attrs["groups"] == 1:
         return [_implicit_gemm(node, ctx, epilogue)]
     return _conv_kernel(node, ctx, "conv", node.inputs[0], ctx.spec(node.name).shape[1:-1], epilogue)

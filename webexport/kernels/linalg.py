@@ -192,8 +192,8 @@ def _direct_kernel(ctx, mm, tiling, inputs, output, label, fused, split=1):
     acc_type, zero = ACCUMULATORS[mm.out.dtype]
     wgsl = render("matmul.wgsl.j2", label=label, bindings=binds, workgroup_size=tiling.size, tiling=tiling, vk=vk,
                   m=dim(mm.m), n=mm.n, k=mm.k, split=split, slice=slice_, blocks_m=blocks_m,
-                  blocks_n=blocks_n, groups=groups, acc_type=acc_type, zero=zero,
-                  epilogue=fused or {"steps": [], "result": "v"}, **mm.terms)
+                  blocks_n=blocks_n, groups=groups, acc_type=acc_type, zero=zero, a_row=mm.k, out_row=mm.n,
+                  out_base=f"bi * m * {mm.n}u", epilogue=fused or {"steps": [], "result": "v"}, **mm.terms)
     threads = mm.threads(tiling.rows, tiling.cols, tiling.size, split)
     return Kernel(wgsl=wgsl, inputs=inputs, outputs=[output], threads=threads, label=label,
                   workgroup_size=tiling.size)
