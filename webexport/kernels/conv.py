@@ -86,7 +86,7 @@ def _implicit_gemm(node, ctx, epilogue):
         count = -(-int(np.prod(out.shape[:-1])) // tiling.rows)
         threads = (0, count * blocks_n * tiling.size)
         blocks_m = f"{count}u"
-    fused = epilogue_code(node, ctx, list(epilogue), first_binding=2, index="i", value="acc")
+    fused = epilogue_code(node, ctx, list(epilogue), first_binding=2, index="i", value="acc", column="cj")
     label = f"{node.name}/" + "+".join([node.target] + [s.target for s in epilogue])
     inputs = list(node.inputs) + fused["inputs"]
     binds = bindings(ctx, inputs, [fused["output"]])

@@ -32,16 +32,20 @@ def broadcast_offset(index, out_shape, operand_shape):
     return " + ".join(terms) or "0u"
 
 
-def epilogue_code(node, ctx, epilogue, first_binding, index="idx", value="v"):
+def epilogue_code(node, ctx, epilogue, first_binding, index="idx", value="v", column=None):
     """How a kernel computing ``node`` applies its fused ``epilogue`` to the value ``value`` of output ``index``.
 
     Returns a dict: ``inputs`` (extra value names to bind, from ``in{first_binding}`` on), ``steps``
     (``[{var, expr}]``: WGSL ``let`` statements in order), ``result`` (the expression to store),
     ``output`` (the value name the kernel writes) and ``nodes`` (the names it computes). The epilogue is in
     graph order and may be a DAG: a step reads the result of ``node`` or of any earlier step (GELU reads it twice).
+
+    With ``column`` (a WGSL expression: the output's last-axis coordinate), operands that vary along the last
+    axis only (a bias) are read at ``column`` by ``column_loads`` (``[{var, expr}]``), which a kernel storing
+    several rows of one column emits once for them all; without it, ``column_loads`` is empty.
     """
     out_shape = ctx.spec(node.name).shape
-    extra, steps = [], []
+    extra, steps, column_loads = [], [], []
     computed = {node.name: value}  # value name -> the WGSL variable holding it
     for k, step in enumerate(epilogue):
         if tuple(ctx.spec(step.name).shape) != tuple(out_shape):
@@ -58,8 +62,15 @@ def epilogue_code(node, ctx, epilogue, first_binding, index="idx", value="v"):
                 continue
             if name not in extra:
                 extra.append(name)
-            offset = broadcast_offset(index, out_shape, ctx.spec(name).shape)
-            args.append(f"in{first_binding + extra.index(name)}[{offset}]")
+            shape = tuple(ctx.spec(name).shape)
+            binding = f"in{first_binding + extra.index(name)}"
+            if column is not None and shape and shape[-1] == out_shape[-1] and all(d == 1 for d in shape[:-1]):
+                var = f"c{extra.index(name)}"
+                if var not in [load["var"] for load in column_loads]:
+                    column_loads.append({"var": var, "expr": f"{binding}[{column}]"})
+                args.append(var)
+                continue
+            args.append(f"{binding}[{broadcast_offset(index, out_shape, shape)}]")
         var = f"e{k}"
         steps.append({"var": var, "expr": _expression(step, args, ctx)})
         computed[step.name] = var
@@ -69,7 +80,7 @@ def epilogue_code(node, ctx, epilogue, first_binding, index="idx", value="v"):
                           f"Received: epilogue operands {extra}")
     output = epilogue[-1].name if epilogue else node.name
     return {"inputs": extra, "steps": steps, "result": computed[output], "output": output,
-            "nodes": [node.name] + [step.name for step in epilogue]}
+            "nodes": [node.name] + [step.name for step in epilogue], "column_loads": column_loads}
 
 
 def _expression(node, args, ctx):

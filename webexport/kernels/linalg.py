@@ -34,6 +34,7 @@ from webexport.kernels.common import ExportError, Kernel, Variant, bindings, dim
 from webexport.kernels.epilogue import epilogue_code
 
 ACCUMULATORS = {"float32": ("f32", "0.0f"), "int32": ("i32", "0i")}
+NO_EPILOGUE = {"steps": [], "result": "v", "column_loads": []}
 TILED_MIN_BATCH = 6  # a dynamic batch of at least this many rows runs the tiled variant (measured: GEMV wins to 4, tiles from 8)
 SPLIT_MIN_K = 2048  # split K across workgroups from this length ...
 SPLIT_MAX_GROUPS = 8  # ... when the output has at most this many blocks
@@ -165,7 +166,7 @@ def lower_matmul(node, ctx, epilogue=()):
         tilings.append(register_tiling(mm.n))
     label = f"{node.name}/" + "+".join(["matmul"] + [s.target for s in epilogue])
     if split == 1:
-        fused = epilogue_code(node, ctx, list(epilogue), first_binding=2)
+        fused = epilogue_code(node, ctx, list(epilogue), first_binding=2, column="cj")
         output, inputs = fused["output"], list(node.inputs) + fused["inputs"]
         kernels = [_direct_kernel(ctx, mm, t, inputs, output, label, fused) for t in tilings]
     else:
@@ -193,7 +194,7 @@ def _direct_kernel(ctx, mm, tiling, inputs, output, label, fused, split=1):
     wgsl = render("matmul.wgsl.j2", label=label, bindings=binds, workgroup_size=tiling.size, tiling=tiling, vk=vk,
                   m=dim(mm.m), n=mm.n, k=mm.k, split=split, slice=slice_, blocks_m=blocks_m,
                   blocks_n=blocks_n, groups=groups, acc_type=acc_type, zero=zero, a_row=mm.k, out_row=mm.n,
-                  out_base=f"bi * m * {mm.n}u", epilogue=fused or {"steps": [], "result": "v"}, **mm.terms)
+                  out_base=f"bi * m * {mm.n}u", epilogue=fused or NO_EPILOGUE, **mm.terms)
     threads = mm.threads(tiling.rows, tiling.cols, tiling.size, split)
     return Kernel(wgsl=wgsl, inputs=inputs, outputs=[output], threads=threads, label=label,
                   workgroup_size=tiling.size)

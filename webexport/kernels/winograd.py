@@ -16,8 +16,9 @@ transforms only add and halve, so float32 results stay within a few ulps of the 
     >>> [k.label for k in winograd_kernels(conv_node, ctx, [])]
     ['v3/conv.filter', 'v3/conv.input', 'v3/conv.gemm', 'v3/conv.output']
 """
-from webexport.kernels.common import Kernel, bindings, numel, render
+from webexport.kernels.common import Kernel, bindings, render
 from webexport.kernels.epilogue import epilogue_code
+from webexport.kernels.linalg import NO_EPILOGUE, register_tiling
 
 G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
 BT = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
@@ -34,8 +35,6 @@ def applies(node, ctx):
 
 def winograd_kernels(node, ctx, epilogue):
     """The four kernels computing ``conv`` node (+ the fused ``epilogue``); see the module docstring."""
-    from webexport.kernels.linalg import register_tiling  # late: linalg imports this family's modules
-
     x_name, w_name = node.inputs
     x, out = ctx.spec(x_name), ctx.spec(node.name)
     cin, cout = x.shape[-1], out.shape[-1]
@@ -56,10 +55,10 @@ def winograd_kernels(node, ctx, epilogue):
         if name == "filter":
             per_batch, fixed, total = 0, count, f"{count}u"
         wgsl = render("winograd.wgsl.j2", label=f"{label}.{name}", bindings=bindings(ctx, inputs, [output]),
-                      stage=name, total=total, epilogue=fused or {"steps": [], "result": "acc"}, **shared)
+                      stage=name, total=total, epilogue=fused or {"steps": [], "result": "acc", "column_loads": []}, **shared)
         return Kernel(wgsl=wgsl, inputs=inputs, outputs=[output], threads=(per_batch, fixed), label=f"{label}.{name}")
 
-    fused = epilogue_code(node, ctx, list(epilogue), first_binding=1, index="i", value="acc")
+    fused = epilogue_code(node, ctx, list(epilogue), first_binding=1, index="i", value="acc", column="co")
     kernels = [stage("filter", [w_name], filters, cin * cout),
                stage("input", [x_name], transformed, per_example * cin),
                _gemm(ctx, transformed, filters, products, batch, per_example, cin, cout, register_tiling(cout),
@@ -84,7 +83,7 @@ def _gemm(ctx, transformed, filters, products, batch, per_example, cin, cout, ti
     wgsl = render("matmul.wgsl.j2", label=label, bindings=binds, workgroup_size=tiling.size, tiling=tiling, vk=vk,
                   m=rows, n=cout, k=cin, split=1, slice=cin, blocks_m=blocks_m, blocks_n=blocks_n,
                   groups=f"(16u * {blocks_m} * {blocks_n}u)", acc_type="f32", zero="0.0f", a_row=16 * cin,
-                  out_row=16 * cout, out_base=f"bi * {cout}u", epilogue={"steps": [], "result": "v"},
+                  out_row=16 * cout, out_base=f"bi * {cout}u", epilogue=NO_EPILOGUE,
                   a_terms=[{"div": 1, "mod": None, "stride": cin}],
                   b_terms=[{"div": 1, "mod": None, "stride": cin * cout}])
     size = tiling.size
