@@ -1,6 +1,7 @@
 """Write a bundle folder (the format is docs/internals.md §6; ``webexport.validate`` reads it back).
 
-    model.json     manifest: signature, graph, weights table, buffer plan, kernels, steps, limits, memory
+    model.json     manifest: signature, graph, weights table, buffer plan, kernels, steps, limits, memory,
+                   and the CPU program (``cpu``, from ``webexport.cpu_plan``)
     weights.bin    every graph constant, little-endian, each entry 4-byte aligned, SHA-256 per entry and file
     runtime/       a copy of the JS runtime (web/src)
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import pyml
+from webexport.cpu_plan import plan_cpu
 from webexport.kernels.common import ExportError
 from webexport.lower import binding_bytes, workgroup_storage_bytes
 from webexport.validate import FORMAT, FORMAT_VERSION, NUMPY
@@ -71,15 +73,16 @@ def runtime_dir():
 
 
 def copy_runtime(source, dest):
-    """Copy the JS runtime's modules (``*.js``, ``cpu/*.js`` included) from ``source`` to ``dest``.
+    """Copy the JS runtime's modules (``*.js``, ``cpu/*.js`` included) and WebAssembly kernels
+    (``wasm/*.wasm``) from ``source`` to ``dest``.
 
     Every module is copied, the CPU kernel families too: the page fetches only what it imports (on WebGPU,
-    no ``cpu/*.js``; on the CPU, the families its graph uses), and the fallback must find any of them.
-    Anything else beside the modules (dotfiles, caches, notes) stays out of the bundle.
+    no ``cpu/*.js`` and no wasm; on the CPU, one wasm build and the families its ``js`` steps use), and the
+    fallback must find any of them. Anything else (dotfiles, caches, notes, build records) stays out.
     """
     def not_a_module(folder, names):
         return [n for n in names if n.startswith(".") or n == "__pycache__"
-                or ((Path(folder) / n).is_file() and not n.endswith(".js"))]
+                or ((Path(folder) / n).is_file() and not n.endswith((".js", ".wasm")))]
 
     shutil.copytree(source, dest, ignore=not_a_module)
 
@@ -156,6 +159,7 @@ def build_manifest(plan, memory, weights):
         "steps": steps,
         "limits": _limits(plan, memory),
         "memory": memory.summary(),
+        "cpu": plan_cpu(graph).to_json(),
     }
 
 

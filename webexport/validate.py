@@ -18,9 +18,10 @@ import numpy as np
 
 from pyml.graph.ir import OPCODES, Graph, Node, _from_jsonable
 from pyml.ops.registry import primitives
+from webexport.validate_cpu import check_cpu_plan
 
 FORMAT = "pyml-bundle"
-FORMAT_VERSION = 1  # the newest bundle format this loader reads
+FORMAT_VERSION = 2  # the newest bundle format this loader reads (2 added "cpu")
 ITEM_SIZES = {"float32": 4, "int32": 4, "bool": 1}  # bytes per element in weights.bin
 NUMPY = {"float32": "<f4", "int32": "<i4", "bool": "u1"}
 REQUIRED = ("inputs", "outputs", "graph", "weights", "buffers", "values", "kernels", "steps")
@@ -123,6 +124,9 @@ def validate_manifest(manifest, file="model.json"):
         _check_signature(manifest, key, nodes, fail)
     entries = _check_weights_table(manifest["weights"], nodes, fail)
     _check_plan(manifest, nodes, entries, fail)
+    if version >= 2 or "cpu" in manifest:
+        check_cpu_plan(manifest, nodes, entries, fail, lambda buffers, field: _check_slots(buffers, field, fail),
+                       lambda node, slot, where: _check_slot_size(node, slot, where, fail))
 
 
 def _check_graph(graph, fail):
@@ -228,16 +232,8 @@ def _check_weights_table(table, nodes, fail):
 
 
 def _check_plan(manifest, nodes, entries, fail):
-    buffers, values, kernels, steps = (manifest[k] for k in ("buffers", "values", "kernels", "steps"))
-    if not isinstance(buffers, list):
-        fail("buffers", "must be a list")
-    slots = {}
-    for i, b in enumerate(buffers):
-        if not isinstance(b, dict) or not _is_count(b.get("id")) or b["id"] in slots:
-            fail(f"buffers[{i}].id", "must be a unique non-negative integer")
-        if not _is_count(b.get("bytes_per_batch")) or not _is_count(b.get("bytes_fixed")):
-            fail(f"buffers[{i}]", "needs non-negative integer bytes_per_batch and bytes_fixed")
-        slots[b["id"]] = b
+    values, kernels, steps = (manifest[k] for k in ("values", "kernels", "steps"))
+    slots = _check_slots(manifest["buffers"], "buffers", fail)
     if not isinstance(values, dict):
         fail("values", "must be an object {name: {buffer: id} | {weight: name}}")
     for name, v in values.items():
@@ -307,6 +303,19 @@ def _check_plan(manifest, nodes, entries, fail):
     for name, value in limits.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             fail(f"limits.{name}", f"must be a non-negative number. Received: {value!r}")
+
+
+def _check_slots(buffers, field, fail):
+    if not isinstance(buffers, list):
+        fail(field, "must be a list")
+    slots = {}
+    for i, b in enumerate(buffers):
+        if not isinstance(b, dict) or not _is_count(b.get("id")) or b["id"] in slots:
+            fail(f"{field}[{i}].id", "must be a unique non-negative integer")
+        if not _is_count(b.get("bytes_per_batch")) or not _is_count(b.get("bytes_fixed")):
+            fail(f"{field}[{i}]", "needs non-negative integer bytes_per_batch and bytes_fixed")
+        slots[b["id"]] = b
+    return slots
 
 
 def _check_slot_size(node, slot, where, fail):

@@ -20,7 +20,7 @@ export const FORMAT = "pyml-bundle";
  * @example
  *   if (manifest.format_version > FORMAT_VERSION) console.log("update pyml");
  */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 const OPCODES = new Set(["placeholder", "constant", "call"]);
 // weights.file stays in the bundle folder (URLs read "..\\x" and "%2e%2e" as "../x" and "..").
@@ -148,6 +148,7 @@ export function validateManifest(manifest, { knownOps, file = "model.json" } = {
   checkSignature(manifest, "outputs", nodes, fail);
   const entries = checkWeightsTable(manifest.weights, nodes, fail);
   checkPlan(manifest, nodes, entries, fail);
+  if (version >= 2 || manifest.cpu !== undefined) checkCpuPlan(manifest, nodes, entries, fail);
 }
 
 function checkGraph(graph, knownOps, fail) {
@@ -236,14 +237,8 @@ function checkWeightsTable(weights, nodes, fail) {
 }
 
 function checkPlan(manifest, nodes, entries, fail) {
-  const { buffers, values, kernels, steps } = manifest;
-  const slots = new Map();
-  if (!Array.isArray(buffers)) fail("buffers", "must be a list");
-  buffers.forEach((b, i) => {
-    if (!isObject(b) || !isCount(b.id) || slots.has(b.id)) fail(`buffers[${i}].id`, "must be a unique non-negative integer");
-    if (!isCount(b.bytes_per_batch) || !isCount(b.bytes_fixed)) fail(`buffers[${i}]`, "needs non-negative integer bytes_per_batch and bytes_fixed");
-    slots.set(b.id, b);
-  });
+  const { values, kernels, steps } = manifest;
+  const slots = checkSlots(manifest.buffers, "buffers", fail);
   if (!isObject(values)) fail("values", "must be an object {name: {buffer} | {weight}}");
   for (const [name, v] of Object.entries(values)) {
     const where = `values.${name}`;
@@ -306,6 +301,93 @@ function checkPlan(manifest, nodes, entries, fail) {
   for (const [name, value] of Object.entries(manifest.limits || {})) {
     if (typeof value !== "number" || !(value >= 0)) fail(`limits.${name}`, `must be a non-negative number. Received: ${JSON.stringify(value)}`);
   }
+}
+
+// The CPU program (docs/internals.md §6, "cpu"); webexport/validate_cpu.py is its Python twin.
+const CPU_KERNELS = { matmul: "matmul", conv: "conv", depthwise: "conv", max_pool: "max_pool", avg_pool: "avg_pool",
+  softmax: "max", log_softmax: "max", js: null }; // kernel -> the op its first node must be
+const PROGRAM_OPS = new Set(["end", "scalar", "column", "full", "row", "add", "sub", "mul", "div", "maximum", "minimum",
+  "greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "where",
+  "neg", "abs", "sqrt", "exp", "log", "tanh", "sigmoid", "erf"]);
+const PROGRAM_REGISTERS = 16;
+
+function checkCpuPlan(manifest, nodes, entries, fail) {
+  const cpu = manifest.cpu;
+  if (!isObject(cpu)) fail("cpu", "must be an object {steps, buffers, values} (format_version 2 requires it)");
+  const slots = checkSlots(cpu.buffers, "cpu.buffers", fail);
+  if (!isObject(cpu.values)) fail("cpu.values", "must be an object {name: {buffer} | {weight}}");
+  for (const [name, v] of Object.entries(cpu.values)) {
+    const where = `cpu.values.${name}`;
+    if (!nodes.has(name)) fail(where, `names %${name}, which the graph does not define`);
+    if (isObject(v) && "buffer" in v) {
+      if (!slots.has(v.buffer)) fail(`${where}.buffer`, `names buffer ${JSON.stringify(v.buffer)}, which cpu.buffers does not define`);
+      checkSlotSize(nodes.get(name), slots.get(v.buffer), where, fail);
+    } else if (!(isObject(v) && entries.has(v.weight))) fail(where, "must be {buffer: id} or {weight: <a weights.entries name>}");
+  }
+  const known = (name) => hasOwn(cpu.values, name) || nodes.get(name)?.op === "constant";
+  const buffer = (name) => cpu.values[name]?.buffer;
+  for (const name of manifest.graph.inputs) if (buffer(name) === undefined) fail("cpu.values", `has no buffer for input "${name}"`);
+  const written = new Set(manifest.graph.inputs.map(buffer));
+  if (!Array.isArray(cpu.steps)) fail("cpu.steps", "must be a list");
+  cpu.steps.forEach((s, i) => {
+    const where = `cpu.steps[${i}]`;
+    if (!isObject(s) || !hasOwn(CPU_KERNELS, s.kernel)) fail(`${where}.kernel`, `must be one of ${Object.keys(CPU_KERNELS).join(", ")}. Received: ${JSON.stringify(s && s.kernel)}`);
+    if (!Array.isArray(s.nodes) || !s.nodes.length || !s.nodes.every((n) => nodes.get(n)?.op === "call")) fail(`${where}.nodes`, "must be a non-empty list of call nodes");
+    const first = nodes.get(s.nodes[0]).target;
+    if (CPU_KERNELS[s.kernel] ? first !== CPU_KERNELS[s.kernel] : s.nodes.length !== 1) {
+      fail(`${where}.nodes`, `cannot be computed by kernel ${s.kernel}: its first node %${s.nodes[0]} is ${first}`);
+    }
+    if (s.output !== s.nodes[s.nodes.length - 1] || buffer(s.output) === undefined) fail(`${where}.output`, "must be the last node, stored in a cpu buffer");
+    if (!Array.isArray(s.inputs) || !s.inputs.every(known)) fail(`${where}.inputs`, "must list values cpu.values or the graph's constants define");
+    const reads = [...s.inputs, ...nodes.get(s.nodes[0]).inputs];
+    for (const name of reads) {
+      if (!known(name)) fail(`${where}.inputs`, `leaves out %${name}, which node %${s.nodes[0]} reads`);
+      if (buffer(name) !== undefined && !written.has(buffer(name))) fail(`${where}.inputs`, `reads "${name}" (buffer ${buffer(name)}) before any step writes it`);
+      if (buffer(name) === buffer(s.output)) fail(`${where}.output`, `shares buffer ${buffer(name)} with "${name}", which the step reads`);
+    }
+    if (!["matmul", "conv", "depthwise"].includes(s.kernel)) {
+      written.add(buffer(s.output));
+      return;
+    }
+    for (const key of ["bias", "residual"]) {
+      if (s[key] !== null && !s.inputs.includes(s[key])) fail(`${where}.${key}`, `must be null or one of the step's inputs. Received: ${JSON.stringify(s[key])}`);
+    }
+    if (!Array.isArray(s.clamp) || s.clamp.length !== 2 || !s.clamp.every((v) => v === null || typeof v === "number")) {
+      fail(`${where}.clamp`, `must be [low, high], numbers or null. Received: ${JSON.stringify(s.clamp)}`);
+    }
+    checkProgram(s.program, s.inputs, `${where}.program`, fail);
+    written.add(buffer(s.output));
+  });
+  for (const name of manifest.graph.outputs) {
+    if (buffer(name) !== undefined && !written.has(buffer(name))) fail("cpu.steps", `never write output "${name}"`);
+    if (!known(name)) fail("cpu.values", `has no place for output "${name}"`);
+  }
+}
+
+function checkProgram(program, inputs, where, fail) {
+  if (!Array.isArray(program)) fail(where, "must be a list of [op, dst, a, b, x] instructions");
+  const register = (r) => Number.isInteger(r) && r >= 0 && r < PROGRAM_REGISTERS;
+  program.forEach((ins, i) => {
+    const [op, dst, a, b, x] = Array.isArray(ins) ? ins : [];
+    if (!Array.isArray(ins) || ins.length !== 5 || !PROGRAM_OPS.has(op) || ![dst, a, b].every(register)) {
+      fail(`${where}[${i}]`, `must be [op, dst, a, b, x] with a known op and registers 0..${PROGRAM_REGISTERS - 1}. Received: ${JSON.stringify(ins)}`);
+    }
+    const ok = op === "scalar" ? typeof x === "number" : ["column", "full", "row"].includes(op) ? inputs.includes(x)
+      : op === "where" ? register(x) : x === 0;
+    if (!ok) fail(`${where}[${i}]`, `has a bad operand x for ${op}. Received: ${JSON.stringify(x)}`);
+  });
+  if (program.length && program[program.length - 1][0] !== "end") fail(where, 'must end with an "end" instruction');
+}
+
+function checkSlots(buffers, field, fail) {
+  const slots = new Map();
+  if (!Array.isArray(buffers)) fail(field, "must be a list");
+  buffers.forEach((b, i) => {
+    if (!isObject(b) || !isCount(b.id) || slots.has(b.id)) fail(`${field}[${i}].id`, "must be a unique non-negative integer");
+    if (!isCount(b.bytes_per_batch) || !isCount(b.bytes_fixed)) fail(`${field}[${i}]`, "needs non-negative integer bytes_per_batch and bytes_fixed");
+    slots.set(b.id, b);
+  });
+  return slots;
 }
 
 function checkSlotSize(node, slot, where, fail) {

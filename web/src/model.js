@@ -7,39 +7,88 @@ import { loadKernels, runGraph } from "./cpu.js";
 import { formatShape, flatten, inferShape, numel, toStorageArray } from "./util.js";
 import { createGpu, destroyGpu, findAdapter, requestGpuDevice, runSteps } from "./webgpu.js";
 
-const BACKENDS = ["auto", "webgpu", "cpu"];
+const BACKENDS = ["auto", "webgpu", "cpu", "wasm", "js"];
+// Adapters that emulate a GPU on the CPU: for inference the CPU path is many times faster there.
+const SOFTWARE_ADAPTER = /swiftshader|lavapipe|llvmpipe/i;
 
 /**
  * Load a pyml bundle and prepare it to run: fetch and verify model.json and the weights, then (WebGPU)
- * compile every pipeline and upload the weights, or (CPU) import the kernel families the graph uses,
- * all before the promise resolves.
+ * compile every pipeline and upload the weights, or (CPU) compile the WebAssembly kernels and pack the
+ * weights, all before the promise resolves.
  * @param {string|URL} url  the bundle's model.json; its other files resolve relative to it
- * @param {{backend?: "auto"|"webgpu"|"cpu", onProgress?: (e: {stage: string, loaded: number, total: number}) => void}} [options]
- *   `backend`: "auto" (default) uses WebGPU when the browser has an adapter, else the CPU.
+ * @param {{backend?: "auto"|"webgpu"|"cpu"|"wasm"|"js", onProgress?: (e: {stage: string, loaded: number, total: number}) => void}} [options]
+ *   `backend`: "auto" (default) uses WebGPU on a hardware adapter, else the CPU; "cpu" is WebAssembly SIMD
+ *   where the browser has it, else plain JavaScript; "wasm" and "js" force one of those two.
+ *   `info.backend` says what runs ("webgpu", "wasm" or "js") and `info.reason` why.
  *   `onProgress` is called with stage "weights" (bytes), "compile" and "ready".
  * @returns {Promise<Model>}
  * @example
  *   import { loadModel } from "./model/runtime/index.js";
  *   const model = await loadModel("model/model.json");
  *   const y = await model.predict([[0.1, 0.2, 0.3, 0.4]]);   // {data: Float32Array, shape: [1, 3]}
+ *   console.log(model.info.backend, model.info.reason);       // "webgpu", "a hardware WebGPU adapter (...)"
  */
 export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   if (!BACKENDS.includes(backend)) {
-    throw new Error(`loadModel: backend must be "auto", "webgpu" or "cpu". Received: ${JSON.stringify(backend)}`);
+    throw new Error(`loadModel: backend must be one of ${BACKENDS.map((b) => `"${b}"`).join(", ")}. Received: ${JSON.stringify(backend)}`);
   }
   const { manifest, weights } = await fetchBundle(url, { onProgress });
   const tensors = readWeights(manifest, weights);
-  const adapter = backend === "cpu" ? null : await findAdapter();
-  if (backend === "cpu" || (backend === "auto" && !adapter)) {
-    await loadKernels(manifest.graph.nodes.filter((n) => n.op === "call").map((n) => n.target));
-    if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
-    return new Model(manifest, { backend: "cpu", weights: tensors, adapter: null });
+  let reason = `backend "${backend}" was asked for`;
+  if (backend === "auto") {
+    const adapter = await findAdapter();
+    const software = adapter && softwareAdapter(adapter);
+    if (adapter && !software) {
+      return loadOnGpu(manifest, tensors, adapter, `a hardware WebGPU adapter (${describe(adapterInfo(adapter))})`, onProgress);
+    }
+    reason = adapter ? `the WebGPU adapter is ${software}, which the CPU path outruns` : "this browser has no WebGPU adapter";
+  } else if (backend === "webgpu") {
+    return loadOnGpu(manifest, tensors, await findAdapter(), reason, onProgress);
   }
+  const wasm = backend === "js" ? null : await import("./wasm.js");
+  const variant = wasm && wasm.wasmSimdSupport();
+  if (backend === "wasm" && !variant) {
+    throw new Error('backend "wasm": this browser has no WebAssembly SIMD; use backend "js" (or "cpu", which falls back to it)');
+  }
+  if (variant && !manifest.cpu) {
+    if (backend === "wasm") {
+      throw new Error(`backend "wasm": this bundle (format_version ${manifest.format_version}) has no CPU program; export it again with pyml`);
+    }
+    reason += `; the bundle (format_version ${manifest.format_version}) has no CPU program for WebAssembly`;
+  }
+  if (variant && manifest.cpu) {
+    if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
+    const exec = await wasm.createWasm(manifest, tensors, variant);
+    if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
+    return new Model(manifest, { backend: "wasm", wasm: exec, runWasm: wasm.runWasm,
+      reason: `${reason}; WebAssembly ${variant === "relaxed" ? "relaxed SIMD" : "SIMD"}` });
+  }
+  if (backend !== "js" && !variant) reason += "; this browser has no WebAssembly SIMD";
+  await loadKernels(manifest.graph.nodes.filter((n) => n.op === "call").map((n) => n.target));
+  if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
+  return new Model(manifest, { backend: "js", weights: tensors, reason });
+}
+
+async function loadOnGpu(manifest, tensors, adapter, reason, onProgress) {
   const { device, info } = await requestGpuDevice(manifest, adapter);
   if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
   const gpu = await createGpu(device, manifest, tensors);
   if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
-  return new Model(manifest, { backend: "webgpu", gpu, adapter: info });
+  return new Model(manifest, { backend: "webgpu", gpu, adapter: info, reason });
+}
+
+function adapterInfo(adapter) {
+  const info = adapter.info || {};
+  return { vendor: info.vendor || "", architecture: info.architecture || "", description: info.description || "" };
+}
+
+const describe = ({ vendor, architecture, description }) => [vendor, architecture, description].filter(Boolean).join(" / ") || "unnamed";
+
+// Why `adapter` is a software one ("a fallback adapter", "google / swiftshader"), or "" for a real GPU.
+function softwareAdapter(adapter) {
+  if (adapter.info?.isFallbackAdapter || adapter.isFallbackAdapter) return `a fallback adapter (${describe(adapterInfo(adapter))})`;
+  const info = adapterInfo(adapter);
+  return SOFTWARE_ADAPTER.test(`${info.vendor} ${info.architecture} ${info.description}`) ? `software (${describe(info)})` : "";
 }
 
 /**
@@ -61,6 +110,7 @@ export class Model {
     this.#state = state;
     this.info = Object.freeze({
       backend: state.backend,
+      reason: state.reason,
       adapter: state.adapter ? Object.freeze({ ...state.adapter }) : null,
       inputs: manifest.inputs.map(({ name, shape, dtype }) => ({ name, shape: [...shape], dtype })),
       outputs: manifest.outputs.map(({ name, shape, dtype }) => ({ name, shape: [...shape], dtype })),
@@ -110,15 +160,16 @@ export class Model {
     const { values, batch } = prepareInputs(this.#manifest.inputs, inputs);
     const work = this.#queue.then(() => {
       if (this.#closed) throw new Error(`this Model cannot run: ${this.#closed}`);
-      return this.#state.gpu ? runSteps(this.#state.gpu, values, batch)
-        : runGraph(this.#manifest.graph, this.#state.weights, values);
+      const { gpu, wasm, runWasm, weights } = this.#state;
+      if (gpu) return runSteps(gpu, values, batch);
+      return wasm ? runWasm(wasm, values, batch) : runGraph(this.#manifest.graph, weights, values);
     });
     this.#queue = work.catch(() => {});
     return work;
   }
 
   /**
-   * Free the model's GPU buffers and device (a no-op for the CPU backend beyond dropping the weights).
+   * Free the model's GPU buffers and device, or its WebAssembly memory and weights.
    * Later `predict` calls reject. Calling it twice is harmless.
    * @example
    *   model.dispose();
@@ -129,7 +180,7 @@ export class Model {
     const state = this.#state;
     this.#queue = this.#queue.then(() => {
       if (state.gpu) destroyGpu(state.gpu);
-      state.weights = null;
+      state.weights = state.wasm = null;
     });
   }
 }
