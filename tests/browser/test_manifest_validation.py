@@ -1,7 +1,9 @@
 """The two manifest validators agree: ``webexport.validate`` (Python) and ``validateManifest`` in web/src/bundle.js
 refuse the same damaged model.json, each naming the same field, and accept the same valid ones.
 
-Every case damages one field of a small exported bundle; the JS side runs them all in one page."""
+Every case damages one field of a small exported bundle; the JS side runs them all in one page. The CPU
+program (``cpu``, format 2) is damaged in a bundle with one ``js`` step per movement node, and in a dense
+layer whose matmul step carries a bias, a clamp and an epilogue program."""
 import copy
 import json
 
@@ -42,7 +44,7 @@ REFUSED = [
     ("missing-graph", lambda m: m.pop("graph"), "graph"),
     ("missing-weights", lambda m: m.pop("weights"), "weights"),
     ("wrong-format", _set(["format"], "onnx"), "format"),
-    ("newer-version", _set(["format_version"], 2), "bundle format version 2 is newer"),
+    ("newer-version", _set(["format_version"], 3), "bundle format version 3 is newer"),
     ("node-without-inputs", lambda m: m["graph"]["nodes"][0].pop("inputs"), "graph.nodes[0].inputs"),
     ("node-input-undefined", _append(["graph", "nodes", 2, "inputs"], "ghost"), "graph.nodes[2].inputs"),
     ("node-input-not-a-name", _append(["graph", "nodes", 2, "inputs"], ["x"]), "graph.nodes[2].inputs"),
@@ -85,6 +87,34 @@ REFUSED = [
     ("wgsl-empty", _set(["kernels", 0, "wgsl"], ""), "kernels[0].wgsl"),
     ("limits-not-an-object", _set(["limits"], [1]), "limits"),
     ("limit-not-a-number", _set(["limits", "maxBufferSize"], "big"), "limits.maxBufferSize"),
+    ("cpu-missing", lambda m: m.pop("cpu"), "cpu"),
+    ("cpu-steps-missing", lambda m: m["cpu"].pop("steps"), "cpu.steps"),
+    ("cpu-kernel-unknown", _set(["cpu", "steps", 0, "kernel"], "gemm"), "cpu.steps[0].kernel"),
+    ("cpu-js-step-of-two-nodes", _append(["cpu", "steps", 0, "nodes"], "v2"), "cpu.steps[0].nodes"),
+    ("cpu-step-node-undefined", _set(["cpu", "steps", 0, "nodes"], ["ghost"]), "cpu.steps[0].nodes"),
+    ("cpu-output-not-the-last-node", _set(["cpu", "steps", 0, "output"], "x"), "cpu.steps[0].output"),
+    ("cpu-input-left-out", _set(["cpu", "steps", 0, "inputs"], []), "cpu.steps[0].inputs"),
+    ("cpu-reads-before-a-write", lambda m: m["cpu"]["steps"].reverse(), "cpu.steps[0].inputs"),
+    ("cpu-output-never-written", _set(["cpu", "steps"], []), "cpu.steps"),
+    ("cpu-buffer-id-repeated", _set(["cpu", "buffers", 1, "id"], 0), "cpu.buffers[1].id"),
+    ("cpu-value-buffer-undefined", _set(["cpu", "values", "v2", "buffer"], 42), "cpu.values.v2.buffer"),
+    ("cpu-value-of-no-node", _set(["cpu", "values", "ghost"], {"buffer": 0}), "cpu.values.ghost"),
+    ("cpu-value-weight-undefined", _set(["cpu", "values", "v2"], {"weight": "ghost"}), "cpu.values.v2"),
+    ("cpu-slot-too-small", lambda m: m["cpu"]["buffers"][m["cpu"]["values"]["v2"]["buffer"]].update(bytes_fixed=8),
+     "cpu.values.v2"),
+]
+# The same for the dense bundle's matmul step: its epilogue fields and register program.
+REFUSED_DENSE = [
+    ("cpu-kernel-for-another-op", _set(["cpu", "steps", 0, "kernel"], "conv"), "cpu.steps[0].nodes"),
+    ("cpu-bias-not-an-input", _set(["cpu", "steps", 0, "bias"], "ghost"), "cpu.steps[0].bias"),
+    ("cpu-clamp-short", _set(["cpu", "steps", 0, "clamp"], [0]), "cpu.steps[0].clamp"),
+    ("cpu-clamp-text", _set(["cpu", "steps", 0, "clamp"], ["0", None]), "cpu.steps[0].clamp"),
+    ("cpu-program-not-a-list", _set(["cpu", "steps", 0, "program"], {}), "cpu.steps[0].program"),
+    ("cpu-program-op-unknown", _set(["cpu", "steps", 0, "program", 0, 0], "cosh"), "cpu.steps[0].program[0]"),
+    ("cpu-program-register-16", _set(["cpu", "steps", 0, "program", 0, 1], 16), "cpu.steps[0].program[0]"),
+    ("cpu-program-load-undefined", _set(["cpu", "steps", 0, "program", 1, 4], "ghost"), "cpu.steps[0].program[1]"),
+    ("cpu-program-scalar-text", _set(["cpu", "steps", 0, "program", 3, 4], "0.5"), "cpu.steps[0].program[3]"),
+    ("cpu-program-without-end", lambda m: m["cpu"]["steps"][0]["program"].pop(), "cpu.steps[0].program"),
 ]
 ACCEPTED = [
     ("as-exported", lambda m: None),
@@ -93,16 +123,30 @@ ACCEPTED = [
 ]
 
 
+def _dense(x):
+    """sigmoid(relu(x @ w + b)) * s + 0.5: bias and clamp in the matmul's registers, the rest a program."""
+    rng = np.random.default_rng(3)
+    w, b, s = (pyml.Variable(rng.standard_normal(shape).astype(np.float32), name=f"dense/{name}")
+               for shape, name in (((4, 3), "kernel"), ((3,), "bias"), ((3,), "scale")))
+    return pyml.ops.sigmoid(pyml.ops.relu(x @ w + b)) * s + 0.5
+
+
 @pytest.fixture(scope="module")
 def manifests(tmp_path_factory):
-    """The movement bundle's manifest, and one for a graph without inputs (a constant, transposed)."""
+    """The movement bundle's manifest, a dense layer's, and one for a graph without inputs (a constant,
+    transposed)."""
     folder = tmp_path_factory.mktemp("validation")
     export(movement_graph(), folder / "movement", include_runtime=False)
+    export(pyml.graph.trace(_dense, [((None, 4), "float32")]), folder / "dense", include_runtime=False)
     c = np.arange(6, dtype=np.float32).reshape(2, 3)
     nodes = [Node("c", "constant", (2, 3), "float32", attrs={"label": "layer/c"}),
              Node("v1", "call", (3, 2), "float32", "transpose", ["c"], {"perm": (1, 0)})]
     export(Graph(nodes, [], ["v1"], {"c": c}), folder / "no-inputs", include_runtime=False)
-    return {name: json.loads((folder / name / "model.json").read_text()) for name in ("movement", "no-inputs")}
+    out = {name: json.loads((folder / name / "model.json").read_text()) for name in ("movement", "dense", "no-inputs")}
+    step = out["dense"]["cpu"]["steps"][0]
+    assert step["kernel"] == "matmul" and step["bias"] and step["clamp"] == [0, None], step
+    assert [op[0] for op in step["program"]] == ["sigmoid", "column", "mul", "scalar", "add", "end"], step["program"]
+    return out
 
 
 def _python_verdict(manifest):
@@ -123,14 +167,15 @@ def _js_verdicts(page, manifests):
 
 
 def test_python_and_js_refuse_the_same_damaged_manifests_naming_the_same_field(page, manifests):
+    cases = [("movement", *case) for case in REFUSED] + [("dense", *case) for case in REFUSED_DENSE]
     damaged = []
-    for _, change, _ in REFUSED:
-        m = copy.deepcopy(manifests["movement"])
+    for bundle, _, change, _ in cases:
+        m = copy.deepcopy(manifests[bundle])
         change(m)
         damaged.append(m)
     verdicts = _js_verdicts(page, damaged)
     problems = []
-    for (case, _, field), m, js in zip(REFUSED, damaged, verdicts):
+    for (_, case, _, field), m, js in zip(cases, damaged, verdicts):
         py = _python_verdict(m)
         if py is None or field not in py:
             problems.append(f"{case}: Python {'accepted it' if py is None else 'did not name ' + repr(field)}: {py}")
@@ -140,7 +185,8 @@ def test_python_and_js_refuse_the_same_damaged_manifests_naming_the_same_field(p
 
 
 def test_python_and_js_accept_the_same_valid_manifests(page, manifests):
-    valid = [("no-inputs", manifests["no-inputs"])]
+    valid = [("no-inputs", manifests["no-inputs"]), ("dense", manifests["dense"]),
+             ("format-1-without-cpu", {**{k: v for k, v in manifests["dense"].items() if k != "cpu"}, "format_version": 1})]
     for case, change in ACCEPTED:
         m = copy.deepcopy(manifests["movement"])
         change(m)

@@ -41,7 +41,8 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
     if (adapter && !software) {
       return loadOnGpu(manifest, tensors, adapter, `a hardware WebGPU adapter (${describe(adapterInfo(adapter))})`, onProgress);
     }
-    reason = adapter ? `the WebGPU adapter is ${software}, which the CPU path outruns` : "this browser has no WebGPU adapter";
+    reason = adapter ? `the WebGPU adapter (${describe(adapterInfo(adapter))}) ${software}, which the CPU path outruns`
+      : "this browser has no WebGPU adapter";
   } else if (backend === "webgpu") {
     return loadOnGpu(manifest, tensors, await findAdapter(), reason, onProgress);
   }
@@ -84,11 +85,11 @@ function adapterInfo(adapter) {
 
 const describe = ({ vendor, architecture, description }) => [vendor, architecture, description].filter(Boolean).join(" / ") || "unnamed";
 
-// Why `adapter` is a software one ("a fallback adapter", "google / swiftshader"), or "" for a real GPU.
+// Why `adapter` emulates a GPU on the CPU ("is a fallback adapter", "runs in software"), or "" for a real GPU.
 function softwareAdapter(adapter) {
-  if (adapter.info?.isFallbackAdapter || adapter.isFallbackAdapter) return `a fallback adapter (${describe(adapterInfo(adapter))})`;
-  const info = adapterInfo(adapter);
-  return SOFTWARE_ADAPTER.test(`${info.vendor} ${info.architecture} ${info.description}`) ? `software (${describe(info)})` : "";
+  if (adapter.info?.isFallbackAdapter || adapter.isFallbackAdapter) return "is a fallback adapter";
+  const { vendor, architecture, description } = adapterInfo(adapter);
+  return SOFTWARE_ADAPTER.test(`${vendor} ${architecture} ${description}`) ? "runs in software" : "";
 }
 
 /**
