@@ -68,9 +68,10 @@ def check_cpu_plan(manifest, nodes, entries, fail, check_slots, check_slot_size)
             fail(f"{where}.output", "must be the last node, stored in a cpu buffer")
         if not isinstance(s.get("inputs"), list) or not all(known(n) for n in s["inputs"]):
             fail(f"{where}.inputs", "must list values cpu.values or the graph's constants define")
-        for name in s["inputs"] + nodes[step_nodes[0]]["inputs"]:
-            if not known(name):
+        for name in nodes[step_nodes[0]]["inputs"]:
+            if name not in s["inputs"]:
                 fail(f"{where}.inputs", f"leaves out %{name}, which node %{step_nodes[0]} reads")
+        for name in s["inputs"]:
             if buffer(name) is not None and buffer(name) not in written:
                 fail(f"{where}.inputs", f"reads {name!r} (buffer {buffer(name)}) before any step writes it")
             if buffer(name) == buffer(s["output"]):

@@ -339,9 +339,10 @@ function checkCpuPlan(manifest, nodes, entries, fail) {
     }
     if (s.output !== s.nodes[s.nodes.length - 1] || buffer(s.output) === undefined) fail(`${where}.output`, "must be the last node, stored in a cpu buffer");
     if (!Array.isArray(s.inputs) || !s.inputs.every(known)) fail(`${where}.inputs`, "must list values cpu.values or the graph's constants define");
-    const reads = [...s.inputs, ...nodes.get(s.nodes[0]).inputs];
-    for (const name of reads) {
-      if (!known(name)) fail(`${where}.inputs`, `leaves out %${name}, which node %${s.nodes[0]} reads`);
+    for (const name of nodes.get(s.nodes[0]).inputs) {
+      if (!s.inputs.includes(name)) fail(`${where}.inputs`, `leaves out %${name}, which node %${s.nodes[0]} reads`);
+    }
+    for (const name of s.inputs) {
       if (buffer(name) !== undefined && !written.has(buffer(name))) fail(`${where}.inputs`, `reads "${name}" (buffer ${buffer(name)}) before any step writes it`);
       if (buffer(name) === buffer(s.output)) fail(`${where}.output`, `shares buffer ${buffer(name)} with "${name}", which the step reads`);
     }
