@@ -1,6 +1,7 @@
 """Check the manifest's ``cpu`` field, the CPU program (docs/internals.md §6; ``webexport.cpu_plan`` writes
-it). ``webexport.validate`` calls ``check_cpu_plan``; ``checkCpuPlan`` in web/src/bundle.js is its JS twin,
-with the same messages (tests/browser/test_manifest_validation.py runs damaged manifests through both)."""
+it). ``webexport.validate`` calls ``check_cpu_plan``; ``validateCpuPlan`` in web/src/cpuplan.js is its JS twin,
+with the same messages (tests/browser/test_manifest_validation.py runs damaged manifests through both). The JS
+runtime checks ``cpu`` when the wasm backend loads, so a WebGPU page never downloads the checks."""
 import numbers
 
 # kernel -> the op its first node must be (None: a "js" step, one node of any op)
@@ -16,13 +17,13 @@ LOADS = ("column", "full", "row")
 
 
 def check_cpu_plan(manifest, nodes, entries, fail, check_slots, check_slot_size):
-    """Raise through ``fail(field, message)`` on the first problem in ``manifest["cpu"]``.
+    """Raise through ``fail(field, message)`` on the first problem in ``manifest["cpu"]`` (when present).
 
     ``nodes``/``entries``: the graph's nodes and the weight entries by name; ``check_slots(buffers, field)``
     and ``check_slot_size(node, slot, where)`` are the loader's checks of the top-level plan."""
     cpu = manifest.get("cpu")
     if not isinstance(cpu, dict):
-        fail("cpu", "must be an object {steps, buffers, values} (format_version 2 requires it)")
+        fail("cpu", "must be an object {steps, buffers, values}")
     slots = check_slots(cpu.get("buffers"), "cpu.buffers")
     values = cpu.get("values")
     if not isinstance(values, dict):

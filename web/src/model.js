@@ -3,7 +3,6 @@
  * @module model
  */
 import { fetchBundle, readWeights } from "./bundle.js";
-import { loadKernels, runGraph } from "./cpu.js";
 import { formatShape, flatten, inferShape, numel, toStorageArray } from "./util.js";
 import { createGpu, destroyGpu, findAdapter, requestGpuDevice, runSteps } from "./webgpu.js";
 
@@ -46,28 +45,10 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   } else if (backend === "webgpu") {
     return loadOnGpu(manifest, tensors, await findAdapter(), reason, onProgress);
   }
-  const wasm = backend === "js" ? null : await import("./wasm.js");
-  const variant = wasm && wasm.wasmSimdSupport();
-  if (backend === "wasm" && !variant) {
-    throw new Error('backend "wasm": this browser has no WebAssembly SIMD; use backend "js" (or "cpu", which falls back to it)');
-  }
-  if (variant && !manifest.cpu) {
-    if (backend === "wasm") {
-      throw new Error(`backend "wasm": this bundle (format_version ${manifest.format_version}) has no CPU program; export it again with pyml`);
-    }
-    reason += `; the bundle (format_version ${manifest.format_version}) has no CPU program for WebAssembly`;
-  }
-  if (variant && manifest.cpu) {
-    if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
-    const exec = await wasm.createWasm(manifest, tensors, variant);
-    if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
-    return new Model(manifest, { backend: "wasm", wasm: exec, runWasm: wasm.runWasm,
-      reason: `${reason}; WebAssembly ${variant === "relaxed" ? "relaxed SIMD" : "SIMD"}` });
-  }
-  if (backend !== "js" && !variant) reason += "; this browser has no WebAssembly SIMD";
-  await loadKernels(manifest.graph.nodes.filter((n) => n.op === "call").map((n) => n.target));
+  if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
+  const cpu = await (await import("./wasm.js")).loadCpu(manifest, tensors, backend, reason);
   if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
-  return new Model(manifest, { backend: "js", weights: tensors, reason });
+  return new Model(manifest, cpu);
 }
 
 async function loadOnGpu(manifest, tensors, adapter, reason, onProgress) {
@@ -161,9 +142,8 @@ export class Model {
     const { values, batch } = prepareInputs(this.#manifest.inputs, inputs);
     const work = this.#queue.then(() => {
       if (this.#closed) throw new Error(`this Model cannot run: ${this.#closed}`);
-      const { gpu, wasm, runWasm, weights } = this.#state;
-      if (gpu) return runSteps(gpu, values, batch);
-      return wasm ? runWasm(wasm, values, batch) : runGraph(this.#manifest.graph, weights, values);
+      const { gpu, run } = this.#state;
+      return gpu ? runSteps(gpu, values, batch) : run(values, batch);
     });
     this.#queue = work.catch(() => {});
     return work;
@@ -181,7 +161,7 @@ export class Model {
     const state = this.#state;
     this.#queue = this.#queue.then(() => {
       if (state.gpu) destroyGpu(state.gpu);
-      state.weights = state.wasm = null;
+      state.run = null; // drops the weights and the wasm instance
     });
   }
 }

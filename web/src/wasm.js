@@ -1,6 +1,7 @@
 /**
- * The WebAssembly SIMD backend: runs the manifest's CPU program (`cpu`, docs/internals.md §6) on the
- * kernels of web/src/wasm/*.wasm (sources in web/wasm/, built by scripts/build_wasm.py).
+ * The CPU path: the WebAssembly SIMD backend, which runs the manifest's CPU program (`cpu`, docs/internals.md
+ * §6) on the kernels of web/src/wasm/*.wasm (sources in web/wasm/, built by scripts/build_wasm.py), or the
+ * plain-JS interpreter (cpu.js) where the browser has no wasm SIMD (`loadCpu` chooses).
  *
  * All the work happens at load: the module is compiled once per page, each model gets its own instance
  * and memory, weights are packed into column panels and window tables built, then per batch size the
@@ -9,13 +10,10 @@
  * Nodes without a wasm kernel (`js` steps) run their JS kernel (web/src/cpu/) on views of wasm memory.
  * @module wasm
  */
-import { callKernel, loadKernels } from "./cpu.js";
+import { callKernel, loadKernels, runGraph } from "./cpu.js";
+import { PROGRAM_OPS, validateCpuPlan } from "./cpuplan.js";
 import { ARRAY_TYPES, numel, resolveShape } from "./util.js";
 
-// The register-program instruction names, in the order of the C enum (web/wasm/epilogue.h).
-const PROGRAM_OPS = ["end", "scalar", "column", "full", "row", "add", "sub", "mul", "div", "maximum", "minimum",
-  "greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "where",
-  "neg", "abs", "sqrt", "exp", "log", "tanh", "sigmoid", "erf"];
 const CACHED_BATCH_SIZES = 4; // batch sizes whose arena layout and bound steps stay cached
 const SLACK = 64; // bytes after every region: kernels may load (never store) up to 12 bytes past a row
 const PAGE = 65536;
@@ -30,6 +28,36 @@ const PROBES = {
 };
 
 const modules = {}; // variant -> promise of its compiled WebAssembly.Module
+
+/**
+ * Prepare a bundle for the CPU: "wasm" (WebAssembly SIMD; refused where the browser or the bundle lacks
+ * it), "js" (the graph interpreter), or "cpu"/"auto" (wasm where possible, else js).
+ * @param {object} manifest  a validated model.json
+ * @param {Object<string, {data, shape, dtype}>} weights  from `readWeights`
+ * @param {"auto"|"cpu"|"wasm"|"js"} backend  what `loadModel` was asked for
+ * @param {string} reason  why the CPU path, which `info.reason` extends with what was chosen
+ * @returns {Promise<{backend: "wasm"|"js", reason: string, run: (inputs: Array, batch: number) => Array}>}
+ * @example
+ *   const cpu = await loadCpu(manifest, readWeights(manifest, bytes), "cpu", "asked for");
+ *   const [y] = cpu.run([{ data: x, shape: [1, 784], dtype: "float32" }], 1);
+ */
+export async function loadCpu(manifest, weights, backend, reason) {
+  const variant = backend === "js" ? null : wasmSimdSupport();
+  if (backend === "wasm" && !variant) {
+    throw new Error('backend "wasm": this browser has no WebAssembly SIMD; use backend "js" (or "cpu", which falls back to it)');
+  }
+  if (variant && !manifest.cpu) {
+    const missing = "the bundle has no CPU program (model.json cpu: an older pyml exported it)";
+    if (backend === "wasm") throw new Error(`backend "wasm": ${missing}; export it again`);
+    reason += `; ${missing}`;
+  } else if (variant) {
+    const exec = await createWasm(manifest, weights, variant);
+    return { backend: "wasm", reason: `${reason}; WebAssembly ${variant === "relaxed" ? "relaxed SIMD" : "SIMD"}`,
+      run: (inputs, batch) => runWasm(exec, inputs, batch) };
+  } else if (backend !== "js") reason += "; this browser has no WebAssembly SIMD";
+  await loadKernels(manifest.graph.nodes.filter((n) => n.op === "call").map((n) => n.target));
+  return { backend: "js", reason, run: (inputs) => runGraph(manifest.graph, weights, inputs) };
+}
 
 /**
  * Which wasm build this browser runs: "relaxed" (relaxed SIMD: fused multiply-add), "simd" (SIMD128), or
@@ -84,7 +112,7 @@ export function compileKernels(variant) {
 /**
  * Instantiate the kernels for one model: pack its weights, build its window tables, import the JS kernel
  * families its `js` steps use.
- * @param {object} manifest  a validated model.json of format_version 2 or later (it has `cpu`)
+ * @param {object} manifest  a validated model.json that has a CPU program (`cpu`, checked here first)
  * @param {Object<string, {data, shape, dtype}>} weights  from `readWeights`
  * @param {"relaxed"|"simd"} variant  from `wasmSimdSupport`
  * @returns {Promise<object>}  the executor record `runWasm` takes
@@ -92,6 +120,7 @@ export function compileKernels(variant) {
  *   const wasm = await createWasm(manifest, readWeights(manifest, bytes), wasmSimdSupport());
  */
 export async function createWasm(manifest, weights, variant) {
+  validateCpuPlan(manifest);
   const nodes = new Map(manifest.graph.nodes.map((n) => [n.name, n]));
   const jsOps = manifest.cpu.steps.filter((s) => s.kernel === "js").map((s) => nodes.get(s.nodes[0]).target);
   const [module] = await Promise.all([compileKernels(variant), loadKernels(jsOps)]);
@@ -143,7 +172,8 @@ function prepare(exec) {
     }
     if (step.program?.length) exec.programs.set(step, allocate(exec, step.program.length * 20));
   }
-  exec.zeros = allocate(exec, zeros * 4); // fresh memory is zero, and nothing writes there
+  exec.zeros = allocate(exec, zeros * 4); // what padding taps read; nothing writes it after this
+  new Float32Array(exec.memory.buffer, exec.zeros, zeros).fill(0); // the space may have held a weight being packed
 }
 
 // Pack weight w ([..., k-ish, cout] read as a (size / cout) x cout matrix) into column panels, per group.
