@@ -31,22 +31,26 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   if (!BACKENDS.includes(backend)) {
     throw new Error(`loadModel: backend must be one of ${BACKENDS.map((b) => `"${b}"`).join(", ")}. Received: ${JSON.stringify(backend)}`);
   }
-  const { manifest, weights } = await fetchBundle(url, { onProgress });
-  const tensors = readWeights(manifest, weights);
+  // The bundle downloads while the backend is chosen and, for the CPU, the wasm compiles.
+  const bundle = fetchBundle(url, { onProgress }).then(({ manifest, weights }) => [manifest, readWeights(manifest, weights)]);
+  bundle.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
   let reason = `backend "${backend}" was asked for`;
   if (backend === "auto") {
     const adapter = await findAdapter();
     const software = adapter && softwareAdapter(adapter);
     if (adapter && !software) {
-      return loadOnGpu(manifest, tensors, adapter, `a hardware WebGPU adapter (${describe(adapterInfo(adapter))})`, onProgress);
+      return loadOnGpu(...(await bundle), adapter, `a hardware WebGPU adapter (${describe(adapterInfo(adapter))})`, onProgress);
     }
     reason = adapter ? `the WebGPU adapter (${describe(adapterInfo(adapter))}) ${software}, which the CPU path outruns`
       : "this browser has no WebGPU adapter";
   } else if (backend === "webgpu") {
-    return loadOnGpu(manifest, tensors, await findAdapter(), reason, onProgress);
+    return loadOnGpu(...(await bundle), await findAdapter(), reason, onProgress);
   }
+  const cpuPath = import("./wasm.js");
+  cpuPath.then((cpu) => cpu.prefetchKernels(backend), () => {});
+  const [manifest, tensors] = await bundle;
   if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
-  const cpu = await (await import("./wasm.js")).loadCpu(manifest, tensors, backend, reason);
+  const cpu = await (await cpuPath).loadCpu(manifest, tensors, backend, reason);
   if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
   return new Model(manifest, cpu);
 }

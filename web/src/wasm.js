@@ -60,6 +60,18 @@ export async function loadCpu(manifest, weights, backend, reason) {
 }
 
 /**
+ * Start compiling the wasm build `loadCpu` will use for `backend` (nothing for "js"), so that it overlaps
+ * the download of the weights.
+ * @param {"auto"|"cpu"|"wasm"|"js"} backend
+ * @example
+ *   prefetchKernels("cpu"); const cpu = await loadCpu(manifest, weights, "cpu", reason);
+ */
+export function prefetchKernels(backend) {
+  const variant = backend === "js" ? null : wasmSimdSupport();
+  if (variant) compileKernels(variant).catch(() => {}); // a failure surfaces when loadCpu asks again
+}
+
+/**
  * Which wasm build this browser runs: "relaxed" (relaxed SIMD: fused multiply-add), "simd" (SIMD128), or
  * null when it has no WebAssembly SIMD (the plain-JS kernels are then the CPU backend).
  * @returns {"relaxed"|"simd"|null}

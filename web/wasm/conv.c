@@ -64,7 +64,8 @@ EXPORT("depthwise") void depthwise(const float *x, int32_t m, int32_t image_stri
           acc[v] = MADD(xv, LOAD(wp + 4 * v), acc[v]);
         }
       }
-      finish_row(&e, acc, 4, row, co, nc);
+#pragma unroll
+      for (int v = 0; v < 4; v++) finish(&e, acc[v], row, co + 4 * v, nc - 4 * v);
       if (program) run_program(&e, row, 1, co, nc);
     }
   }

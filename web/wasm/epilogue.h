@@ -45,17 +45,16 @@ INLINE v128_t bias_at(const Epilogue *e, int j) {
   return e->bias ? LOAD(e->bias + j) : wasm_f32x4_const_splat(0.f);
 }
 
-/* Finish nv vectors of row `row` starting at column `col` (nc of them real): residual, clamp, store. */
-INLINE void finish_row(const Epilogue *e, v128_t *acc, int nv, int row, int col, int nc) {
-  float *c = e->c + row * e->ldc + col;
-  if (e->residual) {
-    const float *q = e->residual + row * e->ldc + col;
-    for (int v = 0; v < nv; v++) acc[v] = wasm_f32x4_add(acc[v], LOAD(q + 4 * v));
-  }
-  if (e->clamp) {
-    for (int v = 0; v < nv; v++) acc[v] = wasm_f32x4_min(wasm_f32x4_max(acc[v], SPLAT(e->lo)), SPLAT(e->hi));
-  }
-  for (int v = 0; v < nv; v++) store_part(c + 4 * v, acc[v], nc - 4 * v);
+/*
+ * Finish the sums v of row `row`, columns col..col+3 (n of them real; none when n <= 0): add the residual,
+ * clamp, store. By value, so that callers' accumulators never need an address and stay in registers.
+ */
+INLINE void finish(const Epilogue *e, v128_t v, int row, int col, int n) {
+  if (n <= 0) return;
+  const int at = row * e->ldc + col;
+  if (e->residual) v = wasm_f32x4_add(v, LOAD(e->residual + at));
+  if (e->clamp) v = wasm_f32x4_min(wasm_f32x4_max(v, SPLAT(e->lo)), SPLAT(e->hi));
+  store_part(e->c + at, v, n);
 }
 
 void run_program(const Epilogue *e, int row0, int rows, int col0, int nc);
