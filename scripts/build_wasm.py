@@ -68,9 +68,9 @@ def build():
 def check():
     """0 when build.json matches the sources and the committed binaries, else 1 with what differs."""
     built = json.loads((OUT / "build.json").read_text())
-    stale = sorted(set(record().items()) ^ set(built["sources"].items()))
+    stale = sorted({path for path, _ in set(record().items()) ^ set(built["sources"].items())})
     wrong = [path for path, sha in built["outputs"].items() if not (ROOT / path).is_file() or digest(ROOT / path) != sha]
-    for path, _ in stale:
+    for path in stale:
         print(f"changed since the last build: {path}")
     for path in wrong:
         print(f"does not match build.json: {path}")
