@@ -269,8 +269,8 @@ function layOut(exec, batch) {
   const steps = cpu.steps.map((step) => {
     if (step.kernel !== "js") return { calls: kernelCalls(exec, step, place) };
     const node = exec.nodes.get(step.nodes[0]);
-    node.inputs.forEach(place);
-    return { node, output: place(step.output) && step.output };
+    [...node.inputs, step.output].forEach(place);
+    return { node, output: step.output };
   });
   for (const step of cpu.steps) (step.program || []).forEach((op) => typeof op[4] === "string" && place(op[4]));
   return { batch, end: end + SLACK, places, steps, buffer: null, views: null };
@@ -325,17 +325,14 @@ function bind(exec, plan) {
     const data = p.ptr || !p.weight ? new ARRAY_TYPES[p.dtype](memory.buffer, p.ptr, numel(p.shape)) : p.weight.data;
     views.set(name, { data, shape: p.shape, dtype: p.dtype });
   }
-  plan.steps.forEach((step, i) => {
-    if (step.node) {
+  plan.run = plan.steps.map((step) => {
+    if (step.node) { // a js step reads and writes views of this memory buffer
       const args = step.node.inputs.map((name) => views.get(name)), out = views.get(step.output).data;
-      step.run = () => out.set(callKernel(step.node, args, plan.batch).data);
-    } else if (!step.run) {
-      const calls = step.calls.map(([name, ...args]) => [exports[name], args]);
-      step.run = () => { for (const [fn, args] of calls) fn(...args); };
+      return () => out.set(callKernel(step.node, args, plan.batch).data);
     }
-    plan.steps[i] = step;
+    const calls = step.calls.map(([name, ...args]) => [exports[name], args]);
+    return calls.length === 1 ? () => calls[0][0](...calls[0][1]) : () => calls.forEach(([fn, args]) => fn(...args));
   });
-  plan.run = plan.steps.map((s) => s.run);
   plan.views = views;
   plan.buffer = memory.buffer;
   exec.current = plan;
