@@ -10,9 +10,9 @@ own. Every other node is a ``js`` step: its JS kernel (web/src/cpu/) reads and w
 nodes (reshape) are no step at all: they share their input's memory. The digits MLP:
 
     >>> print(format_cpu_plan(plan_cpu(graph)))
-    matmul  dense/matmul+add+maximum  (%x, %w1) -> %v5  bias %w3 clamp [0, inf]
-    matmul  dense_1/matmul+add  (%v5, %w7) -> %v9  bias %w8
-    softmax  v10/max+sub+exp+sum+div  (%v9) -> %v14
+    matmul  dense/matmul+add+maximum  (%x, %w1, %w3) -> %v6  bias %w3  clamp [0, inf]
+    matmul  dense_1/matmul+add  (%v6, %w7, %w9) -> %v10  bias %w9
+    softmax  v11/max+sub+exp+sum+div  (%v10) -> %v15
 
 A program instruction is ``[op, dst, a, b, x]``: register ``dst`` = ``op(register a, register b)``; ``x`` is
 the float of ``scalar``, the value a load reads (``column``: indexed by output column, ``full``: laid out as
@@ -22,6 +22,7 @@ before the program; ``["end", 0, r, 0, 0]`` stores register r.
 import math
 from dataclasses import dataclass, field
 
+from pyml.ops.registry import Spec
 from webexport import kernels as _families
 from webexport.fusion import fuse, step_label
 from webexport.kernels.common import scalar_value
@@ -111,13 +112,13 @@ def plan_cpu(graph):
             steps.append(_js_step(graph, node))
     external = constants | {a for a, root in aliases.items() if root in constants}
     memory = plan_memory([(s.inputs, [s.output]) for s in steps],
-                         {n.name: _spec(n) for n in graph.nodes}, graph.inputs, graph.outputs,
+                         {n.name: Spec(tuple(n.shape), n.dtype) for n in graph.nodes}, graph.inputs, graph.outputs,
                          aliases=aliases, external=external)
     return CpuPlan(steps, aliases, memory, frozenset(constants))
 
 
 def format_cpu_plan(plan):
-    """One line per step: ``matmul  dense/matmul+add+maximum  (%x, %w1) -> %v5  bias %w3 clamp [0, inf]``."""
+    """One line per step: ``matmul  dense/matmul+add+maximum  (%x, %w1, %w3) -> %v6  bias %w3  clamp [0, inf]``."""
     lines = []
     for s in plan.steps:
         line = f"{s.kernel}  {s.label}  ({', '.join('%' + v for v in s.inputs)}) -> %{s.output}"
@@ -362,12 +363,6 @@ def _js_step(graph, node):
 
 def _label(graph, names):
     return step_label(graph, [graph.node(n) for n in names])
-
-
-def _spec(node):
-    from pyml.ops.registry import Spec
-
-    return Spec(tuple(node.shape), node.dtype)
 
 
 def _number(v):
