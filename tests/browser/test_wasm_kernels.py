@@ -222,3 +222,53 @@ def test_the_arena_is_laid_out_again_when_the_batch_changes(session, web_server)
         e = np.exp(h - h.max(axis=1, keepdims=True))
         np.testing.assert_allclose(y, e / e.sum(axis=1, keepdims=True), rtol=TOLERANCE, atol=TOLERANCE,
                                    err_msg=f"batch {len(x)}")
+
+
+SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 88.0, -90.0, 1e-30, 3.0, -3.0, 1e30, -1e30], np.float32)
+# pyml functions of y (finite: x @ w) + r (r holds SPECIAL), with their numpy twins on float64
+EDGE_EPILOGUES = {
+    "exp": (ops.exp, np.exp), "log": (ops.log, np.log), "sqrt": (ops.sqrt, np.sqrt), "tanh": (ops.tanh, np.tanh),
+    "sigmoid": (ops.sigmoid, sigmoid), "relu6": (ops.relu6, lambda v: np.minimum(6, np.maximum(0, v))),
+    "erf": (ops.erf, np.vectorize(__import__("math").erf, otypes=[np.float64])),
+    "reciprocal": (lambda v: 1.0 / v, lambda v: 1.0 / v),
+}
+
+
+@pytest.mark.parametrize("name", EDGE_EPILOGUES)
+def test_epilogue_programs_follow_numpy_on_nan_and_infinities(session, web_server, name):
+    harness, _ = session
+    fn, ref = EDGE_EPILOGUES[name]
+    w = pyml.Variable(np.full((2, len(SPECIAL)), 1e-3, np.float32), name="layer/w")  # y small and finite
+    graph = trace(lambda x, r: fn(x @ w + r), [((None, 2), "float32"), ((None, len(SPECIAL)), "float32")])
+    folder = web_server.path(f"wasm-kernels/edge-{name}")
+    export(graph, folder, include_runtime=False)
+    assert [s["kernel"] for s in json.loads((folder / "model.json").read_text())["cpu"]["steps"]] == ["matmul"]
+    x, r = np.zeros((3, 2), np.float32), np.tile(SPECIAL, (3, 1))
+    (y,), _ = harness.run(web_server.url(f"wasm-kernels/edge-{name}/model.json"), "wasm", [x, r])
+    with np.errstate(all="ignore"):
+        expected = ref(x.astype(np.float64) @ w.numpy() + r).astype(np.float32)  # x @ w is +0: -0 + +0 is +0
+    np.testing.assert_allclose(y, expected, rtol=TOLERANCE, atol=TOLERANCE, equal_nan=True, err_msg=name)
+
+
+def test_softmax_and_max_pool_follow_numpy_on_nan_and_infinities(session, web_server):
+    harness, _ = session
+    rows = np.array([[np.nan, 1, 2, 0, 5], [np.inf, 1, 2, 0, 5], [-np.inf] * 5, [1, 2, 3, -np.inf, 4]], np.float32)
+    for log in (False, True):
+        graph = trace(ops.log_softmax if log else ops.softmax, [((None, 5), "float32")])
+        export(graph, web_server.path(f"wasm-kernels/edge-softmax-{log}"), include_runtime=False)
+        (y,), _ = harness.run(web_server.url(f"wasm-kernels/edge-softmax-{log}/model.json"), "wasm", [rows])
+        with np.errstate(all="ignore"):
+            shifted = rows.astype(np.float64) - rows.max(axis=1, keepdims=True)
+            lse = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        expected = (shifted - lse if log else np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True))
+        np.testing.assert_allclose(y, expected.astype(np.float32), rtol=TOLERANCE, atol=TOLERANCE, equal_nan=True,
+                                   err_msg=f"log={log}")
+    x = np.array([np.nan, 1, 2, np.nan, -np.inf, -np.inf, np.inf, 3], np.float32).reshape(1, 4, 2, 1)
+    graph = trace(lambda v: registry.bind("max_pool", v, window=(2, 1), strides=(2, 1), padding=((0, 0), (0, 0))),
+                  [((None, 4, 2, 1), "float32")])
+    export(graph, web_server.path("wasm-kernels/edge-max-pool"), include_runtime=False)
+    (y,), _ = harness.run(web_server.url("wasm-kernels/edge-max-pool/model.json"), "wasm", [x])
+    (js,), _ = harness.run(web_server.url("wasm-kernels/edge-max-pool/model.json"), "js", [x])
+    expected = pool_reference("max")(x, window=(2, 1), strides=(2, 1), padding=((0, 0), (0, 0))).astype(np.float32)
+    np.testing.assert_array_equal(y, expected)  # a NaN anywhere in a window wins, as numpy's max
+    np.testing.assert_array_equal(js, expected)

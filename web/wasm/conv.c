@@ -71,7 +71,7 @@ EXPORT("depthwise") void depthwise(const float *x, int32_t m, int32_t image_stri
   }
 }
 
-/* The first maximum of each window (padding never wins; NaN wins only as the first element). */
+/* The maximum of each window (padding never counts; a NaN in the window gives NaN, as numpy's max). */
 EXPORT("max_pool") void max_pool(const float *x, int32_t m, int32_t image_stride, const int32_t *table,
                                  int32_t out_plane, int32_t taps, int32_t channels, float *y) {
   for (int row = 0; row < m; row++) {
@@ -80,12 +80,8 @@ EXPORT("max_pool") void max_pool(const float *x, int32_t m, int32_t image_stride
     const int32_t *entry = table + o * taps;
     for (int ch = 0; ch < channels; ch += 4) {
       v128_t best = SPLAT(-__builtin_inff());
-      int first = 1;
       for (int t = 0; t < taps; t++) {
-        if (entry[t] < 0) continue;
-        const v128_t v = LOAD(base + entry[t] + ch);
-        best = first ? v : wasm_v128_bitselect(v, best, wasm_f32x4_gt(v, best));
-        first = 0;
+        if (entry[t] >= 0) best = wasm_f32x4_max(best, LOAD(base + entry[t] + ch));
       }
       store_part(y + row * channels + ch, best, channels - ch);
     }
