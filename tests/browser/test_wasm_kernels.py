@@ -272,3 +272,19 @@ def test_softmax_and_max_pool_follow_numpy_on_nan_and_infinities(session, web_se
     expected = pool_reference("max")(x, window=(2, 1), strides=(2, 1), padding=((0, 0), (0, 0))).astype(np.float32)
     np.testing.assert_array_equal(y, expected)  # a NaN anywhere in a window wins, as numpy's max
     np.testing.assert_array_equal(js, expected)
+
+
+def test_a_batch_past_the_wasm_memory_limit_fails_naming_the_batch(session, web_server):
+    harness, _ = session
+    w = constant(1, 65536, name="wide/w")
+    graph = trace(lambda x: ops.relu(x @ w), [((None, 1), "float32")])
+    export(graph, web_server.path("wasm-kernels/huge-batch"), include_runtime=False)
+    message = harness.evaluate("""async (url) => {
+        const m = await harness.runtime.loadModel(url, { backend: "wasm" });
+        try {
+            await m.predict(new Float32Array(2), [2, 1]);  // fine
+            await m.predict(new Float32Array(20000), [20000, 1]);  // 5 GiB of output: past wasm32's 4 GiB
+            return null;
+        } catch (e) { return e.message; } finally { m.dispose(); }
+    }""", web_server.url("wasm-kernels/huge-batch/model.json"))
+    assert message is not None and "for batch 20000" in message and "MiB of WebAssembly memory" in message, message

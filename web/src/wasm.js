@@ -318,7 +318,7 @@ function kernelCalls(exec, step, place) {
 // Make `plan` the one in memory: grow memory to its arena, write its programs, bind views and step closures.
 function bind(exec, plan) {
   const { memory, exports, manifest } = exec;
-  if (plan.end > memory.buffer.byteLength) memory.grow(Math.ceil((plan.end - memory.buffer.byteLength) / PAGE));
+  reserve(memory, plan.end, `batch ${plan.batch}`);
   for (const [step, at] of exec.programs) writeProgram(exec, step, at, plan.places);
   const views = new Map();
   for (const [name, p] of plan.places) {
@@ -352,9 +352,20 @@ function writeProgram(exec, step, at, places) {
 function allocate(exec, bytes) {
   const at = align(exec.top);
   exec.top = at + bytes + SLACK;
-  const need = exec.top - exec.memory.buffer.byteLength;
-  if (need > 0) exec.memory.grow(Math.ceil(need / PAGE));
+  reserve(exec.memory, exec.top, "the weights");
   return at;
+}
+
+// Grow `memory` to `bytes`, or fail saying what needed it (wasm32 memory ends at 4 GiB, often sooner).
+function reserve(memory, bytes, what) {
+  const have = memory.buffer.byteLength;
+  if (bytes <= have) return;
+  try {
+    memory.grow(Math.ceil((bytes - have) / PAGE));
+  } catch (err) {
+    throw new Error(`the wasm backend needs ${Math.ceil(bytes / 2 ** 20)} MiB of WebAssembly memory for ${what}, ` +
+      `more than this browser gives (${err.message}); run smaller batches, or use backend "webgpu"`);
+  }
 }
 
 const align = (n) => Math.ceil(n / 16) * 16;
