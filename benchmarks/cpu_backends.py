@@ -14,8 +14,8 @@ with cross-origin isolation (so performance.now() resolves 5 us):
 - cold: ``loadModel`` (fetch, verify, compile the wasm, pack the weights) + the first batch-1 ``predict``;
 - warm: one ``predict`` (copy in, run, copy out) after warm-up; each sample runs predicts back to back for at
   least 5 ms and divides; the table shows the median over all samples of all rounds (and the minimum);
-- steps: for the wasm backend, each step of the CPU program timed alone at batch 32, with the GFLOP/s of
-  the matmul and convolution steps.
+- steps: for the wasm backend, each step of the CPU program timed alone at batch 1 and 32 (the median of 30
+  timings, in the first round), with the GFLOP/s of the matmul and convolution steps.
 Timings are wall clock on a shared machine: compare within one run, and read the machine load printed first.
 """
 import argparse
@@ -103,15 +103,12 @@ def build_model(name):
 
 
 def flops(manifest, step, batch):
-    """Multiply-adds x 2 of a matmul/conv step at ``batch``."""
+    """2 x the multiply-adds of a matmul/conv step at ``batch``: each output sums over all but the last axis of
+    its weights (K of a matmul, taps x input channels per group of a convolution)."""
     nodes = {n["name"]: n for n in manifest["graph"]["nodes"]}
     anchor = nodes[step["nodes"][0]]
     out = [batch if d is None else d for d in anchor["shape"]]
-    w = nodes[anchor["inputs"][1]]["shape"]
-    if anchor["target"] == "matmul":
-        return 2 * np.prod(out) * w[0]
-    groups = anchor["attrs"].get("groups", 1)
-    return 2 * np.prod(out) * np.prod(w[:-1]) // max(groups, 1) * groups // groups
+    return 2 * np.prod(out) * np.prod(nodes[anchor["inputs"][1]]["shape"][:-1])
 
 
 class IsolatedHandler(SimpleHTTPRequestHandler):
@@ -162,7 +159,7 @@ def main():
                         samples = page.evaluate("([b, s]) => warm(b, s, 5)", [batch, args.samples])
                         warm.setdefault((name, backend, batch), []).extend(samples)
                     if backend == "wasm" and name not in steps:
-                        steps[name] = page.evaluate("steps(32)")
+                        steps[name] = {batch: page.evaluate(f"steps({batch})") for batch in (1, 32)}
                     context.close()
         browser.close()
     httpd.shutdown()
@@ -182,14 +179,16 @@ def main():
     for name in args.models:
         row = "  ".join(f"{b} {statistics.median(cold[(name, b)]):.0f}" for b in args.backends)
         print(f"{name:8} {row}" + (f"   ort-wasm (#6) {ORT_WASM_COLD_MS[(name, 1)]}" if (name, 1) in ORT_WASM_COLD_MS else ""))
-    for name, timings in steps.items():
+    for name, by_batch in steps.items():
         manifest = json.loads((root / name / "model.json").read_text())
-        print(f"\n{name}: wasm steps at batch 32 (median ms; GFLOP/s of matmul and conv)")
-        for step, t in zip(manifest["cpu"]["steps"], timings):
-            rate = ""
-            if step["kernel"] in ("matmul", "conv"):
-                rate = f"{flops(manifest, step, 32) / t['ms'] / 1e6:6.1f} GFLOP/s"
-            print(f"  {t['label']:40} {t['kernel']:12} {t['ms']:8.3f} ms  {rate}")
+        print(f"\n{name}: wasm steps (median ms; GFLOP/s of matmul and conv)    batch 1 | batch 32")
+        for i, step in enumerate(manifest["cpu"]["steps"]):
+            cells = []
+            for batch, timings in by_batch.items():
+                ms = timings[i]["ms"]
+                rate = f" {flops(manifest, step, batch) / ms / 1e6:5.1f} GF/s" if step["kernel"] in ("matmul", "conv") else ""
+                cells.append(f"{ms:8.3f} ms{rate:12}")
+            print(f"  {step['label']:34} {step['kernel']:9} " + " | ".join(cells))
 
 
 if __name__ == "__main__":

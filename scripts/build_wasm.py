@@ -1,6 +1,6 @@
 """Build the WebAssembly CPU kernels: web/wasm/*.c -> web/src/wasm/{simd,relaxed}.wasm + build.json.
 
-    pip install ziglang==0.17.0          # the pinned compiler (clang for wasm32, from PyPI)
+    pip install ziglang==0.17.0          # the pinned compiler (clang for wasm32, from PyPI; extra "wasm-build")
     python scripts/build_wasm.py         # rebuild; commit the .wasm files and build.json
     python scripts/build_wasm.py --check # exit 1 when a source changed since the last build
 
