@@ -104,7 +104,7 @@ def ratio(numerator, denominator):
 def print_table(title, headers, rows, notes=()):
     """Print ``rows`` under ``headers`` as an aligned text table (numbers right-aligned), then the notes."""
     cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    widths = [max([len(str(h)), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     numeric = [all(_is_number(row[i]) for row in rows if row[i] is not None) for i in range(len(headers))]
 
     def line(values):
