@@ -146,9 +146,12 @@ def run_cell(playwright, chromium, url, root, cell, model, shape, args):
 
 
 def _network(requests, root):
-    """[(site path, body bytes, gzip -9 bytes of that file)] of the responses fetched, in order."""
+    """[(site path, body bytes, gzip -9 bytes of that file)] of the responses fetched from the server, in
+    order (blob: and data: URLs, such as the workers wasm threads start, fetch nothing)."""
     files = []
     for request in requests:
+        if not request.url.startswith("http"):
+            continue
         path = urlparse(request.url).path.lstrip("/")
         on_disk = root / path
         gzip = inference_site.gzip_size(on_disk) if on_disk.is_file() else 0

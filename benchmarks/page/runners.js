@@ -73,7 +73,7 @@ async function openTfjs(backend, model, { threads }) {
     tf.tensor(new Float32Array(bin, offset, shape.reduce((a, b) => a * b, 1)), shape));
   network.setWeights(weights);
   weights.forEach((w) => w.dispose());
-  const wasmThreads = backend === "wasm" ? `, ${tf.backend().getThreadsCount?.() ?? 1} thread(s)` : "";
+  const wasmThreads = backend === "wasm" ? `, ${tf.wasm.getThreadsCount()} thread(s)` : "";
   return {
     backend: tf.getBackend() + wasmThreads,
     predict: async ({ data, shape }) => {
