@@ -98,17 +98,42 @@ def launch(playwright, chromium):
     return playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
 
 
-def detect_pyml(playwright, chromium, url, model, backends):
-    """{backend: {"ok": bool, "ran"|"error": str}} for pyml's runtime loading ``model`` on each backend."""
+def unavailable_pyml(playwright, chromium, url, model, cells):
+    """{cell: why} for the pyml cells whose backend the runtime refuses to load ``model`` on (one browser,
+    one page, each backend tried in turn); prints what each backend loads on."""
+    backends = [c.split("-", 1)[1] for c in cells if c.startswith("pyml-")]
+    if not backends:
+        return {}
     browser = launch(playwright, chromium)
     try:
         page = browser.new_page()
         page.set_default_timeout(300_000)
         page.goto(url("inference.html?" + urlencode({"model": model, "library": "pyml", "detect": 1})))
         page.wait_for_function("window.bench !== undefined")
-        return page.evaluate("(backends) => bench.detect(backends)", backends)
+        found = page.evaluate("(backends) => bench.detect(backends)", backends)
     finally:
         browser.close()
+    for backend, info in found.items():
+        print(f"  pyml {backend}: " + (f"loads (runs on {info['ran']})" if info["ok"] else f"unavailable: {info['error']}"))
+    return {f"pyml-{backend}": info["error"] for backend, info in found.items() if not info["ok"]}
+
+
+def run_rounds(playwright, chromium, url, root, cells, built, args):
+    """Every (model, cell) once per round, each in a fresh browser; returns the runs, outputs checked."""
+    references = {name: {b: np.asarray(m.predict(models.inputs(m, b), verbose=0), np.float32) for b in args.batches}
+                  for name, m in built.items()}
+    runs = []
+    for number in range(args.rounds):
+        order = cells if number % 2 == 0 else cells[::-1]  # alternate, so drift in the load hits all alike
+        for model in args.models:
+            for cell in order:
+                result = run_cell(playwright, chromium, url, root, cell, model, built[model].input_shape[1:], args)
+                result["round"] = number
+                check_outputs(result, references[model])
+                print(f"  round {number + 1}/{args.rounds} {model} {cell}: {inference_report.progress(result)}",
+                      flush=True)
+                runs.append(result)
+    return runs
 
 
 def run_cell(playwright, chromium, url, root, cell, model, shape, args):
@@ -182,8 +207,6 @@ def main(argv=None):
     if not cells:
         raise common.BenchmarkError(f"--cells {args.cells!r} selects nothing from {', '.join(candidates)}")
     built = {name: models.build(name) for name in args.models}
-    references = {name: {b: np.asarray(m.predict(models.inputs(m, b), verbose=0), np.float32) for b in args.batches}
-                  for name, m in built.items()}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="pyml-browser-bench-") as tmp, sync_playwright() as playwright:
         chromium = find_chromium(playwright)
@@ -195,33 +218,14 @@ def main(argv=None):
             print(f"browser: {common.chromium_version(chromium)} headless; TF.js "
                   f"{common.node_version('@tensorflow/tfjs-core')}, ONNX Runtime Web "
                   f"{common.node_version('onnxruntime-web')}; wasm threads: {args.threads}")
-            unavailable = {}
-            if any(c.startswith("pyml-") for c in cells):
-                found = detect_pyml(playwright, chromium, url, args.models[0],
-                                    [c.split("-", 1)[1] for c in cells if c.startswith("pyml-")])
-                for backend, info in found.items():
-                    print(f"  pyml {backend}: " + (f"loads (runs on {info['ran']})" if info["ok"]
-                                                   else f"unavailable: {info['error']}"))
-                    if not info["ok"]:
-                        unavailable[f"pyml-{backend}"] = info["error"]
-            runnable = [c for c in cells if c not in unavailable]
-            runs = []
-            for number in range(args.rounds):
-                order = runnable if number % 2 == 0 else runnable[::-1]  # alternate, so drift hits all alike
-                for model in args.models:
-                    for cell in order:
-                        shape = built[model].input_shape[1:]
-                        result = run_cell(playwright, chromium, url, root, cell, model, shape, args)
-                        result["round"] = number
-                        check_outputs(result, references[model])
-                        print(f"  round {number + 1}/{args.rounds} {model} {cell}: {inference_report.progress(result)}",
-                              flush=True)
-                        runs.append(result)
+            unavailable = unavailable_pyml(playwright, chromium, url, args.models[0], cells)
+            cells = [c for c in cells if c not in unavailable]
+            runs = run_rounds(playwright, chromium, url, root, cells, built, args)
     print(f"\n{len(runs)} cell runs in {time.monotonic() - started:.0f} s; {common.machine_summary()}")
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "runs": runs,
                                          "unavailable": unavailable}, indent=1))
-    return inference_report.report(runs, runnable, unavailable, args)
+    return inference_report.report(runs, cells, unavailable, args)
 
 
 if __name__ == "__main__":

@@ -103,7 +103,9 @@ def report(runs, cells, unavailable, args):
     common.print_table(f"Warm ms per inference (upload + run + read back; {how})", ["model", "batch", *header],
                        [[models.label(m), b, *row] for (m, b), row in zip(keys, rows)],
                        notes=["pyml/best: pyml's best cell on the path / the fastest incumbent (ort-wasm, tfjs-wasm; "
-                              "tfjs-webgpu, ort-webgpu); below 1 means pyml is faster. Reference columns are not in it"])
+                              "tfjs-webgpu, ort-webgpu); below 1 means pyml is faster. Reference columns are not in it",
+                              f"wasm threads asked for: {args.threads}; page cross-origin isolated: "
+                              f"{'yes' if any(r.get('isolated') for r in runs) else 'no (so one thread each)'}"])
     header, rows = _table_rows(args.models, cells, lambda m, c: ok.get((m, c), {}).get("cold"))
     common.print_table(f"Cold ms: fresh browser and profile, navigation to first batch-1 result ({how})",
                        ["model", *header], [[models.label(m), *row] for m, row in zip(args.models, rows)])
