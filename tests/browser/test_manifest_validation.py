@@ -12,7 +12,7 @@ import pyml
 from pyml.graph.ir import Graph, Node
 from tests.webexport.helpers import movement_graph
 from webexport import BundleError, export, load_bundle
-from webexport.validate import validate_manifest
+from webexport.validate import FORMAT_VERSION, validate_manifest
 
 
 def _set(path, value):
@@ -37,12 +37,21 @@ def _repeat_last_step_with_another_input(m):
 
 
 # (case id, change to the movement bundle's manifest, the field both messages must name)
+def _as_format_1(manifest):
+    """The manifest as format 1 wrote it: one weights file, no storage tiers (runtimes still read it)."""
+    (spec,) = manifest["weights"].pop("files")
+    manifest["weights"].update(spec)
+    for entry in manifest["weights"]["entries"]:
+        entry.pop("storage")
+    manifest["format_version"] = 1
+
+
 REFUSED = [
     ("missing-steps", lambda m: m.pop("steps"), "steps"),
     ("missing-graph", lambda m: m.pop("graph"), "graph"),
     ("missing-weights", lambda m: m.pop("weights"), "weights"),
     ("wrong-format", _set(["format"], "onnx"), "format"),
-    ("newer-version", _set(["format_version"], 2), "bundle format version 2 is newer"),
+    ("newer-version", _set(["format_version"], FORMAT_VERSION + 1), f"bundle format version {FORMAT_VERSION + 1} is newer"),
     ("node-without-inputs", lambda m: m["graph"]["nodes"][0].pop("inputs"), "graph.nodes[0].inputs"),
     ("node-input-undefined", _append(["graph", "nodes", 2, "inputs"], "ghost"), "graph.nodes[2].inputs"),
     ("node-input-not-a-name", _append(["graph", "nodes", 2, "inputs"], ["x"]), "graph.nodes[2].inputs"),
@@ -53,11 +62,18 @@ REFUSED = [
     ("graph-output-undefined", _append(["graph", "outputs"], "ghost"), "graph.outputs[2]"),
     ("signature-shape", _set(["inputs", 0, "shape"], [2, 4]), "inputs[0]"),
     ("no-outputs", lambda m: (m["outputs"].clear(), m["graph"]["outputs"].clear()), "outputs"),
-    ("file-parent", _set(["weights", "file"], "../weights.bin"), "weights.file"),
-    ("file-subfolder", _set(["weights", "file"], "sub/weights.bin"), "weights.file"),
-    ("file-backslash", _set(["weights", "file"], "..\\weights.bin"), "weights.file"),
-    ("file-percent-dots", _set(["weights", "file"], "%2e%2e"), "weights.file"),
-    ("file-url", _set(["weights", "file"], "https://example.com/weights.bin"), "weights.file"),
+    ("file-parent", _set(["weights", "files", 0, "file"], "../weights.bin"), "weights.files[0].file"),
+    ("file-subfolder", _set(["weights", "files", 0, "file"], "sub/weights.bin"), "weights.files[0].file"),
+    ("file-backslash", _set(["weights", "files", 0, "file"], "..\\weights.bin"), "weights.files[0].file"),
+    ("file-percent-dots", _set(["weights", "files", 0, "file"], "%2e%2e"), "weights.files[0].file"),
+    ("file-url", _set(["weights", "files", 0, "file"], "https://example.com/weights.bin"), "weights.files[0].file"),
+    ("files-missing", lambda m: m["weights"].pop("files"), "weights.files"),
+    ("files-empty", _set(["weights", "files"], []), "weights.files"),
+    ("file-repeated", lambda m: m["weights"]["files"].append(dict(m["weights"]["files"][0])), "weights.files[1].file"),
+    ("file-size-negative", _set(["weights", "files", 0, "byte_length"], -1), "weights.files[0].byte_length"),
+    ("file-sha256-short", _set(["weights", "files", 0, "sha256"], "abc"), "weights.files[0].sha256"),
+    ("storage-unknown", _set(["weights", "entries", 0, "storage"], "int4"), "weights.entries[0].storage"),
+    ("format-1-with-files", lambda m: m.update(format_version=1), "weights.file"),
     ("entry-without-sha256", lambda m: m["weights"]["entries"][0].pop("sha256"), "weights.entries[0].sha256"),
     ("entry-misaligned", _set(["weights", "entries", 0, "offset"], 2), "weights.entries[0].offset"),
     ("entry-byte-length", _set(["weights", "entries", 0, "byte_length"], 20), "weights.entries[0].byte_length"),
@@ -88,7 +104,9 @@ REFUSED = [
 ]
 ACCEPTED = [
     ("as-exported", lambda m: None),
-    ("uppercase-sha256", lambda m: m["weights"].update(sha256=m["weights"]["sha256"].upper())),
+    ("uppercase-sha256", lambda m: m["weights"]["files"][0].update(sha256=m["weights"]["files"][0]["sha256"].upper())),
+    ("format-1", _as_format_1),
+    ("float16-storage", lambda m: m["weights"]["entries"][0].update(storage="float16", byte_length=12)),
     ("without-optional-fields", lambda m: [m.pop(k) for k in ("limits", "memory", "producer")]),
 ]
 
@@ -163,7 +181,7 @@ def test_python_and_js_refuse_a_bool_weight_holding_other_bytes(page, tmp_path):
     blob = bytearray((tmp_path / "b" / "weights.bin").read_bytes())
     blob[entry["offset"]] = 2
     entry["sha256"] = hashlib.sha256(blob[entry["offset"]: entry["offset"] + entry["byte_length"]]).hexdigest()
-    manifest["weights"]["sha256"] = hashlib.sha256(blob).hexdigest()
+    manifest["weights"]["files"][0]["sha256"] = hashlib.sha256(blob).hexdigest()
     (tmp_path / "b" / "weights.bin").write_bytes(bytes(blob))
     (tmp_path / "b" / "model.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=r"weights\.entries\[0\].*bool"):

@@ -16,6 +16,7 @@ from pyml.graph import trace
 from tests.browser.harness import ROOT, RUNTIME_SRC, BrowserError, watch
 from webexport.bundle import copy_runtime
 from webexport.export import export
+from webexport.validate import FORMAT_VERSION
 
 BACKENDS = ["webgpu", "cpu"]
 FEATURES, UNITS = 8, 5
@@ -121,7 +122,7 @@ def test_info_describes_backend_adapter_and_signature(harness, dense_bundle, bac
     info = harness.evaluate("async ([url, backend]) => { const m = await harness.runtime.loadModel(url, { backend }); "
                             "m.dispose(); return m.info; }", [dense_bundle, backend])
     assert info["backend"] == backend
-    assert info["format_version"] == 1
+    assert info["format_version"] == 2
     assert [v["shape"] for v in info["inputs"]] == [[None, FEATURES]]
     assert [(v["shape"], v["dtype"]) for v in info["outputs"]] == [([None, UNITS], "float32")]
     if backend == "webgpu":
@@ -229,16 +230,17 @@ def _unknown_op(folder, manifest):
 
 
 def _newer_format(folder, manifest):
-    manifest["format_version"] = 2
+    manifest["format_version"] = FORMAT_VERSION + 1
 
 
 DAMAGES = {
-    "truncated-weights": (_truncate, r"weights\.bin is \d+ bytes but model\.json says weights\.byte_length = \d+ \(truncated"),
+    "truncated-weights": (_truncate, r"weights\.bin is \d+ bytes but model\.json says weights\.files\[0\]\.byte_length = \d+ \(truncated"),
     "wrong-entry-sha256": (_wrong_entry_sha, r"weights\.entries\[1\]\.sha256 does not match"),
-    "corrupted-weights": (_flip_a_weight_byte, r"SHA-256 does not match weights\.sha256"),
+    "corrupted-weights": (_flip_a_weight_byte, r"SHA-256 does not match weights\.files\[0\]\.sha256"),
     "shape-mismatch": (_shape_mismatch, r"weights\.entries\[\d+\]\.byte_length must be 192 for float32\[8, 6\]"),
     "unknown-op": (_unknown_op, r'unknown op "foo" in node %v\d+'),
-    "newer-format": (_newer_format, r"bundle format version 2 is newer than this runtime supports \(1\); update pyml"),
+    "newer-format": (_newer_format, rf"bundle format version {FORMAT_VERSION + 1} is newer than this runtime supports "
+                                    rf"\({FORMAT_VERSION}\); update pyml"),
 }
 
 
@@ -325,9 +327,9 @@ def test_types_declare_exactly_the_runtime_exports(harness):
 
 # --- What a page downloads -------------------------------------------------------------------------------
 
-# Research target (shared/research/browser-runtimes.md §7 item 1) is 15 KB; the budget leaves a little
-# room for fixes. It counts the runtime modules a WebGPU page fetches, concatenated, gzip -9.
-WEBGPU_RUNTIME_GZIP_BUDGET = 16_000
+# The performance issue's target (#6): at most 20 KB of runtime JS for a WebGPU page, counted as the
+# modules such a page fetches, concatenated, gzip -9 (JSDoc included: the runtime ships unminified).
+WEBGPU_RUNTIME_GZIP_BUDGET = 20_000
 # What the dense model (matmul, add, maximum) needs on the CPU: its two kernel families.
 DENSE_FAMILIES = {"elementwise", "linalg"}
 

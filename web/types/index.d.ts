@@ -96,10 +96,24 @@ export interface WeightEntry {
   label?: string;
   shape: number[];
   dtype: DType;
+  /** How the bytes hold the values (default: `dtype`); float16 and int8 are widened to float32 at load. */
+  storage?: DType | "float16" | "int8";
+  /** Offset in the concatenation of the weights files. */
   offset: number;
   byte_length: number;
   sha256: string;
 }
+
+export interface WeightsFile {
+  file: string;
+  byte_length: number;
+  sha256: string;
+}
+
+/** Format 2 lists shard files; format 1 had one file (`file`, `byte_length`, `sha256`). */
+export type WeightsTable =
+  | { files: WeightsFile[]; entries: WeightEntry[]; accuracy?: { probe_inputs: number; max_abs_error: number | null; max_abs_output: number | null } }
+  | (WeightsFile & { entries: WeightEntry[] });
 
 /** model.json (docs/internals.md §6). */
 export interface Manifest {
@@ -109,7 +123,7 @@ export interface Manifest {
   inputs: ValueSpec[];
   outputs: ValueSpec[];
   graph: Graph;
-  weights: { file: string; byte_length: number; sha256: string; entries: WeightEntry[] };
+  weights: WeightsTable;
   buffers: Array<{ id: number; bytes_per_batch: number; bytes_fixed: number }>;
   values: Record<string, { buffer: number } | { weight: string }>;
   kernels: Array<{ id: number; wgsl: string; workgroup_size: number }>;
@@ -122,7 +136,7 @@ export function fetchBundle(
   options?: { knownOps?: Iterable<string>; onProgress?: (event: ProgressEvent) => void },
 ): Promise<{ manifest: Manifest; weights: ArrayBuffer; url: string }>;
 export function validateManifest(manifest: unknown, options?: { knownOps?: Iterable<string>; file?: string }): void;
-export function verifyWeights(manifest: Manifest, weights: ArrayBuffer): Promise<void>;
+export function verifyWeights(manifest: Manifest, shards: ArrayBuffer | ArrayBuffer[]): Promise<void>;
 export function readWeights(manifest: Manifest, weights: ArrayBuffer): Record<string, TensorValue>;
 
 export function computeDispatch(total: number, workgroupSize: number): [number, number];
