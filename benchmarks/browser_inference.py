@@ -59,6 +59,9 @@ def parse_args(argv):
                                                      "name alone selects all its cells")
     parser.add_argument("--pyml-backends", default=",".join(PYML_CANDIDATES),
                         help="pyml backends to try; those the runtime refuses are reported unavailable")
+    parser.add_argument("--pyml-weights", choices=("float32", "float16", "int8"), default="float32",
+                        help="the pyml bundle's weight storage (the others stay float32; below float32 pyml's "
+                             "outputs move by more than the 1e-4 parity check allows, which it reports)")
     parser.add_argument("--quick", action="store_true", help="one round, short timings: a first answer fast")
     parser.add_argument("--rounds", type=int, help=f"fresh browsers per cell (default {DEFAULTS['rounds']})")
     parser.add_argument("--warmup", type=int, help="untimed predicts before each warm timing")
@@ -212,7 +215,8 @@ def main(argv=None):
         chromium = find_chromium(playwright)
         if chromium is None:
             raise common.BenchmarkError("no Chromium: install one (apt-get install chromium) or set PYML_CHROMIUM")
-        root = inference_site.write_site(Path(tmp) / "site", built, onnx=any(c.startswith("ort-") for c in cells))
+        root = inference_site.write_site(Path(tmp) / "site", built, onnx=any(c.startswith("ort-") for c in cells),
+                                         pyml_weights=args.pyml_weights)
         with inference_site.serve(root, isolated=args.threads > 1) as url:
             print(f"machine: {common.machine_summary()}")
             print(f"browser: {common.chromium_version(chromium)} headless; TF.js "

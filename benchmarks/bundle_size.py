@@ -58,12 +58,13 @@ def pyml_parts(bundle):
     runtime = sorted((bundle / "runtime").rglob("*.js"))
     if not runtime:
         raise common.BenchmarkError(f"{bundle}/runtime has no .js files: export with include_runtime=True")
-    weights = bundle / manifest["weights"]["file"]
+    table = manifest["weights"]
+    weight_files = [bundle / f["file"] for f in table.get("files", [table])]  # format 2: shards; format 1: "file"
     wgsl = "\n".join(k["wgsl"] for k in manifest["kernels"]).encode("utf-8")
     files = {
         "runtime": Part(f"runtime JS ({len(runtime)} files)", [p.read_bytes() for p in runtime]),
         "manifest": Part("model.json (graph, plan, WGSL)", [manifest_bytes]),
-        "weights": Part("weights.bin", [weights.read_bytes()]),
+        "weights": Part(", ".join(f.name for f in weight_files), [f.read_bytes() for f in weight_files]),
     }
     wgsl_part = Part(f"  of which WGSL ({len(manifest['kernels'])} kernels)", [wgsl])
     return files, wgsl_part

@@ -39,10 +39,11 @@ def check_packages():
         common.node_file(f"{ORT_PACKAGE}/dist/{name}")
 
 
-def write_site(root, built, onnx=True):
+def write_site(root, built, onnx=True, pyml_weights="float32"):
     """Lay out the site under ``root`` for ``built`` ({name: pyml model}); returns ``root`` as a Path.
 
-    ``onnx=False`` skips the ONNX files (no ORT cell selected, so the onnx package is not needed)."""
+    ``onnx=False`` skips the ONNX files (no ORT cell selected, so the onnx package is not needed);
+    ``pyml_weights`` is the bundle's weight storage (``webexport.export(weights=...)``)."""
     import webexport
 
     root = Path(root)
@@ -53,7 +54,7 @@ def write_site(root, built, onnx=True):
     (root / "blank.html").write_text('<!doctype html><title>blank</title><link rel="icon" href="data:,">\n')
     for name, model in built.items():
         folder = root / "models" / name
-        webexport.export(model, folder / "pyml")
+        webexport.export(model, folder / "pyml", weights=pyml_weights)
         models.write_tfjs(model, folder / "tfjs")
         if onnx:
             models.write_onnx(model, folder / "model.onnx")
