@@ -72,6 +72,9 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=1, help="wasm threads; above 1 serves the page "
                                                                "cross-origin isolated")
     parser.add_argument("--json", type=Path, help="write every round's raw results here")
+    parser.add_argument("--report", type=Path, metavar="JSON", help="print the tables of an earlier --json file "
+                                                                   "(with its options) instead of measuring")
+    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, key) is None:
@@ -198,8 +201,30 @@ def check_outputs(result, references):
                                  if got.size == want.size else float("inf"))
 
 
+SAVED_OPTIONS = ("models", "batches", "rounds", "threads", "pyml_weights")  # what --report needs from a run
+
+
+def save(path, args, cells, runs, unavailable, header):
+    options = {key: getattr(args, key) for key in SAVED_OPTIONS}
+    path.write_text(json.dumps({"options": options, "cells": cells, "unavailable": unavailable,
+                                "header": header, "runs": runs}, indent=1))
+
+
+def report_saved(args):
+    """Print the tables of a --json file, with the options it was measured with (--stat and --markdown apply)."""
+    saved = json.loads(args.report.read_text())
+    for key, value in saved["options"].items():
+        setattr(args, key, value)
+    for run in saved["runs"]:
+        run["diff"] = {int(batch): diff for batch, diff in run.get("diff", {}).items()}  # JSON keys are strings
+    print("\n".join(saved["header"]))
+    return inference_report.report(saved["runs"], saved["cells"], saved["unavailable"], args)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.report:
+        return report_saved(args)
     from playwright.sync_api import sync_playwright
 
     from tests.browser.harness import find_chromium
@@ -218,17 +243,19 @@ def main(argv=None):
         root = inference_site.write_site(Path(tmp) / "site", built, onnx=any(c.startswith("ort-") for c in cells),
                                          pyml_weights=args.pyml_weights)
         with inference_site.serve(root, isolated=args.threads > 1) as url:
-            print(f"machine: {common.machine_summary()}")
-            print(f"browser: {common.chromium_version(chromium)} headless; TF.js "
-                  f"{common.node_version('@tensorflow/tfjs-core')}, ONNX Runtime Web "
-                  f"{common.node_version('onnxruntime-web')}; wasm threads: {args.threads}")
+            header = [f"machine: {common.machine_summary()}",
+                      f"browser: {common.chromium_version(chromium)} headless; TF.js "
+                      f"{common.node_version('@tensorflow/tfjs-core')}, ONNX Runtime Web "
+                      f"{common.node_version('onnxruntime-web')}; wasm threads: {args.threads}; "
+                      f"pyml weights: {args.pyml_weights}"]
+            print("\n".join(header))
             unavailable = unavailable_pyml(playwright, chromium, url, args.models[0], cells)
             cells = [c for c in cells if c not in unavailable]
             runs = run_rounds(playwright, chromium, url, root, cells, built, args)
-    print(f"\n{len(runs)} cell runs in {time.monotonic() - started:.0f} s; {common.machine_summary()}")
+    header.append(f"{len(runs)} cell runs in {time.monotonic() - started:.0f} s; at the end: {common.machine_summary()}")
+    print(f"\n{header[-1]}")
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "runs": runs,
-                                         "unavailable": unavailable}, indent=1))
+        save(args.json, args, cells, runs, unavailable, header)
     return inference_report.report(runs, cells, unavailable, args)
 
 

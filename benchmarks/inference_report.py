@@ -7,6 +7,8 @@ diff: {batch: max |Δ|}, error?}``.
 
     >>> inference_report.report(runs, ["pyml-cpu", "ort-wasm"], unavailable={}, args=args)   # prints, returns 0|1
 """
+import functools
+
 import numpy as np
 
 import common
@@ -90,34 +92,34 @@ def _table_rows(keys, cells, value):
 
 
 def report(runs, cells, unavailable, args):
-    """Print the warm, cold, bytes and parity tables; returns 1 when a cell disagrees with Python, else 0."""
+    """Print the warm, cold, bytes and parity tables; returns 1 when a cell disagrees with Python, else 0.
+
+    ``args``: models, batches, rounds, threads, stat ("best" | "median") and markdown (print Markdown)."""
     summary = summarize(runs, args.stat)
     ok = {key: s for key, s in summary.items() if "error" not in s}
+    table = functools.partial(common.print_table, markdown=args.markdown)
     how = f"{args.stat} of {args.rounds} fresh browser(s) per cell"
-
-    def warm(key, cell):
-        return ok.get((key[0], cell), {}).get("warm", {}).get(key[1])
+    isolated = any(r.get("isolated") for r in runs)
 
     keys = [(m, b) for m in args.models for b in args.batches]
-    header, rows = _table_rows(keys, cells, warm)
-    common.print_table(f"Warm ms per inference (upload + run + read back; {how})", ["model", "batch", *header],
-                       [[models.label(m), b, *row] for (m, b), row in zip(keys, rows)],
-                       notes=["pyml/best: pyml's best cell on the path / the fastest incumbent (ort-wasm, tfjs-wasm; "
-                              "tfjs-webgpu, ort-webgpu); below 1 means pyml is faster. Reference columns are not in it",
-                              f"wasm threads asked for: {args.threads}; page cross-origin isolated: "
-                              f"{'yes' if any(r.get('isolated') for r in runs) else 'no (so one thread each)'}"])
-    header, rows = _table_rows(args.models, cells, lambda m, c: ok.get((m, c), {}).get("cold"))
-    common.print_table(f"Cold ms: fresh browser and profile, navigation to first batch-1 result ({how})",
-                       ["model", *header], [[models.label(m), *row] for m, row in zip(args.models, rows)])
-    header, rows = _table_rows(args.models, cells, lambda m, c: ok.get((m, c), {}).get("load"))
-    common.print_table("of which load (navigation to model ready, before the first predict)",
-                       ["model", *header], [[models.label(m), *row] for m, row in zip(args.models, rows)])
-    print_bytes(ok, args.models, cells)
-    agree = print_parity(summary, args.models, cells, unavailable)
+    header, rows = _table_rows(keys, cells, lambda key, c: ok.get((key[0], c), {}).get("warm", {}).get(key[1]))
+    table(f"Warm ms per inference (upload + run + read back; {how})", ["model", "batch", *header],
+          [[models.label(m), b, *row] for (m, b), row in zip(keys, rows)],
+          notes=["pyml/best: pyml's best cell on the path / the fastest incumbent (ort-wasm, tfjs-wasm; tfjs-webgpu, "
+                 "ort-webgpu); below 1 means pyml is faster. Reference columns are not in it",
+                 f"wasm threads asked for: {args.threads}; page cross-origin isolated: "
+                 f"{'yes' if isolated else 'no (so one thread each)'}"])
+    for key, title in (("cold", f"Cold ms: fresh browser and profile, navigation to first batch-1 result ({how})"),
+                       ("load", "of which load (navigation to model ready, before the first predict)")):
+        header, rows = _table_rows(args.models, cells, lambda m, c: ok.get((m, c), {}).get(key))
+        table(title, ["model", *header], [[models.label(m), *row] for m, row in zip(args.models, rows)])
+    print_bytes(table, ok, args.models, cells)
+    agree = print_parity(table, summary, args.models, cells, unavailable)
     return 0 if agree else 1
 
 
-def print_bytes(ok, model_names, cells):
+def print_bytes(table, ok, model_names, cells):
+    """The bytes each cell fetched, by kind, from its first round's network log."""
     rows = []
     for model in model_names:
         for cell in cells:
@@ -134,15 +136,14 @@ def print_bytes(ok, model_names, cells):
             rows.append([models.label(model), cell, *raw.values(), sum(raw.values()),
                          packed["code"] + packed["wasm"], sum(packed.values()),
                          sum(1 for path, *_ in s["files"] if inference_site.classify(path))])
-    common.print_table("Bytes fetched up to the first result (network log; gzip -9 of the same files)",
-                       ["model", "cell", *inference_site.CATEGORIES, "total", "code+wasm gzip", "total gzip",
-                        "files"], rows,
-                       notes=["code: JS; model: graph JSON (pyml's model.json holds its WGSL); weights: .bin and "
-                              ".onnx (ONNX holds graph and weights in one file); the benchmark page is not counted",
-                              "the static server sends no Content-Encoding: the browser fetched the raw bytes"])
+    table("Bytes fetched up to the first result (network log; gzip -9 of the same files)",
+          ["model", "cell", *inference_site.CATEGORIES, "total", "code+wasm gzip", "total gzip", "files"], rows,
+          notes=["code: JS; model: graph JSON (pyml's model.json holds its WGSL); weights: .bin and .onnx (ONNX holds "
+                 "graph and weights in one file); the benchmark page is not counted",
+                 "the static server sends no Content-Encoding: the browser fetched the raw bytes"])
 
 
-def print_parity(summary, model_names, cells, unavailable):
+def print_parity(table, summary, model_names, cells, unavailable):
     """The parity table and the cells that did not run; returns True when every cell that ran agrees."""
     rows, agree, notes = [], True, []
     batches = sorted({b for s in summary.values() for b in s.get("diff", {})})
@@ -160,6 +161,6 @@ def print_parity(summary, model_names, cells, unavailable):
     for (model, cell), s in summary.items():
         if "error" in s:
             notes.append(f"{models.label(model)} {cell}: did not run: {s['error']}")
-    common.print_table("Parity: max |output - pyml's Python predict| on the same inputs",
-                       ["model", "cell", *(f"batch {b}" for b in batches), "verdict", "ran on"], rows, notes=notes)
+    table("Parity: max |output - pyml's Python predict| on the same inputs",
+          ["model", "cell", *(f"batch {b}" for b in batches), "verdict", "ran on"], rows, notes=notes)
     return agree
