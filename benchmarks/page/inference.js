@@ -8,6 +8,9 @@
  *     await bench.warm({ batches: [1, 32], warmup: 5, samples: 15, minSampleMs: 10, budgetMs: 3000 });
  *     // {results: [{batch, medianMs, times, inner, output: base64 float32}, ...]} or {error}
  *
+ * With `?model=mlp&library=pyml&detect=1` the page loads nothing on its own, and
+ * `await bench.detect(["webgpu", "wasm", "cpu"])` says which backends pyml's runtime accepts.
+ *
  * Inputs are generated here (no file to fetch): element i of the flattened batch is (i * 7919 mod 1009) / 1009,
  * as benchmarks/models.py `inputs` computes for Python's reference predictions.
  */
