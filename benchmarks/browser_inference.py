@@ -120,7 +120,8 @@ def unavailable_pyml(playwright, chromium, url, model, cells):
     finally:
         browser.close()
     for backend, info in found.items():
-        print(f"  pyml {backend}: " + (f"loads (runs on {info['ran']})" if info["ok"] else f"unavailable: {info['error']}"))
+        status = f"loads (runs on {info['ran']})" if info["ok"] else f"unavailable: {info['error']}"
+        print(f"  pyml {backend}: {status}")
     return {f"pyml-{backend}": info["error"] for backend, info in found.items() if not info["ok"]}
 
 
@@ -252,7 +253,8 @@ def main(argv=None):
             unavailable = unavailable_pyml(playwright, chromium, url, args.models[0], cells)
             cells = [c for c in cells if c not in unavailable]
             runs = run_rounds(playwright, chromium, url, root, cells, built, args)
-    header.append(f"{len(runs)} cell runs in {time.monotonic() - started:.0f} s; at the end: {common.machine_summary()}")
+    header.append(f"{len(runs)} cell runs in {time.monotonic() - started:.0f} s; "
+                  f"at the end: {common.machine_summary()}")
     print(f"\n{header[-1]}")
     if args.json:
         save(args.json, args, cells, runs, unavailable, header)

@@ -53,7 +53,8 @@ async function openPyml(backend, model) {
 /** TF.js: core + one backend + layers, the same Sequential rebuilt from layout.json, then setWeights. */
 async function openTfjs(backend, model, { threads }) {
   if (!TFJS_BACKEND_FILES[backend]) throw new Error(`TF.js has no backend ${JSON.stringify(backend)} here`);
-  await loadScripts(["tfjs/tfjs-core/tf-core.min.js", TFJS_BACKEND_FILES[backend], "tfjs/tfjs-layers/tf-layers.min.js"]);
+  await loadScripts(["tfjs/tfjs-core/tf-core.min.js", TFJS_BACKEND_FILES[backend],
+    "tfjs/tfjs-layers/tf-layers.min.js"]);
   const tf = globalThis.tf;
   tf.enableProdMode();
   if (backend === "wasm") {
@@ -120,7 +121,9 @@ const OPENERS = { pyml: openPyml, tfjs: openTfjs, ort: openOrt };
  */
 export async function openRunner(library, backend, model, options = { threads: 1 }) {
   const open = OPENERS[library];
-  if (!open) throw new Error(`unknown library ${JSON.stringify(library)}: expected one of ${Object.keys(OPENERS).join(", ")}`);
+  if (!open) {
+    throw new Error(`unknown library ${JSON.stringify(library)}: expected one of ${Object.keys(OPENERS).join(", ")}`);
+  }
   return open(backend, model, options);
 }
 
