@@ -47,6 +47,7 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
     return loadOnGpu(...(await bundle), await findAdapter(), reason, onProgress);
   }
   const cpuPath = import("./wasm.js");
+  import("./cpuplan.js").catch(() => {}); // wasm.js imports it: fetch it alongside rather than after
   cpuPath.then((cpu) => cpu.prefetchKernels(backend), () => {});
   const [manifest, tensors] = await bundle;
   if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
