@@ -288,3 +288,18 @@ def test_a_batch_past_the_wasm_memory_limit_fails_naming_the_batch(session, web_
         } catch (e) { return e.message; } finally { m.dispose(); }
     }""", web_server.url("wasm-kernels/huge-batch/model.json"))
     assert message is not None and "for batch 20000" in message and "MiB of WebAssembly memory" in message, message
+
+
+def test_the_program_op_tables_agree_in_c_js_and_python(session):
+    """An op's opcode is its index: the C enum, web/src/cpuplan.js and webexport/validate_cpu.py list the same
+    names in the same order."""
+    import re
+
+    from tests.browser.harness import ROOT
+    from webexport.validate_cpu import PROGRAM_OPS
+
+    header = (ROOT / "web" / "wasm" / "epilogue.h").read_text()
+    enum = re.search(r"enum \{(.*?)\};", header, re.S).group(1)
+    in_c = [name.strip()[len("OP_"):].lower() for name in enum.split(",") if name.strip()]
+    in_js = session[0].evaluate('import("/runtime/cpuplan.js").then((m) => [...m.PROGRAM_OPS])')
+    assert in_c == in_js == list(PROGRAM_OPS)

@@ -8,7 +8,7 @@
  * A program is a list of 5-word instructions {op, dst, a, b, x}: register dst = op(register a, register b),
  * x holding an immediate (a float's bits), a pointer, or where's condition register. Register 0 starts as
  * the tile; OP_END stores register a back. The JS executor assembles programs from the names webexport
- * writes (web/src/wasm.js PROGRAM_OPS lists them in this order).
+ * writes (PROGRAM_OPS in web/src/cpuplan.js and webexport/validate_cpu.py list them in this order).
  */
 #ifndef PYML_EPILOGUE_H
 #define PYML_EPILOGUE_H
