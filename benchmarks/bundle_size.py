@@ -11,7 +11,13 @@ Pure file measurement, no browser: raw bytes and ``gzip -9`` bytes of each file 
 - TensorFlow.js: the files its package.json names for CDN use (``unpkg``): tf-core, tf-backend-webgpu and
   tf-layers ``*.min.js``; a second row gives its smallest flavour (``*.es2017.min.js``). Running on CPU
   as well would add tf-backend-cpu, listed on its own.
-- ONNX Runtime Web: ort.webgpu.min.mjs plus the WebAssembly module it loads (its glue .mjs and .wasm).
+- TensorFlow.js on WebAssembly: tf-core, tf-backend-wasm and tf-layers ``*.min.js`` plus the SIMD .wasm
+  a page without cross-origin isolation loads (``tfjs-backend-wasm-simd.wasm``).
+- ONNX Runtime Web: ort.webgpu.min.mjs plus the WebAssembly module it loads (its glue .mjs and .wasm), and
+  the wasm-only build a CPU page would pick (ort.wasm.min.mjs and its own, smaller module).
+
+browser_inference.py measures the bytes each page actually fetched (its network log) on the benchmark
+models; this script needs no browser.
 
 The alternatives' totals add the same weight bytes as pyml's weights.bin (float32 weights cost the same in
 any format) and leave out their model description (a tfjs model.json, the ONNX graph), which favours them.
@@ -28,8 +34,11 @@ import common
 
 TFJS_PACKAGES = ("@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-webgpu", "@tensorflow/tfjs-layers")
 TFJS_CPU_PACKAGE = "@tensorflow/tfjs-backend-cpu"
+TFJS_WASM_PACKAGE = "@tensorflow/tfjs-backend-wasm"
+TFJS_WASM_BINARY = "dist/tfjs-backend-wasm-simd.wasm"  # single-threaded SIMD: what a page without COOP/COEP loads
 ORT_PACKAGE = "onnxruntime-web"
-ORT_ENTRY = "dist/ort.webgpu.min.mjs"
+ORT_WEBGPU_ENTRY = "dist/ort.webgpu.min.mjs"
+ORT_WASM_ENTRY = "dist/ort.wasm.min.mjs"
 
 
 class Part:
@@ -49,12 +58,13 @@ def pyml_parts(bundle):
     runtime = sorted((bundle / "runtime").rglob("*.js"))
     if not runtime:
         raise common.BenchmarkError(f"{bundle}/runtime has no .js files: export with include_runtime=True")
-    weights = bundle / manifest["weights"]["file"]
+    table = manifest["weights"]
+    weight_files = [bundle / f["file"] for f in table.get("files", [table])]  # format 2: shards; format 1: "file"
     wgsl = "\n".join(k["wgsl"] for k in manifest["kernels"]).encode("utf-8")
     files = {
         "runtime": Part(f"runtime JS ({len(runtime)} files)", [p.read_bytes() for p in runtime]),
         "manifest": Part("model.json (graph, plan, WGSL)", [manifest_bytes]),
-        "weights": Part("weights.bin", [weights.read_bytes()]),
+        "weights": Part(", ".join(f.name for f in weight_files), [f.read_bytes() for f in weight_files]),
     }
     wgsl_part = Part(f"  of which WGSL ({len(manifest['kernels'])} kernels)", [wgsl])
     return files, wgsl_part
@@ -75,9 +85,15 @@ def tfjs_files(flavour=None):
     return files
 
 
-def ort_files():
-    """ONNX Runtime Web for WebGPU: the entry module, and the wasm glue + binary it imports."""
-    entry = common.node_file(f"{ORT_PACKAGE}/{ORT_ENTRY}")
+def tfjs_wasm_files():
+    """TF.js on WebAssembly: core + the wasm backend + layers (CDN files) and the SIMD binary."""
+    core, _, layers = tfjs_files()
+    return [core, dist_file(TFJS_WASM_PACKAGE), layers, common.node_file(f"{TFJS_WASM_PACKAGE}/{TFJS_WASM_BINARY}")]
+
+
+def ort_files(entry=ORT_WEBGPU_ENTRY):
+    """ONNX Runtime Web: the entry module, and the wasm glue + binary it imports."""
+    entry = common.node_file(f"{ORT_PACKAGE}/{entry}")
     found = re.search(rb"ort-wasm-simd-threaded[a-z.]*?\.mjs", entry.read_bytes())
     if found is None:
         raise common.BenchmarkError(f"cannot find which ort-wasm module {entry.name} imports; "
@@ -104,8 +120,11 @@ def measure(bundle):
                         "TF.js WebGPU + layers (es2017 files)"),
         "tfjs_cpu": ("TF.js", "library + tf-backend-cpu (CDN)", tfjs_files() + tfjs_cpu,
                      "TF.js WebGPU + CPU backends (as pyml ships)"),
+        "tfjs_wasm": ("TF.js", "library, wasm backend (CDN) + SIMD .wasm", tfjs_wasm_files(),
+                      "TF.js wasm + layers (CDN files)"),
         "ort": ("ORT Web", f"library ({common.node_version(ORT_PACKAGE)}, WebGPU + wasm)", ort_files(),
                 "ONNX Runtime Web (WebGPU)"),
+        "ort_wasm": ("ORT Web", "library (wasm only)", ort_files(ORT_WASM_ENTRY), "ONNX Runtime Web (wasm)"),
     }
     totals, libraries, ratio_rows = {"pyml": pyml_total}, {}, []
     for key, (library, name, files, label) in alternatives.items():

@@ -101,11 +101,23 @@ def ratio(numerator, denominator):
     return f"{value:.2f}x" if value < 10 else f"{value:.1f}x"
 
 
-def print_table(title, headers, rows, notes=()):
-    """Print ``rows`` under ``headers`` as an aligned text table (numbers right-aligned), then the notes."""
+def print_table(title, headers, rows, notes=(), markdown=False):
+    """Print ``rows`` under ``headers`` as an aligned text table (numbers right-aligned), then the notes;
+    ``markdown=True`` prints a Markdown table instead (the title in bold), ready for a README."""
     cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
     numeric = [all(_is_number(row[i]) for row in rows if row[i] is not None) for i in range(len(headers))]
+    if markdown:
+        print(f"\n**{title}**\n")
+        print("| " + " | ".join(map(str, headers)) + " |")
+        print("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
+        for row in cells:
+            print("| " + " | ".join(row) + " |")
+        if notes:
+            print()
+        for note in notes:
+            print(f"{note}  ")
+        return
+    widths = [max([len(str(h)), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
 
     def line(values):
         return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric)).rstrip()

@@ -37,6 +37,9 @@ MIME_TYPES = {
 }
 
 
+WEIGHT_TIERS = {"f32": "float32", "f16": "float16", "int8": "int8"}  # pyml export --weights
+
+
 class UserError(Exception):
     """An error the user can fix; ``main`` prints it as one line and exits with status 2."""
 
@@ -45,13 +48,19 @@ class UserError(Exception):
 def export_command(args):
     """Compile a saved model (``model.save("x.pyml")``) into a web bundle folder."""
     import webexport
+    import webexport.weights
 
     model_path = Path(args.model_path)
     if not model_path.is_file():
         raise UserError(f"no such model file: {model_path}")
     input_shape = parse_shape(args.input_shape) if args.input_shape else None
-    webexport.export(str(model_path), args.out_dir, input_shape=input_shape, batch_size=args.batch_size)
-    print(describe_bundle(Path(args.out_dir)))
+    webexport.export(str(model_path), args.out_dir, input_shape=input_shape, batch_size=args.batch_size,
+                     weights=WEIGHT_TIERS[args.weights])
+    text = describe_bundle(Path(args.out_dir))
+    if args.weights != "f32" and "weights stored as" not in text:
+        text += (f"\nnote: no weight matrix has the {webexport.weights.MIN_QUANTIZED_ELEMENTS:,} elements --weights "
+                 f"{args.weights} needs, so every weight stays float32")
+    print(text)
     return 0
 
 
@@ -68,13 +77,29 @@ def parse_shape(text):
 
 
 def describe_bundle(out_dir):
-    """One line saying what a bundle holds, read back from its manifest."""
+    """What a bundle holds, read back from its manifest: one line, and one more on lossy weight storage."""
+    import webexport.weights
+
     manifest = json.loads((out_dir / "model.json").read_text())
     inputs = ", ".join(f"{i['name']} {_shape_text(i['shape'])}" for i in manifest["inputs"])
     outputs = ", ".join(f"{o['name']} {_shape_text(o['shape'])}" for o in manifest["outputs"])
-    weight_bytes = manifest["weights"]["byte_length"]
-    return (f"wrote {out_dir}/: {len(manifest['steps'])} kernel steps, {weight_bytes:,} bytes of weights; "
+    table = manifest["weights"]
+    files = webexport.weights.weights_files(table)
+    weight_bytes = sum(f["byte_length"] for f in files)
+    where = f" in {len(files)} files" if len(files) > 1 else ""
+    text = (f"wrote {out_dir}/: {len(manifest['steps'])} kernel steps, {weight_bytes:,} bytes of weights{where}; "
             f"inputs {inputs} -> outputs {outputs}")
+    accuracy = table.get("accuracy")
+    if accuracy:
+        tiers = sorted({e["storage"] for e in table["entries"] if e.get("storage", e["dtype"]) != e["dtype"]})
+        full = sum(4 * webexport.weights.element_count(e["shape"]) if e["dtype"] == "float32" else e["byte_length"]
+                   for e in table["entries"])
+        error, peak = accuracy["max_abs_error"], accuracy["max_abs_output"]
+        text += (f"\nweights stored as {'/'.join(tiers)}: {full / max(weight_bytes, 1):.1f}x smaller than float32; "
+                 f"on {accuracy['probe_inputs']} random inputs the outputs moved by at most "
+                 f"{'unknown' if error is None else f'{error:.2g}'} (largest output "
+                 f"{'unknown' if peak is None else f'{peak:.3g}'})")
+    return text
 
 
 def _shape_text(shape):
@@ -208,6 +233,9 @@ def build_parser():
     export.add_argument("out_dir", metavar="OUT_DIR", help="the bundle folder to write (replaced if it exists)")
     export.add_argument("--batch-size", type=int, default=None, metavar="N",
                         help="fix the batch size (default: any batch size at run time)")
+    export.add_argument("--weights", choices=sorted(WEIGHT_TIERS), default="f32",
+                        help="how weight matrices are stored: f32 (exact), f16 (half the bytes) or int8 (a quarter, "
+                             "per-channel scales); the runtime widens them to float32")
     export.add_argument("--input-shape", default=None, metavar="DIMS",
                         help="one sample's shape, without the batch axis, e.g. 64 or 8,8,1 "
                              "(default: the model's own input shape)")

@@ -76,6 +76,23 @@ def test_export_batch_size_fixes_the_batch_axis(saved_model, tmp_path):
     assert manifest["outputs"][0]["shape"] == [3, 3]
 
 
+def test_export_weights_int8_stores_the_matrices_and_reports_how_far_outputs_moved(tmp_path, capsys):
+    model = pyml.Sequential([pyml.Input(shape=(64,)), pyml.layers.Dense(32, activation="relu"), pyml.layers.Dense(3)])
+    model.save(str(tmp_path / "m.pyml"))
+    assert cli.main(["export", str(tmp_path / "m.pyml"), str(tmp_path / "web"), "--weights", "int8"]) == 0
+    out = capsys.readouterr().out
+    # float32: 4 * (64*32 + 32 + 32*3 + 3) = 8,716 bytes; int8: 2,048 + 32 scales * 4, the rest float32 = 2,704
+    assert "weights stored as int8: 3.2x smaller than float32; on 8 random inputs the outputs moved by at most" in out, out
+    manifest = json.loads((tmp_path / "web" / "model.json").read_text())
+    assert manifest["weights"]["accuracy"]["max_abs_error"] > 0
+
+
+def test_export_weights_f16_says_when_no_matrix_is_big_enough(saved_model, tmp_path, capsys):
+    path, _, _ = saved_model
+    assert cli.main(["export", str(path), str(tmp_path / "web"), "--weights", "f16"]) == 0
+    assert "no weight matrix has the 1,024 elements --weights f16 needs" in capsys.readouterr().out
+
+
 def test_export_of_a_missing_file_is_one_line_and_status_2(tmp_path):
     result = run_cli("export", tmp_path / "nope.pyml", tmp_path / "out")
     assert_one_line_error(result, "export", "no such model file", "nope.pyml")

@@ -1,7 +1,9 @@
 """Write a bundle folder (the format is docs/internals.md §6; ``webexport.validate`` reads it back).
 
-    model.json     manifest: signature, graph, weights table, buffer plan, kernels, steps, limits, memory
+    model.json     manifest: signature, graph, weights table, buffer plan, kernels, steps, limits, memory,
+                   and the CPU program (``cpu``, from ``webexport.cpu_plan``)
     weights.bin    every graph constant, little-endian, each entry 4-byte aligned, SHA-256 per entry and file
+                   (``weights-1-of-N.bin``… past 16 MiB; float16/int8 storage on request: webexport.weights)
     runtime/       a copy of the JS runtime (web/src)
 
 ``write_bundle`` builds the folder beside ``out_dir`` and renames it into place only once it is complete,
@@ -9,6 +11,7 @@ so a failed export never leaves a half-written bundle, and an existing bundle is
 ``webexport.load_bundle`` reads one back, checking everything before anything is used.
 
     >>> write_bundle(plan, memory, "model")            # model/model.json, model/weights.bin, model/runtime/
+    >>> write_bundle(plan, memory, "model", weights="int8")   # the matrices as int8, per-channel scales
 """
 import hashlib
 import json
@@ -20,14 +23,16 @@ from pathlib import Path
 import numpy as np
 
 import pyml
+from webexport.cpu_plan import plan_cpu
 from webexport.kernels.common import ExportError
 from webexport.lower import binding_bytes, workgroup_storage_bytes
-from webexport.validate import FORMAT, FORMAT_VERSION, NUMPY
+from webexport.validate import FORMAT, FORMAT_VERSION
+from webexport.weights import pack_weights, storage_error
 
 _ROOT = Path(__file__).resolve().parent
 
 
-def write_bundle(plan, memory, out_dir, include_runtime=True):
+def write_bundle(plan, memory, out_dir, include_runtime=True, weights="float32"):
     """Write the bundle for ``plan`` (``webexport.lower``) and ``memory`` (``webexport.memory``) to ``out_dir``.
 
     Args:
@@ -36,20 +41,25 @@ def write_bundle(plan, memory, out_dir, include_runtime=True):
         out_dir: the bundle folder; an existing bundle there is replaced, anything else refused.
         include_runtime: copy the JS runtime into ``out_dir/runtime`` (leave it out when the page
             serves the runtime itself).
+        weights: how the weight matrices are stored: "float32", "float16" or "int8" (``webexport.weights``).
 
     Returns:
         The manifest (a dict), as written to ``model.json``.
     """
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
-    blob, weights = pack_weights(plan.graph)
-    manifest = build_manifest(plan, memory, weights)
+    shards, table = pack_weights(plan.graph, weights)
+    accuracy = storage_error(plan.graph, table)
+    if accuracy is not None:
+        table["accuracy"] = accuracy
+    manifest = build_manifest(plan, memory, table)
     runtime = runtime_dir() if include_runtime else None
     parent = out_dir.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=parent))
     try:
-        (staging / "weights.bin").write_bytes(blob)
+        for spec, data in zip(table["files"], shards):
+            (staging / spec["file"]).write_bytes(data)
         (staging / "model.json").write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
         if runtime is not None:
             copy_runtime(runtime, staging / "runtime")
@@ -71,15 +81,16 @@ def runtime_dir():
 
 
 def copy_runtime(source, dest):
-    """Copy the JS runtime's modules (``*.js``, ``cpu/*.js`` included) from ``source`` to ``dest``.
+    """Copy the JS runtime's modules (``*.js``, ``cpu/*.js`` included) and WebAssembly kernels
+    (``wasm/*.wasm``) from ``source`` to ``dest``.
 
     Every module is copied, the CPU kernel families too: the page fetches only what it imports (on WebGPU,
-    no ``cpu/*.js``; on the CPU, the families its graph uses), and the fallback must find any of them.
-    Anything else beside the modules (dotfiles, caches, notes) stays out of the bundle.
+    no ``cpu/*.js`` and no wasm; on the CPU, one wasm build and the families its ``js`` steps use), and the
+    fallback must find any of them. Anything else (dotfiles, caches, notes, build records) stays out.
     """
     def not_a_module(folder, names):
         return [n for n in names if n.startswith(".") or n == "__pycache__"
-                or ((Path(folder) / n).is_file() and not n.endswith(".js"))]
+                or ((Path(folder) / n).is_file() and not n.endswith((".js", ".wasm")))]
 
     shutil.copytree(source, dest, ignore=not_a_module)
 
@@ -107,29 +118,8 @@ def _swap_into_place(staging, out_dir):
     shutil.rmtree(old, ignore_errors=True)
 
 
-def pack_weights(graph):
-    """``(bytes, weights_table)``: every constant of ``graph`` in node order, each entry 4-byte aligned."""
-    chunks, entries, offset = [], [], 0
-    for node in graph.nodes:
-        if node.op != "constant":
-            continue
-        data = np.ascontiguousarray(np.asarray(graph.constants[node.name]).astype(NUMPY[node.dtype])).tobytes()
-        pad = -offset % 4
-        chunks.append(b"\0" * pad)
-        offset += pad
-        entries.append({"name": node.name, "label": node.attrs.get("label", ""), "shape": list(node.shape),
-                        "dtype": node.dtype, "offset": offset, "byte_length": len(data),
-                        "sha256": hashlib.sha256(data).hexdigest()})
-        chunks.append(data)
-        offset += len(data)
-    blob = b"".join(chunks)
-    table = {"file": "weights.bin", "byte_length": len(blob), "sha256": hashlib.sha256(blob).hexdigest(),
-             "entries": entries}
-    return blob, table
-
-
 def build_manifest(plan, memory, weights):
-    """The model.json dict for ``plan``, ``memory`` and the ``weights`` table from ``pack_weights``."""
+    """The model.json dict for ``plan``, ``memory`` and the ``weights`` table from ``webexport.weights.pack_weights``."""
     graph = plan.graph
     _refuse_non_finite_attrs(graph)
     signature = lambda name: {"name": name, "shape": list(graph.node(name).shape),  # noqa: E731
@@ -164,6 +154,7 @@ def build_manifest(plan, memory, weights):
         "steps": steps,
         "limits": _limits(plan, memory),
         "memory": memory.summary(),
+        "cpu": plan_cpu(graph).to_json(),
     }
 
 

@@ -23,9 +23,10 @@ from webexport.fusion import fuse
 from webexport.kernels.common import ExportError
 from webexport.lower import lower
 from webexport.memory import plan_memory
+from webexport.weights import STORAGES
 
 
-def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=True):
+def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=True, weights="float32"):
     """Compile ``model`` ahead of time into a bundle folder: model.json + weights.bin + runtime/.
 
     Args:
@@ -38,6 +39,10 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
         batch_size: None keeps the batch dimension dynamic (the runtime takes any batch); an int
             fixes it, so every kernel is specialised for that batch.
         include_runtime: copy the JS runtime (web/src) into ``out_dir/runtime``.
+        weights: how the weight matrices (Dense/Conv kernels, embeddings) are stored: "float32" (exact),
+            "float16" (half the bytes) or "int8" (a quarter, one scale per output channel). The runtime
+            widens them to float32; model.json's ``weights.accuracy`` says how far the outputs moved on
+            random inputs. Biases and other small constants stay float32.
 
     Returns:
         ``out_dir`` as a ``Path``.
@@ -52,6 +57,8 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     """
     if batch_size is not None:
         _check_batch_size(batch_size)
+    if weights not in STORAGES:
+        raise ExportError(f"weights must be one of {', '.join(map(repr, STORAGES))}. Received: weights={weights!r}")
     graph = to_graph(model, input_shape, batch_size)
     if batch_size is not None:
         graph = fix_batch(graph, batch_size)
@@ -59,7 +66,7 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     plan = lower(graph, fuse(graph))
     memory = plan_memory([(s.kernel.inputs, s.kernel.outputs) for s in plan.steps], plan.specs, graph.inputs,
                          graph.outputs, aliases=plan.aliases, external=[n for n in plan.specs if plan.is_weight(n)])
-    write_bundle(plan, memory, out_dir, include_runtime=include_runtime)
+    write_bundle(plan, memory, out_dir, include_runtime=include_runtime, weights=weights)
     return Path(out_dir)
 
 

@@ -18,11 +18,13 @@ import numpy as np
 
 from pyml.graph.ir import OPCODES, Graph, Node, _from_jsonable
 from pyml.ops.registry import primitives
+from webexport.validate_cpu import check_cpu_plan
+from webexport.weights import decode, storage_bytes, weights_files
 
 FORMAT = "pyml-bundle"
-FORMAT_VERSION = 2  # the newest bundle format this loader reads (and the one webexport writes)
-ITEM_SIZES = {"float32": 4, "int32": 4, "bool": 1}  # bytes per element in weights.bin
-NUMPY = {"float32": "<f4", "int32": "<i4", "bool": "u1"}
+FORMAT_VERSION = 2  # the newest bundle format this loader reads (1: one weights file, no storage tiers, no cpu)
+DTYPES = ("float32", "int32", "bool")
+STORAGE_OF = {"float32": ("float32", "float16", "int8"), "int32": ("int32",), "bool": ("bool",)}
 REQUIRED = ("inputs", "outputs", "graph", "weights", "buffers", "values", "kernels", "steps")
 # weights.file: a name a browser resolves inside the bundle folder too (it reads "..\\x" and "%2e%2e" as "../x", "..")
 PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -61,10 +63,13 @@ def load_bundle(path):
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{manifest_file}: not valid JSON ({exc})") from None
     validate_manifest(manifest, file=manifest_file.name)
-    weights_file = folder / manifest["weights"]["file"]
-    if not weights_file.is_file():
-        raise BundleError(f"{weights_file}: no such file (named by model.json weights.file)")
-    weights = read_weights(manifest, weights_file.read_bytes())
+    blobs = []
+    for spec in weights_files(manifest["weights"]):
+        weights_file = folder / spec["file"]
+        if not weights_file.is_file():
+            raise BundleError(f"{weights_file}: no such file (named by model.json's weights table)")
+        blobs.append(weights_file.read_bytes())
+    weights = read_weights(manifest, blobs)
     nodes = [Node(d["name"], d["op"], tuple(d["shape"]), d["dtype"], d.get("target"), list(d["inputs"]),
                   _from_jsonable(d.get("attrs", {}))) for d in manifest["graph"]["nodes"]]
     constants = {n.name: weights[n.name] for n in nodes if n.op == "constant"}
@@ -72,30 +77,34 @@ def load_bundle(path):
     return Bundle(folder, manifest, weights, graph)
 
 
-def read_weights(manifest, blob):
-    """Check ``blob`` (the weights file's bytes) against the manifest; returns ``{entry name: array}``."""
-    table = manifest["weights"]
-    file = table["file"]
-    if len(blob) != table["byte_length"]:
-        raise BundleError(f"{file} is {len(blob)} bytes but model.json says weights.byte_length = "
-                          f"{table['byte_length']} (truncated or wrong file)")
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != table["sha256"].lower():
-        raise BundleError(f"{file}: SHA-256 does not match weights.sha256 (corrupted or wrong file). "
-                          f"Expected: {table['sha256']}, received: {digest}")
+def read_weights(manifest, blobs):
+    """Check the weights files' bytes (``blobs``, one per shard in order; a single ``bytes`` for one file)
+    against the manifest; returns ``{entry name: array}``, float16 and int8 storage widened to float32."""
+    files = weights_files(manifest["weights"])
+    blobs = [blobs] if isinstance(blobs, (bytes, bytearray)) else list(blobs)
+    if len(blobs) != len(files):
+        raise BundleError(f"model.json lists {len(files)} weights files; received {len(blobs)}")
+    for k, (spec, blob) in enumerate(zip(files, blobs)):
+        file, field = spec["file"], _file_field(manifest["weights"], k)
+        if len(blob) != spec["byte_length"]:
+            raise BundleError(f"{file} is {len(blob)} bytes but model.json says {field}.byte_length = "
+                              f"{spec['byte_length']} (truncated or wrong file)")
+        digest = hashlib.sha256(blob).hexdigest()
+        if digest != spec["sha256"].lower():
+            raise BundleError(f"{file}: SHA-256 does not match {field}.sha256 (corrupted or wrong file). "
+                              f"Expected: {spec['sha256']}, received: {digest}")
+    whole = b"".join(blobs)
     arrays = {}
-    for i, e in enumerate(table["entries"]):
-        data = blob[e["offset"]: e["offset"] + e["byte_length"]]
+    for i, e in enumerate(manifest["weights"]["entries"]):
+        data = whole[e["offset"]: e["offset"] + e["byte_length"]]
         digest = hashlib.sha256(data).hexdigest()
         if digest != e["sha256"].lower():
-            raise BundleError(f"{file}: weights.entries[{i}].sha256 does not match the bytes of {e['name']!r}. "
+            raise BundleError(f"weights.entries[{i}].sha256 does not match the bytes of {e['name']!r}. "
                               f"Expected: {e['sha256']}, received: {digest}")
-        array = np.frombuffer(data, NUMPY[e["dtype"]]).reshape(e["shape"])
-        if e["dtype"] == "bool":
-            if np.any(array > 1):
-                raise BundleError(f"{file}: weights.entries[{i}] ({e['name']!r}) is bool but holds bytes other than 0/1")
-            array = array.astype(bool)
-        arrays[e["name"]] = array.astype(e["dtype"], copy=False)
+        storage = e.get("storage", e["dtype"])
+        if e["dtype"] == "bool" and np.frombuffer(data, np.uint8).max(initial=0) > 1:
+            raise BundleError(f"weights.entries[{i}] ({e['name']!r}) is bool but holds bytes other than 0/1")
+        arrays[e["name"]] = decode(data, e["shape"], e["dtype"], storage)
     return arrays
 
 
@@ -121,8 +130,11 @@ def validate_manifest(manifest, file="model.json"):
     nodes = _check_graph(manifest["graph"], fail)
     for key in ("inputs", "outputs"):
         _check_signature(manifest, key, nodes, fail)
-    entries = _check_weights_table(manifest["weights"], nodes, fail)
+    entries = _check_weights_table(manifest["weights"], nodes, fail, version)
     _check_plan(manifest, nodes, entries, fail)
+    if "cpu" in manifest:
+        check_cpu_plan(manifest, nodes, entries, fail, lambda buffers, field: _check_slots(buffers, field, fail),
+                       lambda node, slot, where: _check_slot_size(node, slot, where, fail))
 
 
 def _check_graph(graph, fail):
@@ -179,19 +191,45 @@ def _check_signature(manifest, key, nodes, fail):
                         f"{node['dtype']}{node['shape']}")
 
 
-def _check_weights_table(table, nodes, fail):
+def _file_field(table, k):
+    """How model.json names the ``k``-th weights file: ``weights.files[k]`` (format 2) or ``weights`` (format 1)."""
+    return f"weights.files[{k}]" if "files" in table else "weights"
+
+
+def _check_weights_files(table, fail, version):
+    """The shard list (format 2's ``files``; format 1's single ``file``) is well formed; returns the total bytes
+    and how errors name the files."""
+    if version >= 2:
+        if not isinstance(table.get("files"), list) or not table["files"]:
+            fail("weights.files", "must be a non-empty list of {file, byte_length, sha256}")
+        specs = table["files"]
+    else:
+        for key in ("file", "byte_length", "sha256"):
+            if key not in table:
+                fail(f"weights.{key}", "is missing (a required field)")
+        specs = [table]
+    names = set()
+    for k, spec in enumerate(specs):
+        field = f"weights.files[{k}]" if version >= 2 else "weights"
+        if not isinstance(spec, dict):
+            fail(field, "must be an object {file, byte_length, sha256}")
+        file = spec.get("file")
+        if not isinstance(file, str) or not PLAIN_FILE_NAME.fullmatch(file):
+            fail(f"{field}.file", f"must be a plain file name inside the bundle folder. Received: {file!r}")
+        if file in names:
+            fail(f"{field}.file", f"repeats {file!r}")
+        names.add(file)
+        if not _is_count(spec.get("byte_length")):
+            fail(f"{field}.byte_length", f"must be a non-negative integer. Received: {spec.get('byte_length')!r}")
+        _check_hex(spec.get("sha256"), f"{field}.sha256", fail)
+    return sum(spec["byte_length"] for spec in specs), specs[0]["file"] if len(specs) == 1 else "the weights files"
+
+
+def _check_weights_table(table, nodes, fail, version):
     if not isinstance(table, dict):
-        fail("weights", "must be an object {file, byte_length, sha256, entries}")
-    for key in ("file", "byte_length", "sha256", "entries"):
-        if key not in table:
-            fail(f"weights.{key}", "is missing (a required field)")
-    file = table["file"]
-    if not isinstance(file, str) or not PLAIN_FILE_NAME.fullmatch(file):
-        fail("weights.file", f"must be a plain file name inside the bundle folder. Received: {file!r}")
-    if not _is_count(table["byte_length"]):
-        fail("weights.byte_length", f"must be a non-negative integer. Received: {table['byte_length']!r}")
-    _check_hex(table["sha256"], "weights.sha256", fail)
-    if not isinstance(table["entries"], list):
+        fail("weights", "must be an object {files, entries}")
+    total, what = _check_weights_files(table, fail, version)
+    if not isinstance(table.get("entries"), list):
         fail("weights.entries", "must be a list")
     entries = {}
     for i, e in enumerate(table["entries"]):
@@ -205,14 +243,19 @@ def _check_weights_table(table, nodes, fail):
             fail(f"{where}.name", f"repeats {e['name']!r}")
         _check_shape(e["shape"], f"{where}.shape", fail, batch=False)
         _check_dtype(e["dtype"], f"{where}.dtype", fail)
+        storage = e.get("storage", e["dtype"])
+        if storage not in STORAGE_OF[e["dtype"]] or (storage == "int8" and not (e["shape"] and e["shape"][-1])):
+            fail(f"{where}.storage", f"must be one of {', '.join(STORAGE_OF[e['dtype']])} for {e['dtype']}"
+                                     f"{' (int8 needs a last axis to scale along)' if storage == 'int8' else ''}. "
+                                     f"Received: {storage!r}")
         if not _is_count(e["offset"]) or e["offset"] % 4:
             fail(f"{where}.offset", f"must be a 4-byte aligned non-negative integer. Received: {e['offset']!r}")
-        expected = int(np.prod(e["shape"], dtype=np.int64)) * ITEM_SIZES[e["dtype"]]
+        expected = storage_bytes(e["shape"], storage)
         if e["byte_length"] != expected:
-            fail(f"{where}.byte_length", f"must be {expected} for {e['dtype']}{e['shape']}. Received: {e['byte_length']!r}")
-        if e["offset"] + expected > table["byte_length"]:
-            fail(where, f"spans bytes {e['offset']}..{e['offset'] + expected}, past the end of {file} "
-                        f"({table['byte_length']} bytes)")
+            fail(f"{where}.byte_length", f"must be {expected} for {e['dtype']}{e['shape']} stored as {storage}. "
+                                         f"Received: {e['byte_length']!r}")
+        if e["offset"] + expected > total:
+            fail(where, f"spans bytes {e['offset']}..{e['offset'] + expected}, past the end of {what} ({total} bytes)")
         _check_hex(e["sha256"], f"{where}.sha256", fail)
         entries[e["name"]] = e
     for name, node in nodes.items():
@@ -228,16 +271,8 @@ def _check_weights_table(table, nodes, fail):
 
 
 def _check_plan(manifest, nodes, entries, fail):
-    buffers, values, kernels, steps = (manifest[k] for k in ("buffers", "values", "kernels", "steps"))
-    if not isinstance(buffers, list):
-        fail("buffers", "must be a list")
-    slots = {}
-    for i, b in enumerate(buffers):
-        if not isinstance(b, dict) or not _is_count(b.get("id")) or b["id"] in slots:
-            fail(f"buffers[{i}].id", "must be a unique non-negative integer")
-        if not _is_count(b.get("bytes_per_batch")) or not _is_count(b.get("bytes_fixed")):
-            fail(f"buffers[{i}]", "needs non-negative integer bytes_per_batch and bytes_fixed")
-        slots[b["id"]] = b
+    values, kernels, steps = (manifest[k] for k in ("values", "kernels", "steps"))
+    slots = _check_slots(manifest["buffers"], "buffers", fail)
     if not isinstance(values, dict):
         fail("values", "must be an object {name: {buffer: id} | {weight: name}}")
     for name, v in values.items():
@@ -332,6 +367,19 @@ def _check_variants(step, where, kernel_ids, fail):
     return [v["kernel"] for v in variants]
 
 
+def _check_slots(buffers, field, fail):
+    if not isinstance(buffers, list):
+        fail(field, "must be a list")
+    slots = {}
+    for i, b in enumerate(buffers):
+        if not isinstance(b, dict) or not _is_count(b.get("id")) or b["id"] in slots:
+            fail(f"{field}[{i}].id", "must be a unique non-negative integer")
+        if not _is_count(b.get("bytes_per_batch")) or not _is_count(b.get("bytes_fixed")):
+            fail(f"{field}[{i}]", "needs non-negative integer bytes_per_batch and bytes_fixed")
+        slots[b["id"]] = b
+    return slots
+
+
 def _check_slot_size(node, slot, where, fail):
     dynamic = None in node["shape"]
     size = 4 * int(np.prod([1 if d is None else d for d in node["shape"]], dtype=np.int64))
@@ -349,8 +397,8 @@ def _check_shape(shape, field, fail, batch):
 
 
 def _check_dtype(dtype, field, fail):
-    if not isinstance(dtype, str) or dtype not in ITEM_SIZES:
-        fail(field, f"must be one of {', '.join(ITEM_SIZES)}. Received: {dtype!r}")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        fail(field, f"must be one of {', '.join(DTYPES)}. Received: {dtype!r}")
 
 
 def _check_hex(value, field, fail):

@@ -1,27 +1,35 @@
 /**
- * Page side of benchmarks/browser_inference.py: load the digits MLP with pyml or TF.js on one backend,
- * time the first result and steady-state predict, and hand back the outputs for a parity check.
+ * Page side of benchmarks/browser_inference.py. The URL names one cell,
+ * `inference.html?model=mlp&shape=784&library=ort&backend=wasm&threads=1`, and the page starts on its own:
+ * it loads that library alone (page/runners.js), loads the model and predicts one batch-1 input, so the
+ * cold time is measured from navigation start. Python then awaits `bench.cold` and calls `bench.warm`.
  *
- *     const result = await bench.run("pyml", "cpu", [{b64, shape: [1, 64]}, {b64, shape: [360, 64]}],
- *                                    { warmup: 5, samples: 25 });
- *     // {loadMs, firstMs, steady: [{medianMs, times, inner}, ...], outputs: [b64, ...], backend}
+ *     await bench.cold;   // {loadMs, firstMs, backend, isolated} or {error}, ms since navigation start
+ *     await bench.warm({ batches: [1, 32], warmup: 5, samples: 15, minSampleMs: 10, budgetMs: 3000 });
+ *     // {results: [{batch, medianMs, times, inner, output: base64 float32}, ...]} or {error}
  *
- * The server lays out: model/ (the pyml bundle, runtime/ inside), tfjs/ (TF.js UMD files, global `tf`),
- * tfjs-model/layout.json + weights.bin (the same weights as the bundle, for tf.sequential + setWeights).
- * Run each (library, backend) in a fresh page: TF.js picks its backend once per page.
+ * With `?model=mlp&library=pyml&detect=1` the page loads nothing on its own, and
+ * `await bench.detect(["webgpu", "wasm", "cpu"])` says which backends pyml's runtime accepts.
+ *
+ * Inputs are generated here (no file to fetch): element i of the flattened batch is (i * 7919 mod 1009) / 1009,
+ * as benchmarks/models.py `inputs` computes for Python's reference predictions.
  */
-import { loadModel } from "./model/runtime/index.js";
+import { detectPymlBackends, openRunner } from "./runners.js";
 
-// A timed sample repeats predict until it has run this long, so the browser's coarse timer (100 µs
-// outside cross-origin isolation) does not swamp sub-millisecond CPU latencies.
-const MIN_SAMPLE_MS = 5;
-const MAX_INNER = 1000;
+const params = new URLSearchParams(location.search);
+const cell = {
+  model: params.get("model"),
+  shape: (params.get("shape") || "").split(",").map(Number),
+  library: params.get("library"),
+  backend: params.get("backend"),
+  threads: Number(params.get("threads") || 1),
+};
 
-function decode({ b64, shape }) {
-  const binary = atob(b64);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return { data: new Float32Array(bytes.buffer), shape };
+function benchInput(batch) {
+  const shape = [batch, ...cell.shape];
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) data[i] = ((i * 7919) % 1009) / 1009;
+  return { data, shape };
 }
 
 function encode(data) {
@@ -41,61 +49,24 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-/** pyml: loadModel (fetch + verify bundle, WebGPU device and pipelines) → predict reads back. */
-async function openPyml(backend) {
-  const model = await loadModel("model/model.json", { backend });
-  const adapter = model.info.adapter;
-  return {
-    backend: model.info.backend + (adapter ? ` (${adapter.vendor || ""} ${adapter.architecture || ""})`.trimEnd() : ""),
-    predict: async ({ data, shape }) => (await model.predict(data, shape)).data,
-    dispose: () => model.dispose(),
-  };
-}
-
-/** TF.js: pick the backend, fetch the weights, build the same Sequential, setWeights → predict + data(). */
-async function openTfjs(backend) {
-  const tf = globalThis.tf;
-  if (!tf || !tf.layers) throw new Error("TF.js did not load: tfjs/*.min.js missing from the page");
-  if (!(await tf.setBackend(backend))) throw new Error(`tf.setBackend("${backend}") failed to initialise`);
-  await tf.ready();
-  const [layout, bin] = await Promise.all([
-    fetch("tfjs-model/layout.json").then((r) => r.json()),
-    fetch("tfjs-model/weights.bin").then((r) => r.arrayBuffer()),
-  ]);
-  const layers = layout.layers.map(({ units, activation }, i) =>
-    tf.layers.dense(i === 0 ? { units, activation, inputShape: [layout.input_dim] } : { units, activation }));
-  const model = tf.sequential({ layers });
-  const weights = layout.weights.map(({ shape, offset }) =>
-    tf.tensor(new Float32Array(bin, offset, shape.reduce((a, b) => a * b, 1)), shape));
-  model.setWeights(weights);
-  weights.forEach((w) => w.dispose());
-  return {
-    backend: tf.getBackend(),
-    predict: async ({ data, shape }) => {
-      const input = tf.tensor2d(data, shape);
-      const output = model.predict(input);
-      const values = await output.data();
-      input.dispose();
-      output.dispose();
-      return values;
-    },
-    dispose: () => model.dispose(),
-  };
-}
-
-async function timeSteady(predict, { warmup, samples }) {
-  for (let i = 0; i < warmup; i++) await predict();
+/**
+ * Warm timing of `predict`: `warmup` untimed runs (fewer once `budgetMs` is spent), then samples of `inner`
+ * back-to-back runs, `inner` chosen so a sample lasts at least `minSampleMs` (the browser's timer is
+ * coarse: 100 µs outside cross-origin isolation); up to `samples` samples, at least 3, within `budgetMs`.
+ */
+async function timeWarm(predict, { warmup, samples, minSampleMs, budgetMs }) {
+  let start = performance.now();
+  for (let i = 0; i < warmup && (i === 0 || performance.now() - start < budgetMs); i++) await predict();
+  // Calibrate: the back-to-back runs that first last minSampleMs fix `inner`, and count as the first sample.
   let inner = 0;
-  for (let round = 0; round < 2; round++) { // the second count, once the JIT has settled, is the one kept
-    inner = 0;
-    const start = performance.now();
-    while (inner < MAX_INNER && (inner === 0 || performance.now() - start < MIN_SAMPLE_MS)) {
-      await predict();
-      inner++;
-    }
+  start = performance.now();
+  while (inner < 10000 && (inner === 0 || performance.now() - start < minSampleMs)) {
+    await predict();
+    inner++;
   }
-  const times = [];
-  for (let s = 0; s < samples; s++) {
+  const times = [(performance.now() - start) / inner];
+  start = performance.now();
+  while (times.length < samples && (times.length < 3 || performance.now() - start < budgetMs)) {
     const t0 = performance.now();
     for (let i = 0; i < inner; i++) await predict();
     times.push((performance.now() - t0) / inner);
@@ -103,31 +74,34 @@ async function timeSteady(predict, { warmup, samples }) {
   return { medianMs: median(times), times, inner };
 }
 
-window.bench = {
-  /**
-   * Time `library` ("pyml" | "tfjs") on `backend` ("cpu" | "webgpu"). The first input is the one the
-   * first-result time predicts on; each input then gets a steady-state timing and returns its output.
-   */
-  async run(library, backend, inputs, options) {
-    const batches = inputs.map(decode);
-    const open = { pyml: openPyml, tfjs: openTfjs }[library];
-    if (!open) return { error: `unknown library ${JSON.stringify(library)}` };
-    let runner;
-    try {
-      const t0 = performance.now();
-      runner = await open(backend);
-      const loadMs = performance.now() - t0;
-      await runner.predict(batches[0]);
-      const firstMs = performance.now() - t0;
-      const steady = [];
-      for (const x of batches) steady.push(await timeSteady(() => runner.predict(x), options));
-      const outputs = [];
-      for (const x of batches) outputs.push(encode(await runner.predict(x)));
-      return { loadMs, firstMs, steady, outputs, backend: runner.backend };
-    } catch (err) {
-      return { error: message(err) };
-    } finally {
-      if (runner) runner.dispose();
+let runner = null;
+
+async function cold() {
+  runner = await openRunner(cell.library, cell.backend, cell.model, { threads: cell.threads });
+  const loadMs = performance.now();
+  await runner.predict(benchInput(1));
+  const firstMs = performance.now();
+  return { loadMs, firstMs, backend: runner.backend, isolated: globalThis.crossOriginIsolated === true };
+}
+
+async function warm(options) {
+  if (!runner) return { error: "warm: the cold start did not load a model" };
+  try {
+    const results = [];
+    for (const batch of options.batches) {
+      const x = benchInput(batch);
+      const timing = await timeWarm(() => runner.predict(x), options);
+      results.push({ batch, ...timing, output: encode(await runner.predict(x)) });
     }
-  },
+    return { results };
+  } catch (err) {
+    return { error: message(err) };
+  }
+}
+
+window.bench = {
+  cold: params.has("detect") ? Promise.resolve({ error: "detect page" })
+    : cold().catch((err) => ({ error: message(err) })),
+  warm,
+  detect: (backends) => detectPymlBackends(cell.model, backends),
 };

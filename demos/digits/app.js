@@ -272,8 +272,9 @@ async function start() {
   state.loadMs = Math.round(performance.now() - started);
   state.backend = model.info.backend;
   const adapter = model.info.adapter && model.info.adapter.description ? ` (${model.info.adapter.description})` : '';
-  const where = state.backend === 'webgpu' ? `WebGPU${adapter}` : 'the CPU (plain JavaScript)';
-  statusView.textContent = `Model loaded in ${state.loadMs} ms · running on ${where}`;
+  const where = { webgpu: `WebGPU${adapter}`, wasm: 'the CPU (WebAssembly SIMD)', js: 'the CPU (plain JavaScript)' };
+  statusView.textContent = `Model loaded in ${state.loadMs} ms · running on ${where[state.backend]}`;
+  statusView.title = model.info.reason; // why this backend: e.g. a software WebGPU adapter runs slower than the CPU
   state.ready = true;
   predictSoon();
 }

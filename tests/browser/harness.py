@@ -214,10 +214,13 @@ def watch(page, errors=None):
     return errors
 
 
-def open_harness_page(browser, server, errors=None, timeout_ms=60_000):
-    """A new page on ``server``'s harness.html with ``window.harness`` loaded; returns (page, errors)."""
+def open_harness_page(browser, server, errors=None, timeout_ms=60_000, init_script=None):
+    """A new page on ``server``'s harness.html with ``window.harness`` loaded (``init_script`` runs before any
+    of the page's scripts); returns (page, errors)."""
     page = browser.new_page()
     page.set_default_timeout(timeout_ms)
+    if init_script:
+        page.add_init_script(init_script)
     errors = watch(page, errors)
     page.goto(server.url("harness.html"))
     page.wait_for_function("window.harness !== undefined || window.harnessError !== undefined")

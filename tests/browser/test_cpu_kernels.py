@@ -38,6 +38,10 @@ CASES = [
     ("slice", [np.arange(10, dtype=np.float32)], {"start": (8,), "stop": (1,), "step": (-3,)}),
     ("concatenate", [np.zeros((2, 0), np.float32), np.ones((2, 1), np.float32)], {"axis": 1}),
     ("matmul", [np.ones((0, 3), np.float32), np.ones((3, 2), np.float32)], {}),
+    # a NaN anywhere in a window: max_pool gives NaN and the gradient goes to the first NaN (numpy's argmax)
+    ("max_pool", [f32(1, np.nan, 2, 3, np.nan, 0).reshape(1, 6, 1)], {"window": (2,), "strides": (2,), "padding": ((0, 0),)}),
+    ("max_pool_grad", [f32(1, np.nan, np.nan, 3, 2, np.nan).reshape(1, 6, 1), f32(5, 6, 7).reshape(1, 3, 1)],
+     {"window": (2,), "strides": (2,), "padding": ((0, 0),)}),
 ]
 
 

@@ -1,7 +1,7 @@
 """The digits demo page, driven like a user: `pyml demo digits --no-serve` builds the site, then we draw
 digits with the mouse in Chromium and read what the page shows. Its prediction and bars must equal what
-the Python model predicts on the 8x8 input the page reports (window.pymlDigits.input), on WebGPU and on
-the CPU backend; a drawn 1 and 0 must be read as 1 and 0. Screenshots land in the test's tmp_path."""
+the Python model predicts on the 8x8 input the page reports (window.pymlDigits.input), on WebGPU, on
+WebAssembly and on plain JavaScript; a drawn 1 and 0 must be read as 1 and 0. Screenshots land in the test's tmp_path."""
 import json
 import re
 
@@ -32,14 +32,17 @@ def demo_model(demo_site):
 
 
 def open_demo(page, web_server, backend):
-    page.goto(web_server.url(f"digits-demo/index.html?backend={backend}"))
+    """Open the demo with ``?backend=``; checks the status line names where it runs (a name loadModel takes,
+    or None for the page's default, "auto", which runs on the CPU here: the adapter is SwiftShader)."""
+    page.goto(web_server.url(f"digits-demo/index.html?backend={backend or 'auto'}"))
     page.wait_for_function("window.pymlDigits && (window.pymlDigits.ready || window.pymlDigits.error)")
     state = page.evaluate("({error: pymlDigits.error, backend: pymlDigits.backend, loadMs: pymlDigits.loadMs})")
     assert state["error"] is None, state["error"]
-    assert state["backend"] == backend
+    assert state["backend"] == (backend or "wasm")
     status = page.locator("#status").inner_text()
     assert f"loaded in {state['loadMs']} ms" in status
-    assert ("WebGPU" if backend == "webgpu" else "CPU") in status
+    assert {"webgpu": "WebGPU", "wasm": "CPU (WebAssembly SIMD)", "js": "CPU (plain JavaScript)"}[state["backend"]] in status
+    return state
 
 
 def stroke(page, points, release=True):
@@ -86,7 +89,7 @@ def test_demo_command_writes_the_model_the_bundle_and_the_page(demo_site):
                                       for s in samples)
 
 
-@pytest.mark.parametrize("backend", ["webgpu", "cpu"])
+@pytest.mark.parametrize("backend", ["webgpu", "wasm", "js"])
 def test_drawn_digits_are_predicted_live_like_the_python_model(demo_site, demo_model, page, web_server, backend,
                                                                tmp_path):
     open_demo(page, web_server, backend)
@@ -119,7 +122,7 @@ def test_drawn_digits_are_predicted_live_like_the_python_model(demo_site, demo_m
 
 
 def test_clear_resets_the_pad_the_input_and_the_bars(demo_site, page, web_server):
-    open_demo(page, web_server, "cpu")
+    open_demo(page, web_server, None)  # auto: the CPU, since WebGPU here is a software adapter
     stroke(page, ONE[0])
     settle(page)
     assert shown(page)["digit"] == "1"

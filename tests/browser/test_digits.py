@@ -1,5 +1,5 @@
 """The digits demo model end to end: trained in Python on scikit-learn's digits (≥ 95 % test accuracy),
-exported, and run in Chromium on WebGPU and on the CPU backend over the whole test split in one
+exported, and run in Chromium on WebGPU, WebAssembly and plain JavaScript over the whole test split in one
 ``predict`` call each, through the runtime copied into the bundle, as a web page uses it. The browser's
 probabilities equal Python's within 1e-4, with the same predicted digit everywhere."""
 import numpy as np
@@ -43,7 +43,7 @@ def test_demo_model_reaches_95_percent_test_accuracy(digits):
     assert digits["accuracy"] == np.mean(digits["probabilities"].argmax(axis=1) == digits["y_test"])
 
 
-@pytest.mark.parametrize("backend", ["webgpu", "cpu"])
+@pytest.mark.parametrize("backend", ["webgpu", "wasm", "js"])
 def test_browser_predicts_the_whole_test_split_like_python(digits, harness, backend):
     if backend == "webgpu":
         harness.require_webgpu()

@@ -1,6 +1,7 @@
 """Fused kernels in Chromium (webexport/fusion.py, webexport/kernels/fused.py): graphs whose exports rely on
-each fused kernel shape run on WebGPU (Tint compiles them, barriers included) and on the CPU backend (which
-interprets the unfused graph), at two batch sizes, against eager pyml.
+each fused kernel shape run on WebGPU (Tint compiles them, barriers included), on WebAssembly (matmul epilogue
+programs, softmax kernels) and on plain JavaScript (which interprets the unfused graph), at two batch sizes,
+against eager pyml.
 
 - a softmax over 1000 classes and a layer norm over 256 features: one workgroup per row, tree reductions;
 - log-softmax with a prologue, a softmax over the batch axis: one invocation per row, a dynamic row length;
@@ -62,7 +63,7 @@ def bundles(web_server):
     return out
 
 
-@pytest.mark.parametrize("backend", ["webgpu", "cpu"])
+@pytest.mark.parametrize("backend", ["webgpu", "wasm", "js"])
 @pytest.mark.parametrize("name", CASES)
 def test_fused_export_matches_eager(harness, bundles, name, backend):
     if backend == "webgpu":

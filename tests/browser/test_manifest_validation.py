@@ -1,7 +1,9 @@
 """The two manifest validators agree: ``webexport.validate`` (Python) and ``validateManifest`` in web/src/bundle.js
 refuse the same damaged model.json, each naming the same field, and accept the same valid ones.
 
-Every case damages one field of a small exported bundle; the JS side runs them all in one page."""
+Every case damages one field of a small exported bundle; the JS side runs them all in one page. The CPU
+program (``cpu``, format 2) is damaged in a bundle with one ``js`` step per movement node, and in a dense
+layer whose matmul step carries a bias, a clamp and an epilogue program."""
 import copy
 import json
 
@@ -12,7 +14,7 @@ import pyml
 from pyml.graph.ir import Graph, Node
 from tests.webexport.helpers import movement_graph
 from webexport import BundleError, export, load_bundle
-from webexport.validate import validate_manifest
+from webexport.validate import FORMAT_VERSION, validate_manifest
 
 
 def _set(path, value):
@@ -47,12 +49,21 @@ def _repeat_last_step_with_another_input(m):
 
 
 # (case id, change to the movement bundle's manifest, the field both messages must name)
+def _as_format_1(manifest):
+    """The manifest as format 1 wrote it: one weights file, no storage tiers (runtimes still read it)."""
+    (spec,) = manifest["weights"].pop("files")
+    manifest["weights"].update(spec)
+    for entry in manifest["weights"]["entries"]:
+        entry.pop("storage")
+    manifest["format_version"] = 1
+
+
 REFUSED = [
     ("missing-steps", lambda m: m.pop("steps"), "steps"),
     ("missing-graph", lambda m: m.pop("graph"), "graph"),
     ("missing-weights", lambda m: m.pop("weights"), "weights"),
     ("wrong-format", _set(["format"], "onnx"), "format"),
-    ("newer-version", _set(["format_version"], 3), "bundle format version 3 is newer"),
+    ("newer-version", _set(["format_version"], FORMAT_VERSION + 1), f"bundle format version {FORMAT_VERSION + 1} is newer"),
     ("node-without-inputs", lambda m: m["graph"]["nodes"][0].pop("inputs"), "graph.nodes[0].inputs"),
     ("node-input-undefined", _append(["graph", "nodes", 2, "inputs"], "ghost"), "graph.nodes[2].inputs"),
     ("node-input-not-a-name", _append(["graph", "nodes", 2, "inputs"], ["x"]), "graph.nodes[2].inputs"),
@@ -63,11 +74,18 @@ REFUSED = [
     ("graph-output-undefined", _append(["graph", "outputs"], "ghost"), "graph.outputs[2]"),
     ("signature-shape", _set(["inputs", 0, "shape"], [2, 4]), "inputs[0]"),
     ("no-outputs", lambda m: (m["outputs"].clear(), m["graph"]["outputs"].clear()), "outputs"),
-    ("file-parent", _set(["weights", "file"], "../weights.bin"), "weights.file"),
-    ("file-subfolder", _set(["weights", "file"], "sub/weights.bin"), "weights.file"),
-    ("file-backslash", _set(["weights", "file"], "..\\weights.bin"), "weights.file"),
-    ("file-percent-dots", _set(["weights", "file"], "%2e%2e"), "weights.file"),
-    ("file-url", _set(["weights", "file"], "https://example.com/weights.bin"), "weights.file"),
+    ("file-parent", _set(["weights", "files", 0, "file"], "../weights.bin"), "weights.files[0].file"),
+    ("file-subfolder", _set(["weights", "files", 0, "file"], "sub/weights.bin"), "weights.files[0].file"),
+    ("file-backslash", _set(["weights", "files", 0, "file"], "..\\weights.bin"), "weights.files[0].file"),
+    ("file-percent-dots", _set(["weights", "files", 0, "file"], "%2e%2e"), "weights.files[0].file"),
+    ("file-url", _set(["weights", "files", 0, "file"], "https://example.com/weights.bin"), "weights.files[0].file"),
+    ("files-missing", lambda m: m["weights"].pop("files"), "weights.files"),
+    ("files-empty", _set(["weights", "files"], []), "weights.files"),
+    ("file-repeated", lambda m: m["weights"]["files"].append(dict(m["weights"]["files"][0])), "weights.files[1].file"),
+    ("file-size-negative", _set(["weights", "files", 0, "byte_length"], -1), "weights.files[0].byte_length"),
+    ("file-sha256-short", _set(["weights", "files", 0, "sha256"], "abc"), "weights.files[0].sha256"),
+    ("storage-unknown", _set(["weights", "entries", 0, "storage"], "int4"), "weights.entries[0].storage"),
+    ("format-1-with-files", lambda m: m.update(format_version=1), "weights.file"),
     ("entry-without-sha256", lambda m: m["weights"]["entries"][0].pop("sha256"), "weights.entries[0].sha256"),
     ("entry-misaligned", _set(["weights", "entries", 0, "offset"], 2), "weights.entries[0].offset"),
     ("entry-byte-length", _set(["weights", "entries", 0, "byte_length"], 20), "weights.entries[0].byte_length"),
@@ -104,26 +122,69 @@ REFUSED = [
     ("wgsl-empty", _set(["kernels", 0, "wgsl"], ""), "kernels[0].wgsl"),
     ("limits-not-an-object", _set(["limits"], [1]), "limits"),
     ("limit-not-a-number", _set(["limits", "maxBufferSize"], "big"), "limits.maxBufferSize"),
+    ("cpu-not-an-object", _set(["cpu"], []), "cpu"),
+    ("cpu-steps-missing", lambda m: m["cpu"].pop("steps"), "cpu.steps"),
+    ("cpu-kernel-unknown", _set(["cpu", "steps", 0, "kernel"], "gemm"), "cpu.steps[0].kernel"),
+    ("cpu-js-step-of-two-nodes", _append(["cpu", "steps", 0, "nodes"], "v2"), "cpu.steps[0].nodes"),
+    ("cpu-step-node-undefined", _set(["cpu", "steps", 0, "nodes"], ["ghost"]), "cpu.steps[0].nodes"),
+    ("cpu-output-not-the-last-node", _set(["cpu", "steps", 0, "output"], "x"), "cpu.steps[0].output"),
+    ("cpu-input-left-out", _set(["cpu", "steps", 0, "inputs"], []), "cpu.steps[0].inputs"),
+    ("cpu-reads-before-a-write", lambda m: m["cpu"]["steps"].reverse(), "cpu.steps[0].inputs"),
+    ("cpu-output-never-written", _set(["cpu", "steps"], []), "cpu.steps"),
+    ("cpu-buffer-id-repeated", _set(["cpu", "buffers", 1, "id"], 0), "cpu.buffers[1].id"),
+    ("cpu-value-buffer-undefined", _set(["cpu", "values", "v2", "buffer"], 42), "cpu.values.v2.buffer"),
+    ("cpu-value-of-no-node", _set(["cpu", "values", "ghost"], {"buffer": 0}), "cpu.values.ghost"),
+    ("cpu-value-weight-undefined", _set(["cpu", "values", "v2"], {"weight": "ghost"}), "cpu.values.v2"),
+    ("cpu-slot-too-small", lambda m: m["cpu"]["buffers"][m["cpu"]["values"]["v2"]["buffer"]].update(bytes_fixed=8),
+     "cpu.values.v2"),
+]
+# The same for the dense bundle's matmul step: its epilogue fields and register program.
+REFUSED_DENSE = [
+    ("cpu-kernel-for-another-op", _set(["cpu", "steps", 0, "kernel"], "conv"), "cpu.steps[0].nodes"),
+    ("cpu-bias-not-an-input", _set(["cpu", "steps", 0, "bias"], "ghost"), "cpu.steps[0].bias"),
+    ("cpu-clamp-short", _set(["cpu", "steps", 0, "clamp"], [0]), "cpu.steps[0].clamp"),
+    ("cpu-clamp-text", _set(["cpu", "steps", 0, "clamp"], ["0", None]), "cpu.steps[0].clamp"),
+    ("cpu-program-not-a-list", _set(["cpu", "steps", 0, "program"], {}), "cpu.steps[0].program"),
+    ("cpu-program-op-unknown", _set(["cpu", "steps", 0, "program", 0, 0], "cosh"), "cpu.steps[0].program[0]"),
+    ("cpu-program-register-16", _set(["cpu", "steps", 0, "program", 0, 1], 16), "cpu.steps[0].program[0]"),
+    ("cpu-program-load-undefined", _set(["cpu", "steps", 0, "program", 1, 4], "ghost"), "cpu.steps[0].program[1]"),
+    ("cpu-program-scalar-text", _set(["cpu", "steps", 0, "program", 3, 4], "0.5"), "cpu.steps[0].program[3]"),
+    ("cpu-program-without-end", lambda m: m["cpu"]["steps"][0]["program"].pop(), "cpu.steps[0].program"),
 ]
 ACCEPTED = [
     ("as-exported", lambda m: None),
-    ("uppercase-sha256", lambda m: m["weights"].update(sha256=m["weights"]["sha256"].upper())),
+    ("uppercase-sha256", lambda m: m["weights"]["files"][0].update(sha256=m["weights"]["files"][0]["sha256"].upper())),
+    ("format-1", _as_format_1),
+    ("float16-storage", lambda m: m["weights"]["entries"][0].update(storage="float16", byte_length=12)),
     ("without-optional-fields", lambda m: [m.pop(k) for k in ("limits", "memory", "producer")]),
-    ("format-version-1", _set(["format_version"], 1)),
     ("with-a-variant", _variant()),
 ]
 
 
+def _dense(x):
+    """sigmoid(relu(x @ w + b)) * s + 0.5: bias and clamp in the matmul's registers, the rest a program."""
+    rng = np.random.default_rng(3)
+    w, b, s = (pyml.Variable(rng.standard_normal(shape).astype(np.float32), name=f"dense/{name}")
+               for shape, name in (((4, 3), "kernel"), ((3,), "bias"), ((3,), "scale")))
+    return pyml.ops.sigmoid(pyml.ops.relu(x @ w + b)) * s + 0.5
+
+
 @pytest.fixture(scope="module")
 def manifests(tmp_path_factory):
-    """The movement bundle's manifest, and one for a graph without inputs (a constant, transposed)."""
+    """The movement bundle's manifest, a dense layer's, and one for a graph without inputs (a constant,
+    transposed)."""
     folder = tmp_path_factory.mktemp("validation")
     export(movement_graph(), folder / "movement", include_runtime=False)
+    export(pyml.graph.trace(_dense, [((None, 4), "float32")]), folder / "dense", include_runtime=False)
     c = np.arange(6, dtype=np.float32).reshape(2, 3)
     nodes = [Node("c", "constant", (2, 3), "float32", attrs={"label": "layer/c"}),
              Node("v1", "call", (3, 2), "float32", "transpose", ["c"], {"perm": (1, 0)})]
     export(Graph(nodes, [], ["v1"], {"c": c}), folder / "no-inputs", include_runtime=False)
-    return {name: json.loads((folder / name / "model.json").read_text()) for name in ("movement", "no-inputs")}
+    out = {name: json.loads((folder / name / "model.json").read_text()) for name in ("movement", "dense", "no-inputs")}
+    step = out["dense"]["cpu"]["steps"][0]
+    assert step["kernel"] == "matmul" and step["bias"] and step["clamp"] == [0, None], step
+    assert [op[0] for op in step["program"]] == ["sigmoid", "column", "mul", "scalar", "add", "end"], step["program"]
+    return out
 
 
 def _python_verdict(manifest):
@@ -137,21 +198,27 @@ def _python_verdict(manifest):
 def _js_verdicts(page, manifests):
     return page.evaluate("""async ([manifests, knownOps]) => {
         const { validateManifest } = await import("/runtime/bundle.js");
+        const { validateCpuPlan } = await import("/runtime/cpuplan.js");  // what the wasm backend checks first
         return manifests.map((m) => {
-            try { validateManifest(m, { knownOps }); return null; } catch (e) { return `${e.constructor.name}: ${e.message}`; }
+            try {
+                validateManifest(m, { knownOps });
+                if (m.cpu !== undefined) validateCpuPlan(m);
+                return null;
+            } catch (e) { return `${e.constructor.name}: ${e.message}`; }
         });
     }""", [manifests, sorted(pyml.ops.primitives())])
 
 
 def test_python_and_js_refuse_the_same_damaged_manifests_naming_the_same_field(page, manifests):
+    cases = [("movement", *case) for case in REFUSED] + [("dense", *case) for case in REFUSED_DENSE]
     damaged = []
-    for _, change, _ in REFUSED:
-        m = copy.deepcopy(manifests["movement"])
+    for bundle, _, change, _ in cases:
+        m = copy.deepcopy(manifests[bundle])
         change(m)
         damaged.append(m)
     verdicts = _js_verdicts(page, damaged)
     problems = []
-    for (case, _, field), m, js in zip(REFUSED, damaged, verdicts):
+    for (_, case, _, field), m, js in zip(cases, damaged, verdicts):
         py = _python_verdict(m)
         if py is None or field not in py:
             problems.append(f"{case}: Python {'accepted it' if py is None else 'did not name ' + repr(field)}: {py}")
@@ -161,7 +228,8 @@ def test_python_and_js_refuse_the_same_damaged_manifests_naming_the_same_field(p
 
 
 def test_python_and_js_accept_the_same_valid_manifests(page, manifests):
-    valid = [("no-inputs", manifests["no-inputs"])]
+    valid = [("no-inputs", manifests["no-inputs"]), ("dense", manifests["dense"]),
+             ("without-cpu", {k: v for k, v in manifests["dense"].items() if k != "cpu"})]
     for case, change in ACCEPTED:
         m = copy.deepcopy(manifests["movement"])
         change(m)
@@ -184,7 +252,7 @@ def test_python_and_js_refuse_a_bool_weight_holding_other_bytes(page, tmp_path):
     blob = bytearray((tmp_path / "b" / "weights.bin").read_bytes())
     blob[entry["offset"]] = 2
     entry["sha256"] = hashlib.sha256(blob[entry["offset"]: entry["offset"] + entry["byte_length"]]).hexdigest()
-    manifest["weights"]["sha256"] = hashlib.sha256(blob).hexdigest()
+    manifest["weights"]["files"][0]["sha256"] = hashlib.sha256(blob).hexdigest()
     (tmp_path / "b" / "weights.bin").write_bytes(bytes(blob))
     (tmp_path / "b" / "model.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=r"weights\.entries\[0\].*bool"):

@@ -1,10 +1,10 @@
 """Keras-style models in Chromium: each model of ``tests/webexport/keras_models.py`` (CNN, depthwise conv,
 Batch/LayerNormalization, causal Conv1D, int32 Embedding, a functional model with Add/Concatenate,
 Conv2DTranspose, Conv3D, Dropout) is trained briefly in Python, exported with a dynamic batch, and run
-in one page session on the WebGPU and CPU backends, as a web page runs it.
+in one page session on the WebGPU, WebAssembly and plain-JavaScript backends, as a web page runs it.
 
 Each model is loaded once per backend and run at batch 5 then batch 1 (so the WebGPU backend rebuilds
-its buffers for a new batch size between calls); the outputs must equal ``model.predict`` within 1e-4
+its buffers, and the wasm backend its arena, for a new batch size between calls); the outputs must equal ``model.predict`` within 1e-4
 (max abs) with the same class decisions for classifiers. Two more checks use the public entry points:
 ``predict`` on nested JavaScript arrays of int32 token ids, and a WebGPU batch large enough (8,192 digits)
 that a dispatch passes 65,535 workgroups and must be folded.
@@ -46,7 +46,7 @@ def bundle_url(web_server):
     return get
 
 
-@pytest.mark.parametrize("backend", ["webgpu", "cpu"])
+@pytest.mark.parametrize("backend", ["webgpu", "wasm", "js"])
 @pytest.mark.parametrize("name", MODELS)
 def test_browser_matches_predict(session, bundle_url, name, backend):
     harness, errors = session
@@ -80,7 +80,7 @@ PREDICT_NESTED = """async ([url, backend, ids]) => {
 }"""
 
 
-@pytest.mark.parametrize("backend", ["webgpu", "cpu"])
+@pytest.mark.parametrize("backend", ["webgpu", "wasm", "js"])
 def test_predict_takes_nested_arrays_of_token_ids(session, bundle_url, backend):
     harness, errors = session
     if backend == "webgpu":

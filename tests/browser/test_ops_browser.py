@@ -1,5 +1,6 @@
 """Registry-driven browser parity: every op sample, exported as a one-node bundle, runs in headless
-Chromium on WebGPU and on the JS CPU kernels and matches eager pyml (float32 to 1e-5, ints and bools
+Chromium on WebGPU, on the WebAssembly CPU program (whose ``js`` steps call the JS kernel of an op it has no
+wasm kernel for) and on the JS CPU kernels, and matches eager pyml (float32 to 1e-5, ints and bools
 exactly). All bundles run in one page session, in one round trip.
 
 Also: the set of primitives without a JS CPU kernel or a WGSL lowering is exactly
@@ -16,7 +17,7 @@ from tests.webexport.helpers import assert_matches, eager, one_node_graph
 from webexport.export import export
 from webexport.kernels.common import LOWERINGS, ExportError
 
-BACKENDS = ["webgpu", "cpu"]
+BACKENDS = ["webgpu", "wasm", "js"]
 SAMPLES = [s for s in all_samples() if s.op not in NOT_YET_EXPORTABLE]
 
 

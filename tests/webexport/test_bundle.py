@@ -7,6 +7,7 @@ import pytest
 
 from tests.webexport.helpers import movement_graph, movement_reference
 from webexport import BundleError, export, load_bundle, run_bundle
+from webexport.validate import FORMAT_VERSION
 
 
 @pytest.fixture()
@@ -57,8 +58,8 @@ def test_weights_are_aligned_and_hashed(tmp_path):
     export(graph, tmp_path / "b", include_runtime=False)
     m = json.loads((tmp_path / "b" / "model.json").read_text())
     blob = (tmp_path / "b" / "weights.bin").read_bytes()
-    assert m["weights"]["byte_length"] == len(blob)
-    assert m["weights"]["sha256"] == hashlib.sha256(blob).hexdigest()
+    assert m["weights"]["files"] == [{"file": "weights.bin", "byte_length": len(blob),
+                                      "sha256": hashlib.sha256(blob).hexdigest()}]
     entries = {e["name"]: e for e in m["weights"]["entries"]}
     for e in entries.values():
         assert e["offset"] % 4 == 0
@@ -86,7 +87,7 @@ def test_limits_name_the_largest_binding_not_the_whole_weights_file(tmp_path):
     constants = {"w1": rng.standard_normal((3, 4)).astype(np.float32), "w2": rng.standard_normal((4, 5)).astype(np.float32)}
     export(Graph(nodes, ["x"], ["v2"], constants), tmp_path / "b", include_runtime=False)
     m = json.loads((tmp_path / "b" / "model.json").read_text())
-    assert m["weights"]["byte_length"] == 128
+    assert m["weights"]["files"][0]["byte_length"] == 128
     assert m["limits"]["maxStorageBufferBindingSize"] == m["limits"]["maxBufferSize"] == 80
 
 
@@ -118,14 +119,14 @@ def test_kernels_are_deduplicated_by_source(tmp_path):
 def test_truncated_weights_are_refused(bundle_dir):
     blob = (bundle_dir / "weights.bin").read_bytes()
     (bundle_dir / "weights.bin").write_bytes(blob[:-4])
-    _refused(bundle_dir, "weights.bin", "truncated", "weights.byte_length")
+    _refused(bundle_dir, "weights.bin", "truncated", "weights.files[0].byte_length")
 
 
 def test_wrong_file_sha256_is_refused(bundle_dir):
     blob = bytearray((bundle_dir / "weights.bin").read_bytes())
     blob[0] ^= 0xFF
     (bundle_dir / "weights.bin").write_bytes(bytes(blob))
-    _refused(bundle_dir, "weights.bin", "weights.sha256")
+    _refused(bundle_dir, "weights.bin", "weights.files[0].sha256")
 
 
 def test_wrong_entry_sha256_is_refused(bundle_dir):
@@ -133,7 +134,7 @@ def test_wrong_entry_sha256_is_refused(bundle_dir):
     blob = bytearray((bundle_dir / "weights.bin").read_bytes())
     blob[-1] ^= 0x01
     (bundle_dir / "weights.bin").write_bytes(bytes(blob))
-    _edit(bundle_dir, lambda m: m["weights"].update(sha256=hashlib.sha256(bytes(blob)).hexdigest()))
+    _edit(bundle_dir, lambda m: m["weights"]["files"][0].update(sha256=hashlib.sha256(bytes(blob)).hexdigest()))
     _refused(bundle_dir, "weights.entries[0].sha256", "'c'")
 
 
@@ -161,9 +162,10 @@ def test_unknown_op_is_refused(bundle_dir):
 
 
 def test_newer_format_version_is_refused(bundle_dir):
-    _edit(bundle_dir, lambda m: m.update(format_version=3))
+    _edit(bundle_dir, lambda m: m.update(format_version=FORMAT_VERSION + 1))
     message = _refused(bundle_dir)
-    assert "bundle format version 3 is newer than this runtime supports (2); update pyml" in message
+    assert (f"bundle format version {FORMAT_VERSION + 1} is newer than this runtime supports ({FORMAT_VERSION}); "
+            "update pyml") in message
 
 
 @pytest.mark.parametrize("field", ["steps", "weights", "graph", "values", "buffers", "kernels"])
@@ -220,8 +222,8 @@ def test_step_writing_a_weight_is_refused(bundle_dir):
                                   "https://example.com/weights.bin", "", ".."])
 def test_weights_file_outside_the_bundle_is_refused(bundle_dir, name):
     # a browser resolves "..\\x" and "%2e%2e" against the manifest's URL as "../x" and "..": outside the folder
-    _edit(bundle_dir, lambda m: m["weights"].update(file=name))
-    _refused(bundle_dir, "weights.file", "plain file name")
+    _edit(bundle_dir, lambda m: m["weights"]["files"][0].update(file=name))
+    _refused(bundle_dir, "weights.files[0].file", "plain file name")
 
 
 @pytest.mark.parametrize("change, field", [

@@ -1,12 +1,13 @@
 /**
- * Fetch and validate a pyml bundle: model.json + weights.bin (docs/internals.md §6).
+ * Fetch and validate a pyml bundle: model.json + its weights files (docs/internals.md §6).
  *
  * Everything is checked before use, and every problem is an Error whose message names the file and
  * the field (`weights.entries[2].sha256`), the node (`%v3`) or the step.
  * @module bundle
  */
 import { kernels } from "./cpu.js";
-import { ARRAY_TYPES, ITEM_SIZES, formatShape, numel, sha256Hex } from "./util.js";
+import { ITEM_SIZES, formatShape, numel, sha256Hex } from "./util.js";
+import { STORAGE_OF, decodeEntry, joinShards, storageBytes, weightFiles } from "./weights.js";
 
 /**
  * The bundle format this runtime reads (model.json's `format`).
@@ -27,12 +28,12 @@ const OPCODES = new Set(["placeholder", "constant", "call"]);
 const PLAIN_FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
 /**
- * Fetch model.json and its weights file (resolved relative to the manifest URL), validate both,
- * and verify every SHA-256.
+ * Fetch model.json and its weights files (resolved relative to the manifest URL, fetched in parallel),
+ * validate them, and verify every SHA-256.
  * @param {string|URL} url  the manifest, e.g. "model/model.json"
  * @param {{knownOps?: Iterable<string>, onProgress?: Function}} [options]  `knownOps`: the primitives the
  *   runtime can run (default: the CPU kernel names); `onProgress({stage: "weights", loaded, total})` per chunk.
- * @returns {Promise<{manifest: object, weights: ArrayBuffer, url: string}>}
+ * @returns {Promise<{manifest: object, weights: ArrayBuffer, url: string}>}  `weights`: the files' bytes, concatenated
  * @example
  *   const { manifest, weights } = await fetchBundle("model/model.json");
  */
@@ -46,10 +47,16 @@ export async function fetchBundle(url, { knownOps, onProgress } = {}) {
     throw new Error(`${manifestUrl.href}: not valid JSON (${err.message})`);
   }
   validateManifest(manifest, { knownOps, file: manifestUrl.pathname.split("/").pop() || "model.json" });
-  const weightsUrl = new URL(manifest.weights.file, manifestUrl);
-  const weights = await fetchBytes(weightsUrl, manifest.weights.byte_length, onProgress);
-  await verifyWeights(manifest, weights);
-  return { manifest, weights, url: manifestUrl.href };
+  const files = weightFiles(manifest.weights);
+  const total = files.reduce((n, f) => n + f.byte_length, 0);
+  const loaded = files.map(() => 0);
+  const progress = onProgress && ((k, bytes) => {
+    loaded[k] = bytes;
+    onProgress({ stage: "weights", loaded: loaded.reduce((a, b) => a + b, 0), total });
+  });
+  const shards = await Promise.all(files.map((f, k) => fetchBytes(new URL(f.file, manifestUrl), progress && ((n) => progress(k, n)))));
+  await verifyWeights(manifest, shards);
+  return { manifest, weights: joinShards(shards), url: manifestUrl.href };
 }
 
 async function fetchOk(url) {
@@ -63,9 +70,9 @@ async function fetchOk(url) {
   return response;
 }
 
-async function fetchBytes(url, expected, onProgress) {
+async function fetchBytes(url, onBytes) {
   const response = await fetchOk(url);
-  if (!onProgress || !response.body) return response.arrayBuffer();
+  if (!onBytes || !response.body) return response.arrayBuffer();
   const reader = response.body.getReader();
   const chunks = [];
   let loaded = 0;
@@ -74,51 +81,60 @@ async function fetchBytes(url, expected, onProgress) {
     if (done) break;
     chunks.push(value);
     loaded += value.length;
-    onProgress({ stage: "weights", loaded, total: expected });
+    onBytes(loaded);
   }
   return new Blob(chunks).arrayBuffer();
 }
 
 /**
- * Check the weights file against the manifest: total length, SHA-256 of the file and of each entry, and
+ * Check the weights files against the manifest: each file's length and SHA-256, each entry's SHA-256, and
  * that bool entries hold only 0/1 bytes.
  * @param {object} manifest  a manifest that passed `validateManifest`
- * @param {ArrayBuffer} weights  the weights file's bytes
+ * @param {ArrayBuffer|ArrayBuffer[]} shards  the bytes of each weights file, in `weights.files` order
  * @example
- *   await verifyWeights(manifest, await (await fetch("model/weights.bin")).arrayBuffer());
+ *   await verifyWeights(manifest, [await (await fetch("model/weights.bin")).arrayBuffer()]);
  */
-export async function verifyWeights(manifest, weights) {
-  const spec = manifest.weights;
-  if (weights.byteLength !== spec.byte_length) {
-    throw new Error(`${spec.file} is ${weights.byteLength} bytes but model.json says weights.byte_length = ` +
-      `${spec.byte_length} (truncated or wrong file)`);
-  }
-  const whole = await sha256Hex(weights);
-  if (whole !== spec.sha256.toLowerCase()) {
-    throw new Error(`${spec.file}: SHA-256 does not match weights.sha256 (corrupted or wrong file). ` +
-      `Expected: ${spec.sha256}, received: ${whole}`);
-  }
-  const digests = await Promise.all(spec.entries.map((e) => sha256Hex(new Uint8Array(weights, e.offset, e.byte_length))));
-  spec.entries.forEach((entry, i) => {
-    if (digests[i] !== entry.sha256.toLowerCase()) {
-      throw new Error(`${spec.file}: weights.entries[${i}].sha256 does not match the bytes of "${entry.name}". ` +
-        `Expected: ${entry.sha256}, received: ${digests[i]}`);
+export async function verifyWeights(manifest, shards) {
+  const files = weightFiles(manifest.weights);
+  shards = Array.isArray(shards) ? shards : [shards];
+  if (shards.length !== files.length) throw new Error(`model.json lists ${files.length} weights files; received ${shards.length}`);
+  const digests = await Promise.all(shards.map((bytes) => sha256Hex(bytes)));
+  files.forEach((spec, k) => {
+    if (shards[k].byteLength !== spec.byte_length) {
+      throw new Error(`${spec.file} is ${shards[k].byteLength} bytes but model.json says ${spec.field}.byte_length = ` +
+        `${spec.byte_length} (truncated or wrong file)`);
     }
-    if (entry.dtype === "bool" && new Uint8Array(weights, entry.offset, entry.byte_length).some((b) => b > 1)) {
-      throw new Error(`${spec.file}: weights.entries[${i}] ("${entry.name}") is bool but holds bytes other than 0/1`);
+    if (digests[k] !== spec.sha256.toLowerCase()) {
+      throw new Error(`${spec.file}: SHA-256 does not match ${spec.field}.sha256 (corrupted or wrong file). ` +
+        `Expected: ${spec.sha256}, received: ${digests[k]}`);
+    }
+  });
+  const whole = joinShards(shards);
+  const entries = manifest.weights.entries;
+  const entryDigests = await Promise.all(entries.map((e) => sha256Hex(new Uint8Array(whole, e.offset, e.byte_length))));
+  entries.forEach((entry, i) => {
+    if (entryDigests[i] !== entry.sha256.toLowerCase()) {
+      throw new Error(`weights.entries[${i}].sha256 does not match the bytes of "${entry.name}". ` +
+        `Expected: ${entry.sha256}, received: ${entryDigests[i]}`);
+    }
+    if (entry.dtype === "bool" && new Uint8Array(whole, entry.offset, entry.byte_length).some((b) => b > 1)) {
+      throw new Error(`weights.entries[${i}] ("${entry.name}") is bool but holds bytes other than 0/1`);
     }
   });
 }
 
 /**
- * Typed-array views of every weight entry, by name: `{name: {data, shape, dtype}}` (bool as Uint8Array).
+ * The values of every weight entry, by name: `{name: {data, shape, dtype}}` (bool as Uint8Array; float16 and
+ * int8 storage widened to a Float32Array, the rest views of `weights`).
+ * @param {object} manifest  a validated manifest
+ * @param {ArrayBuffer} weights  the weights files' bytes, concatenated (`fetchBundle`'s `weights`)
  * @example
  *   readWeights(manifest, weights).w0.data; // Float32Array of dense/kernel
  */
 export function readWeights(manifest, weights) {
   const out = {};
-  for (const { name, shape, dtype, offset } of manifest.weights.entries) {
-    out[name] = { data: new ARRAY_TYPES[dtype](weights, offset, numel(shape)), shape, dtype };
+  for (const entry of manifest.weights.entries) {
+    out[entry.name] = { data: decodeEntry(weights, entry), shape: entry.shape, dtype: entry.dtype };
   }
   return out;
 }
@@ -146,7 +162,7 @@ export function validateManifest(manifest, { knownOps, file = "model.json" } = {
   const nodes = checkGraph(manifest.graph, new Set(knownOps || Object.keys(kernels)), fail);
   checkSignature(manifest, "inputs", nodes, fail);
   checkSignature(manifest, "outputs", nodes, fail);
-  const entries = checkWeightsTable(manifest.weights, nodes, fail);
+  const entries = checkWeightsTable(manifest.weights, nodes, fail, version);
   checkPlan(manifest, nodes, entries, fail);
 }
 
@@ -198,13 +214,31 @@ function checkSignature(manifest, key, nodes, fail) {
   });
 }
 
-function checkWeightsTable(weights, nodes, fail) {
-  if (!isObject(weights)) fail("weights", "must be an object {file, byte_length, sha256, entries}");
-  if (typeof weights.file !== "string" || !PLAIN_FILE_NAME.test(weights.file)) {
-    fail("weights.file", `must be a plain file name inside the bundle folder. Received: ${JSON.stringify(weights.file)}`);
+// The weights files (format 2's `files`, format 1's single `file`) are well formed; returns the total bytes
+// and how errors name the files.
+function checkWeightsFiles(weights, fail, version) {
+  if (version >= 2 && (!Array.isArray(weights.files) || weights.files.length === 0)) {
+    fail("weights.files", "must be a non-empty list of {file, byte_length, sha256}");
   }
-  if (!isCount(weights.byte_length)) fail("weights.byte_length", `must be a non-negative integer. Received: ${JSON.stringify(weights.byte_length)}`);
-  checkHex(weights.sha256, "weights.sha256", fail);
+  const specs = version >= 2 ? weights.files : [weights];
+  const names = new Set();
+  specs.forEach((spec, k) => {
+    const field = version >= 2 ? `weights.files[${k}]` : "weights";
+    if (!isObject(spec)) fail(field, "must be an object {file, byte_length, sha256}");
+    if (typeof spec.file !== "string" || !PLAIN_FILE_NAME.test(spec.file)) {
+      fail(`${field}.file`, `must be a plain file name inside the bundle folder. Received: ${JSON.stringify(spec.file)}`);
+    }
+    if (names.has(spec.file)) fail(`${field}.file`, `repeats "${spec.file}"`);
+    names.add(spec.file);
+    if (!isCount(spec.byte_length)) fail(`${field}.byte_length`, `must be a non-negative integer. Received: ${JSON.stringify(spec.byte_length)}`);
+    checkHex(spec.sha256, `${field}.sha256`, fail);
+  });
+  return { total: specs.reduce((n, spec) => n + spec.byte_length, 0), what: specs.length === 1 ? specs[0].file : "the weights files" };
+}
+
+function checkWeightsTable(weights, nodes, fail, version) {
+  if (!isObject(weights)) fail("weights", "must be an object {files, entries}");
+  const { total, what } = checkWeightsFiles(weights, fail, version);
   if (!Array.isArray(weights.entries)) fail("weights.entries", "must be a list");
   const entries = new Map();
   weights.entries.forEach((e, i) => {
@@ -213,13 +247,18 @@ function checkWeightsTable(weights, nodes, fail) {
     if (entries.has(e.name)) fail(`${where}.name`, `repeats "${e.name}"`);
     checkShape(e.shape, `${where}.shape`, fail, false);
     checkDtype(e.dtype, `${where}.dtype`, fail);
-    if (!isCount(e.offset) || e.offset % 4 !== 0) fail(`${where}.offset`, `must be a 4-byte aligned non-negative integer. Received: ${JSON.stringify(e.offset)}`);
-    const expected = numel(e.shape) * ITEM_SIZES[e.dtype];
-    if (e.byte_length !== expected) {
-      fail(`${where}.byte_length`, `must be ${expected} for ${e.dtype}${formatShape(e.shape)}. Received: ${JSON.stringify(e.byte_length)}`);
+    const storage = e.storage ?? e.dtype;
+    if (!STORAGE_OF[e.dtype].includes(storage) || (storage === "int8" && !e.shape[e.shape.length - 1])) {
+      fail(`${where}.storage`, `must be one of ${STORAGE_OF[e.dtype].join(", ")} for ${e.dtype}` +
+        `${storage === "int8" ? " (int8 needs a last axis to scale along)" : ""}. Received: ${JSON.stringify(storage)}`);
     }
-    if (e.offset + e.byte_length > weights.byte_length) {
-      fail(where, `spans bytes ${e.offset}..${e.offset + e.byte_length}, past the end of ${weights.file} (${weights.byte_length} bytes)`);
+    if (!isCount(e.offset) || e.offset % 4 !== 0) fail(`${where}.offset`, `must be a 4-byte aligned non-negative integer. Received: ${JSON.stringify(e.offset)}`);
+    const expected = storageBytes(e.shape, storage);
+    if (e.byte_length !== expected) {
+      fail(`${where}.byte_length`, `must be ${expected} for ${e.dtype}${formatShape(e.shape)} stored as ${storage}. Received: ${JSON.stringify(e.byte_length)}`);
+    }
+    if (e.offset + e.byte_length > total) {
+      fail(where, `spans bytes ${e.offset}..${e.offset + e.byte_length}, past the end of ${what} (${total} bytes)`);
     }
     checkHex(e.sha256, `${where}.sha256`, fail);
     entries.set(e.name, e);
@@ -236,14 +275,8 @@ function checkWeightsTable(weights, nodes, fail) {
 }
 
 function checkPlan(manifest, nodes, entries, fail) {
-  const { buffers, values, kernels, steps } = manifest;
-  const slots = new Map();
-  if (!Array.isArray(buffers)) fail("buffers", "must be a list");
-  buffers.forEach((b, i) => {
-    if (!isObject(b) || !isCount(b.id) || slots.has(b.id)) fail(`buffers[${i}].id`, "must be a unique non-negative integer");
-    if (!isCount(b.bytes_per_batch) || !isCount(b.bytes_fixed)) fail(`buffers[${i}]`, "needs non-negative integer bytes_per_batch and bytes_fixed");
-    slots.set(b.id, b);
-  });
+  const { values, kernels, steps } = manifest;
+  const slots = checkSlots(manifest.buffers, "buffers", fail);
   if (!isObject(values)) fail("values", "must be an object {name: {buffer} | {weight}}");
   for (const [name, v] of Object.entries(values)) {
     const where = `values.${name}`;
@@ -330,7 +363,20 @@ function checkVariants(step, where, kernelIds, fail) {
   return variants.map((v) => v.kernel);
 }
 
-function checkSlotSize(node, slot, where, fail) {
+/** The slots of a buffer plan (`buffers` or `cpu.buffers`) by id; for cpuplan.js, not the public API. */
+export function checkSlots(buffers, field, fail) {
+  const slots = new Map();
+  if (!Array.isArray(buffers)) fail(field, "must be a list");
+  buffers.forEach((b, i) => {
+    if (!isObject(b) || !isCount(b.id) || slots.has(b.id)) fail(`${field}[${i}].id`, "must be a unique non-negative integer");
+    if (!isCount(b.bytes_per_batch) || !isCount(b.bytes_fixed)) fail(`${field}[${i}]`, "needs non-negative integer bytes_per_batch and bytes_fixed");
+    slots.set(b.id, b);
+  });
+  return slots;
+}
+
+/** That a value fits its slot; for cpuplan.js, not the public API. */
+export function checkSlotSize(node, slot, where, fail) {
   const dynamic = node.shape.includes(null);
   const bytes = numel(node.shape.map((d) => (d === null ? 1 : d))) * 4;
   if (dynamic ? bytes > slot.bytes_per_batch : bytes > slot.bytes_per_batch + slot.bytes_fixed) {
@@ -352,7 +398,7 @@ function checkHex(value, field, fail) {
   if (typeof value !== "string" || !/^[0-9a-fA-F]{64}$/.test(value)) fail(field, `must be a 64-digit hex SHA-256. Received: ${JSON.stringify(value)}`);
 }
 
-const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
-const hasOwn = (object, key) => typeof key === "string" && Object.prototype.hasOwnProperty.call(object, key);
+export const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+export const hasOwn = (object, key) => typeof key === "string" && Object.prototype.hasOwnProperty.call(object, key);
 const isCount = (v) => Number.isInteger(v) && v >= 0;
 const typeName = (v) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);

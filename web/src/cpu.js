@@ -1,7 +1,8 @@
 /**
- * The CPU backend: plain-JavaScript kernels keyed by primitive name, and an interpreter for the
- * manifest's graph (docs/internals.md §5). Used when WebGPU is missing or `backend: "cpu"` is asked for;
- * it ignores the bundle's kernels/steps/buffers and runs `graph` with the weights.
+ * The plain-JavaScript kernels keyed by primitive name, and an interpreter for the manifest's graph
+ * (docs/internals.md §5). The interpreter is the `js` backend: the CPU path where WebAssembly SIMD is
+ * missing, or when asked for; it ignores the bundle's kernels/steps/buffers/cpu and runs `graph` with the
+ * weights. The wasm backend (wasm.js) calls these kernels for the nodes it has no kernel of its own for.
  *
  * The kernels live in one module per family (cpu/<family>.js) and are imported on first use, only the
  * families a graph needs, so a page on WebGPU never downloads them.
@@ -137,7 +138,17 @@ function batchOf(graph, inputs) {
   return 1;
 }
 
-function callKernel(node, args, batch, table) {
+/**
+ * Run one call node's kernel on its input values, checking what it returns; errors name the node.
+ * @param {object} node  a graph node (`op: "call"`)
+ * @param {Array<{data, shape, dtype}>} args  its input values, concrete shapes
+ * @param {number} batch  what `null` dims of the node's shape stand for
+ * @param {Object<string, Function>} [table]  kernels to use (default: `kernels`, its family loaded)
+ * @returns {{data, shape: number[], dtype: string}}  a fresh value
+ * @example
+ *   const y = callKernel(node, [x, w], 4);
+ */
+export function callKernel(node, args, batch, table = kernels) {
   const where = `node %${node.name} (${node.target})`;
   const kernel = table[node.target];
   if (!kernel) throw new Error(`unknown op "${node.target}" in node %${node.name}: no CPU kernel for it`);

@@ -3,43 +3,79 @@
  * @module model
  */
 import { fetchBundle, readWeights } from "./bundle.js";
-import { loadKernels, runGraph } from "./cpu.js";
 import { formatShape, flatten, inferShape, numel, toStorageArray } from "./util.js";
 import { createGpu, destroyGpu, findAdapter, requestGpuDevice, runSteps } from "./webgpu.js";
 
-const BACKENDS = ["auto", "webgpu", "cpu"];
+const BACKENDS = ["auto", "webgpu", "cpu", "wasm", "js"];
+// Adapters that emulate a GPU on the CPU: for inference the CPU path is many times faster there.
+const SOFTWARE_ADAPTER = /swiftshader|lavapipe|llvmpipe/i;
 
 /**
  * Load a pyml bundle and prepare it to run: fetch and verify model.json and the weights, then (WebGPU)
- * compile every pipeline and upload the weights, or (CPU) import the kernel families the graph uses,
- * all before the promise resolves.
+ * compile every pipeline and upload the weights, or (CPU) compile the WebAssembly kernels and pack the
+ * weights, all before the promise resolves.
  * @param {string|URL} url  the bundle's model.json; its other files resolve relative to it
- * @param {{backend?: "auto"|"webgpu"|"cpu", onProgress?: (e: {stage: string, loaded: number, total: number}) => void}} [options]
- *   `backend`: "auto" (default) uses WebGPU when the browser has an adapter, else the CPU.
+ * @param {{backend?: "auto"|"webgpu"|"cpu"|"wasm"|"js", onProgress?: (e: {stage: string, loaded: number, total: number}) => void}} [options]
+ *   `backend`: "auto" (default) uses WebGPU on a hardware adapter, else the CPU; "cpu" is WebAssembly SIMD
+ *   where the browser has it, else plain JavaScript; "wasm" and "js" force one of those two.
+ *   `info.backend` says what runs ("webgpu", "wasm" or "js") and `info.reason` why.
  *   `onProgress` is called with stage "weights" (bytes), "compile" and "ready".
  * @returns {Promise<Model>}
  * @example
  *   import { loadModel } from "./model/runtime/index.js";
  *   const model = await loadModel("model/model.json");
  *   const y = await model.predict([[0.1, 0.2, 0.3, 0.4]]);   // {data: Float32Array, shape: [1, 3]}
+ *   console.log(model.info.backend, model.info.reason);       // "webgpu", "a hardware WebGPU adapter (...)"
  */
 export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   if (!BACKENDS.includes(backend)) {
-    throw new Error(`loadModel: backend must be "auto", "webgpu" or "cpu". Received: ${JSON.stringify(backend)}`);
+    throw new Error(`loadModel: backend must be one of ${BACKENDS.map((b) => `"${b}"`).join(", ")}. Received: ${JSON.stringify(backend)}`);
   }
-  const { manifest, weights } = await fetchBundle(url, { onProgress });
-  const tensors = readWeights(manifest, weights);
-  const adapter = backend === "cpu" ? null : await findAdapter();
-  if (backend === "cpu" || (backend === "auto" && !adapter)) {
-    await loadKernels(manifest.graph.nodes.filter((n) => n.op === "call").map((n) => n.target));
-    if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
-    return new Model(manifest, { backend: "cpu", weights: tensors, adapter: null });
+  // The bundle downloads while the backend is chosen and, for the CPU, the wasm compiles.
+  const bundle = fetchBundle(url, { onProgress }).then(({ manifest, weights }) => [manifest, readWeights(manifest, weights)]);
+  bundle.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
+  let reason = `backend "${backend}" was asked for`;
+  if (backend === "auto") {
+    const adapter = await findAdapter();
+    const software = adapter && softwareAdapter(adapter);
+    if (adapter && !software) {
+      return loadOnGpu(...(await bundle), adapter, `a hardware WebGPU adapter (${describe(adapterInfo(adapter))})`, onProgress);
+    }
+    reason = adapter ? `the WebGPU adapter (${describe(adapterInfo(adapter))}) ${software}, which the CPU path outruns`
+      : "this browser has no WebGPU adapter";
+  } else if (backend === "webgpu") {
+    return loadOnGpu(...(await bundle), await findAdapter(), reason, onProgress);
   }
+  const cpuPath = import("./wasm.js");
+  import("./cpuplan.js").catch(() => {}); // wasm.js imports it: fetch it alongside rather than after
+  cpuPath.then((cpu) => cpu.prefetchKernels(backend), () => {});
+  const [manifest, tensors] = await bundle;
+  if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
+  const cpu = await (await cpuPath).loadCpu(manifest, tensors, backend, reason);
+  if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
+  return new Model(manifest, cpu);
+}
+
+async function loadOnGpu(manifest, tensors, adapter, reason, onProgress) {
   const { device, info } = await requestGpuDevice(manifest, adapter);
   if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
   const gpu = await createGpu(device, manifest, tensors);
   if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
-  return new Model(manifest, { backend: "webgpu", gpu, adapter: info });
+  return new Model(manifest, { backend: "webgpu", gpu, adapter: info, reason });
+}
+
+function adapterInfo(adapter) {
+  const info = adapter.info || {};
+  return { vendor: info.vendor || "", architecture: info.architecture || "", description: info.description || "" };
+}
+
+const describe = ({ vendor, architecture, description }) => [vendor, architecture, description].filter(Boolean).join(" / ") || "unnamed";
+
+// Why `adapter` emulates a GPU on the CPU ("is a fallback adapter", "runs in software"), or "" for a real GPU.
+function softwareAdapter(adapter) {
+  if (adapter.info?.isFallbackAdapter || adapter.isFallbackAdapter) return "is a fallback adapter";
+  const { vendor, architecture, description } = adapterInfo(adapter);
+  return SOFTWARE_ADAPTER.test(`${vendor} ${architecture} ${description}`) ? "runs in software" : "";
 }
 
 /**
@@ -61,6 +97,7 @@ export class Model {
     this.#state = state;
     this.info = Object.freeze({
       backend: state.backend,
+      reason: state.reason,
       adapter: state.adapter ? Object.freeze({ ...state.adapter }) : null,
       inputs: manifest.inputs.map(({ name, shape, dtype }) => ({ name, shape: [...shape], dtype })),
       outputs: manifest.outputs.map(({ name, shape, dtype }) => ({ name, shape: [...shape], dtype })),
@@ -110,15 +147,15 @@ export class Model {
     const { values, batch } = prepareInputs(this.#manifest.inputs, inputs);
     const work = this.#queue.then(() => {
       if (this.#closed) throw new Error(`this Model cannot run: ${this.#closed}`);
-      return this.#state.gpu ? runSteps(this.#state.gpu, values, batch)
-        : runGraph(this.#manifest.graph, this.#state.weights, values);
+      const { gpu, run } = this.#state;
+      return gpu ? runSteps(gpu, values, batch) : run(values, batch);
     });
     this.#queue = work.catch(() => {});
     return work;
   }
 
   /**
-   * Free the model's GPU buffers and device (a no-op for the CPU backend beyond dropping the weights).
+   * Free the model's GPU buffers and device, or its WebAssembly memory and weights.
    * Later `predict` calls reject. Calling it twice is harmless.
    * @example
    *   model.dispose();
@@ -129,7 +166,7 @@ export class Model {
     const state = this.#state;
     this.#queue = this.#queue.then(() => {
       if (state.gpu) destroyGpu(state.gpu);
-      state.weights = null;
+      state.run = null; // drops the weights and the wasm instance
     });
   }
 }

@@ -36,8 +36,12 @@ export interface ProgressEvent {
 }
 
 export interface LoadOptions {
-  /** "auto" (default): WebGPU when the browser has an adapter, else the CPU. */
-  backend?: "auto" | "webgpu" | "cpu";
+  /**
+   * "auto" (default): WebGPU on a hardware adapter; the CPU without an adapter or on a software one
+   * (a fallback adapter, SwiftShader, lavapipe, llvmpipe). "cpu": WebAssembly SIMD where the browser has it
+   * and the bundle a CPU program, else plain JavaScript. "wasm" / "js" force one of those (no fallback).
+   */
+  backend?: "auto" | "webgpu" | "cpu" | "wasm" | "js";
   onProgress?: (event: ProgressEvent) => void;
 }
 
@@ -48,8 +52,11 @@ export interface AdapterInfo {
 }
 
 export interface ModelInfo {
-  readonly backend: "webgpu" | "cpu";
-  /** The WebGPU adapter, or null on the CPU backend. */
+  /** What runs the model: the WebGPU kernels, the WebAssembly SIMD CPU program, or the plain-JS kernels. */
+  readonly backend: "webgpu" | "wasm" | "js";
+  /** Why that backend, e.g. "the WebGPU adapter (google / swiftshader) is a fallback adapter, ...". */
+  readonly reason: string;
+  /** The WebGPU adapter, or null on the CPU backends. */
   readonly adapter: Readonly<AdapterInfo> | null;
   readonly inputs: ValueSpec[];
   readonly outputs: ValueSpec[];
@@ -96,10 +103,24 @@ export interface WeightEntry {
   label?: string;
   shape: number[];
   dtype: DType;
+  /** How the bytes hold the values (default: `dtype`); float16 and int8 are widened to float32 at load. */
+  storage?: DType | "float16" | "int8";
+  /** Offset in the concatenation of the weights files. */
   offset: number;
   byte_length: number;
   sha256: string;
 }
+
+export interface WeightsFile {
+  file: string;
+  byte_length: number;
+  sha256: string;
+}
+
+/** Format 2 lists shard files; format 1 had one file (`file`, `byte_length`, `sha256`). */
+export type WeightsTable =
+  | { files: WeightsFile[]; entries: WeightEntry[]; accuracy?: { probe_inputs: number; max_abs_error: number | null; max_abs_output: number | null } }
+  | (WeightsFile & { entries: WeightEntry[] });
 
 /** model.json (docs/internals.md §6). */
 export interface Manifest {
@@ -109,12 +130,34 @@ export interface Manifest {
   inputs: ValueSpec[];
   outputs: ValueSpec[];
   graph: Graph;
-  weights: { file: string; byte_length: number; sha256: string; entries: WeightEntry[] };
+  weights: WeightsTable;
   buffers: Array<{ id: number; bytes_per_batch: number; bytes_fixed: number }>;
   values: Record<string, { buffer: number } | { weight: string }>;
   kernels: Array<{ id: number; wgsl: string; workgroup_size: number }>;
   steps: Array<{ kernel: number; label?: string; nodes?: string[]; inputs: string[]; outputs: string[]; threads: [number, number] }>;
   limits?: Record<string, number>;
+  /** The CPU program of the wasm backend (docs/internals.md §6); a bundle without it runs on "js". */
+  cpu?: CpuProgram;
+}
+
+/** One kernel call of the CPU program: `nodes` computed by `kernel`, reading `inputs`, storing `output`. */
+export interface CpuStep {
+  kernel: "matmul" | "conv" | "depthwise" | "max_pool" | "avg_pool" | "softmax" | "log_softmax" | "js";
+  label?: string;
+  nodes: string[];
+  inputs: string[];
+  output: string;
+  /** matmul, conv, depthwise: the fused epilogue (bias, residual, clamp in registers, then the program). */
+  bias?: string | null;
+  residual?: string | null;
+  clamp?: [number | null, number | null];
+  program?: Array<[string, number, number, number, number | string]>;
+}
+
+export interface CpuProgram {
+  steps: CpuStep[];
+  buffers: Array<{ id: number; bytes_per_batch: number; bytes_fixed: number }>;
+  values: Record<string, { buffer: number } | { weight: string }>;
 }
 
 export function fetchBundle(
@@ -122,7 +165,7 @@ export function fetchBundle(
   options?: { knownOps?: Iterable<string>; onProgress?: (event: ProgressEvent) => void },
 ): Promise<{ manifest: Manifest; weights: ArrayBuffer; url: string }>;
 export function validateManifest(manifest: unknown, options?: { knownOps?: Iterable<string>; file?: string }): void;
-export function verifyWeights(manifest: Manifest, weights: ArrayBuffer): Promise<void>;
+export function verifyWeights(manifest: Manifest, shards: ArrayBuffer | ArrayBuffer[]): Promise<void>;
 export function readWeights(manifest: Manifest, weights: ArrayBuffer): Record<string, TensorValue>;
 
 export function computeDispatch(total: number, workgroupSize: number): [number, number];

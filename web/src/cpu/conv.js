@@ -123,11 +123,15 @@ function forEachWindow(x, outShape, attrs, visit) {
   }
 }
 
-/** The offset (plus channel `c`) of the first maximum of x among `offsets`, the element a max-pool window picks. */
+/**
+ * The offset (plus channel `c`) of the element a max-pool window picks among `offsets`: as numpy's argmax,
+ * the first NaN if there is one, else the first maximum.
+ */
 function pick(x, offsets, c) {
   let best = offsets[0] + c;
-  for (let i = 1; i < offsets.length; i++) {
-    if (x[offsets[i] + c] > x[best]) best = offsets[i] + c;
+  for (let i = 1; i < offsets.length && !Number.isNaN(x[best]); i++) {
+    const v = x[offsets[i] + c];
+    if (v > x[best] || Number.isNaN(v)) best = offsets[i] + c;
   }
   return best;
 }

@@ -1,0 +1,121 @@
+"""Check the manifest's ``cpu`` field, the CPU program (docs/internals.md §6; ``webexport.cpu_plan`` writes
+it). ``webexport.validate`` calls ``check_cpu_plan``; ``validateCpuPlan`` in web/src/cpuplan.js is its JS twin,
+with the same messages (tests/browser/test_manifest_validation.py runs damaged manifests through both). The JS
+runtime checks ``cpu`` when the wasm backend loads, so a WebGPU page never downloads the checks."""
+import numbers
+
+# kernel -> the op its first node must be (None: a "js" step, one node of any op)
+CPU_KERNELS = {"matmul": "matmul", "conv": "conv", "depthwise": "conv", "max_pool": "max_pool",
+               "avg_pool": "avg_pool", "softmax": "max", "log_softmax": "max", "js": None}
+EPILOGUE_KERNELS = ("matmul", "conv", "depthwise")
+PROGRAM_OPS = ("end", "scalar", "column", "full", "row",  # the order of the C enum in web/wasm/epilogue.h
+               "add", "sub", "mul", "div", "maximum", "minimum",
+               "greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "where",
+               "neg", "abs", "sqrt", "exp", "log", "tanh", "sigmoid", "erf")
+PROGRAM_REGISTERS = 16  # PROGRAM_REGISTERS in web/wasm/epilogue.h
+LOADS = ("column", "full", "row")
+
+
+def check_cpu_plan(manifest, nodes, entries, fail, check_slots, check_slot_size):
+    """Raise through ``fail(field, message)`` on the first problem in ``manifest["cpu"]`` (when present).
+
+    ``nodes``/``entries``: the graph's nodes and the weight entries by name; ``check_slots(buffers, field)``
+    and ``check_slot_size(node, slot, where)`` are the loader's checks of the top-level plan."""
+    cpu = manifest.get("cpu")
+    if not isinstance(cpu, dict):
+        fail("cpu", "must be an object {steps, buffers, values}")
+    slots = check_slots(cpu.get("buffers"), "cpu.buffers")
+    values = cpu.get("values")
+    if not isinstance(values, dict):
+        fail("cpu.values", "must be an object {name: {buffer} | {weight}}")
+    for name, v in values.items():
+        where = f"cpu.values.{name}"
+        if name not in nodes:
+            fail(where, f"names %{name}, which the graph does not define")
+        if isinstance(v, dict) and "buffer" in v:
+            if not _is_count(v["buffer"]) or v["buffer"] not in slots:
+                fail(f"{where}.buffer", f"names buffer {v['buffer']!r}, which cpu.buffers does not define")
+            check_slot_size(nodes[name], slots[v["buffer"]], where)
+        elif not (isinstance(v, dict) and isinstance(v.get("weight"), str) and v["weight"] in entries):
+            fail(where, "must be {buffer: id} or {weight: <a weights.entries name>}")
+
+    def known(name):
+        return isinstance(name, str) and (name in values or nodes.get(name, {}).get("op") == "constant")
+
+    def buffer(name):
+        return values.get(name, {}).get("buffer") if isinstance(name, str) else None
+
+    for name in manifest["graph"]["inputs"]:
+        if buffer(name) is None:
+            fail("cpu.values", f"has no buffer for input {name!r}")
+    written = {buffer(name) for name in manifest["graph"]["inputs"]}
+    steps = cpu.get("steps")
+    if not isinstance(steps, list):
+        fail("cpu.steps", "must be a list")
+    for i, s in enumerate(steps):
+        where = f"cpu.steps[{i}]"
+        if not isinstance(s, dict) or s.get("kernel") not in CPU_KERNELS:
+            fail(f"{where}.kernel", f"must be one of {', '.join(CPU_KERNELS)}. "
+                                    f"Received: {s.get('kernel') if isinstance(s, dict) else s!r}")
+        step_nodes = s.get("nodes")
+        if not isinstance(step_nodes, list) or not step_nodes or \
+                not all(isinstance(n, str) and nodes.get(n, {}).get("op") == "call" for n in step_nodes):
+            fail(f"{where}.nodes", "must be a non-empty list of call nodes")
+        first = nodes[step_nodes[0]]["target"]
+        wanted = CPU_KERNELS[s["kernel"]]
+        if (first != wanted) if wanted else len(step_nodes) != 1:
+            fail(f"{where}.nodes", f"cannot be computed by kernel {s['kernel']}: its first node %{step_nodes[0]} is {first}")
+        if s.get("output") != step_nodes[-1] or buffer(s.get("output")) is None:
+            fail(f"{where}.output", "must be the last node, stored in a cpu buffer")
+        if not isinstance(s.get("inputs"), list) or not all(known(n) for n in s["inputs"]):
+            fail(f"{where}.inputs", "must list values cpu.values or the graph's constants define")
+        for name in nodes[step_nodes[0]]["inputs"]:
+            if name not in s["inputs"]:
+                fail(f"{where}.inputs", f"leaves out %{name}, which node %{step_nodes[0]} reads")
+        for name in s["inputs"]:
+            if buffer(name) is not None and buffer(name) not in written:
+                fail(f"{where}.inputs", f"reads {name!r} (buffer {buffer(name)}) before any step writes it")
+            if buffer(name) == buffer(s["output"]):
+                fail(f"{where}.output", f"shares buffer {buffer(name)} with {name!r}, which the step reads")
+        if s["kernel"] in EPILOGUE_KERNELS:
+            for key in ("bias", "residual"):
+                if s.get(key) is not None and s[key] not in s["inputs"]:
+                    fail(f"{where}.{key}", f"must be null or one of the step's inputs. Received: {s.get(key)!r}")
+            clamp = s.get("clamp")
+            if not isinstance(clamp, list) or len(clamp) != 2 or not all(v is None or _is_number(v) for v in clamp):
+                fail(f"{where}.clamp", f"must be [low, high], numbers or null. Received: {clamp!r}")
+            _check_program(s.get("program"), s["inputs"], f"{where}.program", fail)
+        written.add(buffer(s["output"]))
+    for name in manifest["graph"]["outputs"]:
+        if buffer(name) is not None and buffer(name) not in written:
+            fail("cpu.steps", f"never write output {name!r}")
+        if not known(name):
+            fail("cpu.values", f"has no place for output {name!r}")
+
+
+def _check_program(program, inputs, where, fail):
+    if not isinstance(program, list):
+        fail(where, "must be a list of [op, dst, a, b, x] instructions")
+
+    def register(r):
+        return _is_count(r) and r < PROGRAM_REGISTERS
+
+    for i, ins in enumerate(program):
+        if not isinstance(ins, list) or len(ins) != 5 or ins[0] not in PROGRAM_OPS or not all(map(register, ins[1:4])):
+            fail(f"{where}[{i}]", f"must be [op, dst, a, b, x] with a known op and registers 0..{PROGRAM_REGISTERS - 1}. "
+                                  f"Received: {ins!r}")
+        op, x = ins[0], ins[4]
+        ok = _is_number(x) if op == "scalar" else (isinstance(x, str) and x in inputs) if op in LOADS \
+            else register(x) if op == "where" else (_is_number(x) and x == 0)
+        if not ok:
+            fail(f"{where}[{i}]", f"has a bad operand x for {op}. Received: {x!r}")
+    if program and program[-1][0] != "end":
+        fail(where, 'must end with an "end" instruction')
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
