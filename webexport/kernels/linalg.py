@@ -7,9 +7,9 @@ Three programs, as TF.js's WebGPU backend picks among its reduce, split-K and pa
   columns (``tn`` each, ``ct`` apart, so a row of ``b`` is read contiguously, coalesced on a GPU and one
   gather per SIMD group on a software adapter), ``tm`` rows each, sharing every load of ``a``; with ``kt > 1``
   the invocations also split K and add their partial sums once, at the end, in workgroup memory. ``a`` is read
-  as ``vec4`` along K when K is a multiple of 4. Two tilings: **GEMV** (``tm = 1``; K split 4 ways when the
-  output has fewer than ``GEMV_MIN_BLOCKS`` column blocks) for one or a few rows — a dense layer at batch 1 —
-  and **tiled** (``4 x 4`` outputs per invocation) for more rows.
+  as ``vec4`` along K when K is a multiple of 4. Two tilings: **GEMV** (``tm = 1``, 2 columns per invocation; K
+  split 4 ways when the output has few column blocks and K is long) for one or a few rows — a dense layer at
+  batch 1 — and **tiled** (``4 x 4`` outputs per invocation) for more rows.
 - **split-K** (matmul.wgsl.j2 + matmul_reduce.wgsl.j2): when K is long and the output has few blocks (a dense
   9216→128), each workgroup also takes one of ``split`` slices of K and writes its partial sums to a scratch
   value; a second kernel adds the slices and applies the epilogue.
@@ -40,7 +40,8 @@ SPLIT_MIN_K = 2048  # split K across workgroups from this length ...
 SPLIT_MAX_GROUPS = 8  # ... when the output has at most this many blocks
 SPLIT_SLICE = 512  # aim for K slices of about this length, ...
 SPLIT_MAX = 16  # ... at most this many
-GEMV_MIN_BLOCKS = 4  # fewer column blocks than this, and GEMV splits K inside the workgroup
+GEMV_MIN_BLOCKS = 4  # fewer column blocks than this, and K at least GEMV_SPLIT_MIN_K: GEMV splits K in the workgroup
+GEMV_SPLIT_MIN_K = 1024
 WORKGROUP_TILES_MIN_M = 256  # static row counts from which workgroup-memory tiles are used (and n, k >= 64)
 
 
@@ -68,12 +69,13 @@ class Tiling:
         return self.tn * self.ct
 
 
-def gemv_tiling(m, n, split=1):
-    """One row per invocation (``m`` rows when ``m`` is static and at most 4); K split 4 ways inside the workgroup
-    when the output has too few column blocks, and no split K, to keep several workgroups busy. (Measured: the
-    split's barrier doubles SwiftShader's compile time, a third of a cold start, for no faster run.)"""
-    tn = 4 if n >= 64 else 2 if n >= 32 else 1
-    kt = 4 if split == 1 and -(-n // (16 * tn)) < GEMV_MIN_BLOCKS else 1
+def gemv_tiling(m, n, k, split=1):
+    """One row per invocation (``m`` rows when ``m`` is static and at most 4), two columns each; K split 4 ways
+    inside the workgroup when the output has fewer than ``GEMV_MIN_BLOCKS`` column blocks and K is long, to keep
+    more invocations busy. (Measured on SwiftShader: the split's barrier, and four columns instead of two, each
+    add a third to a GEMV's compile time, which is most of a cold start, and run no faster at batch 1.)"""
+    tn = 2 if n >= 32 else 1
+    kt = 4 if split == 1 and -(-n // (16 * tn)) < GEMV_MIN_BLOCKS and k >= GEMV_SPLIT_MIN_K else 1
     return Tiling(tm=m if m is not None and m <= 4 else 1, tn=tn, ct=16, mt=1, kt=kt)
 
 
@@ -158,10 +160,10 @@ def lower_matmul(node, ctx, epilogue=()):
     if mm.m is not None and mm.m >= WORKGROUP_TILES_MIN_M and mm.n >= 64 and mm.k >= 64:
         return [_tiled_kernel(node, ctx, mm, epilogue)]
     gemv = mm.m is None or mm.m <= 4
-    first = gemv_tiling(mm.m, mm.n) if gemv else register_tiling(mm.n)
+    first = gemv_tiling(mm.m, mm.n, mm.k) if gemv else register_tiling(mm.n)
     blocks = -(-mm.n // first.cols) * (1 if mm.m is None else -(-mm.m // first.rows)) * mm.static_matrices
     split = split_count(mm.k, blocks) if not mm.batch else 1
-    tilings = [gemv_tiling(mm.m, mm.n, split) if gemv else first]
+    tilings = [gemv_tiling(mm.m, mm.n, mm.k, split) if gemv else first]
     if mm.m is None:
         tilings.append(register_tiling(mm.n))
     label = f"{node.name}/" + "+".join(["matmul"] + [s.target for s in epilogue])
