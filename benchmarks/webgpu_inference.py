@@ -6,14 +6,11 @@ driver on a GPU).
     $ python benchmarks/webgpu_inference.py --target native --what layers --batches 1,32
     $ python benchmarks/webgpu_inference.py --json before.json     # keep the figures to compare later
 
-Models (seeded random weights, dynamic batch):
-
-- ``mlp``: Dense 784→512 relu → Dense 512→512 relu → Dense 512→10 softmax;
-- ``convnet`` (Keras's MNIST example without Dropout): Conv2D 32 3×3 relu on 28×28×1 → Conv2D 64 3×3 relu →
-  MaxPooling2D 2 → Flatten → Dense 128 relu → Dense 10 softmax;
-
-and each of their layers exported alone (``--what layers``), as the one-layer sub-models of
-shared/research/browser-runtimes.md.
+Models (benchmarks/models.py, the seeded weights browser_inference.py compares with TF.js and ORT Web; dynamic
+batch): ``mlp`` Dense 784→512 relu → Dense 512→512 relu → Dense 512→10 softmax, and ``convnet``, Keras's MNIST
+example: Conv2D 32 3×3 relu on 28×28×1 → Conv2D 64 3×3 relu → MaxPooling2D 2 → Flatten → Dense 128 relu →
+Dense 10 softmax; and each of their layers exported alone (``--what layers``), as the one-layer sub-models
+of shared/research/browser-runtimes.md.
 
 Per bundle and target: ``load`` (browser: import the runtime + ``loadModel``, i.e. fetch, verify, device,
 pipelines, weights; with ``--cold`` in a freshly launched Chromium with a new profile, so load + first is the
@@ -42,24 +39,14 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+import models  # noqa: E402  (benchmarks/models.py: the script's folder is first on sys.path)
 import pyml  # noqa: E402
 from pyml import layers  # noqa: E402
 
 PAGE = Path(__file__).resolve().parent / "webgpu_page"
 
 
-def mlp():
-    return [pyml.Input(shape=(784,)), layers.Dense(512, activation="relu"), layers.Dense(512, activation="relu"),
-            layers.Dense(10, activation="softmax")]
-
-
-def convnet():
-    return [pyml.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
-            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
-            layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")]
-
-
-MODELS = {"mlp": mlp, "convnet": convnet}
+MODELS = ("mlp", "convnet")  # built by benchmarks/models.py, as browser_inference.py builds them
 LAYERS = {  # name: (input shape, layer)
     "dense784-512": ((784,), lambda: layers.Dense(512, activation="relu")),
     "dense512-512": ((512,), lambda: layers.Dense(512, activation="relu")),
@@ -79,8 +66,8 @@ def export_bundles(folder, what):
     pyml.random.set_random_seed(0)
     names = []
     if what in ("models", "all"):
-        for name, build in MODELS.items():
-            webexport.export(pyml.Sequential(build()), folder / name)
+        for name in MODELS:
+            webexport.export(models.build(name), folder / name)
             names.append(name)
     if what in ("layers", "all"):
         for name, (shape, build) in LAYERS.items():
