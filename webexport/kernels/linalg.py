@@ -23,25 +23,26 @@ the tiled one is a ``Variant`` from ``TILED_MIN_BATCH`` rows on, which the runti
 Every program takes a fused ``epilogue`` (webexport/kernels/epilogue.py), applied to each result before it is
 stored; with split-K the reduce kernel applies it.
 
-    >>> [k.label for k in lower_matmul(dense_node, ctx)], [v.min_batch for v in lower_matmul(dense_node, ctx)[0].variants]
-    (['v3/matmul'], [4])
+    >>> kernels = lower_matmul(dense_node, ctx)             # a dense layer, dynamic batch
+    >>> [k.label for k in kernels], [v.min_batch for v in kernels[0].variants]
+    (['v3/matmul'], [6])
 """
 from dataclasses import dataclass
 
 import numpy as np
 
-from webexport.kernels.common import ExportError, Kernel, Variant, bindings, dim, lowering, numel, render
+from webexport.kernels.common import ExportError, Kernel, Variant, bindings, dim, lowering, numel, render, strides
 from webexport.kernels.epilogue import epilogue_code
 
 ACCUMULATORS = {"float32": ("f32", "0.0f"), "int32": ("i32", "0i")}
 NO_EPILOGUE = {"steps": [], "result": "v", "column_loads": []}
-TILED_MIN_BATCH = 6  # a dynamic batch of at least this many rows runs the tiled variant (measured: GEMV wins to 4, tiles from 8)
+TILED_MIN_BATCH = 6  # a dynamic batch from this many rows runs the tiled variant (measured: GEMV wins to 4, tiles from 8)
 SPLIT_MIN_K = 2048  # split K across workgroups from this length ...
 SPLIT_MAX_GROUPS = 8  # ... when the output has at most this many blocks
 SPLIT_SLICE = 512  # aim for K slices of about this length, ...
 SPLIT_MAX = 16  # ... at most this many
-GEMV_MIN_BLOCKS = 4  # fewer column blocks than this, and K at least GEMV_SPLIT_MIN_K: GEMV splits K in the workgroup
-GEMV_SPLIT_MIN_K = 1024
+GEMV_MIN_BLOCKS = 4  # with fewer column blocks than this ...
+GEMV_SPLIT_MIN_K = 1024  # ... and K at least this long, GEMV splits K inside the workgroup
 WORKGROUP_TILES_MIN_M = 256  # static row counts from which workgroup-memory tiles are used (and n, k >= 64)
 
 
@@ -95,8 +96,8 @@ def split_count(k, blocks):
 def _batch_terms(out_batch, operand_batch, matrix_size):
     """Terms (div, mod, stride) mapping the output batch index ``bi`` to an operand's matrix offset."""
     lead = len(out_batch) - len(operand_batch)
-    out_strides = _strides(out_batch)
-    op_strides = [s * matrix_size for s in _strides(operand_batch)]
+    out_strides = strides(tuple(out_batch)) if out_batch else []
+    op_strides = [s * matrix_size for s in strides(tuple(operand_batch))] if operand_batch else []
     terms = []
     for axis, size in enumerate(operand_batch):
         if size == 1:
@@ -105,14 +106,6 @@ def _batch_terms(out_batch, operand_batch, matrix_size):
         terms.append({"div": out_strides[out_axis], "mod": None if out_axis == 0 else int(out_batch[out_axis]),
                       "stride": op_strides[axis]})
     return terms
-
-
-def _strides(shape):
-    out, acc = [], 1
-    for d in reversed(shape):
-        out.append(acc)
-        acc *= 1 if d is None else int(d)
-    return out[::-1]
 
 
 class _Matmul:

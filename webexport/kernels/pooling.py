@@ -18,9 +18,9 @@ def _pool_kernel(node, ctx, kind, x_name, out_spatial):
     out = ctx.spec(node.name)
     variables = geometry(node, ctx, x_name, out_spatial)
     window = list(node.attrs["window"])
+    axes = zip(variables["pad_lo"], variables["o_sp"], variables["strides"], window, variables["x_sp"])
     variables.update(window=window, channels=ctx.spec(x_name).shape[-1],
-                     inside=[lo == 0 and (o - 1) * s + k <= x for lo, o, s, k, x in
-                             zip(variables["pad_lo"], variables["o_sp"], variables["strides"], window, variables["x_sp"])])
+                     inside=[lo == 0 and (o - 1) * s + k <= x for lo, o, s, k, x in axes])
     label = f"{node.name}/{node.target}"
     wgsl = render("pooling.wgsl.j2", label=label, bindings=bindings(ctx, list(node.inputs), [node.name]), kind=kind,
                   total=numel(out.shape), **variables)

@@ -49,21 +49,23 @@ def winograd_kernels(node, ctx, epilogue):
     shared = dict(cin=cin, cout=cout, x_sp=list(x.shape[1:3]), o_sp=o_sp, tiles=tiles,
                   pad_lo=[int(p[0]) for p in node.attrs["padding"]], g=G, bt=BT, at=AT)
 
-    def stage(name, inputs, output, count, fused=None):
-        per_batch, fixed = (count, 0) if batch is None else (0, count * batch)
-        total = f"(params.batch * {count}u)" if batch is None else f"{count * batch}u"
-        if name == "filter":
-            per_batch, fixed, total = 0, count, f"{count}u"
+    def stage(name, inputs, output, count, per_example=True, fused=None):
+        """One transform kernel: ``count`` invocations, per example when ``per_example``."""
+        if per_example and batch is None:
+            threads, total = (count, 0), f"(params.batch * {count}u)"
+        else:
+            count *= batch if per_example else 1
+            threads, total = (0, count), f"{count}u"
         wgsl = render("winograd.wgsl.j2", label=f"{label}.{name}", bindings=bindings(ctx, inputs, [output]),
-                      stage=name, total=total, epilogue=fused or {"steps": [], "result": "acc", "column_loads": []}, **shared)
-        return Kernel(wgsl=wgsl, inputs=inputs, outputs=[output], threads=(per_batch, fixed), label=f"{label}.{name}")
+                      stage=name, total=total, epilogue=fused or NO_EPILOGUE, **shared)
+        return Kernel(wgsl=wgsl, inputs=inputs, outputs=[output], threads=threads, label=f"{label}.{name}")
 
     fused = epilogue_code(node, ctx, list(epilogue), first_binding=1, index="i", value="acc", column="co")
-    kernels = [stage("filter", [w_name], filters, cin * cout),
+    kernels = [stage("filter", [w_name], filters, cin * cout, per_example=False),
                stage("input", [x_name], transformed, per_example * cin),
                _gemm(ctx, transformed, filters, products, batch, per_example, cin, cout, register_tiling(cout),
                      f"{label}.gemm"),
-               stage("output", [products] + fused["inputs"], fused["output"], per_example * cout, fused)]
+               stage("output", [products] + fused["inputs"], fused["output"], per_example * cout, fused=fused)]
     kernels[-1].nodes = fused["nodes"]
     for kernel in kernels[:-1]:
         kernel.nodes = [node.name]
