@@ -71,13 +71,15 @@ class Tiling:
 
 
 def gemv_tiling(m, n, k, split=1):
-    """One row per invocation (``m`` rows when ``m`` is static and at most 4), two columns each; K split 4 ways
-    inside the workgroup when the output has fewer than ``GEMV_MIN_BLOCKS`` column blocks and K is long, to keep
-    more invocations busy. (Measured on SwiftShader: the split's barrier, and four columns instead of two, each
-    add a third to a GEMV's compile time, which is most of a cold start, and run no faster at batch 1.)"""
+    """One row per invocation (``m`` rows when ``m`` is static and at most 4), two columns each, 32 invocations
+    side by side (16 for narrow outputs); K split 4 ways inside the workgroup when the output has fewer than
+    ``GEMV_MIN_BLOCKS`` column blocks and K is long, to keep more invocations busy. (Measured on SwiftShader:
+    the split's barrier, and four columns instead of two, each add a third to a GEMV's compile time, which is
+    most of a cold start, and run no faster at batch 1.)"""
     tn = 2 if n >= 32 else 1
-    kt = 4 if split == 1 and -(-n // (16 * tn)) < GEMV_MIN_BLOCKS and k >= GEMV_SPLIT_MIN_K else 1
-    return Tiling(tm=m if m is not None and m <= 4 else 1, tn=tn, ct=16, mt=1, kt=kt)
+    ct = 32 if n >= 64 else 16  # a whole warp per workgroup on a GPU; software adapters run either as fast
+    kt = 4 if split == 1 and -(-n // (ct * tn)) < GEMV_MIN_BLOCKS and k >= GEMV_SPLIT_MIN_K else 1
+    return Tiling(tm=m if m is not None and m <= 4 else 1, tn=tn, ct=ct, mt=1, kt=kt)
 
 
 def register_tiling(n):
