@@ -42,7 +42,7 @@ def test_program_follows_the_shape():
         return kernels
 
     (narrow,) = kernels_for(normal(3, 1500) / np.float32(40), normal(1500, 64))
-    assert "var<workgroup> partial" in narrow.wgsl and narrow.workgroup_size == 64  # K split 4 ways, 3 rows each
+    assert "var<workgroup> partial" in narrow.wgsl and narrow.workgroup_size == 128  # 32 columns x K split 4 ways
     (wide,) = kernels_for(normal(1, 8), normal(8, 512))
     assert "var<workgroup>" not in wide.wgsl and wide.threads == (0, 8 * 32)  # 8 blocks of 64 columns, K whole
     (tiled,) = kernels_for(normal(40, 8), normal(8, 64))
