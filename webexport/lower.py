@@ -66,8 +66,9 @@ class Plan:
         for i, step in enumerate(self.steps):
             ins = ", ".join(f"%{v}" for v in step.kernel.inputs)
             outs = ", ".join(f"%{v}" for v in step.kernel.outputs)
-            variants = "".join(f", from batch {v.min_batch} {list(v.threads)}" for v in step.kernel.variants)
-            lines.append(f"step {i}  {step.label}  ({ins}) -> ({outs})  threads {list(step.kernel.threads)}{variants}")
+            threads = [str(list(step.kernel.threads))]
+            threads += [f"from batch {v.min_batch} {list(v.threads)}" for v in step.kernel.variants]
+            lines.append(f"step {i}  {step.label}  ({ins}) -> ({outs})  threads {', '.join(threads)}")
         lines += [f"alias %{name} = %{root}" for name, root in self.aliases.items()]
         return "\n".join(lines)
 

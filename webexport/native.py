@@ -66,11 +66,11 @@ def _dispatch_size(total, workgroup_size):
 
 
 def pick_variant(kernel, batch):
-    """The program a ``Kernel`` runs at ``batch``: its ``Variant`` with the largest ``min_batch <= batch``, else the
-    kernel itself (both have ``wgsl``, ``threads`` and ``workgroup_size``)."""
+    """The program a ``Kernel`` runs at ``batch``: its last ``Variant`` (they go by increasing ``min_batch``) with
+    ``min_batch <= batch``, else the kernel itself; both have ``wgsl``, ``threads`` and ``workgroup_size``."""
     chosen = kernel
     for variant in kernel.variants:
-        if variant.min_batch <= batch and (chosen is kernel or variant.min_batch > chosen.min_batch):
+        if variant.min_batch <= batch:
             chosen = variant
     return chosen
 
