@@ -65,3 +65,15 @@ def test_a_variant_compiles_when_a_batch_first_wants_it_and_runs_once_ready(harn
         actual = np.asarray(run["y"], np.float32).reshape(run["batch"], 130)
         np.testing.assert_allclose(actual, expected(run["batch"]), rtol=1e-5, atol=1e-5,
                                    err_msg=f"batch {run['batch']} on kernel {run['ran'][0]}")
+
+
+def test_k_read_from_a_weight_whose_length_is_no_multiple_of_four(harness, web_server):
+    """Buffers are rounded up to 16 bytes, so the kernel's K = length / n must floor away the padding."""
+    harness.require_webgpu()
+    w = rng.standard_normal((7, 5)).astype(np.float32)
+    graph = trace(lambda x: ops.matmul(x, w), [Spec((None, 7), "float32")])
+    export(graph, web_server.path("variants/k7n5"))
+    for batch in (1, linalg.TILED_MIN_BATCH + 1):
+        x = rng.standard_normal((batch, 7)).astype(np.float32)
+        (y,), _ = harness.run(web_server.url("variants/k7n5/model.json"), "webgpu", [x])
+        np.testing.assert_allclose(y, x.astype(np.float64) @ w, rtol=1e-5, atol=1e-5, err_msg=f"batch {batch}")

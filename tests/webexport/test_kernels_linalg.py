@@ -188,3 +188,20 @@ def test_every_epilogue_fuses_into_every_program(tmp_path, program, m, k, n, nam
     assert_matches(out, expected, f"{program}+{name}")
     steps = bundle.manifest["steps"]
     assert len(steps) == (2 if program == "split-k" else 1), [s["label"] for s in steps]  # the epilogue is fused
+
+
+def test_dense_layers_that_differ_only_in_k_share_one_kernel(tmp_path):
+    """K comes from the weight's length (a buffer of its own), so 36 -> 64 and 64 -> 64 (both K multiples of 4)
+    compile once, as the mlp's 784 -> 512 and 512 -> 512 do; a weight narrower than 4 columns keeps K in the
+    source (its buffer's padding could exceed a row)."""
+    w1, w2, w3 = normal(36, 64) / np.float32(6), normal(64, 64) / np.float32(8), normal(64, 3)
+    graph = trace(lambda x: ops.matmul(ops.relu(ops.matmul(ops.relu(ops.matmul(x, w1)), w2)), w3),
+                  [Spec((None, 36), "float32")])
+    x = normal(5, 36)
+    (out,), bundle = export_and_run(graph, [x], tmp_path / "dense", batch=5)
+    expected = np.maximum(np.maximum(x.astype(np.float64) @ w1, 0) @ w2, 0) @ w3
+    assert_matches(out, expected, "three dense layers")
+    first, second, third = bundle.manifest["steps"]
+    assert first["kernel"] == second["kernel"] != third["kernel"]
+    assert "arrayLength" in bundle.manifest["kernels"][first["kernel"]]["wgsl"]
+    assert "arrayLength" not in bundle.manifest["kernels"][third["kernel"]]["wgsl"]

@@ -183,14 +183,19 @@ def _direct_kernel(ctx, mm, tiling, inputs, output, label, fused, split=1):
     """One register-tiled kernel (``split`` > 1: over one slice of K per workgroup, writing partial sums)."""
     vk = 4 if mm.k % 4 == 0 else 1
     slice_ = -(-mm.k // (split * vk)) * vk  # slices start at multiples of vk
+    k = f"{mm.k}u"
+    if split == 1 and not mm.b.shape[:-2] and mm.n >= 4 and ctx.constant(inputs[1]) is not None:
+        # A weight is a buffer of its own, its length k * n rounded up to 4 elements (16 bytes): reading k from it
+        # lets layers that differ only in K (784 -> 512, 512 -> 512) share one kernel, one pipeline to compile.
+        k = f"(arrayLength(&in1) / {mm.n}u)"
     binds = bindings(ctx, inputs, [output])
     if vk == 4:
         binds[0]["type"] = f"vec4<{binds[0]['type']}>"
     groups, blocks_m, blocks_n = mm.groups(tiling.rows, tiling.cols, split)
     acc_type, zero = ACCUMULATORS[mm.out.dtype]
     wgsl = render("matmul.wgsl.j2", label=label, bindings=binds, workgroup_size=tiling.size, tiling=tiling, vk=vk,
-                  m=dim(mm.m), n=mm.n, k=mm.k, split=split, slice=slice_, blocks_m=blocks_m,
-                  blocks_n=blocks_n, groups=groups, acc_type=acc_type, zero=zero, a_row=mm.k, out_row=mm.n,
+                  m=dim(mm.m), n=mm.n, k=k, split=split, slice=slice_, blocks_m=blocks_m,
+                  blocks_n=blocks_n, groups=groups, acc_type=acc_type, zero=zero, a_row=k, out_row=mm.n,
                   out_base=f"bi * m * {mm.n}u", epilogue=fused or NO_EPILOGUE, **mm.terms)
     threads = mm.threads(tiling.rows, tiling.cols, tiling.size, split)
     return Kernel(wgsl=wgsl, inputs=inputs, outputs=[output], threads=threads, label=label,
