@@ -1,0 +1,127 @@
+"""NumPy kernels for the executor (``pyml.graph.executor``): each primitive computed into an ``out`` array
+that the executor allocated once, so running a planned graph allocates nothing.
+
+Three kinds, looked up by primitive name:
+
+- ``VIEWS[name](x, **attrs)``: movement ops that NumPy expresses as a view of their input (reshape of a
+  contiguous array, transpose, slice, broadcast_to): no work at run time. None when a view cannot be had.
+- ``UFUNCS[name]``: elementwise primitives, one NumPy ufunc each, called with ``out=``; they may write over
+  an input of the output's shape (``ALIASABLE`` says which input positions may be overwritten).
+- ``INTO[name](out, *arrays, **attrs)``: the other primitives that can write into ``out``.
+
+Anything else runs its registry forward (which allocates) and is copied into ``out``: correct, and a sign
+that a kernel is missing if it shows up in a profile (``Executor.profile``).
+
+    >>> out = np.empty((2, 3), np.float32)
+    >>> run = kernel("add", [np.ones((2, 3), np.float32), np.float32(2)], out, {})
+    >>> run(); out[0]
+    array([3., 3., 3.], dtype=float32)
+"""
+import functools
+
+import numpy as np
+
+from pyml.ops import registry
+
+UFUNCS = {
+    "neg": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.absolute, "sign": np.sign,
+    "tanh": np.tanh, "sin": np.sin, "cos": np.cos,
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
+    "maximum": np.maximum, "minimum": np.minimum,
+    "equal": np.equal, "not_equal": np.not_equal, "less": np.less, "less_equal": np.less_equal,
+    "greater": np.greater, "greater_equal": np.greater_equal,
+}
+
+# Elementwise primitives (chunkable along any axis, fusable into chains) and the input positions whose
+# array ``out`` may be: a ufunc reads each element before writing it; ``where`` copies its third operand
+# first, so only that one may be overwritten; ``cast`` changes the dtype, so none.
+ALIASABLE = {name: (0, 1) for name in UFUNCS}
+ALIASABLE.update({name: (0,) for name in ("neg", "exp", "log", "sqrt", "abs", "sign", "tanh", "sin", "cos")})
+ALIASABLE["where"] = (2,)
+ALIASABLE["cast"] = ()
+ELEMENTWISE = frozenset(ALIASABLE)
+
+
+# ---- views ---------------------------------------------------------------------------------------------
+def _reshape_view(x, shape):
+    view = x.view()
+    try:
+        view.shape = shape  # refuses, rather than copies, when the strides do not allow a view
+    except AttributeError:
+        return None
+    return view
+
+
+VIEWS = {
+    "reshape": _reshape_view,
+    "transpose": lambda x, perm: x.transpose(perm),
+    "broadcast_to": lambda x, shape: np.broadcast_to(x, shape),
+    "slice": lambda x, start, stop, step: registry.get("slice").forward(np, x, start=start, stop=stop, step=step),
+}
+
+
+# ---- kernels writing into out --------------------------------------------------------------------------
+def _where(out, cond, x, y):
+    np.copyto(out, y)  # first: ``out`` may be ``y``'s own array
+    np.copyto(out, x, where=cond)
+
+
+def _reduce(method):
+    def run(out, x, axes, keepdims):
+        getattr(np, method)(x, axis=axes, keepdims=keepdims, out=out)
+
+    return run
+
+
+def _mean(out, x, axes, keepdims):
+    if x.size:
+        np.mean(x, axis=axes, keepdims=keepdims, out=out)
+    else:  # 0 / 0, without NumPy's "Mean of empty slice" warning (as the forward)
+        out.fill(np.nan)
+
+
+def _pad(out, x, pad_width, value):
+    out.fill(value)
+    out[tuple(slice(lo, lo + n) for (lo, _), n in zip(pad_width, x.shape))] = x
+
+
+def _reshape_copy(out, x, shape):
+    np.copyto(out.reshape(x.shape), x)
+
+
+INTO = {
+    "cast": lambda out, x, dtype: np.copyto(out, x, casting="unsafe"),
+    "where": _where,
+    "sum": _reduce("sum"),
+    "mean": _mean,
+    "max": _reduce("max"),
+    "min": _reduce("min"),
+    "matmul": lambda out, a, b: np.matmul(a, b, out=out),
+    "reshape": _reshape_copy,
+    "transpose": lambda out, x, perm: np.copyto(out, x.transpose(perm)),
+    "pad": _pad,
+    "concatenate": lambda out, *xs, axis: np.concatenate(xs, axis=axis, out=out),
+    "stack": lambda out, *xs, axis: np.stack(xs, axis=axis, out=out),
+    "one_hot": lambda out, indices, depth, dtype: np.equal(indices[..., None], np.arange(depth, dtype=indices.dtype),
+                                                           out=out),
+}
+
+
+def kernel(name, arrays, out, attrs):
+    """A zero-argument function computing primitive ``name`` of ``arrays`` into ``out``."""
+    ufunc = UFUNCS.get(name)
+    if ufunc is not None:
+        return functools.partial(ufunc, *arrays, out=out)
+    into = INTO.get(name)
+    if into is not None:
+        return functools.partial(into, out, *arrays, **attrs)
+    return functools.partial(_forward_into, registry.get(name).forward, out, arrays, attrs)
+
+
+def _forward_into(forward, out, arrays, attrs):
+    np.copyto(out, forward(np, *arrays, **attrs), casting="unsafe")
+
+
+def has_kernel(name):
+    """Whether ``name`` writes straight into ``out`` (rather than through its allocating forward)."""
+    return name in UFUNCS or name in INTO

@@ -1,0 +1,306 @@
+"""``fit``'s compiled training step: forward, loss, backward and the optimizer update traced once into the
+graph IR and run by ``pyml.graph.Executor``.
+
+What one step is, traced (``print(step.graph(batch_size))`` shows it)::
+
+    x, y[, sample_weight], hyperparameters (learning rate, ...), parameters, slots..., state..., masks...
+      -> forward (the model, training=True) -> loss -> gradients (pyml ops, so they trace)
+      -> one flat gradient -> optimizer update of the flat parameters and slots
+    returns the loss, the predictions, and the new parameters, slots and state (written back in place)
+
+- **Variables are inputs, never constants.** Every trainable variable is a view into one flat float buffer
+  (``FlatState.parameters``), and each optimizer slot a view into one flat buffer per slot name, so the
+  optimizer's rule (``Optimizer._update``) runs once over every parameter: a handful of whole-buffer NumPy
+  ops. Other variables (BatchNormalization's moving statistics, frozen weights) are inputs too, and the
+  values ``assign``-ed to them while tracing are outputs written back after each run. While ``fit`` runs,
+  each variable's array *is* its view of these buffers; at the end ``detach`` gives every variable (and
+  slot) an array of its own again.
+- **Numbers that change between steps are inputs**: the learning rate and the values derived from it
+  (``Optimizer.step_hyperparameters``, computed on the host in float64, as the eager step does), and the
+  random masks of Dropout (``pyml.graph.trace.host_value``: drawn afresh before each run, in the order
+  the eager step draws them, so both paths see the same numbers).
+- **One plan per batch shape**: the last, smaller batch of an epoch gets its own trace and buffers.
+
+A model that does not trace (Python control flow on tensor values, a custom ``train_step``, an optimizer
+with only ``update_step``) raises ``NotTraceable`` with the reason; ``fit`` then warns once and runs eagerly.
+
+    >>> step = CompiledTrainStep(model)                  # doctest: +SKIP
+    >>> loss, y_pred = step(x_batch, y_batch, None)      # doctest: +SKIP
+"""
+import numpy as np
+
+from pyml import dtypes, ops
+from pyml.autodiff import GradientTape, no_grad
+from pyml.errors import OpError
+from pyml.graph.executor import Executor
+from pyml.graph.passes import optimize
+from pyml.graph.trace import substitute, trace_function
+from pyml.optimizers import Optimizer, decay
+from pyml.tensor import Tensor
+
+
+class NotTraceable(Exception):
+    """The training step cannot be compiled; the message says why."""
+
+
+class FlatState:
+    """The model's variables as views of buffers this object owns (see the module docstring).
+
+    Args:
+        trainable: the variables the optimizer updates (one float dtype).
+        others: every other variable the step reads (non-trainable ones, trainable ones with no gradient).
+        optimizer: its slots become views of one flat buffer per slot name.
+    """
+
+    def __init__(self, trainable, others, optimizer):
+        kinds = {v.dtype for v in trainable}
+        if len(kinds) > 1 or not kinds <= set(dtypes.FLOATS):
+            raise NotTraceable(f"the trainable variables must share one float dtype; they have {sorted(kinds)}")
+        self.trainable, self.others, self.optimizer = list(trainable), list(others), optimizer
+        dtype = kinds.pop() if kinds else "float32"
+        sizes = [int(np.prod(v.shape, dtype=np.int64)) for v in self.trainable]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
+        self.parameters = np.empty(self.offsets[-1], dtype)
+        optimizer.track(self.trainable)
+        self.slot_names = [name for name, _ in optimizer._slot_specs()]
+        self.slots = {name: np.empty(self.offsets[-1], dtype) for name in self.slot_names}
+        self.arrays = [np.empty(v.shape, v.dtype) for v in self.others]
+        self._views = [self.view(self.parameters, i) for i in range(len(self.trainable))]
+        self._slot_views = {name: [self.view(flat, i) for i in range(len(self.trainable))]
+                            for name, flat in self.slots.items()}
+
+    def view(self, flat, index):
+        """Variable ``index``'s part of the flat buffer ``flat``, in its shape."""
+        return flat[self.offsets[index]:self.offsets[index + 1]].reshape(self.trainable[index].shape)
+
+    def attach(self):
+        """Make every variable's (and slot's) array its view of the buffers again where code outside the step
+        replaced it (``Variable.assign``, ``set_weights``, an eager step), copying the new value in."""
+        for variable, view in zip(self.trainable, self._views):
+            if variable._data is not view:
+                np.copyto(view, variable._data)
+                variable._data = view
+        slots = self.optimizer._slots
+        for name, views in self._slot_views.items():
+            for variable, view in zip(self.trainable, views):
+                key = (id(variable), name)
+                if slots[key] is not view:
+                    np.copyto(view, slots[key])
+                    slots[key] = view
+        for variable, array in zip(self.others, self.arrays):
+            if variable._data is not array:
+                np.copyto(array, variable._data)
+                variable._data = array
+
+    def detach(self):
+        """Give every variable and slot an array of its own (a copy of its view), so arrays handed out after
+        training never change under the caller."""
+        for variable in self.trainable + self.others:
+            variable._data = np.array(variable._data)
+        slots = self.optimizer._slots
+        for name in self.slot_names:
+            for variable in self.trainable:
+                slots[(id(variable), name)] = np.array(slots[(id(variable), name)])
+
+
+class _Plan:
+    """One traced step for one batch signature: the graph, its executor, and how to feed it."""
+
+    def __init__(self, graph, executor, hyper_names, host_draws, assigned):
+        self.graph, self.executor = graph, executor
+        self.hyper_names, self.host_draws, self.assigned = hyper_names, host_draws, assigned
+
+
+class CompiledTrainStep:
+    """``model``'s training step, compiled (see the module docstring). Call it with one batch of NumPy
+    arrays ``(x, y, sample_weight or None)``; it returns ``(loss as a float, predictions as an array)``."""
+
+    def __init__(self, model):
+        why = untraceable_reason(model)
+        if why:
+            raise NotTraceable(why)
+        self.model = model
+        self.state = None
+        self._plans = {}
+
+    def __call__(self, x, y, sample_weight=None):
+        key = _signature(x, y, sample_weight)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._compile(x, y, sample_weight)
+        self.state.attach()
+        optimizer = self.model.optimizer
+        hyper = optimizer.step_hyperparameters()
+        inputs = [*_as_list(x), y] + ([sample_weight] if sample_weight is not None else [])
+        inputs += [hyper[name] for name in plan.hyper_names] + [draw() for draw in plan.host_draws]
+        loss, y_pred = plan.executor.run(*inputs)
+        optimizer.iterations += 1
+        return float(loss), y_pred
+
+    def matches(self, model):
+        """Whether the step was traced for ``model``'s current variables (freezing a layer changes them)."""
+        return self.state is None or self._variables == _variable_ids(model)
+
+    def graph(self, batch_size=None):
+        """The traced step's graph (for the given batch size; the first one traced by default)."""
+        plans = [p for key, p in self._plans.items() if batch_size is None or key[0][0][0] == batch_size]
+        if not plans:
+            raise ValueError(f"no step was compiled for batch size {batch_size}. "
+                             f"Received: batch_size={batch_size}")
+        return plans[0].graph
+
+    def detach(self):
+        """See ``FlatState.detach``: call when training stops."""
+        if self.state is not None:
+            self.state.detach()
+
+    # ---- tracing ---------------------------------------------------------------------------------------
+    def _compile(self, x, y, sample_weight):
+        model = self.model
+        if not model.built:
+            with no_grad():  # build the layers on data, so tracing meets every variable already made
+                model(_tensors(x), training=False)
+        if self.state is None:
+            self._variables = _variable_ids(model)
+            self.state = self._flat_state(x, y, sample_weight)
+        self.state.attach()
+        try:
+            result, hyper_names = self._trace(x, y, sample_weight)
+        except NotTraceable:
+            raise
+        except (OpError, TypeError, ValueError, AttributeError) as exc:
+            raise NotTraceable(f"tracing the step failed: {exc}") from exc
+        if result.captures:
+            names = sorted({v.name or "?" for v in result.captures.values()})
+            raise NotTraceable(f"the step reads variables that are not the model's weights: {', '.join(names)}")
+        graph = optimize(result.graph)
+        state = self.state
+        outputs = graph.outputs
+        bindings = {"parameters": (state.parameters, outputs[2])}
+        for i, name in enumerate(state.slot_names):
+            bindings[f"slot_{name}"] = (state.slots[name], outputs[3 + i])
+        written = dict(zip(result.assigned, outputs[3 + len(state.slot_names):]))
+        for i, (variable, array) in enumerate(zip(state.others, state.arrays)):
+            bindings[f"state_{i}"] = (array, written.get(id(variable)))
+        executor = Executor(graph, state=bindings)
+        return _Plan(graph, executor, hyper_names, list(result.host_inputs.values()), written)
+
+    def _flat_state(self, x, y, sample_weight):
+        """The variables' layout: one trace finds the trainable variables that get no gradient (eager
+        ``apply_gradients`` skips them, so the step leaves them out of the flat buffer too)."""
+        model = self.model
+        trainable = model.trainable_weights
+        others = [v for v in model.weights if all(v is not t for t in trainable)]
+        self.state = FlatState(trainable, others, model.optimizer)
+        unconnected = self._unconnected(x, y, sample_weight)
+        if unconnected:
+            trainable = [v for v in trainable if id(v) not in unconnected]
+            others += [v for v in model.trainable_weights if id(v) in unconnected]
+            model.optimizer._tracked.clear()  # rebuilt for the connected variables only
+            self.state = FlatState(trainable, others, model.optimizer)
+        return self.state
+
+    def _unconnected(self, x, y, sample_weight):
+        found = {}
+
+        def probe(variables, grads):
+            found.update((id(v), v) for v, g in zip(variables, grads) if g is None)
+
+        try:
+            self._trace(x, y, sample_weight, probe=probe)
+        except (OpError, TypeError, ValueError, AttributeError) as exc:
+            raise NotTraceable(f"tracing the step failed: {exc}") from exc
+        return found
+
+    def _trace(self, x, y, sample_weight, probe=None):
+        model, state = self.model, self.state
+        optimizer = model.optimizer
+        hyper_names = sorted(optimizer.step_hyperparameters())
+        xs = _as_list(x)
+        specs = [(a.shape, _dtype(a)) for a in xs] + [(np.shape(y), _dtype(y))]
+        names = [f"x{i}" for i in range(len(xs))] if len(xs) > 1 else ["x"]
+        names.append("y")
+        if sample_weight is not None:
+            specs.append((np.shape(sample_weight), _dtype(sample_weight)))
+            names.append("sample_weight")
+        specs += [((), state.parameters.dtype.name)] * len(hyper_names)
+        names += [f"hyper_{name}" for name in hyper_names]
+        specs.append((state.parameters.shape, state.parameters.dtype.name))
+        names.append("parameters")
+        specs += [(state.slots[name].shape, state.parameters.dtype.name) for name in state.slot_names]
+        names += [f"slot_{name}" for name in state.slot_names]
+        specs += [(v.shape, v.dtype) for v in state.others]
+        names += [f"state_{i}" for i in range(len(state.others))]
+        single = len(xs) == 1
+
+        def step(*args):
+            args = list(args)
+            inputs = [args.pop(0) for _ in xs]
+            y_true = args.pop(0)
+            weight = args.pop(0) if sample_weight is not None else None
+            hyper = {name: args.pop(0) for name in hyper_names}
+            parameters = args.pop(0)
+            slots = {name: args.pop(0) for name in state.slot_names}
+            tracer = parameters._trace.tracer
+            values = {v: ops.reshape(ops.slice(parameters, (state.offsets[i],), (state.offsets[i + 1] - state.offsets[i],)),
+                                     v.shape) for i, v in enumerate(state.trainable)}
+            values.update(zip(state.others, args))
+            with substitute(values):
+                with GradientTape() as tape:
+                    y_pred = model(inputs[0] if single else inputs, training=True)
+                    loss = model.compute_loss(inputs[0] if single else inputs, y_true, y_pred, weight)
+                grads = tape.gradient(loss, state.trainable)
+                if probe is not None:
+                    probe(state.trainable, grads)
+                    return loss
+                grads = optimizer.clip_gradients(ops, grads)
+                flat = ops.concatenate([ops.reshape(g, (-1,)) for g in grads]) if len(grads) > 1 else \
+                    ops.reshape(grads[0], (-1,))
+                value = decay(parameters, hyper["weight_decay"]) if "weight_decay" in hyper else parameters
+                new_parameters, new_slots = optimizer._update(ops, value, flat, slots, hyper)
+            assigned = [value for _, value in tracer.assigned.values()]
+            return [loss, y_pred, new_parameters] + [new_slots[name] for name in state.slot_names] + assigned
+
+        result = trace_function(step, specs, dynamic_batch=False, names=names)
+        if probe is None and not state.trainable:
+            raise NotTraceable("the model has no trainable variables with gradients")
+        return result, hyper_names
+
+
+def untraceable_reason(model):
+    """Why ``model``'s training step cannot be compiled, or None."""
+    from pyml.models.training import Trainer
+
+    if type(model).train_step is not Trainer.train_step:
+        return f"{type(model).__name__} overrides train_step (a custom step runs eagerly)"
+    optimizer = model.optimizer
+    if type(optimizer)._update is Optimizer._update:
+        return f"optimizer {type(optimizer).__name__} defines update_step only (no _update rule to trace)"
+    if type(optimizer).update_step is not Optimizer.update_step:
+        return f"optimizer {type(optimizer).__name__} overrides update_step"
+    return None
+
+
+def _variable_ids(model):
+    return [id(v) for v in model.trainable_weights], [id(v) for v in model.weights]
+
+
+def _signature(x, y, sample_weight):
+    arrays = _as_list(x) + [y] + ([sample_weight] if sample_weight is not None else [])
+    return tuple((np.shape(a), _dtype(a)) for a in arrays)
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _tensors(x):
+    return [Tensor(a) for a in x] if isinstance(x, (list, tuple)) else Tensor(x)
+
+
+def _dtype(array):
+    """The dtype a batch array has as a Tensor (float64 data stays float64, int64 labels become int32)."""
+    return dtypes.of_array(np.asarray(array))
+
+
+__all__ = ["CompiledTrainStep", "FlatState", "NotTraceable", "untraceable_reason"]
