@@ -23,11 +23,12 @@
 
 The arrays ``run`` returns are the executor's own: read them before the next run.
 """
+import statistics
 import time
 
 import numpy as np
 
-from pyml.graph import kernels
+from pyml.graph import chunks, kernels
 from pyml.graph.interpreter import last_uses
 from pyml.graph.validate import GraphError
 
@@ -62,9 +63,10 @@ class Executor:
         self._writes = {output: name for name, (_, output) in self._state.items() if output is not None}
         self._last = last_uses(graph)
         self._storage, self._buffer, self._pool = {}, {}, {}
-        self._steps, self._labels = [], []
+        self._steps, self._labels, self._records = [], [], []
         self._placement = _concatenation_slices(graph, self._writes)
         self._plan()
+        self._fuse()
 
     # ---- running -----------------------------------------------------------------------------------------
     def run(self, *inputs):
@@ -83,17 +85,18 @@ class Executor:
         return [self._storage[name] for name in self._returned]
 
     def profile(self, *inputs, repeat=10):
-        """``[(seconds per run, label)]`` of every step, slowest first, over ``repeat`` runs."""
-        totals = [0.0] * len(self._steps)
+        """``[(seconds, label)]`` of every step, slowest first: each step's median over ``repeat`` runs (the
+        median, so that other processes on a shared machine disturb it less). Runs the steps, like ``run``."""
+        times = [[] for _ in self._steps]
         for _ in range(repeat):
-            for name, buffer, value in zip(self._inputs, self._input_arrays, inputs):
+            for buffer, value in zip(self._input_arrays, inputs):
                 np.copyto(buffer, getattr(value, "data", value), casting="same_kind")
             with np.errstate(all="ignore"):
-                for i, step in enumerate(self._steps):
+                for step, seconds in zip(self._steps, times):
                     start = time.perf_counter()
                     step()
-                    totals[i] += time.perf_counter() - start
-        return sorted(((t / repeat, label) for t, label in zip(totals, self._labels)), reverse=True)
+                    seconds.append(time.perf_counter() - start)
+        return sorted(((statistics.median(t), label) for t, label in zip(times, self._labels)), reverse=True)
 
     # ---- planning ----------------------------------------------------------------------------------------
     def _plan(self):
@@ -141,7 +144,8 @@ class Executor:
         out = self._output(index, node, arrays)
         if node.target == "concatenate" and _parts_in_place(arrays, out):
             return  # every part was computed into its slice already
-        self._add_step(f"{node.name} = {node.target}", kernels.kernel(node.target, arrays, out, node.attrs))
+        self._add_step(f"{node.name} = {node.target}", kernels.kernel(node.target, arrays, out, node.attrs),
+                       (node, arrays, out))
 
     def _output(self, index, node, arrays):
         """The array ``node`` writes into: a concatenation slice, a state array, an input it may overwrite,
@@ -217,9 +221,62 @@ class Executor:
         if not buffer.users and buffer.pooled:
             self._pool.setdefault((buffer.array.dtype, buffer.array.size), []).append(buffer)
 
-    def _add_step(self, label, step):
+    def _add_step(self, label, step, record=None):
         self._steps.append(step)
         self._labels.append(label)
+        self._records.append(record)
+
+    # ---- fusion ------------------------------------------------------------------------------------------
+    def _fuse(self):
+        """Replace each run of consecutive elementwise steps over one large shape by one chunked step."""
+        consumers = {}
+        for node in self.graph.nodes:
+            for name in node.inputs:
+                consumers.setdefault(name, set()).add(node.name)
+        steps, labels, records = [], [], []
+        index = 0
+        while index < len(self._steps):
+            end = self._group_end(index)
+            if end - index >= 1 and self._records[index] is not None and end > index:
+                group = self._records[index:end]
+                made = {node.name for node, _, _ in group}
+                internal = {name for name in made if consumers.get(name, set()) <= made
+                            and self._last[name] < len(self.graph.nodes) and name not in self._writes
+                            and name not in self._placement}
+                steps.append(chunks.chunked_group(group, internal))
+                labels.append(f"{len(group)} fused: " + " ".join(node.target for node, _, _ in group)
+                              + f" {list(group[0][0].shape)}")
+                records.append(None)
+                index = end
+                continue
+            steps.append(self._steps[index])
+            labels.append(self._labels[index])
+            records.append(self._records[index])
+            index += 1
+        self._steps, self._labels, self._records = steps, labels, records
+
+    def _group_end(self, start):
+        """The end of the elementwise run starting at step ``start`` that a chunked step may run (``start`` if
+        none): same output shape, large enough, and no op reading a value of the run through a view."""
+        record = self._records[start]
+        if record is None or record[0].target not in kernels.ELEMENTWISE:
+            return start
+        shape = tuple(record[0].shape)
+        if len(shape) == 0 or shape[0] < 2 or int(np.prod(shape)) < chunks.MIN_ELEMENTS:
+            return start
+        made, buffers = set(), set()
+        end = start
+        while end < len(self._steps):
+            record = self._records[end]
+            if record is None or record[0].target not in kernels.ELEMENTWISE or tuple(record[0].shape) != shape:
+                break
+            node = record[0]
+            if any(name not in made and id(self._buffer.get(name)) in buffers for name in node.inputs):
+                break  # reads a value of the run through a view: it would see other chunks unwritten
+            made.add(node.name)
+            buffers.add(id(self._buffer.get(node.name)))
+            end += 1
+        return end
 
 
 def _same_memory(a, b):

@@ -22,6 +22,8 @@ import functools
 import numpy as np
 
 from pyml.ops import registry
+from pyml.ops.conv import conv_filter_grad_into, conv_into, conv_transpose_into
+from pyml.ops.pooling import max_pool_grad_into, max_pool_into
 
 UFUNCS = {
     "neg": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.absolute, "sign": np.sign,
@@ -102,6 +104,11 @@ INTO = {
     "pad": _pad,
     "concatenate": lambda out, *xs, axis: np.concatenate(xs, axis=axis, out=out),
     "stack": lambda out, *xs, axis: np.stack(xs, axis=axis, out=out),
+    "conv": conv_into,
+    "conv_transpose": conv_transpose_into,
+    "conv_filter_grad": conv_filter_grad_into,
+    "max_pool": max_pool_into,
+    "max_pool_grad": max_pool_grad_into,
     "one_hot": lambda out, indices, depth, dtype: np.equal(indices[..., None], np.arange(depth, dtype=indices.dtype),
                                                            out=out),
 }

@@ -1,0 +1,141 @@
+"""Elementwise chains run chunk by chunk, on several threads: the executor's fusion.
+
+NumPy runs one op over a whole array at a time, so a chain such as Adam's update (a dozen ops over every
+parameter) streams each intermediate through memory and uses one core. The executor hands a run of
+consecutive elementwise ops over one shape to ``chunked_group``, which slices that shape along axis 0
+into chunks of about ``CHUNK_ELEMENTS`` and runs the whole chain on one chunk before the next, so that
+intermediates stay in cache; values that never leave the chain live in small per-thread scratch arrays
+(never in a full-size buffer); chunks are shared among ``num_threads()`` threads (NumPy releases the GIL
+inside its loops). Every op reads and writes only its own chunk, so the order of chunks does not matter.
+
+    >>> import numpy as np
+    >>> set_num_threads(2)
+    >>> num_threads()
+    2
+"""
+import concurrent.futures
+import functools
+import os
+
+import numpy as np
+
+from pyml.graph import kernels
+
+CHUNK_ELEMENTS = 1 << 15  # per op and chunk: 128 KiB of float32, so a chain's operands fit in L2
+MIN_ELEMENTS = 1 << 15  # smaller chains run op by op: the chunking would cost more than it saves
+_THREADS = {"count": None, "pool": None}
+
+
+def num_threads():
+    """Threads elementwise chains run on: ``set_num_threads``, else ``PYML_NUM_THREADS``, else the CPUs
+    this process may use."""
+    if _THREADS["count"] is None:
+        env = os.environ.get("PYML_NUM_THREADS")
+        _THREADS["count"] = max(1, int(env)) if env else max(1, len(os.sched_getaffinity(0)))
+    return _THREADS["count"]
+
+
+def set_num_threads(count):
+    """Run elementwise chains on ``count`` threads (1: no threads). Takes effect for executors made after."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"set_num_threads expects a positive int. Received: count={count!r}")
+    _THREADS["count"] = count
+
+
+def _pool(threads):
+    pool = _THREADS["pool"]
+    if pool is None or pool._max_workers < threads - 1:
+        pool = _THREADS["pool"] = concurrent.futures.ThreadPoolExecutor(threads - 1, "pyml-chunks")
+    return pool
+
+
+def chunked_group(records, internal, threads=None):
+    """A zero-argument function that runs ``records`` chunk by chunk (see the module docstring).
+
+    Args:
+        records: ``[(node, input arrays, out array)]`` in order, every node elementwise with the same output
+            shape ``S`` (``S[0] >= 2``); an input is either a value made earlier in the group (by name), an
+            array of shape ``S``'s rank whose axis 0 is ``S[0]`` (sliced per chunk) or one that broadcasts
+            along axis 0 (passed whole).
+        internal: names of values made in the group and read only inside it (given scratch, not ``out``).
+        threads: how many threads (default ``num_threads()``).
+    """
+    shape = tuple(records[0][0].shape)
+    rows = shape[0]
+    row_size = int(np.prod(shape[1:], dtype=np.int64))
+    step = max(1, min(rows, CHUNK_ELEMENTS // max(row_size, 1)))
+    bounds = [(lo, min(lo + step, rows)) for lo in range(0, rows, step)]
+    threads = min(threads or num_threads(), len(bounds))
+    parts = [bounds[i * len(bounds) // threads:(i + 1) * len(bounds) // threads] for i in range(threads)]
+    lists = [_calls(records, internal, part, (step,) + shape[1:]) for part in parts]
+    if threads == 1:
+        return functools.partial(_run, lists[0])
+    return functools.partial(_run_threads, _pool(threads), lists)
+
+
+def _calls(records, internal, bounds, chunk_shape):
+    """The flat list of calls one thread makes: for each chunk in ``bounds``, every record's op on it."""
+    slots = _scratch_slots(records, internal)
+    scratch = [np.empty(chunk_shape, dtype) for dtype in slots.pop("__dtypes__")]
+    rows = records[0][0].shape[0]
+    calls = []
+    for lo, hi in bounds:
+        local = {}
+        for node, arrays, out in records:
+            chunk_inputs = []
+            for name, array in zip(node.inputs, arrays):
+                if name in local:
+                    chunk_inputs.append(local[name])
+                elif array.ndim == len(chunk_shape) and array.shape[0] == rows:
+                    chunk_inputs.append(array[lo:hi])
+                else:
+                    chunk_inputs.append(array)
+            target = scratch[slots[node.name]][:hi - lo] if node.name in internal else out[lo:hi]
+            local[node.name] = target
+            calls.append(kernels.kernel(node.target, chunk_inputs, target, node.attrs))
+    return calls
+
+
+def _scratch_slots(records, internal):
+    """``{value: scratch index}`` for the internal values, reusing a slot once its value is dead (the same
+    node may reuse an input's slot where the op may overwrite that input). Slot dtypes under ``__dtypes__``."""
+    last = {}
+    for index, (node, _, _) in enumerate(records):
+        for name in node.inputs:
+            last[name] = index
+    slots, dtypes, free = {}, [], {}
+    for index, (node, _, _) in enumerate(records):
+        aliasable = kernels.ALIASABLE.get(node.target, ())
+        dying = {n: all(p in aliasable for p, m in enumerate(node.inputs) if m == n)
+                 for n in node.inputs if n in slots and last[n] == index}
+        for name in [n for n, overwritable in dying.items() if overwritable]:  # free before: out may reuse it
+            free.setdefault(dtypes[slots[name]], []).append(slots[name])
+        if node.name in internal:
+            dtype = np.dtype(node.dtype)
+            pool = free.get(dtype)
+            if pool:
+                slots[node.name] = pool.pop()
+            else:
+                slots[node.name] = len(dtypes)
+                dtypes.append(dtype)
+        for name in [n for n, overwritable in dying.items() if not overwritable]:
+            free.setdefault(dtypes[slots[name]], []).append(slots[name])
+    slots["__dtypes__"] = dtypes
+    return slots
+
+
+def _run(calls):
+    for call in calls:
+        call()
+
+
+def _run_quietly(calls):
+    with np.errstate(all="ignore"):  # NumPy's error state is per thread; the executor's is quiet
+        _run(calls)
+
+
+def _run_threads(pool, lists):
+    futures = [pool.submit(_run_quietly, calls) for calls in lists[1:]]
+    _run(lists[0])
+    for future in futures:
+        future.result()
