@@ -125,7 +125,9 @@ class Executor:
             if array.shape != tuple(node.shape) or array.dtype != np.dtype(node.dtype):
                 raise GraphError(f"state {node.name!r} must be {node.dtype}{list(node.shape)}. "
                                  f"Received: {array.dtype}{list(array.shape)}")
-            self._bind(node.name, array, _Buffer(array, pooled=False, writable=True))
+            # only a state that gets a new value may be overwritten; the others are the caller's to keep
+            writable = self._state[node.name][1] is not None
+            self._bind(node.name, array, _Buffer(array, pooled=False, writable=writable))
             return
         array = np.empty(node.shape, node.dtype)
         self._inputs_buffer(node.name, array)
@@ -164,10 +166,13 @@ class Executor:
             if self._can_write(self._buffer[state], index, node, arrays, target):
                 self._bind(node.name, target, self._buffer[state])
                 return target
+        lives_to_the_end = self._last[node.name] >= len(self.graph.nodes)
         for position in kernels.ALIASABLE.get(node.target, ()):
             name = node.inputs[position]
             buffer = self._buffer.get(name)
-            if buffer is not None and buffer.writable and self._can_write(buffer, index, node, arrays, arrays[position]):
+            if buffer is None or not buffer.writable or (lives_to_the_end and not buffer.pooled):
+                continue  # a state array gets its new value at the end: an output living there would be lost
+            if self._can_write(buffer, index, node, arrays, arrays[position]):
                 self._bind(node.name, arrays[position], buffer)
                 return arrays[position]
         return self._allocate(node.name, node.shape, node.dtype)

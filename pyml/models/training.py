@@ -146,7 +146,7 @@ class Trainer:
             try:
                 return step(x, y, sample_weight)
             except NotTraceable as exc:  # raised while tracing, before anything ran
-                self._stop_compiling(exc)
+                self._stop_compiling(exc, stacklevel=4)
         return self.train_step(_tensor(x), _tensor(y), _tensor(sample_weight))
 
     def _compiled_train_step(self):
@@ -161,11 +161,11 @@ class Trainer:
             try:
                 step = self._compiled_step = CompiledTrainStep(self)
             except NotTraceable as exc:
-                self._stop_compiling(exc)
+                self._stop_compiling(exc, stacklevel=5)
                 return None
         return step
 
-    def _stop_compiling(self, exc):
+    def _stop_compiling(self, exc, stacklevel):
         if self._compiled_step:
             self._compiled_step.detach()
         self._compiled_step = False
@@ -174,7 +174,7 @@ class Trainer:
                              f"be compiled: {exc}") from exc
         warnings.warn(f"Model {self.name!r}: fit runs the training step eagerly (slower), because it cannot be "
                       f"compiled: {exc}. Pass run_eagerly=True to compile() to choose the eager step and silence "
-                      "this warning.", stacklevel=4)
+                      "this warning.", stacklevel=stacklevel)  # the user's fit or train_on_batch call
 
     def _end_of_training(self):
         if self._compiled_step:

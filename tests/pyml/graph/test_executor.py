@@ -1,0 +1,139 @@
+"""The executor against the reference interpreter: views, buffers reused in place, state written back,
+concatenations computed in place, chunked elementwise chains on threads; and its errors."""
+import numpy as np
+import pytest
+
+import pyml
+from pyml import ops
+from pyml.graph import GraphError, Graph, Node, chunks, optimize, run_graph, trace
+from pyml.graph.executor import Executor
+
+
+def random(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
+
+
+def assert_matches_interpreter(graph, inputs, **kwargs):
+    expected = [t.numpy() for t in run_graph(graph, inputs)]
+    executor = Executor(graph, **kwargs)
+    for _ in range(2):  # twice: buffers reused from one run to the next must not leak values
+        got = executor.run(*inputs)
+        for a, b in zip(got, expected):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    return executor
+
+
+def mlp_step(x, w1, b1, w2, y):
+    h = ops.relu(ops.matmul(x, w1) + b1)
+    p = ops.softmax(ops.matmul(h, w2))
+    loss = ops.mean(ops.sum(ops.square(p - y), axis=-1))
+    return loss, p, ops.transpose(h), ops.reshape(p, (-1,))
+
+
+def test_mlp_like_graph_matches_the_interpreter():
+    specs = [((32, 8), "float32"), ((8, 16), "float32"), ((16,), "float32"), ((16, 4), "float32"), ((32, 4), "float32")]
+    graph = optimize(trace(mlp_step, specs))
+    inputs = [random(32, 8), random(8, 16, seed=1), random(16, seed=2), random(16, 4, seed=3), random(32, 4, seed=4)]
+    assert_matches_interpreter(graph, inputs)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_long_elementwise_chains_run_chunked_and_match(threads):
+    chunks.set_num_threads(threads)
+    try:
+        def chain(a, b, c):
+            t = ops.exp(ops.tanh(a) * 0.5) - b
+            return ops.where(ops.greater(t, c), t * c, ops.sqrt(ops.abs(b)) + 1.0), ops.maximum(t, 0.0)
+
+        shape = (300, 257)  # not a multiple of the chunk: the last chunk is short
+        graph = optimize(trace(chain, [(shape, "float32"), (shape, "float32"), ((257,), "float32")]))
+        executor = assert_matches_interpreter(graph, [random(*shape), random(*shape, seed=1), random(257, seed=2)])
+        assert any("fused" in label for label in executor._labels)
+    finally:
+        chunks.set_num_threads(chunks.num_threads())
+
+
+def test_state_is_written_back_in_place_and_concatenations_are_computed_into_their_output():
+    def step(params, x):  # an SGD step on flat parameters, as the compiled training step makes it
+        w, b = ops.reshape(ops.slice(params, (0,), (9,)), (3, 3)), ops.slice(params, (9,), (3,))
+        y = ops.matmul(x, w) + b
+        gw, gb = ops.matmul(ops.transpose(x), y) * 0.01, ops.sum(y, axis=0)
+        return params - ops.concatenate([ops.reshape(gw, (-1,)), gb]) * 0.5, ops.sum(y)
+
+    graph = optimize(trace(step, [((12,), "float32"), ((5, 3), "float32")]))
+    params, x = random(12), random(5, 3, seed=2)
+    expected = [t.numpy() for t in run_graph(graph, [params, x])]
+    executor = Executor(graph, state={"params": (params, graph.outputs[0])})
+    (total,) = executor.run(x)
+    np.testing.assert_allclose(params, expected[0], rtol=1e-6)
+    np.testing.assert_allclose(total, expected[1], rtol=1e-6)
+    assert not any("write back" in label for label in executor._labels), "the update went straight into the state"
+    assert not any("concatenate" in label for label in executor._labels), "the parts went straight into their slots"
+
+
+def test_a_state_that_is_read_after_its_new_value_is_made_is_copied_back_at_the_end():
+    graph = optimize(trace(lambda s, x: [s + x, s * 2.0], [((4,), "float32"), ((4,), "float32")]))
+    # the second output reads s after s + x exists, so s + x cannot overwrite s in place
+    state = np.arange(4, dtype="float32")
+    executor = Executor(graph, state={"s": (state, graph.outputs[0])})
+    (doubled,) = executor.run(np.ones(4, "float32"))
+    np.testing.assert_array_equal(state, [1, 2, 3, 4])
+    np.testing.assert_array_equal(doubled, [0, 2, 4, 6])
+
+
+def test_a_read_only_state_is_never_overwritten():
+    graph = optimize(trace(lambda frozen, x: ops.exp(frozen * 2.0) + x, [((4,), "float32"), ((4,), "float32")]))
+    frozen = np.arange(4, dtype="float32")
+    (out,) = Executor(graph, state={"frozen": (frozen, None)}).run(np.ones(4, "float32"))
+    np.testing.assert_array_equal(frozen, [0, 1, 2, 3])
+    np.testing.assert_allclose(out, np.exp(np.arange(4) * 2.0) + 1, rtol=1e-6)
+
+
+def test_convolution_and_pooling_steps_match():
+    def convnet(x, w):
+        y = ops.relu(ops.conv(x, w, padding="same"))
+        return ops.max_pool(y, 2), ops.sum(y)
+
+    graph = trace(convnet, [((3, 6, 6, 2), "float32"), ((3, 3, 2, 4), "float32")])
+    executor = assert_matches_interpreter(graph, [random(3, 6, 6, 2), random(3, 3, 2, 4, seed=1)])
+    assert {"conv", "max_pool"} <= {label.split(" = ")[-1] for label in executor._labels}
+
+
+def test_profile_times_every_step():
+    graph = trace(lambda x: ops.exp(x) + 1.0, [((4,), "float32")])
+    profile = Executor(graph).profile(np.zeros(4, "float32"), repeat=3)
+    assert [label for _, label in profile] == ["v1 = exp", "v3 = add"] or len(profile) == 2
+    assert all(seconds >= 0 for seconds, _ in profile)
+
+
+def test_executor_errors_name_what_was_wrong():
+    graph = trace(lambda x: x * 2.0, [((None, 3), "float32")])
+    with pytest.raises(GraphError, match=r"static shapes; node %x : f32\[N,3\] = placeholder has a dynamic batch"):
+        Executor(graph)
+    executor = Executor(trace(lambda x: x * 2.0, [((2, 3), "float32")]))
+    with pytest.raises(GraphError, match=r"takes 1 inputs \(x\)\. Received: 2"):
+        executor.run(np.zeros((2, 3)), np.zeros((2, 3)))
+    with pytest.raises(GraphError, match=r"input 'x' expects shape \(2, 3\)\. Received: \(3, 2\)"):
+        executor.run(np.zeros((3, 2), "float32"))
+    graph = trace(lambda s: s + 1.0, [((2,), "float32")])
+    with pytest.raises(GraphError, match=r"state 's' must be float32\[2\]\. Received: float64\[2\]"):
+        Executor(graph, state={"s": (np.zeros(2), graph.outputs[0])})
+
+
+def test_a_primitive_without_a_kernel_runs_its_forward():
+    graph = Graph([Node("x", "placeholder", (2, 3), "float32"),
+                   Node("v1", "call", (2,), "int32", "argmax", ["x"], {"axis": 1, "keepdims": False})],
+                  ["x"], ["v1"])
+    (out,) = Executor(graph).run(np.array([[0, 5, 1], [7, 0, 0]], "float32"))
+    np.testing.assert_array_equal(out, [1, 0])
+    assert out.dtype == np.int32
+
+
+def test_outputs_are_the_executors_buffers_and_inputs_are_copied():
+    executor = Executor(trace(lambda x: x + 1.0, [((3,), "float32")]))
+    x = np.zeros(3, "float32")
+    first = executor.run(x)[0]
+    x[:] = 5.0  # the caller's array was copied in: changing it now changes nothing
+    np.testing.assert_array_equal(first, [1, 1, 1])
+    executor.run(pyml.Tensor(np.full(3, 2.0, "float32")))  # Tensors are accepted too
+    np.testing.assert_array_equal(first, [3, 3, 3])  # the same buffer, refilled by the next run
