@@ -34,6 +34,7 @@ from pyml.autodiff import GradientTape, no_grad
 from pyml.errors import OpError
 from pyml.graph.executor import Executor
 from pyml.graph.passes import optimize
+from pyml.graph.rewrites import rewrite_training_step
 from pyml.graph.trace import substitute, trace_function
 from pyml.optimizers import Optimizer, decay
 from pyml.tensor import Tensor
@@ -173,7 +174,7 @@ class CompiledTrainStep:
         if result.captures:
             names = sorted({v.name or "?" for v in result.captures.values()})
             raise NotTraceable(f"the step reads variables that are not the model's weights: {', '.join(names)}")
-        graph = optimize(result.graph)
+        graph = optimize(rewrite_training_step(optimize(result.graph)))
         state = self.state
         outputs = graph.outputs
         bindings = {"parameters": (state.parameters, outputs[2])}

@@ -137,3 +137,19 @@ def test_outputs_are_the_executors_buffers_and_inputs_are_copied():
     np.testing.assert_array_equal(first, [1, 1, 1])
     executor.run(pyml.Tensor(np.full(3, 2.0, "float32")))  # Tensors are accepted too
     np.testing.assert_array_equal(first, [3, 3, 3])  # the same buffer, refilled by the next run
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "bool"])
+def test_where_selects_bits_exactly_as_numpy(dtype):
+    from pyml.graph import kernels
+
+    rng = np.random.default_rng(7)
+    values = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.5, -2.0, 3.0]) if dtype.startswith("float") else \
+        rng.integers(-5, 5, 8)
+    y = values.astype(dtype).reshape(2, 4)
+    cond = rng.random((2, 1)) > 0.5  # broadcast along the last axis
+    for x in (np.zeros((), dtype), np.array(values[::-1], dtype).reshape(2, 4), np.ones((), dtype)):
+        out = np.empty((2, 4), dtype)
+        kernels.kernel("where", [cond, x, y], out, {})()
+        expected = np.where(cond, x, y)
+        np.testing.assert_array_equal(out.view(f"u{out.itemsize}"), expected.view(f"u{out.itemsize}"))
