@@ -5,48 +5,22 @@ parameter) streams each intermediate through memory and uses one core. The execu
 consecutive elementwise ops over one shape to ``chunked_group``, which slices that shape along axis 0
 into chunks of about ``CHUNK_ELEMENTS`` and runs the whole chain on one chunk before the next, so that
 intermediates stay in cache; values that never leave the chain live in small per-thread scratch arrays
-(never in a full-size buffer); chunks are shared among ``num_threads()`` threads (NumPy releases the GIL
-inside its loops). Every op reads and writes only its own chunk, so the order of chunks does not matter.
+(never in a full-size buffer); chunks are shared among ``pyml.threads.num_threads()`` threads (NumPy releases
+the GIL inside its loops). Every op reads and writes only its own chunk, so the order of chunks does not matter.
 
-    >>> import numpy as np
-    >>> set_num_threads(2)
-    >>> num_threads()
-    2
+    >>> graph = pyml.graph.trace(lambda x: pyml.ops.exp(x) * 2.0 + 1.0, [((256, 512), "float32")])
+    >>> pyml.graph.executor.Executor(graph).steps()
+    ['3 fused: exp mul add [256, 512]']
 """
-import concurrent.futures
 import functools
-import os
 
 import numpy as np
 
+from pyml import threads as threads_module
 from pyml.graph import kernels
 
 CHUNK_ELEMENTS = 1 << 15  # per op and chunk: 128 KiB of float32, so a chain's operands fit in L2
 MIN_ELEMENTS = 1 << 15  # smaller chains run op by op: the chunking would cost more than it saves
-_THREADS = {"count": None, "pool": None}
-
-
-def num_threads():
-    """Threads elementwise chains run on: ``set_num_threads``, else ``PYML_NUM_THREADS``, else the CPUs
-    this process may use."""
-    if _THREADS["count"] is None:
-        env = os.environ.get("PYML_NUM_THREADS")
-        _THREADS["count"] = max(1, int(env)) if env else max(1, len(os.sched_getaffinity(0)))
-    return _THREADS["count"]
-
-
-def set_num_threads(count):
-    """Run elementwise chains on ``count`` threads (1: no threads). Takes effect for executors made after."""
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"set_num_threads expects a positive int. Received: count={count!r}")
-    _THREADS["count"] = count
-
-
-def _pool(threads):
-    pool = _THREADS["pool"]
-    if pool is None or pool._max_workers < threads - 1:
-        pool = _THREADS["pool"] = concurrent.futures.ThreadPoolExecutor(threads - 1, "pyml-chunks")
-    return pool
 
 
 def chunked_group(records, internal, threads=None):
@@ -58,19 +32,17 @@ def chunked_group(records, internal, threads=None):
             array of shape ``S``'s rank whose axis 0 is ``S[0]`` (sliced per chunk) or one that broadcasts
             along axis 0 (passed whole).
         internal: names of values made in the group and read only inside it (given scratch, not ``out``).
-        threads: how many threads (default ``num_threads()``).
+        threads: how many threads (default ``pyml.threads.num_threads()``).
     """
     shape = tuple(records[0][0].shape)
     rows = shape[0]
     row_size = int(np.prod(shape[1:], dtype=np.int64))
     step = max(1, min(rows, CHUNK_ELEMENTS // max(row_size, 1)))
     bounds = [(lo, min(lo + step, rows)) for lo in range(0, rows, step)]
-    threads = min(threads or num_threads(), len(bounds))
+    threads = min(threads or threads_module.num_threads(), len(bounds))
     parts = [bounds[i * len(bounds) // threads:(i + 1) * len(bounds) // threads] for i in range(threads)]
-    lists = [_calls(records, internal, part, (step,) + shape[1:]) for part in parts]
-    if threads == 1:
-        return functools.partial(_run, lists[0])
-    return functools.partial(_run_threads, _pool(threads), lists)
+    tasks = [functools.partial(_run, _calls(records, internal, part, (step,) + shape[1:])) for part in parts]
+    return tasks[0] if threads == 1 else functools.partial(threads_module.run_all, tasks)
 
 
 def _calls(records, internal, bounds, chunk_shape):
@@ -127,15 +99,3 @@ def _scratch_slots(records, internal):
 def _run(calls):
     for call in calls:
         call()
-
-
-def _run_quietly(calls):
-    with np.errstate(all="ignore"):  # NumPy's error state is per thread; the executor's is quiet
-        _run(calls)
-
-
-def _run_threads(pool, lists):
-    futures = [pool.submit(_run_quietly, calls) for calls in lists[1:]]
-    _run(lists[0])
-    for future in futures:
-        future.result()

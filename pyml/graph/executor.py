@@ -84,6 +84,10 @@ class Executor:
                 step()
         return [self._storage[name] for name in self._returned]
 
+    def steps(self):
+        """What one run does, a label per step: ``v3 = matmul``, ``12 fused: sub mul add ... [669706]``."""
+        return list(self._labels)
+
     def profile(self, *inputs, repeat=10):
         """``[(seconds, label)]`` of every step, slowest first: each step's median over ``repeat`` runs (the
         median, so that other processes on a shared machine disturb it less). Runs the steps, like ``run``."""

@@ -32,7 +32,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from pyml import dtypes
+from pyml import dtypes, threads
 from pyml.errors import OpError
 from pyml.ops.elementwise import cast, convert_to_tensor
 from pyml.ops.movement import reshape, transpose
@@ -247,7 +247,7 @@ def conv_into(out, x, w, *, strides, padding, dilation, groups, xp=np):
     kernel = w.reshape(taps * c_in, c_out)
     for lo, hi in chunks:
         part = cols[:hi - lo]
-        _fill_columns(part, pad_spatial(xp, x[lo:hi], padding), window, strides, dilation)
+        _fill_columns_parallel(xp, part, x[lo:hi], padding, window, strides, dilation)
         _matmul_into(xp, _rows(out, lo, hi, c_out), part.reshape(-1, taps * c_in), kernel)
 
 
@@ -266,7 +266,7 @@ def conv_filter_grad_into(out, x, y, *, strides, padding, dilation, groups, kern
     partial = xp.empty_like(total) if len(chunks) > 1 else None
     for index, (lo, hi) in enumerate(chunks):
         part = cols[:hi - lo]
-        _fill_columns(part, pad_spatial(xp, x[lo:hi], padding), kernel_shape, strides, dilation)
+        _fill_columns_parallel(xp, part, x[lo:hi], padding, kernel_shape, strides, dilation)
         product = (part.reshape(-1, taps * c_in).T, _rows(y, lo, hi, c_out))
         if index == 0:
             xp.matmul(*product, out=total)
@@ -298,10 +298,23 @@ def conv_transpose_into(out, y, w, *, strides, padding, dilation, groups, spatia
         part = cols[:(hi - lo) * int(np.prod(out_sp))]
         xp.matmul(_rows(y, lo, hi, c_out), kernel_t, out=part)
         target = scratch[:hi - lo] if padded else out[lo:hi]
-        target.fill(0)
-        _add_columns(target, part.reshape(hi - lo, *out_sp, taps, c_in), window, strides, dilation)
-        if padded:
-            out[lo:hi] = target[crop]
+        part = part.reshape(hi - lo, *out_sp, taps, c_in)
+
+        def col2im(a, b, target=target, part=part, start=lo):  # samples a:b of this chunk
+            target[a:b].fill(0)
+            _add_columns(target[a:b], part[a:b], window, strides, dilation)
+            if padded:
+                out[start + a:start + b] = target[a:b][crop]
+
+        threads.parallel_rows(col2im, hi - lo, part[0].size)
+
+
+def _fill_columns_parallel(xp, cols, x, padding, window, strides, dilation):
+    """``_fill_columns`` of the (padded) samples ``x``, the samples shared among ``pyml.threads``."""
+    def fill(lo, hi):
+        _fill_columns(cols[lo:hi], pad_spatial(xp, x[lo:hi], padding), window, strides, dilation)
+
+    threads.parallel_rows(fill, len(x), cols[0].size)
 
 
 def _fill_columns(cols, padded, window, strides, dilation):

@@ -1,0 +1,82 @@
+"""The CPU threads pyml's own NumPy work runs on: the compiled step's elementwise chains, and the copies and
+pooling of convolution layers. (Matrix products run on the BLAS library's threads, which NumPy sets up.)
+
+NumPy releases the GIL inside its loops, so splitting a large array operation into row ranges and running
+them on several Python threads uses several cores. The number of threads is ``set_num_threads``, else the
+environment variable ``PYML_NUM_THREADS``, else the CPUs this process may run on.
+
+    >>> pyml.threads.set_num_threads(2)
+    >>> out = np.empty(10)
+    >>> pyml.threads.parallel_rows(lambda lo, hi: np.copyto(out[lo:hi], np.arange(lo, hi)), 10)
+    >>> out[-1]
+    9.0
+"""
+import concurrent.futures
+import os
+import threading
+
+import numpy as np
+
+MIN_ELEMENTS = 1 << 16  # below this, one thread: waking another costs more than the work it would take
+_STATE = {"count": None, "pool": None}
+_LOCAL = threading.local()  # .inside: this thread runs a task of run_all
+
+
+def num_threads():
+    """How many threads pyml's NumPy work uses (see the module docstring)."""
+    if _STATE["count"] is None:
+        env = os.environ.get("PYML_NUM_THREADS")
+        _STATE["count"] = max(1, int(env)) if env else max(1, len(os.sched_getaffinity(0)))
+    return _STATE["count"]
+
+
+def set_num_threads(count):
+    """Use ``count`` threads (1: none besides the caller's). Executors made before keep their threads."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"set_num_threads expects a positive int. Received: count={count!r}")
+    _STATE["count"] = count
+
+
+def pool(threads):
+    """A shared pool with at least ``threads - 1`` workers (the caller's thread is the other one)."""
+    current = _STATE["pool"]
+    if current is None or current._max_workers < threads - 1:
+        current = _STATE["pool"] = concurrent.futures.ThreadPoolExecutor(max(1, threads - 1), "pyml")
+    return current
+
+
+def run_all(tasks):
+    """Run the zero-argument functions ``tasks``: the first on this thread, the others on the pool. Inside a
+    task they run one after the other (a task waiting for the pool it runs on would wait forever)."""
+    if len(tasks) == 1 or getattr(_LOCAL, "inside", False):
+        for task in tasks:
+            task()
+        return
+    futures = [pool(len(tasks)).submit(_inside, task) for task in tasks[1:]]
+    errors = []
+    try:
+        _inside(tasks[0])
+    except Exception as exc:  # noqa: BLE001  (re-raised below, once every task has stopped)
+        errors.append(exc)
+    for future in futures:
+        if future.exception() is not None:
+            errors.append(future.exception())
+    if errors:
+        raise errors[0]
+
+
+def parallel_rows(fn, rows, elements_per_row=MIN_ELEMENTS):
+    """``fn(lo, hi)`` over ``[0, rows)`` split into up to ``num_threads()`` contiguous ranges, run in parallel
+    when there is enough work (``rows * elements_per_row`` elements)."""
+    threads = min(num_threads(), rows, max(1, rows * elements_per_row // MIN_ELEMENTS))
+    bounds = [rows * i // threads for i in range(threads + 1)]
+    run_all([lambda lo=lo, hi=hi: fn(lo, hi) for lo, hi in zip(bounds, bounds[1:]) if hi > lo])
+
+
+def _inside(task):
+    _LOCAL.inside = True
+    try:
+        with np.errstate(all="ignore"):  # NumPy's error state is per thread; pyml's kernels are quiet about inf/NaN
+            task()
+    finally:
+        _LOCAL.inside = False
