@@ -139,18 +139,25 @@ class Trainer:
         self.optimizer.apply_gradients(zip(grads, variables))
         return loss, y_pred
 
-    def _train_batch(self, x, y, sample_weight):
-        """One training step on NumPy batches, compiled unless the model runs eagerly; ``(loss, y_pred)``."""
-        step = self._compiled_train_step()
-        if step:
+    def _train_batch(self, step, x, y, sample_weight):
+        """One training step on NumPy batches, by ``step`` (``_compiled_train_step()``, None: eager);
+        ``(loss, y_pred)``."""
+        if step and self._compiled_step is step:
             try:
                 return step(x, y, sample_weight)
             except NotTraceable as exc:  # raised while tracing, before anything ran
+                if self.jit_compile is True:
+                    self._stop_compiling(exc, stacklevel=4)
+                # Eagerly first: a model the eager step refuses too (a bad target shape, ...) raises its
+                # own error, with no warning about compiling in front of it.
+                result = self.train_step(_tensor(x), _tensor(y), _tensor(sample_weight))
                 self._stop_compiling(exc, stacklevel=4)
+                return result
         return self.train_step(_tensor(x), _tensor(y), _tensor(sample_weight))
 
     def _compiled_train_step(self):
-        """The compiled step (built on first use), or None when the step runs eagerly."""
+        """The compiled step (built on first use), or None when the step runs eagerly. Called when training
+        starts (fit, train_on_batch), so that the checks here are not paid per batch."""
         if self.run_eagerly or self.jit_compile is False or self._compiled_step is False:
             return None
         step = self._compiled_step
@@ -161,7 +168,7 @@ class Trainer:
             try:
                 step = self._compiled_step = CompiledTrainStep(self)
             except NotTraceable as exc:
-                self._stop_compiling(exc, stacklevel=5)
+                self._stop_compiling(exc, stacklevel=4)
                 return None
         return step
 
@@ -280,6 +287,7 @@ class Trainer:
         self.stop_training = False
         cbs.on_train_begin()
         logs = {}
+        step_function = self._compiled_train_step()
         try:
             for epoch in range(initial_epoch, epochs):
                 self._reset_metrics()
@@ -287,7 +295,7 @@ class Trainer:
                 for step, (xb, yb, swb) in enumerate(batches):
                     cbs.on_train_batch_begin(step)
                     self._check_batch(xb, yb, "fit")
-                    loss, y_pred = self._train_batch(xb, yb, swb)
+                    loss, y_pred = self._train_batch(step_function, xb, yb, swb)
                     logs = self._update_metrics(loss, xb, yb, y_pred, swb)
                     cbs.on_train_batch_end(step, logs)
                     if self.stop_training:
@@ -388,7 +396,7 @@ class Trainer:
         self._check_batch(xb, yb, "train_on_batch")
         self._reset_metrics()
         try:
-            loss, y_pred = self._train_batch(xb, yb, swb)
+            loss, y_pred = self._train_batch(self._compiled_train_step(), xb, yb, swb)
         finally:
             self._end_of_training()
         logs = self._update_metrics(loss, xb, yb, y_pred, swb)
