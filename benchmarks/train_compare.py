@@ -140,9 +140,9 @@ def worker(library, model_name, epochs, threads):
     limits = threadpool_limits(threads)  # noqa: F841  (kept for the life of the process)
     x, y = digits_28()
     if library in ("pyml", "pyml-eager"):
-        from pyml.graph import chunks
+        import pyml.threads
 
-        chunks.set_num_threads(threads)
+        pyml.threads.set_num_threads(threads)
         result = run_pyml(model_name, x, y, epochs, eager=library == "pyml-eager")
     elif library == "torch":
         result = run_torch(model_name, x, y, epochs, threads)

@@ -21,6 +21,7 @@ from pyml.graph import kernels
 
 CHUNK_ELEMENTS = 1 << 15  # per op and chunk: 128 KiB of float32, so a chain's operands fit in L2
 MIN_ELEMENTS = 1 << 15  # smaller chains run op by op: the chunking would cost more than it saves
+THREAD_WORK = 1 << 20  # element-ops per thread below which handing chunks to another thread costs more
 
 
 def chunked_group(records, internal, threads=None):
@@ -39,7 +40,8 @@ def chunked_group(records, internal, threads=None):
     row_size = int(np.prod(shape[1:], dtype=np.int64))
     step = max(1, min(rows, CHUNK_ELEMENTS // max(row_size, 1)))
     bounds = [(lo, min(lo + step, rows)) for lo in range(0, rows, step)]
-    threads = min(threads or threads_module.num_threads(), len(bounds))
+    work = rows * row_size * len(records)
+    threads = max(1, min(threads or threads_module.num_threads(), len(bounds), work // THREAD_WORK))
     parts = [bounds[i * len(bounds) // threads:(i + 1) * len(bounds) // threads] for i in range(threads)]
     tasks = [functools.partial(_run, _calls(records, internal, part, (step,) + shape[1:])) for part in parts]
     return tasks[0] if threads == 1 else functools.partial(threads_module.run_all, tasks)

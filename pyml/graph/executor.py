@@ -71,6 +71,13 @@ class Executor:
     # ---- running -----------------------------------------------------------------------------------------
     def run(self, *inputs):
         """Copy ``inputs`` into the input buffers, run every step, return the outputs (see the class doc)."""
+        self._copy_inputs(inputs)
+        with np.errstate(all="ignore"):  # the eager forwards are quiet about inf and NaN too
+            for step in self._steps:
+                step()
+        return [self._storage[name] for name in self._returned]
+
+    def _copy_inputs(self, inputs):
         if len(inputs) != len(self._inputs):
             raise GraphError(f"the executor takes {len(self._inputs)} inputs ({', '.join(self._inputs)}). "
                              f"Received: {len(inputs)}")
@@ -79,10 +86,6 @@ class Executor:
             if np.shape(value) != buffer.shape:
                 raise GraphError(f"input {name!r} expects shape {buffer.shape}. Received: {np.shape(value)}")
             np.copyto(buffer, value, casting="same_kind")
-        with np.errstate(all="ignore"):  # the eager forwards are quiet about inf and NaN too
-            for step in self._steps:
-                step()
-        return [self._storage[name] for name in self._returned]
 
     def steps(self):
         """What one run does, a label per step: ``v3 = matmul``, ``12 fused: sub mul add ... [669706]``."""
@@ -93,8 +96,7 @@ class Executor:
         median, so that other processes on a shared machine disturb it less). Runs the steps, like ``run``."""
         times = [[] for _ in self._steps]
         for _ in range(repeat):
-            for buffer, value in zip(self._input_arrays, inputs):
-                np.copyto(buffer, getattr(value, "data", value), casting="same_kind")
+            self._copy_inputs(inputs)
             with np.errstate(all="ignore"):
                 for step, seconds in zip(self._steps, times):
                     start = time.perf_counter()
@@ -133,12 +135,9 @@ class Executor:
             writable = self._state[node.name][1] is not None
             self._bind(node.name, array, _Buffer(array, pooled=False, writable=writable))
             return
-        array = np.empty(node.shape, node.dtype)
-        self._inputs_buffer(node.name, array)
-
-    def _inputs_buffer(self, name, array):
+        array = np.empty(node.shape, node.dtype)  # refilled by every run: the caller's arrays stay untouched
         self._input_arrays.append(array)
-        self._bind(name, array, _Buffer(array, pooled=False, writable=False))
+        self._bind(node.name, array, _Buffer(array, pooled=False, writable=False))
 
     def _call(self, index, node):
         arrays = [self._storage[name] for name in node.inputs]
@@ -246,7 +245,7 @@ class Executor:
         index = 0
         while index < len(self._steps):
             end = self._group_end(index)
-            if end - index >= 1 and self._records[index] is not None and end > index:
+            if end > index:
                 group = self._records[index:end]
                 made = {node.name for node, _, _ in group}
                 internal = {name for name in made if consumers.get(name, set()) <= made

@@ -27,6 +27,8 @@ with only ``update_step``) raises ``NotTraceable`` with the reason; ``fit`` then
     >>> step = CompiledTrainStep(model)                  # doctest: +SKIP
     >>> loss, y_pred = step(x_batch, y_batch, None)      # doctest: +SKIP
 """
+from typing import NamedTuple
+
 import numpy as np
 
 from pyml import dtypes, ops
@@ -104,12 +106,13 @@ class FlatState:
                 slots[(id(variable), name)] = np.array(slots[(id(variable), name)])
 
 
-class _Plan:
+class _Plan(NamedTuple):
     """One traced step for one batch signature: the graph, its executor, and how to feed it."""
 
-    def __init__(self, graph, executor, hyper_names, host_draws, assigned):
-        self.graph, self.executor = graph, executor
-        self.hyper_names, self.host_draws, self.assigned = hyper_names, host_draws, assigned
+    graph: object
+    executor: Executor
+    hyper_names: list  # the optimizer's step hyperparameters, in the order of the graph's inputs
+    host_draws: list  # the functions that make the host inputs (Dropout masks), in the graph's order
 
 
 class CompiledTrainStep:
@@ -165,26 +168,21 @@ class CompiledTrainStep:
             self._variables = _variable_ids(model)
             self.state = self._flat_state(x, y, sample_weight)
         self.state.attach()
-        try:
-            result, hyper_names = self._trace(x, y, sample_weight)
-        except NotTraceable:
-            raise
-        except (OpError, TypeError, ValueError, AttributeError) as exc:
-            raise NotTraceable(f"tracing the step failed: {exc}") from exc
+        result, hyper_names = self._trace(x, y, sample_weight)
         if result.captures:
             names = sorted({v.name or "?" for v in result.captures.values()})
             raise NotTraceable(f"the step reads variables that are not the model's weights: {', '.join(names)}")
+        if not self.state.trainable:
+            raise NotTraceable("the model has no trainable variables with gradients")
         graph = optimize(rewrite_training_step(optimize(result.graph)))
-        state = self.state
-        outputs = graph.outputs
+        state, outputs = self.state, graph.outputs
         bindings = {"parameters": (state.parameters, outputs[2])}
         for i, name in enumerate(state.slot_names):
             bindings[f"slot_{name}"] = (state.slots[name], outputs[3 + i])
         written = dict(zip(result.assigned, outputs[3 + len(state.slot_names):]))
         for i, (variable, array) in enumerate(zip(state.others, state.arrays)):
             bindings[f"state_{i}"] = (array, written.get(id(variable)))
-        executor = Executor(graph, state=bindings)
-        return _Plan(graph, executor, hyper_names, list(result.host_inputs.values()), written)
+        return _Plan(graph, Executor(graph, state=bindings), hyper_names, list(result.host_inputs.values()))
 
     def _flat_state(self, x, y, sample_weight):
         """The variables' layout: one trace finds the trainable variables that get no gradient (eager
@@ -193,78 +191,65 @@ class CompiledTrainStep:
         trainable = model.trainable_weights
         others = [v for v in model.weights if all(v is not t for t in trainable)]
         self.state = FlatState(trainable, others, model.optimizer)
-        unconnected = self._unconnected(x, y, sample_weight)
+        unconnected = {}
+
+        def probe(variables, grads):
+            unconnected.update((id(v), v) for v, g in zip(variables, grads) if g is None)
+
+        self._trace(x, y, sample_weight, probe=probe)
         if unconnected:
+            others += [v for v in trainable if id(v) in unconnected]
             trainable = [v for v in trainable if id(v) not in unconnected]
-            others += [v for v in model.trainable_weights if id(v) in unconnected]
             model.optimizer._tracked.clear()  # rebuilt for the connected variables only
             self.state = FlatState(trainable, others, model.optimizer)
         return self.state
 
-    def _unconnected(self, x, y, sample_weight):
-        found = {}
-
-        def probe(variables, grads):
-            found.update((id(v), v) for v, g in zip(variables, grads) if g is None)
-
-        try:
-            self._trace(x, y, sample_weight, probe=probe)
-        except (OpError, TypeError, ValueError, AttributeError) as exc:
-            raise NotTraceable(f"tracing the step failed: {exc}") from exc
-        return found
-
     def _trace(self, x, y, sample_weight, probe=None):
-        model, state = self.model, self.state
-        optimizer = model.optimizer
+        """Trace the step (see the module docstring); with ``probe``, only up to the gradients, which
+        ``probe(variables, gradients)`` receives. Returns ``(TraceResult, hyperparameter names)``."""
+        model, state, optimizer = self.model, self.state, self.model.optimizer
         hyper_names = sorted(optimizer.step_hyperparameters())
         xs = _as_list(x)
-        specs = [(a.shape, _dtype(a)) for a in xs] + [(np.shape(y), _dtype(y))]
-        names = [f"x{i}" for i in range(len(xs))] if len(xs) > 1 else ["x"]
-        names.append("y")
-        if sample_weight is not None:
-            specs.append((np.shape(sample_weight), _dtype(sample_weight)))
-            names.append("sample_weight")
-        specs += [((), state.parameters.dtype.name)] * len(hyper_names)
-        names += [f"hyper_{name}" for name in hyper_names]
-        specs.append((state.parameters.shape, state.parameters.dtype.name))
-        names.append("parameters")
-        specs += [(state.slots[name].shape, state.parameters.dtype.name) for name in state.slot_names]
-        names += [f"slot_{name}" for name in state.slot_names]
-        specs += [(v.shape, v.dtype) for v in state.others]
-        names += [f"state_{i}" for i in range(len(state.others))]
-        single = len(xs) == 1
+        data = [("x", a) for a in xs] if len(xs) == 1 else [(f"x{i}", a) for i, a in enumerate(xs)]
+        data += [("y", y)] + ([("sample_weight", sample_weight)] if sample_weight is not None else [])
+        dtype = state.parameters.dtype.name
+        inputs = [(name, (np.shape(a), _dtype(a))) for name, a in data]
+        inputs += [(f"hyper_{name}", ((), dtype)) for name in hyper_names]
+        inputs += [("parameters", (state.parameters.shape, dtype))]
+        inputs += [(f"slot_{name}", (state.parameters.shape, dtype)) for name in state.slot_names]
+        inputs += [(f"state_{i}", (v.shape, v.dtype)) for i, v in enumerate(state.others)]
 
         def step(*args):
-            args = list(args)
-            inputs = [args.pop(0) for _ in xs]
-            y_true = args.pop(0)
-            weight = args.pop(0) if sample_weight is not None else None
-            hyper = {name: args.pop(0) for name in hyper_names}
-            parameters = args.pop(0)
-            slots = {name: args.pop(0) for name in state.slot_names}
-            tracer = parameters._trace.tracer
-            values = {v: ops.reshape(ops.slice(parameters, (state.offsets[i],), (state.offsets[i + 1] - state.offsets[i],)),
-                                     v.shape) for i, v in enumerate(state.trainable)}
-            values.update(zip(state.others, args))
+            named = dict(zip([name for name, _ in inputs], args))
+            features = [named[name] for name, _ in data[:len(xs)]]
+            features = features[0] if len(xs) == 1 else features
+            parameters = named["parameters"]
+            values = {v: ops.reshape(ops.slice(parameters, (state.offsets[i],),
+                                               (state.offsets[i + 1] - state.offsets[i],)), v.shape)
+                      for i, v in enumerate(state.trainable)}
+            values.update((v, named[f"state_{i}"]) for i, v in enumerate(state.others))
             with substitute(values):
                 with GradientTape() as tape:
-                    y_pred = model(inputs[0] if single else inputs, training=True)
-                    loss = model.compute_loss(inputs[0] if single else inputs, y_true, y_pred, weight)
+                    y_pred = model(features, training=True)
+                    loss = model.compute_loss(features, named["y"], y_pred, named.get("sample_weight"))
                 grads = tape.gradient(loss, state.trainable)
                 if probe is not None:
                     probe(state.trainable, grads)
                     return loss
                 grads = optimizer.clip_gradients(ops, grads)
-                flat = ops.concatenate([ops.reshape(g, (-1,)) for g in grads]) if len(grads) > 1 else \
-                    ops.reshape(grads[0], (-1,))
+                flat = ops.concatenate([ops.reshape(g, (-1,)) for g in grads])
+                hyper = {name: named[f"hyper_{name}"] for name in hyper_names}
                 value = decay(parameters, hyper["weight_decay"]) if "weight_decay" in hyper else parameters
+                slots = {name: named[f"slot_{name}"] for name in state.slot_names}
                 new_parameters, new_slots = optimizer._update(ops, value, flat, slots, hyper)
-            assigned = [value for _, value in tracer.assigned.values()]
+            assigned = [value for _, value in parameters._trace.tracer.assigned.values()]
             return [loss, y_pred, new_parameters] + [new_slots[name] for name in state.slot_names] + assigned
 
-        result = trace_function(step, specs, dynamic_batch=False, names=names)
-        if probe is None and not state.trainable:
-            raise NotTraceable("the model has no trainable variables with gradients")
+        try:
+            result = trace_function(step, [spec for _, spec in inputs], dynamic_batch=False,
+                                    names=[name for name, _ in inputs])
+        except (OpError, TypeError, ValueError, AttributeError) as exc:
+            raise NotTraceable(f"tracing the step failed: {exc}") from exc
         return result, hyper_names
 
 

@@ -39,7 +39,10 @@ def test_mlp_like_graph_matches_the_interpreter():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_long_elementwise_chains_run_chunked_and_match(threads):
+def test_long_elementwise_chains_run_chunked_and_match(threads, monkeypatch):
+    from pyml.graph import chunks
+
+    monkeypatch.setattr(chunks, "THREAD_WORK", 1 << 12)  # share even this small chain among the threads
     previous = pyml.threads.num_threads()
     pyml.threads.set_num_threads(threads)
     try:
