@@ -23,6 +23,7 @@
 
 The arrays ``run`` returns are the executor's own: read them before the next run.
 """
+import json
 import statistics
 import time
 
@@ -30,6 +31,7 @@ import numpy as np
 
 from pyml.graph import chunks, kernels
 from pyml.graph.interpreter import last_uses
+from pyml.graph.ir import _jsonable
 from pyml.graph.validate import GraphError
 
 
@@ -65,6 +67,7 @@ class Executor:
         self._storage, self._buffer, self._pool = {}, {}, {}
         self._steps, self._labels, self._records = [], [], []
         self._placement = _concatenation_slices(graph, self._writes)
+        self._borrowed = _borrowed_poolings(graph, self._last)
         self._plan()
         self._fuse()
 
@@ -149,7 +152,10 @@ class Executor:
         out = self._output(index, node, arrays)
         if node.target == "concatenate" and _parts_in_place(arrays, out):
             return  # every part was computed into its slice already
-        self._add_step(f"{node.name} = {node.target}", kernels.kernel(node.target, arrays, out, node.attrs),
+        attrs = node.attrs
+        if node.name in self._borrowed:  # max_pool_grad reads the forward's max_pool instead of redoing it
+            attrs = dict(attrs, pooled=self._storage[self._borrowed[node.name]])
+        self._add_step(f"{node.name} = {node.target}", kernels.kernel(node.target, arrays, out, attrs),
                        (node, arrays, out))
 
     def _output(self, index, node, arrays):
@@ -304,6 +310,22 @@ def _parts_in_place(parts, out):
 
 def _copy(target, source):
     return lambda: np.copyto(target, source)
+
+
+def _borrowed_poolings(graph, last):
+    """``{max_pool_grad node: max_pool node}`` for gradients whose pooling the graph computes already (the
+    forward's, usually); that value is kept alive until the gradient (``last`` is updated)."""
+    pools, borrowed = {}, {}
+    for index, node in enumerate(graph.nodes):
+        if node.op != "call":
+            continue
+        key = (node.inputs[0], json.dumps(_jsonable(node.attrs), sort_keys=True))
+        if node.target == "max_pool":
+            pools.setdefault(key, node.name)
+        elif node.target == "max_pool_grad" and key in pools:
+            borrowed[node.name] = pools[key]
+            last[pools[key]] = max(last[pools[key]], index)
+    return borrowed
 
 
 def _concatenation_slices(graph, writes):

@@ -22,6 +22,7 @@ import functools
 
 import numpy as np
 
+from pyml import threads
 from pyml.ops import registry
 from pyml.ops.conv import conv_filter_grad_into, conv_into, conv_transpose_into
 from pyml.ops.pooling import max_pool_grad_into, max_pool_into
@@ -89,6 +90,21 @@ def _where_kernel(arrays, out):
     return run
 
 
+def _sum(out, x, axes, keepdims):
+    """``np.sum`` into ``out``; a large sum over the leading axis (a bias gradient) is split by rows among
+    ``pyml.threads`` and the partial sums added (the same sum, up to float rounding)."""
+    if 0 not in axes or x.size < 1 << 20 or threads.num_threads() == 1:
+        np.sum(x, axis=axes, keepdims=keepdims, out=out)
+        return
+    partials = {}
+    threads.parallel_rows(lambda lo, hi: partials.__setitem__(lo, np.sum(x[lo:hi], axis=axes, keepdims=keepdims)),
+                          x.shape[0], x[0].size)
+    first, *rest = (partials[lo] for lo in sorted(partials))
+    np.copyto(out, first)
+    for partial in rest:
+        out += partial
+
+
 def _reduce(method):
     def run(out, x, axes, keepdims):
         getattr(np, method)(x, axis=axes, keepdims=keepdims, out=out)
@@ -114,7 +130,7 @@ def _reshape_copy(out, x, shape):
 
 INTO = {
     "cast": lambda out, x, dtype: np.copyto(out, x, casting="unsafe"),
-    "sum": _reduce("sum"),
+    "sum": _sum,
     "mean": _mean,
     "max": _reduce("max"),
     "min": _reduce("min"),

@@ -105,7 +105,8 @@ def _by_samples(into):
     """``into(out, x, ...)`` run on ranges of samples in parallel (``pyml.threads``): samples are independent."""
     def run(out, x, *args, **attrs):
         def part(lo, hi):
-            into(out[lo:hi], x[lo:hi], *[a[lo:hi] for a in args], **attrs)
+            sliced = {k: v[lo:hi] if isinstance(v, np.ndarray) else v for k, v in attrs.items()}
+            into(out[lo:hi], x[lo:hi], *[a[lo:hi] for a in args], **sliced)
 
         threads.parallel_rows(part, len(x), x[0].size)
 
@@ -126,15 +127,18 @@ def max_pool_into(out, x, *, window, strides, padding, xp=np):
 
 
 @_by_samples
-def max_pool_grad_into(out, x, g, *, window, strides, padding, xp=np):
+def max_pool_grad_into(out, x, g, *, window, strides, padding, pooled=None, xp=np):
     """``out[...] = max_pool_grad(x, g)``: each ``g[o]`` added at the first element of window ``o`` equal to its
     maximum (NumPy's argmax order, where a NaN counts as the maximum). ``g`` is routed by bit masks (``g``'s
-    bits and-ed with all ones or all zeros), which is exact for every value and ~25x faster than a masked copy."""
+    bits and-ed with all ones or all zeros), which is exact for every value and ~25x faster than a masked copy.
+    ``pooled``, when given, is ``max_pool(x)`` already computed (the executor passes the forward's)."""
     out_sp = g.shape[1:-1]
     padded = pad_spatial(xp, x, padding, -np.inf)
     taps = _taps(padded, window, strides, out_sp)
-    best = xp.empty(g.shape, x.dtype)
-    max_pool_into.serial(best, x, window=window, strides=strides, padding=padding, xp=xp)
+    best = pooled
+    if best is None:
+        best = xp.empty(g.shape, x.dtype)
+        max_pool_into.serial(best, x, window=window, strides=strides, padding=padding, xp=xp)
     has_nan = bool(xp.isnan(best).any())
     grad = out if padded is x else xp.empty(padded.shape, g.dtype)
     tiled = padded is x and all(s == k and n == o * k for s, k, n, o in zip(strides, window, x.shape[1:-1], out_sp))
@@ -145,11 +149,14 @@ def max_pool_grad_into(out, x, g, *, window, strides, padding, xp=np):
     taken, hit = xp.zeros(g.shape, bool), xp.empty(g.shape, bool)
     routed = xp.empty(g.shape, g.dtype) if not tiled else None
     for index, (tap, target) in enumerate(zip(taps, _taps(grad, window, strides, out_sp))):
-        xp.equal(tap, best, out=hit)
-        if has_nan:
-            hit |= xp.isnan(tap)
-        if index:
-            xp.greater(hit, taken, out=hit)  # for bools, hit > taken is hit and not taken: the first match only
+        if index == len(taps) - 1 and index:  # the last offset takes every window no earlier one took
+            xp.logical_not(taken, out=hit)
+        else:
+            xp.equal(tap, best, out=hit)
+            if has_nan:
+                hit |= xp.isnan(tap)
+            if index:
+                xp.greater(hit, taken, out=hit)  # for bools, hit > taken is hit and not taken: the first match
         if index < len(taps) - 1:
             taken |= hit
         xp.copyto(mask, hit)

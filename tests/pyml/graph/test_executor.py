@@ -158,3 +158,18 @@ def test_where_selects_bits_exactly_as_numpy(dtype):
         kernels.kernel("where", [cond, x, y], out, {})()
         expected = np.where(cond, x, y)
         np.testing.assert_array_equal(out.view(f"u{out.itemsize}"), expected.view(f"u{out.itemsize}"))
+
+
+def test_a_large_sum_over_the_batch_is_shared_among_threads_and_still_right():
+    from pyml.graph import kernels
+
+    previous = pyml.threads.num_threads()
+    pyml.threads.set_num_threads(2)
+    try:
+        x = random(300, 40, 100)
+        for axes, keepdims in (((0, 1), False), ((0,), True)):
+            out = np.empty(np.sum(x, axis=axes, keepdims=keepdims).shape, "float32")
+            kernels.kernel("sum", [x], out, {"axes": axes, "keepdims": keepdims})()
+            np.testing.assert_allclose(out, x.astype("float64").sum(axis=axes, keepdims=keepdims), rtol=1e-4, atol=1e-4)
+    finally:
+        pyml.threads.set_num_threads(previous)
