@@ -125,7 +125,7 @@ class Optimizer:
         value, new_slots = self._update(backend.xp(), variable.data, gradient, slots,
                                         self._hyperparameters(learning_rate))
         for name, array in new_slots.items():
-            slots[name][...] = array  # in place: a compiled step may hold these arrays as views of its own
+            self.set_slot(variable, name, array)
         variable.assign(value)
 
     def clip_gradients(self, xp, grads):
