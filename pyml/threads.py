@@ -1,9 +1,15 @@
-"""The CPU threads pyml's own NumPy work runs on: the compiled step's elementwise chains, and the copies and
-pooling of convolution layers. (Matrix products run on the BLAS library's threads, which NumPy sets up.)
+"""The CPU threads pyml's own NumPy work runs on: the compiled step's elementwise chains, convolution and
+pooling, and (with ``threadpoolctl`` installed) its matrix products.
 
-NumPy releases the GIL inside its loops, so splitting a large array operation into row ranges and running
-them on several Python threads uses several cores. The number of threads is ``set_num_threads``, else the
-environment variable ``PYML_NUM_THREADS``, else the CPUs this process may run on.
+NumPy releases the GIL inside its loops and BLAS calls, so splitting a large array operation into row ranges
+and running them on several Python threads uses several cores. The number of threads is
+``set_num_threads``, else the environment variable ``PYML_NUM_THREADS``, else the CPUs this process may run on.
+
+Matrix products: inside ``blas_single_threaded()`` (the compiled training step's runs, convolutions) the BLAS
+library is set to one thread and pyml splits products by rows among its own threads (``gemm_threads()``).
+A multithreaded BLAS spins while it waits for its threads: on a machine whose cores are busy with other work
+it measured 2-7x slower than one thread, and a convolution layer 5x slower than the same work split by
+pyml, whose threads sleep while they wait. Without ``threadpoolctl``, products run on the BLAS's own threads.
 
     >>> pyml.threads.set_num_threads(2)
     >>> out = np.empty(10)
@@ -20,6 +26,7 @@ import numpy as np
 MIN_ELEMENTS = 1 << 16  # below this, one thread: waking another costs more than the work it would take
 _STATE = {"count": None, "pool": None}
 _LOCAL = threading.local()  # .inside: this thread runs a task of run_all
+_BLAS = {"depth": 0, "saved": [], "controllers": None}
 
 
 def num_threads():
@@ -71,6 +78,47 @@ def parallel_rows(fn, rows, elements_per_row=MIN_ELEMENTS):
     threads = min(num_threads(), rows, max(1, rows * elements_per_row // MIN_ELEMENTS))
     bounds = [rows * i // threads for i in range(threads + 1)]
     run_all([lambda lo=lo, hi=hi: fn(lo, hi) for lo, hi in zip(bounds, bounds[1:]) if hi > lo])
+
+
+class blas_single_threaded:
+    """Context manager: the BLAS library on one thread inside (restored after; nested uses are free).
+
+    >>> with pyml.threads.blas_single_threaded():
+    ...     pass
+    """
+
+    def __enter__(self):
+        if _BLAS["depth"] == 0 and num_threads() > 1:
+            _BLAS["saved"] = [(c, c.num_threads) for c in _blas_controllers()]
+            for controller, _ in _BLAS["saved"]:
+                controller.set_num_threads(1)
+        _BLAS["depth"] += 1
+        return self
+
+    def __exit__(self, *exc):
+        _BLAS["depth"] -= 1
+        if _BLAS["depth"] == 0:
+            for controller, count in _BLAS["saved"]:
+                controller.set_num_threads(count)
+            _BLAS["saved"] = []
+
+
+def gemm_threads():
+    """How many of pyml's threads may run matrix products side by side now: ``num_threads()`` inside
+    ``blas_single_threaded()`` (when the BLAS could be set to one thread), else 1."""
+    return num_threads() if _BLAS["depth"] and _BLAS["saved"] else 1
+
+
+def _blas_controllers():
+    """threadpoolctl's controllers of the loaded BLAS libraries (found once), or [] without threadpoolctl."""
+    if _BLAS["controllers"] is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _BLAS["controllers"] = []
+        else:
+            _BLAS["controllers"] = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+    return _BLAS["controllers"]
 
 
 def _inside(task):

@@ -19,7 +19,7 @@ import numpy as np
 from pyml import threads as threads_module
 from pyml.graph import kernels
 
-CHUNK_ELEMENTS = 1 << 15  # per op and chunk: 128 KiB of float32, so a chain's operands fit in L2
+CHUNK_ELEMENTS = 1 << 16  # per op and chunk: 256 KiB of float32, so a chain's operands stay in L2
 MIN_ELEMENTS = 1 << 15  # smaller chains run op by op: the chunking would cost more than it saves
 THREAD_WORK = 1 << 20  # element-ops per thread below which handing chunks to another thread costs more
 

@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 
+from pyml import threads
 from pyml.graph import chunks, kernels
 from pyml.graph.interpreter import last_uses
 from pyml.graph.ir import _jsonable
@@ -75,7 +76,8 @@ class Executor:
     def run(self, *inputs):
         """Copy ``inputs`` into the input buffers, run every step, return the outputs (see the class doc)."""
         self._copy_inputs(inputs)
-        with np.errstate(all="ignore"):  # the eager forwards are quiet about inf and NaN too
+        # quiet about inf and NaN, as the eager forwards; matrix products on pyml's threads (pyml.threads)
+        with np.errstate(all="ignore"), threads.blas_single_threaded():
             for step in self._steps:
                 step()
         return [self._storage[name] for name in self._returned]
@@ -100,7 +102,7 @@ class Executor:
         times = [[] for _ in self._steps]
         for _ in range(repeat):
             self._copy_inputs(inputs)
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), threads.blas_single_threaded():
                 for step, seconds in zip(self._steps, times):
                     start = time.perf_counter()
                     step()

@@ -90,6 +90,17 @@ def _where_kernel(arrays, out):
     return run
 
 
+def _matmul(out, a, b):
+    """``np.matmul`` into ``out``; inside a run whose BLAS is single-threaded (``pyml.threads``), a large 2-D
+    product is split by rows of ``out`` among pyml's threads."""
+    count = threads.gemm_threads()
+    if count == 1 or out.ndim != 2 or a.ndim != 2 or out.shape[0] < 32 * count or out.size * a.shape[1] < 1 << 21:
+        np.matmul(a, b, out=out)
+        return
+    bounds = [out.shape[0] * i // count for i in range(count + 1)]
+    threads.run_all([functools.partial(np.matmul, a[lo:hi], b, out=out[lo:hi]) for lo, hi in zip(bounds, bounds[1:])])
+
+
 def _sum(out, x, axes, keepdims):
     """``np.sum`` into ``out``; a large sum over the leading axis (a bias gradient) is split by rows among
     ``pyml.threads`` and the partial sums added (the same sum, up to float rounding)."""
@@ -134,7 +145,7 @@ INTO = {
     "mean": _mean,
     "max": _reduce("max"),
     "min": _reduce("min"),
-    "matmul": lambda out, a, b: np.matmul(a, b, out=out),
+    "matmul": _matmul,
     "reshape": _reshape_copy,
     "transpose": lambda out, x, perm: np.copyto(out, x.transpose(perm)),
     "pad": _pad,

@@ -234,6 +234,22 @@ def _rows(array, lo, hi, width):
     return array[lo:hi].reshape(-1, width)
 
 
+def _each_chunk(chunks, make_scratch, work):
+    """``work(lo, hi, scratch)`` for every chunk of samples. With ``pyml.threads.gemm_threads() > 1`` (the BLAS
+    single-threaded) the chunks are dealt out to the threads, each with scratch of its own, so that every
+    thread copies and multiplies its own chunks; else they run in order, each copy split among the threads
+    and each product on the BLAS's threads."""
+    count = threads.gemm_threads()
+    if count == 1:
+        scratch = make_scratch()
+        for lo, hi in chunks:
+            work(lo, hi, scratch)
+        return
+    shares = [chunks[i::count] for i in range(count)]
+    threads.run_all([lambda share=share, scratch=make_scratch(): [work(lo, hi, scratch) for lo, hi in share]
+                     for share in shares if share])
+
+
 def conv_into(out, x, w, *, strides, padding, dilation, groups, xp=np):
     """``out[...] = conv(x, w)`` (the ``conv`` primitive's forward, writing into ``out``)."""
     if groups != 1:
@@ -243,12 +259,15 @@ def conv_into(out, x, w, *, strides, padding, dilation, groups, xp=np):
     window, (c_in, c_out) = w.shape[:rank], w.shape[-2:]
     out_sp, taps = out.shape[1:-1], int(np.prod(window))
     chunks, size = batch_chunks(x.shape[0], int(np.prod(out_sp)) * taps * c_in * x.itemsize)
-    cols = xp.empty((size, *out_sp, taps, c_in), x.dtype)
     kernel = w.reshape(taps * c_in, c_out)
-    for lo, hi in chunks:
+
+    def work(lo, hi, cols):
         part = cols[:hi - lo]
         _fill_columns_parallel(xp, part, x[lo:hi], padding, window, strides, dilation)
         _matmul_into(xp, _rows(out, lo, hi, c_out), part.reshape(-1, taps * c_in), kernel)
+
+    with threads.blas_single_threaded():
+        _each_chunk(chunks, lambda: xp.empty((size, *out_sp, taps, c_in), x.dtype), work)
 
 
 def conv_filter_grad_into(out, x, y, *, strides, padding, dilation, groups, kernel_shape, xp=np):
@@ -260,20 +279,29 @@ def conv_filter_grad_into(out, x, y, *, strides, padding, dilation, groups, kern
     c_in, c_out, taps = x.shape[-1], y.shape[-1], int(np.prod(kernel_shape))
     out_sp = y.shape[1:-1]
     chunks, size = batch_chunks(x.shape[0], int(np.prod(out_sp)) * taps * c_in * x.itemsize)
-    cols = xp.empty((size, *out_sp, taps, c_in), x.dtype)
-    contiguous = out.flags.c_contiguous
-    total = out.reshape(taps * c_in, c_out) if contiguous else xp.empty((taps * c_in, c_out), out.dtype)
-    partial = xp.empty_like(total) if len(chunks) > 1 else None
-    for index, (lo, hi) in enumerate(chunks):
-        part = cols[:hi - lo]
+    sums = []  # one (running sum, product scratch, columns scratch) per thread
+
+    def scratch():
+        sums.append([None, xp.empty((taps * c_in, c_out), out.dtype), xp.empty((size, *out_sp, taps, c_in), x.dtype)])
+        return sums[-1]
+
+    def work(lo, hi, mine):
+        part = mine[2][:hi - lo]
         _fill_columns_parallel(xp, part, x[lo:hi], padding, kernel_shape, strides, dilation)
-        product = (part.reshape(-1, taps * c_in).T, _rows(y, lo, hi, c_out))
-        if index == 0:
-            xp.matmul(*product, out=total)
+        xp.matmul(part.reshape(-1, taps * c_in).T, _rows(y, lo, hi, c_out), out=mine[1])
+        if mine[0] is None:
+            mine[0], mine[1] = mine[1], xp.empty_like(mine[1])
         else:
-            xp.matmul(*product, out=partial)
-            total += partial
-    if not contiguous:
+            mine[0] += mine[1]
+
+    with threads.blas_single_threaded():
+        _each_chunk(chunks, scratch, work)
+    total = out.reshape(taps * c_in, c_out) if out.flags.c_contiguous else xp.empty((taps * c_in, c_out), out.dtype)
+    partials = [mine[0] for mine in sums if mine[0] is not None]
+    xp.copyto(total, partials[0])
+    for partial in partials[1:]:
+        total += partial
+    if not out.flags.c_contiguous:
         out[...] = total.reshape(out.shape)
 
 
@@ -288,25 +316,32 @@ def conv_transpose_into(out, y, w, *, strides, padding, dilation, groups, spatia
     window, (c_in, c_out) = w.shape[:rank], w.shape[-2:]
     out_sp, taps = y.shape[1:-1], int(np.prod(window))
     chunks, size = batch_chunks(y.shape[0], int(np.prod(out_sp)) * taps * c_in * y.itemsize)
-    cols = xp.empty((size * int(np.prod(out_sp)), taps * c_in), y.dtype)
     kernel_t = w.reshape(taps * c_in, c_out).T
     padded = any(lo or hi for lo, hi in padding)
     full = _col2im_size(spatial_shape, padding, out_sp, strides, window, dilation)
-    scratch = xp.empty((size, *full, c_in), y.dtype) if padded else None
     crop = (slice(None),) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(spatial_shape, padding))
-    for lo, hi in chunks:
+
+    def scratch():
+        return (xp.empty((size * int(np.prod(out_sp)), taps * c_in), y.dtype),
+                xp.empty((size, *full, c_in), y.dtype) if padded else None)
+
+    def work(lo, hi, mine):
+        cols, grid = mine
         part = cols[:(hi - lo) * int(np.prod(out_sp))]
         xp.matmul(_rows(y, lo, hi, c_out), kernel_t, out=part)
-        target = scratch[:hi - lo] if padded else out[lo:hi]
+        target = grid[:hi - lo] if padded else out[lo:hi]
         part = part.reshape(hi - lo, *out_sp, taps, c_in)
 
-        def col2im(a, b, target=target, part=part, start=lo):  # samples a:b of this chunk
+        def col2im(a, b):  # samples a:b of this chunk
             target[a:b].fill(0)
             _add_columns(target[a:b], part[a:b], window, strides, dilation)
             if padded:
-                out[start + a:start + b] = target[a:b][crop]
+                out[lo + a:lo + b] = target[a:b][crop]
 
         threads.parallel_rows(col2im, hi - lo, part[0].size)
+
+    with threads.blas_single_threaded():
+        _each_chunk(chunks, scratch, work)
 
 
 def _fill_columns_parallel(xp, cols, x, padding, window, strides, dilation):
