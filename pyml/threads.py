@@ -18,6 +18,7 @@ pyml, whose threads sleep while they wait. Without ``threadpoolctl``, products r
     9.0
 """
 import concurrent.futures
+import itertools
 import os
 import threading
 
@@ -52,32 +53,47 @@ def pool(threads):
     return current
 
 
-def run_all(tasks):
-    """Run the zero-argument functions ``tasks``: the first on this thread, the others on the pool. Inside a
-    task they run one after the other (a task waiting for the pool it runs on would wait forever)."""
-    if len(tasks) == 1 or getattr(_LOCAL, "inside", False):
+def run_all(tasks, threads=None):
+    """Run ``tasks``, functions of a thread slot (0 for this thread, 1.. for the pool's), on this thread and
+    up to ``threads - 1`` (default ``num_threads() - 1``) pool threads. Each thread takes the next task when
+    it is free, so a pool thread that the OS is slow to run only takes less work (on a busy machine it
+    may take none: this thread does it all). The slot tells a task whose scratch buffers to use. Inside a
+    task, tasks run one after the other on its thread (a task waiting on its own pool would wait forever)."""
+    count = min(threads or num_threads(), len(tasks))
+    if count <= 1 or getattr(_LOCAL, "inside", False):
         for task in tasks:
-            task()
+            task(0)
         return
-    futures = [pool(len(tasks)).submit(_inside, task) for task in tasks[1:]]
+    take = itertools.count().__next__  # atomic under the GIL
+
+    def drain(slot):
+        index = take()
+        while index < len(tasks):
+            tasks[index](slot)
+            index = take()
+
+    futures = [pool(count).submit(_inside, drain, slot) for slot in range(1, count)]
     errors = []
     try:
-        _inside(tasks[0])
+        _inside(drain, 0)
     except Exception as exc:  # noqa: BLE001  (re-raised below, once every task has stopped)
         errors.append(exc)
     for future in futures:
-        if future.exception() is not None:
+        if not future.cancel() and future.exception() is not None:  # a pool thread that never started: skipped
             errors.append(future.exception())
     if errors:
         raise errors[0]
 
 
 def parallel_rows(fn, rows, elements_per_row=MIN_ELEMENTS):
-    """``fn(lo, hi)`` over ``[0, rows)`` split into up to ``num_threads()`` contiguous ranges, run in parallel
-    when there is enough work (``rows * elements_per_row`` elements)."""
-    threads = min(num_threads(), rows, max(1, rows * elements_per_row // MIN_ELEMENTS))
-    bounds = [rows * i // threads for i in range(threads + 1)]
-    run_all([lambda lo=lo, hi=hi: fn(lo, hi) for lo, hi in zip(bounds, bounds[1:]) if hi > lo])
+    """``fn(lo, hi)`` over ``[0, rows)`` in contiguous ranges shared among ``num_threads()`` threads (``run_all``),
+    when there is enough work (``rows * elements_per_row`` elements); else in one call."""
+    pieces = min(rows, 2 * num_threads(), max(1, rows * elements_per_row // MIN_ELEMENTS))
+    if pieces <= 1 or num_threads() == 1:
+        fn(0, rows)
+        return
+    bounds = [rows * i // pieces for i in range(pieces + 1)]
+    run_all([lambda slot, lo=lo, hi=hi: fn(lo, hi) for lo, hi in zip(bounds, bounds[1:]) if hi > lo])
 
 
 class blas_single_threaded:
@@ -121,10 +137,10 @@ def _blas_controllers():
     return _BLAS["controllers"]
 
 
-def _inside(task):
+def _inside(drain, slot):
     _LOCAL.inside = True
     try:
         with np.errstate(all="ignore"):  # NumPy's error state is per thread; pyml's kernels are quiet about inf/NaN
-            task()
+            drain(slot)
     finally:
         _LOCAL.inside = False

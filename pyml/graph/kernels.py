@@ -97,8 +97,10 @@ def _matmul(out, a, b):
     if count == 1 or out.ndim != 2 or a.ndim != 2 or out.shape[0] < 32 * count or out.size * a.shape[1] < 1 << 21:
         np.matmul(a, b, out=out)
         return
-    bounds = [out.shape[0] * i // count for i in range(count + 1)]
-    threads.run_all([functools.partial(np.matmul, a[lo:hi], b, out=out[lo:hi]) for lo, hi in zip(bounds, bounds[1:])])
+    pieces = 2 * count  # more pieces than threads: a late thread takes fewer
+    bounds = [out.shape[0] * i // pieces for i in range(pieces + 1)]
+    threads.run_all([lambda slot, lo=lo, hi=hi: np.matmul(a[lo:hi], b, out=out[lo:hi])
+                     for lo, hi in zip(bounds, bounds[1:])])
 
 
 def _sum(out, x, axes, keepdims):

@@ -236,18 +236,17 @@ def _rows(array, lo, hi, width):
 
 def _each_chunk(chunks, make_scratch, work):
     """``work(lo, hi, scratch)`` for every chunk of samples. With ``pyml.threads.gemm_threads() > 1`` (the BLAS
-    single-threaded) the chunks are dealt out to the threads, each with scratch of its own, so that every
-    thread copies and multiplies its own chunks; else they run in order, each copy split among the threads
-    and each product on the BLAS's threads."""
+    single-threaded) each of the threads takes the next chunk when it is free and copies and multiplies it
+    with scratch of its own; else the chunks run in order, each copy split among the threads and each
+    product on the BLAS's threads."""
     count = threads.gemm_threads()
     if count == 1:
         scratch = make_scratch()
         for lo, hi in chunks:
             work(lo, hi, scratch)
         return
-    shares = [chunks[i::count] for i in range(count)]
-    threads.run_all([lambda share=share, scratch=make_scratch(): [work(lo, hi, scratch) for lo, hi in share]
-                     for share in shares if share])
+    scratch = [make_scratch() for _ in range(min(count, len(chunks)))]
+    threads.run_all([lambda slot, lo=lo, hi=hi: work(lo, hi, scratch[slot]) for lo, hi in chunks], len(scratch))
 
 
 def conv_into(out, x, w, *, strides, padding, dilation, groups, xp=np):
