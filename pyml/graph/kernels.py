@@ -92,15 +92,19 @@ def _where_kernel(arrays, out):
 
 def _matmul(out, a, b):
     """``np.matmul`` into ``out``; inside a run whose BLAS is single-threaded (``pyml.threads``), a large 2-D
-    product is split by rows of ``out`` among pyml's threads."""
+    product is split among pyml's threads, one piece each, along the longer side of ``out`` (each piece
+    packs the other operand again, so the split goes where that operand is the smaller one)."""
     count = threads.gemm_threads()
-    if count == 1 or out.ndim != 2 or a.ndim != 2 or out.shape[0] < 32 * count or out.size * a.shape[1] < 1 << 21:
+    rows, columns = out.shape if out.ndim == 2 else (0, 0)
+    if count == 1 or a.ndim != 2 or max(rows, columns) < 32 * count or out.size * a.shape[1] < 1 << 21:
         np.matmul(a, b, out=out)
         return
-    pieces = 2 * count  # more pieces than threads: a late thread takes fewer
-    bounds = [out.shape[0] * i // pieces for i in range(pieces + 1)]
-    threads.run_all([lambda slot, lo=lo, hi=hi: np.matmul(a[lo:hi], b, out=out[lo:hi])
-                     for lo, hi in zip(bounds, bounds[1:])])
+    cut = [max(rows, columns) * i // count for i in range(count + 1)]
+    if rows >= columns:
+        tasks = [lambda slot, lo=lo, hi=hi: np.matmul(a[lo:hi], b, out=out[lo:hi]) for lo, hi in zip(cut, cut[1:])]
+    else:
+        tasks = [lambda slot, lo=lo, hi=hi: np.matmul(a, b[:, lo:hi], out=out[:, lo:hi]) for lo, hi in zip(cut, cut[1:])]
+    threads.run_all(tasks)
 
 
 def _sum(out, x, axes, keepdims):

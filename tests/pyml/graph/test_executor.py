@@ -173,3 +173,16 @@ def test_a_large_sum_over_the_batch_is_shared_among_threads_and_still_right():
             np.testing.assert_allclose(out, x.astype("float64").sum(axis=axes, keepdims=keepdims), rtol=1e-4, atol=1e-4)
     finally:
         pyml.threads.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((128, 512), (512, 784)), ((784, 128), (128, 512))])
+def test_large_products_split_among_threads_match(a_shape, b_shape):
+    previous = pyml.threads.num_threads()
+    pyml.threads.set_num_threads(2)  # split by columns (wide output) or by rows (tall output)
+    try:
+        graph = trace(lambda a, b: ops.matmul(a, b), [(a_shape, "float32"), (b_shape, "float32")])
+        a, b = random(*a_shape), random(*b_shape, seed=1)
+        (out,) = Executor(graph).run(a, b)
+        np.testing.assert_allclose(out, a.astype("float64") @ b, rtol=1e-4, atol=1e-3)
+    finally:
+        pyml.threads.set_num_threads(previous)
