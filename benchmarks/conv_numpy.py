@@ -87,7 +87,7 @@ def input_grad_formulations(g, w):
             dx[:, i:i + OH, j:j + OW] += (rows @ w[i, j].T).reshape(N, OH, OW, C_IN)
         return dx
 
-    return {"pyml: GEMM + col2im per chunk of samples": pyml_chunked, "GEMM + col2im, whole batch": col2im_whole_batch,
+    return {"pyml: per-tap GEMMs on the input grid, per chunk": pyml_chunked, "GEMM + col2im, whole batch": col2im_whole_batch,
             "full correlation (padded im2col + GEMM)": full_correlation, "per-tap GEMMs, added in place": per_tap}
 
 
