@@ -201,10 +201,12 @@ def _conv_filter_grad_rule(x, y, *, strides, padding, dilation, groups, kernel_s
 
 
 # ---- forwards ------------------------------------------------------------------------------------------
-# Ungrouped convolutions (the common case) build the im2col columns of a few samples at a time and multiply
-# them in one GEMM (NumPy's matmul on the multithreaded BLAS), so the columns stay in cache: at batch 128 on
-# the Keras MNIST convnet this measured 2-8x faster than whole-batch im2col, sliding_window_view with
-# tensordot or einsum, or one GEMM per kernel tap (benchmarks/conv_numpy.py prints the comparison). Each
+# Ungrouped convolutions (the common case) work on chunks of a few samples, so that what they build stays in
+# cache: the forward and the kernel gradient build im2col columns and multiply them in one GEMM; the input
+# gradient (unit strides) multiplies the output gradient, laid on the input's grid, once per kernel tap. At
+# batch 128 on the Keras MNIST convnet this measured 1.4-5x faster than whole-batch im2col, col2im,
+# sliding_window_view with tensordot or einsum, per-tap GEMMs or the padded full correlation
+# (benchmarks/conv_numpy.py prints the comparison). Chunks go to pyml's threads (``_each_chunk``). Each
 # forward writes into an ``out`` array, so the executor of compiled training steps preallocates it.
 CHUNK_BYTES = 4 << 20  # the columns of one chunk of samples: a few MiB, so the GEMM reads them from cache
 
