@@ -42,6 +42,9 @@ from pyml.optimizers import Optimizer, decay
 from pyml.tensor import Tensor
 
 
+MAX_PLANS = 8  # compiled plans kept per model (each holds its buffers): the full batch, the last one, ...
+
+
 class NotTraceable(Exception):
     """The training step cannot be compiled; the message says why."""
 
@@ -131,6 +134,8 @@ class CompiledTrainStep:
         key = _signature(x, y, sample_weight)
         plan = self._plans.get(key)
         if plan is None:
+            if len(self._plans) >= MAX_PLANS:  # batches of ever new shapes: keep the latest few plans only
+                del self._plans[next(iter(self._plans))]
             plan = self._plans[key] = self._compile(x, y, sample_weight)
         self.state.attach()
         optimizer = self.model.optimizer

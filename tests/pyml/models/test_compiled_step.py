@@ -270,3 +270,15 @@ def test_unconnected_trainable_variables_are_left_alone_as_in_eager():
 def test_not_traceable_is_an_exception_with_the_reason():
     assert issubclass(NotTraceable, Exception)
     assert str(NotTraceable("why")) == "why"
+
+
+def test_batches_of_many_shapes_keep_only_the_latest_plans(monkeypatch):
+    from pyml.models import compiled_step
+
+    monkeypatch.setattr(compiled_step, "MAX_PLANS", 2)
+    x, y = data(40)
+    model = mlp()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    for size in (5, 6, 7, 8):
+        model.train_on_batch(x[:size], y[:size])
+    assert [key[0][0][0] for key in model._compiled_step._plans] == [7, 8]
