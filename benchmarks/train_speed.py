@@ -8,7 +8,7 @@ Both train Dense 64 relu -> Dense 10 softmax (the digits demo's ``build_model``)
 of scikit-learn's digits, on the CPU, in the same process, one after the other:
 
 - pyml: ``model.fit(x, y, epochs, batch_size=32)`` as the demo compiles it (Adam, sparse categorical
-  cross-entropy, accuracy metric), timed per epoch by a callback.
+  cross-entropy, accuracy metric; the compiled training step, ``fit``'s default), timed per epoch by a callback.
 - PyTorch: ``nn.Sequential(Linear, ReLU, Linear)`` with Keras's defaults copied (Glorot-uniform kernels,
   zero biases, Adam lr 1e-3 and epsilon 1e-7), cross-entropy on the logits, a fresh shuffle each epoch,
   batches sliced from tensors (no DataLoader), and the running loss and accuracy that Keras's fit keeps.
@@ -146,7 +146,8 @@ def main(argv=None):
                        ["library", "epoch 1 s", "mean s", "median s", "samples/s", "test accuracy"], rows,
                        notes=[f"pyml / PyTorch, mean seconds per epoch after the first: {common.ratio(p, t)} "
                               "(above 1 means pyml is slower)",
-                              "both run eagerly on the CPU; PyTorch's loss is fused cross-entropy on logits, pyml's is "
+                              "pyml's fit runs its compiled step (the default), PyTorch runs eagerly; PyTorch's loss is "
+                              "fused cross-entropy on logits, pyml's is "
                               "softmax then sparse categorical cross-entropy, as the demo compiles it"])
     return 0
 

@@ -30,7 +30,15 @@ class Optimizer:
             At most one of ``clipnorm``, ``clipvalue`` and ``global_clipnorm`` may be set (as Keras).
         name: name of the optimizer.
 
-    A subclass creates its slots in ``build`` and updates one variable in ``update_step``:
+    A built-in optimizer states its rule once, as a pure function ``_update(xp, value, gradient, slots,
+    hyper) -> (new value, new slots)`` written with operators and ``xp.sqrt``/``xp.maximum``: eagerly
+    ``xp`` is NumPy and the arguments are one variable's arrays; in ``fit``'s compiled step ``xp`` is
+    ``pyml.ops`` and they are every parameter at once, as one flat tensor (see ``pyml.models.compiled_step``).
+    ``_slot_specs`` names the slots and ``_hyperparameters`` gives the per-step numbers (the learning rate,
+    Adam's bias-corrected rate), which the compiled step takes as inputs, so schedules and callbacks that
+    change the learning rate keep working.
+
+    A subclass may instead update one variable in ``update_step``, as in Keras (``fit`` then runs eagerly):
 
     >>> class SignSGD(pyml.optimizers.Optimizer):
     ...     def update_step(self, gradient, variable, learning_rate):
@@ -71,7 +79,10 @@ class Optimizer:
         self._learning_rate = value if callable(value) else float(value)
 
     def build(self, variables):
-        """Create the optimizer's slots for ``variables``. Subclasses add theirs with ``add_slot``."""
+        """Create the optimizer's slots for ``variables`` (those ``_slot_specs`` names)."""
+        for variable in variables:
+            for name, value in self._slot_specs():
+                self.add_slot(variable, name, value)
         self.built = True
 
     def add_slot(self, variable, name, value=0.0):
@@ -86,19 +97,46 @@ class Optimizer:
     def set_slot(self, variable, name, array):
         self._slots[(id(variable), name)] = array
 
-    def update_step(self, gradient, variable, learning_rate):
-        """Update ``variable`` in place from ``gradient`` (backend arrays). Subclasses implement this."""
-        raise NotImplementedError
+    # ---- the rule, stated once (see the class docstring) -------------------------------------------
+    def _slot_specs(self):
+        """``[(slot name, initial value)]``: the state this optimizer keeps per variable."""
+        return []
 
-    def _clip(self, grads):
-        xp = backend.xp()
+    def _hyperparameters(self, learning_rate):
+        """The numbers ``_update`` reads for the step at ``self.iterations`` (Python floats)."""
+        return {"learning_rate": learning_rate}
+
+    def _update(self, xp, value, gradient, slots, hyper):
+        """``(new value, {slot: new array})`` from a value, its gradient, its slots and ``hyper``."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither _update nor update_step")
+
+    def step_hyperparameters(self):
+        """Every number one step reads, for the current iteration: ``_hyperparameters`` at the current
+        learning rate, plus ``weight_decay`` (the factor ``weight_decay * lr``) when decay is on."""
+        lr = self.learning_rate
+        hyper = self._hyperparameters(lr)
+        if self.weight_decay:
+            hyper["weight_decay"] = self.weight_decay * lr
+        return hyper
+
+    def update_step(self, gradient, variable, learning_rate):
+        """Update ``variable`` in place from ``gradient`` (backend arrays), by ``_update``."""
+        slots = {name: self.slot(variable, name) for name, _ in self._slot_specs()}
+        value, new_slots = self._update(backend.xp(), variable.data, gradient, slots,
+                                        self._hyperparameters(learning_rate))
+        for name, array in new_slots.items():
+            self.set_slot(variable, name, array)
+        variable.assign(value)
+
+    def clip_gradients(self, xp, grads):
+        """``grads`` clipped as configured (``xp``: NumPy on arrays, or ``pyml.ops`` on tensors)."""
         if self.clipvalue is not None:
             grads = [xp.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
         if self.clipnorm is not None:
-            grads = [g * min(1.0, self.clipnorm / (float(xp.sqrt(xp.sum(g * g))) + 1e-12)) for g in grads]
+            grads = [g * xp.minimum(1.0, self.clipnorm / (xp.sqrt(xp.sum(g * g)) + 1e-12)) for g in grads]
         if self.global_clipnorm is not None:
-            norm = math.sqrt(sum(float(xp.sum(g * g)) for g in grads))
-            grads = [g * min(1.0, self.global_clipnorm / (norm + 1e-12)) for g in grads]
+            norm = xp.sqrt(sum(xp.sum(g * g) for g in grads))
+            grads = [g * xp.minimum(1.0, self.global_clipnorm / (norm + 1e-12)) for g in grads]
         return grads
 
     def apply_gradients(self, grads_and_vars):
@@ -111,22 +149,26 @@ class Optimizer:
         if not pairs:
             return
         variables = [v for _, v in pairs]
-        missing = [v for v in variables if id(v) not in self._tracked]
-        if missing:
-            self.build(missing)
-            self._tracked.update((id(v), v) for v in missing)
+        self.track(variables)
         grads = [g.data if isinstance(g, Tensor) else backend.asarray(g) for g, _ in pairs]
         for g, v in zip(grads, variables):
             if tuple(g.shape) != v.shape:
                 raise ValueError(f"{type(self).__name__}: gradient for variable {v.name!r} has shape "
                                  f"{tuple(g.shape)}, the variable has shape {v.shape}")
-        grads = self._clip([g.astype(v.dtype, copy=False) for g, v in zip(grads, variables)])
+        grads = self.clip_gradients(backend.xp(), [g.astype(v.dtype, copy=False) for g, v in zip(grads, variables)])
         lr = self.learning_rate
         for g, v in zip(grads, variables):
             if self.weight_decay:
-                v.assign(v.data - v.data * (self.weight_decay * lr))
+                v.assign(decay(v.data, self.weight_decay * lr))
             self.update_step(g, v, lr)
         self.iterations += 1
+
+    def track(self, variables):
+        """Build the slots of the variables not seen before."""
+        missing = [v for v in variables if id(v) not in self._tracked]
+        if missing:
+            self.build(missing)
+            self._tracked.update((id(v), v) for v in missing)
 
     def minimize(self, loss_fn, var_list):
         """One step on ``loss_fn()`` (a function returning a scalar Tensor) over ``var_list``."""
@@ -151,6 +193,11 @@ class Optimizer:
         return cls(**config)
 
 
+def decay(value, factor):
+    """Decoupled weight decay: ``value - value * factor`` (``factor = weight_decay * lr``)."""
+    return value - value * factor
+
+
 class SGD(Optimizer):
     """Gradient descent with optional (Nesterov) momentum, as Keras:
 
@@ -171,22 +218,17 @@ class SGD(Optimizer):
             raise ValueError(f"SGD expects momentum in [0, 1]. Received: momentum={momentum!r}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
-    def build(self, variables):
-        super().build(variables)
-        if self.momentum:
-            for v in variables:
-                self.add_slot(v, "momentum")
+    def _slot_specs(self):
+        return [("momentum", 0.0)] if self.momentum else []
 
-    def update_step(self, gradient, variable, learning_rate):
+    def _update(self, xp, value, gradient, slots, hyper):
+        lr = hyper["learning_rate"]
         if not self.momentum:
-            variable.assign(variable.data - learning_rate * gradient)
-            return
-        velocity = self.momentum * self.slot(variable, "momentum") - learning_rate * gradient
-        self.set_slot(variable, "momentum", velocity)
+            return value - lr * gradient, {}
+        velocity = self.momentum * slots["momentum"] - lr * gradient
         if self.nesterov:
-            variable.assign(variable.data + self.momentum * velocity - learning_rate * gradient)
-        else:
-            variable.assign(variable.data + velocity)
+            return value + self.momentum * velocity - lr * gradient, {"momentum": velocity}
+        return value + velocity, {"momentum": velocity}
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -215,27 +257,20 @@ class Adam(Optimizer):
                 raise ValueError(f"{type(self).__name__} expects {arg} in [0, 1). Received: {arg}={value!r}")
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), amsgrad
 
-    def build(self, variables):
-        super().build(variables)
-        for v in variables:
-            self.add_slot(v, "m")
-            self.add_slot(v, "v")
-            if self.amsgrad:
-                self.add_slot(v, "v_hat")
+    def _slot_specs(self):
+        return [("m", 0.0), ("v", 0.0)] + ([("v_hat", 0.0)] if self.amsgrad else [])
 
-    def update_step(self, gradient, variable, learning_rate):
-        xp = backend.xp()
-        t = self.iterations + 1
-        alpha = learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
-        m = self.slot(variable, "m")
-        v = self.slot(variable, "v")
-        m += (gradient - m) * (1 - self.beta_1)
-        v += (gradient * gradient - v) * (1 - self.beta_2)
+    def _hyperparameters(self, learning_rate):
+        t = self.iterations + 1  # the bias correction of step t, in float64 on the host
+        return {"alpha": learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)}
+
+    def _update(self, xp, value, gradient, slots, hyper):
+        m = slots["m"] + (gradient - slots["m"]) * (1 - self.beta_1)
+        v = slots["v"] + (gradient * gradient - slots["v"]) * (1 - self.beta_2)
+        new = {"m": m, "v": v}
         if self.amsgrad:
-            v_hat = xp.maximum(self.slot(variable, "v_hat"), v)
-            self.set_slot(variable, "v_hat", v_hat)
-            v = v_hat
-        variable.assign(variable.data - alpha * m / (xp.sqrt(v) + self.epsilon))
+            v = new["v_hat"] = xp.maximum(slots["v_hat"], v)
+        return value - hyper["alpha"] * m / (xp.sqrt(v) + self.epsilon), new
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
@@ -275,29 +310,21 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), centered
 
-    def build(self, variables):
-        super().build(variables)
-        for v in variables:
-            self.add_slot(v, "velocity")
-            if self.momentum:
-                self.add_slot(v, "momentum")
-            if self.centered:
-                self.add_slot(v, "average_gradient")
+    def _slot_specs(self):
+        return ([("velocity", 0.0)] + ([("momentum", 0.0)] if self.momentum else [])
+                + ([("average_gradient", 0.0)] if self.centered else []))
 
-    def update_step(self, gradient, variable, learning_rate):
-        xp = backend.xp()
-        velocity = self.rho * self.slot(variable, "velocity") + (1 - self.rho) * gradient * gradient
-        self.set_slot(variable, "velocity", velocity)
+    def _update(self, xp, value, gradient, slots, hyper):
+        velocity = self.rho * slots["velocity"] + (1 - self.rho) * gradient * gradient
+        new = {"velocity": velocity}
         denominator = velocity + self.epsilon
         if self.centered:
-            average = self.rho * self.slot(variable, "average_gradient") + (1 - self.rho) * gradient
-            self.set_slot(variable, "average_gradient", average)
+            average = new["average_gradient"] = self.rho * slots["average_gradient"] + (1 - self.rho) * gradient
             denominator = denominator - average * average
-        increment = learning_rate * gradient / xp.sqrt(denominator)
+        increment = hyper["learning_rate"] * gradient / xp.sqrt(denominator)
         if self.momentum:
-            increment = self.momentum * self.slot(variable, "momentum") + increment
-            self.set_slot(variable, "momentum", increment)
-        variable.assign(variable.data - increment)
+            increment = new["momentum"] = self.momentum * slots["momentum"] + increment
+        return value - increment, new
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
@@ -319,16 +346,13 @@ class Adagrad(Optimizer):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
 
-    def build(self, variables):
-        super().build(variables)
-        for v in variables:
-            self.add_slot(v, "accumulator", self.initial_accumulator_value)
+    def _slot_specs(self):
+        return [("accumulator", self.initial_accumulator_value)]
 
-    def update_step(self, gradient, variable, learning_rate):
-        xp = backend.xp()
-        accumulator = self.slot(variable, "accumulator") + gradient * gradient
-        self.set_slot(variable, "accumulator", accumulator)
-        variable.assign(variable.data - learning_rate * gradient / xp.sqrt(accumulator + self.epsilon))
+    def _update(self, xp, value, gradient, slots, hyper):
+        accumulator = slots["accumulator"] + gradient * gradient
+        return (value - hyper["learning_rate"] * gradient / xp.sqrt(accumulator + self.epsilon),
+                {"accumulator": accumulator})
 
     def get_config(self):
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,

@@ -51,7 +51,8 @@ class Function:
         if any(isinstance(leaf, Tensor) and leaf.is_symbolic for leaf in leaves):
             return self.fn(*args, **kwargs)  # called on traced values inside another trace: inline
         result, interpreter = self._concrete(key)
-        outputs = interpreter.run(*[_as_tensor(leaf) for leaf in leaves])
+        drawn = [Tensor(draw()) for draw in result.host_inputs.values()]  # dropout masks: fresh every call
+        outputs = interpreter.run(*[_as_tensor(leaf) for leaf in leaves], *drawn)
         return unflatten(result.structure, outputs)
 
     def get_graph(self, *args, **kwargs):

@@ -21,6 +21,7 @@ express, and is an error naming the node. One repair is made: ops whose inputs a
 eagerly, so ``ones_like(x)`` arrives as a batch-sized constant; a constant whose axis 0 is the batch and
 whose rows are all equal becomes ``broadcast_to(row, (None, ...))``.
 """
+import contextlib
 import inspect
 from typing import NamedTuple
 
@@ -41,11 +42,15 @@ class TraceError(OpError):
 
 class TraceResult(NamedTuple):
     """What one trace produced: the graph, how to rebuild the function's return value from the graph's
-    outputs (see ``flatten``), and the Variables whose current values the graph's constants stand for."""
+    outputs (see ``flatten``), the Variables whose current values the graph's constants stand for, the
+    host inputs (placeholders after the function's own inputs, each filled by calling its ``draw()``
+    before every run: see ``host_value``), and the Variables assigned while tracing (see ``assign``)."""
 
     graph: Graph
     structure: tuple
     captures: dict  # constant node name -> Variable
+    host_inputs: dict = {}  # placeholder name -> draw(), a zero-argument function returning an array
+    assigned: dict = {}  # id(variable) -> (variable, symbolic tensor holding its value after the function)
 
 
 # ---- symbolic tensors ----------------------------------------------------------------------------------
@@ -110,6 +115,8 @@ class Tracer:
         self._index = {}  # value name -> node
         self._by_id = {}  # id(tensor) or id(array) -> constant name
         self._alive = []  # keeps those objects alive, so their ids are not reused while tracing
+        self.host_inputs = {}  # placeholder name -> draw(): values the host makes afresh at every run
+        self.assigned = {}  # id(variable) -> (variable, symbolic new value)
 
     def node(self, name):
         """The recorded ``Node`` that makes the value ``name``."""
@@ -120,6 +127,21 @@ class Tracer:
         tensor = self._add(Node(name, "placeholder", tuple(spec.shape), spec.dtype))
         tensor._requires_grad = dtypes.is_float(spec.dtype)
         return tensor
+
+    def host_input(self, spec, draw):
+        """A placeholder that the runner of the graph fills with ``draw()`` before every run (``host_value``)."""
+        tensor = self._add(Node(self._fresh("h"), "placeholder", tuple(spec.shape), spec.dtype))
+        self.host_inputs[tensor._trace.name] = draw
+        return tensor
+
+    def assign(self, variable, value):
+        """Record that ``variable`` holds the symbolic ``value`` from now on (``assign``)."""
+        if tuple(value.shape) != variable.shape or value.dtype != variable.dtype:
+            raise TraceError("assign", f"variable {variable.name!r} is {variable.dtype}{list(variable.shape)}; the "
+                                       f"new value is {value.dtype}{list(value.shape)}")
+        self.assigned[id(variable)] = (variable, value)
+        if variable.is_symbolic and variable._trace.tracer is self:  # later reads in this trace see the new value
+            variable._trace = value._trace
 
     def record(self, prim, tensors, attrs, spec):
         """Called by ``registry.bind`` for a primitive with a symbolic input: adds a call node."""
@@ -169,6 +191,55 @@ class Tracer:
         self.nodes.append(node)
         self._index[node.name] = node
         return SymbolicTensor._symbolic(Spec(node.shape, node.dtype), _Ref(self, node.name))
+
+
+# ---- state and randomness inside traced functions ------------------------------------------------------
+def host_value(like, shape, dtype, draw):
+    """A value the host makes afresh at every run, such as a dropout mask: ``Tensor(draw())`` eagerly; while
+    tracing (``like`` is symbolic) a placeholder that whoever runs the graph fills with ``draw()`` before each
+    run (``TraceResult.host_inputs``). The draws then happen in the order the function made them, every run,
+    so a traced training step draws the same random numbers as the eager one.
+
+    >>> keep = pyml.graph.trace_function(
+    ...     lambda x: x * host_value(x, x.shape, "float32", lambda: np.ones((2, 3), "float32")),
+    ...     [((2, 3), "float32")])
+    >>> keep.graph.inputs, list(keep.host_inputs)
+    (['x', 'h1'], ['h1'])
+    """
+    if like.is_symbolic:
+        return like._trace.tracer.host_input(Spec(tuple(shape), dtypes.canonical(dtype)), draw)
+    return Tensor(draw(), dtype=dtype)
+
+
+def assign(variable, value):
+    """``variable.assign(value)``, also while tracing: a symbolic ``value`` is recorded as the variable's new
+    value (``TraceResult.assigned``; a traced training step returns it and writes it back after each run),
+    and later reads of a variable that stands for a graph value (``substitute``) see it.
+
+    >>> v = pyml.Variable([1.0, 2.0])
+    >>> assign(v, pyml.Tensor([3.0, 4.0])).numpy()
+    array([3., 4.], dtype=float32)
+    """
+    if isinstance(value, Tensor) and value.is_symbolic:
+        value._trace.tracer.assign(variable, value)
+        return variable
+    return variable.assign(value)
+
+
+@contextlib.contextmanager
+def substitute(values):
+    """While the block runs, each Variable of ``values`` (``{variable: symbolic tensor}``) stands for its
+    tensor's graph value: ops on it record nodes reading that value, gradients with respect to it work,
+    and reading its data is an error. Used to make Variables inputs of a traced step rather than constants.
+    """
+    saved = [(v, v._data, v._trace) for v in values]
+    try:
+        for variable, tensor in values.items():
+            variable._data, variable._trace = None, tensor._trace
+        yield
+    finally:
+        for variable, data, ref in saved:
+            variable._data, variable._trace = data, ref
 
 
 # ---- structures of tensors (a function's arguments and return value) ------------------------------------
@@ -330,8 +401,8 @@ def _trace_once(fn, specs, names, batch):
         set_tracer(previous)
     leaves, structure = flatten(result)
     outputs = [tracer.value(t, "return") for t in leaves]
-    graph = Graph(tracer.nodes, list(names), outputs, tracer.constants)
-    return TraceResult(graph, structure, tracer.captures)
+    graph = Graph(tracer.nodes, list(names) + list(tracer.host_inputs), outputs, tracer.constants)
+    return TraceResult(graph, structure, tracer.captures, tracer.host_inputs, tracer.assigned)
 
 
 # ---- the dynamic batch: merging the traces at batch 2 and 3 ----------------------------------------------
@@ -360,8 +431,7 @@ def merge_batch_traces(first, second, batches=BATCHES):
     if a.outputs != b.outputs:
         raise TraceError("trace", f"the outputs differ between batch {batches[0]} ({a.outputs}) and "
                                   f"{batches[1]} ({b.outputs})")
-    return TraceResult(Graph(nodes, list(a.inputs), list(a.outputs), constants), first.structure,
-                       first.captures)
+    return first._replace(graph=Graph(nodes, list(a.inputs), list(a.outputs), constants))
 
 
 def _batch_fill(node, p, q, batches):

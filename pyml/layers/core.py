@@ -4,8 +4,8 @@ import math
 import numpy as np
 
 from pyml import activations, initializers, ops, random
+from pyml.graph.trace import host_value
 from pyml.layers.base import InputSpec, Layer
-from pyml.tensor import Tensor
 
 
 def positive_int(layer, arg, value):
@@ -206,13 +206,18 @@ class Dropout(Layer):
             return inputs
         shape = inputs.shape if self.noise_shape is None else tuple(
             inputs.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        dtype = inputs.dtype
+        # The mask is data drawn on the host, like a batch; the multiply is a pyml op, so it differentiates.
+        # A traced training step gets it as an input drawn afresh before every run (host_value).
+        mask = host_value(inputs, shape, dtype, lambda: self._draw_mask(shape, dtype))
+        return ops.multiply(inputs, mask)
+
+    def _draw_mask(self, shape, dtype):
         rng = self._generator or random.generator()
         keep = rng.random(size=shape) >= self.rate
-        # the mask is data drawn on the host, like a batch; the multiply is a pyml op, so it differentiates.
         # With rate 1 nothing is kept, and the mask is all zeros (no division by 1 - rate = 0).
         scale = 0.0 if self.rate == 1 else 1.0 / (1.0 - self.rate)
-        mask = Tensor(keep.astype(inputs.dtype) * scale, dtype=inputs.dtype)
-        return ops.multiply(inputs, mask)
+        return keep.astype(dtype) * scale
 
     def compute_output_shape(self, input_shape):
         return input_shape

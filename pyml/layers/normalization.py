@@ -1,5 +1,7 @@
 """Normalization layers: ``BatchNormalization`` and ``LayerNormalization``."""
 from pyml import initializers, ops
+from pyml.autodiff import no_grad
+from pyml.graph.trace import assign
 from pyml.layers.base import InputSpec, Layer
 
 
@@ -87,11 +89,7 @@ class BatchNormalization(Layer):
         if training and self.trainable:
             mean = ops.mean(inputs, axis=self._reduce, keepdims=True)
             variance = ops.mean(ops.square(ops.subtract(inputs, mean)), axis=self._reduce, keepdims=True)
-            if not mean.is_symbolic:  # moving statistics are state, updated outside autodiff
-                m = self.momentum
-                self.moving_mean.assign(self.moving_mean.data * m + mean.data.reshape(self.moving_mean.shape) * (1 - m))
-                self.moving_variance.assign(
-                    self.moving_variance.data * m + variance.data.reshape(self.moving_variance.shape) * (1 - m))
+            self._update_moving_statistics(mean, variance)
         else:
             mean, variance = self._shaped(self.moving_mean), self._shaped(self.moving_variance)
         x = ops.divide(ops.subtract(inputs, mean), ops.sqrt(ops.add(variance, self.epsilon)))
@@ -100,6 +98,14 @@ class BatchNormalization(Layer):
         if self.beta is not None:
             x = ops.add(x, self._shaped(self.beta))
         return x
+
+    def _update_moving_statistics(self, mean, variance):
+        # Moving statistics are state, updated outside autodiff; ``assign`` also works while a training
+        # step is traced, where the new values become outputs of the step.
+        m = self.momentum
+        with no_grad():
+            for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+                assign(moving, ops.add(ops.multiply(moving, m), ops.multiply(ops.reshape(batch, moving.shape), 1 - m)))
 
     def compute_output_shape(self, input_shape):
         return input_shape

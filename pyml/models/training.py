@@ -1,13 +1,21 @@
 """``compile``, ``fit``, ``evaluate`` and ``predict``: the Keras training API, mixed into ``Model``.
 
-A training step is plain eager autodiff::
+The training step is eager autodiff::
 
     with GradientTape() as tape:
         y_pred = model(x, training=True)
         loss = model.compute_loss(x, y, y_pred, sample_weight)
     grads = tape.gradient(loss, model.trainable_weights)
     model.optimizer.apply_gradients(zip(grads, model.trainable_weights))
+
+``fit`` and ``train_on_batch`` trace that step once per batch shape into the graph IR and run it compiled
+(``pyml.models.compiled_step``), as Keras jit-compiles it. ``compile(run_eagerly=True)`` (or
+``jit_compile=False``) keeps the eager step, for debugging; a model whose step does not trace runs eagerly
+after one warning that says why, unless ``compile(jit_compile=True)`` asked for compilation, which then
+raises instead. Both paths compute the same numbers, to float32 rounding.
 """
+import warnings
+
 import numpy as np
 
 from pyml import callbacks as callbacks_module
@@ -15,6 +23,7 @@ from pyml import metrics as metrics_module
 from pyml import optimizers
 from pyml.autodiff import GradientTape, no_grad
 from pyml.models import compile_utils, data_adapter
+from pyml.models.compiled_step import CompiledTrainStep, NotTraceable
 from pyml.models.progbar import Progbar
 from pyml.tensor import Tensor
 
@@ -45,6 +54,9 @@ class Trainer:
         self.stop_training = False
         self.history = None
         self._compile_config = None
+        self.run_eagerly = False
+        self.jit_compile = "auto"
+        self._compiled_step = None  # a CompiledTrainStep, built at the first batch; False once given up
 
     # ---- compile ------------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
@@ -57,8 +69,11 @@ class Trainer:
             metrics: list of names (``"accuracy"``, ``"mae"``, ...), functions or ``Metric`` objects.
             loss_weights: a float scaling the loss (the reported ``loss`` and the gradients), or a
                 one-element list or dict holding it, as Keras takes for a single-output model.
-            weighted_metrics, run_eagerly, steps_per_execution, jit_compile, auto_scale_loss:
-                accepted so Keras scripts run unchanged; pyml always runs eagerly, one step at a time.
+            run_eagerly: run the training step eagerly, op by op (for debugging); by default ``fit``
+                compiles it (see the module docstring).
+            jit_compile: ``"auto"`` (default, also None): compile the step, or run eagerly after a warning
+                when it does not trace; ``True``: compile it or raise; ``False``: run eagerly (as Keras on JAX).
+            weighted_metrics, steps_per_execution, auto_scale_loss: accepted so Keras scripts run unchanged.
 
         >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])  # doctest: +SKIP
         """
@@ -74,6 +89,15 @@ class Trainer:
         self._loss_tracker = metrics_module.Mean(name="loss")
         self._compile_config = {"optimizer": optimizer, "loss": loss, "metrics": metrics,
                                 "loss_weights": loss_weights}
+        if jit_compile not in (None, "auto", True, False):
+            raise ValueError(f'jit_compile must be "auto", True or False. Received: jit_compile={jit_compile!r}')
+        self.run_eagerly = bool(run_eagerly)
+        self.jit_compile = "auto" if jit_compile is None else jit_compile
+        if self.run_eagerly and self.jit_compile is True:
+            warnings.warn("If `run_eagerly` is True, then `jit_compile` cannot also be True. Disabling `jit_compile`.",
+                          stacklevel=2)
+            self.jit_compile = False
+        self._compiled_step = None
         self.compiled = True
 
     def _require_compiled(self, method):
@@ -114,6 +138,54 @@ class Trainer:
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         return loss, y_pred
+
+    def _train_batch(self, step, x, y, sample_weight):
+        """One training step on NumPy batches, by ``step`` (``_compiled_train_step()``, None: eager);
+        ``(loss, y_pred)``."""
+        if step and self._compiled_step is step:
+            try:
+                return step(x, y, sample_weight)
+            except NotTraceable as exc:  # raised while tracing, before anything ran
+                if self.jit_compile is True:
+                    self._stop_compiling(exc, stacklevel=4)
+                # Eagerly first: a model the eager step refuses too (a bad target shape, ...) raises its
+                # own error, with no warning about compiling in front of it.
+                result = self.train_step(_tensor(x), _tensor(y), _tensor(sample_weight))
+                self._stop_compiling(exc, stacklevel=4)
+                return result
+        return self.train_step(_tensor(x), _tensor(y), _tensor(sample_weight))
+
+    def _compiled_train_step(self):
+        """The compiled step (built on first use), or None when the step runs eagerly. Called when training
+        starts (fit, train_on_batch), so that the checks here are not paid per batch."""
+        if self.run_eagerly or self.jit_compile is False or self._compiled_step is False:
+            return None
+        step = self._compiled_step
+        if step is not None and not step.matches(self):  # layers frozen or unfrozen since: trace again
+            step.detach()
+            step = None
+        if step is None:
+            try:
+                step = self._compiled_step = CompiledTrainStep(self)
+            except NotTraceable as exc:
+                self._stop_compiling(exc, stacklevel=4)
+                return None
+        return step
+
+    def _stop_compiling(self, exc, stacklevel):
+        if self._compiled_step:
+            self._compiled_step.detach()
+        self._compiled_step = False
+        if self.jit_compile is True:
+            raise ValueError(f"Model {self.name!r} was compiled with jit_compile=True, but its training step cannot "
+                             f"be compiled: {exc}") from exc
+        warnings.warn(f"Model {self.name!r}: fit runs the training step eagerly (slower), because it cannot be "
+                      f"compiled: {exc}. Pass run_eagerly=True to compile() to choose the eager step and silence "
+                      "this warning.", stacklevel=stacklevel)  # the user's fit or train_on_batch call
+
+    def _end_of_training(self):
+        if self._compiled_step:
+            self._compiled_step.detach()
 
     def test_step(self, x, y, sample_weight=None):
         with no_grad():
@@ -215,27 +287,30 @@ class Trainer:
         self.stop_training = False
         cbs.on_train_begin()
         logs = {}
-        for epoch in range(initial_epoch, epochs):
-            self._reset_metrics()
-            cbs.on_epoch_begin(epoch)
-            for step, (xb, yb, swb) in enumerate(batches):
-                cbs.on_train_batch_begin(step)
-                self._check_batch(xb, yb, "fit")
-                xb, yb, swb = _tensor(xb), _tensor(yb), _tensor(swb)
-                loss, y_pred = self.train_step(xb, yb, swb)
-                logs = self._update_metrics(loss, xb, yb, y_pred, swb)
-                cbs.on_train_batch_end(step, logs)
+        step_function = self._compiled_train_step()
+        try:
+            for epoch in range(initial_epoch, epochs):
+                self._reset_metrics()
+                cbs.on_epoch_begin(epoch)
+                for step, (xb, yb, swb) in enumerate(batches):
+                    cbs.on_train_batch_begin(step)
+                    self._check_batch(xb, yb, "fit")
+                    loss, y_pred = self._train_batch(step_function, xb, yb, swb)
+                    logs = self._update_metrics(loss, xb, yb, y_pred, swb)
+                    cbs.on_train_batch_end(step, logs)
+                    if self.stop_training:
+                        break
+                epoch_logs = dict(logs)
+                if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                    val_logs = self._evaluate_quietly(validation_data, validation_batch_size or batch_size,
+                                                      validation_steps)
+                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                cbs.on_epoch_end(epoch, epoch_logs)
+                logs = epoch_logs
                 if self.stop_training:
                     break
-            epoch_logs = dict(logs)
-            if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_quietly(validation_data, validation_batch_size or batch_size,
-                                                  validation_steps)
-                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            cbs.on_epoch_end(epoch, epoch_logs)
-            logs = epoch_logs
-            if self.stop_training:
-                break
+        finally:
+            self._end_of_training()
         cbs.on_train_end(logs)
         self.history = history
         return history
@@ -320,8 +395,10 @@ class Trainer:
         xb, yb, swb = (data_adapter.to_numpy(v) for v in (x, y, sample_weight))
         self._check_batch(xb, yb, "train_on_batch")
         self._reset_metrics()
-        xb, yb, swb = _tensor(xb), _tensor(yb), _tensor(swb)
-        loss, y_pred = self.train_step(xb, yb, swb)
+        try:
+            loss, y_pred = self._train_batch(self._compiled_train_step(), xb, yb, swb)
+        finally:
+            self._end_of_training()
         logs = self._update_metrics(loss, xb, yb, y_pred, swb)
         return logs if return_dict else (logs["loss"] if len(logs) == 1 else [logs[n] for n in self.metrics_names])
 

@@ -26,10 +26,10 @@ Gradients are exact to any order:
 """
 import numpy as np
 
-from pyml import dtypes
+from pyml import dtypes, threads
 from pyml.errors import OpError
-from pyml.ops.conv import (check_attrs, col2im, conv_transpose_p, im2col, output_spatial, resolve_padding,
-                           spatial_tuple, to_channels_last)
+from pyml.ops.conv import (allocating, check_attrs, conv_transpose_p, im2col, output_spatial, pad_spatial,
+                           resolve_padding, spatial_tuple, to_channels_last, window_index)
 from pyml.ops.elementwise import cast, convert_to_tensor
 from pyml.ops.registry import Spec, bind, primitive
 
@@ -92,8 +92,82 @@ def _window_counts(spatial, window, strides, padding):
     return counts
 
 
-def _max_pool_forward(xp, x, *, window, strides, padding):
-    return _columns(xp, x, window, strides, padding, -np.inf).max(axis=-2)
+def _taps(x, window, strides, out_spatial):
+    """One strided view of (padded) ``x`` per window offset: ``taps[k][n, o, c] = x[n, o * s + k, c]``."""
+    ones = (1,) * len(window)
+    return [x[window_index(offset, ones, strides, out_spatial)] for offset in np.ndindex(*window)]
+
+
+# max_pool and max_pool_grad take the window's elements as strided views of the input, one per offset, and
+# combine them with whole-array ufuncs (a running maximum; the first offset equal to it takes the gradient):
+# no columns are built, which measured 10-20x faster than im2col on the Keras convnet's 2x2 pooling.
+def _by_samples(into):
+    """``into(out, x, ...)`` run on ranges of samples in parallel (``pyml.threads``): samples are independent."""
+    def run(out, x, *args, **attrs):
+        def part(lo, hi):
+            sliced = {k: v[lo:hi] if isinstance(v, np.ndarray) else v for k, v in attrs.items()}
+            into(out[lo:hi], x[lo:hi], *[a[lo:hi] for a in args], **sliced)
+
+        threads.parallel_rows(part, len(x), x[0].size)
+
+    run.__doc__, run.serial = into.__doc__, into
+    return run
+
+
+@_by_samples
+def max_pool_into(out, x, *, window, strides, padding, xp=np):
+    """``out[...] = max_pool(x)``: the running maximum over the window's offsets."""
+    taps = _taps(pad_spatial(xp, x, padding, -np.inf), window, strides, out.shape[1:-1])
+    if len(taps) == 1:
+        out[...] = taps[0]
+        return
+    xp.maximum(taps[0], taps[1], out=out)
+    for tap in taps[2:]:
+        xp.maximum(out, tap, out=out)
+
+
+@_by_samples
+def max_pool_grad_into(out, x, g, *, window, strides, padding, pooled=None, xp=np):
+    """``out[...] = max_pool_grad(x, g)``: each ``g[o]`` added at the first element of window ``o`` equal to its
+    maximum (NumPy's argmax order, where a NaN counts as the maximum). ``g`` is routed by bit masks (``g``'s
+    bits and-ed with all ones or all zeros), which is exact for every value and ~25x faster than a masked copy.
+    ``pooled``, when given, is ``max_pool(x)`` already computed (the executor passes the forward's)."""
+    out_sp = g.shape[1:-1]
+    padded = pad_spatial(xp, x, padding, -np.inf)
+    taps = _taps(padded, window, strides, out_sp)
+    best = pooled
+    if best is None:
+        best = xp.empty(g.shape, x.dtype)
+        max_pool_into.serial(best, x, window=window, strides=strides, padding=padding, xp=xp)
+    has_nan = bool(xp.isnan(best).any())
+    grad = out if padded is x else xp.empty(padded.shape, g.dtype)
+    tiled = padded is x and all(s == k and n == o * k for s, k, n, o in zip(strides, window, x.shape[1:-1], out_sp))
+    if not tiled:  # some elements are in no window, or in several: start from zeros and add
+        grad.fill(0)
+    bits = np.dtype(f"u{g.itemsize}")
+    g_bits, mask = g.view(bits), xp.empty(g.shape, bits)
+    taken, hit = xp.zeros(g.shape, bool), xp.empty(g.shape, bool)
+    routed = xp.empty(g.shape, g.dtype) if not tiled else None
+    for index, (tap, target) in enumerate(zip(taps, _taps(grad, window, strides, out_sp))):
+        if index == len(taps) - 1 and index:  # the last offset takes every window no earlier one took
+            xp.logical_not(taken, out=hit)
+        else:
+            xp.equal(tap, best, out=hit)
+            if has_nan:
+                hit |= xp.isnan(tap)
+            if index:
+                xp.greater(hit, taken, out=hit)  # for bools, hit > taken is hit and not taken: the first match
+        if index < len(taps) - 1:
+            taken |= hit
+        xp.copyto(mask, hit)
+        xp.negative(mask, out=mask)  # all ones where hit
+        if tiled:  # every element is in exactly one window: write g or +0.0
+            xp.bitwise_and(g_bits, mask, out=target.view(bits))
+        else:
+            xp.bitwise_and(g_bits, mask, out=routed.view(bits))
+            target += routed
+    if grad is not out:
+        out[...] = grad[(slice(None),) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[1:-1], padding))]
 
 
 def _avg_pool_forward(xp, x, *, window, strides, padding):
@@ -105,14 +179,6 @@ def _avg_pool_forward(xp, x, *, window, strides, padding):
 def _picked(xp, x, window, strides, padding):
     """Index (into the flattened window) of the element each window picks: first maximum, padding never."""
     return _columns(xp, x, window, strides, padding, -np.inf).argmax(axis=-2)
-
-
-def _max_pool_grad_forward(xp, x, g, *, window, strides, padding):
-    picked = _picked(xp, x, window, strides, padding)
-    taps = int(np.prod(window))
-    hit = xp.arange(taps).reshape((taps, 1)) == picked[..., None, :]
-    cols = xp.where(hit, g[..., None, :], xp.zeros((), g.dtype))
-    return col2im(xp, cols, x.shape[1:-1], window, strides, padding, (1,) * len(window))
 
 
 def _max_pool_gather_forward(xp, x, v, *, window, strides, padding):
@@ -140,7 +206,8 @@ def _avg_pool_vjp(g, inputs, out, attrs):
 max_pool_p = primitive(
     "max_pool",
     shape=_pool_rule("max_pool"),
-    forward=_max_pool_forward,
+    forward=allocating(max_pool_into, lambda x, *, window, strides, padding: (
+        x.shape[0], *_pool_geometry("max_pool", x, window, strides, padding), x.shape[-1])),
     vjp=lambda g, inputs, out, attrs: (bind(max_pool_grad_p, inputs[0], g, **_pool_attrs(attrs)),),
     doc="Max over each window (padding never wins), channels-last.",
 )
@@ -154,7 +221,7 @@ avg_pool_p = primitive(
 max_pool_grad_p = primitive(
     "max_pool_grad",
     shape=_pair_rule("max_pool_grad", pooled_second=True),
-    forward=_max_pool_grad_forward,
+    forward=allocating(max_pool_grad_into, lambda x, g, **_: x.shape),
     vjp=lambda g, inputs, out, attrs: (None, bind(max_pool_gather_p, inputs[0], g, **_pool_attrs(attrs))),
     doc="max_pool_grad(x, g): x-shaped; each g[o] added at the element window o of x picks (max_pool's VJP).",
 )

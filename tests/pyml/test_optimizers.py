@@ -140,3 +140,30 @@ def test_global_clipnorm_scales_all_gradients_together():
     optimizers.SGD(learning_rate=1.0, global_clipnorm=1.0).apply_gradients(
         [(pyml.Tensor([3.0]), a), (pyml.Tensor([4.0]), b)])  # global norm 5, scaled to 1
     np.testing.assert_allclose([a.numpy()[0], b.numpy()[0]], [-0.6, -0.8], rtol=1e-5)
+
+
+@pytest.mark.parametrize("optimizer", [optimizers.SGD(0.1, momentum=0.9, nesterov=True), optimizers.Adam(0.1, amsgrad=True),
+                                       optimizers.AdamW(0.1), optimizers.RMSprop(0.1, momentum=0.5, centered=True),
+                                       optimizers.Adagrad(0.1)], ids=lambda o: o.name)
+def test_the_update_rule_is_the_same_on_numpy_arrays_and_on_pyml_tensors(optimizer):
+    # fit's compiled step runs the rule with pyml.ops over every parameter at once; eager steps with NumPy
+    slots = {name: np.abs(np.random.default_rng(1).standard_normal(3)).astype("float32")
+             for name, _ in optimizer._slot_specs()}
+    hyper = optimizer.step_hyperparameters()
+    value, new_slots = optimizer._update(np, W0, G1, slots, hyper)
+    tensors = {name: pyml.Tensor(array) for name, array in slots.items()}
+    value_t, new_slots_t = optimizer._update(pyml.ops, pyml.Tensor(W0), pyml.Tensor(G1), tensors,
+                                             {k: pyml.Tensor(np.float32(v)) for k, v in hyper.items()})
+    np.testing.assert_array_equal(value_t.numpy(), value)
+    for name in slots:
+        np.testing.assert_array_equal(new_slots_t[name].numpy(), new_slots[name])
+    assert ("weight_decay" in hyper) == bool(optimizer.weight_decay)
+
+
+def test_gradient_clipping_is_the_same_on_numpy_arrays_and_on_pyml_tensors():
+    for kwargs in ({"clipvalue": 0.7}, {"clipnorm": 1.0}, {"global_clipnorm": 1.5}):
+        optimizer = optimizers.SGD(**kwargs)
+        numpy_grads = optimizer.clip_gradients(np, [G1, G2])
+        tensor_grads = optimizer.clip_gradients(pyml.ops, [pyml.Tensor(G1), pyml.Tensor(G2)])
+        for a, b in zip(numpy_grads, tensor_grads):
+            np.testing.assert_allclose(b.numpy(), a, rtol=1e-6)

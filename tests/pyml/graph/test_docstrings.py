@@ -8,7 +8,8 @@ import pytest
 import pyml
 
 MODULES = ["pyml.graph", "pyml.graph.ir", "pyml.graph.trace", "pyml.graph.interpreter", "pyml.graph.passes",
-           "pyml.graph.validate", "pyml.graph.function"]
+           "pyml.graph.validate", "pyml.graph.function", "pyml.graph.executor", "pyml.graph.kernels",
+           "pyml.graph.chunks", "pyml.graph.rewrites"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -218,3 +218,65 @@ def test_an_unnamed_variable_is_still_a_labelled_weight():
     w = pyml.Variable(np.ones((3,), F32))
     graph = trace(lambda x: x * w, [((3,), F32)])
     assert graph.node("w1").attrs == {"label": "w1"}
+
+
+# ---- state and randomness inside traced functions ---------------------------------------------------------
+def test_host_value_is_a_placeholder_drawn_afresh_at_every_run():
+    from pyml.graph.trace import host_value
+
+    draws = iter([np.full((2, 3), 2.0, F32), np.full((2, 3), 3.0, F32)])
+    result = trace_function(lambda x: x * host_value(x, (2, 3), F32, lambda: next(draws)), [((2, 3), F32)])
+    assert result.graph.inputs == ["x", "h1"] and list(result.host_inputs) == ["h1"]
+    assert result.graph.node("h1").op == "placeholder"
+    f = pyml.function(lambda x: x * host_value(x, (2, 3), F32, lambda: next(draws)))
+    ones = np.ones((2, 3), F32)
+    np.testing.assert_array_equal(f(ones).numpy(), np.full((2, 3), 2.0))  # each call draws its own value
+    np.testing.assert_array_equal(f(ones).numpy(), np.full((2, 3), 3.0))
+    eager = host_value(pyml.Tensor(ones), (2, 3), F32, lambda: np.full((2, 3), 7.0))
+    np.testing.assert_array_equal(eager.numpy(), np.full((2, 3), 7.0))
+
+
+def test_assign_records_the_new_value_and_later_reads_see_it():
+    from pyml.graph.trace import assign, substitute
+
+    v = pyml.Variable(np.zeros(3, F32), name="count")
+
+    def step(state, x):
+        with substitute({v: state}):
+            assign(v, v + x)
+            return v * 2.0  # reads the assigned value
+
+    result = trace_function(step, [((3,), F32), ((3,), F32)])
+    (variable, value), = result.assigned.values()
+    assert variable is v and value.shape == (3,)
+    outputs = run_graph(result.graph, [np.ones(3, F32), np.full(3, 2.0, F32)])
+    np.testing.assert_array_equal(outputs[0].numpy(), [6.0, 6.0, 6.0])
+    np.testing.assert_array_equal(v.numpy(), [0.0, 0.0, 0.0]), "the variable itself is untouched by tracing"
+    with pytest.raises(TraceError, match=r"variable 'count' is float32\[3\]; the new value is float32\[2\]"):
+        trace_function(lambda s: assign(v, s) and s, [((2,), F32)])
+
+
+def test_substitute_makes_variables_graph_values_and_gradients_flow_to_them():
+    from pyml.graph.trace import substitute
+
+    w = pyml.Variable(np.ones((3, 2), F32), name="kernel")
+
+    def step(x, weight):
+        with substitute({w: weight}):
+            with pyml.GradientTape() as tape:
+                loss = ops.sum(ops.matmul(x, w) ** 2.0)
+            return tape.gradient(loss, w)
+
+    graph = trace(step, [((4, 3), F32), ((3, 2), F32)])
+    assert not [n for n in graph.nodes if n.op == "constant" and "label" in n.attrs]
+    x, weight = _rng().standard_normal((4, 3)).astype(F32), _rng().standard_normal((3, 2)).astype(F32)
+    np.testing.assert_allclose(run_graph(graph, [x, weight])[0].numpy(), 2 * x.T @ (x @ weight), rtol=1e-5)
+    assert w._data is not None and not w.is_symbolic  # restored after the block
+
+    def read_value(s):
+        with substitute({w: s}):
+            return w.numpy()
+
+    with pytest.raises(pyml.errors.OpError, match=r"a symbolic tensor \(shape=\(3, 2\), dtype=float32\) has no value"):
+        trace(read_value, [((3, 2), F32)])
+    np.testing.assert_array_equal(w.numpy(), np.ones((3, 2)))

@@ -1,0 +1,232 @@
+"""CPU training throughput: pyml ``fit`` (compiled, and eager) vs PyTorch eager, Keras 3 on JAX and a
+hand-written NumPy loop, on the mlp 784-512-512-10 and the Keras MNIST convnet, batch 128, Adam.
+
+    $ pip install torch==2.13.0 keras jax      # the pinned CPU PyTorch build; never an unpinned torch (CUDA)
+    $ python benchmarks/train_compare.py       # 3 interleaved rounds, both models, 2 threads each
+    $ python benchmarks/train_compare.py --rounds 5 --models convnet --threads 2
+
+Every library trains the same architecture on the same data (scikit-learn's 1,797 digits, upscaled 3x and
+padded to 28x28; flattened to 784 for the mlp; nothing is downloaded) with Adam (lr 1e-3, epsilon 1e-7),
+sparse cross-entropy, batch 128, a fresh shuffle each epoch, and the running loss and accuracy Keras's fit
+reports. Each run is its own subprocess, pinned to ``--threads`` CPUs (``sched_setaffinity``, plus the
+OpenMP/BLAS thread variables and ``torch.set_num_threads``), so no library's threads disturb another's;
+rounds interleave the libraries (rotating their order), and each figure is the median over rounds of
+samples/s over the timed epochs (the first epoch, which compiles or traces, is not timed).
+
+- pyml: ``model.fit``, compiled (the default) and ``compile(run_eagerly=True)``.
+- PyTorch 2.13 (CPU build), eager, logits + ``CrossEntropyLoss``, NCHW convolutions.
+- Keras 3 on JAX (``KERAS_BACKEND=jax``): ``model.fit``, jit-compiled (Keras's default on JAX).
+- NumPy: ``benchmarks/numpy_train.py``, written as a NumPy user would.
+
+Prints samples/s per library and the ratio pyml (compiled) / best of PyTorch and Keras-JAX per model (above 1
+means pyml trains faster). A missing library is skipped with the command that installs it.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import common
+
+LIBRARIES = ("pyml", "pyml-eager", "torch", "keras-jax", "numpy")
+INCUMBENTS = ("torch", "keras-jax")
+MODELS = {"mlp": 15, "convnet": 2}  # model -> timed epochs (about 1-10 s each)
+BATCH_SIZE = 128
+INSTALL = {"torch": "torch==2.13.0", "keras-jax": "keras jax"}
+
+
+def digits_28():
+    """The digits, 8x8 upscaled 3x to 24x24 and padded to 28x28, in [0, 1]: ``(x (n, 28, 28, 1), y)``."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    images = np.kron(x.reshape(-1, 8, 8) / 16.0, np.ones((3, 3)))
+    images = np.pad(images, ((0, 0), (2, 2), (2, 2)))
+    return images[..., None].astype("float32"), y.astype("int64")
+
+
+# ---- the workers (one subprocess each) -------------------------------------------------------------------------
+def run_pyml(model_name, x, y, epochs, eager):
+    import pyml
+    from pyml import layers
+
+    pyml.set_random_seed(0)
+    if model_name == "mlp":
+        x = x.reshape(len(x), -1)
+        model = pyml.Sequential([pyml.Input(shape=(784,)), layers.Dense(512, activation="relu"),
+                                 layers.Dense(512, activation="relu"), layers.Dense(10, activation="softmax")])
+    else:
+        model = pyml.Sequential([pyml.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
+                                 layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
+                                 layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=pyml.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  run_eagerly=eager)
+    model.fit(x, y, batch_size=BATCH_SIZE, epochs=1, verbose=0)
+    start = time.perf_counter()
+    history = model.fit(x, y, batch_size=BATCH_SIZE, epochs=epochs, verbose=0)
+    seconds = time.perf_counter() - start
+    return len(x) * epochs / seconds, history.history["loss"][-1], history.history["accuracy"][-1]
+
+
+def run_keras(model_name, x, y, epochs):
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+    if model_name == "mlp":
+        x = x.reshape(len(x), -1)
+        model = keras.Sequential([keras.Input(shape=(784,)), layers.Dense(512, activation="relu"),
+                                  layers.Dense(512, activation="relu"), layers.Dense(10, activation="softmax")])
+    else:
+        model = keras.Sequential([keras.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
+                                  layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
+                                  layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=BATCH_SIZE, epochs=1, verbose=0)
+    start = time.perf_counter()
+    history = model.fit(x, y, batch_size=BATCH_SIZE, epochs=epochs, verbose=0)
+    seconds = time.perf_counter() - start
+    return len(x) * epochs / seconds, history.history["loss"][-1], history.history["accuracy"][-1]
+
+
+def run_torch(model_name, x, y, epochs, threads):
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    if model_name == "mlp":
+        x = torch.from_numpy(x.reshape(len(x), -1))
+        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    else:
+        x = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+        model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(), nn.Linear(128, 10))
+    y = torch.from_numpy(y)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def epoch():
+        order = torch.randperm(len(x))
+        total, correct = 0.0, 0
+        for lo in range(0, len(x), BATCH_SIZE):
+            index = order[lo:lo + BATCH_SIZE]
+            xb, yb = x[index], y[index]
+            optimizer.zero_grad()
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)  # the running figures Keras's fit reports
+            correct += int((logits.argmax(1) == yb).sum())
+        return total / len(x), correct / len(x)
+
+    epoch()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        loss, accuracy = epoch()
+    return len(x) * epochs / (time.perf_counter() - start), loss, accuracy
+
+
+def worker(library, model_name, epochs, threads):
+    """Run one library on one model in this (pinned) process; prints one JSON line."""
+    import numpy  # noqa: F401  (loaded first, so that threadpoolctl finds its BLAS)
+    from threadpoolctl import threadpool_limits
+
+    limits = threadpool_limits(threads)  # noqa: F841  (kept for the life of the process)
+    x, y = digits_28()
+    if library in ("pyml", "pyml-eager"):
+        import pyml.threads
+
+        pyml.threads.set_num_threads(threads)
+        result = run_pyml(model_name, x, y, epochs, eager=library == "pyml-eager")
+    elif library == "torch":
+        result = run_torch(model_name, x, y, epochs, threads)
+    elif library == "keras-jax":
+        result = run_keras(model_name, x, y, epochs)
+    else:
+        import numpy_train
+
+        result = numpy_train.train(model_name, x, y, epochs, BATCH_SIZE)
+    print(json.dumps(dict(zip(("samples_per_second", "loss", "accuracy"), map(float, result)))))
+
+
+# ---- the driver ----------------------------------------------------------------------------------------------
+def available(library):
+    """None if ``library`` can run here, else the command that installs it."""
+    module = {"torch": "torch", "keras-jax": "keras"}.get(library)
+    if module is None:
+        return None
+    probe = subprocess.run([sys.executable, "-c", f"import {module}" + (", jax" if module == "keras" else "")],
+                           capture_output=True, env=dict(os.environ, KERAS_BACKEND="jax"))
+    return None if probe.returncode == 0 else f"{sys.executable} -m pip install {INSTALL[library]}"
+
+
+def measure(library, model_name, epochs, threads):
+    cpus = sorted(os.sched_getaffinity(0))[:threads]
+    env = dict(os.environ, KERAS_BACKEND="jax", OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads), PYML_NUM_THREADS=str(threads), JAX_PLATFORMS="cpu",
+               PYTHONPATH=os.pathsep.join([str(common.ROOT), str(common.HERE)]))
+    command = [sys.executable, __file__, "--worker", library, model_name, "--epochs", str(epochs),
+               "--threads", str(threads)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+    if done.returncode != 0:
+        raise common.BenchmarkError(f"{library} on {model_name} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--libraries", default=",".join(LIBRARIES))
+    parser.add_argument("--epochs", type=int, default=None, help="timed epochs (default: 15 mlp, 2 convnet)")
+    parser.add_argument("--worker", nargs=2, metavar=("LIBRARY", "MODEL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(*args.worker, args.epochs, args.threads)
+        return 0
+    models = args.models.split(",")
+    libraries = []
+    for library in args.libraries.split(","):
+        missing = available(library)
+        if missing:
+            print(f"skipping {library}: not installed; install it with\n    {missing}")
+        else:
+            libraries.append(library)
+    print(f"machine: {common.machine_summary()}")
+    print(f"{args.rounds} rounds, {args.threads} threads per library, batch {BATCH_SIZE}, Adam")
+    results = {(m, lib): [] for m in models for lib in libraries}
+    for round_index in range(args.rounds):
+        for model_name in models:
+            order = libraries[round_index % len(libraries):] + libraries[:round_index % len(libraries)]
+            for library in order:
+                result = measure(library, model_name, args.epochs or MODELS[model_name], args.threads)
+                results[model_name, library].append(result)
+                print(f"  round {round_index + 1} {model_name:8s} {library:10s} "
+                      f"{result['samples_per_second']:9,.0f} samples/s  loss {result['loss']:.3f}", flush=True)
+    for model_name in models:
+        rows, medians = [], {}
+        for library in libraries:
+            speeds = [r["samples_per_second"] for r in results[model_name, library]]
+            medians[library] = statistics.median(speeds)
+            rows.append([library, medians[library], min(speeds), max(speeds),
+                         results[model_name, library][-1]["accuracy"]])
+        best = max((medians[lib], lib) for lib in INCUMBENTS if lib in medians) if any(
+            lib in medians for lib in INCUMBENTS) else (None, None)
+        notes = [f"pyml (compiled) / best incumbent ({best[1]}): "
+                 f"{common.ratio(medians.get('pyml'), best[0])} (above 1: pyml trains faster)"]
+        if "pyml-eager" in medians:
+            notes.append(f"pyml compiled / pyml eager: {common.ratio(medians.get('pyml'), medians['pyml-eager'])}")
+        common.print_table(f"{model_name}: samples/s (median over {args.rounds} rounds)",
+                           ["library", "median", "min", "max", "train accuracy"], rows, notes=notes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""NumPy kernels for the executor (``pyml.graph.executor``): each primitive computed into an ``out`` array
+that the executor allocated once, so running a planned graph allocates nothing.
+
+Three kinds, looked up by primitive name:
+
+- ``VIEWS[name](x, **attrs)``: movement ops that NumPy expresses as a view of their input (reshape of a
+  contiguous array, transpose, slice, broadcast_to): no work at run time. None when a view cannot be had.
+- ``UFUNCS[name]``: elementwise primitives, one NumPy ufunc each, called with ``out=``; they may write over
+  an input of the output's shape (``ALIASABLE`` says which input positions may be overwritten).
+- ``INTO[name](out, *arrays, **attrs)``: the other primitives that can write into ``out``.
+
+Anything else runs its registry forward (which allocates) and is copied into ``out``: correct, and a sign
+that a kernel is missing if it shows up in a profile (``Executor.profile``).
+
+    >>> out = np.empty((2, 3), np.float32)
+    >>> run = kernel("add", [np.ones((2, 3), np.float32), np.float32(2)], out, {})
+    >>> _ = run()
+    >>> out[0]
+    array([3., 3., 3.], dtype=float32)
+"""
+import functools
+
+import numpy as np
+
+from pyml import threads
+from pyml.ops import registry
+from pyml.ops.conv import conv_filter_grad_into, conv_into, conv_transpose_into
+from pyml.ops.pooling import max_pool_grad_into, max_pool_into
+
+UFUNCS = {
+    "neg": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.absolute, "sign": np.sign,
+    "tanh": np.tanh, "sin": np.sin, "cos": np.cos,
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
+    "maximum": np.maximum, "minimum": np.minimum,
+    "equal": np.equal, "not_equal": np.not_equal, "less": np.less, "less_equal": np.less_equal,
+    "greater": np.greater, "greater_equal": np.greater_equal,
+}
+
+# Elementwise primitives (chunkable along any axis, fusable into chains) and the input positions whose
+# array ``out`` may be: a ufunc reads each element before writing it; ``where`` copies its third operand
+# first, so only that one may be overwritten; ``cast`` changes the dtype, so none.
+ALIASABLE = {name: (0, 1) for name in UFUNCS}
+ALIASABLE.update({name: (0,) for name in ("neg", "exp", "log", "sqrt", "abs", "sign", "tanh", "sin", "cos")})
+ALIASABLE["where"] = (2,)
+ALIASABLE["cast"] = ()
+ELEMENTWISE = frozenset(ALIASABLE)
+
+
+# ---- views ---------------------------------------------------------------------------------------------
+def _reshape_view(x, shape):
+    view = x.view()
+    try:
+        view.shape = shape  # refuses, rather than copies, when the strides do not allow a view
+    except AttributeError:
+        return None
+    return view
+
+
+VIEWS = {
+    "reshape": _reshape_view,
+    "transpose": lambda x, perm: x.transpose(perm),
+    "broadcast_to": lambda x, shape: np.broadcast_to(x, shape),
+    "slice": lambda x, start, stop, step: registry.get("slice").forward(np, x, start=start, stop=stop, step=step),
+}
+
+
+# ---- kernels writing into out --------------------------------------------------------------------------
+def _where_kernel(arrays, out):
+    """``where(cond, x, y)`` by bit masks over the values' bits: NumPy's masked copies (``copyto(where=)``,
+    ``putmask``) measured ~25x slower, and ``y * ~cond`` differs where ``y`` is infinite or NaN."""
+    cond, x, y = arrays
+    bits = np.dtype(f"u{out.dtype.itemsize}")
+    keep = np.empty(cond.shape, bits)  # all ones where cond is False: the bits of y that stay
+    chosen = []  # scratch for x's bits, made when first needed (x is mostly relu's +0.0)
+    y_bits, out_bits = y.view(bits), out.view(bits)
+    x_bits = np.asarray(x).view(bits)
+
+    def run():
+        np.copyto(keep, cond)
+        np.subtract(keep, 1, out=keep)
+        np.bitwise_and(y_bits, keep, out=out_bits)  # first: out may be y's own array
+        if x_bits.size == 1 and not x_bits.any():  # x is +0.0 (relu's and the select VJPs' zero): done
+            return
+        if not chosen:
+            chosen.append(np.empty(out.shape, bits))
+        np.invert(keep, out=keep)
+        np.bitwise_and(x_bits, keep, out=chosen[0])
+        np.bitwise_or(out_bits, chosen[0], out=out_bits)
+
+    return run
+
+
+def _matmul(out, a, b):
+    """``np.matmul`` into ``out``; inside a run whose BLAS is single-threaded (``pyml.threads``), a large 2-D
+    product is split among pyml's threads, one piece each, along the longer side of ``out`` (each piece
+    packs the other operand again, so the split goes where that operand is the smaller one)."""
+    count = threads.gemm_threads()
+    rows, columns = out.shape if out.ndim == 2 else (0, 0)
+    if count == 1 or a.ndim != 2 or max(rows, columns) < 32 * count or out.size * a.shape[1] < 1 << 21:
+        np.matmul(a, b, out=out)
+        return
+    cut = [max(rows, columns) * i // count for i in range(count + 1)]
+    if rows >= columns:
+        tasks = [lambda slot, lo=lo, hi=hi: np.matmul(a[lo:hi], b, out=out[lo:hi]) for lo, hi in zip(cut, cut[1:])]
+    else:
+        tasks = [lambda slot, lo=lo, hi=hi: np.matmul(a, b[:, lo:hi], out=out[:, lo:hi]) for lo, hi in zip(cut, cut[1:])]
+    threads.run_all(tasks)
+
+
+def _sum(out, x, axes, keepdims):
+    """``np.sum`` into ``out``; a large sum over the leading axis (a bias gradient) is split by rows among
+    ``pyml.threads`` and the partial sums added (the same sum, up to float rounding)."""
+    if 0 not in axes or x.size < 1 << 20 or threads.num_threads() == 1:
+        np.sum(x, axis=axes, keepdims=keepdims, out=out)
+        return
+    partials = {}
+    threads.parallel_rows(lambda lo, hi: partials.__setitem__(lo, np.sum(x[lo:hi], axis=axes, keepdims=keepdims)),
+                          x.shape[0], x[0].size)
+    first, *rest = (partials[lo] for lo in sorted(partials))
+    np.copyto(out, first)
+    for partial in rest:
+        out += partial
+
+
+def _reduce(method):
+    def run(out, x, axes, keepdims):
+        getattr(np, method)(x, axis=axes, keepdims=keepdims, out=out)
+
+    return run
+
+
+def _mean(out, x, axes, keepdims):
+    if x.size:
+        np.mean(x, axis=axes, keepdims=keepdims, out=out)
+    else:  # 0 / 0, without NumPy's "Mean of empty slice" warning (as the forward)
+        out.fill(np.nan)
+
+
+def _pad(out, x, pad_width, value):
+    out.fill(value)
+    out[tuple(slice(lo, lo + n) for (lo, _), n in zip(pad_width, x.shape))] = x
+
+
+def _reshape_copy(out, x, shape):
+    np.copyto(out.reshape(x.shape), x)
+
+
+INTO = {
+    "cast": lambda out, x, dtype: np.copyto(out, x, casting="unsafe"),
+    "sum": _sum,
+    "mean": _mean,
+    "max": _reduce("max"),
+    "min": _reduce("min"),
+    "matmul": _matmul,
+    "reshape": _reshape_copy,
+    "transpose": lambda out, x, perm: np.copyto(out, x.transpose(perm)),
+    "pad": _pad,
+    "concatenate": lambda out, *xs, axis: np.concatenate(xs, axis=axis, out=out),
+    "stack": lambda out, *xs, axis: np.stack(xs, axis=axis, out=out),
+    "conv": conv_into,
+    "conv_transpose": conv_transpose_into,
+    "conv_filter_grad": conv_filter_grad_into,
+    "max_pool": max_pool_into,
+    "max_pool_grad": max_pool_grad_into,
+    "one_hot": lambda out, indices, depth, dtype: np.equal(indices[..., None], np.arange(depth, dtype=indices.dtype),
+                                                           out=out),
+}
+
+
+def kernel(name, arrays, out, attrs):
+    """A zero-argument function computing primitive ``name`` of ``arrays`` into ``out``."""
+    ufunc = UFUNCS.get(name)
+    if ufunc is not None:
+        return functools.partial(ufunc, *arrays, out=out)
+    if name == "where":
+        return _where_kernel(arrays, out)
+    into = INTO.get(name)
+    if into is not None:
+        return functools.partial(into, out, *arrays, **attrs)
+    return functools.partial(_forward_into, registry.get(name).forward, out, arrays, attrs)
+
+
+def _forward_into(forward, out, arrays, attrs):
+    np.copyto(out, forward(np, *arrays, **attrs), casting="unsafe")
+
+
+def has_kernel(name):
+    """Whether ``name`` writes straight into ``out`` (rather than through its allocating forward)."""
+    return name in UFUNCS or name in INTO or name == "where"

@@ -1,0 +1,297 @@
+"""``fit``'s compiled training step: forward, loss, backward and the optimizer update traced once into the
+graph IR and run by ``pyml.graph.Executor``.
+
+What one step is, traced (``print(step.graph(batch_size))`` shows it)::
+
+    x, y[, sample_weight], hyperparameters (learning rate, ...), parameters, slots..., state..., masks...
+      -> forward (the model, training=True) -> loss -> gradients (pyml ops, so they trace)
+      -> one flat gradient -> optimizer update of the flat parameters and slots
+    returns the loss, the predictions, and the new parameters, slots and state (written back in place)
+
+- **Variables are inputs, never constants.** Every trainable variable is a view into one flat float buffer
+  (``FlatState.parameters``), and each optimizer slot a view into one flat buffer per slot name, so the
+  optimizer's rule (``Optimizer._update``) runs once over every parameter: a handful of whole-buffer NumPy
+  ops. Other variables (BatchNormalization's moving statistics, frozen weights) are inputs too, and the
+  values ``assign``-ed to them while tracing are outputs written back after each run. While ``fit`` runs,
+  each variable's array *is* its view of these buffers; at the end ``detach`` gives every variable (and
+  slot) an array of its own again.
+- **Numbers that change between steps are inputs**: the learning rate and the values derived from it
+  (``Optimizer.step_hyperparameters``, computed on the host in float64, as the eager step does), and the
+  random masks of Dropout (``pyml.graph.trace.host_value``: drawn afresh before each run, in the order
+  the eager step draws them, so both paths see the same numbers).
+- **One plan per batch shape**: the last, smaller batch of an epoch gets its own trace and buffers.
+
+A model that does not trace (Python control flow on tensor values, a custom ``train_step``, an optimizer
+with only ``update_step``) raises ``NotTraceable`` with the reason; ``fit`` then warns once and runs eagerly.
+
+    >>> step = CompiledTrainStep(model)                  # doctest: +SKIP
+    >>> loss, y_pred = step(x_batch, y_batch, None)      # doctest: +SKIP
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+from pyml import dtypes, ops
+from pyml.autodiff import GradientTape, no_grad
+from pyml.errors import OpError
+from pyml.graph.executor import Executor
+from pyml.graph.passes import optimize
+from pyml.graph.rewrites import rewrite_training_step
+from pyml.graph.trace import substitute, trace_function
+from pyml.optimizers import Optimizer, decay
+from pyml.tensor import Tensor
+
+
+MAX_PLANS = 8  # compiled plans kept per model (each holds its buffers): the full batch, the last one, ...
+
+
+class NotTraceable(Exception):
+    """The training step cannot be compiled; the message says why."""
+
+
+class FlatState:
+    """The model's variables as views of buffers this object owns (see the module docstring).
+
+    Args:
+        trainable: the variables the optimizer updates (one float dtype).
+        others: every other variable the step reads (non-trainable ones, trainable ones with no gradient).
+        optimizer: its slots become views of one flat buffer per slot name.
+    """
+
+    def __init__(self, trainable, others, optimizer):
+        kinds = {v.dtype for v in trainable}
+        if len(kinds) > 1 or not kinds <= set(dtypes.FLOATS):
+            raise NotTraceable(f"the trainable variables must share one float dtype; they have {sorted(kinds)}")
+        self.trainable, self.others, self.optimizer = list(trainable), list(others), optimizer
+        dtype = kinds.pop() if kinds else "float32"
+        sizes = [int(np.prod(v.shape, dtype=np.int64)) for v in self.trainable]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
+        self.parameters = np.empty(self.offsets[-1], dtype)
+        optimizer.track(self.trainable)
+        self.slot_names = [name for name, _ in optimizer._slot_specs()]
+        self.slots = {name: np.empty(self.offsets[-1], dtype) for name in self.slot_names}
+        self.arrays = [np.empty(v.shape, v.dtype) for v in self.others]
+        self._views = [self.view(self.parameters, i) for i in range(len(self.trainable))]
+        self._slot_views = {name: [self.view(flat, i) for i in range(len(self.trainable))]
+                            for name, flat in self.slots.items()}
+
+    def view(self, flat, index):
+        """Variable ``index``'s part of the flat buffer ``flat``, in its shape."""
+        return flat[self.offsets[index]:self.offsets[index + 1]].reshape(self.trainable[index].shape)
+
+    def attach(self):
+        """Make every variable's (and slot's) array its view of the buffers again where code outside the step
+        replaced it (``Variable.assign``, ``set_weights``, an eager step), copying the new value in."""
+        for variable, view in zip(self.trainable, self._views):
+            if variable._data is not view:
+                np.copyto(view, variable._data)
+                variable._data = view
+        slots = self.optimizer._slots
+        for name, views in self._slot_views.items():
+            for variable, view in zip(self.trainable, views):
+                key = (id(variable), name)
+                if slots[key] is not view:
+                    np.copyto(view, slots[key])
+                    slots[key] = view
+        for variable, array in zip(self.others, self.arrays):
+            if variable._data is not array:
+                np.copyto(array, variable._data)
+                variable._data = array
+
+    def detach(self):
+        """Give every variable and slot an array of its own (a copy of its view), so arrays handed out after
+        training never change under the caller."""
+        for variable in self.trainable + self.others:
+            variable._data = np.array(variable._data)
+        slots = self.optimizer._slots
+        for name in self.slot_names:
+            for variable in self.trainable:
+                slots[(id(variable), name)] = np.array(slots[(id(variable), name)])
+
+
+class _Plan(NamedTuple):
+    """One traced step for one batch signature: the graph, its executor, and how to feed it."""
+
+    graph: object
+    executor: Executor
+    hyper_names: list  # the optimizer's step hyperparameters, in the order of the graph's inputs
+    host_draws: list  # the functions that make the host inputs (Dropout masks), in the graph's order
+
+
+class CompiledTrainStep:
+    """``model``'s training step, compiled (see the module docstring). Call it with one batch of NumPy
+    arrays ``(x, y, sample_weight or None)``; it returns ``(loss as a float, predictions as an array)``."""
+
+    def __init__(self, model):
+        why = untraceable_reason(model)
+        if why:
+            raise NotTraceable(why)
+        self.model = model
+        self.state = None
+        self._plans = {}
+
+    def __call__(self, x, y, sample_weight=None):
+        key = _signature(x, y, sample_weight)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= MAX_PLANS:  # batches of ever new shapes: keep the latest few plans only
+                del self._plans[next(iter(self._plans))]
+            plan = self._plans[key] = self._compile(x, y, sample_weight)
+        self.state.attach()
+        optimizer = self.model.optimizer
+        hyper = optimizer.step_hyperparameters()
+        inputs = [*_as_list(x), y] + ([sample_weight] if sample_weight is not None else [])
+        inputs += [hyper[name] for name in plan.hyper_names] + [draw() for draw in plan.host_draws]
+        loss, y_pred = plan.executor.run(*inputs)
+        optimizer.iterations += 1
+        return float(loss), y_pred
+
+    def matches(self, model):
+        """Whether the step was traced for ``model``'s current variables (freezing a layer changes them)."""
+        return self.state is None or self._variables == _variable_ids(model)
+
+    def graph(self, batch_size=None):
+        """The traced step's graph (for the given batch size; the first one traced by default)."""
+        plans = [p for key, p in self._plans.items() if batch_size is None or key[0][0][0] == batch_size]
+        if not plans:
+            raise ValueError(f"no step was compiled for batch size {batch_size}. "
+                             f"Received: batch_size={batch_size}")
+        return plans[0].graph
+
+    def detach(self):
+        """See ``FlatState.detach``: call when training stops."""
+        if self.state is not None:
+            self.state.detach()
+
+    # ---- tracing ---------------------------------------------------------------------------------------
+    def _compile(self, x, y, sample_weight):
+        model = self.model
+        if not model.built:
+            with no_grad():  # build the layers on data, so tracing meets every variable already made
+                model(_tensors(x), training=False)
+        if self.state is None:
+            self._variables = _variable_ids(model)
+            self.state = self._flat_state(x, y, sample_weight)
+        self.state.attach()
+        result, hyper_names = self._trace(x, y, sample_weight)
+        if result.captures:
+            names = sorted({v.name or "?" for v in result.captures.values()})
+            raise NotTraceable(f"the step reads variables that are not the model's weights: {', '.join(names)}")
+        if not self.state.trainable:
+            raise NotTraceable("the model has no trainable variables with gradients")
+        graph = optimize(rewrite_training_step(optimize(result.graph)))
+        state, outputs = self.state, graph.outputs
+        bindings = {"parameters": (state.parameters, outputs[2])}
+        for i, name in enumerate(state.slot_names):
+            bindings[f"slot_{name}"] = (state.slots[name], outputs[3 + i])
+        written = dict(zip(result.assigned, outputs[3 + len(state.slot_names):]))
+        for i, (variable, array) in enumerate(zip(state.others, state.arrays)):
+            bindings[f"state_{i}"] = (array, written.get(id(variable)))
+        return _Plan(graph, Executor(graph, state=bindings), hyper_names, list(result.host_inputs.values()))
+
+    def _flat_state(self, x, y, sample_weight):
+        """The variables' layout: one trace finds the trainable variables that get no gradient (eager
+        ``apply_gradients`` skips them, so the step leaves them out of the flat buffer too)."""
+        model = self.model
+        trainable = model.trainable_weights
+        others = [v for v in model.weights if all(v is not t for t in trainable)]
+        self.state = FlatState(trainable, others, model.optimizer)
+        unconnected = {}
+
+        def probe(variables, grads):
+            unconnected.update((id(v), v) for v, g in zip(variables, grads) if g is None)
+
+        self._trace(x, y, sample_weight, probe=probe)
+        if unconnected:
+            others += [v for v in trainable if id(v) in unconnected]
+            trainable = [v for v in trainable if id(v) not in unconnected]
+            model.optimizer._tracked.clear()  # rebuilt for the connected variables only
+            self.state = FlatState(trainable, others, model.optimizer)
+        return self.state
+
+    def _trace(self, x, y, sample_weight, probe=None):
+        """Trace the step (see the module docstring); with ``probe``, only up to the gradients, which
+        ``probe(variables, gradients)`` receives. Returns ``(TraceResult, hyperparameter names)``."""
+        model, state, optimizer = self.model, self.state, self.model.optimizer
+        hyper_names = sorted(optimizer.step_hyperparameters())
+        xs = _as_list(x)
+        data = [("x", a) for a in xs] if len(xs) == 1 else [(f"x{i}", a) for i, a in enumerate(xs)]
+        data += [("y", y)] + ([("sample_weight", sample_weight)] if sample_weight is not None else [])
+        dtype = state.parameters.dtype.name
+        inputs = [(name, (np.shape(a), _dtype(a))) for name, a in data]
+        inputs += [(f"hyper_{name}", ((), dtype)) for name in hyper_names]
+        inputs += [("parameters", (state.parameters.shape, dtype))]
+        inputs += [(f"slot_{name}", (state.parameters.shape, dtype)) for name in state.slot_names]
+        inputs += [(f"state_{i}", (v.shape, v.dtype)) for i, v in enumerate(state.others)]
+
+        def step(*args):
+            named = dict(zip([name for name, _ in inputs], args))
+            features = [named[name] for name, _ in data[:len(xs)]]
+            features = features[0] if len(xs) == 1 else features
+            parameters = named["parameters"]
+            values = {v: ops.reshape(ops.slice(parameters, (state.offsets[i],),
+                                               (state.offsets[i + 1] - state.offsets[i],)), v.shape)
+                      for i, v in enumerate(state.trainable)}
+            values.update((v, named[f"state_{i}"]) for i, v in enumerate(state.others))
+            with substitute(values):
+                with GradientTape() as tape:
+                    y_pred = model(features, training=True)
+                    loss = model.compute_loss(features, named["y"], y_pred, named.get("sample_weight"))
+                grads = tape.gradient(loss, state.trainable)
+                if probe is not None:
+                    probe(state.trainable, grads)
+                    return loss
+                grads = optimizer.clip_gradients(ops, grads)
+                flat = ops.concatenate([ops.reshape(g, (-1,)) for g in grads])
+                hyper = {name: named[f"hyper_{name}"] for name in hyper_names}
+                value = decay(parameters, hyper["weight_decay"]) if "weight_decay" in hyper else parameters
+                slots = {name: named[f"slot_{name}"] for name in state.slot_names}
+                new_parameters, new_slots = optimizer._update(ops, value, flat, slots, hyper)
+            assigned = [value for _, value in parameters._trace.tracer.assigned.values()]
+            return [loss, y_pred, new_parameters] + [new_slots[name] for name in state.slot_names] + assigned
+
+        try:
+            result = trace_function(step, [spec for _, spec in inputs], dynamic_batch=False,
+                                    names=[name for name, _ in inputs])
+        except (OpError, TypeError, ValueError, AttributeError) as exc:
+            raise NotTraceable(f"tracing the step failed: {exc}") from exc
+        return result, hyper_names
+
+
+def untraceable_reason(model):
+    """Why ``model``'s training step cannot be compiled, or None."""
+    from pyml.models.training import Trainer
+
+    if type(model).train_step is not Trainer.train_step:
+        return f"{type(model).__name__} overrides train_step (a custom step runs eagerly)"
+    optimizer = model.optimizer
+    if type(optimizer)._update is Optimizer._update:
+        return f"optimizer {type(optimizer).__name__} defines update_step only (no _update rule to trace)"
+    if type(optimizer).update_step is not Optimizer.update_step:
+        return f"optimizer {type(optimizer).__name__} overrides update_step"
+    return None
+
+
+def _variable_ids(model):
+    return [id(v) for v in model.trainable_weights], [id(v) for v in model.weights]
+
+
+def _signature(x, y, sample_weight):
+    arrays = _as_list(x) + [y] + ([sample_weight] if sample_weight is not None else [])
+    return tuple((np.shape(a), _dtype(a)) for a in arrays)
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _tensors(x):
+    return [Tensor(a) for a in x] if isinstance(x, (list, tuple)) else Tensor(x)
+
+
+def _dtype(array):
+    """The dtype a batch array has as a Tensor (float64 data stays float64, int64 labels become int32)."""
+    return dtypes.of_array(np.asarray(array))
+
+
+__all__ = ["CompiledTrainStep", "FlatState", "NotTraceable", "untraceable_reason"]

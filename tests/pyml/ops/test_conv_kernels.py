@@ -1,0 +1,60 @@
+"""The chunked convolution and strided-view pooling forwards (pyml/ops/conv.py, pooling.py) against loop
+references (tests/op_samples/conv.py): several chunks with a short last one, non-contiguous outputs, ties and
+NaN in max pooling's gradient, overlapping windows and padding."""
+import sys
+
+import numpy as np
+import pytest
+
+from pyml.ops.conv import conv_filter_grad_into, conv_into, conv_transpose_into
+from pyml.ops.pooling import max_pool_grad_into, max_pool_into
+from tests.op_samples.conv import (conv_filter_grad_reference, conv_reference, conv_transpose_reference,
+                                   max_pool_grad_reference, pool_reference)
+
+conv_module = sys.modules["pyml.ops.conv"]  # the module (pyml.ops.conv is the public function)
+rng = np.random.default_rng(5)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", 1500)  # a few samples per chunk: exercises the chunk loop
+
+
+@pytest.mark.parametrize("strides, padding, dilation", [
+    ((1, 1), ((0, 0), (0, 0)), (1, 1)),
+    ((2, 1), ((1, 2), (0, 1)), (1, 1)),
+    ((1, 2), ((2, 2), (1, 1)), (2, 1)),
+])
+def test_chunked_convolutions_match_the_references(small_chunks, strides, padding, dilation):
+    x, w = rng.standard_normal((7, 9, 8, 3)), rng.standard_normal((3, 2, 3, 4))
+    attrs = dict(strides=strides, padding=padding, dilation=dilation, groups=1)
+    expected = conv_reference(x, w, **attrs)
+    out = np.empty(expected.shape)
+    conv_into(out, x, w, **attrs)
+    np.testing.assert_allclose(out, expected, rtol=1e-10)
+    y = rng.standard_normal(expected.shape)
+    grad_w = np.empty(w.shape)[..., ::-1]  # a non-contiguous output array
+    conv_filter_grad_into(grad_w, x, y, kernel_shape=(3, 2), **attrs)
+    np.testing.assert_allclose(grad_w, conv_filter_grad_reference(x, y, kernel_shape=(3, 2), **attrs), rtol=1e-10)
+    grad_x = np.empty(x.shape)
+    conv_transpose_into(grad_x, y, w, spatial_shape=(9, 8), **attrs)
+    np.testing.assert_allclose(grad_x, conv_transpose_reference(y, w, spatial_shape=(9, 8), **attrs), rtol=1e-10)
+
+
+@pytest.mark.parametrize("window, strides, padding", [
+    ((2, 2), (2, 2), ((0, 0), (0, 0))),   # the Keras convnet's pooling: windows tile the input
+    ((3, 3), (1, 2), ((1, 1), (0, 2))),   # overlapping windows and padding
+    ((2, 2), (2, 2), ((0, 1), (0, 1))),   # "same" on an odd size
+])
+def test_max_pool_and_its_gradient_with_ties_and_nan(window, strides, padding):
+    x = rng.integers(0, 3, (2, 5, 7, 3)).astype("float64")  # few distinct values: many ties
+    x[0, 1, 2, 0] = np.nan
+    expected = pool_reference("max")(x, window=window, strides=strides, padding=padding)
+    out = np.empty(expected.shape)
+    max_pool_into(out, x, window=window, strides=strides, padding=padding)
+    np.testing.assert_array_equal(out, expected)
+    g = rng.standard_normal(expected.shape)
+    grad = np.empty(x.shape)
+    max_pool_grad_into(grad, x, g, window=window, strides=strides, padding=padding)
+    np.testing.assert_allclose(grad, max_pool_grad_reference(x, g, window=window, strides=strides, padding=padding),
+                               rtol=1e-12)
