@@ -437,6 +437,7 @@ def test_webgpu_load_fetches_no_cpu_kernels(harness, recording_page, dense_bundl
     assert "index.js" in files and "webgpu.js" in files, files
     assert not recorded.families(), f"a WebGPU load fetched CPU kernel families: {sorted(files)}"
     assert "wasm.js" not in files and not recorded.wasm_files(), f"a WebGPU load fetched the wasm backend: {sorted(files)}"
+    assert "cpu.js" not in files, f"a WebGPU load fetched the JS interpreter: {sorted(files)}"
 
 
 def test_webgpu_path_runtime_stays_within_its_gzip_budget(harness, recording_page, dense_bundle):

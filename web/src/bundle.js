@@ -5,7 +5,7 @@
  * the field (`weights.entries[2].sha256`), the node (`%v3`) or the step.
  * @module bundle
  */
-import { kernels } from "./cpu.js";
+import { OP_NAMES } from "./ops.js";
 import { ITEM_SIZES, formatShape, numel, sha256Hex } from "./util.js";
 import { STORAGE_OF, decodeEntry, joinShards, storageBytes, weightFiles } from "./weights.js";
 
@@ -29,7 +29,7 @@ const PLAIN_FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
 /**
  * Fetch model.json and its weights files (resolved relative to the manifest URL, fetched in parallel),
- * validate them, and verify every SHA-256.
+ * validate them, and verify every SHA-256: `fetchManifest`, then `fetchWeights`.
  * @param {string|URL} url  the manifest, e.g. "model/model.json"
  * @param {{knownOps?: Iterable<string>, onProgress?: Function}} [options]  `knownOps`: the primitives the
  *   runtime can run (default: the CPU kernel names); `onProgress({stage: "weights", loaded, total})` per chunk.
@@ -37,7 +37,21 @@ const PLAIN_FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
  * @example
  *   const { manifest, weights } = await fetchBundle("model/model.json");
  */
-export async function fetchBundle(url, { knownOps, onProgress } = {}) {
+export async function fetchBundle(url, options = {}) {
+  const { manifest, url: href } = await fetchManifest(url, options);
+  return { manifest, weights: await fetchWeights(manifest, href, options), url: href };
+}
+
+/**
+ * Fetch and validate model.json alone, so that work needing only the manifest (compiling pipelines) can
+ * overlap the download of the weights.
+ * @param {string|URL} url  the manifest, e.g. "model/model.json"
+ * @param {{knownOps?: Iterable<string>}} [options]  as `fetchBundle`
+ * @returns {Promise<{manifest: object, url: string}>}  `url`: the manifest's absolute URL
+ * @example
+ *   const { manifest, url } = await fetchManifest("model/model.json");
+ */
+export async function fetchManifest(url, { knownOps } = {}) {
   const manifestUrl = new URL(url, globalThis.location?.href);
   const response = await fetchOk(manifestUrl);
   let manifest;
@@ -47,6 +61,19 @@ export async function fetchBundle(url, { knownOps, onProgress } = {}) {
     throw new Error(`${manifestUrl.href}: not valid JSON (${err.message})`);
   }
   validateManifest(manifest, { knownOps, file: manifestUrl.pathname.split("/").pop() || "model.json" });
+  return { manifest, url: manifestUrl.href };
+}
+
+/**
+ * Fetch a validated manifest's weights files in parallel (relative to the manifest's `url`) and verify them.
+ * @param {object} manifest  from `fetchManifest`
+ * @param {string|URL} url  the manifest's URL
+ * @param {{onProgress?: Function}} [options]  as `fetchBundle`
+ * @returns {Promise<ArrayBuffer>}  the files' bytes, concatenated (`readWeights` reads them)
+ * @example
+ *   const weights = readWeights(manifest, await fetchWeights(manifest, url));
+ */
+export async function fetchWeights(manifest, url, { onProgress } = {}) {
   const files = weightFiles(manifest.weights);
   const total = files.reduce((n, f) => n + f.byte_length, 0);
   const loaded = files.map(() => 0);
@@ -54,9 +81,9 @@ export async function fetchBundle(url, { knownOps, onProgress } = {}) {
     loaded[k] = bytes;
     onProgress({ stage: "weights", loaded: loaded.reduce((a, b) => a + b, 0), total });
   });
-  const shards = await Promise.all(files.map((f, k) => fetchBytes(new URL(f.file, manifestUrl), progress && ((n) => progress(k, n)))));
+  const shards = await Promise.all(files.map((f, k) => fetchBytes(new URL(f.file, url), progress && ((n) => progress(k, n)))));
   await verifyWeights(manifest, shards);
-  return { manifest, weights: joinShards(shards), url: manifestUrl.href };
+  return joinShards(shards);
 }
 
 async function fetchOk(url) {
@@ -159,7 +186,7 @@ export function validateManifest(manifest, { knownOps, file = "model.json" } = {
   if (version > FORMAT_VERSION) {
     throw new Error(`${file}: bundle format version ${version} is newer than this runtime supports (${FORMAT_VERSION}); update pyml`);
   }
-  const nodes = checkGraph(manifest.graph, new Set(knownOps || Object.keys(kernels)), fail);
+  const nodes = checkGraph(manifest.graph, new Set(knownOps || OP_NAMES), fail);
   checkSignature(manifest, "inputs", nodes, fail);
   checkSignature(manifest, "outputs", nodes, fail);
   const entries = checkWeightsTable(manifest.weights, nodes, fail, version);

@@ -8,23 +8,10 @@
  * families a graph needs, so a page on WebGPU never downloads them.
  * @module cpu
  */
+import { KERNEL_FAMILIES } from "./ops.js";
 import { ARRAY_TYPES, formatShape, isStorageArray, numel, resolveShape } from "./util.js";
 
-/**
- * The primitives each CPU kernel family defines (the keys of `kernels` in cpu/<family>.js, checked by
- * tests/browser/test_runtime.py). Lets the loader validate a graph's ops without importing any kernel.
- * @example
- *   KERNEL_FAMILIES.linalg; // ["matmul"]
- */
-export const KERNEL_FAMILIES = Object.freeze({
-  elementwise: ["neg", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid", "erf", "sin", "cos", "add", "sub",
-    "mul", "div", "pow", "maximum", "minimum", "equal", "not_equal", "less", "less_equal", "greater",
-    "greater_equal", "where", "cast"],
-  reduction: ["sum", "mean", "max", "min", "argmax"],
-  movement: ["reshape", "transpose", "broadcast_to", "slice", "pad", "concatenate", "stack", "take", "one_hot"],
-  linalg: ["matmul"],
-  conv: ["conv", "conv_transpose", "conv_filter_grad", "max_pool", "avg_pool", "max_pool_grad", "max_pool_gather"],
-});
+export { KERNEL_FAMILIES };
 
 const familyOf = {};
 for (const [family, names] of Object.entries(KERNEL_FAMILIES)) for (const name of names) familyOf[name] = family;

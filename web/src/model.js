@@ -2,7 +2,7 @@
  * `loadModel` and `Model`, the one stateful object of the runtime: a loaded bundle bound to a backend.
  * @module model
  */
-import { fetchBundle, readWeights } from "./bundle.js";
+import { fetchManifest, fetchWeights, readWeights } from "./bundle.js";
 import { formatShape, flatten, inferShape, numel, toStorageArray } from "./util.js";
 import { createGpu, destroyGpu, findAdapter, requestGpuDevice, runSteps } from "./webgpu.js";
 
@@ -31,35 +31,41 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   if (!BACKENDS.includes(backend)) {
     throw new Error(`loadModel: backend must be one of ${BACKENDS.map((b) => `"${b}"`).join(", ")}. Received: ${JSON.stringify(backend)}`);
   }
-  // The bundle downloads while the backend is chosen and, for the CPU, the wasm compiles.
-  const bundle = fetchBundle(url, { onProgress }).then(({ manifest, weights }) => [manifest, readWeights(manifest, weights)]);
-  bundle.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
+  // The bundle downloads while the backend is chosen and the kernels compile (the wasm, or the WebGPU
+  // pipelines, which need only the manifest).
+  const bundle = fetchManifest(url);
+  const weights = bundle.then(({ manifest, url: href }) => fetchWeights(manifest, href, { onProgress })
+    .then((bytes) => readWeights(manifest, bytes)));
+  weights.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
   let reason = `backend "${backend}" was asked for`;
   if (backend === "auto") {
     const adapter = await findAdapter();
     const software = adapter && softwareAdapter(adapter);
     if (adapter && !software) {
-      return loadOnGpu(...(await bundle), adapter, `a hardware WebGPU adapter (${describe(adapterInfo(adapter))})`, onProgress);
+      return loadOnGpu((await bundle).manifest, weights, adapter, `a hardware WebGPU adapter (${describe(adapterInfo(adapter))})`, onProgress);
     }
     reason = adapter ? `the WebGPU adapter (${describe(adapterInfo(adapter))}) ${software}, which the CPU path outruns`
       : "this browser has no WebGPU adapter";
   } else if (backend === "webgpu") {
-    return loadOnGpu(...(await bundle), await findAdapter(), reason, onProgress);
+    return loadOnGpu((await bundle).manifest, weights, await findAdapter(), reason, onProgress);
   }
   const cpuPath = import("./wasm.js");
-  import("./cpuplan.js").catch(() => {}); // wasm.js imports it: fetch it alongside rather than after
+  for (const imported of [import("./cpuplan.js"), import("./cpu.js")]) imported.catch(() => {}); // wasm.js imports
+  // them: fetched alongside it rather than after it
   cpuPath.then((cpu) => cpu.prefetchKernels(backend), () => {});
-  const [manifest, tensors] = await bundle;
+  const { manifest } = await bundle;
+  const tensors = await weights;
   if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
   const cpu = await (await cpuPath).loadCpu(manifest, tensors, backend, reason);
   if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
   return new Model(manifest, cpu);
 }
 
-async function loadOnGpu(manifest, tensors, adapter, reason, onProgress) {
+// `weights`: a promise of readWeights' result; the device and the pipelines are made while it resolves.
+async function loadOnGpu(manifest, weights, adapter, reason, onProgress) {
   const { device, info } = await requestGpuDevice(manifest, adapter);
   if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
-  const gpu = await createGpu(device, manifest, tensors);
+  const gpu = await createGpu(device, manifest, weights);
   if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
   return new Model(manifest, { backend: "webgpu", gpu, adapter: info, reason });
 }

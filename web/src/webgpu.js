@@ -152,8 +152,9 @@ export function uploadWeights(device, weights) {
 }
 
 /**
- * Build everything a run needs on a device: pipelines, weight buffers and the params uniform. Validation
- * errors raised while creating them are caught by an error scope and rethrown with their message.
+ * Build everything a run needs on a device: pipelines, weight buffers and the params uniform. The pipelines
+ * start compiling before `weights` (a value or a promise) resolve. Validation errors raised while creating
+ * them are caught by an error scope and rethrown with their message; on any failure the device is destroyed.
  * @returns {Promise<object>}  the executor record that `runSteps` and `destroyGpu` take
  * @example
  *   const gpu = await createGpu(device, manifest, readWeights(manifest, bytes));
@@ -161,14 +162,15 @@ export function uploadWeights(device, weights) {
 export async function createGpu(device, manifest, weights) {
   device.pushErrorScope("out-of-memory");
   device.pushErrorScope("validation");
-  const pending = createPipelines(device, manifest);
-  const weightBuffers = uploadWeights(device, weights);
+  const pending = createPipelines(device, manifest).catch((err) => err);
+  const uploaded = Promise.resolve(weights).then((w) => uploadWeights(device, w)).catch((err) => err);
   const params = device.createBuffer({ label: "params", size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  const compiled = await pending.catch((err) => err);
+  const [compiled, weightBuffers] = [await pending, await uploaded];
   const [validation, memory] = [await device.popErrorScope(), await device.popErrorScope()];
-  const gpu = { device, manifest, weightBuffers, params, batches: new Map(), batch: null, failed: null,
+  const gpu = { device, manifest, params, batches: new Map(), batch: null, failed: null,
+    weightBuffers: weightBuffers instanceof Error ? new Map() : weightBuffers,
     ...(compiled instanceof Error ? { pipelines: new Map() } : compiled) };
-  const error = compiled instanceof Error ? compiled : validation || memory;
+  const error = [weightBuffers, compiled].find((e) => e instanceof Error) || validation || memory;
   if (error) {
     destroyGpu(gpu);
     throw new Error(error instanceof Error ? error.message : `WebGPU error while loading the model: ${error.message}`);

@@ -164,6 +164,12 @@ export function fetchBundle(
   url: string | URL,
   options?: { knownOps?: Iterable<string>; onProgress?: (event: ProgressEvent) => void },
 ): Promise<{ manifest: Manifest; weights: ArrayBuffer; url: string }>;
+export function fetchManifest(url: string | URL, options?: { knownOps?: Iterable<string> }): Promise<{ manifest: Manifest; url: string }>;
+export function fetchWeights(
+  manifest: Manifest,
+  url: string | URL,
+  options?: { onProgress?: (event: ProgressEvent) => void },
+): Promise<ArrayBuffer>;
 export function validateManifest(manifest: unknown, options?: { knownOps?: Iterable<string>; file?: string }): void;
 export function verifyWeights(manifest: Manifest, shards: ArrayBuffer | ArrayBuffer[]): Promise<void>;
 export function readWeights(manifest: Manifest, weights: ArrayBuffer): Record<string, TensorValue>;
