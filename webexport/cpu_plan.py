@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from pyml.ops.registry import Spec
 from webexport import kernels as _families
-from webexport.fusion import fuse, step_label
+from webexport.fusion import fuse, step_label, value_readers
 from webexport.kernels.common import scalar_value
 from webexport.memory import plan_memory
 from webexport.validate_cpu import PROGRAM_REGISTERS
@@ -87,7 +87,7 @@ def plan_cpu(graph):
     """The ``CpuPlan`` of an optimized ``graph``: steps in graph order, zero-copy aliases, memory plan."""
     groups = {g.output.name: g for g in fuse(graph, _EPILOGUE_ANCHORS) if g.kind == "epilogue"}
     in_group = {n.name for g in groups.values() for n in g.nodes}
-    readers = _readers(graph)
+    readers = value_readers(graph)
     softmaxes = _softmaxes(graph, readers, in_group)
     in_softmax = {n for nodes, _ in softmaxes.values() for n in nodes}
     zero_copy = _families.aliases()
@@ -345,16 +345,6 @@ def _softmaxes(graph, readers, taken):
                 if y and y.name in readers[d.name]:
                     found[y.name] = ([m.name, d.name, e.name, s.name, log.name, y.name], kind)
     return found
-
-
-def _readers(graph):
-    out = {}
-    for node in graph.nodes:
-        for name in node.inputs:
-            out.setdefault(name, []).append(node.name)
-    for name in graph.outputs:
-        out.setdefault(name, []).append(None)
-    return out
 
 
 def _js_step(graph, node):

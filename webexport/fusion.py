@@ -74,7 +74,7 @@ def fuse(graph, lowerings=None):
     [('epilogue', ['v2', 'v4', 'v6']), ('epilogue', ['v8', 'v10']), ('row', ['v11', 'v12', 'v13', 'v14', 'v15'])]
     """
     lowerings = LOWERINGS if lowerings is None else lowerings
-    readers = _readers(graph)
+    readers = value_readers(graph)
     groups, taken = [], set()
     order = {n.name: i for i, n in enumerate(graph.nodes)}
     for node in graph.nodes:
@@ -133,7 +133,7 @@ def format_fusion(graph, groups):
     return "\n".join(lines)
 
 
-def _readers(graph):
+def value_readers(graph):
     """Value name → the names of the nodes reading it; a graph output counts as a reader named ``None``."""
     out = {}
     for node in graph.nodes:
