@@ -305,6 +305,7 @@ function checkPlan(manifest, nodes, entries, fail) {
   const { values, kernels, steps } = manifest;
   const slots = checkSlots(manifest.buffers, "buffers", fail);
   if (!isObject(values)) fail("values", "must be an object {name: {buffer} | {weight}}");
+  const packed = new Map(); // weight entry -> whether its GPU buffer holds the stored bytes (one buffer per weight)
   for (const [name, v] of Object.entries(values)) {
     const where = `values.${name}`;
     if (isObject(v) && "buffer" in v) {
@@ -314,6 +315,12 @@ function checkPlan(manifest, nodes, entries, fail) {
       if (node) checkSlotSize(node, slot, where, fail);
     } else if (isObject(v) && "weight" in v) {
       if (!entries.has(v.weight)) fail(`${where}.weight`, `names "${v.weight}", which weights.entries does not define`);
+      const flag = v.packed ?? false;
+      const storage = entries.get(v.weight).storage ?? entries.get(v.weight).dtype;
+      if (typeof flag !== "boolean") fail(`${where}.packed`, `must be true or false. Received: ${JSON.stringify(flag)}`);
+      if (flag && storage !== "float16" && storage !== "int8") fail(`${where}.packed`, `needs a float16 or int8 weight; "${v.weight}" is stored as ${storage}`);
+      if ((packed.get(v.weight) ?? flag) !== flag) fail(`${where}.packed`, `is ${flag} but another value says ${!flag} for weight "${v.weight}"`);
+      packed.set(v.weight, flag);
     } else fail(where, "must be {buffer: id} or {weight: name}");
   }
   for (const key of ["inputs", "outputs"]) {

@@ -185,9 +185,9 @@ def _direct_kernel(ctx, mm, tiling, inputs, output, label, fused, split=1):
     slice_ = -(-mm.k // (split * vk)) * vk  # slices start at multiples of vk
     k = f"{mm.k}u"
     if split == 1 and not mm.b.shape[:-2] and mm.n >= 4 and ctx.constant(inputs[1]) is not None:
-        # A weight is a buffer of its own, its length k * n rounded up to 4 elements (16 bytes): reading k from it
-        # lets layers that differ only in K (784 -> 512, 512 -> 512) share one kernel, one pipeline to compile.
-        k = f"(arrayLength(&in1) / {mm.n}u)"
+        # Reading k from the weight's own buffer lets layers that differ only in K (784 -> 512, 512 -> 512) share
+        # one kernel, one pipeline to compile.
+        k = _k_from_length(ctx.packed(inputs[1]), mm.n)
     binds = bindings(ctx, inputs, [output])
     if vk == 4:
         binds[0]["type"] = f"vec4<{binds[0]['type']}>"
@@ -200,6 +200,17 @@ def _direct_kernel(ctx, mm, tiling, inputs, output, label, fused, split=1):
     threads = mm.threads(tiling.rows, tiling.cols, tiling.size, split)
     return Kernel(wgsl=wgsl, inputs=inputs, outputs=[output], threads=threads, label=label,
                   workgroup_size=tiling.size)
+
+
+def _k_from_length(packed, n):
+    """K of a weight ``b`` (k x n, n >= 4) from the length in words of its buffer (docs/internals.md §6): float32,
+    one word per element, padded by at most 3 (16 bytes); a packed weight's buffer is exactly its stored bytes,
+    float16 two elements per word (padded by at most 1), int8 four (padded by at most 3) and then n scales."""
+    if packed == "int8":
+        return f"((arrayLength(&in1) - {n}u) * 4u / {n}u)"
+    if packed == "float16":
+        return f"(arrayLength(&in1) * 2u / {n}u)"
+    return f"(arrayLength(&in1) / {n}u)"
 
 
 def _reduce_kernel(node, ctx, mm, partials, split, epilogue, label):
