@@ -12,6 +12,7 @@
   (``params.batch`` when dynamic) and the output positions.
 
 ``conv`` and ``conv_transpose`` accept a fused ``epilogue`` (bias, activation; see epilogue.epilogue_code).
+Every ``conv`` program reads filters stored as float16 or int8 (``ctx.packed``) as stored (packed.wgsl.j2).
 Importing this module also registers the pooling lowerings (pooling.py), which share this family.
 """
 import numpy as np

@@ -21,7 +21,8 @@ the tiled one is a ``Variant`` from ``TILED_MIN_BATCH`` rows on, which the runti
 (docs/internals.md §6, ``steps[].variants``).
 
 Every program takes a fused ``epilogue`` (webexport/kernels/epilogue.py), applied to each result before it is
-stored; with split-K the reduce kernel applies it.
+stored; with split-K the reduce kernel applies it. Every program reads a weight ``b`` stored as float16 or int8
+(``ctx.packed``, docs/internals.md §4) as stored, unpacking each element as it is loaded (packed.wgsl.j2).
 
     >>> kernels = lower_matmul(dense_node, ctx)             # a dense layer, dynamic batch
     >>> [k.label for k in kernels], [v.min_batch for v in kernels[0].variants]
