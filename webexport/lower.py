@@ -186,7 +186,7 @@ def packed_weights(graph, storage):
 
 
 def _check_packed_reads(plan):
-    """Every kernel binding a packed weight reads it through its unpacking helper (kernels/packed.wgsl.j2):
+    """Every kernel binding a packed weight reads it through its unpacking helpers (kernels/packed.wgsl.j2):
     indexed as float32 it would not compile, and read as float32 bits it would be wrong."""
     for step in plan.steps:
         for position, name in enumerate(step.kernel.inputs):
@@ -194,7 +194,7 @@ def _check_packed_reads(plan):
             if entry not in plan.packed:
                 continue
             for program in [step.kernel] + list(step.kernel.variants):
-                if f"in{position}_at(" not in program.wgsl:
+                if f"in{position}_at(" not in program.wgsl and f"in{position}_unpack(" not in program.wgsl:
                     raise ExportError(f"step {step.label!r}: binds the {plan.packed[entry]} weight %{name} but does not "
                                       f"unpack it (a lowering of {', '.join(PACKED_OPERAND)} must read it through "
                                       f"kernels/packed.wgsl.j2)")

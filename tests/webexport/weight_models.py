@@ -2,8 +2,9 @@
 packed.wgsl.j2), shared by the native (tests/webexport/test_weights.py) and browser
 (tests/browser/test_weights_browser.py) parity tests.
 
-- ``mlp``: Dense 50→40 tanh → Dense 40→64: K = 50 is no multiple of 4 (scalar loads, K read from the packed
-  buffer's length); GEMV at batch 1, the register-tiled variant from ``linalg.TILED_MIN_BATCH`` rows.
+- ``mlp``: Dense 50→64 tanh → Dense 64→40: K = 50 is no multiple of 4 (scalar loads, K read from the packed
+  buffer's length); GEMV at batch 1, the register-tiled variant from ``linalg.TILED_MIN_BATCH`` rows; 64 columns
+  are read a word at a time (4 adjacent columns per invocation for int8), 40 per element for int8.
 - ``convnet`` on 6×6×8 images: a 3×3 conv 8→128 (Winograd), a 3×3 depthwise conv (direct), a 2×2 stride-2 conv
   128→16 (implicit GEMM, vec4 loads), Dense 144→32 (vec4 GEMV / tiled), plus Dense 4608→32 from the depthwise
   output (split-K), added.
@@ -26,7 +27,7 @@ def _weight(shape, name, fan_in=None):
     return pyml.Variable((RNG.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32), name=name)
 
 
-MLP = {"a": _weight((50, 40), "dense/kernel"), "bias": _weight((40,), "dense/bias", 1), "b": _weight((40, 64), "head/kernel")}
+MLP = {"a": _weight((50, 64), "dense/kernel"), "bias": _weight((64,), "dense/bias", 1), "b": _weight((64, 40), "head/kernel")}
 CONV = {"winograd": _weight((3, 3, 8, 128), "conv/kernel"), "depthwise": _weight((3, 3, 1, 128), "depthwise/kernel", 9),
         "gemm": _weight((2, 2, 128, 16), "down/kernel"), "dense": _weight((144, 32), "dense/kernel"),
         "long": _weight((4608, 32), "long/kernel")}
@@ -60,10 +61,11 @@ GRAPHS = {  # name: (graph builder, input shape per example or the static shape)
     "shared": (shared, (None, 64)),
     "tiles": (tiles, (256, 64)),
 }
-# Text each graph's kernels must contain, so the tests cover the programs they are written for: Winograd's filter
-# transform, the implicit GEMM (w_row), the direct conv (grp), split-K, the workgroup-memory tiles.
-PROGRAMS = {"mlp": ["// matmul+add+tanh"],
-            "convnet": ["// conv.filter", "let w_row", "let grp", "// matmul.partial", "// matmul.reduce"],
+# Text each graph's kernels must contain, so the tests cover the programs they are written for: whole words of
+# a packed weight (_unpack), Winograd's filter transform, the implicit GEMM (w_row), the direct conv (grp),
+# split-K, the workgroup-memory tiles.
+PROGRAMS = {"mlp": ["// matmul+add+tanh", "in1_unpack("],
+            "convnet": ["// conv.filter", "let w_row", "let grp", "// matmul.partial", "// matmul.reduce", "in1_at("],
             "shared": ["// mul"], "tiles": ["var<workgroup> tile_b"]}
 
 

@@ -44,6 +44,7 @@ SPLIT_SLICE = 512  # aim for K slices of about this length, ...
 SPLIT_MAX = 16  # ... at most this many
 GEMV_MIN_BLOCKS = 4  # with fewer column blocks than this ...
 GEMV_SPLIT_MIN_K = 1024  # ... and K at least this long, GEMV splits K inside the workgroup
+PER_WORD = {"float16": 2, "int8": 4}  # elements of a packed weight per 32-bit word
 WORKGROUP_TILES_MIN_M = 256  # static row counts from which workgroup-memory tiles are used (and n, k >= 64)
 
 
@@ -71,13 +72,14 @@ class Tiling:
         return self.tn * self.ct
 
 
-def gemv_tiling(m, n, k, split=1):
+def gemv_tiling(m, n, k, split=1, per_word=1):
     """One row per invocation (``m`` rows when ``m`` is static and at most 4), two columns each, 32 invocations
     side by side (16 for narrow outputs); K split 4 ways inside the workgroup when the output has fewer than
     ``GEMV_MIN_BLOCKS`` column blocks and K is long, to keep more invocations busy. (Measured on SwiftShader:
     the split's barrier, and four columns instead of two, each add a third to a GEMV's compile time, which is
-    most of a cold start, and run no faster at batch 1.)"""
-    tn = 2 if n >= 32 else 1
+    most of a cold start, and run no faster at batch 1.) A weight stored as int8 (``per_word`` 4) takes four
+    adjacent columns, one word of it per row: one load and one unpack instead of four."""
+    tn = 4 if per_word == 4 and n >= 64 and n % 4 == 0 else 2 if n >= 32 else 1
     ct = 32 if n >= 64 else 16  # a whole warp per workgroup on a GPU; software adapters run either as fast
     kt = 4 if split == 1 and -(-n // (ct * tn)) < GEMV_MIN_BLOCKS and k >= GEMV_SPLIT_MIN_K else 1
     return Tiling(tm=m if m is not None and m <= 4 else 1, tn=tn, ct=ct, mt=1, kt=kt)
@@ -156,10 +158,11 @@ def lower_matmul(node, ctx, epilogue=()):
     if mm.m is not None and mm.m >= WORKGROUP_TILES_MIN_M and mm.n >= 64 and mm.k >= 64:
         return [_tiled_kernel(node, ctx, mm, epilogue)]
     gemv = mm.m is None or mm.m <= 4
-    first = gemv_tiling(mm.m, mm.n, mm.k) if gemv else register_tiling(mm.n)
+    per_word = PER_WORD.get(ctx.packed(node.inputs[1]), 1)
+    first = gemv_tiling(mm.m, mm.n, mm.k, per_word=per_word) if gemv else register_tiling(mm.n)
     blocks = -(-mm.n // first.cols) * (1 if mm.m is None else -(-mm.m // first.rows)) * mm.static_matrices
     split = split_count(mm.k, blocks) if not mm.batch else 1
-    tilings = [gemv_tiling(mm.m, mm.n, mm.k, split) if gemv else first]
+    tilings = [gemv_tiling(mm.m, mm.n, mm.k, split, per_word) if gemv else first]
     if mm.m is None:
         tilings.append(register_tiling(mm.n))
     label = f"{node.name}/" + "+".join(["matmul"] + [s.target for s in epilogue])
@@ -192,12 +195,16 @@ def _direct_kernel(ctx, mm, tiling, inputs, output, label, fused, split=1):
     binds = bindings(ctx, inputs, [output])
     if vk == 4:
         binds[0]["type"] = f"vec4<{binds[0]['type']}>"
+    # A packed weight's words are read whole when each invocation's columns can be adjacent, a word's worth each.
+    pack = PER_WORD.get(binds[1]["packed"], 0)
+    if pack and (tiling.tn % pack or mm.n % tiling.tn):
+        pack = 0
     groups, blocks_m, blocks_n = mm.groups(tiling.rows, tiling.cols, split)
     acc_type, zero = ACCUMULATORS[mm.out.dtype]
     wgsl = render("matmul.wgsl.j2", label=label, bindings=binds, workgroup_size=tiling.size, tiling=tiling, vk=vk,
                   m=dim(mm.m), n=mm.n, k=k, split=split, slice=slice_, blocks_m=blocks_m,
                   blocks_n=blocks_n, groups=groups, acc_type=acc_type, zero=zero, a_row=k, out_row=mm.n,
-                  out_base=f"bi * m * {mm.n}u", epilogue=fused or NO_EPILOGUE, **mm.terms)
+                  out_base=f"bi * m * {mm.n}u", epilogue=fused or NO_EPILOGUE, pack=pack, **mm.terms)
     threads = mm.threads(tiling.rows, tiling.cols, tiling.size, split)
     return Kernel(wgsl=wgsl, inputs=inputs, outputs=[output], threads=threads, label=label,
                   workgroup_size=tiling.size)
