@@ -91,6 +91,14 @@ def register_tiling(n):
     return Tiling(tm=4, tn=tn, ct=16, mt=4, kt=1)
 
 
+def whole_words(weight, tiling, n):
+    """How many elements per word a packed ``weight`` binding (``common.bindings``) is read by, whole words at a
+    time: its elements per word when each invocation's ``tiling.tn`` columns can be adjacent (``tn`` a multiple of
+    it, ``n`` of ``tn``), else 0 (element by element, columns ``ct`` apart; float32 weights too)."""
+    pack = PER_WORD.get(weight["packed"], 0)
+    return pack if pack and tiling.tn % pack == 0 and n % tiling.tn == 0 else 0
+
+
 def split_count(k, blocks):
     """How many slices of K a matmul with ``blocks`` output blocks splits into (1: no split)."""
     if k < SPLIT_MIN_K or blocks > SPLIT_MAX_GROUPS:
@@ -195,10 +203,7 @@ def _direct_kernel(ctx, mm, tiling, inputs, output, label, fused, split=1):
     binds = bindings(ctx, inputs, [output])
     if vk == 4:
         binds[0]["type"] = f"vec4<{binds[0]['type']}>"
-    # A packed weight's words are read whole when each invocation's columns can be adjacent, a word's worth each.
-    pack = PER_WORD.get(binds[1]["packed"], 0)
-    if pack and (tiling.tn % pack or mm.n % tiling.tn):
-        pack = 0
+    pack = whole_words(binds[1], tiling, mm.n)
     groups, blocks_m, blocks_n = mm.groups(tiling.rows, tiling.cols, split)
     acc_type, zero = ACCUMULATORS[mm.out.dtype]
     wgsl = render("matmul.wgsl.j2", label=label, bindings=binds, workgroup_size=tiling.size, tiling=tiling, vk=vk,
