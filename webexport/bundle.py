@@ -28,7 +28,7 @@ import pyml
 from webexport.cpu_plan import plan_cpu
 from webexport.kernels.common import ExportError
 from webexport.lower import workgroup_storage_bytes
-from webexport.validate import FORMAT, FORMAT_VERSION
+from webexport.validate import FORMAT, PACKED_VERSION
 from webexport.weights import pack_weights, storage_error
 
 _ROOT = Path(__file__).resolve().parent
@@ -144,7 +144,8 @@ def build_manifest(plan, memory, weights):
                                   "threads": [int(t) for t in v.threads]} for v in kernel.variants]
         steps.append(entry)
     return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "producer": f"pyml {pyml.__version__}",
+        # Format 3 only where it is needed, so runtimes reading format 2 still run every other bundle.
+        "format": FORMAT, "format_version": PACKED_VERSION if plan.packed else 2, "producer": f"pyml {pyml.__version__}",
         "inputs": [signature(n) for n in graph.inputs],
         "outputs": [signature(n) for n in graph.outputs],
         "graph": graph.to_json(),

@@ -22,7 +22,8 @@ from webexport.validate_cpu import check_cpu_plan
 from webexport.weights import decode, storage_bytes, weights_files
 
 FORMAT = "pyml-bundle"
-FORMAT_VERSION = 2  # the newest bundle format this loader reads (1: one weights file, no storage tiers, no cpu)
+FORMAT_VERSION = 3  # the newest bundle format this loader reads (1: one weights file, no storage tiers, no cpu)
+PACKED_VERSION = 3  # the format that added values[].packed; bundles without packed weights are still written as 2
 DTYPES = ("float32", "int32", "bool")
 STORAGE_OF = {"float32": ("float32", "float16", "int8"), "int32": ("int32",), "bool": ("bool",)}
 REQUIRED = ("inputs", "outputs", "graph", "weights", "buffers", "values", "kernels", "steps")
@@ -292,7 +293,7 @@ def _check_plan(manifest, nodes, entries, fail):
         elif isinstance(v, dict) and "weight" in v:
             if not _is_name(v["weight"]) or v["weight"] not in entries:
                 fail(f"{where}.weight", f"names {v['weight']!r}, which weights.entries does not define")
-            _check_packed(v, where, entries, packed, fail)
+            _check_packed(v, where, entries, packed, manifest["format_version"], fail)
         else:
             fail(where, "must be {buffer: id} or {weight: name}")
     for key in ("inputs", "outputs"):
@@ -353,12 +354,15 @@ def _check_plan(manifest, nodes, entries, fail):
             fail(f"limits.{name}", f"must be a non-negative number. Received: {value!r}")
 
 
-def _check_packed(value, where, entries, packed, fail):
-    """``values[name].packed`` (optional, true): the weight's GPU buffer holds its stored float16/int8 bytes; every
-    value naming one weight says the same (there is one buffer per weight)."""
+def _check_packed(value, where, entries, packed, version, fail):
+    """``values[name].packed`` (format 3, optional, true): the weight's GPU buffer holds its stored float16/int8
+    bytes; every value naming one weight says the same (there is one buffer per weight)."""
     flag = value.get("packed", False)
     if not isinstance(flag, bool):
         fail(f"{where}.packed", f"must be true or false. Received: {flag!r}")
+    if flag and version < PACKED_VERSION:
+        fail(f"{where}.packed", f"needs format_version {PACKED_VERSION} (a runtime for format {version} would read the "
+                                f"weight as float32). Received: format_version={version}")
     entry = entries[value["weight"]]
     storage = entry.get("storage", entry["dtype"])
     if flag and storage not in ("float16", "int8"):

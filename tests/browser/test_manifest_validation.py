@@ -63,10 +63,11 @@ def _as_float16(manifest):
     manifest["weights"]["entries"][0].update(storage="float16", byte_length=12)
 
 
-def _packed(*values):
-    """c stored as float16 and uploaded packed by values.c, then ``values`` (name, fields) added."""
+def _packed(*values, version=3):
+    """c stored as float16 and uploaded packed by values.c (format 3), then ``values`` (name, fields) added."""
     def change(m):
         _as_float16(m)
+        m["format_version"] = version
         m["values"]["c"]["packed"] = True
         for name, fields in values:
             m["values"][name] = fields
@@ -106,7 +107,9 @@ REFUSED = [
     ("entry-byte-length", _set(["weights", "entries", 0, "byte_length"], 20), "weights.entries[0].byte_length"),
     ("entry-past-the-end", _set(["weights", "entries", 0, "offset"], 8), "weights.entries[0]"),
     ("constant-without-entry", _set(["weights", "entries"], []), "weights.entries"),
-    ("packed-float32-weight", _set(["values", "c", "packed"], True), "values.c.packed"),
+    ("packed-float32-weight", lambda m: (m.update(format_version=3), m["values"]["c"].update(packed=True)),
+     "values.c.packed"),
+    ("packed-in-format-2", _packed(version=2), "values.c.packed"),
     ("packed-not-a-bool", _packed(("c", {"weight": "c", "packed": 1})), "values.c.packed"),
     ("packed-one-buffer-two-ways", _packed(("c_alias", {"weight": "c", "packed": False})), "values.c_alias.packed"),
     ("buffer-id-repeated", _set(["buffers", 1, "id"], 0), "buffers[1].id"),

@@ -196,6 +196,7 @@ def test_kernels_unpacking_stored_weights_match_the_interpreter_on_them(packed, 
     uploaded_packed = {v["weight"] for v in bundle.manifest["values"].values() if v.get("packed")}
     # Every stored matrix is read as stored, except the one an elementwise op reads too.
     assert lossy and uploaded_packed == (set() if name == "shared" else lossy)
+    assert bundle.manifest["format_version"] == (2 if name == "shared" else 3)  # 3 only where weights are packed
     for batch in batches:
         x = weight_models.inputs(name, batch)
         expected = run_graph(g, x, constants=bundle.weights)[0].numpy()

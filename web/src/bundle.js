@@ -21,7 +21,7 @@ export const FORMAT = "pyml-bundle";
  * @example
  *   if (manifest.format_version > FORMAT_VERSION) console.log("update pyml");
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 const OPCODES = new Set(["placeholder", "constant", "call"]);
 // weights.file stays in the bundle folder (URLs read "..\\x" and "%2e%2e" as "../x" and "..").
@@ -319,6 +319,7 @@ function checkPlan(manifest, nodes, entries, fail) {
       const storage = entries.get(v.weight).storage ?? entries.get(v.weight).dtype;
       if (typeof flag !== "boolean") fail(`${where}.packed`, `must be true or false. Received: ${JSON.stringify(flag)}`);
       if (flag && storage !== "float16" && storage !== "int8") fail(`${where}.packed`, `needs a float16 or int8 weight; "${v.weight}" is stored as ${storage}`);
+      if (flag && manifest.format_version < 3) fail(`${where}.packed`, `needs format_version 3 (a runtime for format ${manifest.format_version} would read the weight as float32). Received: format_version=${manifest.format_version}`);
       if ((packed.get(v.weight) ?? flag) !== flag) fail(`${where}.packed`, `is ${flag} but another value says ${!flag} for weight "${v.weight}"`);
       packed.set(v.weight, flag);
     } else fail(where, "must be {buffer: id} or {weight: name}");
