@@ -73,7 +73,8 @@ def export_bundles(folder, what, tiers=("float32",)):
     if what in ("models", "all"):
         built += [(name, models.build(name)) for name in MODELS]
     if what in ("layers", "all"):
-        built += [(name, pyml.Sequential([pyml.Input(shape=shape), build()])) for name, (shape, build) in LAYERS.items()]
+        built += [(name, pyml.Sequential([pyml.Input(shape=shape), build()]))
+                  for name, (shape, build) in LAYERS.items()]
     names = []
     for name, model in built:
         for tier in tiers:
@@ -87,8 +88,8 @@ def gpu_weight_bytes(manifest):
     """Bytes the WebGPU runtime allocates for the weights (web/src/webgpu.js ``uploadWeights``): a packed weight
     its stored bytes rounded up to 4, any other 4 per element rounded up to 16."""
     packed = {v["weight"] for v in manifest["values"].values() if v.get("packed")}
-    return sum(-(-e["byte_length"] // 4) * 4 if e["name"] in packed else max(16, -(-4 * int(np.prod(e["shape"])) // 16) * 16)
-               for e in manifest["weights"]["entries"])
+    return sum(-(-e["byte_length"] // 4) * 4 if e["name"] in packed
+               else max(16, -(-4 * int(np.prod(e["shape"])) // 16) * 16) for e in manifest["weights"]["entries"])
 
 
 def feed(manifest, batch):

@@ -145,7 +145,8 @@ def build_manifest(plan, memory, weights):
         steps.append(entry)
     return {
         # Format 3 only where it is needed, so runtimes reading format 2 still run every other bundle.
-        "format": FORMAT, "format_version": PACKED_VERSION if plan.packed else 2, "producer": f"pyml {pyml.__version__}",
+        "format": FORMAT, "format_version": PACKED_VERSION if plan.packed else 2,
+        "producer": f"pyml {pyml.__version__}",
         "inputs": [signature(n) for n in graph.inputs],
         "outputs": [signature(n) for n in graph.outputs],
         "graph": graph.to_json(),

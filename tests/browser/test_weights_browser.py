@@ -136,5 +136,5 @@ def test_webgpu_kernels_unpack_stored_weights_as_python_reads_them(harness, web_
     packed = {v["weight"] for v in bundle.manifest["values"].values() if v.get("packed")}
     assert packed == (set() if name == "shared" else set(bundle.stored))
     for entry in bundle.manifest["weights"]["entries"]:  # stored bytes (rounded up to 4), else float32 (to 16)
-        size = -(-entry["byte_length"] // 4) * 4 if entry["name"] in packed else -(-4 * np.prod(entry["shape"]) // 16) * 16
-        assert result["sizes"][entry["name"]] == max(16, size), entry["name"]
+        stored, widened = -(-entry["byte_length"] // 4) * 4, -(-4 * np.prod(entry["shape"]) // 16) * 16
+        assert result["sizes"][entry["name"]] == max(16, stored if entry["name"] in packed else widened), entry["name"]

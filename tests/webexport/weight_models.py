@@ -27,7 +27,8 @@ def _weight(shape, name, fan_in=None):
     return pyml.Variable((RNG.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32), name=name)
 
 
-MLP = {"a": _weight((50, 64), "dense/kernel"), "bias": _weight((64,), "dense/bias", 1), "b": _weight((64, 40), "head/kernel")}
+MLP = {"a": _weight((50, 64), "dense/kernel"), "bias": _weight((64,), "dense/bias", 1),
+       "b": _weight((64, 40), "head/kernel")}
 CONV = {"winograd": _weight((3, 3, 8, 128), "conv/kernel"), "depthwise": _weight((3, 3, 1, 128), "depthwise/kernel", 9),
         "gemm": _weight((2, 2, 128, 64), "down/kernel"), "pointwise": _weight((1, 1, 64, 20), "pointwise/kernel"),
         "dense": _weight((180, 32), "dense/kernel"),

@@ -315,13 +315,7 @@ function checkPlan(manifest, nodes, entries, fail) {
       if (node) checkSlotSize(node, slot, where, fail);
     } else if (isObject(v) && "weight" in v) {
       if (!entries.has(v.weight)) fail(`${where}.weight`, `names "${v.weight}", which weights.entries does not define`);
-      const flag = v.packed ?? false;
-      const storage = entries.get(v.weight).storage ?? entries.get(v.weight).dtype;
-      if (typeof flag !== "boolean") fail(`${where}.packed`, `must be true or false. Received: ${JSON.stringify(flag)}`);
-      if (flag && storage !== "float16" && storage !== "int8") fail(`${where}.packed`, `needs a float16 or int8 weight; "${v.weight}" is stored as ${storage}`);
-      if (flag && manifest.format_version < 3) fail(`${where}.packed`, `needs format_version 3 (a runtime for format ${manifest.format_version} would read the weight as float32). Received: format_version=${manifest.format_version}`);
-      if ((packed.get(v.weight) ?? flag) !== flag) fail(`${where}.packed`, `is ${flag} but another value says ${!flag} for weight "${v.weight}"`);
-      packed.set(v.weight, flag);
+      checkPacked(v, `${where}.packed`, entries.get(v.weight), packed, manifest.format_version, fail);
     } else fail(where, "must be {buffer: id} or {weight: name}");
   }
   for (const key of ["inputs", "outputs"]) {
@@ -376,6 +370,23 @@ function checkPlan(manifest, nodes, entries, fail) {
   for (const [name, value] of Object.entries(manifest.limits || {})) {
     if (typeof value !== "number" || !(value >= 0)) fail(`limits.${name}`, `must be a non-negative number. Received: ${JSON.stringify(value)}`);
   }
+}
+
+// values[name].packed (format 3, optional): the weight's GPU buffer holds its stored float16/int8 bytes; every value
+// naming one weight says the same (it has one buffer).
+function checkPacked(value, field, entry, packed, version, fail) {
+  const flag = value.packed ?? false;
+  const storage = entry.storage ?? entry.dtype;
+  if (typeof flag !== "boolean") fail(field, `must be true or false. Received: ${JSON.stringify(flag)}`);
+  if (flag && storage !== "float16" && storage !== "int8") {
+    fail(field, `needs a float16 or int8 weight; "${value.weight}" is stored as ${storage}`);
+  }
+  if (flag && version < 3) {
+    fail(field, `needs format_version 3 (a runtime for format ${version} would read the weight as float32). ` +
+      `Received: format_version=${version}`);
+  }
+  if ((packed.get(value.weight) ?? flag) !== flag) fail(field, `is ${flag} but another value says ${!flag} for weight "${value.weight}"`);
+  packed.set(value.weight, flag);
 }
 
 // steps[i].variants (format 2): [{min_batch, kernel, threads}], min_batch increasing from 2, each bound as its

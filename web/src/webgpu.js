@@ -150,7 +150,7 @@ export function uploadWeights(device, manifest, bytes) {
       label: `weight ${entry.name}`, size: raw ? Math.ceil(data.length / 4) * 4 : roundUp(data.length * 4),
       mappedAtCreation: true, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
     });
-    const View = raw ? Uint8Array : entry.dtype === "float32" ? Float32Array : entry.dtype === "int32" ? Int32Array : Uint32Array;
+    const View = raw ? Uint8Array : { float32: Float32Array, int32: Int32Array }[entry.dtype] ?? Uint32Array;
     new View(buffer.getMappedRange()).set(data);
     buffer.unmap();
     buffers.set(entry.name, buffer);
