@@ -1,4 +1,5 @@
-"""Weight storage tiers (float16, int8) and shard files (webexport/weights.py; docs/internals.md §6).
+"""Weight storage tiers (float16, int8) and shard files (webexport/weights.py; docs/internals.md §6), and the
+WebGPU kernels that read float16/int8 weights as stored (natively, on wgpu).
 
 References are numpy's own float16 rounding, the per-channel symmetric int8 formula written out here,
 the reference interpreter run on the stored weights, and the 16 MiB shard limit."""
@@ -12,8 +13,11 @@ import pyml
 import webexport.weights
 from pyml.graph import trace
 from pyml.graph.interpreter import run_graph
+from tests.webexport import weight_models
 from webexport import BundleError, export, load_bundle, run_bundle
 from webexport.kernels.common import ExportError
+from webexport.lower import PACKED_OPERAND
+from webexport.native import prepare_bundle
 
 RNG = np.random.default_rng(3)
 KERNEL = RNG.standard_normal((64, 32)).astype(np.float32)  # 2,048 elements: a matrix the tiers store
@@ -167,8 +171,6 @@ def test_a_damaged_or_missing_shard_is_refused_naming_it(sharded):
 
 
 # ---- weights the WebGPU kernels read as stored ----------------------------------------------------------
-from tests.webexport import weight_models  # noqa: E402
-from webexport.native import prepare_bundle  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -229,8 +231,6 @@ def test_a_weight_read_by_an_elementwise_op_is_widened_on_the_gpu(packed):
 
 def test_a_kernel_binding_a_packed_weight_without_unpacking_it_is_refused(tmp_path, monkeypatch):
     """Were the elementwise mul to take a packed operand, its kernel would read the stored bits as float32."""
-    from webexport.lower import PACKED_OPERAND
-
     monkeypatch.setitem(PACKED_OPERAND, "mul", 0)
     with pytest.raises(ExportError, match=r"step '.*mul.*': binds the int8 weight %\w+ but does not unpack it"):
         export(weight_models.graph("shared"), tmp_path / "b", weights="int8", include_runtime=False)
