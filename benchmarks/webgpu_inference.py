@@ -5,6 +5,7 @@ driver on a GPU).
     $ python benchmarks/webgpu_inference.py                        # both targets, models and layers
     $ python benchmarks/webgpu_inference.py --target native --what layers --batches 1,32
     $ python benchmarks/webgpu_inference.py --json before.json     # keep the figures to compare later
+    $ python benchmarks/webgpu_inference.py --what models --weights float32,float16,int8   # storage tiers
 
 Models (benchmarks/models.py, the seeded weights browser_inference.py compares with TF.js and ORT Web; dynamic
 batch): ``mlp`` Dense 784→512 relu → Dense 512→512 relu → Dense 512→10 softmax, and ``convnet``, Keras's MNIST
@@ -22,6 +23,9 @@ SwiftShader's threads included). On a shared machine CPU time moves much less th
 load, so compare variants by it, and quote wall times from a quiet machine. Each browser bundle runs in a
 fresh page of one Chromium; ``--rounds`` repeats that and keeps the median of each figure. Ratios to TF.js and
 ONNX Runtime Web come from ``benchmarks/browser_inference.py``; this script only times pyml.
+
+``--weights`` exports each bundle once per storage tier (``mlp``, ``mlp-float16``, ``mlp-int8``, ...; the float16
+and int8 kernels unpack the stored weights in registers) and prints the bytes the weights take on the GPU.
 """
 import argparse
 import json
@@ -59,21 +63,33 @@ LAYERS = {  # name: (input shape, layer)
 }
 
 
-def export_bundles(folder, what):
-    """Export the chosen bundles under ``folder``; returns their names in order."""
+def export_bundles(folder, what, tiers=("float32",)):
+    """Export the chosen bundles under ``folder``, each in every weight storage tier of ``tiers`` (named
+    ``name-tier`` but for float32); returns their names in order."""
     import webexport
 
     pyml.random.set_random_seed(0)
-    names = []
+    built = []
     if what in ("models", "all"):
-        for name in MODELS:
-            webexport.export(models.build(name), folder / name)
-            names.append(name)
+        built += [(name, models.build(name)) for name in MODELS]
     if what in ("layers", "all"):
-        for name, (shape, build) in LAYERS.items():
-            webexport.export(pyml.Sequential([pyml.Input(shape=shape), build()]), folder / name)
-            names.append(name)
+        built += [(name, pyml.Sequential([pyml.Input(shape=shape), build()]))
+                  for name, (shape, build) in LAYERS.items()]
+    names = []
+    for name, model in built:
+        for tier in tiers:
+            bundle = name if tier == "float32" else f"{name}-{tier}"
+            webexport.export(model, folder / bundle, weights=tier)
+            names.append(bundle)
     return names
+
+
+def gpu_weight_bytes(manifest):
+    """Bytes the WebGPU runtime allocates for the weights (web/src/webgpu.js ``uploadWeights``): a packed weight
+    its stored bytes rounded up to 4, any other 4 per element rounded up to 16."""
+    packed = {v["weight"] for v in manifest["values"].values() if v.get("packed")}
+    return sum(-(-e["byte_length"] // 4) * 4 if e["name"] in packed
+               else max(16, -(-4 * int(np.prod(e["shape"])) // 16) * 16) for e in manifest["weights"]["entries"])
 
 
 def feed(manifest, batch):
@@ -252,15 +268,22 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=1, help="fresh browser pages per bundle (medians kept)")
     parser.add_argument("--cold", action="store_true", help="browser: a fresh Chromium for every bundle and round")
     parser.add_argument("--stages", action="store_true", help="browser: also split the load time into stages")
+    parser.add_argument("--weights", default="float32", help="comma list of weight storage tiers to export each "
+                                                              "bundle in (float32, float16, int8)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
     results = {}
     with tempfile.TemporaryDirectory(prefix="pyml-webgpu-bench-") as tmp:
         folder = Path(tmp)
-        names = export_bundles(folder, args.what)
+        names = export_bundles(folder, args.what, args.weights.split(","))
         if args.only:
             names = [n for n in names if n in args.only.split(",")]
+        print("| bundle | weight files bytes | weights on the GPU, bytes |\n|---|---|---|")
+        for name in names:
+            manifest = json.loads((folder / name / "model.json").read_text())
+            stored = sum(f["byte_length"] for f in manifest["weights"]["files"])
+            print(f"| {name} | {stored:,} | {gpu_weight_bytes(manifest):,} |", flush=True)
         if args.target in ("both", "native"):
             results["native"] = time_native(folder, names, batches, args.warmup, args.samples)
         if args.target in ("both", "browser"):

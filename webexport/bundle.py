@@ -11,7 +11,9 @@ so a failed export never leaves a half-written bundle, and an existing bundle is
 ``webexport.load_bundle`` reads one back, checking everything before anything is used.
 
     >>> write_bundle(plan, memory, "model")            # model/model.json, model/weights.bin, model/runtime/
-    >>> write_bundle(plan, memory, "model", weights="int8")   # the matrices as int8, per-channel scales
+
+Each weight is stored as ``plan.storage`` says (``lower(..., weights="int8")`` decided it), and ``values`` marks
+the weights whose GPU buffer holds those stored bytes (``plan.packed``).
 """
 import hashlib
 import json
@@ -25,14 +27,14 @@ import numpy as np
 import pyml
 from webexport.cpu_plan import plan_cpu
 from webexport.kernels.common import ExportError
-from webexport.lower import binding_bytes, workgroup_storage_bytes
-from webexport.validate import FORMAT, FORMAT_VERSION
+from webexport.lower import workgroup_storage_bytes
+from webexport.validate import FORMAT, PACKED_VERSION
 from webexport.weights import pack_weights, storage_error
 
 _ROOT = Path(__file__).resolve().parent
 
 
-def write_bundle(plan, memory, out_dir, include_runtime=True, weights="float32"):
+def write_bundle(plan, memory, out_dir, include_runtime=True):
     """Write the bundle for ``plan`` (``webexport.lower``) and ``memory`` (``webexport.memory``) to ``out_dir``.
 
     Args:
@@ -41,14 +43,13 @@ def write_bundle(plan, memory, out_dir, include_runtime=True, weights="float32")
         out_dir: the bundle folder; an existing bundle there is replaced, anything else refused.
         include_runtime: copy the JS runtime into ``out_dir/runtime`` (leave it out when the page
             serves the runtime itself).
-        weights: how the weight matrices are stored: "float32", "float16" or "int8" (``webexport.weights``).
 
     Returns:
         The manifest (a dict), as written to ``model.json``.
     """
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
-    shards, table = pack_weights(plan.graph, weights)
+    shards, table = pack_weights(plan.graph, plan.storage)
     accuracy = storage_error(plan.graph, table)
     if accuracy is not None:
         table["accuracy"] = accuracy
@@ -143,7 +144,9 @@ def build_manifest(plan, memory, weights):
                                   "threads": [int(t) for t in v.threads]} for v in kernel.variants]
         steps.append(entry)
     return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "producer": f"pyml {pyml.__version__}",
+        # Format 3 only where it is needed, so runtimes reading format 2 still run every other bundle.
+        "format": FORMAT, "format_version": PACKED_VERSION if plan.packed else 2,
+        "producer": f"pyml {pyml.__version__}",
         "inputs": [signature(n) for n in graph.inputs],
         "outputs": [signature(n) for n in graph.outputs],
         "graph": graph.to_json(),
@@ -176,7 +179,8 @@ def _values(plan, memory):
     values = {}
     for name in plan.specs:
         if plan.is_weight(name):
-            values[name] = {"weight": plan.weights[plan.root(name)]}
+            entry = plan.weights[plan.root(name)]
+            values[name] = {"weight": entry, "packed": True} if entry in plan.packed else {"weight": entry}
         elif name in memory.slot_of:
             values[name] = {"buffer": int(memory.slot_of[name])}
     return values
@@ -184,11 +188,12 @@ def _values(plan, memory):
 
 def _limits(plan, memory):
     """The device limits the bundle needs (GPUSupportedLimits names), sizes at batch 1. Each weight entry is
-    a buffer of its own (weights.bin as a whole is never bound), widened to 4 bytes per element."""
+    a buffer of its own (weights.bin as a whole is never bound): its stored bytes when packed, else widened to
+    4 bytes per element."""
     bound = [len(s.kernel.inputs) + len(s.kernel.outputs) for s in plan.steps]
     programs = [p for s in plan.steps for p in [s.kernel] + list(s.kernel.variants)]
     slot_sizes = [-(-memory.slot_bytes(i, 1) // 16) * 16 for i in range(len(memory.slots))]
-    weight_sizes = [binding_bytes(plan.specs[v]) for v in plan.weights if v in plan.specs]
+    weight_sizes = [plan.buffer_bytes(v) for v in plan.weights if v in plan.specs]
     biggest = max(slot_sizes + weight_sizes + [0])
     limits = {"maxStorageBuffersPerShaderStage": max(bound, default=0),
               "maxStorageBufferBindingSize": biggest, "maxBufferSize": biggest,

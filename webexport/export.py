@@ -40,9 +40,11 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
             fixes it, so every kernel is specialised for that batch.
         include_runtime: copy the JS runtime (web/src) into ``out_dir/runtime``.
         weights: how the weight matrices (Dense/Conv kernels, embeddings) are stored: "float32" (exact),
-            "float16" (half the bytes) or "int8" (a quarter, one scale per output channel). The runtime
-            widens them to float32; model.json's ``weights.accuracy`` says how far the outputs moved on
-            random inputs. Biases and other small constants stay float32.
+            "float16" (half the bytes) or "int8" (a quarter, one scale per output channel). The WebGPU
+            kernels of matmul and conv read them as stored, unpacking each weight in registers (so the GPU
+            buffers and the memory traffic shrink too); the CPU paths widen them to float32 at load.
+            model.json's ``weights.accuracy`` says how far the outputs moved on random inputs. Biases and
+            other small constants stay float32.
 
     Returns:
         ``out_dir`` as a ``Path``.
@@ -63,10 +65,10 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     if batch_size is not None:
         graph = fix_batch(graph, batch_size)
     graph = optimize(graph)
-    plan = lower(graph, fuse(graph))
+    plan = lower(graph, fuse(graph), weights=weights)
     memory = plan_memory([(s.kernel.inputs, s.kernel.outputs) for s in plan.steps], plan.specs, graph.inputs,
                          graph.outputs, aliases=plan.aliases, external=[n for n in plan.specs if plan.is_weight(n)])
-    write_bundle(plan, memory, out_dir, include_runtime=include_runtime, weights=weights)
+    write_bundle(plan, memory, out_dir, include_runtime=include_runtime)
     return Path(out_dir)
 
 

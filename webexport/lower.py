@@ -11,6 +11,11 @@ kernel: their value shares its input's storage. The plan prints one step per lin
 
 Export refuses, with an ``ExportError`` naming the node and op, what WebGPU cannot run: float64 values,
 ops without a lowering, kernels past the limits every WebGPU device guarantees (``check_limits``).
+
+Weights: ``lower(graph, groups, weights="int8")`` decides each constant's storage (``webexport.weights.storages``,
+which the bundle then writes) and which float16/int8 weights the kernels read as stored (``packed_weights``:
+those only matmul and conv read, as their weight operand); ``ctx.packed(name)`` tells a lowering, and
+``common.bindings`` binds such a weight as ``array<u32>`` with the unpacking helpers of kernels/packed.wgsl.j2.
 """
 import re
 from dataclasses import dataclass, field
@@ -24,9 +29,12 @@ from webexport.kernels.common import LOWERINGS, MAX_STORAGE_BUFFERS, ExportError
 from webexport.kernels.copy import copy_kernel
 from webexport.kernels.fused import fused_kernel
 from webexport.memory import value_bytes
+from webexport.weights import storage_bytes, storages
 
 MAX_BINDING_BYTES = 128 * 2**20  # maxStorageBufferBindingSize every WebGPU device offers
 MAX_WORKGROUP_STORAGE_BYTES = 16 * 2**10  # maxComputeWorkgroupStorageSize
+# Ops whose every lowering reads this operand, a weight, through kernels/packed.wgsl.j2 (as stored float16/int8).
+PACKED_OPERAND = {"matmul": 1, "conv": 1}
 
 
 @dataclass
@@ -45,6 +53,8 @@ class Plan:
     ``specs`` holds every value the steps touch (graph values and lowering temps). A value is stored in
     weights.bin when ``weights`` maps it (to its weight entry's name), else it is an activation; a
     zero-copy value is in ``aliases``, mapped to the value owning the storage (never itself an alias).
+    ``storage`` maps every weight entry to how weights.bin stores it; ``packed`` those whose GPU buffer holds
+    the stored float16/int8 bytes (the rest are widened to float32 at load).
     """
 
     graph: object
@@ -52,6 +62,8 @@ class Plan:
     specs: dict
     aliases: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
+    storage: dict = field(default_factory=dict)
+    packed: dict = field(default_factory=dict)
 
     def root(self, name):
         """The value whose storage ``name`` uses (``name`` itself unless it is a zero-copy alias)."""
@@ -60,6 +72,14 @@ class Plan:
     def is_weight(self, name):
         """Whether ``name`` (or the value it aliases) is stored in weights.bin rather than an activation slot."""
         return self.root(name) in self.weights
+
+    def buffer_bytes(self, name):
+        """Bytes of the GPU buffer holding ``name`` at batch 1: a packed weight's stored bytes (rounded up to 4),
+        else 4 per element."""
+        entry = self.weights.get(self.root(name))
+        if entry in self.packed:
+            return -(-storage_bytes(self.specs[name].shape, self.packed[entry]) // 4) * 4
+        return binding_bytes(self.specs[name])
 
     def __str__(self):
         lines = []
@@ -76,11 +96,17 @@ class Plan:
 class LoweringContext:
     """What a lowering may ask about the graph (docs/internals.md §4): specs, constants, nodes, temps."""
 
-    def __init__(self, graph):
+    def __init__(self, graph, packed=None):
         self._graph = graph
         self._nodes = graph.nodes_by_name()
+        self._packed = packed or {}
         self.specs = {n.name: Spec(tuple(n.shape), n.dtype) for n in graph.nodes}
         self.current = None  # the node being lowered; names its temps
+
+    def packed(self, name):
+        """``"float16"`` or ``"int8"`` when ``name`` is a weight the kernels read as stored (``packed_weights``),
+        else None."""
+        return self._packed.get(name)
 
     def spec(self, name):
         """``Spec(shape, dtype)`` of a value; ``None`` in the shape is the dynamic batch."""
@@ -113,8 +139,9 @@ class LoweringContext:
         return name
 
 
-def lower(graph, groups=None):
-    """Lower ``graph`` to a ``Plan``; ``groups`` are the fusion groups from ``webexport.fusion.fuse``.
+def lower(graph, groups=None, weights="float32"):
+    """Lower ``graph`` to a ``Plan``; ``groups`` are the fusion groups from ``webexport.fusion.fuse``; ``weights``
+    the storage tier of the weight matrices ("float32", "float16" or "int8", see ``webexport.weights``).
 
     Each group is lowered where its last node is (every value it reads is computed by then): an
     epilogue by its anchor's lowering with ``epilogue=[...]``, an elementwise or row group by
@@ -125,8 +152,11 @@ def lower(graph, groups=None):
             that fails or writes the wrong values, and kernels past WebGPU's limits.
     """
     _refuse_float64(graph)
-    ctx = LoweringContext(graph)
-    plan = Plan(graph, [], ctx.specs, weights={n.name: n.name for n in graph.nodes if n.op == "constant"})
+    storage = storages(graph, weights)
+    packed = packed_weights(graph, storage)
+    ctx = LoweringContext(graph, packed)
+    plan = Plan(graph, [], ctx.specs, weights={n.name: n.name for n in graph.nodes if n.op == "constant"},
+                storage=storage, packed=packed)
     group_of = {n.name: g for g in groups or () for n in g.nodes}
     zero_copy = _families.aliases()
     defined = {n.name for n in graph.nodes if n.op in ("placeholder", "constant")}
@@ -137,8 +167,37 @@ def lower(graph, groups=None):
         for nodes, kernels in _lower_unit(node, group, ctx):
             _add_steps(plan, nodes, kernels, defined, zero_copy)
     _copy_shared_outputs(plan)
+    _check_packed_reads(plan)
     check_limits(plan)
     return plan
+
+
+def packed_weights(graph, storage):
+    """``{constant name: storage}`` of the float16/int8 weights whose GPU buffer holds the stored bytes: those
+    read only as the weight operand of ops in ``PACKED_OPERAND`` (whose kernels unpack them in registers), and
+    no graph output. A weight any other op reads (an elementwise op, a reshape) is widened to float32 at load."""
+    readers = {}
+    for node in graph.nodes:
+        for position, name in enumerate(node.inputs):
+            readers.setdefault(name, []).append(PACKED_OPERAND.get(node.target) == position)
+    return {name: kind for name, kind in storage.items()
+            if kind in ("float16", "int8") and name not in graph.outputs and readers.get(name)
+            and all(readers[name])}
+
+
+def _check_packed_reads(plan):
+    """Every kernel binding a packed weight reads it through its unpacking helpers (kernels/packed.wgsl.j2):
+    indexed as float32 it would not compile, and read as float32 bits it would be wrong."""
+    for step in plan.steps:
+        for position, name in enumerate(step.kernel.inputs):
+            entry = plan.weights.get(plan.root(name))
+            if entry not in plan.packed:
+                continue
+            for program in [step.kernel] + list(step.kernel.variants):
+                if f"in{position}_at(" not in program.wgsl and f"in{position}_unpack(" not in program.wgsl:
+                    raise ExportError(f"step {step.label!r}: binds the {plan.packed[entry]} weight %{name} but does not "
+                                      f"unpack it (a lowering of {', '.join(PACKED_OPERAND)} must read it through "
+                                      f"kernels/packed.wgsl.j2)")
 
 
 def _lower_unit(node, group, ctx):
@@ -286,7 +345,7 @@ def check_limits(plan):
                               f"{MAX_STORAGE_BUFFERS} per shader stage. Received: inputs={kernel.inputs}, "
                               f"outputs={kernel.outputs}")
         for name in kernel.inputs + kernel.outputs:
-            size = binding_bytes(plan.specs[name])
+            size = plan.buffer_bytes(name)
             if size > MAX_BINDING_BYTES:
                 raise ExportError(f"{where}: %{name} {list(plan.specs[name].shape)} takes {size} bytes (at batch 1), "
                                   f"over WebGPU's {MAX_BINDING_BYTES}-byte storage binding limit")

@@ -6,7 +6,8 @@ Used by the tests to validate and execute every kernel without a browser, and by
     >>> run_bundle("model", {"x": x_array})                          # {"v9": array}: a whole bundle
 
 ``run_bundle`` does what the JS WebGPU runtime does: pipelines once per bundle (every step's variants too,
-where the JS runtime compiles a variant when a batch first wants it); per batch size, one buffer per slot of
+where the JS runtime compiles a variant when a batch first wants it), a buffer per weight (a packed one holding its
+stored float16/int8 bytes, exactly, the others float32); per batch size, one buffer per slot of
 the manifest's memory plan and one bind group per step; per call, one upload, one command buffer running the
 steps in order, each its program for the batch (``step_program``), one readback.
 """
@@ -169,11 +170,16 @@ class _BundleRunner:
         self.pipelines = {kid: _pipeline(sources[kid], step, layouts) for kid, step in first.items()}
         self.workgroup = {k["id"]: k["workgroup_size"] for k in m["kernels"]}
         used = {n for s in m["steps"] for n in s["inputs"]}
-        self.weights = {}
+        self.weights = {}  # entry name -> its buffer: the stored bytes when packed, else 4 bytes per element
         for name, value in m["values"].items():
-            if "weight" in value and name in used and value["weight"] not in self.weights:
-                array = np.asarray(bundle.weights[value["weight"]])
-                self.weights[value["weight"]] = _storage(dev, array.astype(_NUMPY[str(array.dtype)]))
+            entry = value.get("weight")
+            if entry is None or name not in used or entry in self.weights:
+                continue
+            if value.get("packed"):
+                self.weights[entry] = _storage(dev, np.frombuffer(bundle.stored[entry], np.uint8))
+            else:
+                array = np.asarray(bundle.weights[entry])
+                self.weights[entry] = _storage(dev, array.astype(_NUMPY[str(array.dtype)]))
         self.batch = None
         # One run at batch 1 on zeros, as the JS runtime does at load: lavapipe compiles a pipeline's code at its
         # first dispatch, which would otherwise land in the first call.

@@ -22,7 +22,8 @@ from webexport.validate_cpu import check_cpu_plan
 from webexport.weights import decode, storage_bytes, weights_files
 
 FORMAT = "pyml-bundle"
-FORMAT_VERSION = 2  # the newest bundle format this loader reads (1: one weights file, no storage tiers, no cpu)
+FORMAT_VERSION = 3  # the newest bundle format this loader reads (1: one weights file, no storage tiers, no cpu)
+PACKED_VERSION = 3  # the format that added values[].packed; bundles without packed weights are still written as 2
 DTYPES = ("float32", "int32", "bool")
 STORAGE_OF = {"float32": ("float32", "float16", "int8"), "int32": ("int32",), "bool": ("bool",)}
 REQUIRED = ("inputs", "outputs", "graph", "weights", "buffers", "values", "kernels", "steps")
@@ -36,12 +37,15 @@ class BundleError(ValueError):
 
 @dataclass(eq=False)  # compared and hashed by identity: runners cache per-bundle GPU state on it
 class Bundle:
-    """A validated bundle: its folder, the parsed ``manifest``, ``weights`` by entry name, and the ``graph``."""
+    """A validated bundle: its folder, the parsed ``manifest``, ``weights`` by entry name (float32 for float16 and
+    int8 storage), the ``graph``, and ``stored``: the bytes of each entry stored as float16 or int8, as a GPU
+    buffer of a packed weight holds them (docs/internals.md §6)."""
 
     path: Path
     manifest: dict
     weights: dict
     graph: Graph
+    stored: dict
 
     def __repr__(self):
         return f"<Bundle {self.path} steps={len(self.manifest['steps'])} weights={len(self.weights)}>"
@@ -69,17 +73,18 @@ def load_bundle(path):
         if not weights_file.is_file():
             raise BundleError(f"{weights_file}: no such file (named by model.json's weights table)")
         blobs.append(weights_file.read_bytes())
-    weights = read_weights(manifest, blobs)
+    weights, stored = read_weights(manifest, blobs)
     nodes = [Node(d["name"], d["op"], tuple(d["shape"]), d["dtype"], d.get("target"), list(d["inputs"]),
                   _from_jsonable(d.get("attrs", {}))) for d in manifest["graph"]["nodes"]]
     constants = {n.name: weights[n.name] for n in nodes if n.op == "constant"}
     graph = Graph(nodes, list(manifest["graph"]["inputs"]), list(manifest["graph"]["outputs"]), constants)
-    return Bundle(folder, manifest, weights, graph)
+    return Bundle(folder, manifest, weights, graph, stored)
 
 
 def read_weights(manifest, blobs):
     """Check the weights files' bytes (``blobs``, one per shard in order; a single ``bytes`` for one file)
-    against the manifest; returns ``{entry name: array}``, float16 and int8 storage widened to float32."""
+    against the manifest; returns ``({entry name: array}, {entry name: stored bytes})``: every entry's values
+    (float16 and int8 storage widened to float32), and the bytes of the float16 and int8 ones."""
     files = weights_files(manifest["weights"])
     blobs = [blobs] if isinstance(blobs, (bytes, bytearray)) else list(blobs)
     if len(blobs) != len(files):
@@ -94,7 +99,7 @@ def read_weights(manifest, blobs):
             raise BundleError(f"{file}: SHA-256 does not match {field}.sha256 (corrupted or wrong file). "
                               f"Expected: {spec['sha256']}, received: {digest}")
     whole = b"".join(blobs)
-    arrays = {}
+    arrays, stored = {}, {}
     for i, e in enumerate(manifest["weights"]["entries"]):
         data = whole[e["offset"]: e["offset"] + e["byte_length"]]
         digest = hashlib.sha256(data).hexdigest()
@@ -105,7 +110,9 @@ def read_weights(manifest, blobs):
         if e["dtype"] == "bool" and np.frombuffer(data, np.uint8).max(initial=0) > 1:
             raise BundleError(f"weights.entries[{i}] ({e['name']!r}) is bool but holds bytes other than 0/1")
         arrays[e["name"]] = decode(data, e["shape"], e["dtype"], storage)
-    return arrays
+        if storage != e["dtype"]:
+            stored[e["name"]] = data
+    return arrays, stored
 
 
 def validate_manifest(manifest, file="model.json"):
@@ -275,6 +282,7 @@ def _check_plan(manifest, nodes, entries, fail):
     slots = _check_slots(manifest["buffers"], "buffers", fail)
     if not isinstance(values, dict):
         fail("values", "must be an object {name: {buffer: id} | {weight: name}}")
+    packed = {}  # weight entry -> whether its GPU buffer holds the stored bytes, as the first value naming it says
     for name, v in values.items():
         where = f"values.{name}"
         if isinstance(v, dict) and "buffer" in v:
@@ -285,6 +293,7 @@ def _check_plan(manifest, nodes, entries, fail):
         elif isinstance(v, dict) and "weight" in v:
             if not _is_name(v["weight"]) or v["weight"] not in entries:
                 fail(f"{where}.weight", f"names {v['weight']!r}, which weights.entries does not define")
+            _check_packed(v, where, entries, packed, manifest["format_version"], fail)
         else:
             fail(where, "must be {buffer: id} or {weight: name}")
     for key in ("inputs", "outputs"):
@@ -343,6 +352,24 @@ def _check_plan(manifest, nodes, entries, fail):
     for name, value in limits.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             fail(f"limits.{name}", f"must be a non-negative number. Received: {value!r}")
+
+
+def _check_packed(value, where, entries, packed, version, fail):
+    """``values[name].packed`` (format 3, optional, true): the weight's GPU buffer holds its stored float16/int8
+    bytes; every value naming one weight says the same (there is one buffer per weight)."""
+    flag = value.get("packed", False)
+    if not isinstance(flag, bool):
+        fail(f"{where}.packed", f"must be true or false. Received: {flag!r}")
+    if flag and version < PACKED_VERSION:
+        fail(f"{where}.packed", f"needs format_version {PACKED_VERSION} (a runtime for format {version} would read the "
+                                f"weight as float32). Received: format_version={version}")
+    entry = entries[value["weight"]]
+    storage = entry.get("storage", entry["dtype"])
+    if flag and storage not in ("float16", "int8"):
+        fail(f"{where}.packed", f"needs a float16 or int8 weight; {value['weight']!r} is stored as {storage}")
+    if packed.setdefault(value["weight"], flag) != flag:
+        fail(f"{where}.packed", f"is {str(flag).lower()} but another value says {str(not flag).lower()} for weight "
+                                f"{value['weight']!r}")
 
 
 def _check_variants(step, where, kernel_ids, fail):

@@ -13,8 +13,12 @@ The tiers apply to the matrices of a model (float32 constants of rank >= 2 with 
 ``MIN_QUANTIZED_ELEMENTS`` elements: Dense and Conv kernels, embeddings); biases, normalisation
 parameters and scalars stay float32, where they cost few bytes and their precision matters most.
 
-    >>> blobs, table = pack_weights(graph, storage="int8")     # [bytes of each shard], the weights table
-    >>> decode_entry(entry, whole_blob)                         # the float32 values a kernel sees
+    >>> storage = storages(graph, "int8")                        # {constant name: "int8" | "float32" | ...}
+    >>> blobs, table = pack_weights(graph, storage)              # [bytes of each shard], the weights table
+    >>> decode(data, entry["shape"], "float32", "int8")          # the float32 values the kernels compute with
+
+``storages`` is the one decision: ``webexport.lower`` takes it (a matmul or conv kernel reads a float16/int8
+weight as stored and unpacks it in registers) and ``pack_weights`` writes the bytes it says.
 """
 import hashlib
 
@@ -36,6 +40,15 @@ def entry_storage(array, dtype, storage):
     if not np.all(np.isfinite(array)) or (storage == "float16" and np.abs(array).max() > F16_MAX):
         return dtype
     return storage
+
+
+def storages(graph, tier):
+    """``{constant name: storage}`` for every constant of ``graph`` under the export tier ``tier``
+    (``entry_storage`` of each)."""
+    if tier not in STORAGES:
+        raise ValueError(f"weights must be one of {', '.join(STORAGES)}. Received: weights={tier!r}")
+    return {node.name: entry_storage(np.asarray(graph.constants[node.name]), node.dtype, tier)
+            for node in graph.nodes if node.op == "constant"}
 
 
 def encode(array, storage):
@@ -79,17 +92,17 @@ def decode(data, shape, dtype, storage):
 def pack_weights(graph, storage="float32", shard_bytes=None):
     """``(shards, table)``: every constant of ``graph`` in node order, each 4-byte aligned in the
     concatenation of ``shards`` (a list of bytes objects, each at most ``shard_bytes``), and the
-    ``weights`` table of model.json (``files``, ``entries``) describing them; ``shard_bytes`` defaults to
-    ``SHARD_BYTES``."""
+    ``weights`` table of model.json (``files``, ``entries``) describing them. ``storage`` is a tier name or
+    ``storages``' dict (each constant's storage); ``shard_bytes`` defaults to ``SHARD_BYTES``."""
     shard_bytes = shard_bytes or SHARD_BYTES
-    if storage not in STORAGES:
-        raise ValueError(f"weights must be one of {', '.join(STORAGES)}. Received: weights={storage!r}")
+    if isinstance(storage, str):
+        storage = storages(graph, storage)
     chunks, entries, offset = [], [], 0
     for node in graph.nodes:
         if node.op != "constant":
             continue
         array = np.asarray(graph.constants[node.name])
-        kind = entry_storage(array, node.dtype, storage)
+        kind = storage[node.name]
         data = encode(array.astype(node.dtype, copy=False), kind)
         pad = -offset % 4
         chunks.append(b"\0" * pad)

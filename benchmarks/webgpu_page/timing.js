@@ -56,7 +56,7 @@ window.timing = {
   async stages(bundle) {
     try {
       const t = [performance.now()];
-      const { fetchBundle, readWeights } = await import(`./${bundle}/runtime/bundle.js`);
+      const { fetchBundle } = await import(`./${bundle}/runtime/bundle.js`);
       const gpu = await import(`./${bundle}/runtime/webgpu.js`);
       t.push(performance.now());
       const { manifest, weights } = await fetchBundle(`${bundle}/model.json`);
@@ -65,7 +65,7 @@ window.timing = {
       t.push(performance.now());
       const { device } = await gpu.requestGpuDevice(manifest, adapter);
       t.push(performance.now());
-      gpu.uploadWeights(device, readWeights(manifest, weights));
+      gpu.uploadWeights(device, manifest, weights);
       await device.queue.onSubmittedWorkDone();
       t.push(performance.now());
       await gpu.createPipelines(device, manifest);

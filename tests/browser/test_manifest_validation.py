@@ -58,6 +58,22 @@ def _as_format_1(manifest):
     manifest["format_version"] = 1
 
 
+def _as_float16(manifest):
+    """Entry 0 (the movement bundle's constant c, 2x3) stored as float16 (6 halves, 12 bytes)."""
+    manifest["weights"]["entries"][0].update(storage="float16", byte_length=12)
+
+
+def _packed(*values, version=3):
+    """c stored as float16 and uploaded packed by values.c (format 3), then ``values`` (name, fields) added."""
+    def change(m):
+        _as_float16(m)
+        m["format_version"] = version
+        m["values"]["c"]["packed"] = True
+        for name, fields in values:
+            m["values"][name] = fields
+    return change
+
+
 REFUSED = [
     ("missing-steps", lambda m: m.pop("steps"), "steps"),
     ("missing-graph", lambda m: m.pop("graph"), "graph"),
@@ -91,6 +107,11 @@ REFUSED = [
     ("entry-byte-length", _set(["weights", "entries", 0, "byte_length"], 20), "weights.entries[0].byte_length"),
     ("entry-past-the-end", _set(["weights", "entries", 0, "offset"], 8), "weights.entries[0]"),
     ("constant-without-entry", _set(["weights", "entries"], []), "weights.entries"),
+    ("packed-float32-weight", lambda m: (m.update(format_version=3), m["values"]["c"].update(packed=True)),
+     "values.c.packed"),
+    ("packed-in-format-2", _packed(version=2), "values.c.packed"),
+    ("packed-not-a-bool", _packed(("c", {"weight": "c", "packed": 1})), "values.c.packed"),
+    ("packed-one-buffer-two-ways", _packed(("c_alias", {"weight": "c", "packed": False})), "values.c_alias.packed"),
     ("buffer-id-repeated", _set(["buffers", 1, "id"], 0), "buffers[1].id"),
     ("value-buffer-undefined", _set(["values", "v2", "buffer"], 42), "values.v2.buffer"),
     ("value-buffer-bool", _set(["values", "v2", "buffer"], True), "values.v2.buffer"),
@@ -155,7 +176,8 @@ ACCEPTED = [
     ("as-exported", lambda m: None),
     ("uppercase-sha256", lambda m: m["weights"]["files"][0].update(sha256=m["weights"]["files"][0]["sha256"].upper())),
     ("format-1", _as_format_1),
-    ("float16-storage", lambda m: m["weights"]["entries"][0].update(storage="float16", byte_length=12)),
+    ("float16-storage", _as_float16),
+    ("float16-packed", _packed(("c_alias", {"weight": "c", "packed": True}))),
     ("without-optional-fields", lambda m: [m.pop(k) for k in ("limits", "memory", "producer")]),
     ("with-a-variant", _variant()),
 ]

@@ -17,11 +17,11 @@ BIAS = rng.standard_normal(130).astype(np.float32)
 # Runs the bundle through webgpu.js directly at each batch in `batches`, awaiting every started compilation
 # after a run when `settle` says so; returns per run the outputs and the kernel each step ran.
 RUN_DIRECTLY = """async ([url, batches, settle]) => {
-    const { fetchBundle, readWeights } = await import("/runtime/bundle.js");
+    const { fetchBundle } = await import("/runtime/bundle.js");
     const gpu = await import("/runtime/webgpu.js");
     const { manifest, weights } = await fetchBundle(url);
     const { device } = await gpu.requestGpuDevice(manifest, await gpu.findAdapter());
-    const state = await gpu.createGpu(device, manifest, readWeights(manifest, weights));
+    const state = await gpu.createGpu(device, manifest, weights);
     const compiledAtLoad = [...state.pipelines.keys()];
     const runs = [];
     for (const [i, batch] of batches.entries()) {

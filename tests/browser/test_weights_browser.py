@@ -1,6 +1,8 @@
 """Weight storage tiers and shard files in Chromium: float16 and int8 bundles, a bundle in many shards and a
 format-1 bundle run on every backend like the reference interpreter on the weights Python's loader reads
-(webexport.load_bundle), so the page and Python widen the stored weights to the same float32 values."""
+(webexport.load_bundle), so the page and Python widen the stored weights to the same float32 values. On WebGPU,
+the kernels that read float16/int8 weights as stored (every matmul and conv program) give those values too, and
+the weights' buffers hold only the stored bytes."""
 import json
 
 import numpy as np
@@ -10,6 +12,7 @@ import pyml
 import webexport.weights
 from pyml.graph import trace
 from pyml.graph.interpreter import run_graph
+from tests.webexport import weight_models
 from webexport import export, load_bundle
 
 BACKENDS = ["webgpu", "cpu"]
@@ -93,3 +96,45 @@ def test_a_missing_shard_is_refused_naming_its_file(harness, bundles, web_server
     finally:
         moved.rename(shard)
     assert shard.name in message and "404" in message, message
+
+
+# Loads a bundle with webgpu.js itself, compiles every step's variants (the runtime would compile them in the
+# background), runs each input, and returns the outputs and the size of every weight's GPU buffer.
+RUN_WITH_VARIANTS = """async ([url, runs]) => {
+    const { fetchBundle } = await import("/runtime/bundle.js");
+    const gpu = await import("/runtime/webgpu.js");
+    const { manifest, weights } = await fetchBundle(url);
+    const { device } = await gpu.requestGpuDevice(manifest, await gpu.findAdapter());
+    const state = await gpu.createGpu(device, manifest, weights);
+    await Promise.all(manifest.steps.flatMap((s) => (s.variants || []).map((v) => state.compile(v.kernel))));
+    const outputs = [];
+    for (const [data, batch] of runs) {
+        const [y] = await gpu.runSteps(state, [{ data: new Float32Array(data), dtype: "float32" }], batch);
+        outputs.push(Array.from(y.data));
+    }
+    const sizes = Object.fromEntries([...state.weightBuffers].map(([name, buffer]) => [name, buffer.size]));
+    gpu.destroyGpu(state);
+    return { outputs, sizes };
+}"""
+
+
+@pytest.mark.parametrize("tier", ["float16", "int8"])
+@pytest.mark.parametrize("name, batches", [("mlp", (1, 7)), ("convnet", (1, 7)), ("shared", (2,))])
+def test_webgpu_kernels_unpack_stored_weights_as_python_reads_them(harness, web_server, name, batches, tier):
+    harness.require_webgpu()
+    graph = weight_models.graph(name)
+    folder = web_server.path(f"weights-tests/{name}-{tier}")
+    export(graph, folder, weights=tier, include_runtime=False)
+    bundle = load_bundle(folder)
+    feeds = [weight_models.inputs(name, batch) for batch in batches]
+    result = harness.evaluate(RUN_WITH_VARIANTS, [web_server.url(f"weights-tests/{name}-{tier}/model.json"),
+                                                  [[x[0].ravel().tolist(), batch] for x, batch in zip(feeds, batches)]])
+    for x, batch, y in zip(feeds, batches, result["outputs"]):
+        expected = run_graph(graph, x, constants=bundle.weights)[0].numpy()
+        np.testing.assert_allclose(np.asarray(y, np.float32).reshape(expected.shape), expected, rtol=1e-5, atol=1e-5,
+                                   err_msg=f"{name} {tier} batch {batch}")
+    packed = {v["weight"] for v in bundle.manifest["values"].values() if v.get("packed")}
+    assert packed == (set() if name == "shared" else set(bundle.stored))
+    for entry in bundle.manifest["weights"]["entries"]:  # stored bytes (rounded up to 4), else float32 (to 16)
+        stored, widened = -(-entry["byte_length"] // 4) * 4, -(-4 * np.prod(entry["shape"]) // 16) * 16
+        assert result["sizes"][entry["name"]] == max(16, stored if entry["name"] in packed else widened), entry["name"]

@@ -14,6 +14,9 @@ class _Ctx:
     def spec(self, name):
         return self.specs[name]
 
+    def packed(self, name):
+        return None
+
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 1.5, -2.0, 1e-30, 3.4e38])
 def test_float_literals_compile_and_keep_their_value(value):

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 
 class Context:
-    """The part of webexport.lower's context a lowering uses: specs, constants, nodes."""
+    """The part of webexport.lower's context a lowering uses: specs, constants, nodes, packed weights (none)."""
 
     def __init__(self, specs, constants=None):
         self.specs, self.constants = dict(specs), dict(constants or {})
@@ -31,6 +31,9 @@ class Context:
 
     def node(self, name):
         raise AssertionError("elementwise lowerings do not inspect producer nodes")
+
+    def packed(self, name):
+        return None
 
 
 def _dtype(array):

@@ -1,4 +1,5 @@
-"""Weight storage tiers (float16, int8) and shard files (webexport/weights.py; docs/internals.md §6).
+"""Weight storage tiers (float16, int8) and shard files (webexport/weights.py; docs/internals.md §6), and the
+WebGPU kernels that read float16/int8 weights as stored (natively, on wgpu).
 
 References are numpy's own float16 rounding, the per-channel symmetric int8 formula written out here,
 the reference interpreter run on the stored weights, and the 16 MiB shard limit."""
@@ -12,8 +13,11 @@ import pyml
 import webexport.weights
 from pyml.graph import trace
 from pyml.graph.interpreter import run_graph
+from tests.webexport import weight_models
 from webexport import BundleError, export, load_bundle, run_bundle
 from webexport.kernels.common import ExportError
+from webexport.lower import PACKED_OPERAND
+from webexport.native import prepare_bundle
 
 RNG = np.random.default_rng(3)
 KERNEL = RNG.standard_normal((64, 32)).astype(np.float32)  # 2,048 elements: a matrix the tiers store
@@ -164,3 +168,69 @@ def test_a_damaged_or_missing_shard_is_refused_naming_it(sharded):
     path.unlink()
     with pytest.raises(BundleError, match=r"weights-3-of-9\.bin: no such file"):
         load_bundle(sharded)
+
+
+# ---- weights the WebGPU kernels read as stored ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    """(graph name, tier) -> (graph, folder) for every graph of weight_models in float16 and int8."""
+    folder = tmp_path_factory.mktemp("packed")
+    out = {}
+    for name in weight_models.GRAPHS:
+        g = weight_models.graph(name)
+        for tier in ("float16", "int8"):
+            export(g, folder / f"{name}-{tier}", weights=tier, include_runtime=False)
+            out[name, tier] = g, folder / f"{name}-{tier}"
+    return out
+
+
+@pytest.mark.parametrize("tier", ["float16", "int8"])
+@pytest.mark.parametrize("name, batches", [("mlp", (1, 7)), ("convnet", (1, 7)), ("shared", (2,)), ("tiles", (1,))])
+def test_kernels_unpacking_stored_weights_match_the_interpreter_on_them(packed, name, batches, tier):
+    g, folder = packed[name, tier]
+    bundle = load_bundle(folder)
+    sources = "".join(k["wgsl"] for k in bundle.manifest["kernels"])
+    assert all(text in sources for text in weight_models.PROGRAMS[name]), weight_models.PROGRAMS[name]
+    assert any("variants" in s for s in bundle.manifest["steps"]) == (name != "tiles")  # batch 7: tiled variants
+    lossy = {e["name"] for e in bundle.manifest["weights"]["entries"] if e["storage"] == tier}
+    uploaded_packed = {v["weight"] for v in bundle.manifest["values"].values() if v.get("packed")}
+    # Every stored matrix is read as stored, except the one an elementwise op reads too.
+    assert lossy and uploaded_packed == (set() if name == "shared" else lossy)
+    assert bundle.manifest["format_version"] == (2 if name == "shared" else 3)  # 3 only where weights are packed
+    for batch in batches:
+        x = weight_models.inputs(name, batch)
+        expected = run_graph(g, x, constants=bundle.weights)[0].numpy()
+        got = run_bundle(bundle, x)[g.outputs[0]]
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=f"{name} {tier} batch {batch}")
+
+
+@pytest.mark.parametrize("tier", ["float16", "int8"])
+def test_a_packed_weight_takes_its_stored_bytes_on_the_gpu(packed, tier):
+    """The buffer of a packed weight is its stored bytes (rounded up to 4), and limits size bindings by them."""
+    _, folder = packed["mlp", tier]
+    bundle = load_bundle(folder)
+    entries = {e["name"]: e for e in bundle.manifest["weights"]["entries"]}
+    runner = prepare_bundle(bundle)
+    stored = {name: -(-entries[name]["byte_length"] // 4) * 4 for name in bundle.stored}
+    assert {name: runner.weights[name].size for name in stored} == stored
+    element_bytes = 2 if tier == "float16" else 1
+    for name in stored:  # float16: 2 bytes per element; int8: 1, plus a float32 scale per output channel
+        shape = entries[name]["shape"]
+        assert stored[name] == -(-np.prod(shape) * element_bytes // 4) * 4 + (4 * shape[-1] if tier == "int8" else 0)
+    assert bundle.manifest["limits"]["maxStorageBufferBindingSize"] == max(stored.values())
+
+
+def test_a_weight_read_by_an_elementwise_op_is_widened_on_the_gpu(packed):
+    _, folder = packed["shared", "int8"]
+    bundle = load_bundle(folder)
+    (name,) = bundle.stored
+    assert prepare_bundle(bundle).weights[name].size == 4 * weight_models.SHARED.data.size
+
+
+def test_a_kernel_binding_a_packed_weight_without_unpacking_it_is_refused(tmp_path, monkeypatch):
+    """Were the elementwise mul to take a packed operand, its kernel would read the stored bits as float32."""
+    monkeypatch.setitem(PACKED_OPERAND, "mul", 0)
+    with pytest.raises(ExportError, match=r"step '.*mul.*': binds the int8 weight %\w+ but does not unpack it"):
+        export(weight_models.graph("shared"), tmp_path / "b", weights="int8", include_runtime=False)

@@ -21,7 +21,7 @@ export const FORMAT = "pyml-bundle";
  * @example
  *   if (manifest.format_version > FORMAT_VERSION) console.log("update pyml");
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 const OPCODES = new Set(["placeholder", "constant", "call"]);
 // weights.file stays in the bundle folder (URLs read "..\\x" and "%2e%2e" as "../x" and "..").
@@ -305,6 +305,7 @@ function checkPlan(manifest, nodes, entries, fail) {
   const { values, kernels, steps } = manifest;
   const slots = checkSlots(manifest.buffers, "buffers", fail);
   if (!isObject(values)) fail("values", "must be an object {name: {buffer} | {weight}}");
+  const packed = new Map(); // weight entry -> whether its GPU buffer holds the stored bytes (one buffer per weight)
   for (const [name, v] of Object.entries(values)) {
     const where = `values.${name}`;
     if (isObject(v) && "buffer" in v) {
@@ -314,6 +315,7 @@ function checkPlan(manifest, nodes, entries, fail) {
       if (node) checkSlotSize(node, slot, where, fail);
     } else if (isObject(v) && "weight" in v) {
       if (!entries.has(v.weight)) fail(`${where}.weight`, `names "${v.weight}", which weights.entries does not define`);
+      checkPacked(v, `${where}.packed`, entries.get(v.weight), packed, manifest.format_version, fail);
     } else fail(where, "must be {buffer: id} or {weight: name}");
   }
   for (const key of ["inputs", "outputs"]) {
@@ -368,6 +370,23 @@ function checkPlan(manifest, nodes, entries, fail) {
   for (const [name, value] of Object.entries(manifest.limits || {})) {
     if (typeof value !== "number" || !(value >= 0)) fail(`limits.${name}`, `must be a non-negative number. Received: ${JSON.stringify(value)}`);
   }
+}
+
+// values[name].packed (format 3, optional): the weight's GPU buffer holds its stored float16/int8 bytes; every value
+// naming one weight says the same (it has one buffer).
+function checkPacked(value, field, entry, packed, version, fail) {
+  const flag = value.packed ?? false;
+  const storage = entry.storage ?? entry.dtype;
+  if (typeof flag !== "boolean") fail(field, `must be true or false. Received: ${JSON.stringify(flag)}`);
+  if (flag && storage !== "float16" && storage !== "int8") {
+    fail(field, `needs a float16 or int8 weight; "${value.weight}" is stored as ${storage}`);
+  }
+  if (flag && version < 3) {
+    fail(field, `needs format_version 3 (a runtime for format ${version} would read the weight as float32). ` +
+      `Received: format_version=${version}`);
+  }
+  if ((packed.get(value.weight) ?? flag) !== flag) fail(field, `is ${flag} but another value says ${!flag} for weight "${value.weight}"`);
+  packed.set(value.weight, flag);
 }
 
 // steps[i].variants (format 2): [{min_batch, kernel, threads}], min_batch increasing from 2, each bound as its

@@ -34,8 +34,7 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   // The bundle downloads while the backend is chosen and the kernels compile (the wasm, or the WebGPU
   // pipelines, which need only the manifest).
   const bundle = fetchManifest(url);
-  const weights = bundle.then(({ manifest, url: href }) => fetchWeights(manifest, href, { onProgress })
-    .then((bytes) => readWeights(manifest, bytes)));
+  const weights = bundle.then(({ manifest, url: href }) => fetchWeights(manifest, href, { onProgress }));
   weights.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
   let reason = `backend "${backend}" was asked for`;
   if (backend === "auto") {
@@ -54,14 +53,14 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   // them: fetched alongside it rather than after it
   cpuPath.then((cpu) => cpu.prefetchKernels(backend), () => {});
   const { manifest } = await bundle;
-  const tensors = await weights;
+  const tensors = readWeights(manifest, await weights);
   if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
   const cpu = await (await cpuPath).loadCpu(manifest, tensors, backend, reason);
   if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
   return new Model(manifest, cpu);
 }
 
-// `weights`: a promise of readWeights' result; the device and the pipelines are made while it resolves.
+// `weights`: a promise of the weights' bytes; the device and the pipelines are made while it resolves.
 async function loadOnGpu(manifest, weights, adapter, reason, onProgress) {
   const { device, info } = await requestGpuDevice(manifest, adapter);
   if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });

@@ -10,6 +10,7 @@
  * @module webgpu
  */
 import { allocate, numel, resolveShape } from "./util.js";
+import { decodeEntry } from "./weights.js";
 
 const PARAMS_BYTES = 16; // struct Params { batch: u32, pad0: u32, pad1: u32, pad2: u32 }
 const MAX_GROUPS = 65535; // maxComputeWorkgroupsPerDimension guaranteed by WebGPU
@@ -130,40 +131,47 @@ function layoutEntries(step) {
 }
 
 /**
- * Upload every weight entry once into its own storage buffer (bool widened to u32).
- * @param {Object<string, {data, shape, dtype}>} weights  from `readWeights`
+ * Upload every weight entry once into its own storage buffer: the stored bytes of a weight the kernels unpack
+ * (`values[name].packed`, float16/int8; the buffer is exactly those bytes, rounded up to 4), else its values
+ * widened to 4 bytes each (float16 and int8 storage to float32, bool to u32).
+ * @param {object} manifest  a validated model.json
+ * @param {ArrayBuffer} bytes  the weights files' bytes, concatenated (`fetchWeights`)
  * @returns {Map<string, GPUBuffer>}
  * @example
- *   const weightBuffers = uploadWeights(device, readWeights(manifest, bytes));
+ *   const weightBuffers = uploadWeights(device, manifest, await fetchWeights(manifest, url));
  */
-export function uploadWeights(device, weights) {
+export function uploadWeights(device, manifest, bytes) {
+  const packed = new Set(Object.values(manifest.values).filter((v) => v.packed).map((v) => v.weight));
   const buffers = new Map();
-  for (const [name, w] of Object.entries(weights)) {
+  for (const entry of manifest.weights.entries) {
+    const raw = packed.has(entry.name);
+    const data = raw ? new Uint8Array(bytes, entry.offset, entry.byte_length) : decodeEntry(bytes, entry);
     const buffer = device.createBuffer({
-      label: `weight ${name}`, size: roundUp(w.data.length * 4), mappedAtCreation: true,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
+      label: `weight ${entry.name}`, size: raw ? Math.ceil(data.length / 4) * 4 : roundUp(data.length * 4),
+      mappedAtCreation: true, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
     });
-    const View = w.dtype === "float32" ? Float32Array : w.dtype === "int32" ? Int32Array : Uint32Array;
-    new View(buffer.getMappedRange()).set(w.data);
+    const View = raw ? Uint8Array : { float32: Float32Array, int32: Int32Array }[entry.dtype] ?? Uint32Array;
+    new View(buffer.getMappedRange()).set(data);
     buffer.unmap();
-    buffers.set(name, buffer);
+    buffers.set(entry.name, buffer);
   }
   return buffers;
 }
 
 /**
  * Build everything a run needs on a device: pipelines, weight buffers and the params uniform. The pipelines
- * start compiling before `weights` (a value or a promise) resolve. Validation errors raised while creating
- * them are caught by an error scope and rethrown with their message; on any failure the device is destroyed.
+ * start compiling before `weights` (the concatenated weights files' bytes, or a promise of them) resolve.
+ * Validation errors raised while creating them are caught by an error scope and rethrown with their message;
+ * on any failure the device is destroyed.
  * @returns {Promise<object>}  the executor record that `runSteps` and `destroyGpu` take
  * @example
- *   const gpu = await createGpu(device, manifest, readWeights(manifest, bytes));
+ *   const gpu = await createGpu(device, manifest, fetchWeights(manifest, url));
  */
 export async function createGpu(device, manifest, weights) {
   device.pushErrorScope("out-of-memory");
   device.pushErrorScope("validation");
   const pending = createPipelines(device, manifest).catch((err) => err);
-  const uploaded = Promise.resolve(weights).then((w) => uploadWeights(device, w)).catch((err) => err);
+  const uploaded = Promise.resolve(weights).then((w) => uploadWeights(device, manifest, w)).catch((err) => err);
   const params = device.createBuffer({ label: "params", size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   const [compiled, weightBuffers] = [await pending, await uploaded];
   const [validation, memory] = [await device.popErrorScope(), await device.popErrorScope()];

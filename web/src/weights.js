@@ -1,6 +1,7 @@
 /**
  * How a bundle stores its weights (docs/internals.md §6; webexport/weights.py writes them): shard files
- * whose concatenation holds every entry, and per-entry storage tiers that the runtime widens to float32.
+ * whose concatenation holds every entry, and per-entry storage tiers that `decodeEntry` widens to float32 (the
+ * CPU paths, and on WebGPU the weights not marked `packed`; the kernels unpack the packed ones themselves).
  *
  * - `float32`, `int32`, `bool`: the values as numpy writes them (bool as 0/1 bytes);
  * - `float16`: IEEE half floats;

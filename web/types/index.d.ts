@@ -103,7 +103,10 @@ export interface WeightEntry {
   label?: string;
   shape: number[];
   dtype: DType;
-  /** How the bytes hold the values (default: `dtype`); float16 and int8 are widened to float32 at load. */
+  /**
+   * How the bytes hold the values (default: `dtype`). The CPU paths widen float16 and int8 to float32 at load;
+   * on WebGPU a weight marked `packed` in `values` keeps its stored bytes and the kernels unpack them.
+   */
   storage?: DType | "float16" | "int8";
   /** Offset in the concatenation of the weights files. */
   offset: number;
@@ -132,7 +135,8 @@ export interface Manifest {
   graph: Graph;
   weights: WeightsTable;
   buffers: Array<{ id: number; bytes_per_batch: number; bytes_fixed: number }>;
-  values: Record<string, { buffer: number } | { weight: string }>;
+  /** Where each value lives: an activation slot, or a weight entry (`packed`: its GPU buffer holds the stored bytes). */
+  values: Record<string, { buffer: number } | { weight: string; packed?: boolean }>;
   kernels: Array<{ id: number; wgsl: string; workgroup_size: number }>;
   steps: Array<{ kernel: number; label?: string; nodes?: string[]; inputs: string[]; outputs: string[]; threads: [number, number] }>;
   limits?: Record<string, number>;

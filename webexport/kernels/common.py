@@ -89,10 +89,16 @@ def wgsl_type(dtype, node=None):
 
 
 def bindings(ctx, inputs, outputs):
-    """The prelude's binding list for the given input and output value names."""
-    ins = [{"name": f"in{i}", "type": wgsl_type(ctx.spec(v).dtype), "read_only": True} for i, v in enumerate(inputs)]
-    outs = [{"name": f"out{i}", "type": wgsl_type(ctx.spec(v).dtype), "read_only": False} for i, v in enumerate(outputs)]
-    return ins + outs
+    """The prelude's binding list for the given input and output value names: ``{name, type, read_only, packed,
+    channels}``. A weight the kernels read as stored (``ctx.packed``: "float16" or "int8") is an ``array<u32>``
+    with ``channels`` (its last axis: int8 has one scale per channel), read through packed.wgsl.j2's ``load``."""
+    def binding(name, value, read_only):
+        packed = ctx.packed(value) if read_only else None
+        return {"name": name, "type": "u32" if packed else wgsl_type(ctx.spec(value).dtype), "read_only": read_only,
+                "packed": packed, "channels": ctx.spec(value).shape[-1] if packed else None}
+
+    return ([binding(f"in{i}", v, True) for i, v in enumerate(inputs)]
+            + [binding(f"out{i}", v, False) for i, v in enumerate(outputs)])
 
 
 def dim(d):

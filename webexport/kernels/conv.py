@@ -12,6 +12,7 @@
   (``params.batch`` when dynamic) and the output positions.
 
 ``conv`` and ``conv_transpose`` accept a fused ``epilogue`` (bias, activation; see epilogue.epilogue_code).
+Every ``conv`` program reads filters stored as float16 or int8 (``ctx.packed``) as stored (packed.wgsl.j2).
 Importing this module also registers the pooling lowerings (pooling.py), which share this family.
 """
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from webexport.kernels import pooling, winograd  # noqa: F401  (pooling registers max_pool, avg_pool, ...)
 from webexport.kernels.common import ExportError, Kernel, bindings, dim, lowering, numel, render, threads
 from webexport.kernels.epilogue import epilogue_code
-from webexport.kernels.linalg import register_tiling
+from webexport.kernels.linalg import register_tiling, whole_words
 
 
 def geometry(node, ctx, x_name, spatial_out):
@@ -96,7 +97,7 @@ def _implicit_gemm(node, ctx, epilogue):
     wgsl = render("conv_gemm.wgsl.j2", label=label, bindings=binds, workgroup_size=tiling.size, tiling=tiling, vk=vk,
                   k_sp=list(w.shape[:rank]), dilation=list(node.attrs["dilation"]), cin=cin, cout=cout,
                   pixels=numel(out.shape[:-1]), blocks_n=blocks_n, groups=f"({blocks_m} * {blocks_n}u)",
-                  epilogue=fused, **variables)
+                  epilogue=fused, pack=whole_words(binds[1], tiling, cout), **variables)
     return Kernel(wgsl=wgsl, inputs=inputs, outputs=[fused["output"]], threads=threads, label=label,
                   workgroup_size=tiling.size, nodes=fused["nodes"])
 

@@ -21,7 +21,8 @@ the tiled one is a ``Variant`` from ``TILED_MIN_BATCH`` rows on, which the runti
 (docs/internals.md §6, ``steps[].variants``).
 
 Every program takes a fused ``epilogue`` (webexport/kernels/epilogue.py), applied to each result before it is
-stored; with split-K the reduce kernel applies it.
+stored; with split-K the reduce kernel applies it. Every program reads a weight ``b`` stored as float16 or int8
+(``ctx.packed``, docs/internals.md §4) as stored, unpacking each element as it is loaded (packed.wgsl.j2).
 
     >>> kernels = lower_matmul(dense_node, ctx)             # a dense layer, dynamic batch
     >>> [k.label for k in kernels], [v.min_batch for v in kernels[0].variants]
@@ -43,6 +44,7 @@ SPLIT_SLICE = 512  # aim for K slices of about this length, ...
 SPLIT_MAX = 16  # ... at most this many
 GEMV_MIN_BLOCKS = 4  # with fewer column blocks than this ...
 GEMV_SPLIT_MIN_K = 1024  # ... and K at least this long, GEMV splits K inside the workgroup
+PER_WORD = {"float16": 2, "int8": 4}  # elements of a packed weight per 32-bit word
 WORKGROUP_TILES_MIN_M = 256  # static row counts from which workgroup-memory tiles are used (and n, k >= 64)
 
 
@@ -70,13 +72,14 @@ class Tiling:
         return self.tn * self.ct
 
 
-def gemv_tiling(m, n, k, split=1):
+def gemv_tiling(m, n, k, split=1, per_word=1):
     """One row per invocation (``m`` rows when ``m`` is static and at most 4), two columns each, 32 invocations
     side by side (16 for narrow outputs); K split 4 ways inside the workgroup when the output has fewer than
     ``GEMV_MIN_BLOCKS`` column blocks and K is long, to keep more invocations busy. (Measured on SwiftShader:
     the split's barrier, and four columns instead of two, each add a third to a GEMV's compile time, which is
-    most of a cold start, and run no faster at batch 1.)"""
-    tn = 2 if n >= 32 else 1
+    most of a cold start, and run no faster at batch 1.) A weight stored as int8 (``per_word`` 4) takes four
+    adjacent columns, one word of it per row: one load and one unpack instead of four."""
+    tn = 4 if per_word == 4 and n >= 64 and n % 4 == 0 else 2 if n >= 32 else 1
     ct = 32 if n >= 64 else 16  # a whole warp per workgroup on a GPU; software adapters run either as fast
     kt = 4 if split == 1 and -(-n // (ct * tn)) < GEMV_MIN_BLOCKS and k >= GEMV_SPLIT_MIN_K else 1
     return Tiling(tm=m if m is not None and m <= 4 else 1, tn=tn, ct=ct, mt=1, kt=kt)
@@ -86,6 +89,14 @@ def register_tiling(n):
     """``4 x 4`` outputs per invocation (fewer columns for narrow outputs), 16 rows per workgroup."""
     tn = 4 if n >= 64 else 2 if n >= 32 else 1
     return Tiling(tm=4, tn=tn, ct=16, mt=4, kt=1)
+
+
+def whole_words(weight, tiling, n):
+    """How many elements per word a packed ``weight`` binding (``common.bindings``) is read by, whole words at a
+    time: its elements per word when each invocation's ``tiling.tn`` columns can be adjacent (``tn`` a multiple of
+    it, ``n`` of ``tn``), else 0 (element by element, columns ``ct`` apart; float32 weights too)."""
+    pack = PER_WORD.get(weight["packed"], 0)
+    return pack if pack and tiling.tn % pack == 0 and n % tiling.tn == 0 else 0
 
 
 def split_count(k, blocks):
@@ -155,10 +166,11 @@ def lower_matmul(node, ctx, epilogue=()):
     if mm.m is not None and mm.m >= WORKGROUP_TILES_MIN_M and mm.n >= 64 and mm.k >= 64:
         return [_tiled_kernel(node, ctx, mm, epilogue)]
     gemv = mm.m is None or mm.m <= 4
-    first = gemv_tiling(mm.m, mm.n, mm.k) if gemv else register_tiling(mm.n)
+    per_word = PER_WORD.get(ctx.packed(node.inputs[1]), 1)
+    first = gemv_tiling(mm.m, mm.n, mm.k, per_word=per_word) if gemv else register_tiling(mm.n)
     blocks = -(-mm.n // first.cols) * (1 if mm.m is None else -(-mm.m // first.rows)) * mm.static_matrices
     split = split_count(mm.k, blocks) if not mm.batch else 1
-    tilings = [gemv_tiling(mm.m, mm.n, mm.k, split) if gemv else first]
+    tilings = [gemv_tiling(mm.m, mm.n, mm.k, split, per_word) if gemv else first]
     if mm.m is None:
         tilings.append(register_tiling(mm.n))
     label = f"{node.name}/" + "+".join(["matmul"] + [s.target for s in epilogue])
@@ -185,21 +197,33 @@ def _direct_kernel(ctx, mm, tiling, inputs, output, label, fused, split=1):
     slice_ = -(-mm.k // (split * vk)) * vk  # slices start at multiples of vk
     k = f"{mm.k}u"
     if split == 1 and not mm.b.shape[:-2] and mm.n >= 4 and ctx.constant(inputs[1]) is not None:
-        # A weight is a buffer of its own, its length k * n rounded up to 4 elements (16 bytes): reading k from it
-        # lets layers that differ only in K (784 -> 512, 512 -> 512) share one kernel, one pipeline to compile.
-        k = f"(arrayLength(&in1) / {mm.n}u)"
+        # Reading k from the weight's own buffer lets layers that differ only in K (784 -> 512, 512 -> 512) share
+        # one kernel, one pipeline to compile.
+        k = _k_from_length(ctx.packed(inputs[1]), mm.n)
     binds = bindings(ctx, inputs, [output])
     if vk == 4:
         binds[0]["type"] = f"vec4<{binds[0]['type']}>"
+    pack = whole_words(binds[1], tiling, mm.n)
     groups, blocks_m, blocks_n = mm.groups(tiling.rows, tiling.cols, split)
     acc_type, zero = ACCUMULATORS[mm.out.dtype]
     wgsl = render("matmul.wgsl.j2", label=label, bindings=binds, workgroup_size=tiling.size, tiling=tiling, vk=vk,
                   m=dim(mm.m), n=mm.n, k=k, split=split, slice=slice_, blocks_m=blocks_m,
                   blocks_n=blocks_n, groups=groups, acc_type=acc_type, zero=zero, a_row=k, out_row=mm.n,
-                  out_base=f"bi * m * {mm.n}u", epilogue=fused or NO_EPILOGUE, **mm.terms)
+                  out_base=f"bi * m * {mm.n}u", epilogue=fused or NO_EPILOGUE, pack=pack, **mm.terms)
     threads = mm.threads(tiling.rows, tiling.cols, tiling.size, split)
     return Kernel(wgsl=wgsl, inputs=inputs, outputs=[output], threads=threads, label=label,
                   workgroup_size=tiling.size)
+
+
+def _k_from_length(packed, n):
+    """K of a weight ``b`` (k x n, n >= 4) from the length in words of its buffer (docs/internals.md §6): float32,
+    one word per element, padded by at most 3 (16 bytes); a packed weight's buffer is exactly its stored bytes,
+    float16 two elements per word (padded by at most 1), int8 four (padded by at most 3) and then n scales."""
+    if packed == "int8":
+        return f"((arrayLength(&in1) - {n}u) * 4u / {n}u)"
+    if packed == "float16":
+        return f"(arrayLength(&in1) * 2u / {n}u)"
+    return f"(arrayLength(&in1) / {n}u)"
 
 
 def _reduce_kernel(node, ctx, mm, partials, split, epilogue, label):

@@ -87,7 +87,7 @@ def _gemm(ctx, transformed, filters, products, batch, per_example, cin, cout, ti
                   groups=f"(16u * {blocks_m} * {blocks_n}u)", acc_type="f32", zero="0.0f", a_row=f"{16 * cin}u",
                   out_row=16 * cout, out_base=f"bi * {cout}u", epilogue=NO_EPILOGUE,
                   a_terms=[{"div": 1, "mod": None, "stride": cin}],
-                  b_terms=[{"div": 1, "mod": None, "stride": cin * cout}])
+                  b_terms=[{"div": 1, "mod": None, "stride": cin * cout}], pack=0)
     size = tiling.size
     if batch is None:  # 16 * ceil(B * tiles / rows) blocks <= 16 * (B * tiles + rows - 1) / rows
         per = -(-16 * per_example * blocks_n * size // tiling.rows)
