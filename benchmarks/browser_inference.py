@@ -12,7 +12,8 @@ and webgpu (an ONNX export of the same weights). Each cell runs in a fresh headl
 tests' flags: WebGPU on SwiftShader without a GPU), interleaved over ``--rounds`` rounds, and measures:
 
 - cold: navigation start to the first batch-1 result read back, in a fresh browser and profile (empty
-  caches); "load" is the part before the first predict;
+  caches); "load" is the part before the first predict; "own" the part after the page's script starts the
+  library (what comes before it, navigation and the page's own module, is the same for every cell);
 - warm: median ms of one inference (input upload, run, read back) at each ``--batches`` size, each timed
   sample repeating predict back to back for at least ``--min-sample-ms`` (the page timer is coarse);
 - bytes: every response the page fetched up to the first result (the network log), by kind: code (JS),

@@ -2,7 +2,7 @@
 bytes fetched, and the parity of every cell's outputs with pyml's Python predict.
 
 A run is the dict one cell in one fresh browser produced (``browser_inference.run_cell``):
-``{cell, model, loadMs, firstMs, backend, files: [(path, bytes, gzip)], results: [{batch, medianMs, ...}],
+``{cell, model, startMs, loadMs, firstMs, backend, files: [(path, bytes, gzip)], results: [{batch, medianMs, ...}],
 diff: {batch: max |Δ|}, error?}``.
 
     >>> inference_report.report(runs, ["pyml-cpu", "ort-wasm"], unavailable={}, args=args)   # prints, returns 0|1
@@ -51,6 +51,7 @@ def summarize(runs, stat):
                 warm.setdefault(entry["batch"], []).append(entry["medianMs"])
         summary[key] = {
             "cold": combine([r["firstMs"] for r in group]), "load": combine([r["loadMs"] for r in group]),
+            "own": combine([r["firstMs"] - r.get("startMs", 0.0) for r in group]),
             "warm": {batch: combine(times) for batch, times in warm.items()},
             "files": group[0]["files"], "backend": group[-1]["backend"], "rounds": len(group),
             "diff": {batch: max(r["diff"].get(batch, float("inf")) for r in group) for batch in warm},
@@ -110,7 +111,9 @@ def report(runs, cells, unavailable, args):
                  f"wasm threads asked for: {args.threads}; page cross-origin isolated: "
                  f"{'yes' if isolated else 'no (so one thread each)'}"])
     for key, title in (("cold", f"Cold ms: fresh browser and profile, navigation to first batch-1 result ({how})"),
-                       ("load", "of which load (navigation to model ready, before the first predict)")):
+                       ("load", "of which load (navigation to model ready, before the first predict)"),
+                       ("own", "of which the library's own work (the page's script starting it to first result; "
+                               "before that, navigation and the page's module cost every cell the same)")):
         header, rows = _table_rows(args.models, cells, lambda m, c: ok.get((m, c), {}).get(key))
         table(title, ["model", *header], [[models.label(m), *row] for m, row in zip(args.models, rows)])
     print_bytes(table, ok, args.models, cells)

@@ -4,7 +4,8 @@
  * it loads that library alone (page/runners.js), loads the model and predicts one batch-1 input, so the
  * cold time is measured from navigation start. Python then awaits `bench.cold` and calls `bench.warm`.
  *
- *     await bench.cold;   // {loadMs, firstMs, backend, isolated} or {error}, ms since navigation start
+ *     await bench.cold;   // {startMs, loadMs, firstMs, backend, isolated} or {error}, ms since navigation start
+ *                         // (startMs: when this script began the cold start)
  *     await bench.warm({ batches: [1, 32], warmup: 5, samples: 15, minSampleMs: 10, budgetMs: 3000 });
  *     // {results: [{batch, medianMs, times, inner, output: base64 float32}, ...]} or {error}
  *
@@ -77,11 +78,12 @@ async function timeWarm(predict, { warmup, samples, minSampleMs, budgetMs }) {
 let runner = null;
 
 async function cold() {
+  const startMs = performance.now(); // the page's own script runs: what comes before is the same for every cell
   runner = await openRunner(cell.library, cell.backend, cell.model, { threads: cell.threads });
   const loadMs = performance.now();
   await runner.predict(benchInput(1));
   const firstMs = performance.now();
-  return { loadMs, firstMs, backend: runner.backend, isolated: globalThis.crossOriginIsolated === true };
+  return { startMs, loadMs, firstMs, backend: runner.backend, isolated: globalThis.crossOriginIsolated === true };
 }
 
 async function warm(options) {

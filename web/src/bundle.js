@@ -125,20 +125,24 @@ export async function verifyWeights(manifest, shards) {
   const files = weightFiles(manifest.weights);
   shards = Array.isArray(shards) ? shards : [shards];
   if (shards.length !== files.length) throw new Error(`model.json lists ${files.length} weights files; received ${shards.length}`);
-  const digests = await Promise.all(shards.map((bytes) => sha256Hex(bytes)));
   files.forEach((spec, k) => {
     if (shards[k].byteLength !== spec.byte_length) {
       throw new Error(`${spec.file} is ${shards[k].byteLength} bytes but model.json says ${spec.field}.byte_length = ` +
         `${spec.byte_length} (truncated or wrong file)`);
     }
+  });
+  // Every digest at once (the lengths are right, so every entry lies inside the bytes); files are judged first.
+  const whole = joinShards(shards);
+  const entries = manifest.weights.entries;
+  const all = await Promise.all([...shards.map((bytes) => sha256Hex(bytes)),
+    ...entries.map((e) => sha256Hex(new Uint8Array(whole, e.offset, e.byte_length)))]);
+  const [digests, entryDigests] = [all.slice(0, shards.length), all.slice(shards.length)];
+  files.forEach((spec, k) => {
     if (digests[k] !== spec.sha256.toLowerCase()) {
       throw new Error(`${spec.file}: SHA-256 does not match ${spec.field}.sha256 (corrupted or wrong file). ` +
         `Expected: ${spec.sha256}, received: ${digests[k]}`);
     }
   });
-  const whole = joinShards(shards);
-  const entries = manifest.weights.entries;
-  const entryDigests = await Promise.all(entries.map((e) => sha256Hex(new Uint8Array(whole, e.offset, e.byte_length))));
   entries.forEach((entry, i) => {
     if (entryDigests[i] !== entry.sha256.toLowerCase()) {
       throw new Error(`weights.entries[${i}].sha256 does not match the bytes of "${entry.name}". ` +
