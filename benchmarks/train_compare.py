@@ -1,5 +1,5 @@
 """CPU training throughput: pyml ``fit`` (compiled, and eager) vs PyTorch eager, Keras 3 on JAX and a
-hand-written NumPy loop, on the mlp 784-512-512-10 and the Keras MNIST convnet, batch 128, Adam.
+hand-written NumPy loop, on the mlp 784-512-512-10, the Keras MNIST convnet and an LSTM, batch 128, Adam.
 
     $ pip install torch==2.13.0 keras jax      # the pinned CPU PyTorch build; never an unpinned torch (CUDA)
     $ python benchmarks/train_compare.py       # 3 interleaved rounds, both models, 2 threads each
@@ -18,6 +18,11 @@ samples/s over the timed epochs (the first epoch, which compiles or traces, is n
 - Keras 3 on JAX (``KERAS_BACKEND=jax``): ``model.fit``, jit-compiled (Keras's default on JAX).
 - NumPy: ``benchmarks/numpy_train.py``, written as a NumPy user would.
 
+The LSTM model (issue #6's): Embedding(64 tokens, 32) -> LSTM(128) over 50 steps -> Dense(64, softmax), trained
+on 2,048 synthetic sequences (seeded uniform tokens; the label is the first token, so the last state must
+remember it): PyTorch's ``nn.LSTM`` (eager, its fused CPU kernel) and Keras's ``LSTM`` (a ``lax.scan`` under
+jit) against pyml's ``LSTM`` (one ``rnn_scan`` primitive and its BPTT kernel). NumPy has no LSTM here.
+
 Prints samples/s per library and the ratio pyml (compiled) / best of PyTorch and Keras-JAX per model (above 1
 means pyml trains faster). A missing library is skipped with the command that installs it.
 """
@@ -33,7 +38,8 @@ import common
 
 LIBRARIES = ("pyml", "pyml-eager", "torch", "keras-jax", "numpy")
 INCUMBENTS = ("torch", "keras-jax")
-MODELS = {"mlp": 15, "convnet": 2}  # model -> timed epochs (about 1-10 s each)
+UNSUPPORTED = {("numpy", "lstm")}  # (library, model) pairs that are not written
+MODELS = {"mlp": 15, "convnet": 2, "lstm": 3}  # model -> timed epochs (about 1-10 s each)
 BATCH_SIZE = 128
 INSTALL = {"torch": "torch==2.13.0", "keras-jax": "keras jax"}
 
@@ -49,13 +55,49 @@ def digits_28():
     return images[..., None].astype("float32"), y.astype("int64")
 
 
+def tokens_50():
+    """2,048 sequences of 50 tokens out of 64 (seeded) and their first token as the label: ``(x int32, y)``."""
+    import numpy as np
+
+    x = np.random.default_rng(0).integers(0, LSTM_TOKENS, (2048, LSTM_STEPS)).astype("int32")
+    return x, x[:, 0].astype("int64")
+
+
+LSTM_TOKENS, LSTM_STEPS, LSTM_EMBED, LSTM_UNITS = 64, 50, 32, 128
+
+
+def lstm_layers(lib):
+    """The LSTM model's layers in pyml or Keras (the same API): Embedding -> LSTM -> Dense softmax."""
+    return [lib.Input(shape=(LSTM_STEPS,), dtype="int32"), lib.layers.Embedding(LSTM_TOKENS, LSTM_EMBED),
+            lib.layers.LSTM(LSTM_UNITS), lib.layers.Dense(LSTM_TOKENS, activation="softmax")]
+
+
+def torch_lstm():
+    from torch import nn
+
+    class LSTMModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(LSTM_TOKENS, LSTM_EMBED)
+            self.lstm = nn.LSTM(LSTM_EMBED, LSTM_UNITS, batch_first=True)
+            self.dense = nn.Linear(LSTM_UNITS, LSTM_TOKENS)
+
+        def forward(self, x):
+            sequence, _ = self.lstm(self.embedding(x))
+            return self.dense(sequence[:, -1])  # logits
+
+    return LSTMModel()
+
+
 # ---- the workers (one subprocess each) -------------------------------------------------------------------------
 def run_pyml(model_name, x, y, epochs, eager):
     import pyml
     from pyml import layers
 
     pyml.set_random_seed(0)
-    if model_name == "mlp":
+    if model_name == "lstm":
+        model = pyml.Sequential(lstm_layers(pyml))
+    elif model_name == "mlp":
         x = x.reshape(len(x), -1)
         model = pyml.Sequential([pyml.Input(shape=(784,)), layers.Dense(512, activation="relu"),
                                  layers.Dense(512, activation="relu"), layers.Dense(10, activation="softmax")])
@@ -77,7 +119,9 @@ def run_keras(model_name, x, y, epochs):
     from keras import layers
 
     keras.utils.set_random_seed(0)
-    if model_name == "mlp":
+    if model_name == "lstm":
+        model = keras.Sequential(lstm_layers(keras))
+    elif model_name == "mlp":
         x = x.reshape(len(x), -1)
         model = keras.Sequential([keras.Input(shape=(784,)), layers.Dense(512, activation="relu"),
                                   layers.Dense(512, activation="relu"), layers.Dense(10, activation="softmax")])
@@ -99,7 +143,9 @@ def run_torch(model_name, x, y, epochs, threads):
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    if model_name == "mlp":
+    if model_name == "lstm":
+        x, model = torch.from_numpy(x.astype("int64")), torch_lstm()
+    elif model_name == "mlp":
         x = torch.from_numpy(x.reshape(len(x), -1))
         model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
     else:
@@ -138,7 +184,7 @@ def worker(library, model_name, epochs, threads):
     from threadpoolctl import threadpool_limits
 
     limits = threadpool_limits(threads)  # noqa: F841  (kept for the life of the process)
-    x, y = digits_28()
+    x, y = tokens_50() if model_name == "lstm" else digits_28()
     if library in ("pyml", "pyml-eager"):
         import pyml.threads
 
@@ -206,6 +252,8 @@ def main(argv=None):
         for model_name in models:
             order = libraries[round_index % len(libraries):] + libraries[:round_index % len(libraries)]
             for library in order:
+                if (library, model_name) in UNSUPPORTED:
+                    continue
                 result = measure(library, model_name, args.epochs or MODELS[model_name], args.threads)
                 results[model_name, library].append(result)
                 print(f"  round {round_index + 1} {model_name:8s} {library:10s} "
@@ -213,6 +261,8 @@ def main(argv=None):
     for model_name in models:
         rows, medians = [], {}
         for library in libraries:
+            if (library, model_name) in UNSUPPORTED:
+                continue
             speeds = [r["samples_per_second"] for r in results[model_name, library]]
             medians[library] = statistics.median(speeds)
             rows.append([library, medians[library], min(speeds), max(speeds),
