@@ -26,6 +26,7 @@ from pyml import threads
 from pyml.ops import registry
 from pyml.ops.conv import conv_filter_grad_into, conv_into, conv_transpose_into
 from pyml.ops.pooling import max_pool_grad_into, max_pool_into
+from pyml.ops.recurrent_numpy import grad_into as rnn_scan_grad_into, scan_into as rnn_scan_into
 
 UFUNCS = {
     "neg": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.absolute, "sign": np.sign,
@@ -162,6 +163,8 @@ INTO = {
     "conv_filter_grad": conv_filter_grad_into,
     "max_pool": max_pool_into,
     "max_pool_grad": max_pool_grad_into,
+    "rnn_scan": rnn_scan_into,
+    "rnn_scan_grad": rnn_scan_grad_into,
     "one_hot": lambda out, indices, depth, dtype: np.equal(indices[..., None], np.arange(depth, dtype=indices.dtype),
                                                            out=out),
 }

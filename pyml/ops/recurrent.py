@@ -13,7 +13,8 @@ docs/internals.md §1 "Recurrence"). Gate blocks are in Keras order: LSTM ``i, f
     (2, 5, 6)
 
 Its gradient is a second primitive, ``rnn_scan_grad`` (backpropagation through time in one NumPy loop), whose
-packed output the VJP slices; the recurrent kernel's gradient is then one batched matmul over all steps.
+packed output the VJP slices; the recurrent kernel's gradient is then one GEMM over all samples and steps. The
+NumPy loops of both are in ``pyml/ops/recurrent_numpy.py``.
 """
 import numpy as np
 
@@ -21,44 +22,13 @@ from pyml import dtypes
 from pyml.errors import OpError
 from pyml.ops.elementwise import cast, convert_to_tensor
 from pyml.ops.linalg import matmul
-from pyml.ops.movement import concatenate, expand_dims, transpose
+from pyml.ops.movement import concatenate, expand_dims, reshape, transpose
 from pyml.ops.reduction import sum
+from pyml.ops.recurrent_numpy import (ACTIVATIONS, GATES, STATES, grad_forward, grad_layout, grad_shape,
+                                      input_names, scan_forward)
 from pyml.ops.registry import Spec, bind, primitive, refuse_gradient
 
 __all__ = ["rnn_scan"]
-
-GATES = {"simple": 1, "gru": 3, "lstm": 4}  # G: gate blocks of width H in xp and u
-STATES = {"simple": 1, "gru": 1, "lstm": 2}  # S: states per step in the output (h, and c for lstm)
-
-
-# ---- activations: (forward, derivative from input x and output y), NumPy on backend arrays --------------
-def _sigmoid(xp, x):
-    # 1/(1+e^-x) = (1 + tanh(x/2)) / 2: never overflows, and three in-place ufuncs are ~3x faster than the
-    # select-based stable form; the scan calls it on every step
-    y = xp.tanh(x * 0.5)
-    y *= 0.5
-    y += 0.5
-    return y
-
-
-def _hard_sigmoid(xp, x):
-    return xp.clip(x / 6 + 0.5, 0, 1)  # Keras 3: relu6(x + 3) / 6
-
-
-ACTIVATIONS = {
-    "tanh": (lambda xp, x: xp.tanh(x), lambda xp, x, y: 1 - y * y),
-    "sigmoid": (_sigmoid, lambda xp, x, y: y * (1 - y)),
-    "relu": (lambda xp, x: xp.maximum(x, 0), lambda xp, x, y: (x > 0).astype(x.dtype)),
-    "linear": (lambda xp, x: x, lambda xp, x, y: xp.ones_like(x)),
-    "hard_sigmoid": (_hard_sigmoid, lambda xp, x, y: ((x > -3) & (x < 3)).astype(x.dtype) / 6),
-    "softsign": (lambda xp, x: x / (1 + xp.abs(x)), lambda xp, x, y: 1 / (1 + xp.abs(x)) ** 2),
-}
-
-
-def input_names(cell, masked):
-    """The primitive's inputs, in order, for ``cell`` (the contract's table)."""
-    names = {"simple": ["xp", "u", "h0"], "gru": ["xp", "u", "b_rec", "h0"], "lstm": ["xp", "u", "h0", "c0"]}[cell]
-    return names + ["mask"] if masked else names
 
 
 # ---- shape rule ----------------------------------------------------------------------------------------
@@ -103,174 +73,15 @@ def _scan_rule(*specs, cell, units, activation, recurrent_activation, go_backwar
     return Spec((batch, steps, STATES[cell] * units), dtype)
 
 
-# ---- forward -------------------------------------------------------------------------------------------
-def _unpack(arrays, cell, masked):
-    """(xp, u, b_rec, h0, c0, mask) with None for those the cell does not take."""
-    values = dict(zip(input_names(cell, masked), arrays))
-    return tuple(values.get(n) for n in ("xp", "u", "b_rec", "h0", "c0", "mask"))
-
-
-def _step(xp, cell, x_t, h, c, u, b_rec, act, rec_act, reset_after):
-    """One step from state (h, c): the new (unmasked) state and what the backward pass needs of it."""
-    H = h.shape[1]
-    if cell == "simple":
-        z = x_t + h @ u
-        return act[0](xp, z), None, (z,)
-    if cell == "lstm":
-        z = x_t + h @ u
-        s = rec_act[0](xp, z)  # one call over all four blocks (the c block's is unused): fewer NumPy calls
-        i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
-        g = act[0](xp, z[:, 2 * H:3 * H])
-        c_new = f * c + i * g
-        a_c = act[0](xp, c_new)
-        return o * a_c, c_new, (z, i, f, g, o, c_new, a_c)
-    if reset_after:
-        rec = h @ u + b_rec
-        z_pre = x_t[:, :2 * H] + rec[:, :2 * H]
-        zr = rec_act[0](xp, z_pre)
-        r = zr[:, H:]
-        hh_pre = x_t[:, 2 * H:] + r * rec[:, 2 * H:]
-    else:
-        rec = None
-        z_pre = x_t[:, :2 * H] + h @ u[:, :2 * H]
-        zr = rec_act[0](xp, z_pre)
-        r = zr[:, H:]
-        hh_pre = x_t[:, 2 * H:] + (r * h) @ u[:, 2 * H:]
-    z = zr[:, :H]
-    hh = act[0](xp, hh_pre)
-    return z * h + (1 - z) * hh, None, (z_pre, zr, hh_pre, hh, rec)
-
-
-def _scan_forward(xp, *arrays, cell, units, activation, recurrent_activation, go_backwards, reset_after, masked):
-    x, u, b_rec, h, c, mask = _unpack(arrays, cell, masked)
-    act, rec_act = ACTIVATIONS[activation], ACTIVATIONS[recurrent_activation]
-    batch, steps, _ = x.shape
-    out = xp.empty((batch, steps, STATES[cell] * units), dtype=x.dtype)
-    with np.errstate(over="ignore", under="ignore"):
-        for k in range(steps):
-            t = steps - 1 - k if go_backwards else k
-            h_new, c_new, _ = _step(xp, cell, x[:, t], h, c, u, b_rec, act, rec_act, reset_after)
-            if masked:  # a blend rather than a select, so the output is differentiable in the mask too
-                m = mask[:, t, None]
-                h_new = m * h_new + (1 - m) * h
-                c_new = None if c is None else m * c_new + (1 - m) * c
-            h, c = h_new, c_new
-            out[:, k, :units] = h
-            if c is not None:
-                out[:, k, units:] = c
-    return out
-
-
 # ---- gradient ------------------------------------------------------------------------------------------
-def grad_layout(cell, units, reset_after, masked):
-    """Column blocks of ``rnn_scan_grad``'s rows ``[:, t]`` (t in xp's time order): name -> (start, stop).
-
-    ``dx``: cotangent of ``xp[:, t]``; ``drec``: of the recurrent pre-activation ``h @ u + b_rec`` (GRU with
-    reset_after; elsewhere it equals ``dx``); ``rh``: ``r * h_prev`` (GRU without reset_after: the operand of
-    ``u``'s h block, so its gradient is one matmul too); ``dmask``: cotangent of ``mask[:, t]``. Row ``T``
-    holds ``dh0`` then ``dc0`` (lstm) from column 0.
-    """
-    width = GATES[cell] * units
-    blocks = {"dx": (0, width)}
-    if cell == "gru" and reset_after:
-        blocks["drec"] = (width, 2 * width)
-    elif cell == "gru":
-        blocks["rh"] = (width, width + units)
-    end = max(stop for _, stop in blocks.values())
-    if masked:
-        blocks["dmask"] = (end, end + 1)
-    return blocks
-
-
 def _grad_rule(g, out, *specs, **attrs):
     spec = _scan_rule(*specs, **attrs, op="rnn_scan_grad")
     if g.shape != spec.shape or out.shape != spec.shape or g.dtype != spec.dtype or out.dtype != spec.dtype:
         raise OpError("rnn_scan_grad", f"g and out must match rnn_scan's output {spec.shape} {spec.dtype}. "
                                        f"Received: g {g.shape} {g.dtype}, out {out.shape} {out.dtype}")
     batch, steps, _ = spec.shape
-    blocks = grad_layout(attrs["cell"], attrs["units"], attrs["reset_after"], attrs["masked"])
-    return Spec((batch, steps + 1, _width(blocks)), spec.dtype)
-
-
-def _width(blocks):
-    return max(stop for _, stop in blocks.values())
-
-
-def _grad_forward(xp, g, out, *arrays, cell, units, activation, recurrent_activation, go_backwards, reset_after,
-                  masked):
-    """Backpropagation through time: walk the steps in reverse processing order, recomputing each step's gates
-    from the stored states (cheaper in memory than keeping the gates, and the output stays the contract's)."""
-    x, u, b_rec, h0, c0, mask = _unpack(arrays, cell, masked)
-    act, rec_act = ACTIVATIONS[activation], ACTIVATIONS[recurrent_activation]
-    batch, steps, _ = x.shape
-    H, lstm = units, cell == "lstm"
-    blocks = grad_layout(cell, units, reset_after, masked)
-    packed = xp.zeros((batch, steps + 1, _width(blocks)), x.dtype)
-    dh = xp.zeros_like(h0)
-    dc = xp.zeros_like(h0) if lstm else None
-    with np.errstate(over="ignore", under="ignore"):
-        for k in reversed(range(steps)):
-            t = steps - 1 - k if go_backwards else k
-            h = h0 if k == 0 else out[:, k - 1, :H]
-            c = (c0 if k == 0 else out[:, k - 1, H:]) if lstm else None
-            dh = dh + g[:, k, :H]
-            if lstm:
-                dc = dc + g[:, k, H:]
-            h_new, c_new, saved = _step(xp, cell, x[:, t], h, c, u, b_rec, act, rec_act, reset_after)
-            row = packed[:, t]
-            if masked:
-                m = mask[:, t, None]
-                d_m = xp.sum(dh * (h_new - h), axis=1)
-                if lstm:
-                    d_m = d_m + xp.sum(dc * (c_new - c), axis=1)
-                row[:, blocks["dmask"][0]] = d_m
-                dh, carry_h = m * dh, (1 - m) * dh
-                if lstm:
-                    dc, carry_c = m * dc, (1 - m) * dc
-            dh, dc = _step_backward(xp, cell, saved, dh, dc, h, c, u, row, blocks, act, rec_act, reset_after)
-            if masked:
-                dh = dh + carry_h
-                if lstm:
-                    dc = dc + carry_c
-    packed[:, steps, :H] = dh
-    if lstm:
-        packed[:, steps, H:2 * H] = dc
-    return packed
-
-
-def _step_backward(xp, cell, saved, dh, dc, h, c, u, row, blocks, act, rec_act, reset_after):
-    """Cotangents of one step: writes dx (and drec / rh) into ``row``; returns (dh_prev, dc_prev)."""
-    H = h.shape[1]
-    dx = row[:, slice(*blocks["dx"])]
-    if cell == "simple":
-        (z,) = saved
-        dx[...] = dh * act[1](xp, z, act[0](xp, z))
-        return dx @ u.T, None
-    if cell == "lstm":
-        z, i, f, g, o, c_new, a_c = saved
-        dc = dc + dh * o * act[1](xp, c_new, a_c)
-        for k, (y, d) in enumerate(((i, dc * g), (f, dc * c), (g, dc * i), (o, dh * a_c))):
-            derivative = act if k == 2 else rec_act
-            dx[:, k * H:(k + 1) * H] = d * derivative[1](xp, z[:, k * H:(k + 1) * H], y)
-        return dx @ u.T, dc * f
-    z_pre, zr, hh_pre, hh, rec = saved
-    z, r = zr[:, :H], zr[:, H:]
-    d_hh_pre = dh * (1 - z) * act[1](xp, hh_pre, hh)
-    dx[:, 2 * H:] = d_hh_pre
-    if reset_after:
-        dr = d_hh_pre * rec[:, 2 * H:]
-    else:
-        d_rh = d_hh_pre @ u[:, 2 * H:].T
-        dr = d_rh * h
-        row[:, slice(*blocks["rh"])] = r * h
-    d_zr = xp.concatenate([dh * (h - hh), dr], axis=1)
-    dx[:, :2 * H] = d_zr * rec_act[1](xp, z_pre, zr)
-    if reset_after:
-        drec = row[:, slice(*blocks["drec"])]
-        drec[:, :2 * H] = dx[:, :2 * H]
-        drec[:, 2 * H:] = d_hh_pre * r
-        return drec @ u.T + dh * z, None
-    return dx[:, :2 * H] @ u[:, :2 * H].T + d_rh * r + dh * z, None
+    return Spec(grad_shape(batch, steps, attrs["cell"], attrs["units"], attrs["reset_after"], attrs["masked"]),
+                spec.dtype)
 
 
 def _scan_vjp(g, inputs, out, attrs):
@@ -278,44 +89,47 @@ def _scan_vjp(g, inputs, out, attrs):
     names = input_names(cell, masked)
     x = dict(zip(names, inputs))
     packed = bind("rnn_scan_grad", g, out, *inputs, **attrs)
-    steps = out.shape[1]
+    batch, steps, _ = out.shape
     blocks = grad_layout(cell, H, attrs["reset_after"], masked)
-    rows = packed[:, :steps]
-    dx = rows[:, :, slice(*blocks["dx"])]
-    # the state before each step, in xp's time order (out is in processing order)
-    h_prev = concatenate([expand_dims(x["h0"], 1), out[:, :steps - 1, :H]], axis=1)
-    if attrs["go_backwards"]:
-        h_prev = h_prev[:, ::-1]
+    rows = packed[:batch * steps]  # one row per sample and step, in xp's order: views all the way down
+    dx = rows[:, slice(*blocks["dx"])]
 
-    def weight_grad(operand, d):  # sum over batch and time of operandᵀ @ d: one batched matmul
-        return sum(matmul(transpose(operand, (0, 2, 1)), d), axis=0)
+    def weight_grad(operand, d):  # sum over samples and steps of operandᵀ @ d: one GEMM over all B*T rows
+        return matmul(transpose(operand), d)
 
     def du():
+        # the state before each step, in xp's time order (out is in processing order)
+        h_prev = concatenate([expand_dims(x["h0"], 1), out[:, :steps - 1, :H]], axis=1)
+        if attrs["go_backwards"]:
+            h_prev = h_prev[:, ::-1]
+        h_prev = reshape(h_prev, (batch * steps, H))
         if cell == "gru" and attrs["reset_after"]:
-            return weight_grad(h_prev, rows[:, :, slice(*blocks["drec"])])
+            return weight_grad(h_prev, rows[:, slice(*blocks["drec"])])
         if cell == "gru":
-            return concatenate([weight_grad(h_prev, dx[:, :, :2 * H]),
-                                weight_grad(rows[:, :, slice(*blocks["rh"])], dx[:, :, 2 * H:])], axis=1)
+            return concatenate([weight_grad(h_prev, dx[:, :2 * H]),
+                                weight_grad(rows[:, slice(*blocks["rh"])], dx[:, 2 * H:])], axis=1)
         return weight_grad(h_prev, dx)
 
     # b_rec is unused without reset_after (the contract), so it has no gradient then
-    db_rec = (lambda: sum(rows[:, :, slice(*blocks["drec"])], axis=(0, 1))) if attrs["reset_after"] else None
-    cotangents = {"xp": dx, "u": du, "b_rec": db_rec, "h0": lambda: packed[:, steps, :H],
-                  "c0": lambda: packed[:, steps, H:2 * H], "mask": lambda: rows[:, :, blocks["dmask"][0]]}
+    db_rec = (lambda: sum(rows[:, slice(*blocks["drec"])], axis=0)) if attrs["reset_after"] else None
+    last = packed[batch * steps:]
+    cotangents = {"xp": reshape(dx, (batch, steps, dx.shape[1])), "u": du, "b_rec": db_rec,
+                  "h0": lambda: last[:, :H], "c0": lambda: last[:, H:2 * H],
+                  "mask": lambda: reshape(rows[:, blocks["dmask"][0]], (batch, steps))}
     return tuple(cotangents[n] for n in names)
 
 
 rnn_scan_p = primitive(
     "rnn_scan",
     shape=_scan_rule,
-    forward=_scan_forward,
+    forward=scan_forward,
     vjp=_scan_vjp,
     doc="One recurrent layer's loop over time (simple/lstm/gru cell) on a precomputed input projection.",
 )
 rnn_scan_grad_p = primitive(
     "rnn_scan_grad",
     shape=_grad_rule,
-    forward=_grad_forward,
+    forward=grad_forward,
     vjp=refuse_gradient("rnn_scan_grad", "second-order gradients through recurrent layers are not supported "
                         "(the BPTT kernel has no gradient of its own): take one gradient of a model with "
                         "SimpleRNN/LSTM/GRU layers, not a gradient of a gradient"),

@@ -139,12 +139,12 @@ def grad_reference(g, out, *inputs, **attrs):
         scan_reference(*inputs, **attrs, record=blocks["rh"])
     if masked:
         blocks["dmask"] = _numeric_grad(lambda m: run(mask=m), v["mask"], g)[:, :, None]
-    rows = np.concatenate(list(blocks.values()), axis=2)
-    last = np.zeros((batch, 1, rows.shape[2]))
-    last[:, 0, :H] = _numeric_grad(lambda h: run(h0=h), v["h0"], g)
+    rows = np.concatenate(list(blocks.values()), axis=2).reshape(batch * steps, -1)  # row b * steps + t
+    last = np.zeros((batch, max(rows.shape[1], (2 if cell == "lstm" else 1) * H)))  # then dh0, dc0 per sample
+    last[:, :H] = _numeric_grad(lambda h: run(h0=h), v["h0"], g)
     if cell == "lstm":
-        last[:, 0, H:2 * H] = _numeric_grad(lambda c: run(c0=c), v["c0"], g)
-    return np.concatenate([rows, last], axis=1)
+        last[:, H:2 * H] = _numeric_grad(lambda c: run(c0=c), v["c0"], g)
+    return np.concatenate([np.pad(rows, ((0, 0), (0, last.shape[1] - rows.shape[1]))), last], axis=0)
 
 
 def grad_sample(scan):
