@@ -5,7 +5,7 @@ through ``scan_forward``/``grad_forward``), one step at a time into preallocated
 LSTM with batch 128 and 128 units is ~25 small NumPy calls and two 128 x 128 x 512 GEMMs, so what matters is
 not allocating and not passing over the data more often than needed. Samples are independent, so the batch is
 split into ``pyml.threads.gemm_threads()`` row ranges, each running the whole loop over time on its own thread
-(the BLAS single-threaded then): no synchronisation per step.
+(the BLAS single-threaded, eagerly too): no synchronisation per step.
 
 The LSTM has its own loops (the layer of the benchmarks and the most used); SimpleRNN and GRU share a generic
 step. ``rnn_scan_grad`` recomputes each step's gates from the stored states rather than keeping them (the
@@ -98,13 +98,16 @@ def grad_shape(batch, steps, cell, units, reset_after, masked):
 
 
 def _split_batch(run, batch):
-    """``run(lo, hi)`` over sample ranges, one per thread that may multiply matrices now."""
-    pieces = min(threads.gemm_threads(), max(1, batch // MIN_ROWS))
-    if pieces == 1:
-        run(0, batch)
-        return
-    bounds = [batch * i // pieces for i in range(pieces + 1)]
-    threads.run_all([lambda slot, lo=lo, hi=hi: run(lo, hi) for lo, hi in zip(bounds, bounds[1:])])
+    """``run(lo, hi)`` over sample ranges, one per thread that may multiply matrices: with the BLAS on one
+    thread, as convolutions do, also when called eagerly (a multithreaded BLAS spin-waits at each of the
+    step's small GEMMs)."""
+    with threads.blas_single_threaded():
+        pieces = min(threads.gemm_threads(), max(1, batch // MIN_ROWS))
+        if pieces == 1:
+            run(0, batch)
+            return
+        bounds = [batch * i // pieces for i in range(pieces + 1)]
+        threads.run_all([lambda slot, lo=lo, hi=hi: run(lo, hi) for lo, hi in zip(bounds, bounds[1:])])
 
 
 # ---- forward -------------------------------------------------------------------------------------------
