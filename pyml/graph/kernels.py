@@ -1,13 +1,15 @@
 """NumPy kernels for the executor (``pyml.graph.executor``): each primitive computed into an ``out`` array
 that the executor allocated once, so running a planned graph allocates nothing.
 
-Three kinds, looked up by primitive name:
+Four kinds, looked up by primitive name:
 
 - ``VIEWS[name](x, **attrs)``: movement ops that NumPy expresses as a view of their input (reshape of a
   contiguous array, transpose, slice, broadcast_to): no work at run time. None when a view cannot be had.
 - ``UFUNCS[name]``: elementwise primitives, one NumPy ufunc each, called with ``out=``; they may write over
   an input of the output's shape (``ALIASABLE`` says which input positions may be overwritten).
 - ``INTO[name](out, *arrays, **attrs)``: the other primitives that can write into ``out``.
+- ``FACTORIES[name](arrays, out, attrs)``: primitives whose step is made with more planning than binding
+  arguments (``rnn_scan``/``rnn_scan_grad``: the gradient step reads its forward step's LSTM gates).
 
 Anything else runs its registry forward (which allocates) and is copied into ``out``: correct, and a sign
 that a kernel is missing if it shows up in a profile (``Executor.profile``).
@@ -23,10 +25,10 @@ import functools
 import numpy as np
 
 from pyml import threads
+from pyml.graph import kernels_recurrent
 from pyml.ops import registry
 from pyml.ops.conv import conv_filter_grad_into, conv_into, conv_transpose_into
 from pyml.ops.pooling import max_pool_grad_into, max_pool_into
-from pyml.ops.recurrent_numpy import grad_into as rnn_scan_grad_into, scan_into as rnn_scan_into
 
 UFUNCS = {
     "neg": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.absolute, "sign": np.sign,
@@ -163,15 +165,18 @@ INTO = {
     "conv_filter_grad": conv_filter_grad_into,
     "max_pool": max_pool_into,
     "max_pool_grad": max_pool_grad_into,
-    "rnn_scan": rnn_scan_into,
-    "rnn_scan_grad": rnn_scan_grad_into,
     "one_hot": lambda out, indices, depth, dtype: np.equal(indices[..., None], np.arange(depth, dtype=indices.dtype),
                                                            out=out),
 }
+# name -> factory(arrays, out, attrs) making the step: kernels that plan more than a partial does
+FACTORIES = {"rnn_scan": kernels_recurrent.scan_kernel, "rnn_scan_grad": kernels_recurrent.grad_kernel}
 
 
 def kernel(name, arrays, out, attrs):
     """A zero-argument function computing primitive ``name`` of ``arrays`` into ``out``."""
+    factory = FACTORIES.get(name)
+    if factory is not None:
+        return factory(arrays, out, attrs)
     ufunc = UFUNCS.get(name)
     if ufunc is not None:
         return functools.partial(ufunc, *arrays, out=out)
@@ -189,4 +194,4 @@ def _forward_into(forward, out, arrays, attrs):
 
 def has_kernel(name):
     """Whether ``name`` writes straight into ``out`` (rather than through its allocating forward)."""
-    return name in UFUNCS or name in INTO or name == "where"
+    return name in UFUNCS or name in INTO or name in FACTORIES or name == "where"

@@ -111,15 +111,18 @@ def _split_batch(run, batch):
 
 
 # ---- forward -------------------------------------------------------------------------------------------
-def scan_into(out, *arrays, cell, units, activation, recurrent_activation, go_backwards, reset_after, masked):
-    """``rnn_scan`` into ``out`` (``(batch, steps, S * units)``)."""
+def scan_into(out, *arrays, cell, units, activation, recurrent_activation, go_backwards, reset_after, masked,
+              gates=None):
+    """``rnn_scan`` into ``out`` (``(batch, steps, S * units)``); an LSTM's activated gates also into ``gates``
+    (``(steps, batch, 4 * units)``, processing order) when given (see ``grad_into``)."""
     x, u, b_rec, h0, c0, mask = unpack(arrays, cell, masked)
 
     def run(lo, hi):
         rows = (x[lo:hi], h0[lo:hi], None if c0 is None else c0[lo:hi], None if mask is None else mask[lo:hi])
         with np.errstate(over="ignore", under="ignore"):
             if cell == "lstm":
-                _lstm_forward(out[lo:hi], *rows, u, activation, recurrent_activation, go_backwards)
+                _lstm_forward(out[lo:hi], *rows, u, activation, recurrent_activation, go_backwards,
+                              None if gates is None else gates[:, lo:hi])
             else:
                 _generic_forward(out[lo:hi], *rows, u, b_rec, cell, activation, recurrent_activation,
                                  go_backwards, reset_after)
@@ -174,17 +177,19 @@ class _LSTMGates:
             out[:, columns] = ACTIVATIONS[name][1](np, pre[:, columns], y[:, columns])
 
 
-def _lstm_forward(out, x, h, c, mask, u, activation, recurrent_activation, go_backwards):
+def _lstm_forward(out, x, h, c, mask, u, activation, recurrent_activation, go_backwards, gates):
     n, steps, width = x.shape
     H = width // 4
-    gates = _LSTMGates(H, x.dtype, activation, recurrent_activation)
+    activate = _LSTMGates(H, x.dtype, activation, recurrent_activation)
     z = np.empty((n, width), x.dtype)
     tmp = np.empty((n, H), x.dtype)
     for k in range(steps):
         t = steps - 1 - k if go_backwards else k
+        if gates is not None:
+            z = gates[k]
         np.matmul(h, u, out=z)
         z += x[:, t]
-        gates(z)
+        activate(z)
         h_out, c_out = out[:, k, :H], out[:, k, H:]
         np.multiply(z[:, H:2 * H], c, out=c_out)  # c = f c_prev + i g
         c_out += np.multiply(z[:, :H], z[:, 2 * H:3 * H], out=tmp)
@@ -237,9 +242,10 @@ def _step(cell, x_t, h, u, b_rec, act, rec_act, reset_after):
 
 # ---- gradient ------------------------------------------------------------------------------------------
 def grad_into(packed, g, out, *arrays, cell, units, activation, recurrent_activation, go_backwards, reset_after,
-              masked):
+              masked, gates=None):
     """``rnn_scan_grad`` into ``packed`` (``grad_shape``): backpropagation through time, walking the steps in
-    reverse processing order."""
+    reverse processing order. An LSTM's gates are recomputed from the stored states, unless ``gates`` holds
+    them: what ``scan_into`` wrote there for the same inputs and output (``linked_kernels`` makes sure)."""
     x, u, b_rec, h0, c0, mask = unpack(arrays, cell, masked)
     batch, steps, _ = x.shape
     blocks = grad_layout(cell, units, reset_after, masked)
@@ -252,7 +258,8 @@ def grad_into(packed, g, out, *arrays, cell, units, activation, recurrent_activa
                 None if c0 is None else c0[lo:hi], None if mask is None else mask[lo:hi])
         with np.errstate(over="ignore", under="ignore"):
             if cell == "lstm":
-                _lstm_backward(*part, u, blocks, activation, recurrent_activation, go_backwards)
+                _lstm_backward(*part, u, blocks, activation, recurrent_activation, go_backwards,
+                               None if gates is None else gates[:, lo:hi])
             else:
                 _generic_backward(*part, u, b_rec, blocks, cell, activation, recurrent_activation, go_backwards,
                                   reset_after)
@@ -269,11 +276,11 @@ def grad_forward(xp, g, out, *arrays, **attrs):
 
 
 def _lstm_backward(rows, last, g, out, x, h0, c0, mask, u, blocks, activation, recurrent_activation,
-                   go_backwards):
+                   go_backwards, gates):
     n, steps, width = x.shape
     H = width // 4
     dtype = x.dtype
-    gates = _LSTMGates(H, dtype, activation, recurrent_activation)
+    activate = _LSTMGates(H, dtype, activation, recurrent_activation)
     z, derivative = np.empty((n, width), dtype), np.empty((n, width), dtype)
     pre = np.empty((n, width), dtype)
     a_c, tmp, c_own = (np.empty((n, H), dtype) for _ in range(3))
@@ -283,11 +290,14 @@ def _lstm_backward(rows, last, g, out, x, h0, c0, mask, u, blocks, activation, r
         t = steps - 1 - k if go_backwards else k
         h = h0 if k == 0 else out[:, k - 1, :H]
         c = c0 if k == 0 else out[:, k - 1, H:]
-        np.matmul(h, u, out=z)  # the step's gates again, as the forward made them
-        z += x[:, t]
-        if gates.keep_input:
-            np.copyto(pre, z)
-        gates(z)
+        if gates is not None:
+            z = gates[k]
+        else:  # the step's gates again, as the forward made them
+            np.matmul(h, u, out=z)
+            z += x[:, t]
+            if activate.keep_input:
+                np.copyto(pre, z)
+            activate(z)
         i, f, g_, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
         if mask is None:
             c_new = out[:, k, H:]
@@ -318,7 +328,7 @@ def _lstm_backward(rows, last, g, out, x, h0, c0, mask, u, blocks, activation, r
         np.multiply(dc, i, out=dz[:, 2 * H:3 * H])
         np.multiply(dh, a_c, out=dz[:, 3 * H:])
         dc *= f
-        gates.derivative(pre, z, derivative)
+        activate.derivative(pre, z, derivative)
         dz *= derivative
         np.matmul(dz, u_t, out=dh)
         if mask is not None:

@@ -1,9 +1,12 @@
 """The NumPy loops of ``rnn_scan``/``rnn_scan_grad`` (``pyml/ops/recurrent_numpy.py``) beyond the registry samples:
 the batch split among threads, writing into dirty buffers, and the LSTM's gates with activations other than
-(tanh, sigmoid), each against the float64 Keras-equation reference of ``tests/op_samples/recurrent.py``."""
+(tanh, sigmoid), each against the float64 Keras-equation reference of ``tests/op_samples/recurrent.py``; and the
+executor's steps for them (``pyml/graph/kernels_recurrent.py``), whose gradient step reads the forward's gates
+only when linked to it."""
 import numpy as np
 import pytest
 
+from pyml.graph import kernels, kernels_recurrent
 from pyml.ops import recurrent_numpy
 from tests.op_samples.recurrent import grad_reference, scan_inputs, scan_reference
 
@@ -56,3 +59,43 @@ def test_lstm_gradient_with_other_activations(activation, recurrent_activation):
     g = np.random.default_rng(5).standard_normal(out.shape)
     packed = recurrent_numpy.grad_forward(np, g, out, *inputs, **attrs)
     np.testing.assert_allclose(packed, grad_reference(g, out, *inputs, **attrs), rtol=1e-6, atol=1e-7)
+
+
+# ---- the executor's steps: rnn_scan_grad reads its forward step's gates (pyml/graph/kernels_recurrent.py) ---------
+def lstm_case(batch=20, steps=6, units=5, masked=False, go_backwards=False):
+    attrs = attrs_of(dict(cell="lstm", masked=masked, go_backwards=go_backwards, reset_after=False), units)
+    inputs = scan_inputs("lstm", batch, steps, units, masked)
+    g = np.random.default_rng(7).standard_normal((batch, steps, 2 * units)).astype(np.float32)
+    packed = np.empty(recurrent_numpy.grad_shape(batch, steps, "lstm", units, False, masked), np.float32)
+    return attrs, inputs, g, packed
+
+
+@pytest.mark.parametrize("masked, go_backwards", [(False, False), (True, True)])
+def test_linked_grad_step_reads_the_forward_gates_and_equals_recomputing(masked, go_backwards):
+    attrs, inputs, g, packed = lstm_case(masked=masked, go_backwards=go_backwards)
+    out = np.empty((g.shape[0], g.shape[1], g.shape[2]), np.float32)
+    forward = kernels.kernel("rnn_scan", inputs, out, attrs)
+    backward = kernels.kernel("rnn_scan_grad", [g, out, *inputs], packed, attrs)
+    assert kernels_recurrent._FORWARDS[id(out)].gates is not None  # linked
+    forward()
+    backward()
+    np.testing.assert_array_equal(out, recurrent_numpy.scan_forward(np, *inputs, **attrs))
+    np.testing.assert_array_equal(packed, recurrent_numpy.grad_forward(np, g, out, *inputs, **attrs))
+    # the gates really are read: spoil them and the gradient changes
+    kernels_recurrent._FORWARDS[id(out)].gates[:] = 0.5
+    backward()
+    assert not np.allclose(packed, recurrent_numpy.grad_forward(np, g, out, *inputs, **attrs))
+
+
+def test_grad_step_with_other_inputs_than_the_forward_does_not_link():
+    attrs, inputs, g, packed = lstm_case()
+    out = np.empty(g.shape, np.float32)
+    kernels.kernel("rnn_scan", inputs, out, attrs)
+    other = [inputs[0].copy(), *inputs[1:]]  # equal values, another array: not provably the same at run time
+    kernels.kernel("rnn_scan_grad", [g, out, *other], packed, attrs)
+    assert kernels_recurrent._FORWARDS[id(out)].gates is None
+    kernels.kernel("rnn_scan_grad", [g, out, *inputs], packed, dict(attrs, go_backwards=True))
+    assert kernels_recurrent._FORWARDS[id(out)].gates is None
+    key = id(out)
+    del out
+    assert key not in kernels_recurrent._FORWARDS  # a link lives as long as the forward's output array
