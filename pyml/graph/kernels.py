@@ -97,6 +97,8 @@ def _matmul(out, a, b):
     """``np.matmul`` into ``out``; inside a run whose BLAS is single-threaded (``pyml.threads``), a large 2-D
     product is split among pyml's threads, one piece each, along the longer side of ``out`` (each piece
     packs the other operand again, so the split goes where that operand is the smaller one)."""
+    if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous and out.flags.c_contiguous:
+        a, out = a.reshape(-1, a.shape[-1]), out.reshape(-1, out.shape[-1])  # a sequence's steps: one GEMM
     count = threads.gemm_threads()
     rows, columns = out.shape if out.ndim == 2 else (0, 0)
     if count == 1 or a.ndim != 2 or max(rows, columns) < 32 * count or out.size * a.shape[1] < 1 << 21:

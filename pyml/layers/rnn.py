@@ -142,7 +142,8 @@ class RNN(Layer):
             H = cell.units
             x = out[:, :, :H]
             finals.append([out[:, -1, :H]] + ([out[:, -1, H:]] if cell.scan_cell == "lstm" else []))
-        return x, x[:, -1], finals if stacked else finals[0]
+        # the last output as one slice of out (not x[:, -1]): its gradient is then one pad, not two
+        return x, finals[-1][0], finals if stacked else finals[0]
 
     def _loop(self, sequences, states, mask, training):
         """The cell's own ``call``, once per step (Keras's ``backend.rnn`` without unrolling)."""

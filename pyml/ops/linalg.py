@@ -65,7 +65,17 @@ def _swap_last(x):
 def _matmul_vjp(g, inputs, out, attrs):
     # out = a @ b  =>  da = g @ bᵀ, db = aᵀ @ g (the driver sums broadcast batch dims back).
     a, b = inputs
-    return lambda: bind(matmul_p, g, _swap_last(b)), lambda: bind(matmul_p, _swap_last(a), g)
+    return lambda: bind(matmul_p, g, _swap_last(b)), lambda: _weight_grad(a, b, g)
+
+
+def _weight_grad(a, b, g):
+    """``aᵀ @ g`` summed over a's batch axes; for a 2-D ``b`` (a Dense or RNN kernel applied to every step of
+    a sequence) one GEMM over all rows, ``(rows, K)ᵀ @ (rows, N)``, rather than one small product per batch
+    entry and a sum of their ``(batch, K, N)`` stack."""
+    if b.ndim == 2 and a.ndim > 2:
+        k, n = a.shape[-1], g.shape[-1]
+        return bind(matmul_p, transpose(reshape(a, (-1, k))), reshape(g, (-1, n)))
+    return bind(matmul_p, _swap_last(a), g)
 
 
 matmul_p = primitive(
