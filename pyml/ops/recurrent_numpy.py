@@ -8,8 +8,9 @@ split into ``pyml.threads.gemm_threads()`` row ranges, each running the whole lo
 (the BLAS single-threaded, eagerly too): no synchronisation per step.
 
 The LSTM has its own loops (the layer of the benchmarks and the most used); SimpleRNN and GRU share a generic
-step. ``rnn_scan_grad`` recomputes each step's gates from the stored states rather than keeping them (the
-primitive's output is the contract's states only).
+step. ``rnn_scan_grad`` recomputes each step's gates from the stored states (the primitive's output is the
+contract's states only), except in the executor, where its step reads the gates that the linked forward step
+kept (``pyml/graph/kernels_recurrent.py``).
 """
 import numpy as np
 
