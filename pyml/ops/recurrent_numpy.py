@@ -282,7 +282,7 @@ def _lstm_backward(rows, last, g, out, x, h0, c0, mask, u, blocks, activation, r
     H = width // 4
     dtype = x.dtype
     activate = _LSTMGates(H, dtype, activation, recurrent_activation)
-    z, derivative = np.empty((n, width), dtype), np.empty((n, width), dtype)
+    z, derivative, dz = (np.empty((n, width), dtype) for _ in range(3))
     pre = np.empty((n, width), dtype)
     a_c, tmp, c_own = (np.empty((n, H), dtype) for _ in range(3))
     dh, dc = np.zeros((n, H), dtype), np.zeros((n, H), dtype)
@@ -323,7 +323,6 @@ def _lstm_backward(rows, last, g, out, x, h0, c0, mask, u, blocks, activation, r
         tmp *= o
         tmp *= dh
         dc += tmp
-        dz = rows[:, t, slice(*blocks["dx"])]
         np.multiply(dc, g_, out=dz[:, :H])
         np.multiply(dc, c, out=dz[:, H:2 * H])
         np.multiply(dc, i, out=dz[:, 2 * H:3 * H])
@@ -332,6 +331,7 @@ def _lstm_backward(rows, last, g, out, x, h0, c0, mask, u, blocks, activation, r
         activate.derivative(pre, z, derivative)
         dz *= derivative
         np.matmul(dz, u_t, out=dh)
+        rows[:, t, slice(*blocks["dx"])] = dz  # one copy: computing into rows far apart measured ~10% slower
         if mask is not None:
             dh += carry_h
             dc += carry_c
