@@ -48,10 +48,10 @@ def rnn_scan(*inputs, cell, units, activation="tanh", recurrent_activation="sigm
                 z, r = s(xz + h @ u[:, :H]), s(xr + h @ u[:, H:2 * H])
                 hh = a(xh + (r * h) @ u[:, 2 * H:])
             h_new, c_new = z * h + (1 - z) * hh, None
-        if mask is not None:  # a masked step carries every state unchanged
-            keep = mask[:, t:t + 1] == 0
-            h_new = np.where(keep, h, h_new)
-            c_new = np.where(keep, c, c_new) if c is not None else None
+        if mask is not None:  # a masked step (m = 0) carries every state unchanged: a blend, as pyml computes it
+            m = mask[:, t:t + 1]
+            h_new = m * h_new + (1 - m) * h
+            c_new = m * c_new + (1 - m) * c if c is not None else None
         h, c = h_new, c_new
         out.append(np.concatenate([h, c], axis=1) if cell == "lstm" else h)
     return np.stack(out, axis=1)
