@@ -50,6 +50,7 @@ export const kernels = {
     const [B, T] = xp.shape, GH = G * H, S = c0 ? 2 : 1, w = u.data;
     const y = new Float32Array(B * T * S * H);
     const h = new Float32Array(H), c = new Float32Array(H), z = new Float64Array(GH), rh = new Float32Array(H);
+    const hPrev = new Float32Array(H), cPrev = new Float32Array(H);
     const classic = cell === "gru" && !attrs.reset_after; // (r * h_prev) @ u_h: a second product after r
     for (let b = 0; b < B; b++) {
       h.set(h0.data.subarray(b * H, (b + 1) * H));
