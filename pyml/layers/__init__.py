@@ -24,6 +24,7 @@ from pyml.layers.reshaping import (  # noqa: F401
 from pyml.layers.activation_layers import ELU, LeakyReLU, ReLU, Softmax  # noqa: F401
 from pyml.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: F401
 from pyml.layers.rnn import GRU, LSTM, RNN, SimpleRNN  # noqa: F401
+from pyml.layers.rnn_wrappers import Bidirectional, TimeDistributed  # noqa: F401
 
 # Keras aliases
 MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D

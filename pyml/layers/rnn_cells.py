@@ -38,16 +38,18 @@ class DropoutRNNCellMixin:
     def ensure_masks(self, step_input, state, training):
         if training and self._masks is None and (self.dropout > 0 or self.recurrent_dropout > 0):
             count = self.gates if self.recurrent_dropout > 0 else 1
-            self._masks = (self._draw(step_input, self.dropout, count),
-                           self._draw(state, self.recurrent_dropout, count))
+            self._masks = (self._draw(step_input, step_input.shape, self.dropout, count),
+                           self._draw(step_input, state.shape, self.recurrent_dropout, count))
 
     def clear_masks(self):
         self._masks = None
 
-    def _draw(self, like, rate, count):
+    def _draw(self, like, shape, rate, count):
+        # ``like`` is the step input: symbolic while tracing (so the mask becomes a host input drawn before every
+        # run), where the initial state may be a constant
         if rate == 0:
             return None
-        shape, dtype = like.shape, like.dtype
+        dtype = like.dtype
 
         def draw():
             keep = (self._generator or random.generator()).random(size=shape) >= rate
