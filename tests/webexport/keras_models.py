@@ -266,19 +266,59 @@ class _MaskedRNNs(pyml.Model):
 def masked_rnns():
     """An explicit mask input (1 = real step; each sequence padded at its end) into an LSTM and a GRU that
     returns sequences (masked outputs carry the state), over 21 steps. Two inputs."""
-    model = _MaskedRNNs()
-    rng = np.random.default_rng(13)
+    (x_train, m_train), y_train, (x_test, m_test) = _masked_sequences(21, seed=13)
+    return Recipe(_MaskedRNNs(), ([x_train, m_train], y_train, [x_test, m_test]), "sparse_categorical_crossentropy",
+                  "softmax")
+
+
+def _masked_sequences(steps, seed):
+    """``((x, mask), y, (x_test, mask_test))``: 3 features per step, each sequence 5..steps long (padded at its
+    end: zeros in x, 0 in the float mask), labelled by ``_sequence_label``."""
+    rng = np.random.default_rng(seed)
     n = NUM_TRAIN + NUM_TEST
-    lengths = rng.integers(5, 22, n)
-    m = (np.arange(21)[None, :] < lengths[:, None]).astype(np.float32)
-    x = rng.standard_normal((n, 21, 3)).astype(np.float32) * m[:, :, None]
+    lengths = rng.integers(5, steps + 1, n)
+    m = (np.arange(steps)[None, :] < lengths[:, None]).astype(np.float32)
+    x = rng.standard_normal((n, steps, 3)).astype(np.float32) * m[:, :, None]
     y = _sequence_label(x)
-    return Recipe(model, ([x[:NUM_TRAIN], m[:NUM_TRAIN]], y[:NUM_TRAIN], [x[NUM_TRAIN:], m[NUM_TRAIN:]]),
+    return (x[:NUM_TRAIN], m[:NUM_TRAIN]), y[:NUM_TRAIN], (x[NUM_TRAIN:], m[NUM_TRAIN:])
+
+
+def bidirectional():
+    """Bidirectional(LSTM(8, return_sequences)) concat → Bidirectional(GRU(6), merge_mode="ave") over 20 steps."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(20, 3)),
+        layers.Bidirectional(layers.LSTM(8, return_sequences=True)),
+        layers.Bidirectional(layers.GRU(6), merge_mode="ave"),
+        layers.Dense(2, activation="softmax"),
+    ])
+    return Recipe(model, _synthetic((20, 3), _sequence_label, seed=14), "sparse_categorical_crossentropy", "softmax")
+
+
+class _MaskedBidirectional(pyml.Model):
+    """Bidirectional(SimpleRNN, merge_mode="sum") under an explicit mask: the backward layer walks the mask
+    backwards too, and masked outputs are zeros (Bidirectional sets zero_output_for_mask)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = layers.Bidirectional(layers.SimpleRNN(6, return_sequences=True), merge_mode="sum")
+        self.pool = layers.GlobalAveragePooling1D()
+        self.dense = layers.Dense(2, activation="softmax")
+
+    def call(self, inputs):
+        x, mask = inputs
+        return self.dense(self.pool(self.rnn(x, mask=mask)))
+
+
+def masked_bidirectional():
+    """``_MaskedBidirectional`` over 20 steps, sequences padded at their end."""
+    (x_train, m_train), y_train, (x_test, m_test) = _masked_sequences(20, seed=15)
+    return Recipe(_MaskedBidirectional(), ([x_train, m_train], y_train, [x_test, m_test]),
                   "sparse_categorical_crossentropy", "softmax")
 
 
 MODELS = {f.__name__: f for f in (cnn, depthwise, normalization, causal_conv1d, embedding, branches, upsampling,
-                                   conv3d, dropout, simple_rnn, stacked_lstm, gru, lstm_states, masked_rnns)}
+                                   conv3d, dropout, simple_rnn, stacked_lstm, gru, lstm_states, masked_rnns,
+                                   bidirectional, masked_bidirectional)}
 
 
 @functools.lru_cache(maxsize=None)
