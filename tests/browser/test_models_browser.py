@@ -2,8 +2,9 @@
 Batch/LayerNormalization, causal Conv1D, int32 Embedding, a functional model with Add/Concatenate,
 Conv2DTranspose, Conv3D, Dropout, and recurrent models: SimpleRNN, stacked LSTMs with go_backwards, GRU with
 reset_after true and false, an LSTM's return_sequences/return_state, LSTM and GRU under an explicit mask,
-Bidirectional LSTM and GRU (concat, ave) and a masked Bidirectional SimpleRNN (sum)) is trained briefly in Python, exported with a dynamic batch, and run
-in one page session on the WebGPU, WebAssembly and plain-JavaScript backends, as a web page runs it.
+Bidirectional LSTM and GRU (concat, ave) and a masked Bidirectional SimpleRNN (sum)) is trained briefly in
+Python, exported with a dynamic batch, and run in one page session on the WebGPU, WebAssembly and
+plain-JavaScript backends, as a web page runs it.
 
 Each model is loaded once per backend and run at batch 5 then batch 1 (so the WebGPU backend rebuilds
 its buffers, and the wasm backend its arena, for a new batch size between calls); the outputs must equal ``model.predict`` within 1e-4
