@@ -15,7 +15,7 @@ that a dispatch passes 65,535 workgroups and must be folded.
 import numpy as np
 import pytest
 
-from tests.browser.harness import Harness, open_harness_page
+from tests.browser.harness import BrowserError, Harness, open_harness_page
 from tests.webexport.keras_models import MODELS, NUM_TEST, decisions, digits, predict, trained
 from webexport import export
 
@@ -108,4 +108,19 @@ def test_webgpu_folds_a_dispatch_past_65535_workgroups(session, bundle_url):
     expected = np.asarray(case.model.predict(x, verbose=0))
     assert np.abs(actual - expected).max() <= TOLERANCE
     np.testing.assert_array_equal(actual.argmax(axis=1), expected.argmax(axis=1))
+    assert not errors.unexpected(), errors.unexpected()
+
+
+@pytest.mark.parametrize("backend", ["webgpu", "cpu"])
+@pytest.mark.parametrize("steps", [30, 10])
+def test_a_sequence_of_another_length_is_refused_naming_the_input_and_both_lengths(session, bundle_url, backend, steps):
+    """Export fixes the number of time steps (static shapes); a longer (or shorter) sequence is refused before
+    anything runs (Python's loader: tests/webexport/test_models_native.py)."""
+    harness, errors = session
+    if backend == "webgpu":
+        harness.require_webgpu()
+    x = np.zeros((2, steps, 3), np.float32)
+    with pytest.raises(BrowserError, match=rf'input "\w+": a sequence of {steps} steps, but the model was exported '
+                                           rf"for sequences of 20 steps .*{'cut' if steps > 20 else 'pad'} the sequence"):
+        harness.run_series(bundle_url("bidirectional"), backend, [[x]])
     assert not errors.unexpected(), errors.unexpected()
