@@ -19,7 +19,7 @@ import numpy as np
 
 from pyml import dtypes
 from pyml.errors import OpError
-from pyml.ops.elementwise import _sigmoid, cast, convert_to_tensor
+from pyml.ops.elementwise import cast, convert_to_tensor
 from pyml.ops.linalg import matmul
 from pyml.ops.movement import concatenate, expand_dims, transpose
 from pyml.ops.reduction import sum
@@ -32,6 +32,15 @@ STATES = {"simple": 1, "gru": 1, "lstm": 2}  # S: states per step in the output 
 
 
 # ---- activations: (forward, derivative from input x and output y), NumPy on backend arrays --------------
+def _sigmoid(xp, x):
+    # 1/(1+e^-x) = (1 + tanh(x/2)) / 2: never overflows, and three in-place ufuncs are ~3x faster than the
+    # select-based stable form; the scan calls it on every step
+    y = xp.tanh(x * 0.5)
+    y *= 0.5
+    y += 0.5
+    return y
+
+
 def _hard_sigmoid(xp, x):
     return xp.clip(x / 6 + 0.5, 0, 1)  # Keras 3: relu6(x + 3) / 6
 
