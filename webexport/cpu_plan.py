@@ -6,8 +6,9 @@ A step runs one kernel. ``matmul`` and ``conv`` (``depthwise`` when each group h
 the epilogue chain ``webexport.fusion`` finds after them: the bias, a residual add and a clamp run in
 registers, anything else (GELU, sigmoid, leaky relu...) as a small register program over each output tile.
 ``max_pool``, ``avg_pool``, ``softmax`` and ``log_softmax`` (matched over the last axis) are steps of their
-own, and so is ``rnn_scan`` (the whole recurrence; its recurrent kernel a constant). Every other node is a ``js`` step: its JS kernel (web/src/cpu/) reads and writes wasm memory. Zero-copy
-nodes (reshape) are no step at all: they share their input's memory. The digits MLP:
+own, and so is ``rnn_scan`` (the whole recurrence, its recurrent kernel a constant). Every other node is a
+``js`` step: its JS kernel (web/src/cpu/) reads and writes wasm memory. Zero-copy nodes (reshape) are no step
+at all: they share their input's memory. The digits MLP:
 
     >>> print(format_cpu_plan(plan_cpu(graph)))
     matmul  dense/matmul+add+maximum  (%x, %w1, %w3) -> %v6  bias %w3  clamp [0, inf]
