@@ -32,6 +32,8 @@ class Model(Trainer, Layer):
     (4, 2)
     """
 
+    _masks_from_sublayers = True  # a model's output carries the mask its last layer attached
+
     def __new__(cls, *args, **kwargs):
         if cls is Model and (len(args) >= 2 or "outputs" in kwargs or ("inputs" in kwargs and args)):
             from pyml.models.functional import Functional
