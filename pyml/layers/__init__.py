@@ -10,6 +10,9 @@ from pyml.layers.base import InputSpec, Layer, clear_session  # noqa: F401
 from pyml.layers.input_layer import Input, InputLayer, KerasTensor  # noqa: F401
 from pyml.layers.core import Activation, Dense, Dropout, Flatten, Reshape  # noqa: F401
 from pyml.layers.embedding import Embedding  # noqa: F401
+from pyml.layers.masking import Masking  # noqa: F401
+from pyml.layers.multi_head_attention import MultiHeadAttention  # noqa: F401
+from pyml.layers.attention import AdditiveAttention, Attention  # noqa: F401
 from pyml.layers.conv import Conv1D, Conv2D, Conv3D, DepthwiseConv2D  # noqa: F401
 from pyml.layers.pooling import (  # noqa: F401
     AveragePooling1D, AveragePooling2D, AveragePooling3D, GlobalAveragePooling1D, GlobalAveragePooling2D,

@@ -100,16 +100,17 @@ def _build_wrapper(build):
     if getattr(build, "_is_build_wrapper", False):
         return build
 
-    def wrapped(self, input_shape=None, **shapes):
-        if input_shape is not None:
-            input_shape = normalize_shape(input_shape)
-            self._build_shape = batchless_shape(input_shape)  # build() itself may refine it
-        if shapes:  # build(query_shape=..., value_shape=...): the shapes of several call arguments
+    def wrapped(self, input_shape=None, *more_shapes, **shapes):
+        if more_shapes or shapes:  # build(query_shape, value_shape, ...): the shapes of several call arguments
+            more_shapes = [None if v is None else normalize_shape(v) for v in more_shapes]
             shapes = {k: None if v is None else normalize_shape(v) for k, v in shapes.items()}
-            if input_shape is None:
-                self._build_shape = batchless_shape(next(iter(shapes.values())))
-            build(self, *([] if input_shape is None else [input_shape]), **shapes)
+            first = input_shape if input_shape is not None else next(iter(shapes.values()))
+            self._build_shape = batchless_shape(normalize_shape(first))
+            build(self, *([] if input_shape is None else [normalize_shape(input_shape)]), *more_shapes, **shapes)
         else:
+            if input_shape is not None:
+                input_shape = normalize_shape(input_shape)
+                self._build_shape = batchless_shape(input_shape)  # build() itself may refine it
             build(self, input_shape)
         self.built = True
 
