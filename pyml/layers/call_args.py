@@ -12,6 +12,7 @@ After ``call``, a layer whose ``supports_masking`` is true attaches ``compute_ma
 to those of its outputs that have no mask yet (``previous_mask``: the ``mask`` argument, else the masks of
 the first argument); a layer that does not support masking drops the mask with a warning, as Keras does.
 
+    >>> from pyml.layers.call_args import get_mask, set_mask
     >>> x = pyml.Tensor(np.ones((1, 3, 2), "float32"))
     >>> set_mask(x, pyml.Tensor([[True, True, False]]))
     >>> get_mask(pyml.layers.Dense(4)(x)).numpy()         # Dense passes the mask on
@@ -66,7 +67,7 @@ def check_mask(layer, mask, inputs, what="mask"):
     """``mask`` as bool, after checking it fits ``inputs``: its shape must be the leading axes of the inputs'
     (``(batch, steps)`` for ``(batch, steps, features)``); a ValueError names the layer and both shapes.
 
-    >>> check_mask(pyml.layers.Dense(2, name="d"), pyml.Tensor([[True, False]]), np.ones((1, 3, 4)))
+    >>> pyml.layers.call_args.check_mask(pyml.layers.Dense(2, name="d"), pyml.Tensor([[True, False]]), np.ones((1, 3, 4)))
     Traceback (most recent call last):
     ...
     ValueError: Layer 'd' got a mask of shape (1, 2) for inputs of shape (1, 3, 4): a mask's shape must be the leading axes of its inputs' shape, here (1, 3)

@@ -114,26 +114,29 @@ class MultiHeadAttention(Layer):
                 f"({default} for inputs of rank {rank}); other attention_axes are not implemented. "
                 f"Received: attention_axes={self.attention_axes}")
 
-    def _project(self, x, weights, head_dim):
-        """``(batch, positions..., dim)`` to ``(batch, heads, positions, head_dim)``, positions flattened."""
+    def _project(self, x, weights, head_dim, scale=None):
+        """``(batch, positions..., dim)`` to ``(batch, positions, heads, head_dim)``, positions flattened;
+        ``scale`` multiplies the projection before the reshape, where it fuses into the matmul's epilogue."""
         kernel, bias = weights
         heads = self.num_heads
         x = ops.reshape(x, (x.shape[0], math.prod(x.shape[1:-1]), x.shape[-1]))
         y = ops.matmul(x, ops.reshape(kernel, (kernel.shape[0], heads * head_dim)))
         if bias is not None:
             y = ops.add(y, ops.reshape(bias, (heads * head_dim,)))
-        y = ops.reshape(y, (x.shape[0], x.shape[1], heads, head_dim))
-        return ops.transpose(y, (0, 2, 1, 3))
+        if scale is not None:
+            y = ops.multiply(y, scale)
+        return ops.reshape(y, (x.shape[0], x.shape[1], heads, head_dim))
 
     def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None, attention_mask=None,
              return_attention_scores=False, training=None, use_causal_mask=False):
         key = value if key is None else key
         mask = self._attention_mask(query, value, key, query_mask, value_mask, key_mask, attention_mask,
                                     use_causal_mask)
-        q = ops.multiply(self._project(query, self._query, self.key_dim), 1.0 / math.sqrt(self.key_dim))
-        k = self._project(key, self._key, self.key_dim)
-        v = self._project(value, self._value, self.value_dim)
-        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # (batch, heads, T, S)
+        # Keras scales the projected query by 1/sqrt(key_dim) before the dot product
+        q = ops.transpose(self._project(query, self._query, self.key_dim, 1.0 / math.sqrt(self.key_dim)), (0, 2, 1, 3))
+        k = ops.transpose(self._project(key, self._key, self.key_dim), (0, 2, 3, 1))  # (batch, heads, dk, S)
+        v = ops.transpose(self._project(value, self._value, self.value_dim), (0, 2, 1, 3))
+        scores = ops.matmul(q, k)  # (batch, heads, T, S)
         probabilities = ops.softmax(scores, axis=-1) if mask is None else masked_softmax(self, scores, mask)
         attended = ops.matmul(self._dropout_layer(probabilities, training=training), v)  # (batch, heads, T, dv)
         heads_last = ops.reshape(ops.transpose(attended, (0, 2, 1, 3)),
