@@ -45,7 +45,7 @@ class Attention(Layer):
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
             raise ValueError(f"{type(self).__name__} expects dropout in [0, 1]. Received: dropout={dropout!r}")
         self.use_scale, self.score_mode, self.dropout, self.seed = bool(use_scale), score_mode, float(dropout), seed
-        self._dropout_layer = Dropout(self.dropout, seed=seed, name=f"{self.name}_dropout")
+        self._dropout_layer = Dropout(self.dropout, seed=seed, name=f"{self.name}_dropout", dtype=self.dtype)
 
     def build(self, input_shape):
         self._check_inputs(input_shape)

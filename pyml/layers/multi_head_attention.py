@@ -78,7 +78,7 @@ class MultiHeadAttention(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.seed = seed
-        self._dropout_layer = Dropout(self.dropout, seed=seed, name=f"{self.name}_dropout")
+        self._dropout_layer = Dropout(self.dropout, seed=seed, name=f"{self.name}_dropout", dtype=self.dtype)
         self.supports_masking = True
 
     def build(self, query_shape, value_shape=None, key_shape=None):
