@@ -1,6 +1,7 @@
 """Keras-style models in Chromium: each model of ``tests/webexport/keras_models.py`` (CNN, depthwise conv,
 Batch/LayerNormalization, causal Conv1D, int32 Embedding, a functional model with Add/Concatenate,
-Conv2DTranspose, Conv3D, Dropout) is trained briefly in Python, exported with a dynamic batch, and run
+Conv2DTranspose, Conv3D, Dropout, Embedding(mask_zero) with masked pooling, causal MultiHeadAttention with an
+attention_mask input, a small transformer) is trained briefly in Python, exported with a dynamic batch, and run
 in one page session on the WebGPU, WebAssembly and plain-JavaScript backends, as a web page runs it.
 
 Each model is loaded once per backend and run at batch 5 then batch 1 (so the WebGPU backend rebuilds

@@ -5,6 +5,7 @@ import pytest
 
 import pyml
 from pyml import layers
+from tests.webexport.keras_models import PositionEmbedding, small_transformer, token_task
 
 RNG = np.random.default_rng(0)
 
@@ -243,55 +244,15 @@ def test_attention_configs_round_trip(layer):
     assert layers.deserialize(layers.serialize(layer)).get_config() == config
 
 
-class PositionEmbedding(layers.Layer):
-    """A user's layer: token embeddings plus learned position embeddings (as the README shows)."""
-
-    def __init__(self, sequence_length, vocabulary_size, embed_dim, **kwargs):
-        super().__init__(**kwargs)
-        self.sequence_length, self.vocabulary_size, self.embed_dim = sequence_length, vocabulary_size, embed_dim
-        self.tokens = layers.Embedding(vocabulary_size, embed_dim, mask_zero=True)
-        self.positions = layers.Embedding(sequence_length, embed_dim)
-
-    def call(self, ids):
-        positions = np.arange(self.sequence_length, dtype="int32")[None]
-        return self.tokens(ids) + self.positions(positions)
-
-    def compute_mask(self, ids, mask=None):
-        return self.tokens.compute_mask(ids)
-
-    def get_config(self):
-        return {**super().get_config(), "sequence_length": self.sequence_length,
-                "vocabulary_size": self.vocabulary_size, "embed_dim": self.embed_dim}
-
-
-def small_transformer(length=8, vocabulary=12, width=16):
-    ids = pyml.Input((length,), dtype="int32")
-    x = PositionEmbedding(length, vocabulary, width)(ids)
-    attended = layers.MultiHeadAttention(num_heads=2, key_dim=8)(x, x, use_causal_mask=True)
-    x = layers.LayerNormalization()(layers.Add()([x, attended]))
-    x = layers.LayerNormalization()(layers.Add()([x, layers.Dense(width)(layers.Dense(32, activation="relu")(x))]))
-    return pyml.Model(ids, layers.Dense(2, activation="softmax")(layers.GlobalAveragePooling1D()(x)))
-
-
-def token_task(n, length=8, seed=0):
-    """Sequences of ids 1..11 padded with 0; label: does token 7 come before token 3 (both present)."""
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(1, 12, (n, length)).astype("int32")
-    for row, size in enumerate(rng.integers(3, length + 1, n)):
-        ids[row, size:] = 0
-    first = lambda token: np.where((ids == token).any(1), (ids == token).argmax(1), length)  # noqa: E731
-    return ids, (first(7) < first(3)).astype("int32")
-
-
 def test_small_transformer_trains_saves_and_loads(tmp_path):
     pyml.set_random_seed(0)
-    model = small_transformer()
-    ids, labels = token_task(512)
+    model = small_transformer(length=8)
+    ids, labels = token_task(512, length=8)
     model.compile(optimizer=pyml.optimizers.Adam(learning_rate=3e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     history = model.fit(ids, labels, epochs=8, batch_size=32, verbose=0)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0], history.history["loss"]
-    test_ids, test_labels = token_task(256, seed=1)
+    test_ids, test_labels = token_task(256, length=8, seed=1)
     accuracy = float((model.predict(test_ids, verbose=0).argmax(1) == test_labels).mean())
     assert accuracy >= 0.85, f"held-out accuracy {accuracy}"
     model.save(tmp_path / "transformer.pyml")
