@@ -312,3 +312,32 @@ def test_compiled_training_step_traces_the_masks_like_the_eager_step():
     for a, b in zip(compiled.get_weights(), eager.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert "not_equal" in str(compiled.trace())  # the mask is part of the exported graph
+
+
+def test_the_loss_skips_masked_steps_of_the_output_as_keras_3_does():
+    ids, y = padded_ids(), RNG.integers(0, 3, (6, 7)).astype("int32")
+    weights = RNG.random((6, 7)).astype("float32")
+
+    def make(**compile_args):
+        pyml.set_random_seed(4)
+        model = pyml.Sequential([pyml.Input((7,), dtype="int32"), layers.Embedding(20, 4, mask_zero=True),
+                                 layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", **compile_args)
+        return model
+
+    model = make()
+    probabilities = model.predict(ids, verbose=0)
+    losses = -np.log(np.take_along_axis(probabilities, y[..., None], -1)[..., 0])
+    keep = ids != 0
+    # Keras: masked steps weigh 0, the others size/count, so the mean runs over the unmasked steps
+    np.testing.assert_allclose(model.evaluate(ids, y, verbose=0), losses[keep].mean(), rtol=1e-5)
+    loss = pyml.losses.SparseCategoricalCrossentropy()
+    np.testing.assert_allclose(float(loss(y, model(ids), sample_weight=weights)),
+                               (losses * weights)[keep].sum() / keep.size * keep.size / keep.sum(), rtol=1e-5)
+    summed = pyml.losses.SparseCategoricalCrossentropy(reduction="sum")
+    np.testing.assert_allclose(float(summed(y, model(ids))), losses[keep].sum(), rtol=1e-5)
+    compiled, eager = make(), make(run_eagerly=True)
+    for m in (compiled, eager):
+        m.fit(ids, y, epochs=2, batch_size=6, verbose=0)
+    for a, b in zip(compiled.get_weights(), eager.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
