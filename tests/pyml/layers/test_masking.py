@@ -341,3 +341,22 @@ def test_the_loss_skips_masked_steps_of_the_output_as_keras_3_does():
         m.fit(ids, y, epochs=2, batch_size=6, verbose=0)
     for a, b in zip(compiled.get_weights(), eager.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name, make", [
+    ("Embedding(mask_zero) -> Dense -> GlobalAveragePooling1D",
+     lambda: pyml.Sequential([pyml.Input((7,), dtype="int32"), layers.Embedding(20, 4, mask_zero=True, dtype="float64"),
+                              layers.Dense(3, activation="tanh", dtype="float64"),
+                              layers.GlobalAveragePooling1D(dtype="float64")])),
+    ("Masking -> Dense -> LayerNormalization -> GlobalAveragePooling1D",
+     lambda: pyml.Sequential([pyml.Input((7, 3), dtype="float64"), layers.Masking(dtype="float64"),
+                              layers.Dense(4, dtype="float64"), layers.LayerNormalization(dtype="float64"),
+                              layers.GlobalAveragePooling1D(dtype="float64")])),
+])
+def test_gradients_through_masked_layers_match_central_differences(name, make):
+    from tests.pyml.layers.test_attention_layers import central_difference_check
+
+    model = make()
+    ids = padded_ids()
+    x = ids if "Embedding" in name else np.where((ids != 0)[..., None], RNG.standard_normal((6, 7, 3)), 0.0)
+    central_difference_check(model, lambda m: m(x))
