@@ -100,18 +100,14 @@ def _build_wrapper(build):
     if getattr(build, "_is_build_wrapper", False):
         return build
 
-    def wrapped(self, input_shape=None, *more_shapes, **shapes):
-        if more_shapes or shapes:  # build(query_shape, value_shape, ...): the shapes of several call arguments
-            more_shapes = [None if v is None else normalize_shape(v) for v in more_shapes]
-            shapes = {k: None if v is None else normalize_shape(v) for k, v in shapes.items()}
-            first = input_shape if input_shape is not None else next(iter(shapes.values()))
-            self._build_shape = batchless_shape(normalize_shape(first))
-            build(self, *([] if input_shape is None else [normalize_shape(input_shape)]), *more_shapes, **shapes)
-        else:
-            if input_shape is not None:
-                input_shape = normalize_shape(input_shape)
-                self._build_shape = batchless_shape(input_shape)  # build() itself may refine it
-            build(self, input_shape)
+    def wrapped(self, *shapes, **named_shapes):
+        # build(input_shape), or build(query_shape, value_shape, ...) for several call arguments
+        shapes = [None if s is None else normalize_shape(s) for s in shapes]
+        named_shapes = {k: None if s is None else normalize_shape(s) for k, s in named_shapes.items()}
+        first = next((s for s in [*shapes, *named_shapes.values()] if s is not None), None)
+        if first is not None:
+            self._build_shape = batchless_shape(first)  # build() itself may refine it
+        build(self, *(shapes or ([] if named_shapes else [None])), **named_shapes)
         self.built = True
 
     wrapped._is_build_wrapper = True
@@ -310,22 +306,23 @@ class Layer:
         array = np.asarray(value)
         return Tensor(array, dtype=self.dtype if array.dtype.kind == "f" else None)
 
-    def _convert_argument(self, value):
-        """Arrays and tensors among the call arguments as the layer's tensors; the mask of a cast one is kept."""
-        if not isinstance(value, (Tensor, np.ndarray)):
-            return value
-        tensor = self._to_tensor(value)
-        if tensor is not value and call_args.get_mask(value) is not None:
-            call_args.set_mask(tensor, call_args.get_mask(value))
+    def _convert_input(self, value):
+        """``_to_tensor``, keeping the mask of a tensor it casts."""
+        tensor, mask = self._to_tensor(value), call_args.get_mask(value)
+        if tensor is not value and mask is not None:
+            call_args.set_mask(tensor, mask)
         return tensor
+
+    def _convert_argument(self, value):
+        """Arrays and tensors among the further call arguments as the layer's tensors; other values as they are."""
+        return self._convert_input(value) if isinstance(value, (Tensor, np.ndarray)) else value
 
     def __call__(self, inputs, *args, training=None, **kwargs):
         from pyml.layers.input_layer import call_symbolic, is_symbolic_call
 
         if is_symbolic_call(inputs, args, kwargs):
             return call_symbolic(self, inputs, *args, training=training, **kwargs)
-        inputs = _map_structure(lambda v: self._convert_argument(
-            v if isinstance(v, (Tensor, np.ndarray)) else np.asarray(v)), inputs)
+        inputs = _map_structure(self._convert_input, inputs)
         if args:
             args = tuple(_map_structure(self._convert_argument, a) for a in args)
         if kwargs:

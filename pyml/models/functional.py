@@ -163,6 +163,16 @@ class Functional(Model):
                                  f"Received: {ref!r}")
             return produced[n][k]
 
+        def resolve(value, where):
+            """A call argument with its ``{"keras_tensor": [node, output]}`` entries turned back into tensors."""
+            if isinstance(value, dict) and set(value) == {"keras_tensor"}:
+                return tensor(value["keras_tensor"], where)
+            if isinstance(value, dict):
+                return {k: resolve(v, f"{where}.{k}") for k, v in value.items()}
+            if isinstance(value, list):
+                return [resolve(v, f"{where}[{j}]") for j, v in enumerate(value)]
+            return value
+
         for i, entry in enumerate(config.get("nodes", [])):
             name = entry.get("layer") if isinstance(entry, dict) else None
             layer = layers.get(name)
@@ -177,16 +187,6 @@ class Functional(Model):
                 args = [tensor(ref, f"nodes[{i}].inputs[{j}]") for j, ref in enumerate(refs)]
             else:
                 args = tensor(refs, f"nodes[{i}].inputs")
-
-            def resolve(value, where):  # {"keras_tensor": [node, output]} entries back to tensors
-                if isinstance(value, dict) and set(value) == {"keras_tensor"}:
-                    return tensor(value["keras_tensor"], where)
-                if isinstance(value, dict):
-                    return {k: resolve(v, f"{where}.{k}") for k, v in value.items()}
-                if isinstance(value, list):
-                    return [resolve(v, f"{where}[{j}]") for j, v in enumerate(value)]
-                return value
-
             extra = resolve(entry.get("args", []), f"nodes[{i}].args")
             produced.append(_flatten(layer(args, *extra, **resolve(entry.get("kwargs", {}), f"nodes[{i}].kwargs"))))
         ends = {}
