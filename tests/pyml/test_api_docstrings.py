@@ -13,7 +13,8 @@ MODULES = [
     "pyml.layers.pooling", "pyml.layers.normalization", "pyml.layers.embedding", "pyml.layers.input_layer",
     "pyml.layers.merging", "pyml.layers.serialization", "pyml.layers.conv_transpose", "pyml.layers.reshaping",
     "pyml.layers.activation_layers", "pyml.layers.call_args", "pyml.layers.masking", "pyml.layers.attention",
-    "pyml.layers.multi_head_attention", "pyml.models", "pyml.models.model",
+    "pyml.layers.multi_head_attention", "pyml.layers.rnn_cells", "pyml.layers.rnn", "pyml.layers.rnn_wrappers",
+    "pyml.models", "pyml.models.model",
     "pyml.models.sequential", "pyml.models.functional",
 ]
 

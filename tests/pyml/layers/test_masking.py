@@ -30,8 +30,19 @@ PASSES = {
     "ReLU": lambda: layers.ReLU(),
     "LeakyReLU": lambda: layers.LeakyReLU(),
     "ELU": lambda: layers.ELU(),
+    # recurrent layers returning sequences use the mask (masked steps carry the state) and pass it on
+    "SimpleRNN": lambda: layers.SimpleRNN(3, return_sequences=True),
+    "LSTM": lambda: layers.LSTM(3, return_sequences=True),
+    "GRU": lambda: layers.GRU(3, return_sequences=True),
+    "RNN": lambda: layers.RNN(layers.LSTMCell(3), return_sequences=True),
+    "Bidirectional": lambda: layers.Bidirectional(layers.GRU(3, return_sequences=True)),
+    "TimeDistributed": lambda: layers.TimeDistributed(layers.Dense(3)),
 }
-USES = {"GlobalAveragePooling1D": lambda: layers.GlobalAveragePooling1D()}
+USES = {
+    "GlobalAveragePooling1D": lambda: layers.GlobalAveragePooling1D(),
+    "LSTM (last output)": lambda: layers.LSTM(3),
+    "Bidirectional (last outputs)": lambda: layers.Bidirectional(layers.SimpleRNN(3)),
+}
 DROPS = {
     "Flatten": lambda: layers.Flatten(),
     "Reshape": lambda: layers.Reshape((20,)),
@@ -75,9 +86,10 @@ def test_every_builtin_layer_is_in_the_propagation_table_or_tested_elsewhere():
     covered = set(PASSES) | set(USES) | set(DROPS)
     elsewhere = {"Embedding", "Masking", "Softmax", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
                  "Concatenate", "MultiHeadAttention", "Attention", "AdditiveAttention", "InputLayer"}
-    sequence_layers = {name for name in pyml.layers.base.builtin_classes()
-                       if not any(tag in name for tag in ("2D", "3D", "Model", "Sequential", "Functional", "Merge"))
-                       and not name.startswith("Base")}
+    sequence_layers = {name for name in pyml.layers.base.builtin_classes()  # cells run inside RNN layers
+                       if not any(tag in name for tag in ("2D", "3D", "Model", "Sequential", "Functional", "Merge",
+                                                          "Cell"))
+                       and not name.startswith(("Base", "_"))}
     assert sequence_layers - covered - elsewhere == set()
 
 
