@@ -349,7 +349,9 @@ class Layer:
             outputs = self.call(inputs, *args, **kwargs)
         finally:
             _CALL_CONTEXT.pop()
-        if not self._masks_from_sublayers:
+        # no mask came in and compute_mask is the default (which returns it): no mask goes out
+        if not self._masks_from_sublayers and (previous_mask is not None or
+                                               type(self).compute_mask is not Layer.compute_mask):
             call_args.attach_masks(self, inputs, outputs, previous_mask)
         return outputs
 
