@@ -67,10 +67,11 @@ def check_mask(layer, mask, inputs, what="mask"):
     """``mask`` as bool, after checking it fits ``inputs``: its shape must be the leading axes of the inputs'
     (``(batch, steps)`` for ``(batch, steps, features)``); a ValueError names the layer and both shapes.
 
-    >>> pyml.layers.call_args.check_mask(pyml.layers.Dense(2, name="d"), pyml.Tensor([[True, False]]), np.ones((1, 3, 4)))
+    >>> layer, mask = pyml.layers.Dense(2, name="d"), pyml.Tensor([[True, False]])
+    >>> pyml.layers.call_args.check_mask(layer, mask, np.ones((1, 3, 4)))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: Layer 'd' got a mask of shape (1, 2) for inputs of shape (1, 3, 4): a mask's shape must be the leading axes of its inputs' shape, here (1, 3)
+    ValueError: Layer 'd' got a mask of shape (1, 2) for inputs of shape (1, 3, 4): a mask's shape must be ...
     """
     mask = ops.convert_to_tensor(mask)
     shape, expected = tuple(mask.shape), tuple(inputs.shape)[:mask.ndim]

@@ -14,8 +14,8 @@ from pyml.ops.elementwise import (abs, cast, convert_to_tensor, equal, erf, exp,
 from pyml.ops.reduction import max, min, normalize_axes, sum
 
 __all__ = ["ones_like", "zeros_like", "full_like", "square", "clip", "relu", "relu6", "leaky_relu", "elu",
-           "silu", "gelu", "softplus", "softmax", "log_softmax", "logsumexp", "stop_gradient", "logical_not", "logical_and", "logical_or",
-           "any", "all"]
+           "silu", "gelu", "softplus", "softmax", "log_softmax", "logsumexp", "stop_gradient", "logical_not",
+           "logical_and", "logical_or", "any", "all"]
 
 
 def full_like(x, fill_value, dtype=None):
