@@ -382,6 +382,10 @@ class StringLookup(IndexLookup):
     def _strings(self, data):
         return as_strings(data, f"{type(self).__name__} {self.name!r}")
 
+    def text_spec(self):
+        return {**super().text_spec(), "standardize": None, "split": None, "ngrams": None,
+                "output_sequence_length": None}
+
     def _one_batch(self, data):
         terms = self._strings(data)
         return terms.reshape(-1, 1) if terms.ndim == 1 else terms

@@ -76,6 +76,9 @@ class TextVectorization(HostLayer):
         self.standardize, self.split, self.output_mode = standardize, split, output_mode
         self._ngrams_arg = list(ngrams) if isinstance(ngrams, tuple) else ngrams
         self.ngrams = text_ops.ngram_widths(ngrams, where)
+        if self.ngrams and split is None:
+            raise NotImplementedError(f"{where}: ngrams without split (each string one token) is not implemented; "
+                                      "use split='whitespace' or 'character'")
         self.output_sequence_length = None if output_sequence_length is None else int(output_sequence_length)
         self._lookup = StringLookup(max_tokens=max_tokens, vocabulary=vocabulary, idf_weights=idf_weights,
                                     pad_to_max_tokens=pad_to_max_tokens, mask_token="", output_mode=output_mode,
