@@ -65,11 +65,14 @@ class IndexLookup(HostLayer):
     """The vocabulary, ``adapt`` and the encodings shared by ``StringLookup`` and ``IntegerLookup``
     (Keras's ``IndexLookup``; not public)."""
 
+    _untracked = ("_layers", "_owner")
+
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token="[UNK]", vocabulary=None,
                  idf_weights=None, invert=False, output_mode="int", pad_to_max_tokens=False, sparse=False,
-                 has_input_vocabulary=None, **kwargs):
+                 has_input_vocabulary=None, owner=None, **kwargs):
         super().__init__(**kwargs)
-        where = f"{type(self).__name__} {self.name!r}"
+        self._owner = owner  # the layer errors name (a TextVectorization holding this lookup), or None: this one
+        where = self._where()
         if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer))
                                        or max_tokens <= 1):
             raise ValueError(f"{where}: if set, max_tokens must be an integer greater than 1. "
@@ -101,6 +104,10 @@ class IndexLookup(HostLayer):
         if vocabulary is not None:
             self.set_vocabulary(vocabulary, idf_weights)
 
+    def _where(self):
+        owner = self._owner or self
+        return f"{type(owner).__name__} {owner.name!r}"
+
     # ---- the vocabulary ---------------------------------------------------------------------------------
     def _oov_start(self):
         return 1 if self.mask_token is not None and self.output_mode == "int" else 0
@@ -129,7 +136,7 @@ class IndexLookup(HostLayer):
         ``vocabulary`` is a list/array of terms or the path of a text file with one term per line; it may
         start with the mask and OOV entries (exactly as ``get_vocabulary()`` returns them) or leave them out.
         """
-        where = f"{type(self).__name__} {self.name!r}"
+        where = self._where()
         if self.output_mode == "tf_idf" and idf_weights is None:
             raise ValueError(f"{where}: idf_weights must be set when output_mode is 'tf_idf'.")
         if self.output_mode != "tf_idf" and idf_weights is not None:
@@ -155,7 +162,7 @@ class IndexLookup(HostLayer):
         tokens = terms[start:] if found_special else terms
         repeated = [t for t, n in collections.Counter(tokens).items() if n > 1]
         if repeated:
-            raise ValueError(f"{where}: the vocabulary has repeated terms {repeated[:10]}; each term must appear once.")
+            raise ValueError(f"{where}: the vocabulary has repeated terms {repeated[:10]}; each term must appear once")
         if self.mask_token is not None and self.mask_token in tokens:
             raise ValueError(f"{where}: found the mask token {self.mask_token!r} at index "
                              f"{terms.index(self.mask_token)} of the vocabulary; leave the mask and OOV tokens out, or "
@@ -212,8 +219,8 @@ class IndexLookup(HostLayer):
     def update_state_rows(self, rows):
         """Count the terms of ``rows`` (lists of terms, one per document) towards the vocabulary."""
         if self._has_input_vocabulary:
-            raise ValueError(f"Cannot adapt layer {self.name!r} after setting a static vocabulary via the "
-                             "`vocabulary` argument.")
+            raise ValueError(f"{self._where()}: cannot adapt after setting a static vocabulary via the "
+                             "`vocabulary` argument (as in Keras)")
         for row in rows:
             self._counts.update(row)
         if self.output_mode == "tf_idf":
@@ -239,8 +246,8 @@ class IndexLookup(HostLayer):
         self.reset_state()
 
     # ---- encoding -----------------------------------------------------------------------------------------
-    def _require_vocabulary(self, owner=None):
-        owner = owner or self
+    def _require_vocabulary(self):
+        owner = self._owner or self
         if self._tokens is None:
             raise ValueError(f"Layer {owner.name!r} ({type(owner).__name__}) has no vocabulary yet: call "
                              "adapt(data) or set_vocabulary(...), or pass vocabulary=... when creating it.")
@@ -262,7 +269,7 @@ class IndexLookup(HostLayer):
         if missing.any():
             if self.num_oov_indices == 0:
                 found = sorted({terms[i] for i in np.flatnonzero(missing)[:10]}, key=str)
-                raise ValueError(f"Layer {self.name!r}: with num_oov_indices=0 every input must be in the vocabulary; "
+                raise ValueError(f"{self._where()}: with num_oov_indices=0 every input must be in the vocabulary; "
                                  f"found out-of-vocabulary values {found}. Consider num_oov_indices=1.")
             ids[missing] = oov + self._oov_bucket([terms[i] for i in np.flatnonzero(missing)])
         return ids

@@ -82,7 +82,8 @@ class TextVectorization(HostLayer):
         self.output_sequence_length = None if output_sequence_length is None else int(output_sequence_length)
         self._lookup = StringLookup(max_tokens=max_tokens, vocabulary=vocabulary, idf_weights=idf_weights,
                                     pad_to_max_tokens=pad_to_max_tokens, mask_token="", output_mode=output_mode,
-                                    has_input_vocabulary=has_input_vocabulary, name=f"{self.name}_lookup")
+                                    has_input_vocabulary=has_input_vocabulary, name=f"{self.name}_lookup",
+                                    owner=self)
 
     # ---- vocabulary (the inner StringLookup's) -----------------------------------------------------------
     def get_vocabulary(self, include_special_tokens=True):
@@ -143,7 +144,7 @@ class TextVectorization(HostLayer):
         return rows, shape
 
     def preprocess(self, inputs):
-        self._lookup._require_vocabulary(self)
+        self._lookup._require_vocabulary()
         rows, shape = self._token_rows(inputs)
         ids = [self._lookup.lookup(r) for r in rows]
         if self.output_mode != "int":
@@ -183,7 +184,7 @@ class TextVectorization(HostLayer):
         if callable(self.standardize):
             raise ValueError(f"TextVectorization {self.name!r} has a callable standardize, which runs in Python only: "
                              "it cannot be exported. Use one of the built-in modes.")
-        self._lookup._require_vocabulary(self)
+        self._lookup._require_vocabulary()
         return {**self._lookup.text_spec(), "standardize": self.standardize, "split": self.split,
                 "ngrams": list(self.ngrams) if self.ngrams else None,
                 "output_sequence_length": self.output_sequence_length}
