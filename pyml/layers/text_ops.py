@@ -19,6 +19,7 @@ Keras 3's (TensorFlow's string ops) where Keras is precise, and pinned down wher
 6. **ngrams** ``(w1, w2, ...)``: for each width in order, every run of ``w`` consecutive tokens joined by one
    space, as ``tf.strings.ngrams`` (no padding; a row shorter than ``w`` gives none of that width).
 
+    >>> from pyml.layers.text_ops import tokens
     >>> tokens("Hello, WORLD!  İzmir\\u00a0Çay", "lower_and_strip_punctuation", "whitespace")
     ['hello', 'world', 'İzmir\\xa0Çay']
     >>> tokens("a b c", None, "whitespace", widths=(1, 2))

@@ -14,6 +14,7 @@ MODULES = [
     "pyml.layers.merging", "pyml.layers.serialization", "pyml.layers.conv_transpose", "pyml.layers.reshaping",
     "pyml.layers.activation_layers", "pyml.models", "pyml.models.model",
     "pyml.models.sequential", "pyml.models.functional",
+    "pyml.layers.text_ops", "pyml.layers.lookup", "pyml.layers.text_vectorization", "pyml.layers.host",
 ]
 
 
