@@ -83,7 +83,8 @@ class IndexLookup(HostLayer):
                              f"Received: max_tokens={max_tokens!r}")
         if pad_to_max_tokens and max_tokens is None:
             raise ValueError(f"{where}: pad_to_max_tokens=True needs max_tokens. Received: max_tokens=None")
-        if isinstance(num_oov_indices, bool) or not isinstance(num_oov_indices, (int, np.integer)) or num_oov_indices < 0:
+        if isinstance(num_oov_indices, bool) or not isinstance(num_oov_indices, (int, np.integer)) \
+                or num_oov_indices < 0:
             raise ValueError(f"{where}: num_oov_indices must be an integer >= 0. "
                              f"Received: num_oov_indices={num_oov_indices!r}")
         self.output_mode = output_mode_of(where, output_mode)
@@ -382,7 +383,8 @@ class StringLookup(IndexLookup):
         if num_oov_indices is not None and not isinstance(num_oov_indices, bool) and isinstance(
                 num_oov_indices, (int, np.integer)) and num_oov_indices > 1:
             raise NotImplementedError(f"StringLookup: num_oov_indices={num_oov_indices} would hash strings into OOV "
-                                      "buckets with FarmHash64 as Keras does, which pyml does not implement; use 0 or 1")
+                                      "buckets with FarmHash64 as Keras does, which pyml does not implement; "
+                                      "use 0 or 1")
         for what, value in (("mask_token", mask_token), ("oov_token", oov_token)):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"StringLookup: {what} must be a str or None. Received: {what}={value!r}")

@@ -30,7 +30,8 @@ def test_strip_punctuation_removes_exactly_the_32_ascii_punctuation_characters()
     every_ascii = "".join(chr(i) for i in range(128))
     kept = text_ops.standardize(every_ascii, "strip_punctuation")
     assert set(every_ascii) - set(kept) == set(string.punctuation) and len(string.punctuation) == 32
-    assert text_ops.standardize("“a”—¡b! «c»", "strip_punctuation") == "“a”—¡b «c»"  # Unicode punctuation stays
+    # Unicode punctuation stays
+    assert text_ops.standardize("“a”—¡b! «c»", "strip_punctuation") == "“a”—¡b «c»"
 
 
 def test_whitespace_split_cuts_at_the_six_ascii_whitespace_characters_only():
