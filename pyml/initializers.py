@@ -212,6 +212,36 @@ class VarianceScaling(_Seeded):
         return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, **super().get_config()}
 
 
+class Orthogonal(_Seeded):
+    """A random orthogonal matrix (Keras semantics): the shape is flattened to ``(prod(shape[:-1]), shape[-1])``, a
+    normal matrix of that shape (transposed when it has fewer rows than columns) is QR-factorised, ``q`` is made
+    unique by the signs of ``r``'s diagonal, and multiplied by ``gain``. Keras' default for recurrent kernels.
+
+    >>> q = pyml.initializers.Orthogonal(seed=0)((4, 4))
+    >>> bool(np.allclose(q @ q.T, np.eye(4), atol=1e-5))
+    True
+    """
+
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = float(gain)
+
+    def __call__(self, shape, dtype="float32"):
+        shape = tuple(shape)
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal needs a shape of rank >= 2. Received: shape={shape}")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = random.normal((max(rows, cols), min(rows, cols)), 0.0, 1.0, "float64", seed=self._rng())
+        q, r = np.linalg.qr(a)
+        q = q * np.sign(np.diag(r))  # unique: the distribution is uniform over orthogonal matrices
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).reshape(shape).astype(dtypes.canonical(dtype))
+
+    def get_config(self):
+        return {"gain": self.gain, **super().get_config()}
+
+
 def _preset(class_name, scale, mode, distribution, doc):
     def __init__(self, seed=None):
         VarianceScaling.__init__(self, scale, mode, distribution, seed)
@@ -233,12 +263,12 @@ LecunUniform = _preset("LecunUniform", 1.0, "fan_in", "uniform", "Uniform in ±s
 LecunNormal = _preset("LecunNormal", 1.0, "fan_in", "truncated_normal", "Truncated normal with stddev sqrt(1 / fan_in).")
 
 _CLASSES = {cls.__name__: cls for cls in (
-    Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
+    Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling, Orthogonal,
     GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal)}
 _ALIASES = {
     "zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
     "random_uniform": RandomUniform, "uniform": RandomUniform, "normal": RandomNormal,
-    "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling,
+    "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling, "orthogonal": Orthogonal,
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_uniform": HeUniform,
     "he_normal": HeNormal, "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
 }

@@ -22,6 +22,9 @@ from pyml.layers.reshaping import (  # noqa: F401
     Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D,
     ZeroPadding3D)
 from pyml.layers.activation_layers import ELU, LeakyReLU, ReLU, Softmax  # noqa: F401
+from pyml.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: F401
+from pyml.layers.rnn import GRU, LSTM, RNN, SimpleRNN  # noqa: F401
+from pyml.layers.rnn_wrappers import Bidirectional, TimeDistributed  # noqa: F401
 from pyml.layers.lookup import IntegerLookup, StringLookup  # noqa: F401
 from pyml.layers.text_vectorization import TextVectorization  # noqa: F401
 

@@ -14,4 +14,5 @@ from pyml.ops.indexing import *  # noqa: F401,F403
 from pyml.ops.linalg import *  # noqa: F401,F403
 from pyml.ops.conv import *  # noqa: F401,F403
 from pyml.ops.pooling import *  # noqa: F401,F403
+from pyml.ops.recurrent import *  # noqa: F401,F403
 from pyml.ops.composite import *  # noqa: F401,F403

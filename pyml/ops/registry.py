@@ -64,6 +64,18 @@ def primitive(name, *, shape, forward, vjp, doc=""):
     return entry
 
 
+def refuse_gradient(name, reason):
+    """A VJP for a primitive that has no gradient of its own but must not be silently treated as constant (a
+    backward-pass kernel, for one): differentiating through it raises an OpError naming ``name`` and
+    ``reason``. The registry suite lists such primitives by the function's ``refusal``."""
+
+    def vjp(g, inputs, out, attrs):
+        raise OpError(name, f"has no gradient: {reason}")
+
+    vjp.refusal = reason
+    return vjp
+
+
 def primitives():
     """All registered primitives, by name: ``{name: Primitive}``."""
     return dict(sorted(_REGISTRY.items()))

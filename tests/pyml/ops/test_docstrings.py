@@ -8,7 +8,8 @@ import pytest
 import pyml
 
 MODULES = ["pyml.ops", "pyml.ops.registry", "pyml.ops.elementwise", "pyml.ops.reduction", "pyml.ops.movement",
-           "pyml.ops.indexing", "pyml.ops.linalg", "pyml.ops.conv", "pyml.ops.pooling", "pyml.ops.composite"]
+           "pyml.ops.indexing", "pyml.ops.linalg", "pyml.ops.conv", "pyml.ops.pooling", "pyml.ops.composite",
+           "pyml.ops.recurrent"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -17,11 +17,25 @@ def test_every_primitive_has_samples():
     assert not missing, f"primitives without samples in tests/op_samples: {missing}"
 
 
+def _refuses(prim):
+    return getattr(prim.vjp, "refusal", None) is not None
+
+
 def test_every_differentiable_primitive_has_a_gradient_check():
-    no_vjp = {name for name, p in pyml.ops.primitives().items() if p.vjp is None}
+    # None: not differentiable (ints, comparisons); refuse_gradient: differentiating raises, checked below
+    no_vjp = {name for name, p in pyml.ops.primitives().items() if p.vjp is None or _refuses(p)}
     checked = {s.op for s in GRAD_SAMPLES}
     unchecked = sorted(set(pyml.ops.primitives()) - no_vjp - checked)
     assert not unchecked, f"primitives with a VJP but no gradient check: {unchecked}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, p in pyml.ops.primitives().items() if _refuses(p)))
+def test_refused_gradients_raise_naming_the_primitive(name):
+    sample = next(s for s in SAMPLES if s.op == name)
+    tensors = [pyml.Tensor(x, requires_grad=x.dtype.kind == "f") for x in sample.inputs]
+    out = bind(name, *tensors, **sample.attrs)
+    with pytest.raises(pyml.errors.OpError, match=f"^{name}: has no gradient"):
+        pyml.autodiff.grad([out], [t for t in tensors if t.requires_grad])
 
 
 def test_every_sample_names_a_registered_primitive():
