@@ -13,7 +13,7 @@
 const STANDARDIZE = ["lower_and_strip_punctuation", "lower", "strip_punctuation"];
 const SPLIT = ["whitespace", "character"];
 const MODES = ["int", "multi_hot", "count", "tf_idf"];
-const PUNCTUATION = /[!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]/g;
+const PUNCTUATION = /[!"#$%&'()*+,\-./:;<=>?@[\\\]^_\x60{|}~]/g; // \x60: the backtick
 const UPPER = /[A-Z]/g;
 const WHITESPACE = /[\t\n\v\f\r ]+/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
