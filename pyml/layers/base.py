@@ -91,8 +91,16 @@ def _map_structure(fn, value):
     return fn(value)
 
 
+def _strings_as_array(value):
+    """A (nested) list of str as one object array of str: one input of strings, not several inputs."""
+    first = value
+    while isinstance(first, (list, tuple)) and first:
+        first = first[0]
+    return np.array(value, dtype=object) if isinstance(first, (str, bytes)) and value is not first else value
+
+
 def _shape_of(value):
-    return _map_structure(lambda t: tuple(t.shape), value)
+    return _map_structure(lambda t: tuple(np.shape(t)), value)
 
 
 def _build_wrapper(build):
@@ -304,6 +312,8 @@ class Layer:
                 return ops.cast(value, self.dtype)
             return value
         array = np.asarray(value)
+        if array.dtype.kind in "USO":  # strings: only a host layer (pyml.layers.host) takes them, as NumPy
+            return value
         return Tensor(array, dtype=self.dtype if array.dtype.kind == "f" else None)
 
     def _convert_input(self, value):
@@ -322,7 +332,7 @@ class Layer:
 
         if is_symbolic_call(inputs, args, kwargs):
             return call_symbolic(self, inputs, *args, training=training, **kwargs)
-        inputs = _map_structure(self._convert_input, inputs)
+        inputs = _map_structure(self._convert_input, _strings_as_array(inputs))
         if args:
             args = tuple(_map_structure(self._convert_argument, a) for a in args)
         if kwargs:

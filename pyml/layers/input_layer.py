@@ -72,7 +72,7 @@ class KerasTensor:
 
     def __init__(self, shape, dtype="float32", name=None, producer=None):
         self.shape = tuple(None if d is None else int(d) for d in shape)
-        self.dtype = dtypes.canonical(dtype)
+        self.dtype = string_or_canonical(dtype)
         self.name = name
         self._producer = producer
 
@@ -90,6 +90,24 @@ class KerasTensor:
             f"with shape {self.shape}")
 
 
+def string_or_canonical(dtype):
+    """``"string"`` (what text layers take, never a pyml tensor: pyml.layers.host) or a pyml dtype's name."""
+    return "string" if dtype in ("string", "str", str) else dtypes.canonical(dtype)
+
+
+def _call_host_symbolic(layer, inputs, training, kwargs):
+    """A host layer (text) on KerasTensors: strings have no symbolic tensor to trace, so the layer states its
+    output spec (``compute_output_spec``) instead of running."""
+    flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    shapes = [t.shape for t in flat] if isinstance(inputs, (list, tuple)) else flat[0].shape
+    spec = layer.compute_output_spec(shapes, input_dtype=flat[0].dtype, **kwargs)
+    node = Node(layer, inputs, dict(kwargs, training=training) if training is not None else kwargs)
+    tensor = KerasTensor(spec.shape, spec.dtype, name=layer.name, producer=node)
+    node.outputs.append(tensor)
+    layer._summary_output_shape = spec.shape
+    return tensor
+
+
 def call_symbolic(layer, inputs, *args, training=None, **kwargs):
     """Apply ``layer`` to KerasTensors: build it, infer the outputs (and their masks), and record the call.
 
@@ -100,6 +118,13 @@ def call_symbolic(layer, inputs, *args, training=None, **kwargs):
     if not flat or len(flat) != len(inputs if isinstance(inputs, (list, tuple)) else [inputs]):
         raise ValueError(f"Layer {layer.name!r}: when a layer is called on KerasTensors (functional API), its "
                          f"first argument must be a KerasTensor or a list of them. Received: {inputs!r}")
+    from pyml.layers.host import HostLayer
+
+    if isinstance(layer, HostLayer):
+        return _call_host_symbolic(layer, inputs, training, kwargs)
+    if any(t.dtype == "string" for t in keras_tensors((inputs, args, kwargs))):
+        raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}) computes on numbers, but its input is a "
+                         "string tensor: put a TextVectorization or StringLookup layer first.")
     tracer = Tracer()
     stand_ins = {}
     dynamic = any(t.shape and t.shape[0] is None for t in keras_tensors((inputs, args, kwargs)))
@@ -149,7 +174,8 @@ class InputLayer(Layer):
     Args:
         shape: shape of one sample, without the batch axis, e.g. ``(28, 28, 1)``.
         batch_size: fixed batch size, or None (dynamic).
-        dtype: dtype of the input (``"float32"``; ``"int32"`` for token ids).
+        dtype: dtype of the input (``"float32"``; ``"int32"`` for token ids; ``"string"`` for text, which only a
+            ``TextVectorization`` or ``StringLookup`` layer takes).
         batch_shape: alternatively, the full shape including the batch axis.
         name: optional name.
 
@@ -161,7 +187,10 @@ class InputLayer(Layer):
     def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None, **kwargs):
         if shape is None and "input_shape" in kwargs:  # Keras 2's InputLayer(input_shape=...)
             shape = kwargs.pop("input_shape")
-        super().__init__(name=name, dtype=dtype, **kwargs)
+        text = string_or_canonical(dtype) == "string" if dtype is not None else False
+        super().__init__(name=name, dtype=None if text else dtype, **kwargs)
+        if text:
+            self.dtype = "string"
         if shape is not None and batch_shape is not None:
             raise ValueError(f"InputLayer takes shape or batch_shape, not both. "
                              f"Received: shape={shape}, batch_shape={batch_shape}")
@@ -202,7 +231,8 @@ def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
     Args:
         shape: shape of one sample, without the batch axis.
         batch_size: fixed batch size, or None (dynamic, the default).
-        dtype: ``"float32"`` (default) or ``"int32"`` (token ids).
+        dtype: ``"float32"`` (default), ``"int32"`` (token ids) or ``"string"`` (text, for a first layer
+            ``TextVectorization`` or ``StringLookup``).
         batch_shape: alternatively, the full shape including the batch axis.
         name: optional name (becomes the exported input's name).
 

@@ -16,6 +16,7 @@ MODULES = [
     "pyml.layers.multi_head_attention", "pyml.layers.rnn_cells", "pyml.layers.rnn", "pyml.layers.rnn_wrappers",
     "pyml.models", "pyml.models.model",
     "pyml.models.sequential", "pyml.models.functional",
+    "pyml.layers.text_ops", "pyml.layers.lookup", "pyml.layers.text_vectorization", "pyml.layers.host",
 ]
 
 
