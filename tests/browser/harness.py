@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from webexport.bundle import copy_runtime
+
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_SRC = ROOT / "web" / "src"
 HERE = Path(__file__).resolve().parent
@@ -99,11 +101,12 @@ class StaticServer:
         return self.root / relative
 
     def install_runtime(self, dest="runtime"):
-        """Copy web/src (index.js, bundle.js, ..., cpu/*.js) to ``root/dest``; returns its URL."""
+        """Copy web/src (index.js, bundle.js, ..., cpu/*.js) to ``root/dest`` as a bundle carries it (comment
+        lines dropped, so the tests run what pages get); returns its URL."""
         target = self.root / dest
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(RUNTIME_SRC, target)
+        copy_runtime(RUNTIME_SRC, target)
         return self.url(f"{dest}/index.js")
 
     def install_harness(self):

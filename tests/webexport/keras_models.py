@@ -316,9 +316,103 @@ def masked_bidirectional():
                   "sparse_categorical_crossentropy", "softmax")
 
 
+SEQUENCE_LENGTH = 20  # sequence models run over at least 20 steps
+
+
+def padded_ids(n, length, vocabulary, seed, shortest=1):
+    """``n`` rows of ids in ``1..vocabulary-1``, each padded with 0 after a random length (rows 0 and 1 of
+    the held-out examples: the shortest and the full length)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, vocabulary, (n, length)).astype(np.int32)
+    sizes = rng.integers(shortest, length + 1, n)
+    sizes[-NUM_TEST:][:2] = shortest, length
+    for row, size in enumerate(sizes):
+        ids[row, size:] = 0
+    return ids
+
+
+def masked_pooling():
+    """Embedding(mask_zero=True) → GlobalAveragePooling1D over the unmasked steps → Dense softmax, on ids
+    padded with 0 over 20 steps: the mask is part of the exported graph."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(SEQUENCE_LENGTH,), dtype="int32"),
+        layers.Embedding(30, 8, mask_zero=True),
+        layers.GlobalAveragePooling1D(),
+        layers.Dense(2, activation="softmax"),
+    ])
+    ids = padded_ids(NUM_TRAIN + NUM_TEST, SEQUENCE_LENGTH, 30, seed=9)
+    label = ((ids > 0) & (ids < 15)).sum(1) * 2 > (ids > 0).sum(1)  # mostly low ids among the real tokens
+    return Recipe(model, (ids[:NUM_TRAIN], label[:NUM_TRAIN].astype(np.int32), ids[NUM_TRAIN:]),
+                  "sparse_categorical_crossentropy", "softmax")
+
+
+def attention():
+    """Functional self-attention: Dense → MultiHeadAttention(causal, attention_mask from a bool input) →
+    GlobalAveragePooling1D → Dense; 4-D batched matmuls and the masked softmax, with a dynamic batch."""
+    x = pyml.Input(shape=(SEQUENCE_LENGTH, 6))
+    mask = pyml.Input(shape=(SEQUENCE_LENGTH, SEQUENCE_LENGTH), dtype="bool")
+    hidden = layers.Dense(16)(x)
+    attended = layers.MultiHeadAttention(num_heads=2, key_dim=8)(hidden, hidden, attention_mask=mask,
+                                                                 use_causal_mask=True)
+    model = pyml.Model([x, mask], layers.Dense(1)(layers.GlobalAveragePooling1D()(attended)))
+    rng = np.random.default_rng(10)
+    n = NUM_TRAIN + NUM_TEST
+    values = rng.standard_normal((n, SEQUENCE_LENGTH, 6)).astype(np.float32)
+    masks = rng.random((n, SEQUENCE_LENGTH, SEQUENCE_LENGTH)) > 0.3
+    target = values[:, :, 0].cumsum(1).mean(1, keepdims=True) / SEQUENCE_LENGTH
+    data = ([values[:NUM_TRAIN], masks[:NUM_TRAIN]], target[:NUM_TRAIN], [values[NUM_TRAIN:], masks[NUM_TRAIN:]])
+    return Recipe(model, data, "mse", "regression")
+
+
+class PositionEmbedding(layers.Layer):
+    """Token embeddings (id 0 is padding, masked) plus learned position embeddings: an ordinary user layer."""
+
+    def __init__(self, sequence_length, vocabulary_size, embed_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.sequence_length, self.vocabulary_size, self.embed_dim = sequence_length, vocabulary_size, embed_dim
+        self.tokens = layers.Embedding(vocabulary_size, embed_dim, mask_zero=True)
+        self.positions = layers.Embedding(sequence_length, embed_dim)
+
+    def call(self, ids):
+        return self.tokens(ids) + self.positions(np.arange(self.sequence_length, dtype=np.int32)[None])
+
+    def compute_mask(self, ids, mask=None):
+        return self.tokens.compute_mask(ids)
+
+    def get_config(self):
+        return {**super().get_config(), "sequence_length": self.sequence_length,
+                "vocabulary_size": self.vocabulary_size, "embed_dim": self.embed_dim}
+
+
+def small_transformer(length=SEQUENCE_LENGTH, vocabulary=12, width=16):
+    """PositionEmbedding → causal MultiHeadAttention + residual → LayerNormalization → feed-forward + residual →
+    LayerNormalization → GlobalAveragePooling1D (masked) → Dense softmax."""
+    ids = pyml.Input((length,), dtype="int32")
+    x = PositionEmbedding(length, vocabulary, width)(ids)
+    attended = layers.MultiHeadAttention(num_heads=2, key_dim=8)(x, x, use_causal_mask=True)
+    x = layers.LayerNormalization()(layers.Add()([x, attended]))
+    x = layers.LayerNormalization()(layers.Add()([x, layers.Dense(width)(layers.Dense(32, activation="relu")(x))]))
+    return pyml.Model(ids, layers.Dense(2, activation="softmax")(layers.GlobalAveragePooling1D()(x)))
+
+
+def token_task(n, length=SEQUENCE_LENGTH, seed=0):
+    """Ids 1..11 padded with 0; label: does token 7 come before token 3 (a token that is absent never comes)."""
+    ids = padded_ids(n, length, 12, seed, shortest=3)
+    first = lambda token: np.where((ids == token).any(1), (ids == token).argmax(1), length)  # noqa: E731
+    return ids, (first(7) < first(3)).astype(np.int32)
+
+
+def transformer():
+    """The small transformer above on the token-order task."""
+    ids, labels = token_task(NUM_TRAIN + NUM_TEST, seed=11)
+    return Recipe(small_transformer(), (ids[:NUM_TRAIN], labels[:NUM_TRAIN], ids[NUM_TRAIN:]),
+                  "sparse_categorical_crossentropy", "softmax")
+
+
 MODELS = {f.__name__: f for f in (cnn, depthwise, normalization, causal_conv1d, embedding, branches, upsampling,
-                                   conv3d, dropout, simple_rnn, stacked_lstm, gru, lstm_states, masked_rnns,
-                                   bidirectional, masked_bidirectional)}
+                                   conv3d, dropout, masked_pooling, attention, transformer, simple_rnn,
+                                   stacked_lstm, gru, lstm_states, masked_rnns, bidirectional,
+                                   masked_bidirectional)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -329,7 +423,7 @@ def trained(name):
     x_train, y_train, x_test = recipe.data
     recipe.model.compile(optimizer=pyml.optimizers.Adam(learning_rate=LEARNING_RATE), loss=recipe.loss)
     history = recipe.model.fit(x_train, y_train, epochs=recipe.epochs, batch_size=32, verbose=0)
-    x_test = list(x_test) if isinstance(x_test, list) else [x_test]  # a list: one array per model input
+    x_test = x_test if isinstance(x_test, list) else [x_test]
     return TrainedModel(name, recipe.model, x_test, recipe.kind, list(history.history["loss"]))
 
 
