@@ -3,7 +3,8 @@ Batch/LayerNormalization, causal Conv1D, int32 Embedding, a functional model wit
 Conv2DTranspose, Conv3D, Dropout, Embedding(mask_zero) with masked pooling, causal MultiHeadAttention with an
 attention_mask input, a small transformer, and recurrent models: SimpleRNN, stacked LSTMs with go_backwards, GRU
 with reset_after true and false, an LSTM's return_sequences/return_state, LSTM and GRU under an explicit mask,
-Bidirectional LSTM and GRU (concat, ave) and a masked Bidirectional SimpleRNN (sum)) is trained briefly in
+Bidirectional LSTM and GRU (concat, ave), a masked Bidirectional SimpleRNN (sum) and Embedding(mask_zero) →
+Bidirectional LSTM) is trained briefly in
 Python, exported with a dynamic batch, and run in one page session on the WebGPU, WebAssembly and
 plain-JavaScript backends, as a web page runs it.
 

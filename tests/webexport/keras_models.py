@@ -409,10 +409,24 @@ def transformer():
                   "sparse_categorical_crossentropy", "softmax")
 
 
+def embedding_bidirectional():
+    """Embedding(12, 8, mask_zero=True) on padded ids → Bidirectional(LSTM(8)), its mask from the Embedding (the
+    padding carries both directions' states) → Dense softmax, on the token-order task."""
+    ids, labels = token_task(NUM_TRAIN + NUM_TEST, seed=16)
+    model = pyml.Sequential([
+        pyml.Input(shape=(SEQUENCE_LENGTH,), dtype="int32"),
+        layers.Embedding(12, 8, mask_zero=True),
+        layers.Bidirectional(layers.LSTM(8)),
+        layers.Dense(2, activation="softmax"),
+    ])
+    return Recipe(model, (ids[:NUM_TRAIN], labels[:NUM_TRAIN], ids[NUM_TRAIN:]), "sparse_categorical_crossentropy",
+                  "softmax")
+
+
 MODELS = {f.__name__: f for f in (cnn, depthwise, normalization, causal_conv1d, embedding, branches, upsampling,
                                    conv3d, dropout, masked_pooling, attention, transformer, simple_rnn,
                                    stacked_lstm, gru, lstm_states, masked_rnns, bidirectional,
-                                   masked_bidirectional)}
+                                   masked_bidirectional, embedding_bidirectional)}
 
 
 @functools.lru_cache(maxsize=None)
