@@ -205,8 +205,120 @@ def dropout():
     return Recipe(model, _digit_split(), "sparse_categorical_crossentropy", "softmax")
 
 
+# ---- recurrent models: >= 20 steps each; the exported recurrence is one rnn_scan step per layer ----------
+def _sequence_label(x):
+    """Did feature 0 sum to more than feature 1 over the sequence (a task that needs every step)."""
+    return (x[:, :, 0].sum(axis=1) > x[:, :, 1].sum(axis=1)).astype(np.int32)
+
+
+def simple_rnn():
+    """SimpleRNN(12) over 24 steps → Dense softmax."""
+    model = pyml.Sequential([pyml.Input(shape=(24, 4)), layers.SimpleRNN(12), layers.Dense(2, activation="softmax")])
+    return Recipe(model, _synthetic((24, 4), _sequence_label, seed=9), "sparse_categorical_crossentropy", "softmax")
+
+
+def stacked_lstm():
+    """LSTM(16, return_sequences) → LSTM(8, go_backwards) over 22 steps → Dense softmax (stacked, reversed)."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(22, 3)),
+        layers.LSTM(16, return_sequences=True),
+        layers.LSTM(8, go_backwards=True),
+        layers.Dense(2, activation="softmax"),
+    ])
+    return Recipe(model, _synthetic((22, 3), _sequence_label, seed=10), "sparse_categorical_crossentropy", "softmax")
+
+
+def gru():
+    """GRU(10) (reset_after, Keras 3's default) and GRU(6, reset_after=False, return_sequences) side by side over
+    20 steps; the second's sequence averaged over time."""
+    inputs = pyml.Input(shape=(20, 3))
+    after = layers.GRU(10)(inputs)
+    before = layers.GlobalAveragePooling1D()(layers.GRU(6, reset_after=False, return_sequences=True)(inputs))
+    model = pyml.Model(inputs, layers.Dense(2, activation="softmax")(layers.Concatenate()([after, before])))
+    return Recipe(model, _synthetic((20, 3), _sequence_label, seed=11), "sparse_categorical_crossentropy", "softmax")
+
+
+def lstm_states():
+    """LSTM(8, return_sequences, return_state) over 20 steps: the sequence's mean, h and c all feed the Dense."""
+    inputs = pyml.Input(shape=(20, 3))
+    sequence, h, c = layers.LSTM(8, return_sequences=True, return_state=True)(inputs)
+    merged = layers.Concatenate()([layers.GlobalAveragePooling1D()(sequence), h, c])
+    model = pyml.Model(inputs, layers.Dense(2, activation="softmax")(merged))
+    return Recipe(model, _synthetic((20, 3), _sequence_label, seed=12), "sparse_categorical_crossentropy", "softmax")
+
+
+class _MaskedRNNs(pyml.Model):
+    """A subclassed model, the way a mask input reaches a layer's ``mask=`` argument today."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = layers.LSTM(8)
+        self.gru = layers.GRU(5, return_sequences=True)
+        self.pool = layers.GlobalAveragePooling1D()
+        self.dense = layers.Dense(2, activation="softmax")
+
+    def call(self, inputs):
+        x, mask = inputs
+        merged = pyml.ops.concatenate([self.lstm(x, mask=mask), self.pool(self.gru(x, mask=mask))], axis=-1)
+        return self.dense(merged)
+
+
+def masked_rnns():
+    """An explicit mask input (1 = real step; each sequence padded at its end) into an LSTM and a GRU that
+    returns sequences (masked outputs carry the state), over 21 steps. Two inputs."""
+    (x_train, m_train), y_train, (x_test, m_test) = _masked_sequences(21, seed=13)
+    return Recipe(_MaskedRNNs(), ([x_train, m_train], y_train, [x_test, m_test]), "sparse_categorical_crossentropy",
+                  "softmax")
+
+
+def _masked_sequences(steps, seed):
+    """``((x, mask), y, (x_test, mask_test))``: 3 features per step, each sequence 5..steps long (padded at its
+    end: zeros in x, 0 in the float mask), labelled by ``_sequence_label``."""
+    rng = np.random.default_rng(seed)
+    n = NUM_TRAIN + NUM_TEST
+    lengths = rng.integers(5, steps + 1, n)
+    m = (np.arange(steps)[None, :] < lengths[:, None]).astype(np.float32)
+    x = rng.standard_normal((n, steps, 3)).astype(np.float32) * m[:, :, None]
+    y = _sequence_label(x)
+    return (x[:NUM_TRAIN], m[:NUM_TRAIN]), y[:NUM_TRAIN], (x[NUM_TRAIN:], m[NUM_TRAIN:])
+
+
+def bidirectional():
+    """Bidirectional(LSTM(8, return_sequences)) concat → Bidirectional(GRU(6), merge_mode="ave") over 20 steps."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(20, 3)),
+        layers.Bidirectional(layers.LSTM(8, return_sequences=True)),
+        layers.Bidirectional(layers.GRU(6), merge_mode="ave"),
+        layers.Dense(2, activation="softmax"),
+    ])
+    return Recipe(model, _synthetic((20, 3), _sequence_label, seed=14), "sparse_categorical_crossentropy", "softmax")
+
+
+class _MaskedBidirectional(pyml.Model):
+    """Bidirectional(SimpleRNN, merge_mode="sum") under an explicit mask: the backward layer walks the mask
+    backwards too, and masked outputs are zeros (Bidirectional sets zero_output_for_mask)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = layers.Bidirectional(layers.SimpleRNN(6, return_sequences=True), merge_mode="sum")
+        self.pool = layers.GlobalAveragePooling1D()
+        self.dense = layers.Dense(2, activation="softmax")
+
+    def call(self, inputs):
+        x, mask = inputs
+        return self.dense(self.pool(self.rnn(x, mask=mask)))
+
+
+def masked_bidirectional():
+    """``_MaskedBidirectional`` over 20 steps, sequences padded at their end."""
+    (x_train, m_train), y_train, (x_test, m_test) = _masked_sequences(20, seed=15)
+    return Recipe(_MaskedBidirectional(), ([x_train, m_train], y_train, [x_test, m_test]),
+                  "sparse_categorical_crossentropy", "softmax")
+
+
 MODELS = {f.__name__: f for f in (cnn, depthwise, normalization, causal_conv1d, embedding, branches, upsampling,
-                                   conv3d, dropout)}
+                                   conv3d, dropout, simple_rnn, stacked_lstm, gru, lstm_states, masked_rnns,
+                                   bidirectional, masked_bidirectional)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -217,7 +329,8 @@ def trained(name):
     x_train, y_train, x_test = recipe.data
     recipe.model.compile(optimizer=pyml.optimizers.Adam(learning_rate=LEARNING_RATE), loss=recipe.loss)
     history = recipe.model.fit(x_train, y_train, epochs=recipe.epochs, batch_size=32, verbose=0)
-    return TrainedModel(name, recipe.model, [x_test], recipe.kind, list(history.history["loss"]))
+    x_test = list(x_test) if isinstance(x_test, list) else [x_test]  # a list: one array per model input
+    return TrainedModel(name, recipe.model, x_test, recipe.kind, list(history.history["loss"]))
 
 
 def predict(case, batch=NUM_TEST):

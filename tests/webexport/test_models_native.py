@@ -134,3 +134,13 @@ def test_a_batch_past_65535_workgroups_folds_its_dispatch(bundles):
     expected = np.asarray(case.model.predict(x, verbose=0))
     np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(actual.argmax(axis=1), expected.argmax(axis=1))
+
+
+@pytest.mark.parametrize("steps", [30, 10])
+def test_a_sequence_of_another_length_is_refused_naming_the_input_and_both_lengths(bundles, steps):
+    """Export fixes the number of time steps: run_bundle refuses another length as the JS loader does."""
+    bundle = bundles("bidirectional")
+    (name,) = bundle.graph.inputs
+    with pytest.raises(ValueError, match=rf"input '{name}': a sequence of {steps} steps, but the model was exported "
+                                         rf"for sequences of 20 steps .*{'cut' if steps > 20 else 'pad'} the sequence"):
+        run_bundle(bundle, np.zeros((2, steps, 3), np.float32))

@@ -149,7 +149,7 @@ export class Model {
       throw new Error(`run: expected an array of ${this.#manifest.inputs.length} input(s) ` +
         `(${this.#manifest.inputs.map((v) => v.name).join(", ")}). Received: ${Array.isArray(inputs) ? `${inputs.length} items` : typeof inputs}`);
     }
-    const { values, batch } = prepareInputs(this.#manifest.inputs, inputs);
+    const { values, batch } = prepareInputs(this.#manifest.inputs, inputs, this.#manifest.graph);
     const work = this.#queue.then(() => {
       if (this.#closed) throw new Error(`this Model cannot run: ${this.#closed}`);
       const { gpu, run } = this.#state;
@@ -177,13 +177,20 @@ export class Model {
 }
 
 // Check every input against its declared spec and convert it to the storage typed array; the batch is
-// axis 0 of the dynamic inputs (1 when every input is static).
-function prepareInputs(specs, inputs) {
+// axis 0 of the dynamic inputs (1 when every input is static). An input whose axis 1 is the sequence length of
+// one of the `graph`'s recurrent layers (rnn_scan), which export fixed, is a sequence.
+function prepareInputs(specs, inputs, graph) {
   let batch = null;
   const values = specs.map((spec, i) => {
     const what = `input "${spec.name}"`;
     const { data, shape } = normalizeInput(inputs[i], spec, what);
     const mismatch = shape.length !== spec.shape.length || spec.shape.some((d, k) => d !== null && d !== shape[k]);
+    const sequence = (steps) => graph.nodes.some((n) => n.target === "rnn_scan" && n.shape[1] === steps);
+    if (mismatch && shape.length === spec.shape.length && shape[1] !== spec.shape[1] && sequence(spec.shape[1])) {
+      throw new Error(`${what}: a sequence of ${shape[1]} steps, but the model was exported for sequences of ` +
+        `${spec.shape[1]} steps (its recurrent layers run that many): ${shape[1] > spec.shape[1] ? "cut" : "pad"} ` +
+        `the sequence to ${spec.shape[1]} steps, or export with that input length. Received: shape ${formatShape(shape)}`);
+    }
     if (mismatch || numel(shape) !== data.length) {
       const note = mismatch ? "" : ` (the shape holds ${numel(shape)} elements, the data ${data.length})`;
       throw new Error(`${what}: expected shape ${formatShape(spec.shape)}${spec.shape.includes(null) ? " (null = any batch size)" : ""}, ` +
