@@ -25,6 +25,8 @@ from pyml.layers.activation_layers import ELU, LeakyReLU, ReLU, Softmax  # noqa:
 from pyml.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: F401
 from pyml.layers.rnn import GRU, LSTM, RNN, SimpleRNN  # noqa: F401
 from pyml.layers.rnn_wrappers import Bidirectional, TimeDistributed  # noqa: F401
+from pyml.layers.lookup import IntegerLookup, StringLookup  # noqa: F401
+from pyml.layers.text_vectorization import TextVectorization  # noqa: F401
 
 # Keras aliases
 MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D

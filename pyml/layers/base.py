@@ -90,8 +90,16 @@ def _map_structure(fn, value):
     return fn(value)
 
 
+def _strings_as_array(value):
+    """A (nested) list of str as one object array of str: one input of strings, not several inputs."""
+    first = value
+    while isinstance(first, (list, tuple)) and first:
+        first = first[0]
+    return np.array(value, dtype=object) if isinstance(first, (str, bytes)) and value is not first else value
+
+
 def _shape_of(value):
-    return _map_structure(lambda t: tuple(t.shape), value)
+    return _map_structure(lambda t: tuple(np.shape(t)), value)
 
 
 def _build_wrapper(build):
@@ -299,6 +307,8 @@ class Layer:
                 return ops.cast(value, self.dtype)
             return value
         array = np.asarray(value)
+        if array.dtype.kind in "USO":  # strings: only a host layer (pyml.layers.host) takes them, as NumPy
+            return value
         return Tensor(array, dtype=self.dtype if array.dtype.kind == "f" else None)
 
     def __call__(self, inputs, *args, training=None, **kwargs):
@@ -306,7 +316,7 @@ class Layer:
 
         if any(isinstance(t, KerasTensor) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])):
             return call_symbolic(self, inputs, *args, training=training, **kwargs)
-        inputs = _map_structure(self._to_tensor, inputs)
+        inputs = _map_structure(self._to_tensor, _strings_as_array(inputs))
         shape = _shape_of(inputs)
         single = not isinstance(shape, list)
         if not self.built:

@@ -37,7 +37,7 @@ class KerasTensor:
 
     def __init__(self, shape, dtype="float32", name=None, producer=None):
         self.shape = tuple(None if d is None else int(d) for d in shape)
-        self.dtype = dtypes.canonical(dtype)
+        self.dtype = string_or_canonical(dtype)
         self.name = name
         self._producer = producer
 
@@ -53,6 +53,11 @@ class KerasTensor:
             "A KerasTensor is a symbolic placeholder for a model input and has no value; "
             "call layers on it to build a model, or call the model on data. Received: a KerasTensor "
             f"with shape {self.shape}")
+
+
+def string_or_canonical(dtype):
+    """``"string"`` (what text layers take, never a pyml tensor: pyml.layers.host) or a pyml dtype's name."""
+    return "string" if dtype in ("string", "str", str) else dtypes.canonical(dtype)
 
 
 def _shape_and_dtype(inputs):
@@ -71,6 +76,11 @@ def call_symbolic(layer, inputs, *args, training=None, **kwargs):
         raise ValueError(f"Layer {layer.name!r}: on KerasTensors, pass extra call arguments by keyword. "
                          f"Received: {len(args)} extra positional arguments")
     shapes, dtype = _shape_and_dtype(inputs)
+    from pyml.layers.host import HostLayer
+
+    if dtype == "string" and not isinstance(layer, HostLayer):
+        raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}) computes on numbers, but its input is a "
+                         "string tensor: put a TextVectorization or StringLookup layer first.")
     spec = layer.compute_output_spec(shapes, input_dtype=dtype, **kwargs)
     node = Node(layer, inputs, dict(kwargs, training=training) if training is not None else kwargs)
 
@@ -92,7 +102,8 @@ class InputLayer(Layer):
     Args:
         shape: shape of one sample, without the batch axis, e.g. ``(28, 28, 1)``.
         batch_size: fixed batch size, or None (dynamic).
-        dtype: dtype of the input (``"float32"``; ``"int32"`` for token ids).
+        dtype: dtype of the input (``"float32"``; ``"int32"`` for token ids; ``"string"`` for text, which only a
+            ``TextVectorization`` or ``StringLookup`` layer takes).
         batch_shape: alternatively, the full shape including the batch axis.
         name: optional name.
 
@@ -104,7 +115,10 @@ class InputLayer(Layer):
     def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None, **kwargs):
         if shape is None and "input_shape" in kwargs:  # Keras 2's InputLayer(input_shape=...)
             shape = kwargs.pop("input_shape")
-        super().__init__(name=name, dtype=dtype, **kwargs)
+        text = string_or_canonical(dtype) == "string" if dtype is not None else False
+        super().__init__(name=name, dtype=None if text else dtype, **kwargs)
+        if text:
+            self.dtype = "string"
         if shape is not None and batch_shape is not None:
             raise ValueError(f"InputLayer takes shape or batch_shape, not both. "
                              f"Received: shape={shape}, batch_shape={batch_shape}")
@@ -145,7 +159,8 @@ def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
     Args:
         shape: shape of one sample, without the batch axis.
         batch_size: fixed batch size, or None (dynamic, the default).
-        dtype: ``"float32"`` (default) or ``"int32"`` (token ids).
+        dtype: ``"float32"`` (default), ``"int32"`` (token ids) or ``"string"`` (text, for a first layer
+            ``TextVectorization`` or ``StringLookup``).
         batch_shape: alternatively, the full shape including the batch axis.
         name: optional name (becomes the exported input's name).
 

@@ -15,6 +15,7 @@ MODULES = [
     "pyml.layers.activation_layers", "pyml.layers.rnn_cells", "pyml.layers.rnn", "pyml.layers.rnn_wrappers",
     "pyml.models", "pyml.models.model",
     "pyml.models.sequential", "pyml.models.functional",
+    "pyml.layers.text_ops", "pyml.layers.lookup", "pyml.layers.text_vectorization", "pyml.layers.host",
 ]
 
 

@@ -33,7 +33,7 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   }
   // The bundle downloads while the backend is chosen and the kernels compile (the wasm, or the WebGPU
   // pipelines, which need only the manifest).
-  const bundle = fetchManifest(url);
+  const bundle = fetchManifest(url).then(checkText);
   const weights = bundle.then(({ manifest, url: href }) => fetchWeights(manifest, href, { onProgress }));
   weights.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
   let reason = `backend "${backend}" was asked for`;
@@ -68,6 +68,10 @@ async function loadOnGpu(manifest, weights, adapter, reason, onProgress) {
   if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
   return new Model(manifest, { backend: "webgpu", gpu, adapter: info, reason });
 }
+
+// Only a bundle with a text input (inputs[i].text) fetches text.js, which checks that field at load.
+const textModule = (manifest) => (manifest.inputs.some((s) => s.text) ? import("./text.js") : null);
+const checkText = async (b) => ((await textModule(b.manifest))?.validateText(b.manifest), b);
 
 function adapterInfo(adapter) {
   const info = adapter.info || {};
@@ -118,14 +122,15 @@ export class Model {
 
   /**
    * Run a single-input, single-output model.
-   * @param {Float32Array|Int32Array|Uint8Array|number[]|Array} input  a typed or flat array with `shape`,
-   *   or nested arrays whose shape is inferred. Without `shape`, a flat array takes the input's declared
-   *   shape (a dynamic batch is inferred from the length).
+   * @param {Float32Array|Int32Array|Uint8Array|number[]|Array|string|string[]} input  a typed or flat array with
+   *   `shape`, or nested arrays whose shape is inferred. Without `shape`, a flat array takes the input's declared
+   *   shape (a dynamic batch is inferred from the length). A text input also takes strings (see `tokenize`).
    * @param {number[]} [shape]  the input's shape, e.g. [4, 64]
    * @returns {Promise<{data: Float32Array|Int32Array|Uint8Array, shape: number[], dtype: string}>}
    * @example
    *   const y = await model.predict(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
    *   const z = await model.predict([[1, 2, 3], [4, 5, 6]]);   // same
+   *   const p = await textModel.predict(["a great film", "dull"]);   // strings, tokenized as in Python
    */
   async predict(input, shape = undefined) {
     const { inputs, outputs } = this.#manifest;
@@ -149,6 +154,8 @@ export class Model {
       throw new Error(`run: expected an array of ${this.#manifest.inputs.length} input(s) ` +
         `(${this.#manifest.inputs.map((v) => v.name).join(", ")}). Received: ${Array.isArray(inputs) ? `${inputs.length} items` : typeof inputs}`);
     }
+    const text = await textModule(this.#manifest);
+    if (text) inputs = text.textInputs(this.#manifest.inputs, inputs);
     const { values, batch } = prepareInputs(this.#manifest.inputs, inputs, this.#manifest.graph);
     const work = this.#queue.then(() => {
       if (this.#closed) throw new Error(`this Model cannot run: ${this.#closed}`);
@@ -157,6 +164,18 @@ export class Model {
     });
     this.#queue = work.catch(() => {});
     return work;
+  }
+
+  /**
+   * Strings to the ids a text input takes, as its Python TextVectorization/StringLookup layer computes them.
+   * @param {string|string[]|string[][]} strings  shaped [batch] or [batch, n]
+   * @param {number} [input]  which input
+   * @returns {Promise<{data: Int32Array|Float32Array, shape: number[], dtype: string}>}
+   * @example
+   *   const { data, shape } = await model.tokenize(["The cat sat.", "A dog!"]);   // Int32Array, [2, 20]
+   */
+  async tokenize(strings, input = 0) {
+    return (await import("./text.js")).tokenize(this.#manifest.inputs, input, strings);
   }
 
   /**
