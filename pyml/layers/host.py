@@ -54,7 +54,9 @@ class HostLayer(Layer):
         return out if out.dtype == object else Tensor(out)  # strings (an inverting lookup) stay NumPy
 
     def compute_output_spec(self, input_shape, input_dtype=None, **kwargs):
-        return self.output_spec(tuple(input_shape))
+        out = self.output_spec(tuple(input_shape))
+        self.built = True  # no weights: knowing the vocabulary is all a host layer needs
+        return out
 
     def compute_output_shape(self, input_shape):
         return self.output_spec(tuple(input_shape)).shape

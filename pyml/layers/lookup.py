@@ -12,6 +12,7 @@ first, ties broken by the term, highest first (``text_ops.ranked``), and keeps `
     ['[UNK]', 'a', 'b', 'c']
 """
 import collections
+import itertools
 import os
 
 import numpy as np
@@ -21,6 +22,7 @@ from pyml.layers.text_ops import ranked, well_formed
 from pyml.tensor import Tensor
 
 OUTPUT_MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
+_MISSING = -2  # lookup's marker for a term not in the vocabulary
 _ALIASES = {"binary": "multi_hot", "tf-idf": "tf_idf"}
 
 
@@ -46,19 +48,21 @@ def as_strings(data, where):
     made well-formed (``text_ops.well_formed``: what a JavaScript string holding it decodes to).
 
     Object arrays keep every string whole (NumPy's fixed-width ``<U`` strings drop trailing NULs)."""
-    bad = isinstance(data, Tensor) or (isinstance(data, np.ndarray) and data.dtype.kind not in "USO")
-    array = None if bad else np.array(data, dtype=object)
-    if array is not None and array.size:
-        flat = array.reshape(-1)
-        if all(isinstance(s, (str, bytes, np.str_)) for s in flat):
-            return np.array([well_formed(s.decode("utf-8") if isinstance(s, bytes) else str(s)) for s in flat],
-                            dtype=object).reshape(array.shape)
-        kinds = sorted({type(s).__name__ for s in flat if not isinstance(s, (str, bytes, np.str_))})
-        raise TypeError(f"{where} expects strings: a str, or a list or NumPy array of str. Received: "
-                        f"{describe(data)}, holding {', '.join(kinds)} values")
-    if array is not None:
-        return array
-    raise TypeError(f"{where} expects strings: a str, or a list or NumPy array of str. Received: {describe(data)}")
+    if isinstance(data, Tensor) or (isinstance(data, np.ndarray) and data.dtype.kind not in "USO"):
+        raise TypeError(f"{where} expects strings: a str, or a list or NumPy array of str. Received: {describe(data)}")
+    array = np.array(data, dtype=object)
+    strings = []
+    for s in array.reshape(-1):
+        if type(s) is not str:
+            if not isinstance(s, (str, bytes)):
+                kinds = sorted({type(v).__name__ for v in array.reshape(-1) if not isinstance(v, (str, bytes))})
+                raise TypeError(f"{where} expects strings: a str, or a list or NumPy array of str. Received: "
+                                f"{describe(data)}, holding {', '.join(kinds)} values")
+            s = s.decode("utf-8") if isinstance(s, bytes) else str(s)
+        strings.append(well_formed(s))
+    out = np.empty(len(strings), dtype=object)
+    out[:] = strings
+    return out.reshape(array.shape)
 
 
 class IndexLookup(HostLayer):
@@ -79,7 +83,8 @@ class IndexLookup(HostLayer):
                              f"Received: max_tokens={max_tokens!r}")
         if pad_to_max_tokens and max_tokens is None:
             raise ValueError(f"{where}: pad_to_max_tokens=True needs max_tokens. Received: max_tokens=None")
-        if isinstance(num_oov_indices, bool) or not isinstance(num_oov_indices, (int, np.integer)) or num_oov_indices < 0:
+        if isinstance(num_oov_indices, bool) or not isinstance(num_oov_indices, (int, np.integer)) \
+                or num_oov_indices < 0:
             raise ValueError(f"{where}: num_oov_indices must be an integer >= 0. "
                              f"Received: num_oov_indices={num_oov_indices!r}")
         self.output_mode = output_mode_of(where, output_mode)
@@ -257,21 +262,25 @@ class IndexLookup(HostLayer):
         return self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
 
     def lookup(self, terms):
-        """Indices (int64) of a flat list of terms: the mask token is 0 in int mode and -1 (dropped) otherwise."""
+        """Indices of a list of terms (a list of ints): the mask token is 0 in int mode and -1 (dropped) otherwise."""
         self._require_vocabulary()
         if self._index is None:
             start = self._token_start()
-            self._index = {t: start + i for i, t in enumerate(self._tokens)}
-        index, oov = self._index, self._oov_start()
-        mask, mask_id = self.mask_token, (0 if self.output_mode == "int" else -1)
-        ids = np.array([mask_id if t == mask and mask is not None else index.get(t, -2) for t in terms], np.int64)
-        missing = ids == -2
-        if missing.any():
+            index = {t: start + i for i, t in enumerate(self._tokens)}
+            if self.mask_token is not None:
+                index[self.mask_token] = 0 if self.output_mode == "int" else -1
+            self._index = index
+        get = self._index.get
+        ids = [get(t, _MISSING) for t in terms]
+        if _MISSING in ids:
+            missing = [i for i, v in enumerate(ids) if v == _MISSING]
             if self.num_oov_indices == 0:
-                found = sorted({terms[i] for i in np.flatnonzero(missing)[:10]}, key=str)
+                found = sorted({terms[i] for i in missing[:10]}, key=str)
                 raise ValueError(f"{self._where()}: with num_oov_indices=0 every input must be in the vocabulary; "
                                  f"found out-of-vocabulary values {found}. Consider num_oov_indices=1.")
-            ids[missing] = oov + self._oov_bucket([terms[i] for i in np.flatnonzero(missing)])
+            buckets = self._oov_bucket([terms[i] for i in missing])
+            for k, i in enumerate(missing):
+                ids[i] = self._oov_start() + int(buckets[k] if np.ndim(buckets) else buckets)
         return ids
 
     def _oov_bucket(self, terms):
@@ -281,9 +290,11 @@ class IndexLookup(HostLayer):
         """``(len(rows), depth)`` float32: each row's indices as multi_hot, count or tf_idf."""
         depth = self.depth()
         out = np.zeros((len(rows), depth), np.float32)
-        for r, ids in enumerate(rows):
-            ids = ids[ids >= 0]
-            np.add.at(out[r], ids, 1.0)
+        lengths = [len(r) for r in rows]
+        ids = np.fromiter(itertools.chain.from_iterable(rows), np.int64, sum(lengths))
+        which = np.repeat(np.arange(len(rows)), lengths)
+        keep = ids >= 0  # the mask token (-1) counts nowhere
+        np.add.at(out, (which[keep], ids[keep]), 1.0)
         if self.output_mode == "multi_hot":
             np.minimum(out, 1.0, out=out)
         elif self.output_mode == "tf_idf":
@@ -294,7 +305,7 @@ class IndexLookup(HostLayer):
         """The layer's output for an array of terms (see the class docstrings for the shapes)."""
         if self.invert:
             return self._invert(terms)
-        ids = self.lookup(list(terms.reshape(-1))).reshape(terms.shape)
+        ids = np.array(self.lookup(list(terms.reshape(-1))), np.int64).reshape(terms.shape)
         if self.output_mode == "int":
             return ids.astype(np.int32)
         if self.output_mode == "one_hot":
@@ -372,7 +383,8 @@ class StringLookup(IndexLookup):
         if num_oov_indices is not None and not isinstance(num_oov_indices, bool) and isinstance(
                 num_oov_indices, (int, np.integer)) and num_oov_indices > 1:
             raise NotImplementedError(f"StringLookup: num_oov_indices={num_oov_indices} would hash strings into OOV "
-                                      "buckets with FarmHash64 as Keras does, which pyml does not implement; use 0 or 1")
+                                      "buckets with FarmHash64 as Keras does, which pyml does not implement; "
+                                      "use 0 or 1")
         for what, value in (("mask_token", mask_token), ("oov_token", oov_token)):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"StringLookup: {what} must be a str or None. Received: {what}={value!r}")

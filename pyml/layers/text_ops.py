@@ -34,25 +34,27 @@ SPLIT = ("whitespace", "character")
 PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 WHITESPACE = "\t\n\v\f\r "
 
-_LOWER = {ord(c): ord(c) + 32 for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
-_STRIP = {ord(c): None for c in PUNCTUATION}
+# Rules 2 and 3 touch ASCII only, and in UTF-8 an ASCII byte is never part of another character: they run on
+# the UTF-8 bytes, in one bytes.translate.
+_LOWER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
+_STRIP = PUNCTUATION.encode("ascii")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _WHITESPACE_RUN = re.compile("[\t\n\v\f\r ]+")
 
 
 def well_formed(text):
     """``text`` with each lone surrogate replaced by U+FFFD (rule 1)."""
-    return _LONE_SURROGATE.sub("\ufffd", text)
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def standardize(text, mode):
     """Rules 1–3 for one string; ``mode`` is one of ``STANDARDIZE`` or None (rule 1 only)."""
     text = well_formed(text)
-    if mode in ("lower", "lower_and_strip_punctuation"):
-        text = text.translate(_LOWER)
-    if mode in ("strip_punctuation", "lower_and_strip_punctuation"):
-        text = text.translate(_STRIP)
-    return text
+    if mode is None:
+        return text
+    lower = _LOWER if mode in ("lower", "lower_and_strip_punctuation") else None
+    strip = _STRIP if mode in ("strip_punctuation", "lower_and_strip_punctuation") else b""
+    return text.encode("utf-8").translate(lower, strip).decode("utf-8")
 
 
 def split(text, mode):

@@ -169,10 +169,8 @@ class TextVectorization(HostLayer):
                              f"Received: input shape {shape}")
         if self.output_mode != "int":
             return self._lookup.output_spec((shape[0], None))
-        if self.split is None and len(shape) == 2 and self.output_sequence_length is None:
-            return spec(shape, "int32")
-        if self.split is None and len(shape) == 1 and self.output_sequence_length is None:
-            return spec(shape, "int32")
+        if self.split is None and self.output_sequence_length is None:
+            return spec(shape, "int32")  # one id per string
         if self.output_sequence_length is None:
             raise ValueError(f"TextVectorization {self.name!r}: inside a model it needs output_sequence_length, so "
                              "that the ids have a static shape (pyml models have static shapes). "

@@ -42,6 +42,8 @@ def _tensor(value):
         return None
     if isinstance(value, list):
         return [_tensor(v) for v in value]
+    if isinstance(value, np.ndarray) and value.dtype.kind in "USO":
+        return value  # strings, for text layers a subclassed model calls (pyml.layers.host)
     return value if isinstance(value, Tensor) else Tensor(value)
 
 

@@ -6,8 +6,6 @@ both CPU backends; and a page whose bundle has no text input never downloads tex
 
 Strings cross to the page as UTF-16 code units, so a lone surrogate arrives as itself; the Python string is the
 same code units decoded with ``surrogatepass`` (a pair is then one astral code point, as in JavaScript)."""
-import copy
-
 import numpy as np
 import pytest
 
@@ -230,7 +228,7 @@ def test_python_and_js_refuse_the_same_damaged_text_fields(page):
 @pytest.fixture(scope="module")
 def classifier(web_server):
     """TextVectorization → Embedding → GlobalAveragePooling1D → Dense, trained briefly on strings, exported."""
-    pyml.random.set_seed(3) if hasattr(pyml.random, "set_seed") else None
+    pyml.random.set_random_seed(3)
     texts = np.array(["a great film", "truly great", "awful plot", "boring and awful", "great great fun",
                       "dull, awful"] * 4, dtype=object)
     labels = np.array([1, 1, 0, 0, 1, 0] * 4)

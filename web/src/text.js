@@ -13,7 +13,7 @@
 const STANDARDIZE = ["lower_and_strip_punctuation", "lower", "strip_punctuation"];
 const SPLIT = ["whitespace", "character"];
 const MODES = ["int", "multi_hot", "count", "tf_idf"];
-const PUNCTUATION = /[!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]/g;
+const PUNCTUATION = /[!"#$%&'()*+,\-./:;<=>?@[\\\]^_\x60{|}~]/g; // \x60: the backtick
 const UPPER = /[A-Z]/g;
 const WHITESPACE = /[\t\n\v\f\r ]+/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
@@ -98,12 +98,18 @@ const describe = (v) => (v === null ? "null" : Array.isArray(v) ? `an array of $
 export function tokenize(inputs, index, strings) {
   const spec = inputs[index];
   const what = `input "${spec?.name ?? index}"`;
-  if (!spec || !spec.text) throw new Error(`${what}: this input takes numbers, not text (no TextVectorization or StringLookup was exported for it)`);
+  if (!spec || !spec.text) {
+    throw new Error(`${what}: this input takes numbers, not text (no TextVectorization or StringLookup was exported for it)`);
+  }
   const text = spec.text;
   const { flat, shape } = flatStrings(strings, text, what);
   const byRow = text.split == null && shape.length === 2;
+  // Splitting: one row of tokens per string. Without: each [batch, n] row's n strings are one row of tokens.
   const rows = byRow ? [] : flat.map((s) => tokens(s, text));
-  if (byRow) for (let b = 0; b < shape[0]; b++) rows.push(ngrams(flat.slice(b * shape[1], (b + 1) * shape[1]).map((s) => standardize(s, text.standardize)), text.ngrams));
+  for (let b = 0; byRow && b < shape[0]; b++) {
+    const row = flat.slice(b * shape[1], (b + 1) * shape[1]).map((s) => standardize(s, text.standardize));
+    rows.push(ngrams(row, text.ngrams));
+  }
   const table = lookup(text);
   const isInt = text.output_mode === "int";
   const ids = rows.map((row) => row.flatMap((t) => {
@@ -178,13 +184,19 @@ function checkOne(given, signature, where, fail) {
   if (widths !== null && !(Array.isArray(widths) && widths.length && widths.every((w) => isInt(w, 1)))) {
     fail(field("ngrams"), `must be null or a non-empty list of positive integers. Received: ${show(widths)}`);
   }
-  if (!Array.isArray(vocabulary) || !vocabulary.every((t) => typeof t === "string")) fail(field("vocabulary"), "must be a list of strings");
-  if (!isInt(start) || start > vocabulary.length) fail(field("token_start"), `must be an integer in [0, ${vocabulary.length}]. Received: ${show(start)}`);
+  if (!Array.isArray(vocabulary) || !vocabulary.every((t) => typeof t === "string")) {
+    fail(field("vocabulary"), "must be a list of strings");
+  }
+  if (!isInt(start) || start > vocabulary.length) {
+    fail(field("token_start"), `must be an integer in [0, ${vocabulary.length}]. Received: ${show(start)}`);
+  }
   if (new Set(vocabulary.slice(start)).size !== vocabulary.length - start) fail(field("vocabulary"), "repeats a token");
   if (mask !== null && (typeof mask !== "string" || (mode === "int" && (start < 1 || vocabulary[0] !== mask)))) {
     fail(field("mask_token"), `must be null or a string (in int mode, vocabulary[0]). Received: ${show(mask)}`);
   }
-  if (oov !== null && !(isInt(oov) && oov < start)) fail(field("oov_index"), `must be null or an integer below token_start (${start}). Received: ${show(oov)}`);
+  if (oov !== null && !(isInt(oov) && oov < start)) {
+    fail(field("oov_index"), `must be null or an integer below token_start (${start}). Received: ${show(oov)}`);
+  }
   const length = text.output_sequence_length;
   if (length !== null && (mode !== "int" || !isInt(length, 1))) {
     fail(field("output_sequence_length"), `must be null, or a positive integer in int mode. Received: ${show(length)}`);
@@ -200,8 +212,11 @@ function checkOne(given, signature, where, fail) {
     expected = text.split === null && length === null ? raw : [raw[0], length];
     if (depth !== null || idf !== null) fail(field(depth !== null ? "depth" : "idf_weights"), "must be null in int mode");
   } else {
-    if (!isInt(depth, Math.max(vocabulary.length, 1))) fail(field("depth"), `must be an integer >= the vocabulary size (${vocabulary.length}). Received: ${show(depth)}`);
-    if ((idf === null) !== (mode !== "tf_idf") || (idf !== null && !(Array.isArray(idf) && idf.length === depth && idf.every(Number.isFinite)))) {
+    if (!isInt(depth, Math.max(vocabulary.length, 1))) {
+      fail(field("depth"), `must be an integer >= the vocabulary size (${vocabulary.length}). Received: ${show(depth)}`);
+    }
+    const finite = Array.isArray(idf) && idf.length === depth && idf.every(Number.isFinite);
+    if ((idf === null) !== (mode !== "tf_idf") || (idf !== null && !finite)) {
       fail(field("idf_weights"), `must be ${depth} finite numbers in tf_idf mode, else null`);
     }
     [expected, dtype] = [[raw[0], depth], "float32"];

@@ -30,7 +30,8 @@ def test_strip_punctuation_removes_exactly_the_32_ascii_punctuation_characters()
     every_ascii = "".join(chr(i) for i in range(128))
     kept = text_ops.standardize(every_ascii, "strip_punctuation")
     assert set(every_ascii) - set(kept) == set(string.punctuation) and len(string.punctuation) == 32
-    assert text_ops.standardize("“a”—¡b! «c»", "strip_punctuation") == "“a”—¡b «c»"  # Unicode punctuation stays
+    # Unicode punctuation stays
+    assert text_ops.standardize("“a”—¡b! «c»", "strip_punctuation") == "“a”—¡b «c»"
 
 
 def test_whitespace_split_cuts_at_the_six_ascii_whitespace_characters_only():
@@ -339,3 +340,30 @@ def test_lookup_config_round_trip():
     np.testing.assert_array_equal(clone(np.array([["x", "y", "y", "q"]])).numpy(),
                                   lookup(np.array([["x", "y", "y", "q"]])).numpy())
     assert lookup(np.array([["x", "y", "y", "q"]])).numpy().tolist() == [[1.25, 0.5, 4.0]]  # mean 1.25 for OOV
+
+
+def test_a_subclassed_model_calling_a_text_layer_trains_eagerly_and_says_why():
+    vectorize = TextVectorization(max_tokens=20, output_sequence_length=4)
+    vectorize.adapt(TEXTS)
+
+    class Classifier(pyml.Model):
+        def __init__(self):
+            super().__init__()
+            self.vectorize, self.embed = vectorize, pyml.layers.Embedding(20, 3)
+            self.pool, self.out = pyml.layers.GlobalAveragePooling1D(), pyml.layers.Dense(1)
+
+        def call(self, x):
+            return self.out(self.pool(self.embed(self.vectorize(x))))
+
+    model = Classifier()
+    model.compile(optimizer="adam", loss="mse")
+    with pytest.warns(UserWarning, match="eagerly.*the batch holds strings"):
+        model.fit(TEXTS, LABELS, epochs=1, verbose=0)
+    assert model.predict(TEXTS[:2], verbose=0).shape == (2, 1)
+
+
+def test_summary_shows_the_text_layer_output_shape():
+    vectorize = TextVectorization(vocabulary=["a"], output_sequence_length=6)
+    lines = []
+    _classifier(vectorize).summary(print_fn=lines.append)
+    assert any("TextVectorization" in line and "(None, 6)" in line for line in lines), lines
