@@ -38,7 +38,7 @@ SOURCES = ("textwrap.py", "string.py", "fnmatch.py", "shlex.py", "glob.py", "que
            "json/decoder.py", "pprint.py", "tokenize.py", "fractions.py", "dataclasses.py", "pathlib.py")
 TEXT_CHARS = 300_000
 SEQUENCE_LENGTH = 64
-MAX_TOKENS = 100  # padding, [UNK] and the 98 most frequent characters: printable ASCII and newline
+MAX_TOKENS = 100  # padding, [UNK] and the 98 most frequent characters (printable ASCII and newline among them)
 UNITS = 256
 EMBEDDING = 32
 EPOCHS = 10
@@ -47,6 +47,7 @@ LEARNING_RATE = 0.01  # few steps in a few minutes: a large step, with clipping 
 CLIPNORM = 5.0
 SAMPLE_LENGTH = 200  # characters build_demo prints after training
 SPECIAL_IDS = 2  # ids 0 (padding) and 1 ([UNK]) are never generated
+MIN_TEMPERATURE = 0.01  # below it sampling is argmax, the limit of sharpening (app.js: the same)
 EXPECTED_LOSS = 1.2  # nats per character the default training reaches or beats (uniform guessing: ln 98 = 4.6)
 
 
@@ -124,13 +125,16 @@ def next_probabilities(model, text):
 
 
 def generate(model, prompt, length, temperature=0.0, rng=None):
-    """``length`` characters after ``prompt``, one at a time: the most likely at ``temperature`` 0 (greedy),
-    else drawn from the softmax sharpened by ``1 / temperature`` with ``rng``. Ids 0 and 1 are never drawn."""
+    """``length`` characters after ``prompt`` (empty: a new line), one at a time: the most likely at
+    ``temperature`` 0 (greedy), else drawn from the softmax sharpened by ``1 / temperature`` with the numpy
+    Generator ``rng``. Ids 0 and 1 are never drawn.
+    """
     vocabulary = model.layers[0].get_vocabulary()
+    rng = rng or np.random.default_rng()
     text = prompt or "\n"
     for _ in range(length):
         p = next_probabilities(model, text)[SPECIAL_IDS:].astype(np.float64)
-        if temperature <= 0:
+        if temperature < MIN_TEMPERATURE:
             choice = int(np.argmax(p))
         else:
             logits = np.log(np.maximum(p, 1e-30)) / temperature
