@@ -62,14 +62,16 @@ CASES = [
 
 @pytest.mark.parametrize("cell, extra", CASES, ids=lambda v: v if isinstance(v, str) else "-".join(
     f"{k}={w}" for k, w in v.items()))
-@pytest.mark.parametrize("batch", [1, 3])
-def test_kernel_matches_reference(cell, extra, batch):
+@pytest.mark.parametrize("batch, units", [(1, 7), (3, 12)])
+def test_kernel_matches_reference(cell, extra, batch, units):
     """Keras semantics (gate orders LSTM i,f,c,o and GRU z,r,h; a masked step carries the state; go_backwards
-    returns states in processing order) over 21 steps, one dispatch for the whole sequence."""
-    attrs = attrs_for(cell, 12, **extra)
-    inputs = random_case(cell, batch, 21, 12, masked=attrs["masked"], seed=batch)
+    returns states in processing order) over 21 steps, one dispatch for the whole sequence; 7 units run the
+    scalar program, 12 the vec4 one."""
+    attrs = attrs_for(cell, units, **extra)
+    inputs = random_case(cell, batch, 21, units, masked=attrs["masked"], seed=batch)
     out, kernels = run_scan(cell, inputs, attrs)
     assert len(kernels) == 1
+    assert ("array<vec4<f32>>" in kernels[0].wgsl) == (units % 4 == 0)
     np.testing.assert_allclose(out, rnn_scan(*inputs, **attrs), rtol=1e-5, atol=1e-5)
 
 
@@ -82,23 +84,26 @@ def test_activations(activation, recurrent):
     np.testing.assert_allclose(out, rnn_scan(*inputs, **attrs), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("cell, extra", [("lstm", {}), ("gru", {"reset_after": False}), ("simple", {"masked": True})])
+@pytest.mark.parametrize("cell, extra, units", [("lstm", {}, 20), ("gru", {"reset_after": False}, 9),
+                                                ("simple", {"masked": True}, 20)])
 @pytest.mark.parametrize("batch", [1, 9])
-def test_dynamic_batch_and_multi_row_variant(cell, extra, batch):
+def test_dynamic_batch_and_multi_row_variant(cell, extra, units, batch):
     """Batch rows past 8 run the variant with 4 rows per workgroup; 9 leaves 3 rows of the last one idle."""
-    attrs = attrs_for(cell, 20, **extra)
-    inputs = random_case(cell, batch, 20, 20, masked=attrs["masked"], seed=4)
+    attrs = attrs_for(cell, units, **extra)
+    inputs = random_case(cell, batch, 20, units, masked=attrs["masked"], seed=4)
     out, kernels = run_scan(cell, inputs, attrs, dynamic=True)
     assert [v.min_batch for v in kernels[0].variants] == [8]
     np.testing.assert_allclose(out, rnn_scan(*inputs, **attrs), rtol=1e-5, atol=1e-5)
 
 
-def test_units_past_one_invocation_each():
-    """H = 300 units: each invocation owns two of them (slots), the second only for some invocations."""
-    attrs = attrs_for("gru", 300, reset_after=False)
-    inputs = random_case("gru", 2, 20, 300, seed=1)
-    out, kernels = run_scan("gru", inputs, attrs)
-    assert kernels[0].workgroup_size == 160
+@pytest.mark.parametrize("cell, units, size", [("gru", 302, 160), ("simple", 1028, 160)])
+def test_units_past_one_invocation_each(cell, units, size):
+    """More units (or quads of units) than 256 invocations: each invocation owns two (slots), the second only for
+    some invocations; 302 units run the scalar program, 1028 the vec4 one (257 quads)."""
+    attrs = attrs_for(cell, units, reset_after=False)
+    inputs = random_case(cell, 2, 20, units, seed=1)
+    out, kernels = run_scan(cell, inputs, attrs)
+    assert kernels[0].workgroup_size == size
     np.testing.assert_allclose(out, rnn_scan(*inputs, **attrs), rtol=1e-5, atol=1e-5)
 
 
