@@ -82,7 +82,7 @@ def test_greedy_generation_takes_the_likeliest_character_after_the_last_window(d
     prompt = "x" * 5 + "class Text:\n    def __init__(self, text):\n        self.text = "  # longer than the window
     text = prompt
     for _ in range(6):
-        window = text[-32:]
+        window = text[-TINY["sequence_length"]:]
         probabilities = np.asarray(model.predict(np.array([window], dtype=object), verbose=0))[0, len(window) - 1]
         text += vocabulary[2 + int(np.argmax(probabilities[2:]))]
     assert demo.generate(model, prompt, 6) == text[len(prompt):]
