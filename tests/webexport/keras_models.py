@@ -228,6 +228,18 @@ def stacked_lstm():
     return Recipe(model, _synthetic((22, 3), _sequence_label, seed=10), "sparse_categorical_crossentropy", "softmax")
 
 
+def time_distributed():
+    """TimeDistributed(Dense(8, relu)) on each of 20 steps → GRU(6) → Dense softmax (the wrapped Dense runs on the
+    sequence as it is, so the batch stays dynamic)."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(20, 4)),
+        layers.TimeDistributed(layers.Dense(8, activation="relu")),
+        layers.GRU(6),
+        layers.Dense(2, activation="softmax"),
+    ])
+    return Recipe(model, _synthetic((20, 4), _sequence_label, seed=12), "sparse_categorical_crossentropy", "softmax")
+
+
 def gru():
     """GRU(10) (reset_after, Keras 3's default) and GRU(6, reset_after=False, return_sequences) side by side over
     20 steps; the second's sequence averaged over time."""
@@ -425,7 +437,7 @@ def embedding_bidirectional():
 
 MODELS = {f.__name__: f for f in (cnn, depthwise, normalization, causal_conv1d, embedding, branches, upsampling,
                                    conv3d, dropout, masked_pooling, attention, transformer, simple_rnn,
-                                   stacked_lstm, gru, lstm_states, masked_rnns, bidirectional,
+                                   stacked_lstm, time_distributed, gru, lstm_states, masked_rnns, bidirectional,
                                    masked_bidirectional, embedding_bidirectional)}
 
 
