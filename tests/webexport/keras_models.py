@@ -240,6 +240,30 @@ def time_distributed():
     return Recipe(model, _synthetic((20, 4), _sequence_label, seed=12), "sparse_categorical_crossentropy", "softmax")
 
 
+class MinimalRNNCell(layers.Layer):
+    """The cell of Keras's "writing your own cell" example: h = tanh(x W + h_prev U)."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = self.state_size = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform", name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, self.units), initializer="orthogonal",
+                                                name="recurrent_kernel")
+
+    def call(self, inputs, states):
+        h = pyml.ops.tanh(pyml.ops.matmul(inputs, self.kernel) + pyml.ops.matmul(states[0], self.recurrent_kernel))
+        return h, [h]
+
+
+def custom_cell():
+    """RNN over a user-written cell (20 steps of ordinary ops, no rnn_scan) → Dense softmax."""
+    model = pyml.Sequential([pyml.Input(shape=(20, 4)), layers.RNN(MinimalRNNCell(8)),
+                             layers.Dense(2, activation="softmax")])
+    return Recipe(model, _synthetic((20, 4), _sequence_label, seed=13), "sparse_categorical_crossentropy", "softmax")
+
+
 def gru():
     """GRU(10) (reset_after, Keras 3's default) and GRU(6, reset_after=False, return_sequences) side by side over
     20 steps; the second's sequence averaged over time."""
@@ -437,7 +461,7 @@ def embedding_bidirectional():
 
 MODELS = {f.__name__: f for f in (cnn, depthwise, normalization, causal_conv1d, embedding, branches, upsampling,
                                    conv3d, dropout, masked_pooling, attention, transformer, simple_rnn,
-                                   stacked_lstm, time_distributed, gru, lstm_states, masked_rnns, bidirectional,
+                                   stacked_lstm, time_distributed, custom_cell, gru, lstm_states, masked_rnns, bidirectional,
                                    masked_bidirectional, embedding_bidirectional)}
 
 
