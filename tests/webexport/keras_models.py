@@ -400,6 +400,21 @@ def attention():
     return Recipe(model, data, "mse", "regression")
 
 
+def luong_attention():
+    """Masking (all-zero steps at each sequence's end) → Dense → Attention (dot, scaled) and AdditiveAttention,
+    query and value masks from the Masking layer → their sum pooled over the real steps → Dense softmax."""
+    x = pyml.Input(shape=(SEQUENCE_LENGTH, 4))
+    hidden = layers.Dense(8)(layers.Masking(0.0)(x))
+    dot = layers.Attention(use_scale=True)([hidden, hidden])
+    additive = layers.AdditiveAttention()([hidden, hidden])
+    pooled = layers.GlobalAveragePooling1D()(layers.Add()([dot, additive]))
+    model = pyml.Model(x, layers.Dense(2, activation="softmax")(pooled))
+    real = padded_ids(NUM_TRAIN + NUM_TEST, SEQUENCE_LENGTH, 2, seed=15, shortest=3) > 0
+    values = np.random.default_rng(14).standard_normal(real.shape + (4,)).astype(np.float32) * real[:, :, None]
+    return Recipe(model, (values[:NUM_TRAIN], _sequence_label(values[:NUM_TRAIN]), values[NUM_TRAIN:]),
+                  "sparse_categorical_crossentropy", "softmax")
+
+
 class PositionEmbedding(layers.Layer):
     """Token embeddings (id 0 is padding, masked) plus learned position embeddings: an ordinary user layer."""
 
@@ -460,7 +475,7 @@ def embedding_bidirectional():
 
 
 MODELS = {f.__name__: f for f in (cnn, depthwise, normalization, causal_conv1d, embedding, branches, upsampling,
-                                   conv3d, dropout, masked_pooling, attention, transformer, simple_rnn,
+                                   conv3d, dropout, masked_pooling, attention, luong_attention, transformer, simple_rnn,
                                    stacked_lstm, time_distributed, custom_cell, gru, lstm_states, masked_rnns, bidirectional,
                                    masked_bidirectional, embedding_bidirectional)}
 
