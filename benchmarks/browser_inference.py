@@ -135,7 +135,8 @@ def run_rounds(playwright, chromium, url, root, cells, built, args):
         order = cells if number % 2 == 0 else cells[::-1]  # alternate, so drift in the load hits all alike
         for model in args.models:
             for cell in order:
-                result = run_cell(playwright, chromium, url, root, cell, model, built[model].input_shape[1:], args)
+                result = run_cell(playwright, chromium, url, root, cell, model, built[model].input_shape[1:], args,
+                                  vocab=models.vocabulary(built[model]))
                 result["round"] = number
                 check_outputs(result, references[model])
                 print(f"  round {number + 1}/{args.rounds} {model} {cell}: {inference_report.progress(result)}",
@@ -144,8 +145,9 @@ def run_rounds(playwright, chromium, url, root, cells, built, args):
     return runs
 
 
-def run_cell(playwright, chromium, url, root, cell, model, shape, args):
-    """One cell in a fresh browser: cold start, bytes fetched, then warm timings and outputs."""
+def run_cell(playwright, chromium, url, root, cell, model, shape, args, vocab=None):
+    """One cell in a fresh browser: cold start, bytes fetched, then warm timings and outputs (``vocab``: the
+    input is int32 token ids below it)."""
     from tests.browser.harness import watch
 
     library, backend = cell.split("-", 1)
@@ -159,7 +161,7 @@ def run_cell(playwright, chromium, url, root, cell, model, shape, args):
         fetched = []
         context.on("requestfinished", lambda request: fetched.append(request))
         query = {"model": model, "shape": ",".join(map(str, shape)), "library": library, "backend": backend,
-                 "threads": args.threads}
+                 "threads": args.threads, **({"vocab": vocab} if vocab else {})}
         page.goto(url("inference.html?" + urlencode(query)))
         page.wait_for_function("window.bench !== undefined")
         cold = page.evaluate("bench.cold")

@@ -44,11 +44,17 @@ def _digits(layers):
     return [layers.Dense(64, activation="relu"), layers.Dense(10, activation="softmax")]
 
 
+def _lstm(layers):
+    # issue #7's sequence model: token ids → Embedding(64, 32) → LSTM(128) over 50 steps → Dense(64, softmax)
+    return [layers.Embedding(64, 32), layers.LSTM(128), layers.Dense(64, activation="softmax")]
+
+
 # name: (input shape without the batch axis, layers, label in the tables)
 MODELS = {
     "mlp": ((784,), _mlp, "mlp 784-512-512-10"),
     "convnet": ((28, 28, 1), _convnet, "Keras MNIST convnet"),
     "digits": ((64,), _digits, "digits mlp 64-64-10"),
+    "lstm": ((50,), _lstm, "Embedding-LSTM(128)x50-Dense"),
 }
 
 
@@ -66,7 +72,8 @@ def build(name, seed=0):
     if name not in MODELS:
         raise common.BenchmarkError(f"unknown model {name!r}: choose from {', '.join(MODELS)}")
     input_shape, make_layers, _ = MODELS[name]
-    model = pyml.Sequential([pyml.Input(shape=input_shape), *make_layers(layers)])
+    dtype = "int32" if name == "lstm" else "float32"  # token ids into its Embedding
+    model = pyml.Sequential([pyml.Input(shape=input_shape, dtype=dtype), *make_layers(layers)])
     rng = np.random.default_rng(seed)
     weights = []
     for w in model.get_weights():
@@ -80,13 +87,21 @@ def build(name, seed=0):
     return model
 
 
+def vocabulary(model):
+    """The vocabulary size of a model taking int32 token ids (its first layer, an Embedding), else None."""
+    return model.layers[0].input_dim if model.input_specs()[0][1] == "int32" else None
+
+
 def inputs(model, batch):
-    """The benchmark's input of ``batch`` rows: element i of the flattened tensor is (i * 7919 mod 1009) / 1009.
+    """The benchmark's input of ``batch`` rows: element i of the flattened tensor is (i * 7919 mod 1009) / 1009,
+    or for token ids the int32 (i * 7919 mod 1009) mod ``vocabulary(model)``.
 
     page/inference.js computes the same numbers (as float64, then rounded to float32, as here), so the
     page needs no input file and the Python model can predict on identical values."""
     shape = (batch, *model.input_shape[1:])
     i = np.arange(int(np.prod(shape)), dtype=np.int64)
+    if vocabulary(model):
+        return (i * 7919 % 1009 % vocabulary(model)).astype(np.int32).reshape(shape)
     return ((i * 7919 % 1009) / 1009).astype(np.float32).reshape(shape)
 
 
@@ -114,9 +129,19 @@ def layer_specs(model):
                                      "padding": config["padding"]})
         elif kind == "Flatten":
             spec = ("flatten", {})
+        elif kind == "Embedding":
+            spec = ("embedding", {"inputDim": config["input_dim"], "outputDim": config["output_dim"]})
+        elif kind == "LSTM":
+            if config["return_sequences"] or config["go_backwards"] or not config["use_bias"]:
+                raise common.BenchmarkError(f"layer {layer.name}: the benchmark exports an LSTM returning its last "
+                                            f"output, forwards, with a bias. Received: {config}")
+            # TF.js defaults to hardSigmoid; its Orthogonal initializer needs tf-core's chained ops, which the
+            # page's tf-core bundle lacks (setWeights replaces the initial weights anyway)
+            spec = ("lstm", {"units": config["units"], "activation": config["activation"],
+                             "recurrentActivation": config["recurrent_activation"], "recurrentInitializer": "zeros"})
         else:
             raise common.BenchmarkError(f"layer {layer.name}: the benchmark exports Dense, Conv2D, MaxPooling2D, "
-                                        f"Flatten and Dropout only. Received: {kind}")
+                                        f"Flatten, Dropout, Embedding and LSTM only. Received: {kind}")
         specs.append((*spec, weights))
     return specs
 
@@ -176,6 +201,10 @@ def write_onnx(model, path):
             raise common.BenchmarkError(f"the ONNX export knows relu, softmax and linear. Received: {name!r}")
 
     for kind, config, weights in layer_specs(model):
+        if kind in ("embedding", "lstm"):
+            shape = _onnx_sequence_layer(kind, config, weights, nodes, constant, value, shape)
+            value = nodes[-1].output[0]
+            continue
         if kind in ("conv2d", "maxPooling2d") and not nchw:
             if shape[-1] == 1:  # one channel: NHWC and NCHW are the same bytes
                 add("Reshape", [constant("nchw_shape", np.array([-1, 1, *shape[:2]], np.int64))])
@@ -214,15 +243,47 @@ def write_onnx(model, path):
             add("Flatten", [], axis=1)
             shape = [int(np.prod(shape))]
     nodes[-1].output[0] = "y"
+    x_type = TensorProto.INT32 if vocabulary(model) else TensorProto.FLOAT
     graph = helper.make_graph(
         nodes, "benchmark",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *model.input_shape[1:]])],
+        [helper.make_tensor_value_info("x", x_type, ["N", *model.input_shape[1:]])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", *shape])], initializers)
     proto = helper.make_model(graph, producer_name="pyml benchmarks",
                               opset_imports=[helper.make_opsetid("", ONNX_OPSET)], ir_version=8)
     onnx.checker.check_model(proto)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(path))
+
+
+def _onnx_sequence_layer(kind, config, weights, nodes, constant, value, shape):
+    """Append the ONNX nodes of an Embedding (Gather on the table) or an LSTM returning its last output
+    (batch-major to time-major, ONNX's LSTM with the gate blocks reordered from Keras's i, f, c, o to ONNX's
+    i, o, f, c and the bias split into its input half and a zero recurrent half, then its last h [B, H]);
+    returns the value's new shape without the batch axis."""
+    from onnx import helper
+
+    def node(op, inputs, outputs=1, **attrs):
+        names = [f"{op.lower()}_{len(nodes)}_{k}" for k in range(outputs)]
+        nodes.append(helper.make_node(op, inputs, names, **attrs))
+        return names
+
+    if kind == "embedding":
+        node("Gather", [constant("embeddings", weights[0]), value], axis=0)
+        return [*shape, config["outputDim"]]
+    kernel, recurrent, bias = weights
+    units = config["units"]
+    order = [0, 3, 1, 2]  # ONNX's i, o, f, c from Keras's i, f, c, o
+
+    def gates(w):  # [..., 4H] with Keras's blocks -> ONNX's blocks
+        return np.concatenate([w[..., g * units:(g + 1) * units] for g in order], axis=-1)
+
+    (time_major,) = node("Transpose", [value], perm=[1, 0, 2])
+    w, r = gates(kernel).T[None], gates(recurrent).T[None]  # [1, 4H, input], [1, 4H, H]
+    b = np.concatenate([gates(bias), np.zeros(4 * units, np.float32)])[None]
+    _, last = node("LSTM", [time_major, constant("w", w), constant("r", r), constant("b", b)], outputs=2,
+                   hidden_size=units)
+    node("Squeeze", [last, constant("axes", np.array([0], np.int64))])
+    return [units]
 
 
 def check_onnx(model, path, batch=2, tolerance=1e-4):

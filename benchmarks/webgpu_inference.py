@@ -60,6 +60,7 @@ LAYERS = {  # name: (input shape, layer)
     "maxpool": ((24, 24, 64), lambda: layers.MaxPooling2D(2)),
     "dense9216-128": ((9216,), lambda: layers.Dense(128, activation="relu")),
     "dense128-10": ((128,), lambda: layers.Dense(10, activation="softmax")),
+    "lstm32-128x50": ((50, 32), lambda: layers.LSTM(128)),  # the lstm model's recurrence (one rnn_scan dispatch)
 }
 
 

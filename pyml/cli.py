@@ -3,6 +3,7 @@
     $ pyml export digits.pyml site/model         # writes model.json + weights.bin + runtime/
     $ pyml serve site                            # http://127.0.0.1:8000/  (Ctrl-C stops)
     $ pyml demo digits                           # train, export and serve the digits demo
+    $ pyml demo textgen                          # the same for the text-generation demo
     $ pyml --version
 
 Mistakes a user can make (a missing file, a file that is not a model, a damaged bundle, a busy port)
@@ -21,7 +22,8 @@ from pathlib import Path
 
 EXIT_USAGE = 2
 DEMOS_DIR = Path(__file__).resolve().parent.parent / "demos"
-DEMOS = {"digits": "draw a digit, see a 64-64-10 MLP trained on scikit-learn's 8x8 digits classify it live"}
+DEMOS = {"digits": "draw a digit, see a 64-64-10 MLP trained on scikit-learn's 8x8 digits classify it live",
+         "textgen": "type a prompt, watch a character-level LSTM trained on Python's standard library continue it"}
 MIME_TYPES = {
     ".js": "text/javascript",
     ".mjs": "text/javascript",

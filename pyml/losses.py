@@ -189,7 +189,10 @@ class Loss:
         raise NotImplementedError
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        mask = getattr(y_pred, "_keras_mask", None)  # a masked model output (pyml.layers.call_args)
         losses = self.call(ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred))  # Tensors, as in Keras
+        if mask is not None:
+            sample_weight = _mask_weights(mask, sample_weight, losses, self.reduction)
         if sample_weight is not None:
             weight = ops.convert_to_tensor(sample_weight)
             weight = ops.cast(weight, losses.dtype) if weight.dtype != losses.dtype else weight
@@ -206,6 +209,25 @@ class Loss:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _mask_weights(mask, sample_weight, losses, reduction):
+    """Keras 3's rule for the mask of ``y_pred``: masked entries weigh 0; for a mean, the others weigh
+    ``mask.size / count(mask)``, so the mean runs over the unmasked entries (0 when there are none)."""
+    mask = ops.convert_to_tensor(mask)
+    if mask.dtype != "bool":
+        mask = ops.cast(mask, "bool")
+    weight = 1.0
+    if reduction in ("sum_over_batch_size", "mean"):
+        valid = ops.sum(ops.cast(mask, losses.dtype))
+        weight = ops.divide(float(mask.size), ops.maximum(valid, 1.0))
+    weights = ops.where(mask, weight, ops.zeros_like(mask, dtype=losses.dtype))
+    if sample_weight is None:
+        return weights
+    sample_weight = ops.convert_to_tensor(sample_weight)
+    while sample_weight.ndim < weights.ndim:
+        sample_weight = ops.expand_dims(sample_weight, -1)
+    return ops.multiply(ops.cast(sample_weight, losses.dtype), weights)
 
 
 def reduce_values(values, reduction="sum_over_batch_size"):

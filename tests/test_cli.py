@@ -205,4 +205,4 @@ def test_serve_on_a_busy_port_says_so(tmp_path):
 def test_unknown_demo_is_a_usage_error():
     result = run_cli("demo", "mnist-gan")
     assert result.returncode == 2
-    assert "invalid choice: 'mnist-gan'" in result.stderr and "digits" in result.stderr
+    assert "invalid choice: 'mnist-gan'" in result.stderr and "digits" in result.stderr and "textgen" in result.stderr

@@ -35,7 +35,7 @@ from webexport.weights import pack_weights, storage_error
 _ROOT = Path(__file__).resolve().parent
 
 
-def write_bundle(plan, memory, out_dir, include_runtime=True):
+def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None):
     """Write the bundle for ``plan`` (``webexport.lower``) and ``memory`` (``webexport.memory``) to ``out_dir``.
 
     Args:
@@ -44,6 +44,7 @@ def write_bundle(plan, memory, out_dir, include_runtime=True):
         out_dir: the bundle folder; an existing bundle there is replaced, anything else refused.
         include_runtime: copy the JS runtime into ``out_dir/runtime`` (leave it out when the page
             serves the runtime itself).
+        texts: per graph input, its ``text`` field or None (``webexport.text.text_inputs``).
 
     Returns:
         The manifest (a dict), as written to ``model.json``.
@@ -54,7 +55,7 @@ def write_bundle(plan, memory, out_dir, include_runtime=True):
     accuracy = storage_error(plan.graph, table)
     if accuracy is not None:
         table["accuracy"] = accuracy
-    manifest = build_manifest(plan, memory, table)
+    manifest = build_manifest(plan, memory, table, texts)
     runtime = runtime_dir() if include_runtime else None
     parent = out_dir.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +128,7 @@ def _swap_into_place(staging, out_dir):
     shutil.rmtree(old, ignore_errors=True)
 
 
-def build_manifest(plan, memory, weights):
+def build_manifest(plan, memory, weights, texts=None):
     """The model.json dict for ``plan``, ``memory`` and the ``weights`` table from ``webexport.weights.pack_weights``."""
     graph = plan.graph
     _refuse_non_finite_attrs(graph)
@@ -155,7 +156,8 @@ def build_manifest(plan, memory, weights):
         # Format 3 only where it is needed, so runtimes reading format 2 still run every other bundle.
         "format": FORMAT, "format_version": PACKED_VERSION if plan.packed else 2,
         "producer": f"pyml {pyml.__version__}",
-        "inputs": [signature(n) for n in graph.inputs],
+        "inputs": [dict(signature(n), **({"text": t} if t else {})) for n, t in zip(graph.inputs, texts or
+                                                                                   [None] * len(graph.inputs))],
         "outputs": [signature(n) for n in graph.outputs],
         "graph": graph.to_json(),
         "weights": weights,

@@ -6,8 +6,9 @@ A step runs one kernel. ``matmul`` and ``conv`` (``depthwise`` when each group h
 the epilogue chain ``webexport.fusion`` finds after them: the bias, a residual add and a clamp run in
 registers, anything else (GELU, sigmoid, leaky relu...) as a small register program over each output tile.
 ``max_pool``, ``avg_pool``, ``softmax`` and ``log_softmax`` (matched over the last axis) are steps of their
-own. Every other node is a ``js`` step: its JS kernel (web/src/cpu/) reads and writes wasm memory. Zero-copy
-nodes (reshape) are no step at all: they share their input's memory. The digits MLP:
+own, and so is ``rnn_scan`` (the whole recurrence, its recurrent kernel a constant). Every other node is a
+``js`` step: its JS kernel (web/src/cpu/) reads and writes wasm memory. Zero-copy nodes (reshape) are no step
+at all: they share their input's memory. The digits MLP:
 
     >>> print(format_cpu_plan(plan_cpu(graph)))
     matmul  dense/matmul+add+maximum  (%x, %w1, %w3) -> %v6  bias %w3  clamp [0, inf]
@@ -106,7 +107,7 @@ def plan_cpu(graph):
             aliases[node.name] = aliases.get(node.inputs[0], node.inputs[0])
         elif node.target in ("matmul", "conv"):
             steps += _anchor_steps(graph, [node])
-        elif node.target in ("max_pool", "avg_pool") and node.dtype == "float32":
+        elif node.target in ("max_pool", "avg_pool") and node.dtype == "float32" or _wasm_scan(graph, node):
             steps.append(CpuStep(node.target, _label(graph, [node.name]), [node.name], list(node.inputs), node.name))
         else:
             steps.append(_js_step(graph, node))
@@ -345,6 +346,12 @@ def _softmaxes(graph, readers, taken):
                 if y and y.name in readers[d.name]:
                     found[y.name] = ([m.name, d.name, e.name, s.name, log.name, y.name], kind)
     return found
+
+
+def _wasm_scan(graph, node):
+    """Whether the wasm kernel runs an ``rnn_scan`` node: float32, its recurrent kernel ``u`` a constant (packed
+    into column panels at load, as a matmul's weights)."""
+    return node.target == "rnn_scan" and node.dtype == "float32" and graph.node(node.inputs[1]).op == "constant"
 
 
 def _js_step(graph, node):

@@ -23,6 +23,7 @@ from webexport.fusion import fuse
 from webexport.kernels.common import ExportError
 from webexport.lower import lower
 from webexport.memory import plan_memory
+from webexport.text import text_inputs
 from webexport.weights import STORAGES
 
 
@@ -51,7 +52,12 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
 
     Raises:
         ExportError: naming the node and op, for float64 values, ops without a WGSL lowering and
-            kernels beyond WebGPU's guaranteed limits.
+            kernels beyond WebGPU's guaranteed limits; naming the layer, for a text layer that cannot run
+            in the browser (a callable standardize, an IntegerLookup).
+
+    A model whose first layer is a ``TextVectorization`` or ``StringLookup`` exports from the ids on: the
+    bundle's input says how to turn strings into them (``inputs[i].text``), and the JS runtime does it
+    (``model.tokenize``, or ``model.predict`` on strings).
 
     >>> graph = pyml.graph.trace(lambda x: pyml.ops.tanh(x) * 2.0, [((None, 4), "float32")])
     >>> export(graph, "/tmp/tiny", include_runtime=False)
@@ -61,14 +67,17 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
         _check_batch_size(batch_size)
     if weights not in STORAGES:
         raise ExportError(f"weights must be one of {', '.join(map(repr, STORAGES))}. Received: weights={weights!r}")
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(str(model))
     graph = to_graph(model, input_shape, batch_size)
     if batch_size is not None:
         graph = fix_batch(graph, batch_size)
+    texts = text_inputs(model, graph)
     graph = optimize(graph)
     plan = lower(graph, fuse(graph), weights=weights)
     memory = plan_memory([(s.kernel.inputs, s.kernel.outputs) for s in plan.steps], plan.specs, graph.inputs,
                          graph.outputs, aliases=plan.aliases, external=[n for n in plan.specs if plan.is_weight(n)])
-    write_bundle(plan, memory, out_dir, include_runtime=include_runtime)
+    write_bundle(plan, memory, out_dir, include_runtime=include_runtime, texts=texts)
     return Path(out_dir)
 
 

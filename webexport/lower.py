@@ -34,7 +34,7 @@ from webexport.weights import storage_bytes, storages
 MAX_BINDING_BYTES = 128 * 2**20  # maxStorageBufferBindingSize every WebGPU device offers
 MAX_WORKGROUP_STORAGE_BYTES = 16 * 2**10  # maxComputeWorkgroupStorageSize
 # Ops whose every lowering reads this operand, a weight, through kernels/packed.wgsl.j2 (as stored float16/int8).
-PACKED_OPERAND = {"matmul": 1, "conv": 1}
+PACKED_OPERAND = {"matmul": 1, "conv": 1, "rnn_scan": 1}
 
 
 @dataclass

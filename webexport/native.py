@@ -212,7 +212,8 @@ class _BundleRunner:
     def run(self, inputs, batch):
         m = self.manifest
         arrays = _match_inputs(m["inputs"], inputs)
-        batch = _batch_of(m["inputs"], arrays, batch)
+        steps = {n["shape"][1] for n in m["graph"]["nodes"] if n.get("target") == "rnn_scan"}
+        batch = _batch_of(m["inputs"], arrays, batch, steps)
         if batch != self.batch:
             self._prepare(batch)
         dev = device()
@@ -292,11 +293,20 @@ def _match_inputs(specs, inputs):
     return [np.asarray(x) for x in inputs]
 
 
-def _batch_of(specs, arrays, batch):
+def _batch_of(specs, arrays, batch, steps=()):
+    """The batch size of ``arrays``, checked against the bundle's input ``specs``. ``steps``: the sequence lengths
+    of the model's recurrent layers (``rnn_scan``), which export fixed: an input whose axis 1 is one of them is a
+    sequence."""
     for spec, array in zip(specs, arrays):
         shape = spec["shape"]
         if array.ndim != len(shape):
             raise ValueError(f"run_bundle: input {spec['name']!r} has shape {list(shape)}. Received: {array.shape}")
+        if len(shape) >= 2 and shape[1] in steps and shape[1] != array.shape[1]:
+            steps, got = shape[1], array.shape[1]
+            raise ValueError(f"run_bundle: input {spec['name']!r}: a sequence of {got} steps, but the model was "
+                             f"exported for sequences of {steps} steps (its recurrent layers run that many): "
+                             f"{'cut' if got > steps else 'pad'} the sequence to {steps} steps, or export with that "
+                             f"input length. Received: shape {array.shape}")
         if shape and shape[0] is None:
             if batch is not None and array.shape[0] != batch:
                 raise ValueError(f"run_bundle: input {spec['name']!r} has batch {array.shape[0]}, expected {batch}. "

@@ -6,7 +6,7 @@ import numbers
 
 # kernel -> the op its first node must be (None: a "js" step, one node of any op)
 CPU_KERNELS = {"matmul": "matmul", "conv": "conv", "depthwise": "conv", "max_pool": "max_pool",
-               "avg_pool": "avg_pool", "softmax": "max", "log_softmax": "max", "js": None}
+               "avg_pool": "avg_pool", "softmax": "max", "log_softmax": "max", "rnn_scan": "rnn_scan", "js": None}
 EPILOGUE_KERNELS = ("matmul", "conv", "depthwise")
 PROGRAM_OPS = ("end", "scalar", "column", "full", "row",  # the order of the C enum in web/wasm/epilogue.h
                "add", "sub", "mul", "div", "maximum", "minimum",

@@ -13,7 +13,8 @@
  * `await bench.detect(["webgpu", "wasm", "cpu"])` says which backends pyml's runtime accepts.
  *
  * Inputs are generated here (no file to fetch): element i of the flattened batch is (i * 7919 mod 1009) / 1009,
- * as benchmarks/models.py `inputs` computes for Python's reference predictions.
+ * or with `&vocab=V` the int32 token id (i * 7919 mod 1009) mod V, as benchmarks/models.py `inputs` computes for
+ * Python's reference predictions.
  */
 import { detectPymlBackends, openRunner } from "./runners.js";
 
@@ -24,12 +25,14 @@ const cell = {
   library: params.get("library"),
   backend: params.get("backend"),
   threads: Number(params.get("threads") || 1),
+  vocab: Number(params.get("vocab") || 0), // > 0: the input is int32 token ids below it
 };
 
 function benchInput(batch) {
   const shape = [batch, ...cell.shape];
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < data.length; i++) data[i] = ((i * 7919) % 1009) / 1009;
+  const size = shape.reduce((a, b) => a * b, 1);
+  const data = cell.vocab ? new Int32Array(size) : new Float32Array(size);
+  for (let i = 0; i < size; i++) data[i] = cell.vocab ? ((i * 7919) % 1009) % cell.vocab : ((i * 7919) % 1009) / 1009;
   return { data, shape };
 }
 

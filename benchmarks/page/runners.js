@@ -102,7 +102,8 @@ async function openOrt(backend, model, { threads }) {
   return {
     backend: `${backend}, ${ort.env.wasm.numThreads} wasm thread(s)`,
     predict: async ({ data, shape }) => {
-      const results = await session.run({ [inputName]: new ort.Tensor("float32", data, shape) });
+      const type = data instanceof Int32Array ? "int32" : "float32";
+      const results = await session.run({ [inputName]: new ort.Tensor(type, data, shape) });
       const output = results[outputName];
       const values = output.data; // on the CPU: ORT reads WebGPU outputs back by default
       output.dispose();

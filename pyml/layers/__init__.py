@@ -10,6 +10,9 @@ from pyml.layers.base import InputSpec, Layer, clear_session  # noqa: F401
 from pyml.layers.input_layer import Input, InputLayer, KerasTensor  # noqa: F401
 from pyml.layers.core import Activation, Dense, Dropout, Flatten, Reshape  # noqa: F401
 from pyml.layers.embedding import Embedding  # noqa: F401
+from pyml.layers.masking import Masking  # noqa: F401
+from pyml.layers.multi_head_attention import MultiHeadAttention  # noqa: F401
+from pyml.layers.attention import AdditiveAttention, Attention  # noqa: F401
 from pyml.layers.conv import Conv1D, Conv2D, Conv3D, DepthwiseConv2D  # noqa: F401
 from pyml.layers.pooling import (  # noqa: F401
     AveragePooling1D, AveragePooling2D, AveragePooling3D, GlobalAveragePooling1D, GlobalAveragePooling2D,
@@ -25,6 +28,8 @@ from pyml.layers.activation_layers import ELU, LeakyReLU, ReLU, Softmax  # noqa:
 from pyml.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: F401
 from pyml.layers.rnn import GRU, LSTM, RNN, SimpleRNN  # noqa: F401
 from pyml.layers.rnn_wrappers import Bidirectional, TimeDistributed  # noqa: F401
+from pyml.layers.lookup import IntegerLookup, StringLookup  # noqa: F401
+from pyml.layers.text_vectorization import TextVectorization  # noqa: F401
 
 # Keras aliases
 MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D

@@ -5,6 +5,23 @@ from pyml import activations, ops
 from pyml.layers.base import Layer
 
 
+LARGE_NEGATIVE = -1e9  # Keras 3's stand-in for masked logits (float32; layers/activations/softmax.py)
+
+
+def masked_softmax(layer, inputs, mask, axis=-1):
+    """Keras 3's masked softmax: ``where(mask, softmax(where(mask, x, -1e9)), 0)``; ``mask`` broadcasts to
+    ``inputs`` from the right (each of its axes 1 or the input's size), or a ValueError names ``layer``."""
+    mask = ops.convert_to_tensor(mask)
+    if mask.ndim > inputs.ndim or any(m != 1 and m != i for m, i in zip(mask.shape[::-1], inputs.shape[::-1])):
+        raise ValueError(f"Layer {layer.name!r}: the mask must be broadcastable to the inputs (each axis 1 or the "
+                         f"input's size, counted from the right). Received: inputs.shape={tuple(inputs.shape)}, "
+                         f"mask.shape={tuple(mask.shape)}")
+    if mask.dtype != "bool":
+        mask = ops.greater(mask, 0.5)
+    outputs = activations.softmax(ops.where(mask, inputs, LARGE_NEGATIVE), axis=axis)
+    return ops.where(mask, outputs, 0.0)
+
+
 def _non_negative(layer, arg, value):
     """``value`` as a float, or a ValueError naming ``layer`` and ``arg`` (None and bools are refused, as in Keras)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
@@ -30,6 +47,7 @@ class ReLU(Layer):
         self.max_value = None if max_value is None else _non_negative("ReLU", "max_value", max_value)
         self.negative_slope = _non_negative("ReLU", "negative_slope", negative_slope)
         self.threshold = float(threshold)
+        self.supports_masking = True
 
     def call(self, inputs):
         if self.negative_slope == 0 and self.threshold == 0:
@@ -57,6 +75,7 @@ class LeakyReLU(Layer):
     def __init__(self, negative_slope=0.3, **kwargs):
         super().__init__(**kwargs)
         self.negative_slope = _non_negative("LeakyReLU", "negative_slope", negative_slope)
+        self.supports_masking = True
 
     def call(self, inputs):
         return activations.leaky_relu(inputs, negative_slope=self.negative_slope)
@@ -78,6 +97,7 @@ class ELU(Layer):
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(**kwargs)
         self.alpha = float(alpha)
+        self.supports_masking = True
 
     def call(self, inputs):
         return activations.elu(inputs, alpha=self.alpha)
@@ -92,16 +112,25 @@ class ELU(Layer):
 class Softmax(Layer):
     """``exp(x) / sum(exp(x))`` along ``axis`` (default -1).
 
+    With a ``mask`` (bool, broadcastable to the inputs from the right, True = keep), as Keras 3: masked
+    inputs are replaced by -1e9 before the softmax and masked outputs set to 0 (so a row with every entry
+    masked is all zeros).
+
     >>> pyml.layers.Softmax()(np.array([[0.0, 0.0]], "float32")).numpy()
     array([[0.5, 0.5]], dtype=float32)
+    >>> pyml.layers.Softmax()(np.array([[1.0, 2.0, 3.0]], "float32"), mask=np.array([[True, True, False]])).numpy()
+    array([[0.2689414, 0.7310586, 0.       ]], dtype=float32)
     """
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = axis
+        self.supports_masking = True
 
-    def call(self, inputs):
-        return activations.softmax(inputs, axis=self.axis)
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return activations.softmax(inputs, axis=self.axis)
+        return masked_softmax(self, inputs, mask, self.axis)
 
     def compute_output_shape(self, input_shape):
         return input_shape

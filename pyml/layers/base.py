@@ -23,6 +23,7 @@ import numpy as np
 
 from pyml import dtypes, initializers, ops
 from pyml.graph.trace import Tracer
+from pyml.layers import call_args
 from pyml.ops import registry
 from pyml.tensor import Tensor, Variable
 
@@ -90,8 +91,16 @@ def _map_structure(fn, value):
     return fn(value)
 
 
+def _strings_as_array(value):
+    """A (nested) list of str as one object array of str: one input of strings, not several inputs."""
+    first = value
+    while isinstance(first, (list, tuple)) and first:
+        first = first[0]
+    return np.array(value, dtype=object) if isinstance(first, (str, bytes)) and value is not first else value
+
+
 def _shape_of(value):
-    return _map_structure(lambda t: tuple(t.shape), value)
+    return _map_structure(lambda t: tuple(np.shape(t)), value)
 
 
 def _build_wrapper(build):
@@ -99,14 +108,18 @@ def _build_wrapper(build):
     if getattr(build, "_is_build_wrapper", False):
         return build
 
-    def wrapped(self, input_shape=None):
-        if input_shape is not None:
-            input_shape = normalize_shape(input_shape)
-            self._build_shape = batchless_shape(input_shape)  # build() itself may refine it
-        build(self, input_shape)
+    def wrapped(self, *shapes, **named_shapes):
+        # build(input_shape), or build(query_shape, value_shape, ...) for several call arguments
+        shapes = [None if s is None else normalize_shape(s) for s in shapes]
+        named_shapes = {k: None if s is None else normalize_shape(s) for k, s in named_shapes.items()}
+        first = next((s for s in [*shapes, *named_shapes.values()] if s is not None), None)
+        if first is not None:
+            self._build_shape = batchless_shape(first)  # build() itself may refine it
+        build(self, *(shapes or ([] if named_shapes else [None])), **named_shapes)
         self.built = True
 
     wrapped._is_build_wrapper = True
+    wrapped.__wrapped__ = build
     wrapped.__doc__, wrapped.__name__ = build.__doc__, build.__name__
     return wrapped
 
@@ -299,20 +312,42 @@ class Layer:
                 return ops.cast(value, self.dtype)
             return value
         array = np.asarray(value)
+        if array.dtype.kind in "USO":  # strings: only a host layer (pyml.layers.host) takes them, as NumPy
+            return value
         return Tensor(array, dtype=self.dtype if array.dtype.kind == "f" else None)
 
-    def __call__(self, inputs, *args, training=None, **kwargs):
-        from pyml.layers.input_layer import KerasTensor, call_symbolic
+    def _convert_input(self, value):
+        """``_to_tensor``, keeping the mask of a tensor it casts."""
+        tensor, mask = self._to_tensor(value), call_args.get_mask(value)
+        if tensor is not value and mask is not None:
+            call_args.set_mask(tensor, mask)
+        return tensor
 
-        if any(isinstance(t, KerasTensor) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])):
+    def _convert_argument(self, value):
+        """Arrays and tensors among the further call arguments as the layer's tensors; other values as they are."""
+        return self._convert_input(value) if isinstance(value, (Tensor, np.ndarray)) else value
+
+    def __call__(self, inputs, *args, training=None, **kwargs):
+        from pyml.layers.input_layer import call_symbolic, is_symbolic_call
+
+        if is_symbolic_call(inputs, args, kwargs):
             return call_symbolic(self, inputs, *args, training=training, **kwargs)
-        inputs = _map_structure(self._to_tensor, inputs)
+        inputs = _map_structure(self._convert_input, _strings_as_array(inputs))
+        if args:
+            args = tuple(_map_structure(self._convert_argument, a) for a in args)
+        if kwargs:
+            kwargs = {k: _map_structure(self._convert_argument, v) for k, v in kwargs.items()}
+        previous_mask, tensor_arguments = call_args.populate_masks(self, inputs, args, kwargs)
         shape = _shape_of(inputs)
         single = not isinstance(shape, list)
         if not self.built:
             if self.input_spec is not None and single:  # what __init__ declared, before build makes weights
                 self.input_spec.check(self.name, shape)
-            self._maybe_build(shape)
+            shapes = call_args.build_shapes(self, tensor_arguments)
+            if shapes:
+                self.build(**shapes)
+            else:
+                self._maybe_build(shape)
         if self.input_spec is not None and single:  # build may have declared more (the feature size)
             self.input_spec.check(self.name, shape)
         if training is None and _CALL_CONTEXT:
@@ -321,9 +356,34 @@ class Layer:
             kwargs["training"] = training
         _CALL_CONTEXT.append(training)
         try:
-            return self.call(inputs, *args, **kwargs)
+            outputs = self.call(inputs, *args, **kwargs)
         finally:
             _CALL_CONTEXT.pop()
+        # no mask came in and compute_mask is the default (which returns it): no mask goes out
+        if not self._masks_from_sublayers and (previous_mask is not None or
+                                               type(self).compute_mask is not Layer.compute_mask):
+            call_args.attach_masks(self, inputs, outputs, previous_mask)
+        return outputs
+
+    # ---- masks (Keras 3: see pyml.layers.call_args) ----------------------------------------------
+    _masks_from_sublayers = False  # models: their sublayers attach the masks, the model adds none
+
+    @property
+    def supports_masking(self):
+        """Whether ``compute_mask`` gives this layer's output mask; by default, whether it is overridden.
+
+        A layer that passes masks on unchanged sets ``self.supports_masking = True`` in ``__init__``.
+        """
+        value = self.__dict__.get("_supports_masking")
+        return value if value is not None else type(self).compute_mask is not Layer.compute_mask
+
+    @supports_masking.setter
+    def supports_masking(self, value):
+        self.__dict__["_supports_masking"] = bool(value)
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the output for ``inputs`` and their ``mask``: by default the input mask, unchanged."""
+        return mask
 
     def compute_output_shape(self, input_shape):
         """Output shape for ``input_shape`` (batch axis included, may be None).

@@ -66,6 +66,7 @@ class Dense(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.input_spec = InputSpec(min_ndim=2)
+        self.supports_masking = True  # a (batch, steps) mask still describes (batch, steps, units)
 
     def build(self, input_shape):
         in_dim = input_shape[-1]
@@ -99,6 +100,7 @@ class Activation(Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
+        self.supports_masking = True
 
     def call(self, inputs):
         return self.activation(inputs)
@@ -200,6 +202,7 @@ class Dropout(Layer):
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
         self._generator = random.generator(seed) if seed is not None else None
+        self.supports_masking = True
 
     def call(self, inputs, training=None):
         if not training or self.rate == 0:

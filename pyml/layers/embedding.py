@@ -15,6 +15,9 @@ class Embedding(Layer):
         output_dim: size of each vector.
         embeddings_initializer: initializer of the ``(input_dim, output_dim)`` table
             (default ``"uniform"``: uniform in [-0.05, 0.05]).
+        mask_zero: whether id 0 is padding: the output then carries the mask ``inputs != 0``, which
+            downstream layers (pooling, attention, recurrent layers) use to skip padded steps. Id 0 is then
+            reserved, so ``input_dim`` must count it: a vocabulary of ``n`` words needs ``input_dim = n + 1``.
 
     Input shape:
         ``(batch, ...)`` integer ids.
@@ -24,13 +27,17 @@ class Embedding(Layer):
     >>> layer = pyml.layers.Embedding(10, 4)
     >>> layer(np.array([[1, 2, 3]])).shape
     (1, 3, 4)
+    >>> pyml.layers.Embedding(10, 4, mask_zero=True)(np.array([[5, 2, 0]]))._keras_mask.numpy()
+    array([[ True,  True, False]])
     """
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", **kwargs):
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False, **kwargs):
         super().__init__(**kwargs)
         self.input_dim = positive_int("Embedding", "input_dim", input_dim)
         self.output_dim = positive_int("Embedding", "output_dim", output_dim)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.mask_zero
 
     def build(self, input_shape):
         self.embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
@@ -44,6 +51,9 @@ class Embedding(Layer):
     def call(self, inputs):
         return ops.take(self.embeddings, inputs, axis=0)
 
+    def compute_mask(self, inputs, mask=None):
+        return ops.not_equal(inputs, 0) if self.mask_zero else None
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
 
@@ -52,4 +62,5 @@ class Embedding(Layer):
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
-                "embeddings_initializer": initializers.serialize(self.embeddings_initializer)}
+                "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+                "mask_zero": self.mask_zero}

@@ -12,24 +12,59 @@ can replay the calls later; ``Sequential`` takes it as its first element to lear
     (None, 10)
 """
 from pyml import dtypes
-from pyml.layers.base import Layer
+from pyml.graph.trace import Tracer
+from pyml.layers.base import _SHAPE_BATCH, Layer
+from pyml.layers.call_args import get_mask, set_mask
+from pyml.ops import registry
 from pyml.ops.registry import Spec
 
 
 class Node:
-    """One call of a layer on KerasTensors: the layer, its input structure, keyword arguments, and outputs.
+    """One call of a layer on KerasTensors: the layer, its first argument (``inputs``, a tensor or a list),
+    further positional ``args``, keyword arguments (KerasTensors may be among both), and outputs.
 
     A model input is a node of its ``InputLayer`` with ``inputs=None``.
     """
 
-    def __init__(self, layer, inputs=None, kwargs=None):
-        self.layer, self.inputs, self.kwargs = layer, inputs, dict(kwargs or {})
+    def __init__(self, layer, inputs=None, kwargs=None, args=()):
+        self.layer, self.inputs, self.kwargs, self.args = layer, inputs, dict(kwargs or {}), tuple(args)
         self.outputs = []
 
     def input_tensors(self):
+        """Every KerasTensor the call reads, in argument order."""
         if self.inputs is None:
             return []
-        return list(self.inputs) if isinstance(self.inputs, (list, tuple)) else [self.inputs]
+        return keras_tensors((self.inputs, self.args, self.kwargs))
+
+
+def keras_tensors(structure):
+    """The KerasTensors in ``structure`` (nested lists, tuples and dict values), in order."""
+    if isinstance(structure, KerasTensor):
+        return [structure]
+    if isinstance(structure, dict):
+        structure = list(structure.values())
+    if isinstance(structure, (list, tuple)):
+        return [t for v in structure for t in keras_tensors(v)]
+    return []
+
+
+def map_tensors(fn, structure):
+    """``structure`` with each KerasTensor ``t`` replaced by ``fn(t)`` (lists, tuples and dicts rebuilt)."""
+    if isinstance(structure, KerasTensor):
+        return fn(structure)
+    if isinstance(structure, dict):
+        return {k: map_tensors(fn, v) for k, v in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(map_tensors(fn, v) for v in structure)
+    return structure
+
+
+def is_symbolic_call(inputs, args, kwargs):
+    """Whether a layer call is on KerasTensors (building a functional model) rather than on data."""
+    if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple)) and any(
+            isinstance(t, KerasTensor) for t in inputs)):
+        return True
+    return bool((args or kwargs) and keras_tensors((args, kwargs)))
 
 
 class KerasTensor:
@@ -37,7 +72,7 @@ class KerasTensor:
 
     def __init__(self, shape, dtype="float32", name=None, producer=None):
         self.shape = tuple(None if d is None else int(d) for d in shape)
-        self.dtype = dtypes.canonical(dtype)
+        self.dtype = string_or_canonical(dtype)
         self.name = name
         self._producer = producer
 
@@ -55,35 +90,82 @@ class KerasTensor:
             f"with shape {self.shape}")
 
 
-def _shape_and_dtype(inputs):
+def string_or_canonical(dtype):
+    """``"string"`` (what text layers take, never a pyml tensor: pyml.layers.host) or a pyml dtype's name."""
+    return "string" if dtype in ("string", "str", str) else dtypes.canonical(dtype)
+
+
+def _call_host_symbolic(layer, inputs, training, kwargs):
+    """A host layer (text) on KerasTensors: strings have no symbolic tensor to trace, so the layer states its
+    output spec (``compute_output_spec``) instead of running."""
     flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-    for t in flat:
-        if not isinstance(t, KerasTensor):
-            raise ValueError("When a layer is called on KerasTensors (functional API), every input must be "
-                             f"a KerasTensor. Received: {type(t).__name__}")
     shapes = [t.shape for t in flat] if isinstance(inputs, (list, tuple)) else flat[0].shape
-    return shapes, flat[0].dtype
+    spec = layer.compute_output_spec(shapes, input_dtype=flat[0].dtype, **kwargs)
+    node = Node(layer, inputs, dict(kwargs, training=training) if training is not None else kwargs)
+    tensor = KerasTensor(spec.shape, spec.dtype, name=layer.name, producer=node)
+    node.outputs.append(tensor)
+    layer._summary_output_shape = spec.shape
+    return tensor
 
 
 def call_symbolic(layer, inputs, *args, training=None, **kwargs):
-    """Apply ``layer`` to KerasTensors: build it, infer the output spec, and record the call."""
-    if args:
-        raise ValueError(f"Layer {layer.name!r}: on KerasTensors, pass extra call arguments by keyword. "
-                         f"Received: {len(args)} extra positional arguments")
-    shapes, dtype = _shape_and_dtype(inputs)
-    spec = layer.compute_output_spec(shapes, input_dtype=dtype, **kwargs)
-    node = Node(layer, inputs, dict(kwargs, training=training) if training is not None else kwargs)
+    """Apply ``layer`` to KerasTensors: build it, infer the outputs (and their masks), and record the call.
 
-    def wrap(s):
-        tensor = KerasTensor(s.shape, s.dtype, name=layer.name, producer=node)
+    The layer runs on symbolic tensors of a throwaway trace (stand-ins with the KerasTensors' shapes, batch
+    ``_SHAPE_BATCH``, and their masks), so it computes only shapes, exactly as it will on data.
+    """
+    flat = keras_tensors(inputs)
+    if not flat or len(flat) != len(inputs if isinstance(inputs, (list, tuple)) else [inputs]):
+        raise ValueError(f"Layer {layer.name!r}: when a layer is called on KerasTensors (functional API), its "
+                         f"first argument must be a KerasTensor or a list of them. Received: {inputs!r}")
+    from pyml.layers.host import HostLayer
+
+    if isinstance(layer, HostLayer):
+        return _call_host_symbolic(layer, inputs, training, kwargs)
+    if any(t.dtype == "string" for t in keras_tensors((inputs, args, kwargs))):
+        raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}) computes on numbers, but its input is a "
+                         "string tensor: put a TextVectorization or StringLookup layer first.")
+    tracer = Tracer()
+    stand_ins = {}
+    dynamic = any(t.shape and t.shape[0] is None for t in keras_tensors((inputs, args, kwargs)))
+
+    def stand_in(t):
+        if id(t) not in stand_ins:
+            name = f"x{len(stand_ins)}"
+            symbolic = tracer.placeholder(name, Spec(_with_batch(t.shape), t.dtype))
+            if get_mask(t) is not None:
+                set_mask(symbolic, tracer.placeholder(name + "_mask", Spec(_with_batch(get_mask(t).shape), "bool")))
+            stand_ins[id(t)] = symbolic
+        return stand_ins[id(t)]
+
+    old = registry.set_tracer(tracer)
+    try:
+        out = layer(map_tensors(stand_in, inputs), *map_tensors(stand_in, args), training=False,
+                    **map_tensors(stand_in, kwargs))
+    finally:
+        registry.set_tracer(old)
+    node = Node(layer, inputs, dict(kwargs, training=training) if training is not None else kwargs, args)
+
+    def shape(t):
+        dims = tuple(t.shape)
+        return (None,) + dims[1:] if dynamic and dims and dims[0] == _SHAPE_BATCH else dims
+
+    def wrap(t):
+        tensor = KerasTensor(shape(t), t.dtype, name=layer.name, producer=node)
+        if get_mask(t) is not None:
+            set_mask(tensor, KerasTensor(shape(get_mask(t)), "bool", name=f"{layer.name}_mask"))
         node.outputs.append(tensor)
         return tensor
 
-    if isinstance(spec, Spec):
-        layer._summary_output_shape = spec.shape
-        return wrap(spec)
-    layer._summary_output_shape = [s.shape for s in spec]
-    return type(spec)(wrap(s) for s in spec)
+    if isinstance(out, (list, tuple)):
+        layer._summary_output_shape = [shape(t) for t in out]
+        return type(out)(wrap(t) for t in out)
+    layer._summary_output_shape = shape(out)
+    return wrap(out)
+
+
+def _with_batch(shape):
+    return (_SHAPE_BATCH,) + tuple(shape[1:]) if shape and shape[0] is None else tuple(shape)
 
 
 class InputLayer(Layer):
@@ -92,7 +174,8 @@ class InputLayer(Layer):
     Args:
         shape: shape of one sample, without the batch axis, e.g. ``(28, 28, 1)``.
         batch_size: fixed batch size, or None (dynamic).
-        dtype: dtype of the input (``"float32"``; ``"int32"`` for token ids).
+        dtype: dtype of the input (``"float32"``; ``"int32"`` for token ids; ``"string"`` for text, which only a
+            ``TextVectorization`` or ``StringLookup`` layer takes).
         batch_shape: alternatively, the full shape including the batch axis.
         name: optional name.
 
@@ -104,7 +187,10 @@ class InputLayer(Layer):
     def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None, **kwargs):
         if shape is None and "input_shape" in kwargs:  # Keras 2's InputLayer(input_shape=...)
             shape = kwargs.pop("input_shape")
-        super().__init__(name=name, dtype=dtype, **kwargs)
+        text = string_or_canonical(dtype) == "string" if dtype is not None else False
+        super().__init__(name=name, dtype=None if text else dtype, **kwargs)
+        if text:
+            self.dtype = "string"
         if shape is not None and batch_shape is not None:
             raise ValueError(f"InputLayer takes shape or batch_shape, not both. "
                              f"Received: shape={shape}, batch_shape={batch_shape}")
@@ -145,7 +231,8 @@ def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
     Args:
         shape: shape of one sample, without the batch axis.
         batch_size: fixed batch size, or None (dynamic, the default).
-        dtype: ``"float32"`` (default) or ``"int32"`` (token ids).
+        dtype: ``"float32"`` (default), ``"int32"`` (token ids) or ``"string"`` (text, for a first layer
+            ``TextVectorization`` or ``StringLookup``).
         batch_shape: alternatively, the full shape including the batch axis.
         name: optional name (becomes the exported input's name).
 

@@ -6,17 +6,32 @@
     (None, 4)
     >>> pyml.layers.Concatenate()([a, b]).shape
     (None, 8)
+
+Masks (Keras 3's rules): the output of ``Add``, ``Subtract``, ``Average`` is masked where every input is
+(the OR of the input masks), and carries no mask unless every input has one. ``Maximum``/``Minimum`` take a
+masked input's entries from the others, ``Multiply`` counts them as 1 (and zeroes entries masked in every
+input). ``Concatenate`` joins the masks along its axis (an input without a mask counts as unmasked).
 """
 import functools
 
 from pyml import ops
 from pyml.layers.base import Layer
+from pyml.layers.call_args import get_mask, set_mask
 
 
 class Merge(Layer):
     """Base class: ``call`` takes a list of at least two tensors and combines them with ``merge``."""
 
     min_inputs = 2
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None or not isinstance(mask, (list, tuple)) or any(m is None for m in mask):
+            return None
+        return functools.reduce(ops.logical_or, mask)
 
     def _check(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < self.min_inputs:
@@ -32,8 +47,44 @@ class Merge(Layer):
         raise NotImplementedError
 
 
-def _elementwise(name, op, doc):
+def _expanded_mask(x):
+    """``x``'s (batch, steps) mask broadcast to its shape, or None."""
+    mask = get_mask(x)
+    return None if mask is None else ops.broadcast_to(ops.expand_dims(mask, -1), tuple(x.shape))
+
+
+def _or_masked(op, tensors):
+    """Keras's Maximum/Minimum with masks: a masked entry takes the other operand's value; the output is
+    masked where every input is."""
+    output, output_mask = tensors[0], _expanded_mask(tensors[0])
+    for x in tensors[1:]:
+        mask = _expanded_mask(x)
+        if mask is not None:
+            x = ops.where(mask, x, output)
+        if output_mask is not None:
+            output = ops.where(output_mask, output, x)
+        output_mask = ops.logical_or(output_mask, mask) if mask is not None and output_mask is not None else None
+        output = op(output, x)
+    if output_mask is not None:
+        set_mask(output, ops.any(output_mask, axis=-1))
+    return output
+
+
+def _multiply_masked(tensors):
+    """Keras's Multiply with masks: masked entries count as 1; entries masked in every input become 0."""
+    masks = [_expanded_mask(x) for x in tensors]
+    output = functools.reduce(ops.multiply, [x if m is None else ops.where(m, x, 1.0) for x, m in zip(tensors, masks)])
+    if all(m is not None for m in masks):
+        output_mask = functools.reduce(ops.logical_or, masks)
+        output = ops.where(output_mask, output, 0.0)
+        set_mask(output, ops.any(output_mask, axis=-1))
+    return output
+
+
+def _elementwise(name, op, doc, masked=None):
     def merge(self, tensors):
+        if masked is not None and any(get_mask(x) is not None for x in tensors):
+            return masked(tensors)
         return functools.reduce(op, tensors)
 
     return type(name, (Merge,), {"merge": merge, "__doc__": doc, "__module__": __name__})
@@ -47,11 +98,13 @@ def _doc(summary, name, output):
 Add = _elementwise("Add", ops.add, _doc("Sum of the inputs, elementwise: ``Add()([a, b, c]) = a + b + c``.", "Add",
                                         "array([[4., 3.]], dtype=float32)"))
 Multiply = _elementwise("Multiply", ops.multiply, _doc("Product of the inputs, elementwise.", "Multiply",
-                                                       "array([[3., 2.]], dtype=float32)"))
+                                                       "array([[3., 2.]], dtype=float32)"), _multiply_masked)
 Maximum = _elementwise("Maximum", ops.maximum, _doc("Elementwise maximum of the inputs.", "Maximum",
-                                                    "array([[3., 2.]], dtype=float32)"))
+                                                    "array([[3., 2.]], dtype=float32)"),
+                       functools.partial(_or_masked, ops.maximum))
 Minimum = _elementwise("Minimum", ops.minimum, _doc("Elementwise minimum of the inputs.", "Minimum",
-                                                    "array([[1., 1.]], dtype=float32)"))
+                                                    "array([[1., 1.]], dtype=float32)"),
+                       functools.partial(_or_masked, ops.minimum))
 
 
 class Subtract(Merge):
@@ -96,6 +149,18 @@ class Concatenate(Merge):
 
     def merge(self, tensors):
         return ops.concatenate(tensors, axis=self.axis)
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None or not isinstance(mask, (list, tuple)) or all(m is None for m in mask):
+            return None
+        full = []  # each mask at its input's rank, so they concatenate along the layer's axis
+        for x, m in zip(inputs, mask):
+            if m is None:
+                m = ops.ones_like(x, dtype="bool")
+            elif m.ndim < x.ndim:
+                m = ops.broadcast_to(ops.expand_dims(m, -1), tuple(x.shape))
+            full.append(m)
+        return ops.any(ops.concatenate(full, axis=self.axis), axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

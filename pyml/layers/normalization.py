@@ -3,6 +3,7 @@ from pyml import initializers, ops
 from pyml.autodiff import no_grad
 from pyml.graph.trace import assign
 from pyml.layers.base import InputSpec, Layer
+from pyml.layers.call_args import check_mask
 
 
 def _axes(axis, ndim, layer):
@@ -64,6 +65,7 @@ class BatchNormalization(Layer):
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.supports_masking = True
 
     def build(self, input_shape):
         ndim = len(input_shape)
@@ -85,10 +87,9 @@ class BatchNormalization(Layer):
         # features on the last axis broadcast as they are (and keep their names in traced graphs)
         return weight if self._feature_axes == [len(self._broadcast) - 1] else ops.reshape(weight, self._broadcast)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         if training and self.trainable:
-            mean = ops.mean(inputs, axis=self._reduce, keepdims=True)
-            variance = ops.mean(ops.square(ops.subtract(inputs, mean)), axis=self._reduce, keepdims=True)
+            mean, variance = self._moments(inputs, mask)
             self._update_moving_statistics(mean, variance)
         else:
             mean, variance = self._shaped(self.moving_mean), self._shaped(self.moving_variance)
@@ -98,6 +99,22 @@ class BatchNormalization(Layer):
         if self.beta is not None:
             x = ops.add(x, self._shaped(self.beta))
         return x
+
+    def _moments(self, inputs, mask):
+        """Batch mean and variance; with a mask (shape ``inputs.shape[:-1]``) only unmasked steps count, as in
+        Keras 3: ``sum(where(mask, x, 0)) / (count + 1e-7)``."""
+        if mask is None:
+            mean = ops.mean(inputs, axis=self._reduce, keepdims=True)
+            return mean, ops.mean(ops.square(ops.subtract(inputs, mean)), axis=self._reduce, keepdims=True)
+        if mask.ndim != inputs.ndim - 1:
+            raise ValueError(f"Layer {self.name!r}: the mask should have one axis less than the inputs. "
+                             f"Received: mask.shape={tuple(mask.shape)}, inputs.shape={tuple(inputs.shape)}")
+        keep = ops.expand_dims(check_mask(self, mask, inputs), -1)
+        count = ops.add(ops.sum(ops.where(keep, 1.0, ops.zeros_like(inputs)), axis=self._reduce, keepdims=True),
+                        1e-7)
+        mean = ops.divide(ops.sum(ops.where(keep, inputs, 0.0), axis=self._reduce, keepdims=True), count)
+        squares = ops.square(ops.where(keep, ops.subtract(inputs, mean), 0.0))
+        return mean, ops.divide(ops.sum(squares, axis=self._reduce, keepdims=True), count)
 
     def _update_moving_statistics(self, mean, variance):
         # Moving statistics are state, updated outside autodiff; ``assign`` also works while a training
@@ -143,6 +160,7 @@ class LayerNormalization(Layer):
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
+        self.supports_masking = True
 
     def build(self, input_shape):
         ndim = len(input_shape)

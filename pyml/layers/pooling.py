@@ -1,6 +1,7 @@
 """Pooling layers, channels-last: ``MaxPooling1D/2D/3D``, ``AveragePooling1D/2D/3D`` and global pooling."""
 from pyml import ops
 from pyml.layers.base import InputSpec, Layer
+from pyml.layers.call_args import check_mask
 from pyml.layers.conv import check_data_format, conv_output_length, normalize_padding, normalize_tuple
 
 
@@ -119,7 +120,44 @@ def _global_class(kind, rank, reduce):
                                              "__module__": __name__})
 
 
-GlobalAveragePooling1D = _global_class("average", 1, ops.mean)
+
+
+class GlobalAveragePooling1D(BaseGlobalPooling):
+    """Global average pooling over the steps of ``(batch, steps, channels)``; with a mask, over unmasked steps.
+
+    With a ``mask`` (bool ``(batch, steps)``, e.g. from ``Embedding(mask_zero=True)``), as Keras 3:
+    ``sum(where(mask, x, 0), steps) / sum(mask, steps)``. The output carries no mask.
+
+    Args:
+        data_format: only ``"channels_last"`` (or None).
+        keepdims: keep the steps axis with size 1.
+
+    Output shape:
+        ``(batch, channels)``, or ``(batch, 1, channels)`` with ``keepdims=True``.
+
+    >>> x = np.array([[[1.0], [3.0], [100.0]]], "float32")
+    >>> pyml.layers.GlobalAveragePooling1D()(x, mask=np.array([[True, True, False]])).numpy()
+    array([[2.]], dtype=float32)
+    """
+
+    rank = 1
+    reduce = staticmethod(ops.mean)
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(data_format=data_format, keepdims=keepdims, **kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        keep = ops.expand_dims(check_mask(self, mask, inputs), -1)
+        total = ops.sum(ops.where(keep, inputs, 0.0), axis=1, keepdims=self.keepdims)
+        return ops.divide(total, ops.sum(ops.cast(keep, inputs.dtype), axis=1, keepdims=self.keepdims))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
 GlobalAveragePooling2D = _global_class("average", 2, ops.mean)
 GlobalAveragePooling3D = _global_class("average", 3, ops.mean)
 GlobalMaxPooling1D = _global_class("max", 1, ops.max)

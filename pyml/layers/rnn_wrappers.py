@@ -117,7 +117,9 @@ class Bidirectional(Layer):
 class TimeDistributed(Layer):
     """Applies ``layer`` to every time step of ``(batch, timesteps, ...)`` inputs (one set of weights).
 
-    The steps are folded into the batch, so the wrapped layer runs once: ``(batch * timesteps, ...)``.
+    The steps are folded into the batch, so the wrapped layer runs once: ``(batch * timesteps, ...)``; layers that
+    act on the last axis alone (``Dense``, ``Embedding``, activations) run on the sequence as it is, which gives
+    the same numbers and keeps a model with a dynamic batch exportable (a folded batch is not a batch to export).
 
     >>> layer = pyml.layers.TimeDistributed(pyml.layers.Dense(4))
     >>> layer(np.ones((2, 5, 3), "float32")).shape
@@ -142,6 +144,10 @@ class TimeDistributed(Layer):
         prefix_weights(self.layer, self.name)
 
     def call(self, inputs, training=None):
+        if isinstance(self.layer, _PER_STEP_LAYERS):
+            # These already apply the same weights at every leading index: running them on (batch, steps, ...)
+            # gives the folded result, and keeps the batch axis a batch axis, so a dynamic batch exports.
+            return self.layer(inputs, training=training)
         batch, steps = inputs.shape[0], inputs.shape[1]
         folded = ops.reshape(inputs, (batch * steps,) + tuple(inputs.shape[2:]))
         out = self.layer(folded, training=training)
@@ -161,3 +167,14 @@ class TimeDistributed(Layer):
 
         config = dict(config)
         return cls(deserialize(config.pop("layer"), custom_objects), **config)
+
+
+def _per_step_layers():
+    from pyml.layers.activation_layers import ELU, LeakyReLU, ReLU
+    from pyml.layers.core import Activation, Dense
+    from pyml.layers.embedding import Embedding
+
+    return (Dense, Activation, ReLU, LeakyReLU, ELU, Embedding)
+
+
+_PER_STEP_LAYERS = _per_step_layers()

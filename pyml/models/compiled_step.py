@@ -291,7 +291,11 @@ def _tensors(x):
 
 def _dtype(array):
     """The dtype a batch array has as a Tensor (float64 data stays float64, int64 labels become int32)."""
-    return dtypes.of_array(np.asarray(array))
+    array = np.asarray(array)
+    if array.dtype.kind in "USO":
+        raise NotTraceable("the batch holds strings; only text layers that start a Sequential or are called on "
+                           "an Input run before the traced step (pyml.layers.host)")
+    return dtypes.of_array(array)
 
 
 __all__ = ["CompiledTrainStep", "FlatState", "NotTraceable", "untraceable_reason"]

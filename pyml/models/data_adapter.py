@@ -19,6 +19,11 @@ def to_numpy(value):
         return value.numpy()
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, (np.ndarray, Tensor)) for v in value):
         return [to_numpy(v) for v in value]  # several inputs, as Keras reads a list of arrays
+    first = value
+    while isinstance(first, (list, tuple)) and first:
+        first = first[0]
+    if isinstance(first, str):
+        return np.array(value, dtype=object)  # text, whole: NumPy's "<U" strings would drop trailing NULs
     array = np.asarray(value)
     # float64 data becomes float32 once here, as Keras standardises to floatx (not once per batch per layer)
     return array.astype(np.float32) if array.dtype == np.float64 else array

@@ -10,7 +10,7 @@
 The calls recorded when the model was defined (``Node``s) are replayed in order on real tensors;
 a layer called twice is shared (one set of weights).
 """
-from pyml.layers.input_layer import InputLayer, KerasTensor
+from pyml.layers.input_layer import InputLayer, KerasTensor, keras_tensors, map_tensors
 from pyml.models.model import Model
 
 
@@ -91,14 +91,13 @@ class Functional(Model):
         if len(given) != len(self.inputs):
             raise ValueError(f"Model {self.name!r} expects {len(self.inputs)} inputs. Received: {len(given)}")
         values = {id(t): x for t, x in zip(self.inputs, given)}
+        lookup = lambda t: values[id(t)]  # noqa: E731
         for node in self._nodes:
             if node.inputs is None:
                 continue
-            args = node.inputs
-            args = type(args)(values[id(t)] for t in args) if isinstance(args, (list, tuple)) else values[id(args)]
-            kwargs = dict(node.kwargs)
+            kwargs = map_tensors(lookup, node.kwargs)
             kwargs["training"] = kwargs.get("training", training)
-            out = node.layer(args, **kwargs)
+            out = node.layer(map_tensors(lookup, node.inputs), *map_tensors(lookup, node.args), **kwargs)
             for t, value in zip(node.outputs, _flatten(out)):
                 values[id(t)] = value
         results = [values[id(t)] for t in self.outputs]
@@ -124,9 +123,12 @@ class Functional(Model):
         for node in ordered:
             entry = {"layer": node.layer.name}
             if node.inputs is not None:
-                refs = [index[id(t)] for t in node.input_tensors()]
+                refs = [index[id(t)] for t in keras_tensors(node.inputs)]
                 entry["inputs"] = refs if isinstance(node.inputs, (list, tuple)) else refs[0]
-                entry["kwargs"] = {k: v for k, v in node.kwargs.items() if k != "training"}
+                reference = lambda t: {"keras_tensor": index[id(t)]}  # noqa: E731  (a tensor among the arguments)
+                entry["kwargs"] = map_tensors(reference, {k: v for k, v in node.kwargs.items() if k != "training"})
+                if node.args:
+                    entry["args"] = map_tensors(reference, list(node.args))
             nodes.append(entry)
         return {"name": self.name, "trainable": self.trainable,
                 "layers": [serialization.serialize(layer) for layer in self._layers],
@@ -161,6 +163,16 @@ class Functional(Model):
                                  f"Received: {ref!r}")
             return produced[n][k]
 
+        def resolve(value, where):
+            """A call argument with its ``{"keras_tensor": [node, output]}`` entries turned back into tensors."""
+            if isinstance(value, dict) and set(value) == {"keras_tensor"}:
+                return tensor(value["keras_tensor"], where)
+            if isinstance(value, dict):
+                return {k: resolve(v, f"{where}.{k}") for k, v in value.items()}
+            if isinstance(value, list):
+                return [resolve(v, f"{where}[{j}]") for j, v in enumerate(value)]
+            return value
+
         for i, entry in enumerate(config.get("nodes", [])):
             name = entry.get("layer") if isinstance(entry, dict) else None
             layer = layers.get(name)
@@ -175,7 +187,8 @@ class Functional(Model):
                 args = [tensor(ref, f"nodes[{i}].inputs[{j}]") for j, ref in enumerate(refs)]
             else:
                 args = tensor(refs, f"nodes[{i}].inputs")
-            produced.append(_flatten(layer(args, **entry.get("kwargs", {}))))
+            extra = resolve(entry.get("args", []), f"nodes[{i}].args")
+            produced.append(_flatten(layer(args, *extra, **resolve(entry.get("kwargs", {}), f"nodes[{i}].kwargs"))))
         ends = {}
         for key in ("inputs", "outputs"):
             if not isinstance(config.get(key), list) or not config[key]:

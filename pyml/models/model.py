@@ -12,6 +12,7 @@ Three ways to make one, as in Keras:
     ...     def call(self, inputs):
     ...         return self.dense(inputs)
 """
+from pyml.layers import host
 from pyml.layers.base import Layer, batchless_shape, normalize_shape
 from pyml.models.training import Trainer
 
@@ -31,6 +32,8 @@ class Model(Trainer, Layer):
     >>> model.predict(np.ones((4, 3)), verbose=0).shape
     (4, 2)
     """
+
+    _masks_from_sublayers = True  # a model's output carries the mask its last layer attached
 
     def __new__(cls, *args, **kwargs):
         if cls is Model and (len(args) >= 2 or "outputs" in kwargs or ("inputs" in kwargs and args)):
@@ -103,9 +106,12 @@ class Model(Trainer, Layer):
             specs = [(s, self.dtype) for s in (shapes if isinstance(shapes, list) else [shapes])]
         else:
             specs = self.input_specs()
-        if len(specs) == 1:
-            return graph_module.trace(lambda x: self(x, training=False), specs)
-        return graph_module.trace(lambda *xs: self(list(xs), training=False), specs)
+        # Host layers (text: pyml.layers.host) run before the graph, which starts at their output.
+        specs = host.output_specs(self, specs)
+        with host.skipping([layer for chain in host.chains(self).values() for layer in chain]):
+            if len(specs) == 1:
+                return graph_module.trace(lambda x: self(x, training=False), specs)
+            return graph_module.trace(lambda *xs: self(list(xs), training=False), specs)
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False):
         """Print a table of layers (name and type, output shape, parameter count) and the totals.

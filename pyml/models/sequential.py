@@ -1,4 +1,5 @@
 """``Sequential``: a plain stack of layers, each feeding the next (Keras ``keras.Sequential``)."""
+from pyml.layers import host
 from pyml.layers.base import Layer, batchless_shape, normalize_shape
 from pyml.layers.input_layer import InputLayer, KerasTensor
 from pyml.models.model import Model
@@ -89,7 +90,8 @@ class Sequential(Model):
         keep_batch = self._input_layer is not None and self._input_layer.batch_shape[0] is not None
         shape = shape if keep_batch else batchless_shape(shape)
         if self._input_layer is None or self._input_layer.batch_shape[1:] != shape[1:]:
-            dtype = self._input_layer.dtype if self._input_layer is not None else self.dtype
+            dtype = self._input_layer.dtype if self._input_layer is not None else host.input_dtype(self._layers,
+                                                                                                   self.dtype)
             self._input_layer = InputLayer(batch_shape=shape, dtype=dtype, name=f"{self.name}_input")
         self.built = True
         spec_shape, dtype = shape, self._input_layer.dtype

@@ -22,6 +22,7 @@ from pyml import callbacks as callbacks_module
 from pyml import metrics as metrics_module
 from pyml import optimizers
 from pyml.autodiff import GradientTape, no_grad
+from pyml.layers import host
 from pyml.models import compile_utils, data_adapter
 from pyml.models.compiled_step import CompiledTrainStep, NotTraceable
 from pyml.models.progbar import Progbar
@@ -41,6 +42,8 @@ def _tensor(value):
         return None
     if isinstance(value, list):
         return [_tensor(v) for v in value]
+    if isinstance(value, np.ndarray) and value.dtype.kind in "USO":
+        return value  # strings, for text layers a subclassed model calls (pyml.layers.host)
     return value if isinstance(value, Tensor) else Tensor(value)
 
 
@@ -222,8 +225,8 @@ class Trainer:
     def _check_input_shape(self, x):
         """Compare data with the model's declared input shape, naming both (before any layer fails)."""
         expected = self._declared_input_shape()
-        if expected is None or isinstance(expected, list) or isinstance(x, list):
-            return
+        if expected is None or isinstance(expected, list) or isinstance(x, list) or host.chains(self):
+            return  # several inputs are checked by their layers, text by the host layers (pyml.layers.host)
         received = tuple(np.shape(x))
         if len(received) != len(expected) or any(e is not None and e != r for e, r in zip(expected[1:], received[1:])):
             raise ValueError(f'Input of model "{self.name}" is incompatible with the model: expected shape '
@@ -295,7 +298,9 @@ class Trainer:
                 for step, (xb, yb, swb) in enumerate(batches):
                     cbs.on_train_batch_begin(step)
                     self._check_batch(xb, yb, "fit")
-                    loss, y_pred = self._train_batch(step_function, xb, yb, swb)
+                    xb, skip = host.preprocess(self, xb)
+                    with host.skipping(skip):
+                        loss, y_pred = self._train_batch(step_function, xb, yb, swb)
                     logs = self._update_metrics(loss, xb, yb, y_pred, swb)
                     cbs.on_train_batch_end(step, logs)
                     if self.stop_training:
@@ -345,8 +350,10 @@ class Trainer:
         for step, (xb, yb, swb) in enumerate(batches):
             cbs.on_test_batch_begin(step)
             self._check_batch(xb, yb, "evaluate")
+            xb, skip = host.preprocess(self, xb)
             xb, yb, swb = _tensor(xb), _tensor(yb), _tensor(swb)
-            loss, y_pred = self.test_step(xb, yb, swb)
+            with host.skipping(skip):
+                loss, y_pred = self.test_step(xb, yb, swb)
             logs = self._update_metrics(loss, xb, yb, y_pred, swb)
             cbs.on_test_batch_end(step, logs)
             if progbar:
@@ -375,7 +382,9 @@ class Trainer:
         with no_grad():
             for step, (xb, _, _) in enumerate(batches):
                 cbs.on_predict_batch_begin(step)
-                out = self(_tensor(xb), training=False)
+                xb, skip = host.preprocess(self, xb)
+                with host.skipping(skip):
+                    out = self(_tensor(xb), training=False)
                 outputs.append([o.numpy() for o in out] if isinstance(out, (list, tuple)) else out.numpy())
                 cbs.on_predict_batch_end(step, {"outputs": outputs[-1]})
                 if progbar:
@@ -395,8 +404,10 @@ class Trainer:
         xb, yb, swb = (data_adapter.to_numpy(v) for v in (x, y, sample_weight))
         self._check_batch(xb, yb, "train_on_batch")
         self._reset_metrics()
+        xb, skip = host.preprocess(self, xb)
         try:
-            loss, y_pred = self._train_batch(self._compiled_train_step(), xb, yb, swb)
+            with host.skipping(skip):
+                loss, y_pred = self._train_batch(self._compiled_train_step(), xb, yb, swb)
         finally:
             self._end_of_training()
         logs = self._update_metrics(loss, xb, yb, y_pred, swb)

@@ -9,12 +9,13 @@ Gradients, tracing and export come for free from the primitives they are made of
 import math
 
 from pyml import backend, dtypes
-from pyml.ops.elementwise import (abs, cast, convert_to_tensor, erf, exp, greater, less, log, maximum, minimum,
-                                  multiply, sigmoid, tanh, where)
-from pyml.ops.reduction import max, normalize_axes, sum
+from pyml.ops.elementwise import (abs, cast, convert_to_tensor, equal, erf, exp, greater, less, log, maximum,
+                                  minimum, multiply, sigmoid, tanh, where)
+from pyml.ops.reduction import max, min, normalize_axes, sum
 
 __all__ = ["ones_like", "zeros_like", "full_like", "square", "clip", "relu", "relu6", "leaky_relu", "elu",
-           "silu", "gelu", "softplus", "softmax", "log_softmax", "logsumexp", "stop_gradient"]
+           "silu", "gelu", "softplus", "softmax", "log_softmax", "logsumexp", "stop_gradient", "logical_not",
+           "logical_and", "logical_or", "any", "all"]
 
 
 def full_like(x, fill_value, dtype=None):
@@ -207,3 +208,53 @@ def logsumexp(x, axis=None, keepdims=False):
 
     return ops.reshape(total, tuple(d for i, d in enumerate(x.shape) if i not in axes))
 
+
+
+def _as_bool(x):
+    x = convert_to_tensor(x)
+    return x if x.dtype == "bool" else cast(x, "bool")
+
+
+def logical_not(x):
+    """Elementwise ``not x`` (non-bool inputs count as ``x != 0``).
+
+    >>> pyml.ops.logical_not(pyml.Tensor([True, False])).numpy()
+    array([False,  True])
+    """
+    return equal(_as_bool(x), False)
+
+
+def logical_and(x1, x2):
+    """Elementwise ``x1 and x2`` with broadcasting (non-bool inputs count as ``x != 0``).
+
+    >>> pyml.ops.logical_and(pyml.Tensor([True, True]), pyml.Tensor([True, False])).numpy()
+    array([ True, False])
+    """
+    return where(_as_bool(x1), _as_bool(x2), False)
+
+
+def logical_or(x1, x2):
+    """Elementwise ``x1 or x2`` with broadcasting (non-bool inputs count as ``x != 0``).
+
+    >>> pyml.ops.logical_or(pyml.Tensor([False, False]), pyml.Tensor([True, False])).numpy()
+    array([ True, False])
+    """
+    return where(_as_bool(x1), True, _as_bool(x2))
+
+
+def any(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
+    """Whether any element over ``axis`` is true (non-zero).
+
+    >>> pyml.ops.any(pyml.Tensor([[True, False], [False, False]]), axis=1).numpy()
+    array([ True, False])
+    """
+    return greater(max(cast(_as_bool(x), "float32"), axis=axis, keepdims=keepdims), 0.0)
+
+
+def all(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
+    """Whether every element over ``axis`` is true (non-zero).
+
+    >>> pyml.ops.all(pyml.Tensor([[True, False], [True, True]]), axis=1).numpy()
+    array([False,  True])
+    """
+    return greater(min(cast(_as_bool(x), "float32"), axis=axis, keepdims=keepdims), 0.0)

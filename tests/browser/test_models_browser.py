@@ -1,7 +1,12 @@
 """Keras-style models in Chromium: each model of ``tests/webexport/keras_models.py`` (CNN, depthwise conv,
 Batch/LayerNormalization, causal Conv1D, int32 Embedding, a functional model with Add/Concatenate,
-Conv2DTranspose, Conv3D, Dropout) is trained briefly in Python, exported with a dynamic batch, and run
-in one page session on the WebGPU, WebAssembly and plain-JavaScript backends, as a web page runs it.
+Conv2DTranspose, Conv3D, Dropout, Embedding(mask_zero) with masked pooling, causal MultiHeadAttention with an
+attention_mask input, a small transformer, and recurrent models: SimpleRNN, stacked LSTMs with go_backwards, GRU
+with reset_after true and false, an LSTM's return_sequences/return_state, LSTM and GRU under an explicit mask,
+Bidirectional LSTM and GRU (concat, ave), a masked Bidirectional SimpleRNN (sum) and Embedding(mask_zero) →
+Bidirectional LSTM) is trained briefly in
+Python, exported with a dynamic batch, and run in one page session on the WebGPU, WebAssembly and
+plain-JavaScript backends, as a web page runs it.
 
 Each model is loaded once per backend and run at batch 5 then batch 1 (so the WebGPU backend rebuilds
 its buffers, and the wasm backend its arena, for a new batch size between calls); the outputs must equal ``model.predict`` within 1e-4
@@ -12,7 +17,7 @@ that a dispatch passes 65,535 workgroups and must be folded.
 import numpy as np
 import pytest
 
-from tests.browser.harness import Harness, open_harness_page
+from tests.browser.harness import BrowserError, Harness, open_harness_page
 from tests.webexport.keras_models import MODELS, NUM_TEST, decisions, digits, predict, trained
 from webexport import export
 
@@ -105,4 +110,19 @@ def test_webgpu_folds_a_dispatch_past_65535_workgroups(session, bundle_url):
     expected = np.asarray(case.model.predict(x, verbose=0))
     assert np.abs(actual - expected).max() <= TOLERANCE
     np.testing.assert_array_equal(actual.argmax(axis=1), expected.argmax(axis=1))
+    assert not errors.unexpected(), errors.unexpected()
+
+
+@pytest.mark.parametrize("backend", ["webgpu", "cpu"])
+@pytest.mark.parametrize("steps", [30, 10])
+def test_a_sequence_of_another_length_is_refused_naming_the_input_and_both_lengths(session, bundle_url, backend, steps):
+    """Export fixes the number of time steps (static shapes); a longer (or shorter) sequence is refused before
+    anything runs (Python's loader: tests/webexport/test_models_native.py)."""
+    harness, errors = session
+    if backend == "webgpu":
+        harness.require_webgpu()
+    x = np.zeros((2, steps, 3), np.float32)
+    with pytest.raises(BrowserError, match=rf'input "\w+": a sequence of {steps} steps, but the model was exported '
+                                           rf"for sequences of 20 steps .*{'cut' if steps > 20 else 'pad'} the sequence"):
+        harness.run_series(bundle_url("bidirectional"), backend, [[x]])
     assert not errors.unexpected(), errors.unexpected()

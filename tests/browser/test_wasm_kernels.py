@@ -7,7 +7,8 @@ tiles (one row, one column, K = 1, K = 2000, rows past a 4-row tile, columns pas
 a 32-column wide tile, a batch of matrices), every kind of fused epilogue (bias, clamps, residual, per-row
 operand, programs with tanh/erf/exp/log/where...) on a matmul and on a convolution, convolutions (1-3
 spatial dims, strides, dilation, padding, groups, depthwise with one and two outputs per channel), pooling,
-softmax and log-softmax, a model whose ops partly have no wasm kernel (JS steps on wasm memory), and a
+softmax and log-softmax, the recurrence (rnn_scan: every cell, masks, go_backwards, units past a vector or a panel), a model whose
+ops partly have no wasm kernel (JS steps on wasm memory), and a
 model run at batch sizes that change between calls (the arena re-planned, then taken from the cache).
 Every case runs on both builds: relaxed SIMD (fused multiply-add; what Chromium takes) and plain SIMD128
 (what a browser without relaxed SIMD takes: here the relaxed probe is made to fail). All cases of a build
@@ -22,6 +23,8 @@ from pyml.graph import trace
 from pyml.ops import registry
 from tests.browser.harness import Harness, open_harness_page
 from tests.op_samples.conv import conv_reference, pool_reference
+from tests.webexport.recurrent_reference import random_case
+from tests.webexport.recurrent_reference import rnn_scan as scan_reference
 from webexport import export
 
 ops = pyml.ops
@@ -117,6 +120,27 @@ def js_between_case():
     return graph, [x], np.maximum(np.concatenate([h, np.exp(h * 0.1)], axis=-1) @ w2.numpy(), 0), "js"
 
 
+def scan_case(cell, batch, units, masked=False, **attrs):
+    """rnn_scan with its recurrent kernel (and GRU's recurrent bias) a constant, as a trained layer has them;
+    xp, the initial states and the mask are inputs. 21 steps."""
+    steps = 21
+    inputs = random_case(cell, batch, steps, units, masked=masked, seed=units)
+    u = pyml.Variable(inputs[1], name="rnn/recurrent_kernel")
+    b_rec = pyml.Variable(inputs[2], name="rnn/recurrent_bias") if cell == "gru" else None
+    feeds = [x for i, x in enumerate(inputs) if i != 1 and not (cell == "gru" and i == 2)]
+    if cell == "gru":
+        attrs.setdefault("reset_after", True)
+
+    def fn(xp, *rest):
+        states, mask = (rest[:-1], rest[-1]) if masked else (rest, None)
+        return ops.rnn_scan(cell, xp, u, *states, recurrent_bias=b_rec, mask=mask, **attrs)
+
+    graph = trace(fn, [((None, *x.shape[1:]), "float32") for x in feeds])
+    full = {"activation": "tanh", "recurrent_activation": "sigmoid", "go_backwards": False, "reset_after": False,
+            **attrs}
+    return graph, feeds, scan_reference(*inputs, cell=cell, units=units, masked=masked, **full), "rnn_scan"
+
+
 CASES = {
     "matmul-1x1x1": lambda: matmul_case(1, 1, 1),
     "matmul-1x70x65-wide-tiles": lambda: matmul_case(1, 70, 65),
@@ -153,6 +177,14 @@ CASES = {
     "softmax-n1000": lambda: softmax_case(1000),
     "log_softmax-n7": lambda: softmax_case(7, log=True),
     "js-steps-between-wasm-steps": js_between_case,
+    "rnn_scan-lstm-batch1": lambda: scan_case("lstm", 1, 16),
+    "rnn_scan-lstm-13-units-masked-backwards": lambda: scan_case("lstm", 5, 13, masked=True, go_backwards=True),
+    "rnn_scan-gru-reset-after": lambda: scan_case("gru", 3, 10),
+    "rnn_scan-gru-reset-before-masked": lambda: scan_case("gru", 6, 9, masked=True, reset_after=False),
+    "rnn_scan-simple-relu-batch1": lambda: scan_case("simple", 1, 7, activation="relu"),
+    "rnn_scan-lstm-hard-sigmoid-softsign": lambda: scan_case("lstm", 2, 12, activation="softsign",
+                                                             recurrent_activation="hard_sigmoid"),
+    "rnn_scan-simple-linear-masked": lambda: scan_case("simple", 4, 33, masked=True, activation="linear"),
 }
 
 

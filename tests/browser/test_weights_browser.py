@@ -119,7 +119,8 @@ RUN_WITH_VARIANTS = """async ([url, runs]) => {
 
 
 @pytest.mark.parametrize("tier", ["float16", "int8"])
-@pytest.mark.parametrize("name, batches", [("mlp", (1, 7)), ("convnet", (1, 7)), ("shared", (2,))])
+@pytest.mark.parametrize("name, batches", [("mlp", (1, 7)), ("convnet", (1, 7)), ("shared", (2,)),
+                                           ("recurrent", (1, 9))])
 def test_webgpu_kernels_unpack_stored_weights_as_python_reads_them(harness, web_server, name, batches, tier):
     harness.require_webgpu()
     graph = weight_models.graph(name)

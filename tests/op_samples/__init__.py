@@ -43,6 +43,5 @@ def all_samples():
 # (tests/browser/test_ops_browser.py): adding a kernel means deleting its line here, and a new primitive
 # without kernels must be listed here by name. Nothing is skipped silently.
 NOT_YET_EXPORTABLE = {
-    "rnn_scan": "WGSL/JS kernels: branch rnnexport",
     "rnn_scan_grad": "training in the browser is issue #12 (rnn_scan's backward pass, a NumPy BPTT loop)",
 }

@@ -12,9 +12,11 @@ MODULES = [
     "pyml.callbacks", "pyml.layers", "pyml.layers.base", "pyml.layers.core", "pyml.layers.conv",
     "pyml.layers.pooling", "pyml.layers.normalization", "pyml.layers.embedding", "pyml.layers.input_layer",
     "pyml.layers.merging", "pyml.layers.serialization", "pyml.layers.conv_transpose", "pyml.layers.reshaping",
-    "pyml.layers.activation_layers", "pyml.layers.rnn_cells", "pyml.layers.rnn", "pyml.layers.rnn_wrappers",
+    "pyml.layers.activation_layers", "pyml.layers.call_args", "pyml.layers.masking", "pyml.layers.attention",
+    "pyml.layers.multi_head_attention", "pyml.layers.rnn_cells", "pyml.layers.rnn", "pyml.layers.rnn_wrappers",
     "pyml.models", "pyml.models.model",
     "pyml.models.sequential", "pyml.models.functional",
+    "pyml.layers.text_ops", "pyml.layers.lookup", "pyml.layers.text_vectorization", "pyml.layers.host",
 ]
 
 

@@ -205,8 +205,279 @@ def dropout():
     return Recipe(model, _digit_split(), "sparse_categorical_crossentropy", "softmax")
 
 
+# ---- recurrent models: >= 20 steps each; the exported recurrence is one rnn_scan step per layer ----------
+def _sequence_label(x):
+    """Did feature 0 sum to more than feature 1 over the sequence (a task that needs every step)."""
+    return (x[:, :, 0].sum(axis=1) > x[:, :, 1].sum(axis=1)).astype(np.int32)
+
+
+def simple_rnn():
+    """SimpleRNN(12) over 24 steps → Dense softmax."""
+    model = pyml.Sequential([pyml.Input(shape=(24, 4)), layers.SimpleRNN(12), layers.Dense(2, activation="softmax")])
+    return Recipe(model, _synthetic((24, 4), _sequence_label, seed=9), "sparse_categorical_crossentropy", "softmax")
+
+
+def stacked_lstm():
+    """LSTM(16, return_sequences) → LSTM(8, go_backwards) over 22 steps → Dense softmax (stacked, reversed)."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(22, 3)),
+        layers.LSTM(16, return_sequences=True),
+        layers.LSTM(8, go_backwards=True),
+        layers.Dense(2, activation="softmax"),
+    ])
+    return Recipe(model, _synthetic((22, 3), _sequence_label, seed=10), "sparse_categorical_crossentropy", "softmax")
+
+
+def time_distributed():
+    """TimeDistributed(Dense(8, relu)) on each of 20 steps → GRU(6) → Dense softmax (the wrapped Dense runs on the
+    sequence as it is, so the batch stays dynamic)."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(20, 4)),
+        layers.TimeDistributed(layers.Dense(8, activation="relu")),
+        layers.GRU(6),
+        layers.Dense(2, activation="softmax"),
+    ])
+    return Recipe(model, _synthetic((20, 4), _sequence_label, seed=12), "sparse_categorical_crossentropy", "softmax")
+
+
+class MinimalRNNCell(layers.Layer):
+    """The cell of Keras's "writing your own cell" example: h = tanh(x W + h_prev U)."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = self.state_size = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform", name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, self.units), initializer="orthogonal",
+                                                name="recurrent_kernel")
+
+    def call(self, inputs, states):
+        h = pyml.ops.tanh(pyml.ops.matmul(inputs, self.kernel) + pyml.ops.matmul(states[0], self.recurrent_kernel))
+        return h, [h]
+
+
+def custom_cell():
+    """RNN over a user-written cell (20 steps of ordinary ops, no rnn_scan) → Dense softmax."""
+    model = pyml.Sequential([pyml.Input(shape=(20, 4)), layers.RNN(MinimalRNNCell(8)),
+                             layers.Dense(2, activation="softmax")])
+    return Recipe(model, _synthetic((20, 4), _sequence_label, seed=13), "sparse_categorical_crossentropy", "softmax")
+
+
+def gru():
+    """GRU(10) (reset_after, Keras 3's default) and GRU(6, reset_after=False, return_sequences) side by side over
+    20 steps; the second's sequence averaged over time."""
+    inputs = pyml.Input(shape=(20, 3))
+    after = layers.GRU(10)(inputs)
+    before = layers.GlobalAveragePooling1D()(layers.GRU(6, reset_after=False, return_sequences=True)(inputs))
+    model = pyml.Model(inputs, layers.Dense(2, activation="softmax")(layers.Concatenate()([after, before])))
+    return Recipe(model, _synthetic((20, 3), _sequence_label, seed=11), "sparse_categorical_crossentropy", "softmax")
+
+
+def lstm_states():
+    """LSTM(8, return_sequences, return_state) over 20 steps: the sequence's mean, h and c all feed the Dense."""
+    inputs = pyml.Input(shape=(20, 3))
+    sequence, h, c = layers.LSTM(8, return_sequences=True, return_state=True)(inputs)
+    merged = layers.Concatenate()([layers.GlobalAveragePooling1D()(sequence), h, c])
+    model = pyml.Model(inputs, layers.Dense(2, activation="softmax")(merged))
+    return Recipe(model, _synthetic((20, 3), _sequence_label, seed=12), "sparse_categorical_crossentropy", "softmax")
+
+
+class _MaskedRNNs(pyml.Model):
+    """A subclassed model, the way a mask input reaches a layer's ``mask=`` argument today."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = layers.LSTM(8)
+        self.gru = layers.GRU(5, return_sequences=True)
+        self.pool = layers.GlobalAveragePooling1D()
+        self.dense = layers.Dense(2, activation="softmax")
+
+    def call(self, inputs):
+        x, mask = inputs
+        merged = pyml.ops.concatenate([self.lstm(x, mask=mask), self.pool(self.gru(x, mask=mask))], axis=-1)
+        return self.dense(merged)
+
+
+def masked_rnns():
+    """An explicit mask input (1 = real step; each sequence padded at its end) into an LSTM and a GRU that
+    returns sequences (masked outputs carry the state), over 21 steps. Two inputs."""
+    (x_train, m_train), y_train, (x_test, m_test) = _masked_sequences(21, seed=13)
+    return Recipe(_MaskedRNNs(), ([x_train, m_train], y_train, [x_test, m_test]), "sparse_categorical_crossentropy",
+                  "softmax")
+
+
+def _masked_sequences(steps, seed):
+    """``((x, mask), y, (x_test, mask_test))``: 3 features per step, each sequence 5..steps long (padded at its
+    end: zeros in x, 0 in the float mask), labelled by ``_sequence_label``."""
+    rng = np.random.default_rng(seed)
+    n = NUM_TRAIN + NUM_TEST
+    lengths = rng.integers(5, steps + 1, n)
+    m = (np.arange(steps)[None, :] < lengths[:, None]).astype(np.float32)
+    x = rng.standard_normal((n, steps, 3)).astype(np.float32) * m[:, :, None]
+    y = _sequence_label(x)
+    return (x[:NUM_TRAIN], m[:NUM_TRAIN]), y[:NUM_TRAIN], (x[NUM_TRAIN:], m[NUM_TRAIN:])
+
+
+def bidirectional():
+    """Bidirectional(LSTM(8, return_sequences)) concat → Bidirectional(GRU(6), merge_mode="ave") over 20 steps."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(20, 3)),
+        layers.Bidirectional(layers.LSTM(8, return_sequences=True)),
+        layers.Bidirectional(layers.GRU(6), merge_mode="ave"),
+        layers.Dense(2, activation="softmax"),
+    ])
+    return Recipe(model, _synthetic((20, 3), _sequence_label, seed=14), "sparse_categorical_crossentropy", "softmax")
+
+
+class _MaskedBidirectional(pyml.Model):
+    """Bidirectional(SimpleRNN, merge_mode="sum") under an explicit mask: the backward layer walks the mask
+    backwards too, and masked outputs are zeros (Bidirectional sets zero_output_for_mask)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = layers.Bidirectional(layers.SimpleRNN(6, return_sequences=True), merge_mode="sum")
+        self.pool = layers.GlobalAveragePooling1D()
+        self.dense = layers.Dense(2, activation="softmax")
+
+    def call(self, inputs):
+        x, mask = inputs
+        return self.dense(self.pool(self.rnn(x, mask=mask)))
+
+
+def masked_bidirectional():
+    """``_MaskedBidirectional`` over 20 steps, sequences padded at their end."""
+    (x_train, m_train), y_train, (x_test, m_test) = _masked_sequences(20, seed=15)
+    return Recipe(_MaskedBidirectional(), ([x_train, m_train], y_train, [x_test, m_test]),
+                  "sparse_categorical_crossentropy", "softmax")
+
+
+SEQUENCE_LENGTH = 20  # sequence models run over at least 20 steps
+
+
+def padded_ids(n, length, vocabulary, seed, shortest=1):
+    """``n`` rows of ids in ``1..vocabulary-1``, each padded with 0 after a random length (rows 0 and 1 of
+    the held-out examples: the shortest and the full length)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, vocabulary, (n, length)).astype(np.int32)
+    sizes = rng.integers(shortest, length + 1, n)
+    sizes[-NUM_TEST:][:2] = shortest, length
+    for row, size in enumerate(sizes):
+        ids[row, size:] = 0
+    return ids
+
+
+def masked_pooling():
+    """Embedding(mask_zero=True) → GlobalAveragePooling1D over the unmasked steps → Dense softmax, on ids
+    padded with 0 over 20 steps: the mask is part of the exported graph."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(SEQUENCE_LENGTH,), dtype="int32"),
+        layers.Embedding(30, 8, mask_zero=True),
+        layers.GlobalAveragePooling1D(),
+        layers.Dense(2, activation="softmax"),
+    ])
+    ids = padded_ids(NUM_TRAIN + NUM_TEST, SEQUENCE_LENGTH, 30, seed=9)
+    label = ((ids > 0) & (ids < 15)).sum(1) * 2 > (ids > 0).sum(1)  # mostly low ids among the real tokens
+    return Recipe(model, (ids[:NUM_TRAIN], label[:NUM_TRAIN].astype(np.int32), ids[NUM_TRAIN:]),
+                  "sparse_categorical_crossentropy", "softmax")
+
+
+def attention():
+    """Functional self-attention: Dense → MultiHeadAttention(causal, attention_mask from a bool input) →
+    GlobalAveragePooling1D → Dense; 4-D batched matmuls and the masked softmax, with a dynamic batch."""
+    x = pyml.Input(shape=(SEQUENCE_LENGTH, 6))
+    mask = pyml.Input(shape=(SEQUENCE_LENGTH, SEQUENCE_LENGTH), dtype="bool")
+    hidden = layers.Dense(16)(x)
+    attended = layers.MultiHeadAttention(num_heads=2, key_dim=8)(hidden, hidden, attention_mask=mask,
+                                                                 use_causal_mask=True)
+    model = pyml.Model([x, mask], layers.Dense(1)(layers.GlobalAveragePooling1D()(attended)))
+    rng = np.random.default_rng(10)
+    n = NUM_TRAIN + NUM_TEST
+    values = rng.standard_normal((n, SEQUENCE_LENGTH, 6)).astype(np.float32)
+    masks = rng.random((n, SEQUENCE_LENGTH, SEQUENCE_LENGTH)) > 0.3
+    target = values[:, :, 0].cumsum(1).mean(1, keepdims=True) / SEQUENCE_LENGTH
+    data = ([values[:NUM_TRAIN], masks[:NUM_TRAIN]], target[:NUM_TRAIN], [values[NUM_TRAIN:], masks[NUM_TRAIN:]])
+    return Recipe(model, data, "mse", "regression")
+
+
+def luong_attention():
+    """Masking (all-zero steps at each sequence's end) → Dense → Attention (dot, scaled) and AdditiveAttention,
+    query and value masks from the Masking layer → their sum pooled over the real steps → Dense softmax."""
+    x = pyml.Input(shape=(SEQUENCE_LENGTH, 4))
+    hidden = layers.Dense(8)(layers.Masking(0.0)(x))
+    dot = layers.Attention(use_scale=True)([hidden, hidden])
+    additive = layers.AdditiveAttention()([hidden, hidden])
+    pooled = layers.GlobalAveragePooling1D()(layers.Add()([dot, additive]))
+    model = pyml.Model(x, layers.Dense(2, activation="softmax")(pooled))
+    real = padded_ids(NUM_TRAIN + NUM_TEST, SEQUENCE_LENGTH, 2, seed=15, shortest=3) > 0
+    values = np.random.default_rng(14).standard_normal(real.shape + (4,)).astype(np.float32) * real[:, :, None]
+    return Recipe(model, (values[:NUM_TRAIN], _sequence_label(values[:NUM_TRAIN]), values[NUM_TRAIN:]),
+                  "sparse_categorical_crossentropy", "softmax")
+
+
+class PositionEmbedding(layers.Layer):
+    """Token embeddings (id 0 is padding, masked) plus learned position embeddings: an ordinary user layer."""
+
+    def __init__(self, sequence_length, vocabulary_size, embed_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.sequence_length, self.vocabulary_size, self.embed_dim = sequence_length, vocabulary_size, embed_dim
+        self.tokens = layers.Embedding(vocabulary_size, embed_dim, mask_zero=True)
+        self.positions = layers.Embedding(sequence_length, embed_dim)
+
+    def call(self, ids):
+        return self.tokens(ids) + self.positions(np.arange(self.sequence_length, dtype=np.int32)[None])
+
+    def compute_mask(self, ids, mask=None):
+        return self.tokens.compute_mask(ids)
+
+    def get_config(self):
+        return {**super().get_config(), "sequence_length": self.sequence_length,
+                "vocabulary_size": self.vocabulary_size, "embed_dim": self.embed_dim}
+
+
+def small_transformer(length=SEQUENCE_LENGTH, vocabulary=12, width=16):
+    """PositionEmbedding → causal MultiHeadAttention + residual → LayerNormalization → feed-forward + residual →
+    LayerNormalization → GlobalAveragePooling1D (masked) → Dense softmax."""
+    ids = pyml.Input((length,), dtype="int32")
+    x = PositionEmbedding(length, vocabulary, width)(ids)
+    attended = layers.MultiHeadAttention(num_heads=2, key_dim=8)(x, x, use_causal_mask=True)
+    x = layers.LayerNormalization()(layers.Add()([x, attended]))
+    x = layers.LayerNormalization()(layers.Add()([x, layers.Dense(width)(layers.Dense(32, activation="relu")(x))]))
+    return pyml.Model(ids, layers.Dense(2, activation="softmax")(layers.GlobalAveragePooling1D()(x)))
+
+
+def token_task(n, length=SEQUENCE_LENGTH, seed=0):
+    """Ids 1..11 padded with 0; label: does token 7 come before token 3 (a token that is absent never comes)."""
+    ids = padded_ids(n, length, 12, seed, shortest=3)
+    first = lambda token: np.where((ids == token).any(1), (ids == token).argmax(1), length)  # noqa: E731
+    return ids, (first(7) < first(3)).astype(np.int32)
+
+
+def transformer():
+    """The small transformer above on the token-order task."""
+    ids, labels = token_task(NUM_TRAIN + NUM_TEST, seed=11)
+    return Recipe(small_transformer(), (ids[:NUM_TRAIN], labels[:NUM_TRAIN], ids[NUM_TRAIN:]),
+                  "sparse_categorical_crossentropy", "softmax")
+
+
+def embedding_bidirectional():
+    """Embedding(12, 8, mask_zero=True) on padded ids → Bidirectional(LSTM(8)), its mask from the Embedding (the
+    padding carries both directions' states) → Dense softmax, on the token-order task."""
+    ids, labels = token_task(NUM_TRAIN + NUM_TEST, seed=16)
+    model = pyml.Sequential([
+        pyml.Input(shape=(SEQUENCE_LENGTH,), dtype="int32"),
+        layers.Embedding(12, 8, mask_zero=True),
+        layers.Bidirectional(layers.LSTM(8)),
+        layers.Dense(2, activation="softmax"),
+    ])
+    return Recipe(model, (ids[:NUM_TRAIN], labels[:NUM_TRAIN], ids[NUM_TRAIN:]), "sparse_categorical_crossentropy",
+                  "softmax")
+
+
 MODELS = {f.__name__: f for f in (cnn, depthwise, normalization, causal_conv1d, embedding, branches, upsampling,
-                                   conv3d, dropout)}
+                                   conv3d, dropout, masked_pooling, attention, luong_attention, transformer, simple_rnn,
+                                   stacked_lstm, time_distributed, custom_cell, gru, lstm_states, masked_rnns, bidirectional,
+                                   masked_bidirectional, embedding_bidirectional)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -217,7 +488,8 @@ def trained(name):
     x_train, y_train, x_test = recipe.data
     recipe.model.compile(optimizer=pyml.optimizers.Adam(learning_rate=LEARNING_RATE), loss=recipe.loss)
     history = recipe.model.fit(x_train, y_train, epochs=recipe.epochs, batch_size=32, verbose=0)
-    return TrainedModel(name, recipe.model, [x_test], recipe.kind, list(history.history["loss"]))
+    x_test = x_test if isinstance(x_test, list) else [x_test]
+    return TrainedModel(name, recipe.model, x_test, recipe.kind, list(history.history["loss"]))
 
 
 def predict(case, batch=NUM_TEST):

@@ -119,3 +119,20 @@ def test_an_alias_of_a_weight_names_its_entry():
     cpu = plan_cpu(Graph(nodes, ["x"], ["v2"], {"c": np.arange(6, dtype=np.float32)}))
     assert cpu.to_json()["values"]["v1"] == {"weight": "c"}
     assert format_cpu_plan(cpu) == "js  v2/add  (%x, %v1) -> %v2"
+
+
+def test_rnn_scan_is_one_wasm_step_when_its_recurrent_kernel_is_a_constant():
+    u = pyml.Variable(RNG.standard_normal((3, 12)).astype(np.float32), name="lstm/recurrent_kernel")
+
+    def lstm(x, state, u=u):
+        return ops.rnn_scan("lstm", x, u, state, state)
+
+    def kernels(u):
+        graph = optimize(trace(lambda x, s: lstm(x, s, u), [((None, 5, 12), "float32"), ((None, 3), "float32")]))
+        return [s.kernel for s in plan_cpu(graph).steps]
+
+    assert kernels(u) == ["rnn_scan"]
+    assert kernels(u * 1.0) == ["rnn_scan"]  # folded into a constant
+    traced = trace(lambda x, s, w: lstm(x, s, w), [((None, 5, 12), "float32"), ((None, 3), "float32"),
+                                                   ((3, 12), "float32")])
+    assert [s.kernel for s in plan_cpu(optimize(traced)).steps] == ["js"]  # u an input: the JS kernel

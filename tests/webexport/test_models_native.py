@@ -9,6 +9,8 @@ passes written from the layers' weights, so an export that agrees with a wrong `
 import numpy as np
 import pytest
 
+import pyml
+
 from tests.webexport.helpers import ATOL, RTOL
 from tests.webexport.keras_models import MODELS, NUM_TEST, decisions, digits, predict, trained
 from webexport import export, load_bundle, run_bundle
@@ -134,3 +136,35 @@ def test_a_batch_past_65535_workgroups_folds_its_dispatch(bundles):
     expected = np.asarray(case.model.predict(x, verbose=0))
     np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(actual.argmax(axis=1), expected.argmax(axis=1))
+
+
+@pytest.mark.parametrize("steps", [30, 10])
+def test_a_sequence_of_another_length_is_refused_naming_the_input_and_both_lengths(bundles, steps):
+    """Export fixes the number of time steps: run_bundle refuses another length as the JS loader does."""
+    bundle = bundles("bidirectional")
+    (name,) = bundle.graph.inputs
+    with pytest.raises(ValueError, match=rf"input '{name}': a sequence of {steps} steps, but the model was exported "
+                                         rf"for sequences of 20 steps .*{'cut' if steps > 20 else 'pad'} the sequence"):
+        run_bundle(bundle, np.zeros((2, steps, 3), np.float32))
+
+
+SEQUENCE_LAYERS = {"SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional", "TimeDistributed", "Masking", "Embedding",
+                   "GlobalAveragePooling1D", "MultiHeadAttention", "Attention", "AdditiveAttention",
+                   "LayerNormalization"}
+
+
+def test_every_sequence_layer_has_a_parity_model():
+    """Issue #7: no sequence layer escapes the native and browser parity tables (MODELS drives both)."""
+    used = set()
+
+    def collect(layer):
+        used.add(type(layer).__name__)
+        for child in vars(layer).values():
+            for item in child if isinstance(child, (list, tuple)) else [child]:
+                if isinstance(item, pyml.layers.Layer) and type(item).__name__ not in used:
+                    collect(item)
+
+    for build in MODELS.values():
+        for layer in build().model.layers:
+            collect(layer)
+    assert SEQUENCE_LAYERS - used == set()

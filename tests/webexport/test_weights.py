@@ -187,7 +187,8 @@ def packed(tmp_path_factory):
 
 
 @pytest.mark.parametrize("tier", ["float16", "int8"])
-@pytest.mark.parametrize("name, batches", [("mlp", (1, 7)), ("convnet", (1, 7)), ("shared", (2,)), ("tiles", (1,))])
+@pytest.mark.parametrize("name, batches", [("mlp", (1, 7)), ("convnet", (1, 7)), ("shared", (2,)), ("tiles", (1,)),
+                                           ("recurrent", (1, 9))])
 def test_kernels_unpacking_stored_weights_match_the_interpreter_on_them(packed, name, batches, tier):
     g, folder = packed[name, tier]
     bundle = load_bundle(folder)

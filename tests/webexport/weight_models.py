@@ -10,6 +10,8 @@ packed.wgsl.j2), shared by the native (tests/webexport/test_weights.py) and brow
   element), Dense 180→32 (vec4 GEMV / tiled), plus Dense 4608→32 from the depthwise output (split-K), added.
 - ``shared``: one weight read by a matmul and by an elementwise ``mul``, so it must stay float32 on the GPU.
 - ``tiles``: a static 256×64 @ 64×64 matmul (workgroup-memory tiles).
+- ``recurrent``: an LSTM of 24 units over 20 steps (rnn_scan, its recurrent kernel read as stored, one int8
+  scale per gate column; the multi-row variant from batch 8), after a Dense 5→96 input projection.
 
 Every weight matrix has at least ``webexport.weights.MIN_QUANTIZED_ELEMENTS`` elements (the tiers store it),
 scaled by 1/sqrt(fan-in) so outputs stay near 1 and a 1e-5 tolerance means float32 rounding.
@@ -33,6 +35,7 @@ CONV = {"winograd": _weight((3, 3, 8, 128), "conv/kernel"), "depthwise": _weight
         "gemm": _weight((2, 2, 128, 64), "down/kernel"), "pointwise": _weight((1, 1, 64, 20), "pointwise/kernel"),
         "dense": _weight((180, 32), "dense/kernel"),
         "long": _weight((4608, 32), "long/kernel")}
+RECURRENT = {"kernel": _weight((5, 96), "lstm/kernel"), "recurrent": _weight((24, 96), "lstm/recurrent_kernel")}
 SHARED = _weight((64, 32), "shared/kernel")
 TILES = _weight((64, 64), "tiles/kernel")
 
@@ -57,18 +60,25 @@ def tiles(x):
     return pyml.ops.matmul(x, TILES)
 
 
+def recurrent(x):
+    xp = pyml.ops.matmul(x, RECURRENT["kernel"])
+    h0 = pyml.ops.zeros_like(xp[:, 0, :24])
+    return pyml.ops.rnn_scan("lstm", xp, RECURRENT["recurrent"], h0, h0 + 0.5)
+
+
 GRAPHS = {  # name: (graph builder, input shape per example or the static shape)
     "mlp": (mlp, (None, 50)),
     "convnet": (convnet, (None, 6, 6, 8)),
     "shared": (shared, (None, 64)),
     "tiles": (tiles, (256, 64)),
+    "recurrent": (recurrent, (None, 20, 5)),
 }
 # Text each graph's kernels must contain, so the tests cover the programs they are written for: whole words of
 # a packed weight (_unpack), Winograd's filter transform, the implicit GEMM (w_row), the direct conv (grp),
 # split-K, the workgroup-memory tiles.
 PROGRAMS = {"mlp": ["// matmul+add+tanh", "in1_unpack("],
             "convnet": ["// conv.filter", "let w_row", "let grp", "// matmul.partial", "// matmul.reduce", "in1_at("],
-            "shared": ["// mul"], "tiles": ["var<workgroup> tile_b"]}
+            "shared": ["// mul"], "tiles": ["var<workgroup> tile_b"], "recurrent": ["// rnn_scan", "in1_at("]}
 
 
 def graph(name):

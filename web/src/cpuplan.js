@@ -7,7 +7,7 @@ import { checkSlots, checkSlotSize, hasOwn, isObject } from "./bundle.js";
 
 // kernel -> the op its first node must be (null: a "js" step, one node of any op)
 const CPU_KERNELS = { matmul: "matmul", conv: "conv", depthwise: "conv", max_pool: "max_pool", avg_pool: "avg_pool",
-  softmax: "max", log_softmax: "max", js: null };
+  softmax: "max", log_softmax: "max", rnn_scan: "rnn_scan", js: null };
 
 /**
  * The register-program instruction names, in the order of the C enum (web/wasm/epilogue.h): an op's

@@ -33,7 +33,7 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   }
   // The bundle downloads while the backend is chosen and the kernels compile (the wasm, or the WebGPU
   // pipelines, which need only the manifest).
-  const bundle = fetchManifest(url);
+  const bundle = fetchManifest(url).then(checkText);
   const weights = bundle.then(({ manifest, url: href }) => fetchWeights(manifest, href, { onProgress }));
   weights.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
   let reason = `backend "${backend}" was asked for`;
@@ -68,6 +68,10 @@ async function loadOnGpu(manifest, weights, adapter, reason, onProgress) {
   if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
   return new Model(manifest, { backend: "webgpu", gpu, adapter: info, reason });
 }
+
+// Only a bundle with a text input (inputs[i].text) fetches text.js, which checks that field at load.
+const textModule = (manifest) => (manifest.inputs.some((s) => s.text) ? import("./text.js") : null);
+const checkText = async (b) => ((await textModule(b.manifest))?.validateText(b.manifest), b);
 
 function adapterInfo(adapter) {
   const info = adapter.info || {};
@@ -118,14 +122,15 @@ export class Model {
 
   /**
    * Run a single-input, single-output model.
-   * @param {Float32Array|Int32Array|Uint8Array|number[]|Array} input  a typed or flat array with `shape`,
-   *   or nested arrays whose shape is inferred. Without `shape`, a flat array takes the input's declared
-   *   shape (a dynamic batch is inferred from the length).
+   * @param {Float32Array|Int32Array|Uint8Array|number[]|Array|string|string[]} input  a typed or flat array with
+   *   `shape`, or nested arrays whose shape is inferred. Without `shape`, a flat array takes the input's declared
+   *   shape (a dynamic batch is inferred from the length). A text input also takes strings (see `tokenize`).
    * @param {number[]} [shape]  the input's shape, e.g. [4, 64]
    * @returns {Promise<{data: Float32Array|Int32Array|Uint8Array, shape: number[], dtype: string}>}
    * @example
    *   const y = await model.predict(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
    *   const z = await model.predict([[1, 2, 3], [4, 5, 6]]);   // same
+   *   const p = await textModel.predict(["a great film", "dull"]);   // strings, tokenized as in Python
    */
   async predict(input, shape = undefined) {
     const { inputs, outputs } = this.#manifest;
@@ -149,7 +154,9 @@ export class Model {
       throw new Error(`run: expected an array of ${this.#manifest.inputs.length} input(s) ` +
         `(${this.#manifest.inputs.map((v) => v.name).join(", ")}). Received: ${Array.isArray(inputs) ? `${inputs.length} items` : typeof inputs}`);
     }
-    const { values, batch } = prepareInputs(this.#manifest.inputs, inputs);
+    const text = await textModule(this.#manifest);
+    if (text) inputs = text.textInputs(this.#manifest.inputs, inputs);
+    const { values, batch } = prepareInputs(this.#manifest.inputs, inputs, this.#manifest.graph);
     const work = this.#queue.then(() => {
       if (this.#closed) throw new Error(`this Model cannot run: ${this.#closed}`);
       const { gpu, run } = this.#state;
@@ -157,6 +164,18 @@ export class Model {
     });
     this.#queue = work.catch(() => {});
     return work;
+  }
+
+  /**
+   * Strings to the ids a text input takes, as its Python TextVectorization/StringLookup layer computes them.
+   * @param {string|string[]|string[][]} strings  shaped [batch] or [batch, n]
+   * @param {number} [input]  which input
+   * @returns {Promise<{data: Int32Array|Float32Array, shape: number[], dtype: string}>}
+   * @example
+   *   const { data, shape } = await model.tokenize(["The cat sat.", "A dog!"]);   // Int32Array, [2, 20]
+   */
+  async tokenize(strings, input = 0) {
+    return (await import("./text.js")).tokenize(this.#manifest.inputs, input, strings);
   }
 
   /**
@@ -177,13 +196,20 @@ export class Model {
 }
 
 // Check every input against its declared spec and convert it to the storage typed array; the batch is
-// axis 0 of the dynamic inputs (1 when every input is static).
-function prepareInputs(specs, inputs) {
+// axis 0 of the dynamic inputs (1 when every input is static). An input whose axis 1 is the sequence length of
+// one of the `graph`'s recurrent layers (rnn_scan), which export fixed, is a sequence.
+function prepareInputs(specs, inputs, graph) {
   let batch = null;
   const values = specs.map((spec, i) => {
     const what = `input "${spec.name}"`;
     const { data, shape } = normalizeInput(inputs[i], spec, what);
     const mismatch = shape.length !== spec.shape.length || spec.shape.some((d, k) => d !== null && d !== shape[k]);
+    const sequence = (steps) => graph.nodes.some((n) => n.target === "rnn_scan" && n.shape[1] === steps);
+    if (mismatch && shape.length === spec.shape.length && shape[1] !== spec.shape[1] && sequence(spec.shape[1])) {
+      throw new Error(`${what}: a sequence of ${shape[1]} steps, but the model was exported for sequences of ` +
+        `${spec.shape[1]} steps (its recurrent layers run that many): ${shape[1] > spec.shape[1] ? "cut" : "pad"} ` +
+        `the sequence to ${spec.shape[1]} steps, or export with that input length. Received: shape ${formatShape(shape)}`);
+    }
     if (mismatch || numel(shape) !== data.length) {
       const note = mismatch ? "" : ` (the shape holds ${numel(shape)} elements, the data ${data.length})`;
       throw new Error(`${what}: expected shape ${formatShape(spec.shape)}${spec.shape.includes(null) ? " (null = any batch size)" : ""}, ` +

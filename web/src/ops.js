@@ -18,6 +18,7 @@ export const KERNEL_FAMILIES = Object.freeze({
   movement: ["reshape", "transpose", "broadcast_to", "slice", "pad", "concatenate", "stack", "take", "one_hot"],
   linalg: ["matmul"],
   conv: ["conv", "conv_transpose", "conv_filter_grad", "max_pool", "avg_pool", "max_pool_grad", "max_pool_gather"],
+  recurrent: ["rnn_scan"],
 });
 
 /**

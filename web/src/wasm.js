@@ -28,6 +28,9 @@ const PROBES = {
 };
 
 const modules = {}; // variant -> promise of its compiled WebAssembly.Module
+// rnn_scan's cells and activations, in the order of the enums of web/wasm/rnn.c
+const RNN_CELLS = ["simple", "lstm", "gru"];
+const RNN_ACTIVATIONS = ["tanh", "sigmoid", "relu", "linear", "hard_sigmoid", "softsign"];
 
 /**
  * Prepare a bundle for the CPU: "wasm" (WebAssembly SIMD; refused where the browser or the bundle lacks
@@ -174,10 +177,14 @@ function prepare(exec) {
     const node = nodes.get(step.nodes[0]);
     const [x, w] = node.inputs.map((name) => nodes.get(name));
     if (step.kernel === "matmul" || step.kernel === "conv") {
-      pack(exec, w, node.attrs?.groups || 1);
+      const groups = node.attrs?.groups || 1, cout = w.shape[w.shape.length - 1] / groups;
+      pack(exec, w, Array.from({ length: groups }, (_, g) => [g * cout, cout]));
       zeros = Math.max(zeros, w.shape[w.shape.length - 2]);
+    } else if (step.kernel === "rnn_scan") { // a GRU without reset_after multiplies u's last H columns apart
+      const H = node.attrs.units, G = w.shape[1] / H;
+      pack(exec, w, node.attrs.cell === "gru" && !node.attrs.reset_after ? [[0, 2 * H], [2 * H, H]] : [[0, G * H]]);
     }
-    if (step.kernel !== "matmul" && !step.kernel.endsWith("softmax")) exec.tables.set(step, windowTable(exec, node, x));
+    if (["conv", "depthwise", "max_pool", "avg_pool"].includes(step.kernel)) exec.tables.set(step, windowTable(exec, node, x));
     for (const name of step.inputs) {
       const packed = name === w?.name && step.kernel !== "depthwise";
       if (!packed && weightOf(exec, name)) exec.pointers.set(name, copyWeight(exec, name));
@@ -188,14 +195,15 @@ function prepare(exec) {
   new Float32Array(exec.memory.buffer, exec.zeros, zeros).fill(0); // the space may have held a weight being packed
 }
 
-// Pack weight w ([..., k-ish, cout] read as a (size / cout) x cout matrix) into column panels, per group.
-function pack(exec, w, groups) {
+// Pack weight w ([..., k-ish, cout] read as a (size / cout) x cout matrix) into column panels, one set per
+// [first column, count] of `ranges` (a conv's groups).
+function pack(exec, w, ranges) {
   if (exec.packed.has(w.name)) return;
-  const cout = w.shape[w.shape.length - 1], k = numel(w.shape) / cout, coutG = cout / groups;
-  const panels = Array.from({ length: groups }, () => allocate(exec, Math.ceil(coutG / 8) * 8 * k * 4));
+  const cout = w.shape[w.shape.length - 1], k = numel(w.shape) / cout;
+  const panels = ranges.map(([, n]) => allocate(exec, Math.ceil(n / 8) * 8 * k * 4));
   const top = exec.top;
   const raw = copyWeight(exec, w.name);
-  panels.forEach((at, g) => exec.exports.pack_panels(raw + g * coutG * 4, k, coutG, cout, at));
+  panels.forEach((at, g) => exec.exports.pack_panels(raw + ranges[g][0] * 4, k, ranges[g][1], cout, at));
   exec.top = top; // the raw copy was only needed for packing
   exec.packed.set(w.name, panels);
 }
@@ -266,8 +274,14 @@ function layOut(exec, batch) {
     return places.get(name);
   };
   [...graph.inputs, ...graph.outputs].forEach(place);
+  const scratch = new Map(); // rnn_scan steps: B * (G * H + H) floats of gate sums (web/wasm/rnn.c)
+  for (const step of cpu.steps.filter((s) => s.kernel === "rnn_scan")) {
+    const node = exec.nodes.get(step.nodes[0]);
+    scratch.set(step, end);
+    end = align(end + batch * (exec.nodes.get(node.inputs[0]).shape[2] + node.attrs.units) * 4 + SLACK);
+  }
   const steps = cpu.steps.map((step) => {
-    if (step.kernel !== "js") return { calls: kernelCalls(exec, step, place) };
+    if (step.kernel !== "js") return { calls: kernelCalls(exec, step, place, scratch.get(step)) };
     const node = exec.nodes.get(step.nodes[0]);
     [...node.inputs, step.output].forEach(place);
     return { node, output: step.output };
@@ -277,7 +291,7 @@ function layOut(exec, batch) {
 }
 
 // The calls of a wasm step, [export name, ...args] each, in the argument order of web/wasm/*.c.
-function kernelCalls(exec, step, place) {
+function kernelCalls(exec, step, place, scratch) {
   const node = exec.nodes.get(step.nodes[0]);
   const x = place(node.inputs[0]), out = place(step.output);
   const plane = (shape) => numel(shape.slice(1, -1));
@@ -303,6 +317,17 @@ function kernelCalls(exec, step, place) {
       const cinG = w.shape[rank], coutG = cout / (node.attrs.groups || 1);
       return exec.packed.get(w.name).map((packed, g) => ["conv", x.ptr, rows, image, g * cinG, table,
         plane(out.shape), taps, cinG, exec.zeros, packed, coutG, g * coutG, out.ptr, cout, ...epilogue()]);
+    }
+    case "rnn_scan": {
+      const a = node.attrs, [batch, steps] = x.shape, names = node.inputs.slice(2);
+      const bRec = a.cell === "gru" ? names.shift() : null, [h0, c0] = names;
+      const [panels, hPanels = 0] = exec.packed.get(node.inputs[1]);
+      const flags = (a.go_backwards ? 1 : 0) | (a.reset_after ? 2 : 0) | (a.masked ? 4 : 0);
+      const code = (name) => RNN_ACTIVATIONS.indexOf(name);
+      return [["rnn_scan", x.ptr, batch, steps, a.units, RNN_CELLS.indexOf(a.cell), flags, code(a.activation),
+        code(a.recurrent_activation), panels, hPanels, bRec ? place(bRec).ptr : 0, place(h0).ptr,
+        a.cell === "lstm" ? place(c0).ptr : 0, a.masked ? place(node.inputs[node.inputs.length - 1]).ptr : 0,
+        out.ptr, scratch]];
     }
     case "max_pool":
     case "avg_pool":

@@ -14,6 +14,8 @@ export interface ValueSpec {
   name: string;
   shape: DeclaredShape;
   dtype: DType;
+  /** A text input: how strings become this input's values. */
+  text?: TextSpec;
 }
 
 /** A concrete value: row-major data with its shape. */
@@ -28,6 +30,25 @@ export type NestedArray = Array<number | boolean | NestedArray>;
 export type InputValue =
   | Float32Array | Int32Array | Uint8Array | Float64Array | number[] | boolean[] | NestedArray
   | { data: ArrayLike<number | boolean>; shape?: number[] };
+
+/** Strings for a text input (`ValueSpec.text`): shaped [batch] or [batch, n]; one string is a batch of one. */
+export type TextValue = string | string[] | string[][];
+
+/** How a text input turns strings into the ids its graph takes (docs/internals.md §6, `inputs[i].text`). */
+export interface TextSpec {
+  standardize: "lower_and_strip_punctuation" | "lower" | "strip_punctuation" | null;
+  split: "whitespace" | "character" | null;
+  ngrams: number[] | null;
+  output_mode: "int" | "multi_hot" | "count" | "tf_idf";
+  output_sequence_length: number | null;
+  vocabulary: string[];
+  token_start: number;
+  mask_token: string | null;
+  oov_index: number | null;
+  depth: number | null;
+  idf_weights: number[] | null;
+  input_shape: DeclaredShape;
+}
 
 export interface ProgressEvent {
   stage: "weights" | "compile" | "ready";
@@ -68,10 +89,12 @@ export interface ModelInfo {
 export class Model {
   private constructor(manifest: Manifest, state: unknown);
   readonly info: ModelInfo;
-  /** Run a single-input, single-output model. */
-  predict(input: InputValue, shape?: number[]): Promise<TensorValue>;
+  /** Run a single-input, single-output model; a text input also takes strings. */
+  predict(input: InputValue | TextValue, shape?: number[]): Promise<TensorValue>;
   /** Run the model on one value per input; resolves to one value per output. */
-  run(inputs: InputValue[]): Promise<TensorValue[]>;
+  run(inputs: Array<InputValue | TextValue>): Promise<TensorValue[]>;
+  /** Text to the ids (or vectors) a text input's graph takes, as the Python layer computes them. */
+  tokenize(strings: TextValue, input?: number): Promise<TensorValue>;
   /** Free GPU buffers and the device; later runs reject. */
   dispose(): void;
 }

@@ -15,6 +15,7 @@
  * multiply-adds overlap while the weights stream through.
  */
 #include "epilogue.h"
+#include "gemm.h"
 
 #define NR 8           /* columns per panel */
 #define MR 4           /* rows per tile (5 or 6 spill registers in V8 on x64: measured slower) */
