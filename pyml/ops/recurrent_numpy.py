@@ -146,8 +146,7 @@ class _LSTMGates:
 
     def __init__(self, units, dtype, activation, recurrent_activation):
         H = units
-        self.names = activation, recurrent_activation
-        self.fused = self.names == ("tanh", "sigmoid")
+        self.fused = (activation, recurrent_activation) == ("tanh", "sigmoid")
         self.keep_input = not {activation, recurrent_activation} <= {"tanh", "sigmoid"}  # derivatives need x
         self.scale = np.full(4 * H, 0.5, dtype)
         self.scale[2 * H:3 * H] = 1
