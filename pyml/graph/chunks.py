@@ -43,18 +43,18 @@ def chunked_group(records, internal, threads=None):
     work = rows * row_size * len(records)
     count = max(1, min(threads or threads_module.num_threads(), len(bounds), work // THREAD_WORK))
     if count == 1:
-        return functools.partial(_run, _calls(records, internal, bounds, (step,) + shape[1:]))
+        return functools.partial(_run, chunk_calls(records, internal, bounds, (step,) + shape[1:]))
     # a few blocks of chunks per thread (so that the work rebalances when one thread runs late), the calls
     # of every block made once per thread slot (each slot has its own scratch)
     blocks = [bounds[i * len(bounds) // (2 * count):(i + 1) * len(bounds) // (2 * count)] for i in range(2 * count)]
     blocks = [block for block in blocks if block]
-    per_slot = [[_calls(records, internal, block, (step,) + shape[1:], scratch) for block in blocks]
+    per_slot = [[chunk_calls(records, internal, block, (step,) + shape[1:], scratch) for block in blocks]
                 for scratch in [{} for _ in range(count)]]
     tasks = [lambda slot, i=i: _run(per_slot[slot][i]) for i in range(len(blocks))]
     return functools.partial(threads_module.run_all, tasks, count)
 
 
-def _calls(records, internal, bounds, chunk_shape, scratch=None):
+def chunk_calls(records, internal, bounds, chunk_shape, scratch=None):
     """The flat list of calls one thread makes: for each chunk in ``bounds``, every record's op on it.
     ``scratch`` (a dict) keeps one thread's scratch arrays across the blocks it may run."""
     slots = _scratch_slots(records, internal)
