@@ -14,9 +14,8 @@
 - **concatenation in place**: the values a ``concatenate`` joins along axis 0 are computed straight into
   their slice of its output (every gradient lands in one flat gradient buffer);
 - **kernels**: one NumPy call with ``out=`` per node (``pyml.graph.kernels``);
-- **work done inside a convolution's chunks** (``pyml.graph.epilogues``): the elementwise ops reading a
-  convolution's output run on each chunk of samples as it is made, and bias gradients are summed inside the
-  kernel gradient that reads the same ``g``;
+- **side by side**: independent large products, and an optimizer update beside the last product, run at
+  once on ``pyml.threads``' threads, each whole on one (``pyml.graph.schedule``).
 
     >>> graph = pyml.graph.trace(lambda x: pyml.ops.relu(x * 2.0 + 1.0), [((2, 3), "float32")])
     >>> executor = Executor(graph)
@@ -33,7 +32,7 @@ import time
 import numpy as np
 
 from pyml import threads
-from pyml.graph import chunks, epilogues, kernels
+from pyml.graph import chunks, kernels, schedule
 from pyml.graph.interpreter import last_uses
 from pyml.graph.ir import _jsonable
 from pyml.graph.validate import GraphError
@@ -68,19 +67,13 @@ class Executor:
         self._state = dict(state or {})
         self._writes = {output: name for name, (_, output) in self._state.items() if output is not None}
         self._last = last_uses(graph)
-        self._consumers = {}
-        for node in graph.nodes:
-            for name in node.inputs:
-                self._consumers.setdefault(name, set()).add(node.name)
         self._storage, self._buffer, self._pool = {}, {}, {}
         self._steps, self._labels, self._records = [], [], []
         self._placement = _concatenation_slices(graph, self._writes)
         self._borrowed = _borrowed_poolings(graph, self._last)
-        self._bias_sums = epilogues.bias_sums(graph, self._writes)  # {sum: conv_filter_grad that computes it}
-        self._extra_writes = {}  # {node: arrays its step writes besides its output}
         self._plan()
-        self._attach_epilogues()
         self._fuse()
+        self._steps, self._labels = schedule.side_by_side(self._steps, self._labels, self._records)
 
     # ---- running -----------------------------------------------------------------------------------------
     def run(self, *inputs):
@@ -164,15 +157,9 @@ class Executor:
         out = self._output(index, node, arrays)
         if node.target == "concatenate" and _parts_in_place(arrays, out):
             return  # every part was computed into its slice already
-        if node.name in self._bias_sums:
-            return  # its kernel gradient computes it (into ``out``, kept alive until then by its readers)
         attrs = node.attrs
         if node.name in self._borrowed:  # max_pool_grad reads the forward's max_pool instead of redoing it
             attrs = dict(attrs, pooled=self._storage[self._borrowed[node.name]])
-        bias = [name for name, grad in self._bias_sums.items() if grad == node.name]
-        if bias:
-            attrs = dict(attrs, bias_out=self._storage[bias[0]])
-            self._extra_writes[node.name] = [attrs["bias_out"]]
         self._add_step(f"{node.name} = {node.target}", kernels.kernel(node.target, arrays, out, attrs),
                        (node, arrays, out))
 
@@ -259,31 +246,12 @@ class Executor:
         self._records.append(record)
 
     # ---- fusion ------------------------------------------------------------------------------------------
-    def _attach_epilogues(self):
-        """Give each convolution the elementwise ops that read its output (``pyml.graph.epilogues``)."""
-        index = 0
-        while index < len(self._steps):
-            record = self._records[index]
-            found = None
-            if record is not None and record[0].target in epilogues.HOSTS:
-                found = epilogues.find(self._steps, self._records, index, self._is_internal, self._extra_writes)
-            if found is not None:
-                epilogue, moved = found
-                node, arrays, out = record
-                self._steps[index] = kernels.kernel(node.target, arrays, out, dict(node.attrs, epilogue=epilogue))
-                self._labels[index] += f" + {len(moved)} ops: " + " ".join(n.target for n, _, _ in epilogue.records)
-                for position in reversed(moved):
-                    del self._steps[position], self._labels[position], self._records[position]
-            index += 1
-
-    def _is_internal(self, name, made):
-        """Whether value ``name``, made by a fused run that makes ``made``, is read only inside the run (so it
-        may live in per-thread scratch rather than in its buffer)."""
-        return (self._consumers.get(name, set()) <= made and self._last[name] < len(self.graph.nodes)
-                and name not in self._writes and name not in self._placement)
-
     def _fuse(self):
         """Replace each run of consecutive elementwise steps over one large shape by one chunked step."""
+        consumers = {}
+        for node in self.graph.nodes:
+            for name in node.inputs:
+                consumers.setdefault(name, set()).add(node.name)
         steps, labels, records = [], [], []
         index = 0
         while index < len(self._steps):
@@ -291,11 +259,13 @@ class Executor:
             if end > index:
                 group = self._records[index:end]
                 made = {node.name for node, _, _ in group}
-                internal = {name for name in made if self._is_internal(name, made)}
+                internal = {name for name in made if consumers.get(name, set()) <= made
+                            and self._last[name] < len(self.graph.nodes) and name not in self._writes
+                            and name not in self._placement}
                 steps.append(chunks.chunked_group(group, internal))
                 labels.append(f"{len(group)} fused: " + " ".join(node.target for node, _, _ in group)
                               + f" {list(group[0][0].shape)}")
-                records.append(None)
+                records.append(schedule.FusedRun(group, internal))
                 index = end
                 continue
             steps.append(self._steps[index])

@@ -122,6 +122,19 @@ def _sum(out, x, axes, keepdims):
         out += partial
 
 
+def _sum_kernel(x, out, attrs):
+    """A sum over the leading axes of a contiguous float array (a bias gradient: ``g`` summed over the batch
+    and spatial axes) as one matrix-vector product with ones, ``ones(rows) @ x.reshape(rows, -1)``: the BLAS
+    streams ``x`` once, where NumPy's axis-0 reduction measured ~5x slower (rows of 64 floats, batch 128 x 24
+    x 24). Other sums: ``_sum``."""
+    axes = tuple(attrs["axes"])
+    if (axes == tuple(range(len(axes))) and 0 < len(axes) < x.ndim and x.dtype in (np.float32, np.float64)
+            and x.flags.c_contiguous and out.flags.c_contiguous and x.size):
+        rows = int(np.prod(x.shape[:len(axes)], dtype=np.int64))
+        return functools.partial(np.matmul, np.ones(rows, x.dtype), x.reshape(rows, -1), out=out.reshape(-1))
+    return functools.partial(_sum, out, x, **attrs)
+
+
 def _reduce(method):
     def run(out, x, axes, keepdims):
         getattr(np, method)(x, axis=axes, keepdims=keepdims, out=out)
@@ -174,6 +187,8 @@ def kernel(name, arrays, out, attrs):
         return functools.partial(ufunc, *arrays, out=out)
     if name == "where":
         return _where_kernel(arrays, out)
+    if name == "sum":
+        return _sum_kernel(arrays[0], out, attrs)
     into = INTO.get(name)
     if into is not None:
         return functools.partial(into, out, *arrays, **attrs)

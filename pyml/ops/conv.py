@@ -251,13 +251,10 @@ def _each_chunk(chunks, make_scratch, work):
     threads.run_all([lambda slot, lo=lo, hi=hi: work(lo, hi, scratch[slot]) for lo, hi in chunks], len(scratch))
 
 
-def conv_into(out, x, w, *, strides, padding, dilation, groups, xp=np, epilogue=None):
-    """``out[...] = conv(x, w)`` (the ``conv`` primitive's forward, writing into ``out``). ``epilogue(lo, hi)``,
-    when given, runs as soon as samples ``lo:hi`` of ``out`` are final, while they are in cache (the
-    executor passes the elementwise ops that follow, ``pyml.graph.epilogues``)."""
+def conv_into(out, x, w, *, strides, padding, dilation, groups, xp=np):
+    """``out[...] = conv(x, w)`` (the ``conv`` primitive's forward, writing into ``out``)."""
     if groups != 1:
         out[...] = _grouped_conv(xp, x, w, strides=strides, padding=padding, dilation=dilation, groups=groups)
-        _finish(epilogue, 0, len(out))
         return
     rank = x.ndim - 2
     window, (c_in, c_out) = w.shape[:rank], w.shape[-2:]
@@ -269,24 +266,13 @@ def conv_into(out, x, w, *, strides, padding, dilation, groups, xp=np, epilogue=
         part = cols[:hi - lo]
         _fill_columns_parallel(xp, part, x[lo:hi], padding, window, strides, dilation)
         _matmul_into(xp, _rows(out, lo, hi, c_out), part.reshape(-1, taps * c_in), kernel)
-        _finish(epilogue, lo, hi)
 
     with threads.blas_single_threaded():
         _each_chunk(chunks, lambda: xp.empty((size, *out_sp, taps, c_in), x.dtype), work)
 
 
-def _finish(epilogue, lo, hi):
-    if epilogue is not None:
-        epilogue(lo, hi)
-
-
-def conv_filter_grad_into(out, x, y, *, strides, padding, dilation, groups, kernel_shape, xp=np, bias_out=None):
-    """``out[...] = conv_filter_grad(x, y)``: the columns of each chunk times its ``y``, summed over chunks.
-    With ``bias_out``, also ``bias_out[...] = sum(y)`` over every axis but the last (the bias gradient, which
-    the executor asks for here: each chunk of ``y`` is summed while the product has it in cache)."""
-    if bias_out is not None and (groups != 1 or not y.size):
-        xp.sum(y, axis=tuple(range(y.ndim - 1)), out=bias_out)
-        bias_out = None
+def conv_filter_grad_into(out, x, y, *, strides, padding, dilation, groups, kernel_shape, xp=np):
+    """``out[...] = conv_filter_grad(x, y)``: the columns of each chunk times its ``y``, summed over chunks."""
     if groups != 1:
         out[...] = _grouped_filter_grad(xp, x, y, strides=strides, padding=padding, dilation=dilation, groups=groups,
                                         kernel_shape=kernel_shape)
@@ -294,23 +280,20 @@ def conv_filter_grad_into(out, x, y, *, strides, padding, dilation, groups, kern
     c_in, c_out, taps = x.shape[-1], y.shape[-1], int(np.prod(kernel_shape))
     out_sp = y.shape[1:-1]
     chunks, size = batch_chunks(x.shape[0], int(np.prod(out_sp)) * taps * c_in * x.itemsize)
-    sums = []  # one (running sum, product scratch, columns scratch, running bias sum) per thread
+    sums = []  # one (running sum, product scratch, columns scratch) per thread
 
     def scratch():
-        sums.append([None, xp.empty((taps * c_in, c_out), out.dtype), xp.empty((size, *out_sp, taps, c_in), x.dtype),
-                     None if bias_out is None else xp.zeros(c_out, y.dtype)])
+        sums.append([None, xp.empty((taps * c_in, c_out), out.dtype), xp.empty((size, *out_sp, taps, c_in), x.dtype)])
         return sums[-1]
 
     def work(lo, hi, mine):
-        part, rows = mine[2][:hi - lo], _rows(y, lo, hi, c_out)
+        part = mine[2][:hi - lo]
         _fill_columns_parallel(xp, part, x[lo:hi], padding, kernel_shape, strides, dilation)
-        xp.matmul(part.reshape(-1, taps * c_in).T, rows, out=mine[1])
+        xp.matmul(part.reshape(-1, taps * c_in).T, _rows(y, lo, hi, c_out), out=mine[1])
         if mine[0] is None:
             mine[0], mine[1] = mine[1], xp.empty_like(mine[1])
         else:
             mine[0] += mine[1]
-        if mine[3] is not None:
-            mine[3] += rows.sum(axis=0)
 
     with threads.blas_single_threaded():
         _each_chunk(chunks, scratch, work)
@@ -321,21 +304,18 @@ def conv_filter_grad_into(out, x, y, *, strides, padding, dilation, groups, kern
         total += partial
     if not out.flags.c_contiguous:
         out[...] = total.reshape(out.shape)
-    if bias_out is not None:
-        bias_out[...] = sum(mine[3] for mine in sums)
 
 
-def conv_transpose_into(out, y, w, *, strides, padding, dilation, groups, spatial_shape, xp=np, epilogue=None):
+def conv_transpose_into(out, y, w, *, strides, padding, dilation, groups, spatial_shape, xp=np):
     """``out[...] = conv_transpose(y, w)``: per chunk, ``y @ kernelᵀ`` gives the columns, which col2im adds
-    back into the (padded) input. ``epilogue`` as in ``conv_into``."""
+    back into the (padded) input."""
     if groups != 1:
         out[...] = _grouped_conv_transpose(xp, y, w, strides=strides, padding=padding, dilation=dilation,
                                            groups=groups, spatial_shape=spatial_shape)
-        _finish(epilogue, 0, len(out))
         return
     rank = y.ndim - 2
     if all(s == 1 for s in strides):
-        _conv_transpose_on_grid(xp, out, y, w, padding, dilation, spatial_shape, epilogue)
+        _conv_transpose_on_grid(xp, out, y, w, padding, dilation, spatial_shape)
         return
     window, (c_in, c_out) = w.shape[:rank], w.shape[-2:]
     out_sp, taps = y.shape[1:-1], int(np.prod(window))
@@ -363,13 +343,12 @@ def conv_transpose_into(out, y, w, *, strides, padding, dilation, groups, spatia
                 out[lo + a:lo + b] = target[a:b][crop]
 
         threads.parallel_rows(col2im, hi - lo, part[0].size)
-        _finish(epilogue, lo, hi)
 
     with threads.blas_single_threaded():
         _each_chunk(chunks, scratch, work)
 
 
-def _conv_transpose_on_grid(xp, out, y, w, padding, dilation, spatial_shape, epilogue=None):
+def _conv_transpose_on_grid(xp, out, y, w, padding, dilation, spatial_shape):
     """``conv_transpose`` with unit strides, one GEMM per kernel tap and no col2im. ``y`` is laid on the
     (padded) input's grid, zeros where no output lies, and flattened: tap ``k`` then sends row ``p`` of the
     grid to row ``p + offset(k)`` of the input gradient, so each tap is ``grad[offset:] += grid[:-offset] @
@@ -404,7 +383,6 @@ def _conv_transpose_on_grid(xp, out, y, w, padding, dilation, spatial_shape, epi
             target[offset:] += product[:rows - offset]
         if not direct:
             out[lo:hi] = grad[:hi - lo][crop]
-        _finish(epilogue, lo, hi)
 
     direct = not padded and out.flags.c_contiguous  # the grid is the input itself: add straight into out
     with threads.blas_single_threaded():
