@@ -141,7 +141,8 @@ def max_pool_grad_into(out, x, g, *, window, strides, padding, pooled=None, xp=n
         best = xp.empty(g.shape, x.dtype)
         max_pool_into.serial(best, x, window=window, strides=strides, padding=padding, xp=xp)
     has_nan = bool(xp.isnan(best).any())
-    if padded is x and all(s == k and n == o * k for s, k, n, o in zip(strides, window, x.shape[1:-1], out_sp)):
+    tiled = all(s == k and n == o * k for s, k, n, o in zip(strides, window, x.shape[1:-1], out_sp))
+    if tiled and padded is x and out.flags.c_contiguous:
         _route_tiled(xp, out, x, g, best, window, has_nan)
         return
     grad = out if padded is x else xp.empty(padded.shape, g.dtype)
