@@ -241,7 +241,8 @@ def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
     Use it as the first element of a ``Sequential`` or as the start of a functional ``Model``.
 
     Args:
-        shape: shape of one sample, without the batch axis.
+        shape: shape of one sample, without the batch axis; None where any size goes (``(None,)``: sequences of
+            any length; export then takes ``sequence_length``).
         batch_size: fixed batch size, or None (dynamic, the default).
         dtype: ``"float32"`` (default), ``"int32"`` (token ids) or ``"string"`` (text, for a first layer
             ``TextVectorization`` or ``StringLookup``).
@@ -251,5 +252,7 @@ def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
     >>> inputs = pyml.Input(shape=(28, 28, 1))
     >>> inputs.shape
     (None, 28, 28, 1)
+    >>> pyml.layers.LSTM(8)(pyml.layers.Embedding(100, 4)(pyml.Input(shape=(None,), dtype="int32"))).shape
+    (None, 8)
     """
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name).output
