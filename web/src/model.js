@@ -216,7 +216,7 @@ function prepareInputs(specs, inputs, graph) {
           : `pad the sequence to ${steps} steps; for the bundle to accept shorter sequences itself, mask the padding ` +
             "(Embedding(mask_zero=True) or a Masking layer) and export again";
       throw new Error(`${what}: a sequence of ${shape[1]} steps, but the model was exported for sequences of ` +
-        `${spec.pad ? "1 to " : ""}${steps} steps: ${hint}. Received: shape ${formatShape(shape)}`);
+        `${spec.pad ? `1 to ${steps} steps` : `${steps} steps (its recurrent layers run that many)`}: ${hint}. Received: shape ${formatShape(shape)}`);
     }
     const mismatch = shape.length !== spec.shape.length || spec.shape.some((d, k) => d !== null && d !== shape[k] && !(short && k === 1));
     if (mismatch || numel(shape) !== data.length) {
