@@ -83,8 +83,8 @@ def describe_bundle(out_dir):
     import webexport.weights
 
     manifest = json.loads((out_dir / "model.json").read_text())
-    inputs = ", ".join(f"{i['name']} {_shape_text(i['shape'])}" + (f" (1 to {i['shape'][1]} steps)" if "pad" in i else "")
-                       for i in manifest["inputs"])
+    steps = lambda i: f" (1 to {i['shape'][1]} steps)" if "pad" in i else ""  # noqa: E731  (inputs[i].pad)
+    inputs = ", ".join(f"{i['name']} {_shape_text(i['shape'])}{steps(i)}" for i in manifest["inputs"])
     outputs = ", ".join(f"{o['name']} {_shape_text(o['shape'])}" for o in manifest["outputs"])
     table = manifest["weights"]
     files = webexport.weights.weights_files(table)

@@ -128,10 +128,10 @@ def _fixed_lengths(model, sequence_length):
     if sequence_length is not None and (isinstance(sequence_length, bool) or not isinstance(sequence_length, int)
                                         or sequence_length < 1):
         raise ExportError(f"sequence_length must be a positive int. Received: sequence_length={sequence_length!r}")
-    specs = model.input_specs() if getattr(model, "built", True) else None
-    if specs is None:
-        return None
-    names = [getattr(t, "name", None) for t in getattr(model, "inputs", None) or []] or [model.name] * len(specs)
+    input_specs = getattr(model, "input_specs", None)  # None: a model-like object that only traces
+    specs = input_specs() if input_specs is not None and getattr(model, "built", True) else []
+    first = getattr(model, "_input_layer", None)  # a Sequential's Input
+    names = [t.name for t in getattr(model, "inputs", None) or []] or [getattr(first, "name", None)] * len(specs)
     shapes, variable = [], False
     for name, (shape, _) in zip(names, specs):
         shape = tuple(shape)

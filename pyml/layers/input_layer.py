@@ -163,7 +163,8 @@ def _run_on_stand_ins(layer, inputs, args, kwargs, steps):
             name = f"x{len(stand_ins)}"
             symbolic = tracer.placeholder(name, Spec(stand_in_shape(t.shape, steps), t.dtype))
             if get_mask(t) is not None:
-                set_mask(symbolic, tracer.placeholder(name + "_mask", Spec(stand_in_shape(get_mask(t).shape, steps), "bool")))
+                mask = Spec(stand_in_shape(get_mask(t).shape, steps), "bool")
+                set_mask(symbolic, tracer.placeholder(name + "_mask", mask))
             stand_ins[id(t)] = symbolic
         return stand_ins[id(t)]
 

@@ -69,8 +69,9 @@ def test_an_unmasked_lstm_refuses_a_shorter_sequence_saying_how_to_get_it_accept
         harness.require_webgpu()
     _, url = exported("unmasked")
     with pytest.raises(BrowserError, match=rf'input "\w+": a sequence of 7 steps, but the model was exported for '
-                                           rf"sequences of {STEPS} steps \(its recurrent layers run that many\): pad the sequence to {STEPS} steps; .*mask the "
-                                           r"padding \(Embedding\(mask_zero=True\) or a Masking layer\)"):
+                                           rf"sequences of {STEPS} steps \(its recurrent layers run that many\): "
+                                           rf"pad the sequence to {STEPS} steps; .*mask the padding "
+                                           r"\(Embedding\(mask_zero=True\) or a Masking layer\)"):
         harness.run_series(url, backend, [[np.ones((2, 7), np.int32)]])
     assert not errors.unexpected(), errors.unexpected()
 

@@ -112,7 +112,8 @@ def test_a_marked_input_refuses_an_empty_or_longer_sequence(tmp_path, steps, mes
 def test_an_unmasked_lstm_refuses_a_shorter_sequence_saying_how_to_get_it_accepted(tmp_path):
     bundle = exported(masked_lstm(mask_zero=False), tmp_path / "b", sequence_length=STEPS)
     with pytest.raises(ValueError, match=rf"a sequence of 7 steps, but the model was exported for sequences of {STEPS} "
-                                         rf"steps .*mask the padding \(Embedding\(mask_zero=True\) or a Masking layer\)"):
+                                         r"steps .*mask the padding \(Embedding\(mask_zero=True\) or a Masking "
+                                         r"layer\)"):
         run_bundle(bundle, np.ones((2, 7), np.int32))
 
 
@@ -131,5 +132,6 @@ def test_the_pad_field_survives_the_manifest_validator(tmp_path):
     manifest = json.loads((tmp_path / "b" / "model.json").read_text())
     validate_manifest(manifest)
     manifest["inputs"][0]["pad"]["value"] = 0.5  # an int32 input cannot hold it
-    with pytest.raises(BundleError, match=r"inputs\[0\]\.pad\.value must be a finite number the input's dtype \(int32\)"):
+    with pytest.raises(BundleError, match=r"inputs\[0\]\.pad\.value must be a finite number the input's dtype "
+                                          r"\(int32\)"):
         validate_manifest(manifest)
