@@ -185,10 +185,6 @@ CASES = {
     "rnn_scan-lstm-hard-sigmoid-softsign": lambda: scan_case("lstm", 2, 12, activation="softsign",
                                                              recurrent_activation="hard_sigmoid"),
     "rnn_scan-simple-linear-masked": lambda: scan_case("simple", 4, 33, masked=True, activation="linear"),
-    # rnn.c's fused cells: rows in pairs plus an odd one, unit blocks (8; simple 32) with a partial last block
-    "rnn_scan-gru-pairs-partial-block-masked": lambda: scan_case("gru", 4, 20, masked=True),
-    "rnn_scan-simple-odd-batch-backwards": lambda: scan_case("simple", 3, 40, go_backwards=True),
-    "rnn_scan-lstm-batch7-two-blocks": lambda: scan_case("lstm", 7, 16),
 }
 
 

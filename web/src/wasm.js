@@ -181,9 +181,8 @@ function prepare(exec) {
       pack(exec, w, Array.from({ length: groups }, (_, g) => [g * cout, cout]));
       zeros = Math.max(zeros, w.shape[w.shape.length - 2]);
     } else if (step.kernel === "rnn_scan") { // a GRU without reset_after multiplies u's last H columns apart
-      const H = node.attrs.units;
-      if (classicGru(node)) pack(exec, w, [[0, 2 * H], [2 * H, H]]);
-      else packGates(exec, w, H);
+      const H = node.attrs.units, G = w.shape[1] / H;
+      pack(exec, w, node.attrs.cell === "gru" && !node.attrs.reset_after ? [[0, 2 * H], [2 * H, H]] : [[0, G * H]]);
     }
     if (["conv", "depthwise", "max_pool", "avg_pool"].includes(step.kernel)) exec.tables.set(step, windowTable(exec, node, x));
     for (const name of step.inputs) {
@@ -208,19 +207,6 @@ function pack(exec, w, ranges) {
   exec.top = top; // the raw copy was only needed for packing
   exec.packed.set(w.name, panels);
 }
-
-// Pack an rnn_scan's u ([H, G * H]) into blocks of units, each row of a block its gates' columns (web/wasm/rnn.c).
-function packGates(exec, u, H) {
-  if (exec.packed.has(u.name)) return;
-  const G = u.shape[1] / H, units = Math.ceil(H / (G === 1 ? 32 : 8)) * (G === 1 ? 32 : 8);
-  const at = allocate(exec, units * G * H * 4);
-  const top = exec.top;
-  exec.exports.pack_gates(copyWeight(exec, u.name), H, G, at);
-  exec.top = top; // the raw copy was only needed for packing
-  exec.packed.set(u.name, [at]);
-}
-
-const classicGru = (node) => node.attrs.cell === "gru" && !node.attrs.reset_after;
 
 function copyWeight(exec, name) {
   if (exec.pointers.has(name)) return exec.pointers.get(name);
@@ -288,10 +274,11 @@ function layOut(exec, batch) {
     return places.get(name);
   };
   [...graph.inputs, ...graph.outputs].forEach(place);
-  const scratch = new Map(); // a GRU without reset_after: B * 3 * H floats of gate sums (web/wasm/rnn.c)
-  for (const step of cpu.steps.filter((s) => s.kernel === "rnn_scan" && classicGru(exec.nodes.get(s.nodes[0])))) {
+  const scratch = new Map(); // rnn_scan steps: B * (G * H + H) floats of gate sums (web/wasm/rnn.c)
+  for (const step of cpu.steps.filter((s) => s.kernel === "rnn_scan")) {
+    const node = exec.nodes.get(step.nodes[0]);
     scratch.set(step, end);
-    end = align(end + batch * 3 * exec.nodes.get(step.nodes[0]).attrs.units * 4 + SLACK);
+    end = align(end + batch * (exec.nodes.get(node.inputs[0]).shape[2] + node.attrs.units) * 4 + SLACK);
   }
   const steps = cpu.steps.map((step) => {
     if (step.kernel !== "js") return { calls: kernelCalls(exec, step, place, scratch.get(step)) };
@@ -340,7 +327,7 @@ function kernelCalls(exec, step, place, scratch) {
       return [["rnn_scan", x.ptr, batch, steps, a.units, RNN_CELLS.indexOf(a.cell), flags, code(a.activation),
         code(a.recurrent_activation), panels, hPanels, bRec ? place(bRec).ptr : 0, place(h0).ptr,
         a.cell === "lstm" ? place(c0).ptr : 0, a.masked ? place(node.inputs[node.inputs.length - 1]).ptr : 0,
-        out.ptr, scratch || 0]];
+        out.ptr, scratch]];
     }
     case "max_pool":
     case "avg_pool":
