@@ -57,7 +57,7 @@ def export_command(args):
         raise UserError(f"no such model file: {model_path}")
     input_shape = parse_shape(args.input_shape) if args.input_shape else None
     webexport.export(str(model_path), args.out_dir, input_shape=input_shape, batch_size=args.batch_size,
-                     weights=WEIGHT_TIERS[args.weights])
+                     weights=WEIGHT_TIERS[args.weights], sequence_length=args.sequence_length)
     text = describe_bundle(Path(args.out_dir))
     if args.weights != "f32" and "weights stored as" not in text:
         text += (f"\nnote: no weight matrix has the {webexport.weights.MIN_QUANTIZED_ELEMENTS:,} elements --weights "
@@ -83,7 +83,8 @@ def describe_bundle(out_dir):
     import webexport.weights
 
     manifest = json.loads((out_dir / "model.json").read_text())
-    inputs = ", ".join(f"{i['name']} {_shape_text(i['shape'])}" for i in manifest["inputs"])
+    steps = lambda i: f" (1 to {i['shape'][1]} steps)" if "pad" in i else ""  # noqa: E731  (inputs[i].pad)
+    inputs = ", ".join(f"{i['name']} {_shape_text(i['shape'])}{steps(i)}" for i in manifest["inputs"])
     outputs = ", ".join(f"{o['name']} {_shape_text(o['shape'])}" for o in manifest["outputs"])
     table = manifest["weights"]
     files = webexport.weights.weights_files(table)
@@ -241,6 +242,9 @@ def build_parser():
     export.add_argument("--input-shape", default=None, metavar="DIMS",
                         help="one sample's shape, without the batch axis, e.g. 64 or 8,8,1 "
                              "(default: the model's own input shape)")
+    export.add_argument("--sequence-length", type=int, default=None, metavar="N",
+                        help="the steps N of inputs declared with a variable length (Input(shape=(None, ...))); the "
+                             "bundle takes N steps, or 1 to N where the model masks its padding")
     export.set_defaults(run=export_command)
 
     serve_parser = commands.add_parser("serve", help="serve a folder over HTTP (for bundles and demo pages)")
@@ -272,10 +276,11 @@ def _one_line(exc):
 def main(argv=None):
     """Run the ``pyml`` command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    if getattr(args, "batch_size", None) is not None and args.batch_size <= 0:
-        print(f"pyml {args.command}: error: --batch-size must be positive. Received: {args.batch_size}",
-              file=sys.stderr)
-        return EXIT_USAGE
+    for option in ("batch_size", "sequence_length"):
+        if getattr(args, option, None) is not None and getattr(args, option) <= 0:
+            print(f"pyml {args.command}: error: --{option.replace('_', '-')} must be positive. "
+                  f"Received: {getattr(args, option)}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         return args.run(args)
     except UserError as exc:

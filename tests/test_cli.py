@@ -112,13 +112,25 @@ def test_input_shape_is_one_sample_without_the_batch_axis(text, shape):
     assert cli.parse_shape(text) == shape
 
 
-@pytest.mark.parametrize("flag, value", [("--input-shape", "8,zero"), ("--input-shape", "0"), ("--batch-size", "0")])
+@pytest.mark.parametrize("flag, value", [("--input-shape", "8,zero"), ("--input-shape", "0"), ("--batch-size", "0"),
+                                         ("--sequence-length", "0")])
 def test_bad_export_options_are_refused_before_any_work(saved_model, tmp_path, capsys, flag, value):
     path, _, _ = saved_model
     assert cli.main(["export", str(path), str(tmp_path / "out"), flag, value]) == 2
     err = capsys.readouterr().err
     assert err.startswith("pyml export: error: ") and "Received" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_export_sequence_length_fixes_a_variable_length_and_says_which_lengths_the_bundle_takes(tmp_path, capsys):
+    ids = pyml.Input(shape=(None,), dtype="int32")
+    pooled = pyml.layers.GlobalAveragePooling1D()(pyml.layers.Embedding(10, 4, mask_zero=True)(ids))
+    pyml.Model(ids, pooled).save(tmp_path / "m.pyml")
+    assert cli.main(["export", str(tmp_path / "m.pyml"), str(tmp_path / "web")]) == 2
+    assert "--sequence-length N" in capsys.readouterr().err
+    assert cli.main(["export", str(tmp_path / "m.pyml"), str(tmp_path / "web"), "--sequence-length", "12"]) == 0
+    assert "(batch, 12) (1 to 12 steps)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "web" / "model.json").read_text())["inputs"][0]["pad"] == {"axis": 1, "value": 0}
 
 
 def _get(url):

@@ -35,7 +35,7 @@ from webexport.weights import pack_weights, storage_error
 _ROOT = Path(__file__).resolve().parent
 
 
-def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None):
+def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None, pads=None):
     """Write the bundle for ``plan`` (``webexport.lower``) and ``memory`` (``webexport.memory``) to ``out_dir``.
 
     Args:
@@ -45,6 +45,7 @@ def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None):
         include_runtime: copy the JS runtime into ``out_dir/runtime`` (leave it out when the page
             serves the runtime itself).
         texts: per graph input, its ``text`` field or None (``webexport.text.text_inputs``).
+        pads: per graph input, its ``pad`` field or None (``webexport.padding.pad_inputs``).
 
     Returns:
         The manifest (a dict), as written to ``model.json``.
@@ -55,7 +56,7 @@ def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None):
     accuracy = storage_error(plan.graph, table)
     if accuracy is not None:
         table["accuracy"] = accuracy
-    manifest = build_manifest(plan, memory, table, texts)
+    manifest = build_manifest(plan, memory, table, texts, pads)
     runtime = runtime_dir() if include_runtime else None
     parent = out_dir.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -128,7 +129,7 @@ def _swap_into_place(staging, out_dir):
     shutil.rmtree(old, ignore_errors=True)
 
 
-def build_manifest(plan, memory, weights, texts=None):
+def build_manifest(plan, memory, weights, texts=None, pads=None):
     """The model.json dict for ``plan``, ``memory`` and the ``weights`` table from ``webexport.weights.pack_weights``."""
     graph = plan.graph
     _refuse_non_finite_attrs(graph)
@@ -156,8 +157,8 @@ def build_manifest(plan, memory, weights, texts=None):
         # Format 3 only where it is needed, so runtimes reading format 2 still run every other bundle.
         "format": FORMAT, "format_version": PACKED_VERSION if plan.packed else 2,
         "producer": f"pyml {pyml.__version__}",
-        "inputs": [dict(signature(n), **({"text": t} if t else {})) for n, t in zip(graph.inputs, texts or
-                                                                                   [None] * len(graph.inputs))],
+        "inputs": [dict(signature(n), **({"text": t} if t else {}), **({"pad": p} if p else {}))
+                   for n, t, p in zip(graph.inputs, texts or [None] * len(graph.inputs), pads or [None] * len(graph.inputs))],
         "outputs": [signature(n) for n in graph.outputs],
         "graph": graph.to_json(),
         "weights": weights,

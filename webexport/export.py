@@ -23,11 +23,13 @@ from webexport.fusion import fuse
 from webexport.kernels.common import ExportError
 from webexport.lower import lower
 from webexport.memory import plan_memory
+from webexport.padding import pad_inputs
 from webexport.text import text_inputs
 from webexport.weights import STORAGES
 
 
-def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=True, weights="float32"):
+def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=True, weights="float32",
+           sequence_length=None):
     """Compile ``model`` ahead of time into a bundle folder: model.json + weights.bin + runtime/.
 
     Args:
@@ -46,6 +48,10 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
             buffers and the memory traffic shrink too); the CPU paths widen them to float32 at load.
             model.json's ``weights.accuracy`` says how far the outputs moved on random inputs. Biases and
             other small constants stay float32.
+        sequence_length: the number of steps N of inputs declared with a variable length
+            (``Input(shape=(None,))``, ``Input(shape=(None, 8))``: axis 1 None), which a bundle's fixed shapes
+            need; such a model is refused without it. The bundle takes sequences of N steps, and of any length
+            1..N where the model ignores right-padding (see below).
 
     Returns:
         ``out_dir`` as a ``Path``.
@@ -59,6 +65,12 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     bundle's input says how to turn strings into them (``inputs[i].text``), and the JS runtime does it
     (``model.tokenize``, or ``model.predict`` on strings).
 
+    Sequence inputs (ids ``(batch, N)`` or values ``(batch, N, features)``) are exported N steps long. Where the
+    model masks its padding (``Embedding(mask_zero=True)``, ``Masking``), so that padding a sequence on the right
+    changes no output (checked here by running the model on random sequences, ``webexport.padding``), the bundle
+    marks the input (``inputs[i].pad``) and the runtimes accept any length 1..N, padding it; every other input
+    takes exactly its shape.
+
     >>> graph = pyml.graph.trace(lambda x: pyml.ops.tanh(x) * 2.0, [((None, 4), "float32")])
     >>> export(graph, "/tmp/tiny", include_runtime=False)
     PosixPath('/tmp/tiny')
@@ -69,24 +81,26 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
         raise ExportError(f"weights must be one of {', '.join(map(repr, STORAGES))}. Received: weights={weights!r}")
     if isinstance(model, (str, os.PathLike)):
         model = load_model(str(model))
-    graph = to_graph(model, input_shape, batch_size)
+    graph = to_graph(model, input_shape, batch_size, sequence_length)
     if batch_size is not None:
         graph = fix_batch(graph, batch_size)
     texts = text_inputs(model, graph)
+    pads = pad_inputs(None if isinstance(model, Graph) else model, graph, texts, batch_size)
     graph = optimize(graph)
     plan = lower(graph, fuse(graph), weights=weights)
     memory = plan_memory([(s.kernel.inputs, s.kernel.outputs) for s in plan.steps], plan.specs, graph.inputs,
                          graph.outputs, aliases=plan.aliases, external=[n for n in plan.specs if plan.is_weight(n)])
-    write_bundle(plan, memory, out_dir, include_runtime=include_runtime, texts=texts)
+    write_bundle(plan, memory, out_dir, include_runtime=include_runtime, texts=texts, pads=pads)
     return Path(out_dir)
 
 
-def to_graph(model, input_shape=None, batch_size=None):
+def to_graph(model, input_shape=None, batch_size=None, sequence_length=None):
     """The Graph for ``model``: a Graph as is, a saved-model path loaded then traced, a Model traced.
 
     ``input_shape`` is one example's shape (Keras's ``input_shape``, no batch axis), or a list of them
     for several inputs; a shape that starts with ``None`` is taken as already batch-first. The batch axis
-    added is ``batch_size`` (``None``: dynamic)."""
+    added is ``batch_size`` (``None``: dynamic). Without ``input_shape``, the model's declared input shapes,
+    a variable length (axis 1 None) made ``sequence_length`` steps."""
     if isinstance(model, Graph):
         return model
     if isinstance(model, (str, os.PathLike)):
@@ -96,12 +110,46 @@ def to_graph(model, input_shape=None, batch_size=None):
         raise ExportError(f"export takes a pyml Model, a saved model path or a pyml.graph.Graph. "
                           f"Received: {type(model).__name__}")
     if input_shape is None:
-        graph = trace()
+        shapes = _fixed_lengths(model, sequence_length)
+        graph = trace() if shapes is None else trace(shapes if len(shapes) > 1 else shapes[0])
+    elif sequence_length is not None:
+        raise ExportError(f"export takes input_shape or sequence_length, not both: input_shape gives every "
+                          f"dimension. Received: input_shape={input_shape!r}, sequence_length={sequence_length!r}")
     else:
         graph = trace(_batch_first(input_shape, batch_size))
     if not isinstance(graph, Graph):
         raise ExportError(f"{type(model).__name__}.trace returned {type(graph).__name__}, not a pyml.graph.Graph")
     return graph
+
+
+def _fixed_lengths(model, sequence_length):
+    """The model's input shapes with each variable length (axis 1 None) made ``sequence_length``; None when no
+    input has one (the model traces at its own shapes)."""
+    if sequence_length is not None and (isinstance(sequence_length, bool) or not isinstance(sequence_length, int)
+                                        or sequence_length < 1):
+        raise ExportError(f"sequence_length must be a positive int. Received: sequence_length={sequence_length!r}")
+    input_specs = getattr(model, "input_specs", None)  # None: a model-like object that only traces
+    specs = input_specs() if input_specs is not None and getattr(model, "built", True) else []
+    first = getattr(model, "_input_layer", None)  # a Sequential's Input
+    names = [t.name for t in getattr(model, "inputs", None) or []] or [getattr(first, "name", None)] * len(specs)
+    shapes, variable = [], False
+    for name, (shape, _) in zip(names, specs):
+        shape = tuple(shape)
+        if any(d is None for d in shape[2:]):
+            raise ExportError(f"input {name!r} has shape {shape}: a bundle's shapes are fixed, and only axis 1 "
+                              "(a sequence's steps, sequence_length=) may be variable at export")
+        if len(shape) > 1 and shape[1] is None:
+            if sequence_length is None:
+                raise ExportError(f"input {name!r} has shape {shape}: its sequence length (axis 1) is variable, but "
+                                  f"a bundle's shapes are fixed: export with sequence_length=N (pyml export "
+                                  f"--sequence-length N), the longest sequence the page will feed")
+            shape, variable = (shape[0], sequence_length) + shape[2:], True
+        shapes.append(shape)
+    if sequence_length is not None and not variable:
+        raise ExportError(f"sequence_length={sequence_length} fixes the length of inputs declared with a variable "
+                          f"one (Input(shape=(None, ...))), but every input of this model has a fixed shape: "
+                          f"{[tuple(s) for s, _ in specs]}")
+    return shapes if variable else None
 
 
 def _batch_first(input_shape, batch_size):

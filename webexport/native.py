@@ -16,6 +16,7 @@ import weakref
 import numpy as np
 
 from webexport.kernels.common import ExportError
+from webexport.padding import length_hint, pad_input
 
 _DEVICE = {}
 _NUMPY = {"float32": np.float32, "int32": np.int32, "bool": np.uint32}
@@ -211,7 +212,8 @@ class _BundleRunner:
 
     def run(self, inputs, batch):
         m = self.manifest
-        arrays = _match_inputs(m["inputs"], inputs)
+        arrays = [pad_input(spec, a, f"run_bundle: input {spec['name']!r}")
+                  for spec, a in zip(m["inputs"], _match_inputs(m["inputs"], inputs))]
         steps = {n["shape"][1] for n in m["graph"]["nodes"] if n.get("target") == "rnn_scan"}
         batch = _batch_of(m["inputs"], arrays, batch, steps)
         if batch != self.batch:
@@ -305,8 +307,7 @@ def _batch_of(specs, arrays, batch, steps=()):
             steps, got = shape[1], array.shape[1]
             raise ValueError(f"run_bundle: input {spec['name']!r}: a sequence of {got} steps, but the model was "
                              f"exported for sequences of {steps} steps (its recurrent layers run that many): "
-                             f"{'cut' if got > steps else 'pad'} the sequence to {steps} steps, or export with that "
-                             f"input length. Received: shape {array.shape}")
+                             f"{length_hint(shape, got)}. Received: shape {array.shape}")
         if shape and shape[0] is None:
             if batch is not None and array.shape[0] != batch:
                 raise ValueError(f"run_bundle: input {spec['name']!r} has batch {array.shape[0]}, expected {batch}. "

@@ -18,6 +18,7 @@ import numpy as np
 
 from pyml.graph.ir import OPCODES, Graph, Node, _from_jsonable
 from pyml.ops.registry import primitives
+from webexport.padding import check_pad
 from webexport.text import check_text
 from webexport.validate_cpu import check_cpu_plan
 from webexport.weights import decode, storage_bytes, weights_files
@@ -139,6 +140,7 @@ def validate_manifest(manifest, file="model.json"):
     for key in ("inputs", "outputs"):
         _check_signature(manifest, key, nodes, fail)
     check_text(manifest, fail)
+    check_pad(manifest, fail)
     entries = _check_weights_table(manifest["weights"], nodes, fail, version)
     _check_plan(manifest, nodes, entries, fail)
     if "cpu" in manifest:

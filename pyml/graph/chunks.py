@@ -35,23 +35,42 @@ def chunked_group(records, internal, threads=None):
         internal: names of values made in the group and read only inside it (given scratch, not ``out``).
         threads: how many threads (default ``pyml.threads.num_threads()``).
     """
-    shape = tuple(records[0][0].shape)
-    rows = shape[0]
-    row_size = int(np.prod(shape[1:], dtype=np.int64))
-    step = max(1, min(rows, CHUNK_ELEMENTS // max(row_size, 1)))
-    bounds = [(lo, min(lo + step, rows)) for lo in range(0, rows, step)]
-    work = rows * row_size * len(records)
-    count = max(1, min(threads or threads_module.num_threads(), len(bounds), work // THREAD_WORK))
+    tasks, count = group_tasks(records, internal, chunk_bounds(records), threads)
     if count == 1:
-        return functools.partial(_run, _calls(records, internal, bounds, (step,) + shape[1:]))
-    # a few blocks of chunks per thread (so that the work rebalances when one thread runs late), the calls
-    # of every block made once per thread slot (each slot has its own scratch)
-    blocks = [bounds[i * len(bounds) // (2 * count):(i + 1) * len(bounds) // (2 * count)] for i in range(2 * count)]
-    blocks = [block for block in blocks if block]
-    per_slot = [[_calls(records, internal, block, (step,) + shape[1:], scratch) for block in blocks]
-                for scratch in [{} for _ in range(count)]]
-    tasks = [lambda slot, i=i: _run(per_slot[slot][i]) for i in range(len(blocks))]
+        return functools.partial(_run_tasks, tasks)
     return functools.partial(threads_module.run_all, tasks, count)
+
+
+def chunk_bounds(records):
+    """``[(lo, hi)]``: the group's rows in chunks of about ``CHUNK_ELEMENTS`` elements."""
+    shape = tuple(records[0][0].shape)
+    step = max(1, min(shape[0], CHUNK_ELEMENTS // max(int(np.prod(shape[1:], dtype=np.int64)), 1)))
+    return [(lo, min(lo + step, shape[0])) for lo in range(0, shape[0], step)]
+
+
+def group_tasks(records, internal, bounds, threads=None, slots=None):
+    """``(tasks, threads worth using)`` that run the group on the chunks ``bounds``: tasks of ``run_all``
+    (functions of a thread slot), one per block of chunks, a few blocks per thread (so that the work
+    rebalances when one thread runs late); the calls of each block made for each of ``slots`` thread slots
+    (default: the threads worth using), each slot with scratch of its own."""
+    shape = tuple(records[0][0].shape)
+    chunk_shape = (max(hi - lo for lo, hi in bounds),) + shape[1:]
+    work = sum(hi - lo for lo, hi in bounds) * int(np.prod(shape[1:], dtype=np.int64)) * len(records)
+    count = max(1, min(threads or threads_module.num_threads(), len(bounds), work // THREAD_WORK))
+    if count == 1 and not slots:
+        calls = _calls(records, internal, bounds, chunk_shape)
+        return [lambda slot: _run(calls)], 1
+    parts = 2 * max(count, slots or 0)
+    blocks = [bounds[i * len(bounds) // parts:(i + 1) * len(bounds) // parts] for i in range(parts)]
+    blocks = [block for block in blocks if block]
+    per_slot = [[_calls(records, internal, block, chunk_shape, scratch) for block in blocks]
+                for scratch in [{} for _ in range(max(count, slots or 0))]]
+    return [lambda slot, i=i: _run(per_slot[slot][i]) for i in range(len(blocks))], count
+
+
+def _run_tasks(tasks):
+    for task in tasks:
+        task(0)
 
 
 def _calls(records, internal, bounds, chunk_shape, scratch=None):

@@ -13,7 +13,9 @@
   parameters go straight into the parameter buffer, with no copy);
 - **concatenation in place**: the values a ``concatenate`` joins along axis 0 are computed straight into
   their slice of its output (every gradient lands in one flat gradient buffer);
-- **kernels**: one NumPy call with ``out=`` per node (``pyml.graph.kernels``).
+- **kernels**: one NumPy call with ``out=`` per node (``pyml.graph.kernels``);
+- **side by side**: independent large products, and an optimizer update beside the last product, run at
+  once on ``pyml.threads``' threads, each whole on one (``pyml.graph.schedule``).
 
     >>> graph = pyml.graph.trace(lambda x: pyml.ops.relu(x * 2.0 + 1.0), [((2, 3), "float32")])
     >>> executor = Executor(graph)
@@ -30,7 +32,7 @@ import time
 import numpy as np
 
 from pyml import threads
-from pyml.graph import chunks, kernels
+from pyml.graph import chunks, kernels, schedule
 from pyml.graph.interpreter import last_uses
 from pyml.graph.ir import _jsonable
 from pyml.graph.validate import GraphError
@@ -71,6 +73,7 @@ class Executor:
         self._borrowed = _borrowed_poolings(graph, self._last)
         self._plan()
         self._fuse()
+        self._steps, self._labels = schedule.side_by_side(self._steps, self._labels, self._records)
 
     # ---- running -----------------------------------------------------------------------------------------
     def run(self, *inputs):
@@ -262,7 +265,7 @@ class Executor:
                 steps.append(chunks.chunked_group(group, internal))
                 labels.append(f"{len(group)} fused: " + " ".join(node.target for node, _, _ in group)
                               + f" {list(group[0][0].shape)}")
-                records.append(None)
+                records.append(schedule.FusedRun(group, internal))
                 index = end
                 continue
             steps.append(self._steps[index])

@@ -69,25 +69,25 @@ VIEWS = {
 
 # ---- kernels writing into out --------------------------------------------------------------------------
 def _where_kernel(arrays, out):
-    """``where(cond, x, y)`` by bit masks over the values' bits: NumPy's masked copies (``copyto(where=)``,
-    ``putmask``) measured ~25x slower, and ``y * ~cond`` differs where ``y`` is infinite or NaN."""
+    """``where(cond, x, y)`` on the values' bits: ``y``'s bits times ``not cond`` as integers (+0.0 bits where
+    ``cond``), then or-ed with ``x``'s bits times ``cond``. NumPy's masked copies (``copyto(where=)``,
+    ``putmask``) measured ~25x slower, and ``y * ~cond`` in floats differs where ``y`` is infinite or NaN;
+    the integer product is exact and 1.6x faster than and-ing with a mask made from ``cond``."""
     cond, x, y = arrays
     bits = np.dtype(f"u{out.dtype.itemsize}")
-    keep = np.empty(cond.shape, bits)  # all ones where cond is False: the bits of y that stay
+    keep = np.empty(cond.shape, bool)  # not cond: where y stays
     chosen = []  # scratch for x's bits, made when first needed (x is mostly relu's +0.0)
     y_bits, out_bits = y.view(bits), out.view(bits)
     x_bits = np.asarray(x).view(bits)
 
     def run():
-        np.copyto(keep, cond)
-        np.subtract(keep, 1, out=keep)
-        np.bitwise_and(y_bits, keep, out=out_bits)  # first: out may be y's own array
+        np.logical_not(cond, out=keep)
+        np.multiply(y_bits, keep, out=out_bits)  # first: out may be y's own array
         if x_bits.size == 1 and not x_bits.any():  # x is +0.0 (relu's and the select VJPs' zero): done
             return
         if not chosen:
             chosen.append(np.empty(out.shape, bits))
-        np.invert(keep, out=keep)
-        np.bitwise_and(x_bits, keep, out=chosen[0])
+        np.multiply(x_bits, cond, out=chosen[0])
         np.bitwise_or(out_bits, chosen[0], out=out_bits)
 
     return run
@@ -125,6 +125,19 @@ def _sum(out, x, axes, keepdims):
     np.copyto(out, first)
     for partial in rest:
         out += partial
+
+
+def _sum_kernel(x, out, attrs):
+    """A sum over the leading axes of a contiguous float array (a bias gradient: ``g`` summed over the batch
+    and spatial axes) as one matrix-vector product with ones, ``ones(rows) @ x.reshape(rows, -1)``: the BLAS
+    streams ``x`` once, where NumPy's axis-0 reduction measured ~5x slower (rows of 64 floats, batch 128 x 24
+    x 24). Other sums: ``_sum``."""
+    axes = tuple(attrs["axes"])
+    if (axes == tuple(range(len(axes))) and 0 < len(axes) < x.ndim and x.dtype in (np.float32, np.float64)
+            and x.flags.c_contiguous and out.flags.c_contiguous and x.size):
+        rows = int(np.prod(x.shape[:len(axes)], dtype=np.int64))
+        return functools.partial(np.matmul, np.ones(rows, x.dtype), x.reshape(rows, -1), out=out.reshape(-1))
+    return functools.partial(_sum, out, x, **attrs)
 
 
 def _reduce(method):
@@ -184,6 +197,8 @@ def kernel(name, arrays, out, attrs):
         return functools.partial(ufunc, *arrays, out=out)
     if name == "where":
         return _where_kernel(arrays, out)
+    if name == "sum":
+        return _sum_kernel(arrays[0], out, attrs)
     into = INTO.get(name)
     if into is not None:
         return functools.partial(into, out, *arrays, **attrs)

@@ -31,6 +31,28 @@ _UIDS = {}
 _BUILTIN_CLASSES = {}
 _CALL_CONTEXT = []  # the `training` flag of the outermost layer call, inherited by nested calls
 _SHAPE_BATCH = 2  # stand-in batch size when inferring shapes symbolically
+# Stand-in sizes of the other None axes (a variable sequence length, Input(shape=(None, 8))): shapes are inferred
+# twice, once with each, and a dim that differs between the two runs varies with the input (None). Two runs rather
+# than one recognisable value, so a Conv1D's "valid" length (steps - 2) is None too, never a wrong number.
+_SHAPE_STEPS = (16, 17)
+
+
+def stand_in_shape(shape, steps=_SHAPE_STEPS[0]):
+    """``shape`` with its symbolic sizes made concrete: a None batch (axis 0) as ``_SHAPE_BATCH``, other None
+    axes as ``steps``."""
+    return tuple(d if d is not None else _SHAPE_BATCH if k == 0 else steps for k, d in enumerate(shape))
+
+
+def has_variable_axis(shape):
+    """Whether ``shape`` has a None beyond the batch axis (a variable length)."""
+    return any(d is None for d in tuple(shape)[1:])
+
+
+def symbolic_shape(shape, other, dynamic):
+    """The shape a symbolic output has: ``shape`` from the first stand-in run, ``other`` from the second (None
+    without one), each dim that differs None; axis 0 None when the batch is ``dynamic`` and it is the stand-in."""
+    dims = tuple(shape) if other is None else tuple(None if d != o else d for d, o in zip(shape, other))
+    return (None,) + dims[1:] if dynamic and dims and dims[0] == _SHAPE_BATCH else dims
 
 
 def to_snake_case(name):
@@ -89,6 +111,12 @@ def _map_structure(fn, value):
     if isinstance(value, (list, tuple)) and not isinstance(value, registry.Spec):
         return type(value)(_map_structure(fn, v) for v in value)
     return fn(value)
+
+
+def _flatten(value):
+    if isinstance(value, (list, tuple)) and not isinstance(value, registry.Spec):
+        return [t for v in value for t in _flatten(v)]
+    return [value]
 
 
 def _strings_as_array(value):
@@ -399,22 +427,24 @@ class Layer:
         nested = isinstance(input_shape, list)
         shapes = input_shape if nested else [input_shape]
         unknown = [s[0] is None for s in shapes]
-        # a throwaway graph trace: ops on its symbolic tensors record nodes and compute only specs
-        tracer = Tracer()
-        symbolic = [tracer.placeholder(f"x{i}", registry.Spec((_SHAPE_BATCH if u else s[0],) + tuple(s[1:]), dtype))
-                    for i, (s, u) in enumerate(zip(shapes, unknown))]
-        old = registry.set_tracer(tracer)
-        try:
-            out = self(symbolic if nested else symbolic[0], training=False, **kwargs)
-        finally:
-            registry.set_tracer(old)
+
+        def run(steps):  # on a throwaway graph trace: ops on its symbolic tensors record nodes and compute only specs
+            tracer = Tracer()
+            symbolic = [tracer.placeholder(f"x{i}", registry.Spec(stand_in_shape(s, steps), dtype))
+                        for i, s in enumerate(shapes)]
+            old = registry.set_tracer(tracer)
+            try:
+                return self(symbolic if nested else symbolic[0], training=False, **kwargs)
+            finally:
+                registry.set_tracer(old)
+
+        out = run(_SHAPE_STEPS[0])
+        others = iter(_flatten(run(_SHAPE_STEPS[1]))) if any(has_variable_axis(s) for s in shapes) else None
         dynamic = any(unknown)
 
         def spec(t):
-            shape = tuple(t.shape)
-            if dynamic and shape and shape[0] == _SHAPE_BATCH:
-                shape = (None,) + shape[1:]
-            return registry.Spec(shape, t.dtype)
+            other = None if others is None else tuple(next(others).shape)
+            return registry.Spec(symbolic_shape(t.shape, other, dynamic), t.dtype)
 
         return _map_structure(spec, out)
 

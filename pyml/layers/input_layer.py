@@ -13,7 +13,7 @@ can replay the calls later; ``Sequential`` takes it as its first element to lear
 """
 from pyml import dtypes
 from pyml.graph.trace import Tracer
-from pyml.layers.base import _SHAPE_BATCH, Layer
+from pyml.layers.base import _SHAPE_STEPS, Layer, has_variable_axis, stand_in_shape, symbolic_shape
 from pyml.layers.call_args import get_mask, set_mask
 from pyml.ops import registry
 from pyml.ops.registry import Spec
@@ -112,7 +112,8 @@ def call_symbolic(layer, inputs, *args, training=None, **kwargs):
     """Apply ``layer`` to KerasTensors: build it, infer the outputs (and their masks), and record the call.
 
     The layer runs on symbolic tensors of a throwaway trace (stand-ins with the KerasTensors' shapes, batch
-    ``_SHAPE_BATCH``, and their masks), so it computes only shapes, exactly as it will on data.
+    ``_SHAPE_BATCH``, and their masks), so it computes only shapes, exactly as it will on data; twice when an
+    input has a variable length (``Input(shape=(None, 8))``), to see which output dims follow it.
     """
     flat = keras_tensors(inputs)
     if not flat or len(flat) != len(inputs if isinstance(inputs, (list, tuple)) else [inputs]):
@@ -125,30 +126,17 @@ def call_symbolic(layer, inputs, *args, training=None, **kwargs):
     if any(t.dtype == "string" for t in keras_tensors((inputs, args, kwargs))):
         raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}) computes on numbers, but its input is a "
                          "string tensor: put a TextVectorization or StringLookup layer first.")
-    tracer = Tracer()
-    stand_ins = {}
     dynamic = any(t.shape and t.shape[0] is None for t in keras_tensors((inputs, args, kwargs)))
-
-    def stand_in(t):
-        if id(t) not in stand_ins:
-            name = f"x{len(stand_ins)}"
-            symbolic = tracer.placeholder(name, Spec(_with_batch(t.shape), t.dtype))
-            if get_mask(t) is not None:
-                set_mask(symbolic, tracer.placeholder(name + "_mask", Spec(_with_batch(get_mask(t).shape), "bool")))
-            stand_ins[id(t)] = symbolic
-        return stand_ins[id(t)]
-
-    old = registry.set_tracer(tracer)
-    try:
-        out = layer(map_tensors(stand_in, inputs), *map_tensors(stand_in, args), training=False,
-                    **map_tensors(stand_in, kwargs))
-    finally:
-        registry.set_tracer(old)
+    variable = any(has_variable_axis(t.shape) for t in keras_tensors((inputs, args, kwargs)))
+    out = _run_on_stand_ins(layer, inputs, args, kwargs, _SHAPE_STEPS[0])
+    # A variable length (a None beyond the batch): a second run with another stand-in length tells which output
+    # dims follow it (base._SHAPE_STEPS).
+    other = {} if not variable else {id(t): u.shape for t, u in zip(
+        _with_masks(out), _with_masks(_run_on_stand_ins(layer, inputs, args, kwargs, _SHAPE_STEPS[1])))}
     node = Node(layer, inputs, dict(kwargs, training=training) if training is not None else kwargs, args)
 
     def shape(t):
-        dims = tuple(t.shape)
-        return (None,) + dims[1:] if dynamic and dims and dims[0] == _SHAPE_BATCH else dims
+        return symbolic_shape(t.shape, other.get(id(t)), dynamic)
 
     def wrap(t):
         tensor = KerasTensor(shape(t), t.dtype, name=layer.name, producer=node)
@@ -164,8 +152,34 @@ def call_symbolic(layer, inputs, *args, training=None, **kwargs):
     return wrap(out)
 
 
-def _with_batch(shape):
-    return (_SHAPE_BATCH,) + tuple(shape[1:]) if shape and shape[0] is None else tuple(shape)
+def _run_on_stand_ins(layer, inputs, args, kwargs, steps):
+    """``layer`` called on symbolic stand-ins of the KerasTensors (and their masks) of a throwaway trace, each None
+    axis made ``steps`` long (the batch ``_SHAPE_BATCH``): only shapes are computed."""
+    tracer = Tracer()
+    stand_ins = {}
+
+    def stand_in(t):
+        if id(t) not in stand_ins:
+            name = f"x{len(stand_ins)}"
+            symbolic = tracer.placeholder(name, Spec(stand_in_shape(t.shape, steps), t.dtype))
+            if get_mask(t) is not None:
+                mask = Spec(stand_in_shape(get_mask(t).shape, steps), "bool")
+                set_mask(symbolic, tracer.placeholder(name + "_mask", mask))
+            stand_ins[id(t)] = symbolic
+        return stand_ins[id(t)]
+
+    old = registry.set_tracer(tracer)
+    try:
+        return layer(map_tensors(stand_in, inputs), *map_tensors(stand_in, args), training=False,
+                     **map_tensors(stand_in, kwargs))
+    finally:
+        registry.set_tracer(old)
+
+
+def _with_masks(out):
+    """The tensors of ``out`` (one or a list) in the order ``call_symbolic`` wraps them: each, then its mask."""
+    flat = out if isinstance(out, (list, tuple)) else [out]
+    return [x for t in flat for x in ([t] if get_mask(t) is None else [t, get_mask(t)])]
 
 
 class InputLayer(Layer):
@@ -201,10 +215,9 @@ class InputLayer(Layer):
                 shape = (shape,)
             batch_shape = (batch_size,) + tuple(shape)
         batch_shape = tuple(batch_shape)
-        if any(d is not None and (not isinstance(d, int) or d < 0) for d in batch_shape) or \
-                any(d is None for d in batch_shape[1:]):
-            raise ValueError("InputLayer shapes must be non-negative ints, with None only for the batch. "
-                             f"Received: batch_shape={batch_shape}")
+        if any(d is not None and (not isinstance(d, int) or d < 0) for d in batch_shape):
+            raise ValueError("InputLayer shapes must be non-negative ints or None (any size: the batch, a variable "
+                             f"sequence length). Received: batch_shape={batch_shape}")
         self.batch_shape = batch_shape
         self.built = True
         self._build_shape = batch_shape
@@ -229,7 +242,8 @@ def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
     Use it as the first element of a ``Sequential`` or as the start of a functional ``Model``.
 
     Args:
-        shape: shape of one sample, without the batch axis.
+        shape: shape of one sample, without the batch axis; None where any size goes (``(None,)``: sequences of
+            any length; export then takes ``sequence_length``).
         batch_size: fixed batch size, or None (dynamic, the default).
         dtype: ``"float32"`` (default), ``"int32"`` (token ids) or ``"string"`` (text, for a first layer
             ``TextVectorization`` or ``StringLookup``).
@@ -239,5 +253,7 @@ def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
     >>> inputs = pyml.Input(shape=(28, 28, 1))
     >>> inputs.shape
     (None, 28, 28, 1)
+    >>> pyml.layers.LSTM(8)(pyml.layers.Embedding(100, 4)(pyml.Input(shape=(None,), dtype="int32"))).shape
+    (None, 8)
     """
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name).output

@@ -103,7 +103,11 @@ class Model(Trainer, Layer):
 
         if input_shape is not None:
             shapes = normalize_shape(input_shape)
-            specs = [(s, self.dtype) for s in (shapes if isinstance(shapes, list) else [shapes])]
+            shapes = shapes if isinstance(shapes, list) else [shapes]
+            # The declared dtypes (int32 ids stay ids) where the model has as many inputs, else the model's.
+            declared = [d for _, d in self.input_specs()] if self._build_shape is not None else []
+            dtypes = declared if len(declared) == len(shapes) else [self.dtype] * len(shapes)
+            specs = list(zip(shapes, dtypes))
         else:
             specs = self.input_specs()
         # Host layers (text: pyml.layers.host) run before the graph, which starts at their output.

@@ -129,8 +129,9 @@ def max_pool_into(out, x, *, window, strides, padding, xp=np):
 @_by_samples
 def max_pool_grad_into(out, x, g, *, window, strides, padding, pooled=None, xp=np):
     """``out[...] = max_pool_grad(x, g)``: each ``g[o]`` added at the first element of window ``o`` equal to its
-    maximum (NumPy's argmax order, where a NaN counts as the maximum). ``g`` is routed by bit masks (``g``'s
-    bits and-ed with all ones or all zeros), which is exact for every value and ~25x faster than a masked copy.
+    maximum (NumPy's argmax order, where a NaN counts as the maximum). ``g`` is routed by its bits (and-ed with
+    all ones or all zeros, or multiplied by 1 or 0 as integers), which is exact for every value (+0.0 where
+    nothing is routed) and ~25x faster than a masked copy.
     ``pooled``, when given, is ``max_pool(x)`` already computed (the executor passes the forward's)."""
     out_sp = g.shape[1:-1]
     padded = pad_spatial(xp, x, padding, -np.inf)
@@ -140,14 +141,16 @@ def max_pool_grad_into(out, x, g, *, window, strides, padding, pooled=None, xp=n
         best = xp.empty(g.shape, x.dtype)
         max_pool_into.serial(best, x, window=window, strides=strides, padding=padding, xp=xp)
     has_nan = bool(xp.isnan(best).any())
+    tiled = all(s == k and n == o * k for s, k, n, o in zip(strides, window, x.shape[1:-1], out_sp))
+    if tiled and padded is x and out.flags.c_contiguous:
+        _route_tiled(xp, out, x, g, best, window, has_nan)
+        return
     grad = out if padded is x else xp.empty(padded.shape, g.dtype)
-    tiled = padded is x and all(s == k and n == o * k for s, k, n, o in zip(strides, window, x.shape[1:-1], out_sp))
-    if not tiled:  # some elements are in no window, or in several: start from zeros and add
-        grad.fill(0)
+    grad.fill(0)  # some elements are in no window, or in several: start from zeros and add
     bits = np.dtype(f"u{g.itemsize}")
     g_bits, mask = g.view(bits), xp.empty(g.shape, bits)
     taken, hit = xp.zeros(g.shape, bool), xp.empty(g.shape, bool)
-    routed = xp.empty(g.shape, g.dtype) if not tiled else None
+    routed = xp.empty(g.shape, g.dtype)
     for index, (tap, target) in enumerate(zip(taps, _taps(grad, window, strides, out_sp))):
         if index == len(taps) - 1 and index:  # the last offset takes every window no earlier one took
             xp.logical_not(taken, out=hit)
@@ -161,13 +164,33 @@ def max_pool_grad_into(out, x, g, *, window, strides, padding, pooled=None, xp=n
             taken |= hit
         xp.copyto(mask, hit)
         xp.negative(mask, out=mask)  # all ones where hit
-        if tiled:  # every element is in exactly one window: write g or +0.0
-            xp.bitwise_and(g_bits, mask, out=target.view(bits))
-        else:
-            xp.bitwise_and(g_bits, mask, out=routed.view(bits))
-            target += routed
+        xp.bitwise_and(g_bits, mask, out=routed.view(bits))
+        target += routed
     if grad is not out:
         out[...] = grad[(slice(None),) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[1:-1], padding))]
+
+
+def _route_tiled(xp, out, x, g, best, window, has_nan):
+    """``max_pool_grad`` when the windows tile ``x`` exactly (strides = window, no padding): every element
+    is in one window. The elements equal to their window's maximum are found in one comparison over a
+    ``(n, o1, k1, o2, k2, ..., c)`` view, all but the first of each window are cleared (on bools), and ``g``'s
+    bits are multiplied by the 0/1 result as integers: exact for every value, 1.6x less work than offset by
+    offset."""
+    spread = (x.shape[0],) + tuple(d for o, k in zip(g.shape[1:-1], window) for d in (o, k)) + (x.shape[-1],)
+    pooled = (x.shape[0],) + tuple(d for o in g.shape[1:-1] for d in (o, 1)) + (x.shape[-1],)
+    hit = xp.equal(x.reshape(spread), best.reshape(pooled))
+    if has_nan:
+        hit |= xp.isnan(x.reshape(spread))  # a NaN is its window's maximum
+    taps = [hit[(slice(None),) + tuple(s for o in offset for s in (slice(None), slice(o, o + 1)))]
+            for offset in np.ndindex(*window)]
+    taken = taps[0].copy()
+    for tap in taps[1:-1]:
+        xp.greater(tap, taken, out=tap)  # for bools, tap > taken is tap and not taken: the first match only
+        taken |= tap
+    if len(taps) > 1:
+        xp.logical_not(taken, out=taps[-1])  # the last offset takes every window no earlier one took
+    bits = np.dtype(f"u{g.itemsize}")
+    xp.multiply(g.view(bits).reshape(pooled), hit, out=out.view(bits).reshape(spread))
 
 
 def _avg_pool_forward(xp, x, *, window, strides, padding):

@@ -36,6 +36,15 @@ CASES = [
     ("pad", [i32(1, 2)], {"pad_width": ((1, 1),), "value": -1.5}),
     ("pad", [np.zeros((2, 0), np.float32)], {"pad_width": ((1, 0), (1, 1)), "value": 2.0}),
     ("slice", [np.arange(10, dtype=np.float32)], {"start": (8,), "stop": (1,), "step": (-3,)}),
+    # a contiguous last axis is copied in runs (blocks from 16 elements): runs of 20 and of 3, rows skipped
+    ("slice", [np.arange(3 * 4 * 40, dtype=np.float32).reshape(3, 4, 40)], {"start": (0, 1, 20), "stop": (3, 4, 40),
+                                                                             "step": (2, 1, 1)}),
+    ("slice", [np.arange(60, dtype=np.int32).reshape(3, 20)], {"start": (1, 2), "stop": (3, 5), "step": (1, 1)}),
+    ("slice", [np.arange(60).reshape(3, 20) % 3 == 0], {"start": (0, 0), "stop": (3, 17), "step": (1, 1)}),
+    ("slice", [np.arange(60, dtype=np.float32).reshape(3, 20)], {"start": (0, 19), "stop": (3, 0), "step": (1, -2)}),
+    ("broadcast_to", [np.arange(18, dtype=np.float32).reshape(1, 18)], {"shape": (3, 18)}),
+    ("broadcast_to", [np.arange(3, dtype=np.int32).reshape(3, 1)], {"shape": (3, 17)}),
+    ("transpose", [np.arange(2 * 3 * 17, dtype=np.float32).reshape(2, 3, 17)], {"perm": (1, 0, 2)}),
     ("concatenate", [np.zeros((2, 0), np.float32), np.ones((2, 1), np.float32)], {"axis": 1}),
     ("matmul", [np.ones((0, 3), np.float32), np.ones((3, 2), np.float32)], {}),
     # a NaN anywhere in a window: max_pool gives NaN and the gradient goes to the first NaN (numpy's argmax)

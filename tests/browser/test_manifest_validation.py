@@ -49,6 +49,14 @@ def _repeat_last_step_with_another_input(m):
 
 
 # (case id, change to the movement bundle's manifest, the field both messages must name)
+def _pad_on_int32(value):
+    """An int32 input (its graph node too) marked pad with ``value``."""
+    def change(m):
+        m["graph"]["nodes"][0]["dtype"] = m["inputs"][0]["dtype"] = "int32"
+        m["inputs"][0]["pad"] = {"axis": 1, "value": value}
+    return change
+
+
 def _as_format_1(manifest):
     """The manifest as format 1 wrote it: one weights file, no storage tiers (runtimes still read it)."""
     (spec,) = manifest["weights"].pop("files")
@@ -89,6 +97,17 @@ REFUSED = [
     ("shape-negative", _set(["graph", "nodes", 0, "shape"], [-1, 3]), "graph.nodes[0].shape"),
     ("graph-output-undefined", _append(["graph", "outputs"], "ghost"), "graph.outputs[2]"),
     ("signature-shape", _set(["inputs", 0, "shape"], [2, 4]), "inputs[0]"),
+    ("pad-not-an-object", _set(["inputs", 0, "pad"], 0), "inputs[0].pad"),
+    ("pad-extra-field", _set(["inputs", 0, "pad"], {"axis": 1, "value": 0, "side": "left"}), "inputs[0].pad"),
+    ("pad-axis-2", _set(["inputs", 0, "pad"], {"axis": 2, "value": 0}), "inputs[0].pad.axis"),
+    ("pad-axis-bool", _set(["inputs", 0, "pad"], {"axis": True, "value": 0}), "inputs[0].pad.axis"),
+    ("pad-axis-of-a-vector", lambda m: (_set(["inputs", 0, "pad"], {"axis": 1, "value": 0})(m),
+                                        m["inputs"][0].update(shape=[6]), m["graph"]["nodes"][0].update(shape=[6])),
+     "inputs[0].pad.axis"),
+    ("pad-value-text", _set(["inputs", 0, "pad"], {"axis": 1, "value": "0"}), "inputs[0].pad.value"),
+    ("pad-value-bool", _set(["inputs", 0, "pad"], {"axis": 1, "value": False}), "inputs[0].pad.value"),
+    ("pad-value-fraction-on-int32", _pad_on_int32(0.5), "inputs[0].pad.value"),
+    ("pad-value-past-int32", _pad_on_int32(2 ** 31), "inputs[0].pad.value"),
     ("no-outputs", lambda m: (m["outputs"].clear(), m["graph"]["outputs"].clear()), "outputs"),
     ("file-parent", _set(["weights", "files", 0, "file"], "../weights.bin"), "weights.files[0].file"),
     ("file-subfolder", _set(["weights", "files", 0, "file"], "sub/weights.bin"), "weights.files[0].file"),
@@ -180,6 +199,8 @@ ACCEPTED = [
     ("float16-packed", _packed(("c_alias", {"weight": "c", "packed": True}))),
     ("without-optional-fields", lambda m: [m.pop(k) for k in ("limits", "memory", "producer")]),
     ("with-a-variant", _variant()),
+    ("with-a-pad", _set(["inputs", 0, "pad"], {"axis": 1, "value": -1.5})),
+    ("with-a-pad-on-int32", _pad_on_int32(-(2 ** 31))),
 ]
 
 

@@ -185,6 +185,10 @@ CASES = {
     "rnn_scan-lstm-hard-sigmoid-softsign": lambda: scan_case("lstm", 2, 12, activation="softsign",
                                                              recurrent_activation="hard_sigmoid"),
     "rnn_scan-simple-linear-masked": lambda: scan_case("simple", 4, 33, masked=True, activation="linear"),
+    # more rows than a GEMM tile and an odd last one, units past a vector and past a panel of 8
+    "rnn_scan-gru-rows-past-a-tile-masked": lambda: scan_case("gru", 5, 20, masked=True),
+    "rnn_scan-simple-odd-batch-backwards": lambda: scan_case("simple", 3, 40, go_backwards=True),
+    "rnn_scan-lstm-batch7-two-panels": lambda: scan_case("lstm", 7, 16),
 }
 
 

@@ -193,6 +193,7 @@ export function validateManifest(manifest, { knownOps, file = "model.json" } = {
   const nodes = checkGraph(manifest.graph, new Set(knownOps || OP_NAMES), fail);
   checkSignature(manifest, "inputs", nodes, fail);
   checkSignature(manifest, "outputs", nodes, fail);
+  manifest.inputs.forEach((v, i) => v.pad !== undefined && checkPad(v, `inputs[${i}].pad`, fail));
   const entries = checkWeightsTable(manifest.weights, nodes, fail, version);
   checkPlan(manifest, nodes, entries, fail);
 }
@@ -243,6 +244,18 @@ function checkSignature(manifest, key, nodes, fail) {
       fail(where, `is ${v.dtype}${JSON.stringify(v.shape)} but graph node %${v.name} is ${node.dtype}${formatShape(node.shape)}`);
     }
   });
+}
+
+// inputs[i].pad: {axis: 1, value} on a [batch, steps, ...] input, a value its dtype holds (webexport/padding.py).
+function checkPad({ pad, shape, dtype }, where, fail) {
+  if (!isObject(pad) || Object.keys(pad).sort().join() !== "axis,value") fail(where, `must be an object {axis, value}. Received: ${JSON.stringify(pad)}`);
+  if (pad.axis !== 1 || shape.length < 2 || !(shape[1] >= 1)) {
+    fail(`${where}.axis`, `must be 1, the sequence axis of an input of shape [batch, steps, ...]. Received: ${JSON.stringify(pad.axis)} for shape ${formatShape(shape)}`);
+  }
+  const { value } = pad;
+  if (!Number.isFinite(value) || !["int32", "float32"].includes(dtype) || (dtype === "int32" && !(Number.isInteger(value) && Math.abs(value + 0.5) < 2 ** 31))) {
+    fail(`${where}.value`, `must be a finite number the input's dtype (${dtype}) holds${dtype === "int32" ? " (an int32)" : ""}. Received: ${JSON.stringify(value)}`);
+  }
 }
 
 // The weights files (format 2's `files`, format 1's single `file`) are well formed; returns the total bytes

@@ -3,7 +3,7 @@
  * @module model
  */
 import { fetchManifest, fetchWeights, readWeights } from "./bundle.js";
-import { formatShape, flatten, inferShape, numel, toStorageArray } from "./util.js";
+import { allocate, formatShape, flatten, inferShape, numel, toStorageArray } from "./util.js";
 import { createGpu, destroyGpu, findAdapter, requestGpuDevice, runSteps } from "./webgpu.js";
 
 const BACKENDS = ["auto", "webgpu", "cpu", "wasm", "js"];
@@ -99,6 +99,7 @@ export class Model {
   #state;
   #queue = Promise.resolve();
   #closed = null; // why the model can no longer run ("disposed" or the device-lost message)
+  #scratch = new Map(); // input name -> the array its shorter sequences are padded in (padSequence)
 
   /** Use `loadModel`; the constructor takes the loader's internals. */
   constructor(manifest, state) {
@@ -160,7 +161,8 @@ export class Model {
     const work = this.#queue.then(() => {
       if (this.#closed) throw new Error(`this Model cannot run: ${this.#closed}`);
       const { gpu, run } = this.#state;
-      return gpu ? runSteps(gpu, values, batch) : run(values, batch);
+      const full = values.map((v, i) => (v.short ? padSequence(v, this.#manifest.inputs[i], this.#scratch) : v));
+      return gpu ? runSteps(gpu, full, batch) : run(full, batch);
     });
     this.#queue = work.catch(() => {});
     return work;
@@ -197,19 +199,26 @@ export class Model {
 
 // Check every input against its declared spec and convert it to the storage typed array; the batch is
 // axis 0 of the dynamic inputs (1 when every input is static). An input whose axis 1 is the sequence length of
-// one of the `graph`'s recurrent layers (rnn_scan), which export fixed, is a sequence.
+// one of the `graph`'s recurrent layers (rnn_scan), which export fixed, is a sequence; one marked `pad` (the model
+// ignores right-padding, webexport/padding.py) takes 1..N steps and is padded to N here.
 function prepareInputs(specs, inputs, graph) {
   let batch = null;
   const values = specs.map((spec, i) => {
     const what = `input "${spec.name}"`;
     const { data, shape } = normalizeInput(inputs[i], spec, what);
-    const mismatch = shape.length !== spec.shape.length || spec.shape.some((d, k) => d !== null && d !== shape[k]);
-    const sequence = (steps) => graph.nodes.some((n) => n.target === "rnn_scan" && n.shape[1] === steps);
-    if (mismatch && shape.length === spec.shape.length && shape[1] !== spec.shape[1] && sequence(spec.shape[1])) {
+    const steps = spec.shape[1];
+    const other = shape.length === spec.shape.length && shape[1] !== steps;
+    const sequence = () => spec.pad || graph.nodes.some((n) => n.target === "rnn_scan" && n.shape[1] === steps);
+    const short = other && spec.pad && shape[1] >= 1 && shape[1] < steps;
+    if (other && !short && sequence()) {
+      const hint = shape[1] > steps ? `cut the sequence to ${steps} steps, or export with a longer sequence_length`
+        : spec.pad ? "a sequence needs at least 1 step"
+          : `pad the sequence to ${steps} steps; for the bundle to accept shorter sequences itself, mask the padding ` +
+            "(Embedding(mask_zero=True) or a Masking layer) and export again";
       throw new Error(`${what}: a sequence of ${shape[1]} steps, but the model was exported for sequences of ` +
-        `${spec.shape[1]} steps (its recurrent layers run that many): ${shape[1] > spec.shape[1] ? "cut" : "pad"} ` +
-        `the sequence to ${spec.shape[1]} steps, or export with that input length. Received: shape ${formatShape(shape)}`);
+        `${spec.pad ? `1 to ${steps} steps` : `${steps} steps (its recurrent layers run that many)`}: ${hint}. Received: shape ${formatShape(shape)}`);
     }
+    const mismatch = shape.length !== spec.shape.length || spec.shape.some((d, k) => d !== null && d !== shape[k] && !(short && k === 1));
     if (mismatch || numel(shape) !== data.length) {
       const note = mismatch ? "" : ` (the shape holds ${numel(shape)} elements, the data ${data.length})`;
       throw new Error(`${what}: expected shape ${formatShape(spec.shape)}${spec.shape.includes(null) ? " (null = any batch size)" : ""}, ` +
@@ -222,9 +231,22 @@ function prepareInputs(specs, inputs, graph) {
       }
       batch = shape[0];
     }
-    return { data: toStorageArray(data, spec.dtype, what), shape, dtype: spec.dtype };
+    return { data: toStorageArray(data, spec.dtype, what), shape, dtype: spec.dtype, short };
   });
   return { values, batch: batch ?? 1 };
+}
+
+// A sequence of T < N steps right-padded to N with its input's pad value, in `scratch` (one array per input, reused
+// from call to call: runs are queued one at a time, and each backend has copied its inputs when its run ends).
+function padSequence(value, spec, scratch) {
+  const { data, shape } = value;
+  const row = numel(shape.slice(1));
+  const full = numel(spec.shape.slice(1));
+  let out = scratch.get(spec.name);
+  if (!out || out.length !== shape[0] * full) scratch.set(spec.name, (out = allocate(spec.dtype, shape[0] * full)));
+  out.fill(spec.pad.value);
+  for (let b = 0; b < shape[0]; b++) out.set(data.subarray(b * row, (b + 1) * row), b * full);
+  return { data: out, shape: [shape[0], ...spec.shape.slice(1)], dtype: spec.dtype };
 }
 
 function normalizeInput(input, spec, what) {

@@ -167,7 +167,8 @@ def test_a_large_sum_over_the_batch_is_shared_among_threads_and_still_right():
     pyml.threads.set_num_threads(2)
     try:
         x = random(300, 40, 100)
-        for axes, keepdims in (((0, 1), False), ((0,), True)):
+        # leading axes: one product with ones (a bias gradient); others: split among threads
+        for axes, keepdims in (((0, 1), False), ((0,), True), ((0, 2), False), ((0, 1, 2), True), ((1,), False)):
             out = np.empty(np.sum(x, axis=axes, keepdims=keepdims).shape, "float32")
             kernels.kernel("sum", [x], out, {"axes": axes, "keepdims": keepdims})()
             np.testing.assert_allclose(out, x.astype("float64").sum(axis=axes, keepdims=keepdims), rtol=1e-4, atol=1e-4)

@@ -41,13 +41,15 @@ def test_chunked_convolutions_match_the_references(small_chunks, strides, paddin
     np.testing.assert_allclose(grad_x, conv_transpose_reference(y, w, spatial_shape=(9, 8), **attrs), rtol=1e-10)
 
 
-@pytest.mark.parametrize("window, strides, padding", [
-    ((2, 2), (2, 2), ((0, 0), (0, 0))),   # the Keras convnet's pooling: windows tile the input
-    ((3, 3), (1, 2), ((1, 1), (0, 2))),   # overlapping windows and padding
-    ((2, 2), (2, 2), ((0, 1), (0, 1))),   # "same" on an odd size
+@pytest.mark.parametrize("shape, window, strides, padding", [
+    ((2, 5, 7, 3), (2, 2), (2, 2), ((0, 0), (0, 0))),  # the Keras convnet's pooling, the last row/column unused
+    ((2, 6, 8, 3), (2, 2), (2, 2), ((0, 0), (0, 0))),  # windows that tile the input exactly
+    ((2, 6, 9, 3), (3, 3), (3, 3), ((0, 0), (0, 0))),
+    ((2, 5, 7, 3), (3, 3), (1, 2), ((1, 1), (0, 2))),  # overlapping windows and padding
+    ((2, 5, 7, 3), (2, 2), (2, 2), ((0, 1), (0, 1))),  # "same" on an odd size
 ])
-def test_max_pool_and_its_gradient_with_ties_and_nan(window, strides, padding):
-    x = rng.integers(0, 3, (2, 5, 7, 3)).astype("float64")  # few distinct values: many ties
+def test_max_pool_and_its_gradient_with_ties_and_nan(shape, window, strides, padding):
+    x = rng.integers(0, 3, shape).astype("float64")  # few distinct values: many ties
     x[0, 1, 2, 0] = np.nan
     expected = pool_reference("max")(x, window=window, strides=strides, padding=padding)
     out = np.empty(expected.shape)
@@ -58,3 +60,21 @@ def test_max_pool_and_its_gradient_with_ties_and_nan(window, strides, padding):
     max_pool_grad_into(grad, x, g, window=window, strides=strides, padding=padding)
     np.testing.assert_allclose(grad, max_pool_grad_reference(x, g, window=window, strides=strides, padding=padding),
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape, window", [((3, 8, 2), (2,)), ((2, 4, 6, 3), (2, 3)), ((1, 2, 4, 2, 2), (2, 2, 1))])
+def test_max_pool_gradient_over_tiling_windows_routes_every_bit_of_g(shape, window):
+    x = rng.integers(0, 2, shape).astype("float32")  # ties in most windows: only the first maximum gets g
+    attrs = {"window": window, "strides": window, "padding": ((0, 0),) * len(window)}
+    pooled = pool_reference("max")(x, **attrs)
+    g = rng.standard_normal(pooled.shape).astype("float32")
+    g.flat[:4] = [-0.0, np.inf, -np.inf, np.nan]
+    grad = np.full(x.shape, 7.0, "float32")
+    max_pool_grad_into(grad, x, g, **attrs)
+    expected = np.zeros(x.shape, "float32")  # +0.0 wherever nothing is routed
+    for index in np.ndindex(*pooled.shape):  # the first maximum of each window, in row-major window order
+        n, o, c = index[0], index[1:-1], index[-1]
+        cells = [tuple(i * k + d for i, k, d in zip(o, window, offset)) for offset in np.ndindex(*window)]
+        first = next(cell for cell in cells if x[(n, *cell, c)] == pooled[index])
+        expected[(n, *first, c)] = g[index]
+    np.testing.assert_array_equal(grad.view("u4"), expected.view("u4"))
