@@ -50,6 +50,7 @@ def find_chromium(playwright=None):
 
 class _QuietHandler(SimpleHTTPRequestHandler):
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
+    disable_nagle_algorithm = True  # as pyml serve: no ~40 ms delayed-ACK stall per response
 
     def log_message(self, format, *args):  # noqa: A002 (the base class's name)
         pass
