@@ -10,6 +10,8 @@ Reuse them from any test in tests/browser/:
   errors fail the test; a test that expects some calls ``page_errors.allow(r"regex")``.
 - ``harness``: ``harness.Harness(page)``: ``run(url, backend, inputs)``, ``load_error(url)``,
   ``require_webgpu()``, ``cpu_kernel_names()``.
+- ``shared_page``: one harness page for a whole test module, ``(Harness, PageErrors)``; errors are checked
+  when the module ends.
 - ``open_harness_page(browser, server)`` (a plain function) makes the same page for wider scopes.
 
 A missing Chromium fails the run with how to install it; it is never skipped.
@@ -64,3 +66,14 @@ def page(browser, web_server, page_errors):
 @pytest.fixture
 def harness(page):
     return Harness(page)
+
+
+@pytest.fixture(scope="module")
+def shared_page(browser, web_server):
+    """One harness page for every test of a module: ``(Harness, PageErrors)``."""
+    page, errors = open_harness_page(browser, web_server)
+    try:
+        yield Harness(page), errors
+    finally:
+        page.close()
+    errors.check()

@@ -17,23 +17,12 @@ that a dispatch passes 65,535 workgroups and must be folded.
 import numpy as np
 import pytest
 
-from tests.browser.harness import BrowserError, Harness, open_harness_page
+from tests.browser.harness import BrowserError
 from tests.webexport.keras_models import MODELS, NUM_TEST, decisions, digits, predict, trained
 from webexport import export
 
 TOLERANCE = 1e-4
 BATCHES = (NUM_TEST, 1)
-
-
-@pytest.fixture(scope="module")
-def session(browser, web_server):
-    """One harness page for every model and backend: ``(Harness, PageErrors)``."""
-    page, errors = open_harness_page(browser, web_server)
-    try:
-        yield Harness(page), errors
-    finally:
-        page.close()
-    errors.check()
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +42,8 @@ def bundle_url(web_server):
 
 @pytest.mark.parametrize("backend", ["webgpu", "wasm", "js"])
 @pytest.mark.parametrize("name", MODELS)
-def test_browser_matches_predict(session, bundle_url, name, backend):
-    harness, errors = session
+def test_browser_matches_predict(shared_page, bundle_url, name, backend):
+    harness, errors = shared_page
     if backend == "webgpu":
         harness.require_webgpu()
     case = trained(name)
@@ -86,8 +75,8 @@ PREDICT_NESTED = """async ([url, backend, ids]) => {
 
 
 @pytest.mark.parametrize("backend", ["webgpu", "wasm", "js"])
-def test_predict_takes_nested_arrays_of_token_ids(session, bundle_url, backend):
-    harness, errors = session
+def test_predict_takes_nested_arrays_of_token_ids(shared_page, bundle_url, backend):
+    harness, errors = shared_page
     if backend == "webgpu":
         harness.require_webgpu()
     case = trained("embedding")
@@ -99,10 +88,10 @@ def test_predict_takes_nested_arrays_of_token_ids(session, bundle_url, backend):
     assert not errors.unexpected(), errors.unexpected()
 
 
-def test_webgpu_folds_a_dispatch_past_65535_workgroups(session, bundle_url):
+def test_webgpu_folds_a_dispatch_past_65535_workgroups(shared_page, bundle_url):
     # the CNN's first conv runs 512 threads per example: 8,192 examples need 65,536 workgroups of 64, past
     # WebGPU's per-dimension cap, so the runtime dispatches (65535, 2) and the kernels unfold it
-    harness, errors = session
+    harness, errors = shared_page
     harness.require_webgpu()
     case = trained("cnn")
     x = np.resize(digits()[0], (8192, 64)).reshape(8192, 8, 8, 1)
@@ -115,10 +104,10 @@ def test_webgpu_folds_a_dispatch_past_65535_workgroups(session, bundle_url):
 
 @pytest.mark.parametrize("backend", ["webgpu", "cpu"])
 @pytest.mark.parametrize("steps", [30, 10])
-def test_a_sequence_of_another_length_is_refused_naming_the_input_and_both_lengths(session, bundle_url, backend, steps):
+def test_a_sequence_of_another_length_is_refused_naming_the_input_and_both_lengths(shared_page, bundle_url, backend, steps):
     """Export fixes the number of time steps (static shapes); a longer (or shorter) sequence is refused before
     anything runs (Python's loader: tests/webexport/test_models_native.py)."""
-    harness, errors = session
+    harness, errors = shared_page
     if backend == "webgpu":
         harness.require_webgpu()
     x = np.zeros((2, steps, 3), np.float32)

@@ -8,7 +8,7 @@ shorter sequences accepted. (Python's side: tests/webexport/test_sequence_length
 import numpy as np
 import pytest
 
-from tests.browser.harness import BrowserError, Harness, open_harness_page
+from tests.browser.harness import BrowserError
 from tests.webexport.test_sequence_length import STEPS, VOCABULARY, masked_average, masked_lstm
 from webexport import export
 
@@ -16,16 +16,6 @@ TOLERANCE = 1e-4
 # (batch, steps) in the order one loaded model runs them
 SERIES = [(3, 7), (3, 1), (1, 20), (1, 7), (3, 20), (1, 1)]
 MODELS = {"lstm": masked_lstm, "average": masked_average, "unmasked": lambda: masked_lstm(mask_zero=False)}
-
-
-@pytest.fixture(scope="module")
-def session(browser, web_server):
-    page, errors = open_harness_page(browser, web_server)
-    try:
-        yield Harness(page), errors
-    finally:
-        page.close()
-    errors.check()
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +35,8 @@ def exported(web_server):
 
 @pytest.mark.parametrize("backend", ["webgpu", "wasm", "js"])
 @pytest.mark.parametrize("name", ["lstm", "average"])
-def test_shorter_sequences_give_pythons_numbers(session, exported, name, backend):
-    harness, errors = session
+def test_shorter_sequences_give_pythons_numbers(shared_page, exported, name, backend):
+    harness, errors = shared_page
     if backend == "webgpu":
         harness.require_webgpu()
     model, url = exported(name)
@@ -63,8 +53,8 @@ def test_shorter_sequences_give_pythons_numbers(session, exported, name, backend
 
 
 @pytest.mark.parametrize("backend", ["webgpu", "cpu"])
-def test_an_unmasked_lstm_refuses_a_shorter_sequence_saying_how_to_get_it_accepted(session, exported, backend):
-    harness, errors = session
+def test_an_unmasked_lstm_refuses_a_shorter_sequence_saying_how_to_get_it_accepted(shared_page, exported, backend):
+    harness, errors = shared_page
     if backend == "webgpu":
         harness.require_webgpu()
     _, url = exported("unmasked")
@@ -78,8 +68,8 @@ def test_an_unmasked_lstm_refuses_a_shorter_sequence_saying_how_to_get_it_accept
 
 @pytest.mark.parametrize("steps, hint", [(STEPS + 1, f"cut the sequence to {STEPS} steps"),
                                          (0, "a sequence needs at least 1 step")])
-def test_a_marked_input_refuses_a_longer_or_empty_sequence(session, exported, steps, hint):
-    harness, errors = session
+def test_a_marked_input_refuses_a_longer_or_empty_sequence(shared_page, exported, steps, hint):
+    harness, errors = shared_page
     _, url = exported("lstm")
     with pytest.raises(BrowserError, match=rf"a sequence of {steps} steps, but the model was exported for sequences "
                                            rf"of 1 to {STEPS} steps: {hint}"):
