@@ -55,23 +55,29 @@ INLINE float hsum(v128_t v) {
 }
 
 /*
- * e^x: x = n ln2 + r with |r| <= ln2/2, e^r by its Taylor series to r^6 (error < 2e-7 relative), 2^n
- * built in the exponent bits. Past the float range: +inf above 88.72, 0 below -87.3 (numpy gives
- * subnormals there, all below 1.2e-38); NaN stays NaN.
+ * e^r for x = n ln2 + r, |r| <= ln2/2, by r's Taylor series to r^6 (error < 2e-7 relative); *n receives n.
+ * vexp and vexp_bounded scale it by 2^n.
  */
-INLINE v128_t vexp(v128_t x) {
-  const v128_t hi = SPLAT(88.7228f), lo = SPLAT(-87.33f);
-  v128_t xc = wasm_f32x4_min(wasm_f32x4_max(x, lo), hi);
-  v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(xc, SPLAT(1.44269504f)));
-  v128_t r = wasm_f32x4_sub(xc, wasm_f32x4_mul(n, SPLAT(0.693145752f)));  /* ln2, split for exactness */
-  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, SPLAT(1.42860677e-6f)));
+INLINE v128_t exp_reduced(v128_t x, v128_t *n) {
+  *n = wasm_f32x4_nearest(wasm_f32x4_mul(x, SPLAT(1.44269504f)));
+  v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(*n, SPLAT(0.693145752f)));  /* ln2, split for exactness */
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(*n, SPLAT(1.42860677e-6f)));
   v128_t p = SPLAT(1.f / 720);
   p = MADD(p, r, SPLAT(1.f / 120));
   p = MADD(p, r, SPLAT(1.f / 24));
   p = MADD(p, r, SPLAT(1.f / 6));
   p = MADD(p, r, SPLAT(0.5f));
   p = MADD(p, r, SPLAT(1.f));
-  p = MADD(p, r, SPLAT(1.f));
+  return MADD(p, r, SPLAT(1.f));
+}
+
+/*
+ * e^x with 2^n built in the exponent bits. Past the float range: +inf above 88.72, 0 below -87.3 (numpy gives
+ * subnormals there, all below 1.2e-38); NaN stays NaN.
+ */
+INLINE v128_t vexp(v128_t x) {
+  const v128_t hi = SPLAT(88.7228f), lo = SPLAT(-87.33f);
+  v128_t n, p = exp_reduced(wasm_f32x4_min(wasm_f32x4_max(x, lo), hi), &n);
   /* 2^n for n in [-126, 128]: n = 128 (x near 88.72) is split as 2^127 * 2 */
   v128_t ni = wasm_i32x4_trunc_sat_f32x4(n);
   v128_t big = wasm_i32x4_gt(ni, wasm_i32x4_splat(127));
@@ -81,6 +87,13 @@ INLINE v128_t vexp(v128_t x) {
   p = wasm_v128_bitselect(wasm_f32x4_add(p, p), p, big);
   p = wasm_v128_bitselect(SPLAT(__builtin_inff()), p, wasm_f32x4_gt(x, hi));
   return wasm_v128_andnot(p, wasm_f32x4_lt(x, lo));  /* 0 below the range (NaN compares false: kept) */
+}
+
+/* e^x for x in [-87, 88] (NaN stays NaN): vexp without its handling of the float range's ends, for callers
+ * that clamp first (the recurrent gates). */
+INLINE v128_t vexp_bounded(v128_t x) {
+  v128_t n, p = exp_reduced(x, &n);
+  return wasm_f32x4_mul(p, wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23));
 }
 
 /*
