@@ -69,10 +69,28 @@ def tokens_50():
 LSTM_TOKENS, LSTM_STEPS, LSTM_EMBED, LSTM_UNITS = 64, 50, 32, 128
 
 
-def lstm_layers(lib):
-    """The LSTM model's layers in pyml or Keras (the same API): Embedding -> LSTM -> Dense softmax."""
-    return [lib.Input(shape=(LSTM_STEPS,), dtype="int32"), lib.layers.Embedding(LSTM_TOKENS, LSTM_EMBED),
-            lib.layers.LSTM(LSTM_UNITS), lib.layers.Dense(LSTM_TOKENS, activation="softmax")]
+def keras_layers(lib, model_name):
+    """The model's layers in pyml or Keras (the same API): the mlp, the Keras MNIST convnet, or Embedding ->
+    LSTM -> Dense softmax."""
+    layers = lib.layers
+    if model_name == "lstm":
+        return [lib.Input(shape=(LSTM_STEPS,), dtype="int32"), layers.Embedding(LSTM_TOKENS, LSTM_EMBED),
+                layers.LSTM(LSTM_UNITS), layers.Dense(LSTM_TOKENS, activation="softmax")]
+    if model_name == "mlp":
+        return [lib.Input(shape=(784,)), layers.Dense(512, activation="relu"), layers.Dense(512, activation="relu"),
+                layers.Dense(10, activation="softmax")]
+    return [lib.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
+            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
+            layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")]
+
+
+def fit_timed(model, x, y, epochs):
+    """One untimed epoch, then ``epochs`` timed ones: (samples/s, last loss, last accuracy)."""
+    model.fit(x, y, batch_size=BATCH_SIZE, epochs=1, verbose=0)
+    start = clock()
+    history = model.fit(x, y, batch_size=BATCH_SIZE, epochs=epochs, verbose=0)
+    seconds = clock() - start
+    return len(x) * epochs / seconds, history.history["loss"][-1], history.history["accuracy"][-1]
 
 
 def torch_lstm():
@@ -95,49 +113,21 @@ def torch_lstm():
 # ---- the workers (one subprocess each) -------------------------------------------------------------------------
 def run_pyml(model_name, x, y, epochs, eager):
     import pyml
-    from pyml import layers
 
     pyml.set_random_seed(0)
-    if model_name == "lstm":
-        model = pyml.Sequential(lstm_layers(pyml))
-    elif model_name == "mlp":
-        x = x.reshape(len(x), -1)
-        model = pyml.Sequential([pyml.Input(shape=(784,)), layers.Dense(512, activation="relu"),
-                                 layers.Dense(512, activation="relu"), layers.Dense(10, activation="softmax")])
-    else:
-        model = pyml.Sequential([pyml.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
-                                 layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
-                                 layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")])
+    model = pyml.Sequential(keras_layers(pyml, model_name))
     model.compile(optimizer=pyml.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   run_eagerly=eager)
-    model.fit(x, y, batch_size=BATCH_SIZE, epochs=1, verbose=0)
-    start = clock()
-    history = model.fit(x, y, batch_size=BATCH_SIZE, epochs=epochs, verbose=0)
-    seconds = clock() - start
-    return len(x) * epochs / seconds, history.history["loss"][-1], history.history["accuracy"][-1]
+    return fit_timed(model, x.reshape(len(x), -1) if model_name == "mlp" else x, y, epochs)
 
 
 def run_keras(model_name, x, y, epochs):
     import keras
-    from keras import layers
 
     keras.utils.set_random_seed(0)
-    if model_name == "lstm":
-        model = keras.Sequential(lstm_layers(keras))
-    elif model_name == "mlp":
-        x = x.reshape(len(x), -1)
-        model = keras.Sequential([keras.Input(shape=(784,)), layers.Dense(512, activation="relu"),
-                                  layers.Dense(512, activation="relu"), layers.Dense(10, activation="softmax")])
-    else:
-        model = keras.Sequential([keras.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
-                                  layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
-                                  layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(keras_layers(keras, model_name))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, batch_size=BATCH_SIZE, epochs=1, verbose=0)
-    start = clock()
-    history = model.fit(x, y, batch_size=BATCH_SIZE, epochs=epochs, verbose=0)
-    seconds = clock() - start
-    return len(x) * epochs / seconds, history.history["loss"][-1], history.history["accuracy"][-1]
+    return fit_timed(model, x.reshape(len(x), -1) if model_name == "mlp" else x, y, epochs)
 
 
 def run_torch(model_name, x, y, epochs, threads):
