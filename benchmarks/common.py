@@ -41,6 +41,27 @@ class BenchmarkError(SystemExit):
 
 
 # ---- the digits model ------------------------------------------------------------------------------------
+def torch_epoch(model, optimizer, loss_fn, x, y, batch_size):
+    """One epoch of PyTorch training in shuffled batches, as Keras's ``fit`` runs one; returns the running
+    (mean loss, accuracy) that ``fit`` reports."""
+    import torch
+
+    model.train()
+    order = torch.randperm(len(x))
+    total, correct = 0.0, 0
+    for lo in range(0, len(x), batch_size):
+        index = order[lo:lo + batch_size]
+        xb, yb = x[index], y[index]
+        optimizer.zero_grad()
+        logits = model(xb)
+        loss = loss_fn(logits, yb)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(index)
+        correct += int((logits.argmax(1) == yb).sum())
+    return total / len(x), correct / len(x)
+
+
 def load_digits_demo():
     """demos/digits/train.py as a module (the demo folder is not a package)."""
     spec = importlib.util.spec_from_file_location("digits_train", DIGITS_TRAIN)

@@ -150,19 +150,7 @@ def run_torch(model_name, x, y, epochs, threads):
     loss_fn = nn.CrossEntropyLoss()
 
     def epoch():
-        order = torch.randperm(len(x))
-        total, correct = 0.0, 0
-        for lo in range(0, len(x), BATCH_SIZE):
-            index = order[lo:lo + BATCH_SIZE]
-            xb, yb = x[index], y[index]
-            optimizer.zero_grad()
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(index)  # the running figures Keras's fit reports
-            correct += int((logits.argmax(1) == yb).sum())
-        return total / len(x), correct / len(x)
+        return common.torch_epoch(model, optimizer, loss_fn, x, y, BATCH_SIZE)
 
     epoch()
     start = clock()

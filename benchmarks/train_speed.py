@@ -86,19 +86,7 @@ def train_torch(torch, data, epochs, seed):
     seconds = []
     for _ in range(epochs):
         start = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(x_train))
-        total_loss, correct = 0.0, 0
-        for first in range(0, len(x_train), BATCH_SIZE):
-            index = order[first:first + BATCH_SIZE]
-            x, y = x_train[index], y_train[index]
-            optimizer.zero_grad()
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.item() * len(index)  # the running figures Keras's fit reports
-            correct += int((logits.argmax(1) == y).sum())
+        common.torch_epoch(model, optimizer, loss_fn, x_train, y_train, BATCH_SIZE)
         seconds.append(time.perf_counter() - start)
     model.eval()
     with torch.no_grad():
