@@ -29,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import pyml  # noqa: E402
-from tests.browser.harness import CHROMIUM_ARGS, MIME_TYPES, find_chromium  # noqa: E402
+from pyml.cli import StaticHandler  # noqa: E402
+from tests.browser.harness import CHROMIUM_ARGS, find_chromium  # noqa: E402
 from webexport import export  # noqa: E402
 
 # ONNX Runtime Web 1.30 wasm, warm ms per inference, from issue #6 (2 cores, Chromium 156 headless).
@@ -120,16 +121,10 @@ def flops(manifest, step, batch):
     return 2 * np.prod(out) * np.prod(nodes[anchor["inputs"][1]]["shape"][:-1])
 
 
-class IsolatedHandler(SimpleHTTPRequestHandler):
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
-
-    def log_message(self, *args):
-        pass
-
+class IsolatedHandler(StaticHandler):
     def end_headers(self):  # cross-origin isolation: performance.now() at 5 us instead of 100 us
         self.send_header("Cross-Origin-Opener-Policy", "same-origin")
         self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-        self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
 

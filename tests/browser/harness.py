@@ -12,12 +12,13 @@ import os
 import re
 import shutil
 import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pyml.cli import StaticHandler
 from webexport.bundle import copy_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,9 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync",
     "--disable-quic",
 ]
-MIME_TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json",
-              ".wasm": "application/wasm", ".bin": "application/octet-stream", ".html": "text/html",
-              ".wgsl": "text/plain", ".css": "text/css", ".ts": "text/plain"}
 NUMPY_DTYPES = {"float32": np.float32, "int32": np.int32, "bool": np.uint8}
 
 
@@ -48,12 +46,8 @@ def find_chromium(playwright=None):
     return None
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
-    disable_nagle_algorithm = True  # as pyml serve: no ~40 ms delayed-ACK stall per response
-
-    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
-        pass
+class _QuietHandler(StaticHandler):
+    """``pyml serve``'s handler (MIME types, no caching, no Nagle stall), silent, answering favicon requests."""
 
     def send_head(self):
         # Browsers ask every page for /favicon.ico; answer "no content" rather than log a 404 in the console.
@@ -62,10 +56,6 @@ class _QuietHandler(SimpleHTTPRequestHandler):
             self.end_headers()
             return None
         return super().send_head()
-
-    def end_headers(self):
-        self.send_header("Cache-Control", "no-store")  # tests rewrite bundles in place
-        super().end_headers()
 
 
 class StaticServer:
