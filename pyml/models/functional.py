@@ -56,6 +56,9 @@ class Functional(Model):
     >>> model = pyml.Model(inputs, [pyml.layers.Dense(1)(inputs), pyml.layers.Dense(2)(inputs)])
     >>> type(model).__name__, [t.shape for t in model.outputs]
     ('Functional', [(None, 1), (None, 2)])
+    >>> named = pyml.Model(inputs, [pyml.layers.Dense(1, name="score")(inputs), pyml.layers.Dense(2, name="probs")(inputs)])
+    >>> named.output_names                  # the layers that made the outputs (Keras 3's attribute)
+    ['score', 'probs']
     """
 
     def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
@@ -77,6 +80,9 @@ class Functional(Model):
         shapes = [t.shape for t in _flatten(inputs)]
         self._build_shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
         self.built = True
+        # Keras 3's attribute: the layer that made each output (outputs are named after it in export and in
+        # dict-keyed losses); a layer shared by two outputs names both.
+        self.output_names = [t._producer.layer.name for t in self.outputs]
 
     @property
     def inputs(self):

@@ -32,7 +32,7 @@ def bundles(tmp_path_factory):
 
 def run(bundle, case, batch):
     out = run_bundle(bundle, [x[:batch] for x in case.x])
-    (name,) = bundle.graph.outputs
+    (name,) = [s["name"] for s in bundle.manifest["outputs"]]
     return out[name]
 
 
@@ -131,8 +131,7 @@ def test_a_batch_past_65535_workgroups_folds_its_dispatch(bundles):
     assert -(-first["threads"][0] * batch // workgroup) > 65535, first
     x, _ = digits()
     x = np.resize(x, (batch, 64)).reshape(batch, 8, 8, 1)
-    (name,) = bundle.graph.outputs
-    actual = run_bundle(bundle, x)[name]
+    (actual,) = run_bundle(bundle, x).values()
     expected = np.asarray(case.model.predict(x, verbose=0))
     np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(actual.argmax(axis=1), expected.argmax(axis=1))
@@ -142,7 +141,7 @@ def test_a_batch_past_65535_workgroups_folds_its_dispatch(bundles):
 def test_a_sequence_of_another_length_is_refused_naming_the_input_and_both_lengths(bundles, steps):
     """Export fixes the number of time steps: run_bundle refuses another length as the JS loader does."""
     bundle = bundles("bidirectional")
-    (name,) = bundle.graph.inputs
+    (name,) = [s["name"] for s in bundle.manifest["inputs"]]
     with pytest.raises(ValueError, match=rf"input '{name}': a sequence of {steps} steps, but the model was exported "
                                          rf"for sequences of 20 steps .*{'cut' if steps > 20 else 'pad'} the sequence"):
         run_bundle(bundle, np.zeros((2, steps, 3), np.float32))
