@@ -40,10 +40,10 @@ def io_names(model, graph):
     inputs = [(None, f"input_{i}") for i in range(len(graph.inputs))]  # a subclassed model: no names of its own
     outputs = [(None, f"output_{i}") for i in range(len(graph.outputs))]
     if isinstance(model, Functional):
-        inputs = [("Input", t._producer.layer.name) for t in model.inputs]
+        inputs = [("Input layer", t._producer.layer.name) for t in model.inputs]
         outputs = [("layer", name) for name in model.output_names]
     elif isinstance(model, Sequential) and model.layers and model._input_layer is not None:
-        inputs, outputs = [("Input", model._input_layer.name)], [("layer", model.layers[-1].name)]
+        inputs, outputs = [("Input layer", model._input_layer.name)], [("layer", model.layers[-1].name)]
     if len(inputs) != len(graph.inputs) or len(outputs) != len(graph.outputs):
         raise ExportError(f"model {model.name!r} has {len(inputs)} inputs and {len(outputs)} outputs, but its traced "
                           f"graph {len(graph.inputs)} and {len(graph.outputs)}")
@@ -53,7 +53,7 @@ def io_names(model, graph):
 def _checked(named, what):
     names = []
     for i, (source, name) in enumerate(named):
-        layer = f"{source} layer {name!r}" if source else repr(name)
+        layer = f"{source} {name!r}" if source else repr(name)
         if not is_io_name(name):
             raise ExportError(f"{what} {i} is named after {layer}, and a bundle's {what} names are object keys in the "
                               f"page's JavaScript: letters, digits, '_', '.' and '-', a letter or '_' first, at most 128 "
