@@ -240,9 +240,10 @@ function checkSignature(manifest, key, nodes, fail) {
   list.forEach((v, i) => {
     const where = `${key}[${i}]`, value = manifest.graph[key][i], name = v?.name;
     // Format 4 names inputs and outputs apart from the graph's values (webexport/names.py): plain keys, none twice.
-    if (manifest.format_version < NAMES_VERSION ? name !== value : !(typeof name === "string" && IO_NAME.test(name) && name !== "__proto__" && !seen.has(name))) {
-      fail(`${where}.name`, `${manifest.format_version < NAMES_VERSION ? `must be "${value}" (graph.${key}[${i}])`
-        : "must be letters, digits, _ . or -, a letter or _ first (at most 128), not __proto__, no name twice"}. Received: ${JSON.stringify(name)}`);
+    const old = manifest.format_version < NAMES_VERSION;
+    if (old ? name !== value : !(typeof name === "string" && IO_NAME.test(name) && name !== "__proto__" && !seen.has(name))) {
+      fail(`${where}.name`, `${old ? `must be "${value}" (graph.${key}[${i}])` : "must be letters, digits, _ . or -, a " +
+        "letter or _ first (at most 128), not __proto__, no name twice"}. Received: ${JSON.stringify(name)}`);
     }
     seen.add(name);
     const node = nodes.get(value);

@@ -156,19 +156,16 @@ export class Model {
    *   const { probs, box } = await model.run({ image: { data: pixels, shape: [1, 28, 28, 1] }, meta: [[0.5, 1]] });
    */
   async run(inputs) {
-    const specs = this.#manifest.inputs, names = () => specs.map((v) => v.name).join(", ");
+    const specs = this.#manifest.inputs, names = specs.map((v) => v.name);
     const named = isObject(inputs) && !ArrayBuffer.isView(inputs);
     if (named) {
-      const unknown = Object.keys(inputs).filter((k) => !specs.some((v) => v.name === k));
-      const missing = specs.filter((v) => !hasOwn(inputs, v.name)).map((v) => v.name);
-      if (unknown.length || missing.length) {
-        throw new Error(`run: the model's inputs are ${names()}; ${missing.length ? `missing ${missing.join(", ")}` : ""}` +
-          `${unknown.length && missing.length ? "; " : ""}${unknown.length ? `unknown ${unknown.join(", ")}` : ""}`);
-      }
-      inputs = specs.map((v) => inputs[v.name]);
+      const wrong = [...names.filter((n) => !hasOwn(inputs, n)).map((n) => `missing ${n}`),
+        ...Object.keys(inputs).filter((k) => !names.includes(k)).map((k) => `unknown ${k}`)];
+      if (wrong.length) throw new Error(`run: the model's inputs are ${names.join(", ")}; ${wrong.join("; ")}`);
+      inputs = names.map((n) => inputs[n]);
     } else if (!Array.isArray(inputs) || inputs.length !== specs.length) {
-      throw new Error(`run: expected an array of ${specs.length} input(s) (${names()}) or an object keyed by those ` +
-        `names. Received: ${Array.isArray(inputs) ? `${inputs.length} items` : typeof inputs}`);
+      throw new Error(`run: expected an array of ${specs.length} input(s) (${names.join(", ")}) or an object keyed by ` +
+        `those names. Received: ${Array.isArray(inputs) ? `${inputs.length} items` : typeof inputs}`);
     }
     const text = await textModule(this.#manifest);
     if (text) inputs = text.textInputs(this.#manifest.inputs, inputs);
