@@ -157,3 +157,16 @@ def test_the_loader_refuses_names_that_repeat_or_could_inject(tmp_path, change, 
     change(manifest)
     with pytest.raises(BundleError, match=re.escape(f"{field} ")):
         validate_manifest(manifest)
+
+
+def test_a_named_model_with_packed_weights_is_format_4_and_runs(tmp_path):
+    pyml.random.set_random_seed(6)
+    features = pyml.Input(shape=(32,), name="features")
+    model = pyml.Model(features, layers.Dense(64, name="embedding")(features))  # 2048 weights: stored as float16
+    export(model, tmp_path / "b", include_runtime=False, weights="float16")
+    bundle = load_bundle(tmp_path / "b")
+    assert bundle.manifest["format_version"] == 4
+    assert any(v.get("packed") for v in bundle.manifest["values"].values())
+    x = np.random.default_rng(0).standard_normal((2, 32)).astype(np.float32)
+    got = run_bundle(bundle, {"features": x})["embedding"]
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-2, atol=1e-2)  # float16 weights
