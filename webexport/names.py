@@ -10,7 +10,7 @@ last layer. A subclassed model has no such names: ``input_0``…, ``output_0``�
 
 Model.json keeps the graph's own value names (``x``, ``v15``) in ``graph``; ``inputs[i].name`` is what the page
 uses (``model.run({image: x})``, ``model.info``), and the value it feeds is ``graph.inputs[i]`` (docs/internals.md §6).
-Names are checked here at export and again by both loaders (``check_io_names``): they become object keys in JS and
+Names are checked here at export and again by both loaders (``check_io_name``): they become object keys in JS and
 dict keys in Python, so each must be a plain identifier-like string, and no two inputs (or outputs) may share one.
 """
 import re
@@ -66,20 +66,16 @@ def _checked(named, what):
     return names
 
 
-def check_io_names(manifest, key, fail):
-    """Check ``manifest[key]``'s names (``key``: "inputs" or "outputs"; its entries already objects): before format 4
-    each is its graph value (``graph.<key>[i]``), from 4 on a safe name (``is_io_name``) that no other one repeats."""
-    values, seen = manifest["graph"][key], set()
-    for i, signature in enumerate(manifest[key]):
-        name, field = signature.get("name"), f"{key}[{i}].name"
-        if manifest["format_version"] < NAMES_VERSION:
-            if name != values[i]:
-                fail(field, f"must be {values[i]!r} (graph.{key}[{i}]) before format_version {NAMES_VERSION}. "
-                            f"Received: {name!r}")
-            continue
-        if not is_io_name(name):
-            fail(field, f"must be letters, digits, '_', '.' or '-', a letter or '_' first, at most 128 characters, "
-                        f"not '__proto__'. Received: {name!r}")
-        if name in seen:
-            fail(field, f"repeats {name!r}: every {key[:-1]} needs a name of its own")
-        seen.add(name)
+def check_io_name(manifest, key, i, seen, fail):
+    """Check the name of ``manifest[key][i]`` (``key``: "inputs" or "outputs"; the entry already an object): before
+    format 4 it is its graph value (``graph.<key>[i]``), from 4 on a safe name (``is_io_name``) not in ``seen``, the
+    names of the entries before it, which it joins. web/src/bundle.js ``checkSignature`` checks the same."""
+    name, value, field = manifest[key][i].get("name"), manifest["graph"][key][i], f"{key}[{i}].name"
+    if manifest["format_version"] < NAMES_VERSION:
+        if name != value:
+            fail(field, f"must be {value!r} (graph.{key}[{i}]) before format_version {NAMES_VERSION}. Received: {name!r}")
+        return
+    if not is_io_name(name) or name in seen:
+        fail(field, f"must be letters, digits, '_', '.' or '-', a letter or '_' first, at most 128 characters, not "
+                    f"'__proto__', and no {key[:-1]}'s name twice. Received: {name!r}")
+    seen.add(name)

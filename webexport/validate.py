@@ -18,7 +18,7 @@ import numpy as np
 
 from pyml.graph.ir import OPCODES, Graph, Node, _from_jsonable
 from pyml.ops.registry import primitives
-from webexport.names import check_io_names
+from webexport.names import check_io_name
 from webexport.padding import check_pad
 from webexport.text import check_text
 from webexport.validate_cpu import check_cpu_plan
@@ -194,15 +194,16 @@ def _check_signature(manifest, key, nodes, fail):
         fail(key, f"must list the {len(names)} graph {key} as {{name, shape, dtype}}")
     if key == "outputs" and not values:
         fail(key, "must be a non-empty list")
+    seen = set()
     for i, v in enumerate(values):
         where = f"{key}[{i}]"
         if not isinstance(v, dict):
-            fail(where, f"must be an object {{name, shape, dtype}}. Received: {v!r}")
+            fail(f"{where}.name", f"must be in an object {{name, shape, dtype}}. Received: {v!r}")
+        check_io_name(manifest, key, i, seen, fail)
         node = nodes[names[i]]
         if v.get("shape") != node["shape"] or v.get("dtype") != node["dtype"]:
             fail(where, f"is {v.get('dtype')}{v.get('shape')} but graph node %{names[i]} (graph.{key}[{i}]) is "
                         f"{node['dtype']}{node['shape']}")
-    check_io_names(manifest, key, fail)
 
 
 def _file_field(table, k):

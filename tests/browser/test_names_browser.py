@@ -12,6 +12,7 @@ import pytest
 import pyml
 from pyml import layers
 from tests.webexport.test_names import as_format_2, feeds, two_by_two
+from webexport import export
 
 BACKENDS = ["webgpu", "cpu"]
 TOLERANCE = 1e-4
@@ -24,7 +25,7 @@ def bundles(web_server):
     folder = web_server.path("names-tests/named")
     pyml_export(model, folder)
     manifest = json.loads((folder / "model.json").read_text())
-    old = web_server.path("names-tests/format-2")
+    old = web_server.path("names-tests/format-2")  # the same bundle as pyml wrote it before names (format 2)
     pyml_export(model, old)
     old_manifest = copy.deepcopy(manifest)
     as_format_2(old_manifest)
@@ -43,8 +44,6 @@ def bundles(web_server):
 
 
 def pyml_export(model, folder, **kwargs):
-    from webexport import export
-
     export(model, folder, include_runtime=False, **kwargs)
 
 
