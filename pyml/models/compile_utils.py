@@ -28,8 +28,11 @@ from pyml import losses, metrics
 
 
 def model_output_names(model):
-    """The names compile matches dict keys against: the layers that made a functional model's outputs, a
-    Sequential's last layer; None when the model does not say (a subclassed model)."""
+    """The names compile matches dict keys against: the keys of a functional model's dict of outputs, else the
+    layers that made its outputs, a Sequential's last layer; None when the model does not say (subclassed)."""
+    structure = getattr(model, "_outputs", None)
+    if isinstance(structure, dict) and _symbolic(model, "outputs") is not None:
+        return sorted(structure)
     names = getattr(model, "output_names", None)
     if names:
         return list(names)
@@ -196,6 +199,8 @@ class CompileLoss:
         self._losses = None
         if output_names is not None:
             self._configure(output_names)
+        else:  # the outputs are known at the first batch; the names can be checked now
+            map_entries(_check_loss, loss)
 
     def _configure(self, names):
         single, loss = len(names) == 1, self.loss
@@ -208,8 +213,7 @@ class CompileLoss:
         weights = per_output(weights, names, "loss_weights", partial_dict=True)
         self._entries = [(e, 1.0 if w is None else float(w)) for e, w in zip(entries, weights)]
         for entry, _ in self._entries:  # fail at compile time on unknown names
-            if entry is not None and not _is_alias(entry, ("crossentropy", "ce")):
-                losses.get(entry)
+            map_entries(_check_loss, entry)
         active = [name for name, (entry, _) in zip(names, self._entries) if entry is not None]
         if not active:
             raise ValueError(f"loss has no entry for any output of the model ({names}). Received: loss={self.loss!r}")
@@ -238,8 +242,22 @@ class CompileLoss:
         return total
 
 
+def _check_loss(identifier):
+    if not _is_alias(identifier, ("crossentropy", "ce")):
+        losses.get(identifier)
+
+
+def _check_metric(identifier):
+    if not _is_alias(identifier, ("accuracy", "acc")):
+        metrics.get(identifier)
+
+
 def _as_outputs(y_true, y_pred):
-    """``(targets, predictions)`` as lists with one entry per output."""
+    """``(targets, predictions)`` as lists with one entry per output (a dict of predictions by sorted key)."""
+    if isinstance(y_pred, dict):
+        keys = sorted(y_pred)
+        y_pred = [y_pred[key] for key in keys]
+        y_true = [y_true.get(key) for key in keys] if isinstance(y_true, dict) else y_true
     if isinstance(y_pred, (list, tuple)):
         if len(y_pred) == 1 and not isinstance(y_true, (list, tuple)):
             y_true = [y_true]
@@ -284,14 +302,13 @@ class CompileMetrics:
         self._built = None  # {argument: per output, a list of Metric objects}
         if output_names is not None:
             self._configure(output_names)
+        else:  # the outputs are known at the first batch; the names can be checked now
+            map_entries(_check_metric, self.user)
 
     def _configure(self, names):
         self.names_by_output = names if len(names) > 1 else [None]
         self._identifiers = {arg: self._per_output(value, names, arg) for arg, value in self.user.items()}
-        for lists in self._identifiers.values():  # fail at compile time on unknown names
-            for identifier in (i for entries in lists for i in entries):
-                if not _is_alias(identifier, ("accuracy", "acc")):
-                    metrics.get(identifier)
+        map_entries(_check_metric, self._identifiers)  # fail at compile time on unknown names
         self.log_names = self._log_names()
 
     @staticmethod

@@ -122,7 +122,7 @@ class _Plan(NamedTuple):
     hyper_names: list  # the optimizer's step hyperparameters, in the order of the graph's inputs
     host_draws: list  # the functions that make the host inputs (Dropout masks), in the graph's order
     output_losses: int  # how many per-output losses follow the loss among the returned values
-    several_outputs: bool  # whether the predictions are a list (a model with a list of outputs)
+    several_outputs: bool  # whether the model returns a list or dict of outputs (the step returns a list)
 
 
 class CompiledTrainStep:
@@ -260,10 +260,10 @@ class CompiledTrainStep:
                 slots = {name: named[f"slot_{name}"] for name in state.slot_names}
                 new_parameters, new_slots = optimizer._update(ops, value, flat, slots, hyper)
             assigned = [value for _, value in parameters._trace.tracer.assigned.values()]
-            predictions = _as_list(y_pred)
+            predictions = [y_pred[key] for key in sorted(y_pred)] if isinstance(y_pred, dict) else _as_list(y_pred)
             output_losses = list(model._compile_loss.last_values)
             front.update(losses=len(output_losses), predictions=len(predictions),
-                         several=isinstance(y_pred, (list, tuple)))
+                         several=isinstance(y_pred, (list, tuple, dict)))
             return ([loss, *output_losses, *predictions, new_parameters] + [new_slots[name] for name in state.slot_names]
                     + assigned)
 

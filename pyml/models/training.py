@@ -47,6 +47,13 @@ def _tensor(value):
     return value if isinstance(value, Tensor) else Tensor(value)
 
 
+def _numpy(out):
+    """A batch's predictions as NumPy: an array, a list or a dict of them."""
+    if isinstance(out, dict):
+        return {key: value.numpy() for key, value in out.items()}
+    return [o.numpy() for o in out] if isinstance(out, (list, tuple)) else out.numpy()
+
+
 class Trainer:
     """The training half of ``Model`` (see ``pyml.models.Model``)."""
 
@@ -428,7 +435,7 @@ class Trainer:
                 xb, skip = host.preprocess(self, self._standardize(xb)[0])
                 with host.skipping(skip):
                     out = self(_tensor(xb), training=False)
-                outputs.append([o.numpy() for o in out] if isinstance(out, (list, tuple)) else out.numpy())
+                outputs.append(_numpy(out))
                 cbs.on_predict_batch_end(step, {"outputs": outputs[-1]})
                 if progbar:
                     progbar.update(step + 1)
@@ -437,6 +444,8 @@ class Trainer:
         cbs.on_predict_end()
         if not outputs:
             raise ValueError(f"predict() got no data for model {self.name!r}. Received: an empty dataset")
+        if isinstance(outputs[0], dict):  # a functional model's dict of outputs (Keras returns a dict too)
+            return {key: np.concatenate([batch[key] for batch in outputs]) for key in outputs[0]}
         if isinstance(outputs[0], list):
             return [np.concatenate(parts) for parts in zip(*outputs)]
         return np.concatenate(outputs)
