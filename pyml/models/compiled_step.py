@@ -261,7 +261,8 @@ class CompiledTrainStep:
                 new_parameters, new_slots = optimizer._update(ops, value, flat, slots, hyper)
             assigned = [value for _, value in parameters._trace.tracer.assigned.values()]
             predictions = [y_pred[key] for key in sorted(y_pred)] if isinstance(y_pred, dict) else _as_list(y_pred)
-            output_losses = list(model._compile_loss.last_values)
+            output_losses = model._compile_loss.last_values
+            output_losses = list(output_losses) if len(output_losses) > 1 else []  # one: the loss itself
             front.update(losses=len(output_losses), predictions=len(predictions),
                          several=isinstance(y_pred, (list, tuple, dict)))
             return ([loss, *output_losses, *predictions, new_parameters] + [new_slots[name] for name in state.slot_names]
