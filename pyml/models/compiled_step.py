@@ -265,8 +265,8 @@ class CompiledTrainStep:
             output_losses = list(output_losses) if len(output_losses) > 1 else []  # one: the loss itself
             front.update(losses=len(output_losses), predictions=len(predictions),
                          several=isinstance(y_pred, (list, tuple, dict)))
-            return ([loss, *output_losses, *predictions, new_parameters] + [new_slots[name] for name in state.slot_names]
-                    + assigned)
+            return ([loss, *output_losses, *predictions, new_parameters]
+                    + [new_slots[name] for name in state.slot_names] + assigned)
 
         try:
             result = trace_function(step, [spec for _, spec in inputs], dynamic_batch=False,

@@ -63,6 +63,27 @@ def by_names(value, names, argument, what, allow_missing=False):
     return values if len(names) > 1 else values[0]
 
 
+def standardize(model, x, y=None, sample_weight=None):
+    """``x``, ``y`` and ``sample_weight`` given as dicts by name (``model``'s ``Input`` and output names), as
+    lists in the model's order (see ``by_names``); anything else as it is."""
+    from pyml.models.compile_utils import model_input_names, model_output_names
+
+    if isinstance(x, dict):
+        x = by_names(x, model_input_names(model), "x", "input")
+    if isinstance(y, dict) or isinstance(sample_weight, dict):
+        names = model_output_names(model)
+        y = by_names(y, names, "y", "output", allow_missing=True)
+        sample_weight = by_names(sample_weight, names, "sample_weight", "output", allow_missing=True)
+    return x, y, sample_weight
+
+
+def adapt(model, x, y=None, sample_weight=None):
+    """Array data as NumPy, dicts by name as lists (``standardize``); an iterable of batches as it is."""
+    if is_array_data(x):
+        return standardize(model, *(to_numpy(v) for v in (x, y, sample_weight)))
+    return x, y, sample_weight
+
+
 def is_array_data(x):
     """Whether ``x`` is array data (NumPy, Tensor, nested lists, a dict by name) rather than an iterable of
     batches."""

@@ -210,7 +210,8 @@ class Functional(Model):
         inputs, outputs = ends["inputs"], ends["outputs"]
         keys = config.get("output_keys")
         if keys is not None and (not isinstance(keys, list) or len(keys) != len(outputs)):
-            raise ValueError(f"output_keys must name each of the {len(outputs)} outputs. Received: output_keys={keys!r}")
+            raise ValueError(f"output_keys must name each of the {len(outputs)} outputs. "
+                             f"Received: output_keys={keys!r}")
         return cls(inputs if config.get("inputs_are_list") else inputs[0],
                    dict(zip(keys, outputs)) if keys is not None else
                    outputs if config.get("outputs_are_list") else outputs[0],

@@ -241,21 +241,6 @@ class Trainer:
             metric.reset_state()
         self._compile_metrics.reset_state()
 
-    def _standardize(self, x, y=None, sample_weight=None):
-        """Inputs, targets and sample weights given as dicts by name, as lists in the model's order."""
-        x = data_adapter.by_names(x, compile_utils.model_input_names(self), "x", "input")
-        if isinstance(y, dict) or isinstance(sample_weight, dict):
-            names = compile_utils.model_output_names(self)
-            y = data_adapter.by_names(y, names, "y", "output", allow_missing=True)
-            sample_weight = data_adapter.by_names(sample_weight, names, "sample_weight", "output", allow_missing=True)
-        return x, y, sample_weight
-
-    def _adapt(self, x, y=None, sample_weight=None):
-        """Array data as NumPy with dicts by name turned into lists (``_standardize``); an iterable as it is."""
-        if data_adapter.is_array_data(x):
-            return self._standardize(*(data_adapter.to_numpy(v) for v in (x, y, sample_weight)))
-        return x, y, sample_weight
-
     def _check_batch(self, x, y, method):
         if y is None:
             raise ValueError(f"`{method}()` needs targets: pass y, or an iterable yielding (x, y) batches. "
@@ -310,7 +295,7 @@ class Trainer:
             raise ValueError(f"epochs must be a non-negative integer. Received: epochs={epochs!r}")
         epochs = int(epochs)
         if data_adapter.is_array_data(x):
-            x, y, sample_weight = self._adapt(x, y, sample_weight)
+            x, y, sample_weight = data_adapter.adapt(self, x, y, sample_weight)
             if y is None:
                 raise ValueError("fit() needs targets y with array inputs x. Received: y=None")
             data_adapter.check_lengths(x, y, sample_weight)
@@ -344,7 +329,7 @@ class Trainer:
                 cbs.on_epoch_begin(epoch)
                 for step, (xb, yb, swb) in enumerate(batches):
                     cbs.on_train_batch_begin(step)
-                    xb, yb, swb = self._standardize(xb, yb, swb)
+                    xb, yb, swb = data_adapter.standardize(self, xb, yb, swb)
                     self._check_batch(xb, yb, "fit")
                     xb, skip = host.preprocess(self, xb)
                     with host.skipping(skip):
@@ -389,7 +374,7 @@ class Trainer:
         """
         self._require_compiled("evaluate")
         verbose = _verbosity(verbose)
-        x, y, sample_weight = self._adapt(x, y, sample_weight)
+        x, y, sample_weight = data_adapter.adapt(self, x, y, sample_weight)
         batches = data_adapter.make_batches(x, y, sample_weight, batch_size, False, steps)
         cbs = callbacks_module.CallbackList(callbacks, model=self, steps=batches.steps, verbose=verbose)
         progbar = Progbar(batches.steps, verbose=verbose) if verbose else None
@@ -398,7 +383,7 @@ class Trainer:
         logs = {}
         for step, (xb, yb, swb) in enumerate(batches):
             cbs.on_test_batch_begin(step)
-            xb, yb, swb = self._standardize(xb, yb, swb)
+            xb, yb, swb = data_adapter.standardize(self, xb, yb, swb)
             self._check_batch(xb, yb, "evaluate")
             xb, skip = host.preprocess(self, xb)
             with host.skipping(skip):
@@ -419,9 +404,10 @@ class Trainer:
         return [logs[name] for name in self.metrics_names]
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Model outputs for ``x`` (inference mode, batched) as a NumPy array (a list for several outputs)."""
+        """Model outputs for ``x`` (inference mode, batched) as a NumPy array (a list for several outputs, a
+        dict for a functional model whose outputs were given as a dict)."""
         verbose = _verbosity(verbose)
-        x = self._adapt(x)[0]
+        x = data_adapter.adapt(self, x)[0]
         batches = data_adapter.make_batches(x, None, None, batch_size, False, steps)
         if isinstance(batches, data_adapter.ArrayBatches):
             self._check_input_shape(batches.x)
@@ -432,7 +418,7 @@ class Trainer:
         with no_grad():
             for step, (xb, _, _) in enumerate(batches):
                 cbs.on_predict_batch_begin(step)
-                xb, skip = host.preprocess(self, self._standardize(xb)[0])
+                xb, skip = host.preprocess(self, data_adapter.standardize(self, xb)[0])
                 with host.skipping(skip):
                     out = self(_tensor(xb), training=False)
                 outputs.append(_numpy(out))
@@ -453,7 +439,7 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """One training step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
-        xb, yb, swb = self._adapt(x, y, sample_weight)
+        xb, yb, swb = data_adapter.adapt(self, x, y, sample_weight)
         self._check_batch(xb, yb, "train_on_batch")
         self._reset_metrics()
         xb, skip = host.preprocess(self, xb)
@@ -467,9 +453,9 @@ class Trainer:
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) on one batch, in inference mode."""
-        return self.evaluate(x, y, batch_size=data_adapter.num_samples(self._adapt(x)[0]), verbose=0,
+        return self.evaluate(x, y, batch_size=data_adapter.num_samples(data_adapter.adapt(self, x)[0]), verbose=0,
                              sample_weight=sample_weight, return_dict=return_dict)
 
     def predict_on_batch(self, x):
         """Outputs for one batch as NumPy."""
-        return self.predict(x, batch_size=data_adapter.num_samples(self._adapt(x)[0]), verbose=0)
+        return self.predict(x, batch_size=data_adapter.num_samples(data_adapter.adapt(self, x)[0]), verbose=0)

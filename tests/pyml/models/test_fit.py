@@ -260,7 +260,7 @@ def test_a_multi_output_model_given_one_target_array_is_refused_clearly():
     model = pyml.Model(inputs, [layers.Dense(1)(inputs), layers.Dense(1)(inputs)], name="two_heads")
     model.compile(optimizer="sgd", loss="mse")
     x = np.ones((6, 4), "float32")
-    with pytest.raises(ValueError, match=r"has 2 outputs, so y needs one target per output.*Received: y with one array"):
+    with pytest.raises(ValueError, match=r"has 2 outputs, so y needs one target per output.*Received: y with one "):
         model.fit(x, np.ones((6, 1), "float32"), verbose=0)
     assert [p.shape for p in model.predict(x, verbose=0)] == [(6, 1), (6, 1)]  # inference still works
 
