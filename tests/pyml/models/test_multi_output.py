@@ -316,3 +316,20 @@ def test_a_dict_of_outputs_predicts_a_dict_and_compiles_by_its_keys(tmp_path):
     again = restored.predict(xa, verbose=0)
     for key, value in model.predict(xa, verbose=0).items():
         np.testing.assert_array_equal(again[key], value)
+
+
+def test_a_flat_list_gives_one_metric_per_output_and_a_repeated_metric_is_named_weighted():
+    xa, xb, y_bin, _, w = data()
+    targets = [y_bin, np.eye(3, dtype="float32")[data(1)[3]]]
+    model = two_heads()
+    # Keras 3.15, by hand: ["mae", "mse"] on two outputs is one metric each: bin_mae and cls_mse
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae", "mse"])
+    assert model.metrics_names == ["loss", "bin_loss", "cls_loss", "bin_mae", "cls_mse"]
+    model.compile(optimizer="sgd", loss="mse", metrics=[["mae"], ["mae"]], weighted_metrics=[["mae"], ["mae"]])
+    logs = model.evaluate([xa, xb], targets, sample_weight=w, verbose=0, return_dict=True)
+    assert list(logs) == ["bin_loss", "bin_mae", "bin_weighted_mae", "cls_loss", "cls_mae", "cls_weighted_mae",
+                          "loss"]  # Keras 3.15's keys, in its (sorted) order
+    for prediction, target, output in zip(model.predict([xa, xb], verbose=0), targets, ("bin", "cls")):
+        errors = np.abs(prediction - target).mean(-1)
+        assert logs[f"{output}_mae"] == pytest.approx(errors.mean(), rel=1e-5)
+        assert logs[f"{output}_weighted_mae"] == pytest.approx(np.sum(w * errors) / np.sum(w), rel=1e-5)
