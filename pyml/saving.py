@@ -88,8 +88,8 @@ def _serialize_callable(value, module):
 
 
 def serialize_compile_config(model):
-    """The ``compile`` arguments as JSON: optimizer with its settings, loss and metrics by name or config,
-    loss weights."""
+    """The ``compile`` arguments as JSON: optimizer with its settings, loss, metrics and weighted metrics by
+    name or config (in their lists and dicts by output name), loss weights."""
     from pyml import losses, metrics, optimizers
 
     from pyml.models.compile_utils import map_entries

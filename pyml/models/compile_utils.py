@@ -297,7 +297,6 @@ class CompileMetrics:
                     and not callable(value):
                 raise ValueError(f"Expected {argument} to be a list or a dict. Received: {argument}={value!r}")
         self.user = {"metrics": metrics_arg, "weighted_metrics": weighted_metrics}
-        self.output_names = output_names
         self._identifiers = None  # {argument: per output, a list of identifiers}
         self._built = None  # {argument: per output, a list of Metric objects}
         if output_names is not None:
