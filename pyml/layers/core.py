@@ -1,4 +1,4 @@
-"""Core layers: ``Dense``, ``Activation``, ``Flatten``, ``Reshape``, ``Dropout``."""
+"""Core layers: ``Dense``, ``Activation``, ``Flatten``, ``Reshape``, ``Dropout``, ``Identity``."""
 import math
 
 import numpy as np
@@ -228,3 +228,21 @@ class Dropout(Layer):
     def get_config(self):
         noise_shape = None if self.noise_shape is None else list(self.noise_shape)
         return {**super().get_config(), "rate": self.rate, "noise_shape": noise_shape, "seed": self.seed}
+
+
+class Identity(Layer):
+    """Returns its inputs unchanged (masks pass through); a placeholder in a model, absent from exports.
+
+    >>> pyml.layers.Identity()(np.ones((2, 3), "float32")).shape
+    (2, 3)
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
