@@ -66,7 +66,6 @@ class RMSNormalization(Layer):
         super().__init__(**kwargs)
         self.axis = _check_axis(axis, "RMSNormalization")
         self.epsilon = _check_epsilon(epsilon, "RMSNormalization")
-        self.supports_masking = True
 
     def build(self, input_shape):
         ndim = len(input_shape)

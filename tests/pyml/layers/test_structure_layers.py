@@ -4,6 +4,7 @@ import pytest
 
 import pyml
 from pyml.layers import Dot, Identity, Permute, PReLU, RepeatVector
+from pyml.layers.call_args import get_mask
 from tests.pyml.layers.testing import run_layer_test
 
 
@@ -34,7 +35,7 @@ def test_identity_passes_masks_on():
     ids = np.array([[1, 2, 0]], "int32")
     embedded = pyml.layers.Embedding(5, 2, mask_zero=True)(ids)
     out = Identity()(embedded)
-    np.testing.assert_array_equal(out._keras_mask.numpy(), [[True, True, False]])
+    np.testing.assert_array_equal(get_mask(out).numpy(), [[True, True, False]])
 
 
 def numpy_batch_dot(x, y, a, b):
@@ -65,6 +66,11 @@ def test_dot_matches_numpy(shapes, axes, normalize):
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
     symbolic = layer([pyml.Input(shape=shapes[0][1:]), pyml.Input(shape=shapes[1][1:])])
     assert symbolic.shape == (None,) + expected.shape[1:]
+
+
+def test_dot_leaves_no_mask():
+    embedded = pyml.layers.Embedding(5, 2, mask_zero=True)(np.array([[1, 2, 0]], "int32"))
+    assert get_mask(Dot(axes=2)([embedded, embedded])) is None
 
 
 def test_dot_config_round_trip():
