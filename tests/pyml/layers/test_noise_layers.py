@@ -1,17 +1,14 @@
 """SpatialDropout1D/2D/3D, GaussianNoise, GaussianDropout, AlphaDropout: identity at inference; while training,
-the Keras formulas checked on the drawn noise (recovered from the output) and its statistics; seeds; the
-compiled training step against the eager one."""
+the Keras formulas checked on the drawn noise (recovered from the output) and its statistics; seeds."""
 import math
 
 import numpy as np
 import pytest
 
 import pyml
-from pyml import layers
 from pyml.layers import (AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
                          SpatialDropout3D)
 from tests.pyml.layers.testing import run_layer_test
-from tests.pyml.models.test_compiled_step import OPTIMIZERS, assert_same_training
 
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
@@ -111,21 +108,3 @@ def test_noise_argument_errors(build, kwargs, message):
 def test_spatial_dropout_rejects_inputs_of_another_rank():
     with pytest.raises(ValueError, match="ndim"):
         SpatialDropout2D(0.5)(np.ones((2, 4, 3), "float32"))
-
-
-def noisy_convnet():
-    return pyml.Sequential([
-        pyml.Input(shape=(6, 6, 2)), layers.GaussianNoise(0.1), layers.SeparableConv2D(4, 3, activation="relu"),
-        layers.SpatialDropout2D(0.3), layers.Conv2D(4, 1, groups=2), layers.GroupNormalization(2),
-        layers.PReLU(shared_axes=[1, 2]), layers.Flatten(), layers.GaussianDropout(0.2), layers.Dense(8, "selu"),
-        layers.AlphaDropout(0.1), layers.RMSNormalization(), layers.UnitNormalization(),
-        layers.Dense(3, activation="softmax")])
-
-
-def test_compiled_step_matches_eager_with_every_new_layer():
-    rng = np.random.default_rng(8)
-    y = rng.integers(0, 3, 40)
-    x = rng.standard_normal((40, 6, 6, 2)).astype("float32") + y[:, None, None, None] * 0.5
-    eager, compiled = assert_same_training(noisy_convnet, OPTIMIZERS["adam"], x, y, rtol=1e-4, atol=1e-5)
-    graph = compiled._compiled_step.graph()
-    assert len([n for n in graph.inputs if n[0] == "h" and n[1:].isdigit()]) == 4, "one host input per noise layer"
