@@ -14,7 +14,7 @@ from pyml import ops, random
 from pyml.graph.trace import host_value
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.conv import check_data_format
-from pyml.layers.core import Dropout
+from pyml.layers.core import Dropout, concrete_noise_shape
 
 
 def _rate(layer, rate, top_included=True):
@@ -190,13 +190,13 @@ class AlphaDropout(_Noise):
     def call(self, inputs, training=None):
         if not training or self.rate == 0:
             return inputs
-        shape = inputs.shape if self.noise_shape is None else tuple(
-            inputs.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        shape = concrete_noise_shape(self.noise_shape, inputs.shape)
         keep = self._draw(inputs, shape, lambda rng, size: rng.random(size=size) >= self.rate)
         dropped = -SELU_ALPHA * SELU_SCALE
         a = ((1 - self.rate) * (1 + self.rate * dropped ** 2)) ** -0.5
         b = -a * dropped * self.rate
-        # a * (x * keep + dropped * (1 - keep)) + b, with the constants folded: x * (a keep) + (a dropped + b - a dropped keep)
+        # a * (x * keep + dropped * (1 - keep)) + b with the constants folded:
+        # x * (a keep) + (a dropped + b - a dropped keep)
         return ops.add(ops.multiply(inputs, ops.multiply(keep, a)),
                        ops.add(ops.multiply(keep, -a * dropped), a * dropped + b))
 

@@ -42,7 +42,8 @@ def _blocks(lo, hi, bytes_per_sample):
 
 
 def depthwise_into(out, x, w, *, strides, padding, dilation, xp=np):
-    """``out[...] = conv(x, w)`` for a depthwise ``w``: ``out[n, o, c*m+j] = sum_k xpad[n, o*s + k*d, c] * w[k, c*m+j]``."""
+    """``out[...] = conv(x, w)`` for a depthwise ``w``:
+    ``out[n, o, c*m+j] = sum_k xpad[n, o*s + k*d, c] * w[k, c*m+j]``."""
     rank, m = x.ndim - 2, w.shape[-1] // x.shape[-1]
     x = _repeat(xp, x, m)
     weights = w.reshape(-1, w.shape[-1])

@@ -2,7 +2,8 @@
 independently of pyml's im2col forwards (each output element summed from its window).
 
 Covers 1-D/2-D/3-D, strides 2, valid/same/explicit (asymmetric) padding, dilation 2, groups 2, depthwise (every rank,
-one or several output channels per input channel), conv_transpose with a conv input larger than the windows reach, pools with same/valid and strides != window.
+one or several output channels per input channel), conv_transpose with a conv input larger than the windows reach,
+pools with same/valid and strides != window.
 Max-pool inputs hold distinct values, so no window has a tie within finite-difference reach.
 """
 import numpy as np

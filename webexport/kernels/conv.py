@@ -6,7 +6,8 @@
   invocation 4 pixels x 4 channels, gathering the window's input channels on the fly (as ``vec4`` when the input
   channels are a multiple of 4); grouped convs too, one GEMM per group in the same dispatch, when each group has
   at least ``GEMM_MIN_GROUP_CHANNELS`` input and output channels; narrower groups (depthwise included) a direct
-  convolution (conv.wgsl.j2), one invocation per output element. Output ``(n, o, co)`` sums ``x[n, o*s + k*d - lo, group channels] * w[k, ci, co]``;
+  convolution (conv.wgsl.j2), one invocation per output element.
+  Output ``(n, o, co)`` sums ``x[n, o*s + k*d - lo, group channels] * w[k, ci, co]``;
 - ``conv_transpose``: output ``(n, p, ci)`` sums, over the window offsets ``k`` for which
   ``t = p + lo - k*d`` is a non-negative multiple of the stride, ``y[n, t / s, group outputs] * w[k, ci, co]``;
 - ``conv_filter_grad``: output ``(k, ci, co)`` sums ``x[n, o*s + k*d - lo, ci] * y[n, o, co]`` over the batch
@@ -108,8 +109,8 @@ def _implicit_gemm(node, ctx, epilogue):
     if vk == 4:
         binds[0]["type"] = f"vec4<{binds[0]['type']}>"
     wgsl = render("conv_gemm.wgsl.j2", label=label, bindings=binds, workgroup_size=tiling.size, tiling=tiling, vk=vk,
-                  k_sp=list(w.shape[:rank]), dilation=list(node.attrs["dilation"]), cin=cin, x_channels=cin * conv_groups,
-                  cout=cout, cout_g=cout_g, conv_groups=conv_groups, pixels=numel(out.shape[:-1]), blocks_n=blocks_n,
+                  k_sp=list(w.shape[:rank]), dilation=list(node.attrs["dilation"]), cin=cin,
+                  x_channels=cin * conv_groups, cout=cout, cout_g=cout_g, conv_groups=conv_groups, pixels=numel(out.shape[:-1]), blocks_n=blocks_n,
                   blocks_g=blocks_g, groups=f"({blocks_m} * {blocks_n}u)", epilogue=fused,
                   pack=whole_words(binds[1], tiling, cout_g), **variables)
     return Kernel(wgsl=wgsl, inputs=inputs, outputs=[fused["output"]], threads=threads, label=label,
