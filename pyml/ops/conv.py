@@ -33,8 +33,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from pyml import dtypes, threads
-from pyml.ops import depthwise_numpy
 from pyml.errors import OpError
+from pyml.ops import depthwise_numpy
 from pyml.ops.elementwise import cast, convert_to_tensor
 from pyml.ops.movement import reshape, transpose
 from pyml.ops.registry import Spec, bind, primitive
@@ -264,7 +264,7 @@ def _contiguous_into(kernel, out, *arrays, xp, **attrs):
 
 def conv_into(out, x, w, *, strides, padding, dilation, groups, xp=np):
     """``out[...] = conv(x, w)`` (the ``conv`` primitive's forward, writing into ``out``)."""
-    if depthwise_numpy.is_depthwise(x.shape[-1], w.shape, groups):
+    if depthwise_numpy.is_depthwise(x.shape[-1], groups):
         _contiguous_into(depthwise_numpy.depthwise_into, out, x, w, strides=strides, padding=padding,
                          dilation=dilation, xp=xp)
         return
@@ -288,7 +288,7 @@ def conv_into(out, x, w, *, strides, padding, dilation, groups, xp=np):
 
 def conv_filter_grad_into(out, x, y, *, strides, padding, dilation, groups, kernel_shape, xp=np):
     """``out[...] = conv_filter_grad(x, y)``: the columns of each chunk times its ``y``, summed over chunks."""
-    if depthwise_numpy.is_depthwise(x.shape[-1], (1, 1), groups):
+    if depthwise_numpy.is_depthwise(x.shape[-1], groups):
         depthwise_numpy.depthwise_filter_grad_into(out, x, y, strides=strides, padding=padding, dilation=dilation,
                                                    kernel_shape=kernel_shape, xp=xp)
         return
@@ -328,7 +328,7 @@ def conv_filter_grad_into(out, x, y, *, strides, padding, dilation, groups, kern
 def conv_transpose_into(out, y, w, *, strides, padding, dilation, groups, spatial_shape, xp=np):
     """``out[...] = conv_transpose(y, w)``: per chunk, ``y @ kernelᵀ`` gives the columns, which col2im adds
     back into the (padded) input."""
-    if depthwise_numpy.is_depthwise(out.shape[-1], w.shape, groups):
+    if depthwise_numpy.is_depthwise(out.shape[-1], groups):
         depthwise_numpy.depthwise_transpose_into(out, y, w, strides=strides, padding=padding, dilation=dilation,
                                                  spatial_shape=spatial_shape, xp=xp)
         return

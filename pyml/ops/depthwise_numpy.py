@@ -18,9 +18,9 @@ from pyml import threads
 BLOCK_BYTES = 1 << 18  # the output block of samples one thread multiplies and adds at a time: ~256 KiB
 
 
-def is_depthwise(x_channels, w_shape, groups):
-    """Whether a conv with input channels ``x_channels``, kernel ``w_shape`` and ``groups`` is depthwise."""
-    return groups > 1 and groups == x_channels and w_shape[-2] == 1
+def is_depthwise(x_channels, groups):
+    """Whether a conv of ``groups`` over ``x_channels`` input channels is depthwise (one input channel per group)."""
+    return 1 < groups == x_channels
 
 
 def _taps(window, dilation, strides, out_sp):
