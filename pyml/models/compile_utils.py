@@ -131,7 +131,7 @@ class CompiledMetrics:
             metric.reset_state()
 
     def result(self):
-        return {m.name: float(m.result()) for m in self.metrics or []}
+        return {m.name: metrics.log_value(m.result()) for m in self.metrics or []}
 
 
 def _is_accuracy(identifier):

@@ -17,6 +17,8 @@ MODULES = [
     "pyml.models", "pyml.models.model",
     "pyml.models.sequential", "pyml.models.functional",
     "pyml.layers.text_ops", "pyml.layers.lookup", "pyml.layers.text_vectorization", "pyml.layers.host",
+    "pyml.metrics.base", "pyml.metrics.accuracy", "pyml.metrics.regression", "pyml.metrics.probabilistic",
+    "pyml.metrics.confusion", "pyml.metrics.auc", "pyml.metrics.iou", "pyml.metrics.f_score",
 ]
 
 
