@@ -53,16 +53,13 @@ def log_value(value):
 
 
 def check_real(value, argument, owner, low=None, high=None, low_open=False):
-    """``value`` as a float, or a ValueError naming ``argument`` when it is not a number in the range."""
+    """``value`` as a float, or a ValueError naming ``argument`` when it is not a number in the range
+    (``low``/``high`` None: unbounded; ``low_open``: ``low`` itself excluded)."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value <= high
+    ok = ok and (low is None or (value > low if low_open else value >= low)) and (high is None or value <= high)
     if not ok:
-        bound = "" if low is None else f" in {'(' if low_open else '['}{low}, {high if high is not None else 'inf'}" \
-                                       f"{']' if high is not None else ')'}"
-        raise ValueError(f"{owner}: argument `{argument}` must be a number{bound}. Received: {argument}={value!r}")
+        bounds = "" if low is None else f" in {'(' if low_open else '['}{low}, {'inf)' if high is None else f'{high}]'}"
+        raise ValueError(f"{owner}: argument `{argument}` must be a number{bounds}. Received: {argument}={value!r}")
     return float(value)
 
 
@@ -137,6 +134,11 @@ class Mean(Metric):
         self.total, self.count = 0.0, 0.0
 
     def update_state(self, values, sample_weight=None):
+        if isinstance(values, numbers.Real) and isinstance(sample_weight, (numbers.Real, type(None))):
+            weight = 1.0 if sample_weight is None else float(sample_weight)  # fit's loss tracker, every batch
+            self.total += float(values) * weight
+            self.count += weight
+            return
         values = to_numpy(values, "float64")
         weight = broadcast_weights(sample_weight, values.shape)
         self.total += float(np.sum(values * weight))

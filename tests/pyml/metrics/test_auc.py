@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
 from pyml import metrics
-from tests.pyml.metrics.conftest import accumulate, binary_data
+from tests.pyml.metrics.helpers import accumulate, binary_data
 
 
 def bin_index(scores, n):

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import confusion_matrix, precision_score, recall_score
 
 from pyml import metrics
-from tests.pyml.metrics.conftest import accumulate, binary_data
+from tests.pyml.metrics.helpers import accumulate, binary_data
 
 
 def sk_counts(y, scores, threshold, weight=None):

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import f1_score, fbeta_score
 
 from pyml import metrics
-from tests.pyml.metrics.conftest import accumulate
+from tests.pyml.metrics.helpers import accumulate
 
 # Keras adds 1e-7 to the precision, recall and F denominators: with weighted counts of order 10-100 that moves
 # the score by well under 1e-6

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import jaccard_score
 
 from pyml import metrics
-from tests.pyml.metrics.conftest import accumulate
+from tests.pyml.metrics.helpers import accumulate
 
 
 def labels(n=400, classes=4, seed=0):

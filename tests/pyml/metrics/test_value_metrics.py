@@ -7,7 +7,7 @@ from sklearn.metrics import (hinge_loss, log_loss, mean_absolute_percentage_erro
                              r2_score, top_k_accuracy_score)
 
 from pyml import metrics
-from tests.pyml.metrics.conftest import accumulate
+from tests.pyml.metrics.helpers import accumulate
 
 
 @pytest.mark.parametrize("k", [1, 2, 4])
