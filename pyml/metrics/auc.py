@@ -76,7 +76,8 @@ class AUC(Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = to_numpy(y_pred, "float32")
         if self.from_logits:
-            y_pred = (1.0 / (1.0 + np.exp(-y_pred.astype("float64")))).astype("float32")
+            with np.errstate(over="ignore"):  # exp(1000) = inf gives the right limit, 0
+                y_pred = (1.0 / (1.0 + np.exp(-y_pred.astype("float64")))).astype("float32")
         labels = y_pred.shape[-1] if y_pred.ndim else 1
         expected = self.num_labels if self.num_labels is not None else (
             self._state.tp.shape[1] if self.multi_label and self._state.tp is not None else None)

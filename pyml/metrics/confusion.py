@@ -23,8 +23,10 @@ class _ThresholdedMetric(Metric):
     top_k = class_id = None
 
     def _set_thresholds(self, thresholds, default=0.5):
-        self.init_thresholds = thresholds
         self.thresholds = [default] if thresholds is None else check_thresholds(thresholds, type(self).__name__)
+        # the config keeps the form given (None, one float or a list) as Keras' does, JSON-ready
+        self.init_thresholds = thresholds if thresholds is None else (
+            self.thresholds if isinstance(thresholds, (list, tuple, np.ndarray)) else self.thresholds[0])
         self._clip = evenly_spaced(self.thresholds)
         self._state = ConfusionState()
 
