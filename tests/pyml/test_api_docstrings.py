@@ -18,6 +18,8 @@ MODULES = [
     "pyml.models.sequential", "pyml.models.functional",
     "pyml.layers.text_ops", "pyml.layers.lookup", "pyml.layers.text_vectorization", "pyml.layers.host",
     "pyml.models.compile_utils", "pyml.models.data_adapter",
+    "pyml.metrics.base", "pyml.metrics.accuracy", "pyml.metrics.regression", "pyml.metrics.probabilistic",
+    "pyml.metrics.confusion", "pyml.metrics.auc", "pyml.metrics.iou", "pyml.metrics.f_score",
 ]
 
 
