@@ -16,7 +16,7 @@ What one step is, traced (``print(step.graph(batch_size))`` shows it)::
   each variable's array *is* its view of these buffers; at the end ``detach`` gives every variable (and
   slot) an array of its own again.
 - **Numbers that change between steps are inputs**: the learning rate and the values derived from it
-  (``Optimizer.step_hyperparameters``, computed on the host in float64, as the eager step does), and the
+  (``Optimizer.step_hyperparameters``, float32 numbers computed on the host, as the eager step uses them), and the
   random masks of Dropout (``pyml.graph.trace.host_value``: drawn afresh before each run, in the order
   the eager step draws them, so both paths see the same numbers).
 - **One plan per batch shape**: the last, smaller batch of an epoch gets its own trace and buffers.
@@ -38,7 +38,7 @@ from pyml.graph.executor import Executor
 from pyml.graph.passes import optimize
 from pyml.graph.rewrites import rewrite_training_step
 from pyml.graph.trace import substitute, trace_function
-from pyml.optimizers import Optimizer, decay
+from pyml.optimizers import Optimizer
 from pyml.tensor import Tensor
 
 
@@ -68,12 +68,23 @@ class FlatState:
         self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
         self.parameters = np.empty(self.offsets[-1], dtype)
         optimizer.track(self.trainable)
-        self.slot_names = [name for name, _ in optimizer._slot_specs()]
+        self.slot_names = [name for name, _ in optimizer.slot_specs()]
         self.slots = {name: np.empty(self.offsets[-1], dtype) for name in self.slot_names}
         self.arrays = [np.empty(v.shape, v.dtype) for v in self.others]
         self._views = [self.view(self.parameters, i) for i in range(len(self.trainable))]
         self._slot_views = {name: [self.view(flat, i) for i in range(len(self.trainable))]
                             for name, flat in self.slots.items()}
+
+    def decay_mask(self):
+        """None when weight decay applies to every parameter (or to none), else a flat 1/0 array that is 0 over
+        the variables ``exclude_from_weight_decay`` names (a constant: the exclusions are fixed once built)."""
+        uses = [self.optimizer.uses_weight_decay(v) for v in self.trainable]
+        if not self.optimizer.weight_decay or all(uses):
+            return None
+        mask = np.zeros_like(self.parameters)
+        for i, use in enumerate(uses):
+            mask[self.offsets[i]:self.offsets[i + 1]] = use
+        return Tensor(mask)
 
     def view(self, flat, index):
         """Variable ``index``'s part of the flat buffer ``flat``, in its shape."""
@@ -143,7 +154,7 @@ class CompiledTrainStep:
         inputs = [*_as_list(x), y] + ([sample_weight] if sample_weight is not None else [])
         inputs += [hyper[name] for name in plan.hyper_names] + [draw() for draw in plan.host_draws]
         loss, y_pred = plan.executor.run(*inputs)
-        optimizer.iterations += 1
+        optimizer.finish_step(self.state.trainable)
         return float(loss), y_pred
 
     def matches(self, model):
@@ -205,7 +216,7 @@ class CompiledTrainStep:
         if unconnected:
             others += [v for v in trainable if id(v) in unconnected]
             trainable = [v for v in trainable if id(v) not in unconnected]
-            model.optimizer._tracked.clear()  # rebuilt for the connected variables only
+            model.optimizer.untrack(unconnected.values())  # their slots (as eager apply_gradients never makes them)
             self.state = FlatState(trainable, others, model.optimizer)
         return self.state
 
@@ -244,9 +255,9 @@ class CompiledTrainStep:
                 grads = optimizer.clip_gradients(ops, grads)
                 flat = ops.concatenate([ops.reshape(g, (-1,)) for g in grads])
                 hyper = {name: named[f"hyper_{name}"] for name in hyper_names}
-                value = decay(parameters, hyper["weight_decay"]) if "weight_decay" in hyper else parameters
                 slots = {name: named[f"slot_{name}"] for name in state.slot_names}
-                new_parameters, new_slots = optimizer._update(ops, value, flat, slots, hyper)
+                new_parameters, new_slots = optimizer.apply_rule(ops, parameters, flat, slots, hyper,
+                                                                 state.decay_mask())
             assigned = [value for _, value in parameters._trace.tracer.assigned.values()]
             return [loss, y_pred, new_parameters] + [new_slots[name] for name in state.slot_names] + assigned
 
