@@ -6,7 +6,7 @@ Restoring it lets ``fit`` resume exactly where it stopped.
     >>> w = pyml.Variable([1.0, 2.0], name="w")
     >>> opt = pyml.optimizers.Adam(learning_rate=0.1)
     >>> opt.apply_gradients([(pyml.Tensor([1.0, 1.0]), w)])
-    >>> sorted(state_arrays(opt, [w]))
+    >>> sorted(pyml.optimizers.state.state_arrays(opt, [w]))
     ['iterations', 'm/w', 'v/w']
 """
 import numpy as np

@@ -17,6 +17,9 @@ MODULES = [
     "pyml.models", "pyml.models.model",
     "pyml.models.sequential", "pyml.models.functional",
     "pyml.layers.text_ops", "pyml.layers.lookup", "pyml.layers.text_vectorization", "pyml.layers.host",
+    "pyml.optimizers.base", "pyml.optimizers.sgd", "pyml.optimizers.adam", "pyml.optimizers.adaptive",
+    "pyml.optimizers.schedules", "pyml.optimizers.state", "pyml.callbacks.core", "pyml.callbacks.plateau",
+    "pyml.callbacks.csv_logger", "pyml.callbacks.backup",
 ]
 
 
