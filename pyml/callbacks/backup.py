@@ -73,9 +73,11 @@ class BackupAndRestore(Callback):
         if metadata.get("format") != BACKUP_FORMAT:
             raise ValueError(f"{path} is not a BackupAndRestore backup (format {metadata.get('format')!r})")
         weights = {k[len("weights/"):]: v for k, v in arrays.items() if k.startswith("weights/")}
-        saving.assign_weights(self.model, weights, path)
+        # a fresh model names its layers anew (dense_2, ...): the saved order matches them by position
+        order = json.loads(metadata["order"])
+        saving.assign_weights(self.model, weights, path, order)
         optimizer = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
-        state.restore_state(self.model.optimizer, optimizer, {v.name: v for v in self.model.weights}, path)
+        state.restore_state(self.model.optimizer, optimizer, dict(zip(order, self.model.weights)), path)
         random.generator().bit_generator.state = json.loads(metadata["random_state"])
         self._epoch = self.model._initial_epoch = int(metadata["epoch"])
 
@@ -96,10 +98,11 @@ class BackupAndRestore(Callback):
         from pyml import saving
         from pyml.optimizers import state
 
-        arrays = {f"weights/{name}": array for name, array in saving.weights_by_name(self.model).items()}
+        weights = saving.weights_by_name(self.model)
+        arrays = {f"weights/{name}": array for name, array in weights.items()}
         optimizer = state.state_arrays(self.model.optimizer, self.model.trainable_weights)
         arrays.update((f"optimizer/{name}", np.ascontiguousarray(a)) for name, a in optimizer.items())
-        metadata = {"format": BACKUP_FORMAT, "epoch": str(self._epoch),
+        metadata = {"format": BACKUP_FORMAT, "epoch": str(self._epoch), "order": json.dumps(list(weights)),
                     "random_state": json.dumps(random.generator().bit_generator.state)}
         data = safetensors.numpy.save(arrays, metadata=metadata)
         os.makedirs(self.backup_dir, exist_ok=True)
