@@ -2,7 +2,6 @@
 import json
 import os
 
-import numpy as np
 import safetensors.numpy
 
 from pyml import random
@@ -20,8 +19,8 @@ class BackupAndRestore(Callback):
     run would). The file is written to a temporary file and moved into place, so a crash while saving leaves
     the previous backup whole. A later ``fit`` with the same ``backup_dir`` on a fresh model of the same
     architecture, compiled the same way, restores it in ``on_train_begin`` and starts at that epoch; with
-    ``save_freq`` a number, a crash mid-epoch restarts that epoch (from the weights of the last save), as
-    in Keras. When training ends normally the backup is deleted (``delete_checkpoint``).
+    ``save_freq`` a number (of batches, counted across epochs), a crash mid-epoch restarts that epoch from
+    the weights of the last save, as in Keras. When training ends normally the backup is deleted (``delete_checkpoint``).
 
     Args:
         backup_dir: the folder for the backup (created if missing); use one per training run.
@@ -83,7 +82,7 @@ class BackupAndRestore(Callback):
 
     # ---- saving ----------------------------------------------------------------------------------------
     def on_epoch_end(self, epoch, logs=None):
-        self._epoch, self._batches_since_save = epoch + 1, 0
+        self._epoch = epoch + 1
         if self.save_freq == "epoch":
             self._save()
 
@@ -101,7 +100,7 @@ class BackupAndRestore(Callback):
         weights = saving.weights_by_name(self.model)
         arrays = {f"weights/{name}": array for name, array in weights.items()}
         optimizer = state.state_arrays(self.model.optimizer, self.model.trainable_weights)
-        arrays.update((f"optimizer/{name}", np.ascontiguousarray(a)) for name, a in optimizer.items())
+        arrays.update((f"optimizer/{name}", array) for name, array in optimizer.items())
         metadata = {"format": BACKUP_FORMAT, "epoch": str(self._epoch), "order": json.dumps(list(weights)),
                     "random_state": json.dumps(random.generator().bit_generator.state)}
         data = safetensors.numpy.save(arrays, metadata=metadata)

@@ -33,6 +33,9 @@ def restore_state(optimizer, arrays, variables, where):
     if missing:
         raise ValueError(f"{where}: the optimizer state lacks {missing} for {type(optimizer).__name__} (saved by "
                          f"another optimizer?). Received: {sorted(scalars)}")
+    for name, array in scalars.items():
+        if array.shape != ():
+            raise ValueError(f"{where}: optimizer state {name!r} must be a scalar. Received: shape {array.shape}")
     slots = [name for name, _ in optimizer.slot_specs()]
     found = {}  # variable name -> {slot: array}
     for key, array in arrays.items():
