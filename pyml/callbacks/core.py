@@ -170,9 +170,11 @@ class ProgbarLogger(Callback):
 
     def on_train_begin(self, logs=None):
         self.epochs = self.params.get("epochs", 1)
-        self.verbose = self._verbose if self._verbose is not None else (self.params.get("verbose") or 1)
+        self.verbose = self._verbose if self._verbose is not None else self.params.get("verbose", 1)
 
     def on_epoch_begin(self, epoch, logs=None):
+        if not self.verbose:  # ProgbarLogger() in a fit(verbose=0): silent, as Keras
+            return
         interactive = self.verbose == 1 and is_interactive()
         header = f"Epoch {epoch + 1}/{self.epochs}"
         if interactive:
@@ -180,10 +182,12 @@ class ProgbarLogger(Callback):
         self.progbar = Progbar(self.params.get("steps"), verbose=self.verbose, prefix="" if interactive else header)
 
     def on_train_batch_end(self, batch, logs=None):
-        self.progbar.update(batch + 1, logs)
+        if self.verbose:
+            self.progbar.update(batch + 1, logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.progbar.finish(logs)
+        if self.verbose:
+            self.progbar.finish(logs)
 
 
 class EarlyStopping(Callback):
