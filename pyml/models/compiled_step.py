@@ -76,8 +76,8 @@ class FlatState:
                             for name, flat in self.slots.items()}
 
     def decay_mask(self):
-        """None when weight decay applies to every parameter (or to none), else a flat 1/0 array that is 0 over
-        the variables ``exclude_from_weight_decay`` names (a constant: the exclusions are fixed once built)."""
+        """None when weight decay is off or applies to every parameter, else a flat 1/0 array that is 0 over the
+        variables ``exclude_from_weight_decay`` names (a constant: the exclusions are fixed once built)."""
         uses = [self.optimizer.uses_weight_decay(v) for v in self.trainable]
         if not self.optimizer.weight_decay or all(uses):
             return None
@@ -85,6 +85,11 @@ class FlatState:
         for i, use in enumerate(uses):
             mask[self.offsets[i]:self.offsets[i + 1]] = use
         return Tensor(mask)
+
+    def unflatten(self, flat):
+        """A flat traced tensor cut into one tensor per trainable variable, in its shape."""
+        return [ops.reshape(ops.slice(flat, (self.offsets[i],), (self.offsets[i + 1] - self.offsets[i],)), v.shape)
+                for i, v in enumerate(self.trainable)]
 
     def view(self, flat, index):
         """Variable ``index``'s part of the flat buffer ``flat``, in its shape."""
@@ -216,7 +221,7 @@ class CompiledTrainStep:
         if unconnected:
             others += [v for v in trainable if id(v) in unconnected]
             trainable = [v for v in trainable if id(v) not in unconnected]
-            model.optimizer.untrack(unconnected.values())  # their slots (as eager apply_gradients never makes them)
+            model.optimizer.untrack(unconnected.values())  # no slots for them, as in eager apply_gradients
             self.state = FlatState(trainable, others, model.optimizer)
         return self.state
 
@@ -240,9 +245,7 @@ class CompiledTrainStep:
             features = [named[name] for name, _ in data[:len(xs)]]
             features = features[0] if len(xs) == 1 else features
             parameters = named["parameters"]
-            values = {v: ops.reshape(ops.slice(parameters, (state.offsets[i],),
-                                               (state.offsets[i + 1] - state.offsets[i],)), v.shape)
-                      for i, v in enumerate(state.trainable)}
+            values = dict(zip(state.trainable, state.unflatten(parameters)))
             values.update((v, named[f"state_{i}"]) for i, v in enumerate(state.others))
             with substitute(values):
                 with GradientTape() as tape:
@@ -252,12 +255,16 @@ class CompiledTrainStep:
                 if probe is not None:
                     probe(state.trainable, grads)
                     return loss
-                grads = optimizer.clip_gradients(ops, grads)
-                flat = ops.concatenate([ops.reshape(g, (-1,)) for g in grads])
                 hyper = {name: named[f"hyper_{name}"] for name in hyper_names}
                 slots = {name: named[f"slot_{name}"] for name in state.slot_names}
+                raw = None
+                if optimizer.gradient_accumulation_steps:
+                    raw = ops.concatenate([ops.reshape(g, (-1,)) for g in grads])
+                    grads = optimizer.accumulated_gradients(grads, state.unflatten(slots["gradient_accumulator"]))
+                grads = optimizer.clip_gradients(ops, grads)
+                flat = ops.concatenate([ops.reshape(g, (-1,)) for g in grads])
                 new_parameters, new_slots = optimizer.apply_rule(ops, parameters, flat, slots, hyper,
-                                                                 state.decay_mask())
+                                                                 state.decay_mask(), raw_gradient=raw)
             assigned = [value for _, value in parameters._trace.tracer.assigned.values()]
             return [loss, y_pred, new_parameters] + [new_slots[name] for name in state.slot_names] + assigned
 

@@ -41,7 +41,10 @@ class Optimizer:
             weights (``finalize_variable_values``), as Keras does.
         ema_momentum: ``m`` above (0.99).
         ema_overwrite_frequency: every this many steps, write the averages into the weights (None: never).
-        loss_scale_factor, gradient_accumulation_steps: accepted as None only (not implemented).
+        gradient_accumulation_steps: update every this many steps (>= 2), with the mean of their gradients;
+            in between, the gradients add up in the slot ``gradient_accumulator``. ``iterations`` then counts
+            updates (``steps_seen // gradient_accumulation_steps``), schedules read the steps seen (as Keras).
+        loss_scale_factor: accepted as None only (not implemented).
         name: name of the optimizer.
 
     A built-in optimizer states its rule once, as a pure function ``_update(xp, value, gradient, slots,
@@ -82,22 +85,31 @@ class Optimizer:
                                                     or ema_overwrite_frequency < 1):
             raise ValueError(f"{cls} expects ema_overwrite_frequency to be None or an int >= 1. "
                              f"Received: ema_overwrite_frequency={ema_overwrite_frequency!r}")
-        for arg, value in (("loss_scale_factor", loss_scale_factor),
-                           ("gradient_accumulation_steps", gradient_accumulation_steps)):
-            if value is not None:
-                raise NotImplementedError(f"{cls}: {arg} is not supported by pyml yet; pass None. "
-                                          f"Received: {arg}={value!r}")
+        if gradient_accumulation_steps is not None and (not isinstance(gradient_accumulation_steps, int)
+                                                        or gradient_accumulation_steps < 2):
+            raise ValueError(f"{cls} expects gradient_accumulation_steps to be None or an int >= 2. "
+                             f"Received: gradient_accumulation_steps={gradient_accumulation_steps!r}")
+        if loss_scale_factor is not None:
+            raise NotImplementedError(f"{cls}: loss_scale_factor is not supported by pyml yet; pass None. "
+                                      f"Received: loss_scale_factor={loss_scale_factor!r}")
         self._learning_rate = learning_rate if callable(learning_rate) else F32(learning_rate)
         self.weight_decay, self.clipnorm, self.clipvalue = weight_decay, clipnorm, clipvalue
         self.global_clipnorm = global_clipnorm
         self.use_ema, self.ema_momentum = bool(use_ema), float(ema_momentum)
         self.ema_overwrite_frequency = ema_overwrite_frequency
+        self.gradient_accumulation_steps = gradient_accumulation_steps
         self.name = name or cls.lower()
-        self.iterations = 0
+        self.steps_seen = 0  # calls to apply_gradients (Keras' _iterations); iterations counts updates
         self.built = False
         self._slots = {}  # (id(variable), slot name) -> backend array
         self._tracked = {}  # id(variable) -> variable, for every variable built (keeps ids from being reused)
         self._exclude_ids, self._exclude_pattern = set(), None
+
+    @property
+    def iterations(self):
+        """The number of updates made (steps taken, or with gradient accumulation, groups of them)."""
+        steps = self.gradient_accumulation_steps
+        return self.steps_seen // steps if steps else self.steps_seen
 
     # ---- learning rate --------------------------------------------------------------------------------
     @property
@@ -118,7 +130,7 @@ class Optimizer:
 
     def _current_learning_rate(self):
         lr = self._learning_rate
-        return F32(lr(self.iterations)) if callable(lr) else lr
+        return F32(lr(self.steps_seen)) if callable(lr) else lr
 
     # ---- slots -----------------------------------------------------------------------------------------
     def build(self, variables):
@@ -141,8 +153,10 @@ class Optimizer:
         self._slots[(id(variable), name)] = array
 
     def slot_specs(self):
-        """``[(slot name, initial value)]`` for every variable: the rule's slots, then the EMA ``average``."""
-        return self._slot_specs() + ([("average", 0.0)] if self.use_ema else [])
+        """``[(slot name, initial value)]`` for every variable: the rule's slots, then the EMA ``average`` and
+        the ``gradient_accumulator`` when they are on."""
+        return (self._slot_specs() + ([("average", 0.0)] if self.use_ema else [])
+                + ([("gradient_accumulator", 0.0)] if self.gradient_accumulation_steps else []))
 
     def track(self, variables):
         """Build the slots of the variables not seen before."""
@@ -181,17 +195,35 @@ class Optimizer:
             hyper.update(weight_decay=F32(self.weight_decay), learning_rate=lr)
         if self.use_ema:
             hyper["ema_momentum"] = F32(self.ema_momentum if self.iterations else 0.0)
+        if self.gradient_accumulation_steps:
+            hyper["apply_update"] = F32(self._updates_now())
         return hyper
 
-    def apply_rule(self, xp, value, gradient, slots, hyper, decay_mask=None):
-        """The whole step on arrays (one variable's, or the compiled step's flat buffers): weight decay, the
-        rule, the moving average. ``decay_mask`` (1 where decay applies, 0 where excluded) or None (all)."""
-        if "weight_decay" in hyper:
-            value = self._decayed(value, hyper, decay_mask)
-        value, new_slots = self._update(xp, value, gradient, slots, hyper)
+    def _updates_now(self):
+        """Whether this step updates the weights (with gradient accumulation, every steps-th one)."""
+        steps = self.gradient_accumulation_steps
+        return not steps or (self.steps_seen + 1) % steps == 0
+
+    def apply_rule(self, xp, value, gradient, slots, hyper, decay_mask=None, raw_gradient=None):
+        """The whole step on flat arrays (the compiled step's buffers): weight decay, the rule, the moving
+        average. ``decay_mask`` (1 where decay applies, 0 where excluded) or None (all). With gradient
+        accumulation, ``gradient`` is the mean of the group (used on update steps) and ``raw_gradient``
+        this step's own: the update is computed every step and kept on update steps only (as Keras on JAX)."""
+        new_value = self._decayed(value, hyper, decay_mask) if "weight_decay" in hyper else value
+        new_value, new_slots = self._update(xp, new_value, gradient, slots, hyper)
+        if self.gradient_accumulation_steps:
+            update = hyper["apply_update"] > 0.5
+            new_value = xp.where(update, new_value, value)
+            new_slots = {name: xp.where(update, array, slots[name]) for name, array in new_slots.items()}
+            new_slots["gradient_accumulator"] = xp.where(update, xp.zeros_like(raw_gradient),
+                                                         slots["gradient_accumulator"] + raw_gradient)
         if self.use_ema:
-            new_slots["average"] = self._averaged(slots["average"], value, hyper)
-        return value, new_slots
+            new_slots["average"] = self._averaged(slots["average"], new_value, hyper)
+        return new_value, new_slots
+
+    def accumulated_gradients(self, grads, accumulators):
+        """With gradient accumulation, the gradients an update step applies: ``(g + accumulated) / steps``."""
+        return [(g + a) / self.gradient_accumulation_steps for g, a in zip(grads, accumulators)]
 
     @staticmethod
     def _decayed(value, hyper, mask=None):
@@ -265,13 +297,21 @@ class Optimizer:
             if tuple(g.shape) != v.shape:
                 raise ValueError(f"{type(self).__name__}: gradient for variable {v.name!r} has shape "
                                  f"{tuple(g.shape)}, the variable has shape {v.shape}")
-        grads = self.clip_gradients(backend.xp(), [g.astype(v.dtype, copy=False) for g, v in zip(grads, variables)])
+        grads = [g.astype(v.dtype, copy=False) for g, v in zip(grads, variables)]
         hyper = self.step_hyperparameters()
-        lr = self._current_learning_rate()
-        for g, v in zip(grads, variables):
-            if self.uses_weight_decay(v):
-                v.assign(self._decayed(v.data, hyper))
-            self.update_step(g, v, lr)
+        updates = self._updates_now()
+        if self.gradient_accumulation_steps:
+            accumulators = [self.slot(v, "gradient_accumulator") for v in variables]
+            for g, a, v in zip(grads, accumulators, variables):
+                self.set_slot(v, "gradient_accumulator", backend.xp().zeros_like(a) if updates else a + g)
+            grads = self.accumulated_gradients(grads, accumulators)
+        if updates:
+            grads = self.clip_gradients(backend.xp(), grads)
+            lr = self._current_learning_rate()
+            for g, v in zip(grads, variables):
+                if self.uses_weight_decay(v):
+                    v.assign(self._decayed(v.data, hyper))
+                self.update_step(g, v, lr)
         if self.use_ema:
             for v in variables:
                 self.set_slot(v, "average", self._averaged(self.slot(v, "average"), v.data, hyper))
@@ -279,10 +319,13 @@ class Optimizer:
 
     def finish_step(self, variables):
         """After a step's updates (eager, or the compiled step's): count it, and every
-        ``ema_overwrite_frequency`` steps write the moving averages into ``variables``."""
-        self._advance()
-        self.iterations += 1
-        if self.use_ema and self.ema_overwrite_frequency and self.iterations % self.ema_overwrite_frequency == 0:
+        ``ema_overwrite_frequency`` updates write the moving averages into ``variables``."""
+        overwrite = self.use_ema and self.ema_overwrite_frequency and (
+            (self.iterations + 1) % self.ema_overwrite_frequency == 0)  # before counting, as Keras
+        if self._updates_now():
+            self._advance()
+        self.steps_seen += 1
+        if overwrite:
             self.finalize_variable_values(variables)
 
     def _advance(self):
@@ -307,10 +350,10 @@ class Optimizer:
     # ---- state saved with a model ------------------------------------------------------------------
     def scalar_state(self):
         """``{name: NumPy scalar}``: state kept for the whole optimizer (saved with the model)."""
-        return {"iterations": np.array(self.iterations, dtype=np.int64)}
+        return {"iterations": np.array(self.steps_seen, dtype=np.int64)}  # steps seen, as Keras saves it
 
     def set_scalar_state(self, state):
-        self.iterations = int(state["iterations"])
+        self.steps_seen = int(state["iterations"])
 
     # ---- config ------------------------------------------------------------------------------------------
     def get_config(self):
@@ -327,7 +370,7 @@ class Optimizer:
                 "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
                 "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
                 "ema_overwrite_frequency": self.ema_overwrite_frequency, "loss_scale_factor": None,
-                "gradient_accumulation_steps": None}
+                "gradient_accumulation_steps": self.gradient_accumulation_steps}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

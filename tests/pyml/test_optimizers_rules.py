@@ -177,6 +177,20 @@ def test_ema_average_overwrite_and_finalize():
     np.testing.assert_allclose(w.numpy(), average, rtol=1e-6)
 
 
+def test_gradient_accumulation_updates_every_n_steps_with_the_mean_gradient():
+    opt = optimizers.Adam(0.05, gradient_accumulation_steps=3, clipvalue=0.2)
+    got = run(opt, GRADS[:6])
+    reference = adam_like(0.05)
+    w = W0.copy()
+    for k in range(6):
+        if k % 3 == 2:  # the 3rd, 6th step: Adam's step t = 1, 2 on the clipped mean of the last three gradients
+            mean = (GRADS[k] + (GRADS[k - 2] + GRADS[k - 1])) / F(3)
+            w = reference(w, np.clip(mean, -0.2, 0.2), k // 3 + 1)
+        np.testing.assert_allclose(got[k], w, rtol=2e-6, atol=1e-7, err_msg=f"step {k}")
+    assert opt.iterations == 2 and opt.steps_seen == 6
+    assert optimizers.get(optimizers.serialize(opt)).gradient_accumulation_steps == 3
+
+
 def test_fit_ends_with_the_moving_averages_as_weights():
     x = RNG.standard_normal((32, 4)).astype("float32")
     y = x @ np.ones((4, 1), "float32")
@@ -188,8 +202,10 @@ def test_fit_ends_with_the_moving_averages_as_weights():
 
 
 def test_unsupported_arguments_and_bad_values_are_named():
-    with pytest.raises(NotImplementedError, match="gradient_accumulation_steps"):
-        optimizers.Adam(gradient_accumulation_steps=4)
+    with pytest.raises(NotImplementedError, match="loss_scale_factor"):
+        optimizers.Adam(loss_scale_factor=128.0)
+    with pytest.raises(ValueError, match="gradient_accumulation_steps to be None or an int >= 2"):
+        optimizers.Adam(gradient_accumulation_steps=1)
     with pytest.raises(ValueError, match="ema_momentum"):
         optimizers.Adam(use_ema=True, ema_momentum=1.5)
     with pytest.raises(ValueError, match="learning_rate_power"):

@@ -39,7 +39,8 @@ OPTIMIZERS = {"adam-amsgrad": lambda: optimizers.Adam(0.01, amsgrad=True),
               "nadam": lambda: optimizers.Nadam(0.01),
               "sgd-momentum-schedule": lambda: optimizers.SGD(optimizers.schedules.ExponentialDecay(0.1, 3, 0.5),
                                                               momentum=0.9),
-              "ftrl": lambda: optimizers.Ftrl(0.1)}
+              "ftrl": lambda: optimizers.Ftrl(0.1),
+              "adam-accumulate-2": lambda: optimizers.Adam(0.01, gradient_accumulation_steps=2)}  # across epochs
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
@@ -52,7 +53,7 @@ def test_fit_save_load_fit_equals_one_fit(name, tmp_path):
     rng_state = pyml.random.generator().bit_generator.state  # load_model draws initial weights: keep the data order
     restored = pyml.load_model(tmp_path / "m.pyml")
     pyml.random.generator().bit_generator.state = rng_state
-    assert restored.optimizer.iterations == 3
+    assert restored.optimizer.steps_seen == 3
     restored.fit(X, Y, epochs=2, initial_epoch=1, batch_size=16, verbose=0)
     assert_same_weights(reference, restored)
 

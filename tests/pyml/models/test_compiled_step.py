@@ -73,6 +73,9 @@ OPTIMIZERS = {
                                     beta=0.1),
     "adam-ema-overwrite": lambda: optimizers.Adam(0.01, use_ema=True, ema_momentum=0.9, ema_overwrite_frequency=4),
     "sgd-weight-decay-excluding-biases": lambda: _excluding_biases(optimizers.SGD(0.1, momentum=0.5, weight_decay=0.2)),
+    "adam-accumulate-3-ema": lambda: optimizers.Adam(0.01, gradient_accumulation_steps=3, global_clipnorm=0.5,
+                                                     use_ema=True, ema_overwrite_frequency=2),
+    "nadam-accumulate-2-weight-decay": lambda: optimizers.Nadam(0.01, gradient_accumulation_steps=2, weight_decay=0.1),
     "adam-cosine-schedule": lambda: optimizers.Adam(optimizers.schedules.CosineDecay(0.0, 6, warmup_target=0.02,
                                                                                      warmup_steps=3)),
 }
