@@ -115,7 +115,7 @@ class Optimizer:
     @property
     def learning_rate(self):
         """The current learning rate, a Python float holding a float32 value (a schedule is evaluated at
-        ``iterations``). Setting a float replaces it; a schedule's rate cannot be set (as Keras)."""
+        the steps seen). Setting a float replaces it; a schedule's rate cannot be set (as Keras)."""
         return float(self._current_learning_rate())
 
     @learning_rate.setter
