@@ -6,7 +6,10 @@
   "compile_config"}`` (the layer configs, as ``get_config()`` returns them, the input shape a subclassed
   model was built for, and the ``compile`` arguments);
 - ``metadata.json``: pyml version, format version, date saved, weight names;
-- ``model.safetensors``: every weight, keyed by its variable name (``"dense/kernel"``).
+- ``model.safetensors``: every weight, keyed by its variable name (``"dense/kernel"``);
+- ``optimizer.safetensors`` (when the model is compiled): the optimizer's state (``iterations``, then each slot
+  per variable, ``"m/dense/kernel"``: ``pyml.optimizers.state``), so ``fit`` after ``load_model`` resumes
+  exactly. Files without it (older ones) load with a fresh optimizer.
 
 The file is written to a temporary file in the same folder and moved into place with ``os.replace``,
 so a crash never leaves a half-written model and an existing file is untouched on failure.
@@ -26,10 +29,13 @@ import zlib
 import numpy as np
 import safetensors.numpy
 
+from pyml.optimizers import state as optimizer_state
+
 FORMAT = "pyml-model"
 FORMAT_VERSION = 1
 WEIGHTS_FORMAT = "pyml-weights"
 MEMBERS = ("config.json", "metadata.json", "model.safetensors")
+OPTIONAL_MEMBERS = ("optimizer.safetensors",)
 
 
 # ---- writing --------------------------------------------------------------------------------------
@@ -169,12 +175,17 @@ def save_model(model, filepath, overwrite=True):
         raise ValueError(f"Model {model.name!r} has a config that is not JSON-serialisable ({exc}); a custom layer's "
                          "get_config() must return plain values.") from exc
     weights_bytes = safetensors.numpy.save(arrays, metadata={"format": WEIGHTS_FORMAT})
+    optimizer = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
+    optimizer_bytes = None if optimizer is None else safetensors.numpy.save(
+        optimizer_state.state_arrays(optimizer, model.trainable_weights), metadata={"format": WEIGHTS_FORMAT})
 
     def write(f):
         with zipfile.ZipFile(f, "w") as archive:
             archive.writestr("config.json", config_text, compress_type=zipfile.ZIP_DEFLATED)
             archive.writestr("metadata.json", json.dumps(metadata, indent=2), compress_type=zipfile.ZIP_DEFLATED)
             archive.writestr("model.safetensors", weights_bytes, compress_type=zipfile.ZIP_STORED)
+            if optimizer_bytes is not None:
+                archive.writestr("optimizer.safetensors", optimizer_bytes, compress_type=zipfile.ZIP_STORED)
 
     _atomic_write(filepath, write, overwrite)
 
@@ -206,7 +217,7 @@ def _read_members(path):
             if missing:
                 raise ValueError(f"{path} is not a complete pyml model file: missing member(s) {', '.join(missing)}. "
                                  f"Received: members {sorted(names)}")
-            for name in MEMBERS:
+            for name in MEMBERS + tuple(m for m in OPTIONAL_MEMBERS if m in names):
                 try:
                     members[name] = archive.read(name)
                 except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
@@ -304,6 +315,11 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     assign_weights(model, arrays, f"{path}: model.safetensors", order)
     if compile and config.get("compile_config"):
         compile_from_config(model, config["compile_config"], custom_objects, f"{path}: config.json compile_config")
+        if "optimizer.safetensors" in members:
+            where = f"{path}: optimizer.safetensors"
+            saved = order if order is not None and len(order) == len(model.weights) else [v.name for v in model.weights]
+            optimizer_state.restore_state(model.optimizer, _load_safetensors(members["optimizer.safetensors"], where),
+                                          dict(zip(saved, model.weights)), where)
     return model
 
 

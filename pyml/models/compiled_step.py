@@ -21,7 +21,7 @@ A model with several inputs or outputs takes ``x0, x1, ...``, ``y0, y1, ...`` an
   each variable's array *is* its view of these buffers; at the end ``detach`` gives every variable (and
   slot) an array of its own again.
 - **Numbers that change between steps are inputs**: the learning rate and the values derived from it
-  (``Optimizer.step_hyperparameters``, computed on the host in float64, as the eager step does), and the
+  (``Optimizer.step_hyperparameters``, float32 numbers computed on the host, as the eager step uses them), and the
   random masks of Dropout (``pyml.graph.trace.host_value``: drawn afresh before each run, in the order
   the eager step draws them, so both paths see the same numbers).
 - **One plan per batch shape**: the last, smaller batch of an epoch gets its own trace and buffers.
@@ -43,7 +43,7 @@ from pyml.graph.executor import Executor
 from pyml.graph.passes import optimize
 from pyml.graph.rewrites import rewrite_training_step
 from pyml.graph.trace import substitute, trace_function
-from pyml.optimizers import Optimizer, decay
+from pyml.optimizers import Optimizer
 from pyml.tensor import Tensor
 
 
@@ -73,12 +73,28 @@ class FlatState:
         self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
         self.parameters = np.empty(self.offsets[-1], dtype)
         optimizer.track(self.trainable)
-        self.slot_names = [name for name, _ in optimizer._slot_specs()]
+        self.slot_names = [name for name, _ in optimizer.slot_specs()]
         self.slots = {name: np.empty(self.offsets[-1], dtype) for name in self.slot_names}
         self.arrays = [np.empty(v.shape, v.dtype) for v in self.others]
         self._views = [self.view(self.parameters, i) for i in range(len(self.trainable))]
         self._slot_views = {name: [self.view(flat, i) for i in range(len(self.trainable))]
                             for name, flat in self.slots.items()}
+
+    def decay_mask(self):
+        """None when weight decay is off or applies to every parameter, else a flat 1/0 array that is 0 over the
+        variables ``exclude_from_weight_decay`` names (a constant: the exclusions are fixed once built)."""
+        uses = [self.optimizer.uses_weight_decay(v) for v in self.trainable]
+        if not self.optimizer.weight_decay or all(uses):
+            return None
+        mask = np.zeros_like(self.parameters)
+        for i, use in enumerate(uses):
+            mask[self.offsets[i]:self.offsets[i + 1]] = use
+        return Tensor(mask)
+
+    def unflatten(self, flat):
+        """A flat traced tensor cut into one tensor per trainable variable, in its shape."""
+        return [ops.reshape(ops.slice(flat, (self.offsets[i],), (self.offsets[i + 1] - self.offsets[i],)), v.shape)
+                for i, v in enumerate(self.trainable)]
 
     def view(self, flat, index):
         """Variable ``index``'s part of the flat buffer ``flat``, in its shape."""
@@ -151,7 +167,7 @@ class CompiledTrainStep:
         inputs = [array for _, array in _data(x, y, sample_weight)]
         inputs += [hyper[name] for name in plan.hyper_names] + [draw() for draw in plan.host_draws]
         loss, *values = plan.executor.run(*inputs)
-        optimizer.iterations += 1
+        optimizer.finish_step(self.state.trainable)
         output_losses, y_pred = values[:plan.output_losses], values[plan.output_losses:]
         return float(loss), (y_pred if plan.several_outputs else y_pred[0]), [float(v) for v in output_losses]
 
@@ -216,7 +232,7 @@ class CompiledTrainStep:
         if unconnected:
             others += [v for v in trainable if id(v) in unconnected]
             trainable = [v for v in trainable if id(v) not in unconnected]
-            model.optimizer._tracked.clear()  # rebuilt for the connected variables only
+            model.optimizer.untrack(unconnected.values())  # no slots for them, as in eager apply_gradients
             self.state = FlatState(trainable, others, model.optimizer)
         return self.state
 
@@ -240,9 +256,7 @@ class CompiledTrainStep:
             features, targets, weights = (_rebuild(value, named, prefix)
                                           for value, prefix in ((x, "x"), (y, "y"), (sample_weight, "sample_weight")))
             parameters = named["parameters"]
-            values = {v: ops.reshape(ops.slice(parameters, (state.offsets[i],),
-                                               (state.offsets[i + 1] - state.offsets[i],)), v.shape)
-                      for i, v in enumerate(state.trainable)}
+            values = dict(zip(state.trainable, state.unflatten(parameters)))
             values.update((v, named[f"state_{i}"]) for i, v in enumerate(state.others))
             with substitute(values):
                 with GradientTape() as tape:
@@ -253,12 +267,16 @@ class CompiledTrainStep:
                 if probe is not None:
                     probe(state.trainable, grads)
                     return loss
+                hyper = {name: named[f"hyper_{name}"] for name in hyper_names}
+                slots = {name: named[f"slot_{name}"] for name in state.slot_names}
+                raw = None
+                if optimizer.gradient_accumulation_steps:
+                    raw = ops.concatenate([ops.reshape(g, (-1,)) for g in grads])
+                    grads = optimizer.accumulated_gradients(grads, state.unflatten(slots["gradient_accumulator"]))
                 grads = optimizer.clip_gradients(ops, grads)
                 flat = ops.concatenate([ops.reshape(g, (-1,)) for g in grads])
-                hyper = {name: named[f"hyper_{name}"] for name in hyper_names}
-                value = decay(parameters, hyper["weight_decay"]) if "weight_decay" in hyper else parameters
-                slots = {name: named[f"slot_{name}"] for name in state.slot_names}
-                new_parameters, new_slots = optimizer._update(ops, value, flat, slots, hyper)
+                new_parameters, new_slots = optimizer.apply_rule(ops, parameters, flat, slots, hyper,
+                                                                 state.decay_mask(), raw_gradient=raw)
             assigned = [value for _, value in parameters._trace.tracer.assigned.values()]
             predictions = [y_pred[key] for key in sorted(y_pred)] if isinstance(y_pred, dict) else _as_list(y_pred)
             output_losses = model._compile_loss.last_values

@@ -68,6 +68,7 @@ class Trainer:
         self.jit_compile = "auto"
         self._compiled_step = None  # a CompiledTrainStep, built at the first batch; False once given up
         self._compile_loss = self._compile_metrics = None
+        self._initial_epoch = None  # set by a callback's on_train_begin to resume (BackupAndRestore)
 
     # ---- compile ------------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
@@ -315,12 +316,13 @@ class Trainer:
         batches = data_adapter.make_batches(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
         history = callbacks_module.History()
         all_callbacks = list(callbacks or []) + [history]
-        if verbose:
+        if verbose and not any(isinstance(cb, callbacks_module.ProgbarLogger) for cb in all_callbacks):
             all_callbacks.append(callbacks_module.ProgbarLogger(verbose))
         cbs = callbacks_module.CallbackList(all_callbacks, model=self, epochs=epochs, steps=batches.steps,
                                             verbose=verbose)
         self.stop_training = False
         cbs.on_train_begin()
+        initial_epoch, self._initial_epoch = self._initial_epoch or initial_epoch, None
         logs = {}
         step_function = self._compiled_train_step()
         try:
@@ -349,6 +351,8 @@ class Trainer:
                     break
         finally:
             self._end_of_training()
+        if epochs > 0:  # with use_ema, the weights become their moving averages (as Keras)
+            self.optimizer.finalize_variable_values(self.trainable_weights)
         cbs.on_train_end(logs)
         self.history = history
         return history

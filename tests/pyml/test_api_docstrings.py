@@ -20,6 +20,9 @@ MODULES = [
     "pyml.models.compile_utils", "pyml.models.data_adapter",
     "pyml.metrics.base", "pyml.metrics.accuracy", "pyml.metrics.regression", "pyml.metrics.probabilistic",
     "pyml.metrics.confusion", "pyml.metrics.auc", "pyml.metrics.iou", "pyml.metrics.f_score",
+    "pyml.optimizers.base", "pyml.optimizers.sgd", "pyml.optimizers.adam", "pyml.optimizers.adaptive",
+    "pyml.optimizers.schedules", "pyml.optimizers.state", "pyml.callbacks.core", "pyml.callbacks.plateau",
+    "pyml.callbacks.csv_logger", "pyml.callbacks.backup",
 ]
 
 

@@ -43,7 +43,7 @@ def test_save_load_gives_identical_predictions_and_compile_state(tmp_path):
     np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
     for a, b in zip(restored.weights, model.weights):
         assert a.name == b.name and a.trainable == b.trainable
-    assert isinstance(restored.optimizer, pyml.optimizers.Adam) and restored.optimizer.learning_rate == 0.02
+    assert isinstance(restored.optimizer, pyml.optimizers.Adam) and restored.optimizer.learning_rate == np.float32(0.02)
     assert restored.metrics_names == ["loss", "accuracy"]
     restored.fit(x, np.zeros(32), epochs=1, verbose=0)  # compiled and trainable
 
@@ -51,7 +51,8 @@ def test_save_load_gives_identical_predictions_and_compile_state(tmp_path):
 def test_file_layout(tmp_path):
     model, path = saved_model(tmp_path)
     with zipfile.ZipFile(path) as archive:
-        assert sorted(archive.namelist()) == ["config.json", "metadata.json", "model.safetensors"]
+        assert sorted(archive.namelist()) == ["config.json", "metadata.json", "model.safetensors",
+                                              "optimizer.safetensors"]
         config = json.loads(archive.read("config.json"))
         metadata = json.loads(archive.read("metadata.json"))
         weights = safetensors.numpy.load(archive.read("model.safetensors"))

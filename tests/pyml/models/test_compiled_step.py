@@ -65,7 +65,25 @@ OPTIMIZERS = {
     "sgd-clipnorm": lambda: optimizers.SGD(0.5, clipnorm=0.1),
     "adam-clipvalue": lambda: optimizers.Adam(0.01, clipvalue=0.01),
     "rmsprop-global-clipnorm": lambda: optimizers.RMSprop(0.01, global_clipnorm=0.2),
+    "nadam": lambda: optimizers.Nadam(0.01),
+    "adamax": lambda: optimizers.Adamax(0.01),
+    "adadelta": lambda: optimizers.Adadelta(1.0),
+    "lion": lambda: optimizers.Lion(0.002),
+    "ftrl": lambda: optimizers.Ftrl(0.1, l1_regularization_strength=0.001, l2_shrinkage_regularization_strength=0.01,
+                                    beta=0.1),
+    "adam-ema-overwrite": lambda: optimizers.Adam(0.01, use_ema=True, ema_momentum=0.9, ema_overwrite_frequency=4),
+    "sgd-weight-decay-excluding-biases": lambda: _excluding_biases(optimizers.SGD(0.1, momentum=0.5, weight_decay=0.2)),
+    "adam-accumulate-3-ema": lambda: optimizers.Adam(0.01, gradient_accumulation_steps=3, global_clipnorm=0.5,
+                                                     use_ema=True, ema_overwrite_frequency=2),
+    "nadam-accumulate-2-weight-decay": lambda: optimizers.Nadam(0.01, gradient_accumulation_steps=2, weight_decay=0.1),
+    "adam-cosine-schedule": lambda: optimizers.Adam(optimizers.schedules.CosineDecay(0.0, 6, warmup_target=0.02,
+                                                                                     warmup_steps=3)),
 }
+
+
+def _excluding_biases(optimizer):
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    return optimizer
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))

@@ -94,7 +94,7 @@ def test_fit_verbose_zero_is_silent(capsys):
 
 def test_fit_on_a_terminal_draws_a_bar(capsys, monkeypatch):
     monkeypatch.setattr(progbar, "is_interactive", lambda: True)
-    monkeypatch.setattr(pyml.callbacks, "is_interactive", lambda: True)
+    monkeypatch.setattr(pyml.callbacks.core, "is_interactive", lambda: True)
     x, y = blobs()
     model = small_model()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -1,5 +1,6 @@
-"""Callbacks: hooks that ``fit``, ``evaluate`` and ``predict`` call at the start and end of training,
-epochs and batches (Keras ``keras.callbacks``).
+"""The callback protocol (``Callback``, ``CallbackList``) and the everyday callbacks: ``History``,
+``ProgbarLogger``, ``EarlyStopping``, ``LambdaCallback``, ``ModelCheckpoint``, ``TerminateOnNaN``,
+``LearningRateScheduler``.
 
     >>> stop = pyml.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
     >>> history = model.fit(x, y, validation_split=0.2, epochs=100, callbacks=[stop])  # doctest: +SKIP
@@ -148,27 +149,32 @@ class History(Callback):
 
 
 class ProgbarLogger(Callback):
-    """Prints progress: a live bar per epoch on a terminal, one line per epoch otherwise (CI logs).
+    """Prints progress with the time per step (``3ms/step``), as Keras: a live bar per epoch on a terminal,
+    one line per epoch otherwise (CI logs).
 
     Args:
-        verbose: 1 (bar on a terminal, a line per epoch elsewhere) or 2 (always a line per epoch).
+        verbose: 1 (bar on a terminal, a line per epoch elsewhere) or 2 (always a line per epoch); None
+            (Keras' ``ProgbarLogger()``) takes ``fit``'s ``verbose``.
 
-    ``fit(verbose=1)`` adds one; you need not:
+    ``fit(verbose=1)`` adds one unless ``callbacks`` holds one already:
 
-    >>> logger = pyml.callbacks.ProgbarLogger(verbose=2)
+    >>> logger = pyml.callbacks.ProgbarLogger()
     """
 
-    def __init__(self, verbose=1):
+    def __init__(self, verbose=None):
         super().__init__()
-        self.verbose = verbose
+        self.verbose = self._verbose = verbose
         self.progbar = None
         self.epochs = 1
         self.prefix = ""
 
     def on_train_begin(self, logs=None):
         self.epochs = self.params.get("epochs", 1)
+        self.verbose = self._verbose if self._verbose is not None else self.params.get("verbose", 1)
 
     def on_epoch_begin(self, epoch, logs=None):
+        if not self.verbose:  # ProgbarLogger() in a fit(verbose=0): silent, as Keras
+            return
         interactive = self.verbose == 1 and is_interactive()
         header = f"Epoch {epoch + 1}/{self.epochs}"
         if interactive:
@@ -176,10 +182,12 @@ class ProgbarLogger(Callback):
         self.progbar = Progbar(self.params.get("steps"), verbose=self.verbose, prefix="" if interactive else header)
 
     def on_train_batch_end(self, batch, logs=None):
-        self.progbar.update(batch + 1, logs)
+        if self.verbose:
+            self.progbar.update(batch + 1, logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.progbar.finish(logs)
+        if self.verbose:
+            self.progbar.finish(logs)
 
 
 class EarlyStopping(Callback):
