@@ -5,4 +5,5 @@
     >>> [xb.shape for xb, yb in ds]
     [(4, 3), (4, 3), (2, 3)]
 """
-from pyml.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset, TensorSpec  # noqa: F401
+from pyml.data.dataset import Dataset, TensorSpec  # noqa: F401
+from pyml.data.transforms import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY  # noqa: F401

@@ -19,7 +19,7 @@ import itertools
 import numpy as np
 
 from pyml.data import structure
-from pyml.data.transforms import _END, AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Transformations  # noqa: F401
+from pyml.data.transforms import _END, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Transformations
 
 
 class Dataset(Transformations):

@@ -18,6 +18,10 @@ MODULES = [
     "pyml.models.sequential", "pyml.models.functional",
     "pyml.layers.text_ops", "pyml.layers.lookup", "pyml.layers.text_vectorization", "pyml.layers.host",
     "pyml.data", "pyml.data.dataset", "pyml.data.transforms", "pyml.data.structure",
+    "pyml.utils", "pyml.utils.numerical", "pyml.utils.directory_datasets", "pyml.utils.images",
+    "pyml.utils.dataset_split", "pyml.utils.plotting", "pyml.utils.model_plot",
+    "pyml.datasets", "pyml.datasets.digits", "pyml.datasets.iris", "pyml.datasets.breast_cancer",
+    "pyml.datasets.sample_images", "pyml.datasets.synthetic",
 ]
 
 
