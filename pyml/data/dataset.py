@@ -97,17 +97,17 @@ class Dataset(Transformations):
         """
         tensors = structure.map_structure(structure.as_array, tensors)
         rows = structure.num_rows(tensors)
+        return Dataset._from_rows(tensors, lambda: iter(range(rows)), rows)
 
+    @staticmethod
+    def _from_rows(tensors, indices, cardinality):
+        """Rows ``indices()`` of in-memory ``tensors``. Transformations that only pick and order elements
+        (shuffle, repeat, take, skip, cache) then work on the row numbers, and ``batch`` gathers a whole
+        batch with one indexing per array instead of stacking rows one by one."""
         def iterate():
-            for i in range(rows):
+            for i in indices():
                 yield structure.map_structure(lambda a: a[i], tensors)
-
-        def batches(batch_size, drop_remainder):
-            """Whole batches by slicing (what ``batch`` uses on this source: no per-row stacking)."""
-            end = rows - rows % batch_size if drop_remainder else rows
-            for start in range(0, end, batch_size):
-                yield structure.map_structure(lambda a: a[start:start + batch_size], tensors)
-        return Dataset(iterate, rows, _slice_batches=batches)
+        return Dataset(iterate, cardinality, _rows=(tensors, indices))
 
     @staticmethod
     def from_tensors(tensors):

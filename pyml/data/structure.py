@@ -13,6 +13,12 @@ import numpy as np
 def map_structure(fn, *elements):
     """``fn`` applied leaf by leaf to elements of one structure; tuples and dicts are rebuilt."""
     first = elements[0]
+    if len(elements) == 1:  # one element: nothing to check (the common case, once per element)
+        if isinstance(first, tuple):
+            return tuple(map_structure(fn, item) for item in first)
+        if isinstance(first, dict):
+            return {key: map_structure(fn, value) for key, value in first.items()}
+        return fn(first)
     if isinstance(first, tuple):
         if any(not isinstance(e, tuple) or len(e) != len(first) for e in elements):
             raise ValueError(f"Elements do not share a structure: expected tuples of {len(first)} items. "
@@ -37,6 +43,8 @@ def leaves(element):
 
 def as_array(value):
     """A NumPy array; text becomes an object array of ``str`` (NumPy's ``<U`` would drop trailing NULs)."""
+    if isinstance(value, np.ndarray) and value.dtype.kind not in "US":
+        return value
     first = value
     while isinstance(first, (list, tuple)) and first:
         first = first[0]
@@ -50,9 +58,10 @@ def stack(elements):
     """One element whose leaves stack the leaves of ``elements`` on a new first axis (``batch``)."""
     def stack_leaves(*values):
         arrays = [as_array(v) for v in values]
-        if any(a.shape != arrays[0].shape for a in arrays):
+        shapes = {a.shape for a in arrays}
+        if len(shapes) > 1:
             raise ValueError("Cannot batch elements of different shapes; give them one shape first (map a resize "
-                             f"or pad). Received: shapes {sorted({a.shape for a in arrays})}")
+                             f"or pad). Received: shapes {sorted(shapes)}")
         if arrays[0].dtype == object:  # np.stack would try to broadcast objects that are sequences
             out = np.empty((len(arrays),) + arrays[0].shape, dtype=object)
             for i, a in enumerate(arrays):

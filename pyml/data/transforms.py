@@ -93,11 +93,16 @@ class Transformations:
         size = self.cardinality()
         if size >= 0:
             size = size // batch_size if drop_remainder else math.ceil(size / batch_size)
-        slices = getattr(self, "_slice_batches", None)
+        rows = getattr(self, "_rows", None)
 
         def iterate():
-            if slices is not None:
-                yield from slices(batch_size, drop_remainder)
+            if rows is not None:
+                tensors, indices = rows
+                source = indices()
+                while block := list(itertools.islice(source, batch_size)):
+                    if drop_remainder and len(block) < batch_size:
+                        return
+                    yield structure.map_structure(lambda a: a[block], tensors)
                 return
             buffer = []
             for element in self:
@@ -144,23 +149,10 @@ class Transformations:
         # without a seed, one is drawn now from pyml's generator: pyml.set_random_seed makes it reproducible
         base_seed = int(seed) if seed is not None else int(random.generator().integers(2**63))
 
-        def iterate():
+        def one_pass(source):
             rng = np.random.default_rng([base_seed, next(passes) if reshuffle_each_iteration else 0])
-            source, buffer = iter(self), []
-            for element in source:
-                buffer.append(element)
-                if len(buffer) == buffer_size:
-                    break
-            while buffer:
-                pick = int(rng.integers(len(buffer)))
-                yield buffer[pick]
-                replacement = next(source, _END)
-                if replacement is _END:
-                    buffer[pick] = buffer[-1]
-                    buffer.pop()
-                else:
-                    buffer[pick] = replacement
-        return self._derive(iterate, self.cardinality())
+            return _shuffled(source(), buffer_size, rng)
+        return self._reorder(one_pass, self.cardinality())
 
     def repeat(self, count=None):
         """The dataset ``count`` times over (``None`` or -1: forever); each repetition is a new pass, so a
@@ -178,15 +170,15 @@ class Transformations:
         elif size > 0:
             size *= count
 
-        def iterate():
+        def one_pass(source):
             for _ in itertools.count() if count == -1 else range(count):
                 produced = False
-                for element in self:
+                for element in source():
                     produced = True
                     yield element
                 if not produced:  # an empty dataset repeated forever is still empty, not a hang
                     return
-        return self._derive(iterate, size)
+        return self._reorder(one_pass, size)
 
     def take(self, count):
         """The first ``count`` elements (-1: all).
@@ -198,7 +190,7 @@ class Transformations:
         size = self.cardinality()
         if count >= 0 and size != UNKNOWN_CARDINALITY:
             size = count if size == INFINITE_CARDINALITY else min(size, count)
-        return self._derive(lambda: itertools.islice(self, None if count == -1 else count), size)
+        return self._reorder(lambda source: itertools.islice(source(), None if count == -1 else count), size)
 
     def skip(self, count):
         """All but the first ``count`` elements (-1: skip all).
@@ -212,12 +204,13 @@ class Transformations:
             size = 0
         elif size >= 0:
             size = max(size - count, 0)
-        return self._derive(lambda: itertools.islice(self, count if count >= 0 else 0, 0 if count == -1 else None),
-                            size)
+        return self._reorder(lambda source: itertools.islice(source(), count if count >= 0 else 0,
+                                                             0 if count == -1 else None), size)
 
     def cache(self, filename=""):
         """Keep the elements in memory after the first complete pass; later passes replay them (so the work
-        before ``cache``, e.g. decoding images, runs once). A pass stopped early caches nothing.
+        before ``cache``, e.g. decoding images, runs once, and a ``shuffle`` before it is frozen). A pass
+        stopped early caches nothing.
 
             >>> calls = []
             >>> ds = pyml.data.Dataset.range(3).map(lambda v: calls.append(int(v)) or v).cache()
@@ -230,16 +223,26 @@ class Transformations:
                                       f"Received: filename={filename!r}")
         stored = []
 
-        def iterate():
+        def one_pass(source):
             if stored:
                 yield from stored[0]
                 return
             elements = []
-            for element in self:
+            for element in source():
                 elements.append(element)
                 yield element
             stored[:] = [elements]
-        return self._derive(iterate, self.cardinality())
+        return self._reorder(one_pass, self.cardinality())
+
+    def _reorder(self, one_pass, cardinality):
+        """A transformation that picks and orders elements without changing them: ``one_pass(source)`` makes
+        one pass from ``source()``, a fresh pass of this dataset. On rows of in-memory arrays it runs on the
+        row numbers instead (``Dataset._from_rows``), so a later ``batch`` gathers whole batches at once."""
+        rows = getattr(self, "_rows", None)
+        if rows is not None:
+            tensors, indices = rows
+            return self._from_rows(tensors, lambda: one_pass(indices), cardinality)
+        return self._derive(lambda: one_pass(lambda: iter(self)), cardinality)
 
     def prefetch(self, buffer_size=AUTOTUNE):
         """Produce up to ``buffer_size`` elements ahead in a background thread, so the pipeline's work (and
@@ -250,6 +253,24 @@ class Transformations:
         """
         buffer_size = 2 if buffer_size == AUTOTUNE else _check_count(buffer_size, "buffer_size", False)
         return self._derive(lambda: _prefetch(iter(self), buffer_size), self.cardinality())
+
+
+def _shuffled(source, buffer_size, rng):
+    """tf.data's shuffle buffer over the iterator ``source``: yield a uniform pick, refill its slot."""
+    buffer, uniforms = list(itertools.islice(source, buffer_size)), iter(())
+    while buffer:
+        u = next(uniforms, None)
+        if u is None:  # draw uniforms 1024 at a time: one NumPy call per element would cost more than the rest
+            uniforms = iter(rng.random(1024).tolist())
+            u = next(uniforms)
+        pick = min(int(u * len(buffer)), len(buffer) - 1)
+        yield buffer[pick]
+        replacement = next(source, _END)
+        if replacement is _END:
+            buffer[pick] = buffer[-1]
+            buffer.pop()
+        else:
+            buffer[pick] = replacement
 
 
 def _parallel_map(fn, source, workers):

@@ -96,9 +96,9 @@ def _shuffle_reference(values, buffer_size, picks):
 
 def test_shuffle_follows_the_buffer_algorithm_with_its_seeded_picks():
     n, k, seed = 30, 7, 5
-    rng = np.random.default_rng([seed, 0])
+    uniforms = np.random.default_rng([seed, 0]).random(1024)  # the first pass draws from [seed, pass 0]
     sizes = [min(k, n - i) for i in range(n)]  # buffer occupancy at each output
-    picks = [int(rng.integers(s)) for s in sizes]
+    picks = [int(u * s) for u, s in zip(uniforms, sizes)]
     assert ints(Dataset.range(n).shuffle(k, seed=seed)) == _shuffle_reference(list(range(n)), k, picks)
 
 
@@ -242,3 +242,25 @@ def test_prefetch_passes_on_errors_and_stops_when_the_consumer_stops():
 def test_cardinality_of_a_chain_matches_counting():
     ds = Dataset.from_tensor_slices(np.arange(23)).shuffle(5, seed=0).map(lambda v: v).batch(4).prefetch(2)
     assert ds.cardinality() == math.ceil(23 / 4) == len(list(ds))
+
+
+def test_row_fast_path_gives_what_the_element_path_gives():
+    x, y = np.arange(46, dtype="float32").reshape(23, 2), np.arange(23)
+
+    def chain(ds):
+        return ds.shuffle(7, seed=1).repeat(2).skip(3).take(30).batch(4, drop_remainder=True)
+    fast = chain(Dataset.from_tensor_slices((x, y)))  # picks and orders row numbers, gathers whole batches
+    slow = chain(Dataset.from_tensor_slices((x, y)).map(lambda a, b: (a, b)))  # moves each element
+    assert fast.cardinality() == slow.cardinality() == 7
+    for _ in range(2):  # two epochs: both reshuffle alike
+        pairs = list(zip(fast, slow))
+        assert len(pairs) == 7
+        for (fx, fy), (sx, sy) in pairs:
+            np.testing.assert_array_equal(fx, sx)
+            np.testing.assert_array_equal(fy, sy)
+
+
+def test_cache_after_shuffle_freezes_the_first_order():
+    ds = Dataset.from_tensor_slices(np.arange(20)).shuffle(20, seed=0).cache()
+    first = ints(ds)
+    assert ints(ds) == first and sorted(first) == list(range(20)) and first != list(range(20))
