@@ -95,7 +95,7 @@ class Dataset(Transformations):
             >>> next(iter(ds))
             {'a': np.int64(0), 'b': array([1., 1.])}
         """
-        tensors = structure.map_structure(structure.as_array, tensors)
+        tensors = structure.map_structure(_read_only, tensors)
         rows = structure.num_rows(tensors)
         return Dataset._from_rows(tensors, lambda: iter(range(rows)), rows)
 
@@ -209,6 +209,14 @@ class Dataset(Transformations):
         else:
             size = sum(sizes)
         return Dataset(lambda: itertools.chain(self, dataset), size)
+
+
+def _read_only(value):
+    """A read-only view of ``value`` as an array: elements are views of the caller's arrays, so a ``map`` that
+    wrote into one in place would change the caller's data (an error instead)."""
+    view = structure.as_array(value).view()
+    view.flags.writeable = False
+    return view
 
 
 class TensorSpec:

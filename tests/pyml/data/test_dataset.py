@@ -264,3 +264,17 @@ def test_cache_after_shuffle_freezes_the_first_order():
     ds = Dataset.from_tensor_slices(np.arange(20)).shuffle(20, seed=0).cache()
     first = ints(ds)
     assert ints(ds) == first and sorted(first) == list(range(20)) and first != list(range(20))
+
+
+def test_elements_cannot_write_into_the_callers_arrays():
+    x = np.zeros((3, 2))
+
+    def in_place(row):
+        row += 1
+        return row
+    with pytest.raises(ValueError, match="read-only"):
+        list(Dataset.from_tensor_slices(x).map(in_place))
+    assert not x.any() and x.flags.writeable
+    batch = next(iter(Dataset.from_tensor_slices(x).batch(2)))
+    batch += 1  # batches are the pipeline's own copies
+    assert not x.any()

@@ -127,3 +127,12 @@ def test_prefetch_overlaps_producing_the_next_batch_with_training_on_this_one():
                 assert produced[batch + 1].wait(timeout=30), f"batch {batch + 1} was not produced during step {batch}"
     _model().fit(Dataset.range(4).map(load).prefetch(1), epochs=1, verbose=0, callbacks=[WaitForNextBatch()])
     assert all(e.is_set() for e in produced)
+
+
+def test_fit_on_unbatched_rows_of_prebatched_arrays():
+    x, y = _data(40)
+    by_arrays, by_rows = _model(), _model()
+    by_arrays.fit(x, y, batch_size=8, shuffle=False, epochs=1, verbose=0)
+    by_rows.fit(Dataset.from_tensor_slices((x.reshape(5, 8, 5), y.reshape(5, 8, 2))), epochs=1, verbose=0)
+    for a, b in zip(by_arrays.get_weights(), by_rows.get_weights()):  # read-only batches train the same
+        np.testing.assert_array_equal(a, b)
