@@ -29,10 +29,8 @@ class Dataset(Transformations):
     transformations. Iterating yields NumPy arrays (or tuples / dicts of them).
 
         >>> ds = pyml.data.Dataset.range(5).shuffle(5, seed=1).batch(2, drop_remainder=True)
-        >>> ds.cardinality()
-        2
-        >>> sorted(int(v) for batch in ds for v in batch) != [0, 1, 2, 3, 4]  # 4 of the 5, in shuffled batches
-        True
+        >>> ds.cardinality(), [batch.shape for batch in ds]
+        (2, [(2,), (2,)])
     """
 
     def __init__(self, iterate, cardinality, **attributes):
@@ -126,8 +124,7 @@ class Dataset(Transformations):
             >>> [int(v) for v in pyml.data.Dataset.range(1, 8, 3)]
             [1, 4, 7]
         """
-        values = range(*args)
-        return Dataset(lambda: (np.int64(v) for v in values), len(values))
+        return Dataset.from_tensor_slices(np.arange(*args, dtype=np.int64))
 
     @staticmethod
     def from_generator(generator, output_signature=None, args=None):

@@ -59,7 +59,7 @@ class Transformations:
             raise TypeError(f"map expects a callable. Received: map_func={map_func!r}")
         workers = None
         if num_parallel_calls is not None:
-            workers = os.cpu_count() or 1 if num_parallel_calls == AUTOTUNE else _check_count(
+            workers = (os.cpu_count() or 1) if num_parallel_calls == AUTOTUNE else _check_count(
                 num_parallel_calls, "num_parallel_calls", allow_minus_one=False)
 
         def iterate():

@@ -147,7 +147,7 @@ class IterableBatches:
 
 
 class DatasetBatches:
-    """Batches from a ``pyml.data.Dataset`` of ``x`` or ``(x, y[, sample_weight])``, as Keras reads a tf.data dataset.
+    """Batches from a ``pyml.data.Dataset`` of ``x`` or ``(x, y[, sample_weight])``, as Keras reads tf.data.
 
     Without ``steps`` every epoch is a fresh pass. With ``steps`` (``steps_per_epoch``) one pass runs on across
     epochs, so a repeated dataset continues where the last epoch stopped; when a finite pass runs out it warns
@@ -167,7 +167,8 @@ class DatasetBatches:
         if self._iterator is None or not self.limited:
             self._iterator, self._seen = iter(self.dataset), 0
         for _ in range(self.steps) if self.steps is not None else itertools.count():
-            batch = next(self._iterator, None) if self.size is None or self._seen < self.size else None
+            finished = self.size is not None and self._seen >= self.size  # a known size: no next() past it
+            batch = None if finished else next(self._iterator, None)
             if batch is None:
                 if self.limited:
                     warnings.warn(f"The dataset ran out of data after {self._seen} batches, before steps={self.steps} "
@@ -177,8 +178,8 @@ class DatasetBatches:
                 return
             self._seen += 1
             parts = list(batch) if isinstance(batch, tuple) and 1 <= len(batch) <= 3 else [batch]
-            yield tuple([{k: to_numpy(v) for k, v in p.items()} if isinstance(p, dict) else to_numpy(p)
-                         for p in parts] + [None] * (3 - len(parts)))
+            parts = [{k: to_numpy(v) for k, v in p.items()} if isinstance(p, dict) else to_numpy(p) for p in parts]
+            yield tuple(parts + [None] * (3 - len(parts)))
         if self.size is not None and self._seen >= self.size:
             self._iterator = None
 
