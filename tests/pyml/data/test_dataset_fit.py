@@ -136,3 +136,14 @@ def test_fit_on_unbatched_rows_of_prebatched_arrays():
     by_rows.fit(Dataset.from_tensor_slices((x.reshape(5, 8, 5), y.reshape(5, 8, 2))), epochs=1, verbose=0)
     for a, b in zip(by_arrays.get_weights(), by_rows.get_weights()):  # read-only batches train the same
         np.testing.assert_array_equal(a, b)
+
+
+def test_prefetch_threads_end_after_fit_even_on_an_endless_dataset():
+    import gc
+    x, y = _data(16)
+    _model().fit(Dataset.from_tensor_slices((x, y)).batch(4).repeat().prefetch(2), steps_per_epoch=3, epochs=2,
+                 verbose=0)
+    gc.collect()  # fit's batches (and the pass it kept across epochs) are gone: the pass closes, its thread ends
+    for thread in [t for t in threading.enumerate() if t.name == "pyml-data-prefetch"]:
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "a prefetch thread outlived the fit that started it"
