@@ -116,7 +116,7 @@ def _check_label_mode(label_mode, class_names):
 
 
 def _datasets(directory, formats, load, labels, label_mode, class_names, batch_size, shuffle, seed,
-              validation_split, subset, follow_links):
+              validation_split, subset, follow_links, verbose):
     """The dataset(s) shared by both functions: index, split, then (paths, labels) -> load -> batch."""
     if labels not in ("inferred", None) and not isinstance(labels, (list, tuple, np.ndarray)):
         raise ValueError('labels must be "inferred", None, or a list of integer labels, one per file. '
@@ -131,8 +131,15 @@ def _datasets(directory, formats, load, labels, label_mode, class_names, batch_s
     _check_label_mode(label_mode, class_names)
     if not paths:
         raise ValueError(f"No files found in directory {directory!r}. Allowed formats: {formats}")
+    parts = split(paths, labels, validation_split, subset, directory)
+    if verbose:  # Keras' messages
+        classes = f" belonging to {len(class_names)} classes" if labels is not None else ""
+        print(f"Found {len(paths)} files{classes}.")
+        names = ["training", "validation"] if subset == "both" else [subset] if validation_split else []
+        for name, (part_paths, _) in zip(names, parts):
+            print(f"Using {len(part_paths)} files for {name}.")
     datasets = []
-    for which, (part_paths, part_labels) in enumerate(split(paths, labels, validation_split, subset, directory)):
+    for which, (part_paths, part_labels) in enumerate(parts):
         ds = Dataset.from_tensor_slices(np.array(part_paths, dtype=object))
         if label_mode is not None:
             ds = Dataset.zip(ds, Dataset.from_tensor_slices(encode_labels(part_labels, label_mode, len(class_names))))
@@ -152,7 +159,7 @@ def _datasets(directory, formats, load, labels, label_mode, class_names, batch_s
 def image_dataset_from_directory(directory, labels="inferred", label_mode="int", class_names=None, color_mode="rgb",
                                  batch_size=32, image_size=(256, 256), shuffle=True, seed=None, validation_split=None,
                                  subset=None, interpolation="bilinear", follow_links=False,
-                                 crop_to_aspect_ratio=False):
+                                 crop_to_aspect_ratio=False, verbose=True):
     """A ``pyml.data.Dataset`` of ``(images, labels)`` batches from image files in class folders (Keras 3).
 
     Images (``.bmp .gif .jpeg .jpg .png``, the first frame of a GIF) are decoded with Pillow, converted to
@@ -177,6 +184,7 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
             when enlarging, bilinear equals Keras' half-pixel bilinear.
         follow_links: follow symbolic links to folders.
         crop_to_aspect_ratio: take the largest centred crop with the target's aspect ratio before resizing.
+        verbose: print how many files and classes were found, and how many each subset uses.
 
     Returns:
         A ``Dataset`` with ``class_names`` and ``file_paths`` attributes (a pair of them for ``subset="both"``).
@@ -192,6 +200,7 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         ...     os.makedirs(f"{root}/{name}")
         ...     Image.new("RGB", (10, 6), name == "dog" and "white" or "black").save(f"{root}/{name}/a.png")
         >>> ds = pyml.utils.image_dataset_from_directory(root, image_size=(4, 4), shuffle=False)
+        Found 2 files belonging to 2 classes.
         >>> ds.class_names
         ['cat', 'dog']
         >>> images, labels = next(iter(ds))
@@ -210,12 +219,12 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     def load(path):
         return load_image(path, image_size, channels[color_mode], interpolation, crop_to_aspect_ratio)
     return _datasets(directory, IMAGE_FORMATS, load, labels, label_mode, class_names, batch_size, shuffle, seed,
-                     validation_split, subset, follow_links)
+                     validation_split, subset, follow_links, verbose)
 
 
 def text_dataset_from_directory(directory, labels="inferred", label_mode="int", class_names=None, batch_size=32,
                                 max_length=None, shuffle=True, seed=None, validation_split=None, subset=None,
-                                follow_links=False):
+                                follow_links=False, verbose=True):
     """A ``pyml.data.Dataset`` of ``(texts, labels)`` batches from ``.txt`` files in class folders (Keras 3).
 
     Texts are read as UTF-8 into object arrays of ``str`` (what ``TextVectorization`` takes), cut to
@@ -227,7 +236,8 @@ def text_dataset_from_directory(directory, labels="inferred", label_mode="int", 
         >>> for name, text in (("neg", "bad film"), ("pos", "great film")):
         ...     os.makedirs(f"{root}/{name}")
         ...     _ = open(f"{root}/{name}/1.txt", "w").write(text)
-        >>> texts, labels = next(iter(pyml.utils.text_dataset_from_directory(root, shuffle=False, max_length=5)))
+        >>> ds = pyml.utils.text_dataset_from_directory(root, shuffle=False, max_length=5, verbose=False)
+        >>> texts, labels = next(iter(ds))
         >>> texts.tolist(), labels.tolist()
         (['bad f', 'great'], [0, 1])
     """
@@ -236,4 +246,4 @@ def text_dataset_from_directory(directory, labels="inferred", label_mode="int", 
             text = file.read()
         return np.array(text if max_length is None else text[:max_length], dtype=object)
     return _datasets(directory, TEXT_FORMATS, load, labels, label_mode, class_names, batch_size, shuffle, seed,
-                     validation_split, subset, follow_links)
+                     validation_split, subset, follow_links, verbose)

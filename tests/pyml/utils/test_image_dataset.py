@@ -208,3 +208,13 @@ def test_text_dataset_reads_utf8_files_with_labels_and_max_length(tmp_path):
     os.makedirs(tmp_path / "nothing")
     with pytest.raises(ValueError, match=r"No files found in directory .*nothing.*\.txt"):
         text_dataset_from_directory(tmp_path / "nothing", labels=None)
+
+
+def test_verbose_prints_keras_counts(tmp_path, capsys):
+    _write_tree(tmp_path)
+    image_dataset_from_directory(tmp_path, validation_split=0.25, subset="both", seed=1)
+    assert capsys.readouterr().out.splitlines() == ["Found 12 files belonging to 3 classes.",
+                                                    "Using 9 files for training.", "Using 3 files for validation."]
+    image_dataset_from_directory(tmp_path, labels=None, verbose=True)
+    image_dataset_from_directory(tmp_path, verbose=False)
+    assert capsys.readouterr().out.splitlines() == ["Found 12 files."]
