@@ -26,7 +26,7 @@ def plot_history(history, path=None, metrics=None, columns=3, panel_size=(4.0, 3
     Args:
         history: what ``fit`` returns, or its ``history`` dict (``{"loss": [...], "val_loss": [...]}``).
         path: file to write, or None.
-        metrics: names to plot (default: every key that does not start with ``val_``, in order).
+        metrics: names to plot (default: every name in the history, ``val_`` prefixes dropped, in order).
         columns: panels per row.
         panel_size: ``(width, height)`` of one panel in inches.
         dpi: pixels per inch: a PNG is ``columns * panel_size[0] * dpi`` pixels wide (fewer columns when there
@@ -40,9 +40,8 @@ def plot_history(history, path=None, metrics=None, columns=3, panel_size=(4.0, 3
         (['loss', 'mae'], ['loss', 'val_loss'])
     """
     logs = history.history if hasattr(history, "history") else dict(history)
-    names = list(metrics) if metrics is not None else list(dict.fromkeys(
-        key[4:] if key.startswith("val_") and key[4:] not in logs else key
-        for key in logs if not (key.startswith("val_") and key[4:] in logs)))
+    names = list(metrics) if metrics is not None else list(dict.fromkeys(  # one panel for "loss" and "val_loss"
+        key[4:] if key.startswith("val_") else key for key in logs))
     missing = [name for name in names if name not in logs and f"val_{name}" not in logs]
     if not names or missing:
         raise ValueError(f"plot_history: nothing to plot for {missing or 'an empty history'}. "
