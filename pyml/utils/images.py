@@ -63,6 +63,8 @@ def load_image(path, image_size, num_channels=3, interpolation="bilinear", crop_
     if crop_to_aspect_ratio:  # crop, then resize (as Keras): the filter sees no pixels outside the window
         left, top, right, bottom = crop_box(pixels.shape[0], pixels.shape[1], height, width)
         pixels = pixels[top:bottom, left:right]
+    if pixels.shape[:2] == (height, width):  # already the size asked for: every filter would return it unchanged
+        return pixels
     channels = [image_module.fromarray(np.ascontiguousarray(pixels[..., c])).resize((width, height), resampling)
                 for c in range(pixels.shape[-1])]
     return np.stack([np.asarray(c) for c in channels], axis=-1)
