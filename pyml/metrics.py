@@ -324,7 +324,7 @@ def get(identifier, custom_objects=None):
     """A ``Metric`` object from a name (``"accuracy"``, ``"mae"``, a loss name, a class name), a dict,
     a ``Metric``, or a function ``f(y_true, y_pred)`` (wrapped in ``MeanMetricWrapper``).
 
-    ``fit`` resolves ``"accuracy"`` from the loss first (see ``pyml.models.compile_utils``).
+    ``compile`` resolves ``"accuracy"`` from the shapes of targets and outputs (``pyml.models.compile_utils``).
 
     >>> pyml.metrics.get("mae")
     <MeanAbsoluteError name=mae>

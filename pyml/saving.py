@@ -88,16 +88,20 @@ def _serialize_callable(value, module):
 
 
 def serialize_compile_config(model):
-    """The ``compile`` arguments as JSON: optimizer with its settings, loss and metrics by name or config,
-    loss weights."""
+    """The ``compile`` arguments as JSON: optimizer with its settings, loss, metrics and weighted metrics by
+    name or config (in their lists and dicts by output name), loss weights."""
     from pyml import losses, metrics, optimizers
 
+    from pyml.models.compile_utils import map_entries
+
     config = model._compile_config
-    listed = config["metrics"]
-    listed = listed if isinstance(listed, (list, tuple)) or listed is None else [listed]
+    listed = {}
+    for key in ("metrics", "weighted_metrics"):
+        value = config.get(key)
+        value = value if isinstance(value, (list, tuple, dict)) or value is None else [value]
+        listed[key] = map_entries(lambda m: _serialize_callable(m, metrics), value)
     return {"optimizer": optimizers.serialize(model.optimizer),
-            "loss": _serialize_callable(config["loss"], losses),
-            "metrics": None if listed is None else [_serialize_callable(m, metrics) for m in listed],
+            "loss": map_entries(lambda m: _serialize_callable(m, losses), config["loss"]), **listed,
             "loss_weights": config.get("loss_weights")}
 
 
@@ -131,16 +135,20 @@ def compile_from_config(model, config, custom_objects=None, where="compile_confi
             raise ValueError(f"{where}.{field}: {exc}") from exc
 
     optimizer = rebuild(optimizers.get, config["optimizer"], "optimizer")
-    loss = _resolve_function(config.get("loss"), custom_objects, f"{where}.loss")
-    if isinstance(loss, dict):
-        loss = rebuild(losses.get, loss, "loss")
-    listed = []
-    for i, m in enumerate(config.get("metrics") or []):
-        m = _resolve_function(m, custom_objects, f"{where}.metrics[{i}]")
-        listed.append(rebuild(metrics.get, m, f"metrics[{i}]") if isinstance(m, dict) else m)
-    loss_weights = rebuild(lambda value, _: compile_utils.loss_weights_config(value), config.get("loss_weights"),
-                           "loss_weights")
-    model.compile(optimizer=optimizer, loss=loss, metrics=listed or None, loss_weights=loss_weights)
+
+    def entry(module, field):
+        def resolve(value, path):
+            value = _resolve_function(value, custom_objects, f"{where}.{field}{path}")
+            return rebuild(module.get, value, f"{field}{path}") if isinstance(value, dict) else value
+        return resolve
+
+    loss = compile_utils.map_entries(entry(losses, "loss"), config.get("loss"), with_path=True)
+    listed = {key: compile_utils.map_entries(entry(metrics, key), config.get(key), with_path=True) or None
+              for key in ("metrics", "weighted_metrics")}
+    names = compile_utils.model_output_names(model)
+    loss_weights = rebuild(lambda value, _: compile_utils.loss_weights_config(value, len(names) if names else 1),
+                           config.get("loss_weights"), "loss_weights")
+    model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights, **listed)
 
 
 def save_model(model, filepath, overwrite=True):

@@ -29,13 +29,14 @@ from webexport.cpu_plan import plan_cpu
 from webexport.kernels.common import ExportError
 from webexport.jsstrip import strip_comment_lines
 from webexport.lower import workgroup_storage_bytes
+from webexport.names import NAMES_VERSION
 from webexport.validate import FORMAT, PACKED_VERSION
 from webexport.weights import pack_weights, storage_error
 
 _ROOT = Path(__file__).resolve().parent
 
 
-def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None, pads=None):
+def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None, pads=None, names=None):
     """Write the bundle for ``plan`` (``webexport.lower``) and ``memory`` (``webexport.memory``) to ``out_dir``.
 
     Args:
@@ -46,6 +47,8 @@ def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None, pads=N
             serves the runtime itself).
         texts: per graph input, its ``text`` field or None (``webexport.text.text_inputs``).
         pads: per graph input, its ``pad`` field or None (``webexport.padding.pad_inputs``).
+        names: ``(input names, output names)`` the page uses (``webexport.names.io_names``); by default the graph's
+            value names.
 
     Returns:
         The manifest (a dict), as written to ``model.json``.
@@ -56,7 +59,7 @@ def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None, pads=N
     accuracy = storage_error(plan.graph, table)
     if accuracy is not None:
         table["accuracy"] = accuracy
-    manifest = build_manifest(plan, memory, table, texts, pads)
+    manifest = build_manifest(plan, memory, table, texts, pads, names)
     runtime = runtime_dir() if include_runtime else None
     parent = out_dir.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -129,12 +132,14 @@ def _swap_into_place(staging, out_dir):
     shutil.rmtree(old, ignore_errors=True)
 
 
-def build_manifest(plan, memory, weights, texts=None, pads=None):
+def build_manifest(plan, memory, weights, texts=None, pads=None, names=None):
     """The model.json dict for ``plan``, ``memory`` and the ``weights`` table from ``webexport.weights.pack_weights``."""
     graph = plan.graph
     _refuse_non_finite_attrs(graph)
-    signature = lambda name: {"name": name, "shape": list(graph.node(name).shape),  # noqa: E731
-                              "dtype": graph.node(name).dtype}
+    input_names, output_names = names or (graph.inputs, graph.outputs)
+    renamed = list(input_names) != list(graph.inputs) or list(output_names) != list(graph.outputs)
+    signature = lambda value, name: {"name": name, "shape": list(graph.node(value).shape),  # noqa: E731
+                                     "dtype": graph.node(value).dtype}
     kernels, kernel_ids, steps = [], {}, []
 
     def kernel_id(program):  # kernels are deduplicated by WGSL source (and workgroup size)
@@ -154,12 +159,14 @@ def build_manifest(plan, memory, weights, texts=None, pads=None):
                                   "threads": [int(t) for t in v.threads]} for v in kernel.variants]
         steps.append(entry)
     return {
-        # Format 3 only where it is needed, so runtimes reading format 2 still run every other bundle.
-        "format": FORMAT, "format_version": PACKED_VERSION if plan.packed else 2,
+        # Format 3 (packed weights) and 4 (names apart from the graph's values) only where needed, so runtimes reading
+        # an older format still run every bundle they can.
+        "format": FORMAT, "format_version": NAMES_VERSION if renamed else PACKED_VERSION if plan.packed else 2,
         "producer": f"pyml {pyml.__version__}",
-        "inputs": [dict(signature(n), **({"text": t} if t else {}), **({"pad": p} if p else {}))
-                   for n, t, p in zip(graph.inputs, texts or [None] * len(graph.inputs), pads or [None] * len(graph.inputs))],
-        "outputs": [signature(n) for n in graph.outputs],
+        "inputs": [dict(signature(v, n), **({"text": t} if t else {}), **({"pad": p} if p else {}))
+                   for v, n, t, p in zip(graph.inputs, input_names, texts or [None] * len(graph.inputs),
+                                         pads or [None] * len(graph.inputs))],
+        "outputs": [signature(v, n) for v, n in zip(graph.outputs, output_names)],
         "graph": graph.to_json(),
         "weights": weights,
         "buffers": [{"id": i, "bytes_per_batch": int(b), "bytes_fixed": int(f)} for i, (b, f) in enumerate(memory.slots)],

@@ -23,6 +23,7 @@ from webexport.fusion import fuse
 from webexport.kernels.common import ExportError
 from webexport.lower import lower
 from webexport.memory import plan_memory
+from webexport.names import io_names
 from webexport.padding import pad_inputs
 from webexport.text import text_inputs
 from webexport.weights import STORAGES
@@ -59,7 +60,12 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     Raises:
         ExportError: naming the node and op, for float64 values, ops without a WGSL lowering and
             kernels beyond WebGPU's guaranteed limits; naming the layer, for a text layer that cannot run
-            in the browser (a callable standardize, an IntegerLookup).
+            in the browser (a callable standardize, an IntegerLookup), and for an input or output name a page
+            cannot use (``webexport.names``: unsafe characters, or two outputs of one layer).
+
+    The bundle's inputs and outputs keep the model's names (``webexport.names``): each ``Input(name=...)`` and
+    the layer that makes each output (Keras 3's ``model.output_names``); ``input_0``…/``output_0``… for a
+    subclassed model. The page runs ``model.run({image: x})`` and reads ``info.inputs[i].name``.
 
     A model whose first layer is a ``TextVectorization`` or ``StringLookup`` exports from the ids on: the
     bundle's input says how to turn strings into them (``inputs[i].text``), and the JS runtime does it
@@ -82,6 +88,7 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     if isinstance(model, (str, os.PathLike)):
         model = load_model(str(model))
     graph = to_graph(model, input_shape, batch_size, sequence_length)
+    names = io_names(model, graph)
     if batch_size is not None:
         graph = fix_batch(graph, batch_size)
     texts = text_inputs(model, graph)
@@ -90,7 +97,7 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     plan = lower(graph, fuse(graph), weights=weights)
     memory = plan_memory([(s.kernel.inputs, s.kernel.outputs) for s in plan.steps], plan.specs, graph.inputs,
                          graph.outputs, aliases=plan.aliases, external=[n for n in plan.specs if plan.is_weight(n)])
-    write_bundle(plan, memory, out_dir, include_runtime=include_runtime, texts=texts, pads=pads)
+    write_bundle(plan, memory, out_dir, include_runtime=include_runtime, texts=texts, pads=pads, names=names)
     return Path(out_dir)
 
 

@@ -3,7 +3,7 @@
 Used by the tests to validate and execute every kernel without a browser, and by benchmarks on GPUs.
 
     >>> out = run_kernels(kernels, {"x": x_array}, specs, batch=4)   # {"v1": array, ...}
-    >>> run_bundle("model", {"x": x_array})                          # {"v9": array}: a whole bundle
+    >>> run_bundle("model", {"image": x_array})                      # {"probs": array}: a whole bundle
 
 ``run_bundle`` does what the JS WebGPU runtime does: pipelines once per bundle (every step's variants too,
 where the JS runtime compiles a variant when a batch first wants it), a buffer per weight (a packed one holding its
@@ -136,11 +136,12 @@ def run_bundle(bundle, inputs, batch=None):
     Args:
         bundle: a bundle folder (or its model.json), or a ``Bundle`` from ``webexport.load_bundle``
             (pass the loaded one to reuse its pipelines across calls).
-        inputs: ``{name: array}``, a list in the manifest's input order, or one array for one input.
+        inputs: ``{name: array}`` (the names of the manifest's ``inputs``: the model's, ``webexport.names``), a list
+            in their order, or one array for one input.
         batch: the batch size; by default read from axis 0 of the inputs whose batch is dynamic.
 
     >>> bundle = load_bundle("model")
-    >>> run_bundle(bundle, np.zeros((3, 64), np.float32))["v9"].shape
+    >>> run_bundle(bundle, {"image": np.zeros((3, 64), np.float32)})["probs"].shape
     (3, 10)
     """
     from webexport.validate import Bundle, load_bundle
@@ -219,10 +220,10 @@ class _BundleRunner:
         if batch != self.batch:
             self._prepare(batch)
         dev = device()
-        for spec, array in zip(m["inputs"], arrays):
+        for spec, value, array in zip(m["inputs"], m["graph"]["inputs"], arrays):
             data = np.ascontiguousarray(_words(array, spec["dtype"])).tobytes()
             if data:
-                dev.queue.write_buffer(self.slots[m["values"][spec["name"]]["buffer"]], 0, data)
+                dev.queue.write_buffer(self.slots[m["values"][value]["buffer"]], 0, data)
         encoder = dev.create_command_encoder()
         compute = encoder.begin_compute_pass()
         for step, group in zip(m["steps"], self.groups):
@@ -235,9 +236,9 @@ class _BundleRunner:
         compute.end()
         dev.queue.submit([encoder.finish()])
         out = {}
-        for spec in m["outputs"]:
+        for spec, value in zip(m["outputs"], m["graph"]["outputs"]):  # keyed by name (format 4: the user's names)
             shape = tuple(batch if d is None else d for d in spec["shape"])
-            raw = np.frombuffer(dev.queue.read_buffer(self._buffer(spec["name"])), _NUMPY[spec["dtype"]])
+            raw = np.frombuffer(dev.queue.read_buffer(self._buffer(value)), _NUMPY[spec["dtype"]])
             raw = raw[: int(np.prod(shape, dtype=np.int64))].reshape(shape)
             out[spec["name"]] = (raw != 0) if spec["dtype"] == "bool" else raw.astype(spec["dtype"])
         return out
@@ -284,9 +285,11 @@ def _pipeline(wgsl, step, layouts):
 def _match_inputs(specs, inputs):
     names = [s["name"] for s in specs]
     if isinstance(inputs, dict):
-        missing = [n for n in names if n not in inputs]
-        if missing or len(inputs) != len(names):
-            raise ValueError(f"run_bundle: the bundle takes inputs {names}. Received: {sorted(inputs)}")
+        missing, unknown = [n for n in names if n not in inputs], [n for n in inputs if n not in names]
+        if missing or unknown:
+            raise ValueError(f"run_bundle: the bundle takes inputs {names}; "
+                             f"{f'missing {missing}' if missing else ''}{'; ' if missing and unknown else ''}"
+                             f"{f'unknown {unknown}' if unknown else ''}. Received: {list(inputs)}")
         inputs = [inputs[n] for n in names]
     elif not isinstance(inputs, (list, tuple)):
         inputs = [inputs]

@@ -18,13 +18,15 @@ import numpy as np
 
 from pyml.graph.ir import OPCODES, Graph, Node, _from_jsonable
 from pyml.ops.registry import primitives
+from webexport.names import check_io_name
 from webexport.padding import check_pad
 from webexport.text import check_text
 from webexport.validate_cpu import check_cpu_plan
 from webexport.weights import decode, storage_bytes, weights_files
 
 FORMAT = "pyml-bundle"
-FORMAT_VERSION = 3  # the newest bundle format this loader reads (1: one weights file, no storage tiers, no cpu)
+FORMAT_VERSION = 4  # the newest bundle format this loader reads (1: one weights file, no storage tiers, no cpu;
+#                    4: inputs/outputs named apart from the graph's values, webexport.names)
 PACKED_VERSION = 3  # the format that added values[].packed; bundles without packed weights are still written as 2
 DTYPES = ("float32", "int32", "bool")
 STORAGE_OF = {"float32": ("float32", "float16", "int8"), "int32": ("int32",), "bool": ("bool",)}
@@ -192,13 +194,15 @@ def _check_signature(manifest, key, nodes, fail):
         fail(key, f"must list the {len(names)} graph {key} as {{name, shape, dtype}}")
     if key == "outputs" and not values:
         fail(key, "must be a non-empty list")
+    seen = set()
     for i, v in enumerate(values):
         where = f"{key}[{i}]"
-        if not isinstance(v, dict) or v.get("name") != names[i]:
-            fail(f"{where}.name", f"must be {names[i]!r} (graph.{key}[{i}]). Received: {v!r}")
-        node = nodes[v["name"]]
+        if not isinstance(v, dict):
+            fail(f"{where}.name", f"must be in an object {{name, shape, dtype}}. Received: {v!r}")
+        check_io_name(manifest, key, i, seen, fail)
+        node = nodes[names[i]]
         if v.get("shape") != node["shape"] or v.get("dtype") != node["dtype"]:
-            fail(where, f"is {v.get('dtype')}{v.get('shape')} but graph node %{v['name']} is "
+            fail(where, f"is {v.get('dtype')}{v.get('shape')} but graph node %{names[i]} (graph.{key}[{i}]) is "
                         f"{node['dtype']}{node['shape']}")
 
 
@@ -301,9 +305,9 @@ def _check_plan(manifest, nodes, entries, fail):
         else:
             fail(where, "must be {buffer: id} or {weight: name}")
     for key in ("inputs", "outputs"):
-        for v in manifest[key]:
-            if "buffer" not in values.get(v["name"], {}):
-                fail("values", f"has no buffer for {key[:-1]} {v['name']!r}")
+        for name in manifest["graph"][key]:
+            if "buffer" not in values.get(name, {}):
+                fail("values", f"has no buffer for graph {key[:-1]} %{name}")
     if not isinstance(kernels, list):
         fail("kernels", "must be a list")
     kernel_ids = set()
@@ -317,7 +321,7 @@ def _check_plan(manifest, nodes, entries, fail):
         kernel_ids.add(k["id"])
     if not isinstance(steps, list):
         fail("steps", "must be a list")
-    written = {values[v["name"]]["buffer"] for v in manifest["inputs"]}  # buffers holding a value so far
+    written = {values[name]["buffer"] for name in manifest["graph"]["inputs"]}  # buffers holding a value so far
     arity = {}  # kernel id -> "inputs+outputs" it is bound with
     for i, s in enumerate(steps):
         where = f"steps[{i}]"
@@ -347,9 +351,9 @@ def _check_plan(manifest, nodes, entries, fail):
         for kernel in [s["kernel"]] + _check_variants(s, where, kernel_ids, fail):
             if arity.setdefault(kernel, bound) != bound:
                 fail(where, f"binds kernel {kernel} with {bound} buffers, another step with {arity[kernel]}")
-    for v in manifest["outputs"]:
-        if values[v["name"]]["buffer"] not in written:
-            fail("outputs", f"names {v['name']!r}, which no step writes")
+    for name in manifest["graph"]["outputs"]:
+        if values[name]["buffer"] not in written:
+            fail("outputs", f"names {name!r}, which no step writes")
     limits = manifest.get("limits", {})
     if not isinstance(limits, dict):
         fail("limits", "must be an object {limitName: number}")

@@ -38,4 +38,13 @@ Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
 Convolution2DTranspose = Conv2DTranspose
 GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D = GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D
 GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D
+from pyml.layers.separable_conv import SeparableConv1D, SeparableConv2D  # noqa: E402,F401
+from pyml.layers.reshaping import Permute, RepeatVector  # noqa: E402,F401
+from pyml.layers.core import Identity  # noqa: E402,F401
+from pyml.layers.noise import (  # noqa: E402,F401
+    AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
+from pyml.layers.normalization_extra import GroupNormalization, RMSNormalization, UnitNormalization  # noqa: E402,F401
+from pyml.layers.merging import Dot  # noqa: E402,F401
+from pyml.layers.activation_layers import PReLU  # noqa: E402,F401
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 from pyml.layers.serialization import deserialize, register_serializable, serialize  # noqa: E402,F401

@@ -1,8 +1,8 @@
-"""Activation functions as layers (Keras ``layers.ReLU``, ``Softmax``, ``LeakyReLU``, ``ELU``)."""
+"""Activation functions as layers (Keras ``layers.ReLU``, ``Softmax``, ``LeakyReLU``, ``ELU``, ``PReLU``)."""
 import numbers
 
-from pyml import activations, ops
-from pyml.layers.base import Layer
+from pyml import activations, initializers, ops
+from pyml.layers.base import InputSpec, Layer
 
 
 LARGE_NEGATIVE = -1e9  # Keras 3's stand-in for masked logits (float32; layers/activations/softmax.py)
@@ -137,3 +137,52 @@ class Softmax(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+class PReLU(Layer):
+    """Parametric ReLU: ``x`` for ``x >= 0``, else ``alpha * x``, with ``alpha`` learned per entry
+    (computed as Keras does: ``relu(x) - alpha * relu(-x)``).
+
+    Args:
+        alpha_initializer: initializer of ``alpha`` (default zeros: a plain ReLU to start with).
+        shared_axes: axes (1-based, counting the batch axis as 0) along which ``alpha`` is shared, e.g.
+            ``[1, 2]`` for one slope per channel of an image. ``alpha`` has the input's shape without the
+            batch axis, with 1 on the shared axes.
+
+    >>> layer = pyml.layers.PReLU(alpha_initializer=pyml.initializers.Constant(0.1), shared_axes=[1])
+    >>> layer(np.array([[[-2.0, 3.0]]], "float32")).numpy()
+    array([[[-0.2,  3. ]]], dtype=float32)
+    >>> layer.alpha.shape
+    (1, 2)
+    """
+
+    def __init__(self, alpha_initializer="zeros", shared_axes=None, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha_initializer = initializers.get(alpha_initializer)
+        axes = [shared_axes] if isinstance(shared_axes, int) else shared_axes
+        if axes is not None and (not isinstance(axes, (list, tuple)) or any(
+                isinstance(a, bool) or not isinstance(a, int) or a < 1 for a in axes)):
+            raise ValueError("PReLU expects `shared_axes` to be None, a positive int or a list of positive ints (the "
+                             f"batch axis 0 cannot be shared). Received: shared_axes={shared_axes!r}")
+        self.shared_axes = None if axes is None else sorted(set(axes))
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        shared = self.shared_axes or []
+        if any(a >= len(input_shape) for a in shared):
+            raise ValueError(f"Layer {self.name!r}: `shared_axes` {self.shared_axes} must be axes of the inputs, "
+                             f"1 to {len(input_shape) - 1}. Received: input shape {tuple(input_shape)}")
+        shape = tuple(1 if a in shared else input_shape[a] for a in range(1, len(input_shape)))
+        self.alpha = self.add_weight(shape=shape, initializer=self.alpha_initializer, name="alpha")
+        self.input_spec = InputSpec(ndim=len(input_shape), axes={
+            a: input_shape[a] for a in range(1, len(input_shape)) if a not in shared})
+
+    def call(self, inputs):
+        return ops.subtract(ops.relu(inputs), ops.multiply(self.alpha, ops.relu(ops.negative(inputs))))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "alpha_initializer": initializers.serialize(self.alpha_initializer),
+                "shared_axes": self.shared_axes}

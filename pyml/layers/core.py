@@ -1,4 +1,4 @@
-"""Core layers: ``Dense``, ``Activation``, ``Flatten``, ``Reshape``, ``Dropout``."""
+"""Core layers: ``Dense``, ``Activation``, ``Flatten``, ``Reshape``, ``Dropout``, ``Identity``."""
 import math
 
 import numpy as np
@@ -177,6 +177,13 @@ class Reshape(Layer):
         return {**super().get_config(), "target_shape": list(self.target_shape)}
 
 
+def concrete_noise_shape(noise_shape, shape):
+    """``noise_shape`` with its None entries taken from ``shape`` (all of ``shape`` when it is None)."""
+    if noise_shape is None:
+        return tuple(shape)
+    return tuple(shape[i] if d is None else d for i, d in enumerate(noise_shape))
+
+
 class Dropout(Layer):
     """Randomly zeroes a fraction ``rate`` of the inputs while training, scaling the rest by ``1 / (1 - rate)``.
 
@@ -207,8 +214,7 @@ class Dropout(Layer):
     def call(self, inputs, training=None):
         if not training or self.rate == 0:
             return inputs
-        shape = inputs.shape if self.noise_shape is None else tuple(
-            inputs.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        shape = concrete_noise_shape(self.noise_shape, inputs.shape)
         dtype = inputs.dtype
         # The mask is data drawn on the host, like a batch; the multiply is a pyml op, so it differentiates.
         # A traced training step gets it as an input drawn afresh before every run (host_value).
@@ -228,3 +234,21 @@ class Dropout(Layer):
     def get_config(self):
         noise_shape = None if self.noise_shape is None else list(self.noise_shape)
         return {**super().get_config(), "rate": self.rate, "noise_shape": noise_shape, "seed": self.seed}
+
+
+class Identity(Layer):
+    """Returns its inputs unchanged (masks pass through); a placeholder in a model, absent from exports.
+
+    >>> pyml.layers.Identity()(np.ones((2, 3), "float32")).shape
+    (2, 3)
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

@@ -1,5 +1,5 @@
 """Merging layers for functional models: ``Add``, ``Subtract``, ``Multiply``, ``Average``, ``Maximum``,
-``Minimum`` (elementwise, with broadcasting) and ``Concatenate`` (along an axis).
+``Minimum`` (elementwise, with broadcasting), ``Concatenate`` (along an axis) and ``Dot`` (a batched dot product).
 
     >>> a, b = pyml.Input(shape=(4,)), pyml.Input(shape=(4,))
     >>> pyml.layers.Add()([a, b]).shape
@@ -17,6 +17,7 @@ import functools
 from pyml import ops
 from pyml.layers.base import Layer
 from pyml.layers.call_args import get_mask, set_mask
+from pyml.layers.normalization_extra import l2_normalize
 
 
 class Merge(Layer):
@@ -164,3 +165,64 @@ class Concatenate(Merge):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+class Dot(Merge):
+    """Dot product of two samples along one axis each: ``Dot(axes=(a, b))([x, y])[n, ...] = sum_k
+    x[n, ..., k (at a), ...] * y[n, ..., k (at b), ...]``, Keras's ``batch_dot``.
+
+    The output's shape is ``x``'s without axis ``a``, then ``y``'s without the batch axis and axis ``b``;
+    a result with the batch axis only becomes ``(batch, 1)``. With ``normalize=True`` both are first scaled
+    to unit L2 norm along their axis, so the result is the cosine similarity. Masks are not passed on.
+
+    Args:
+        axes: an int (the same axis of both) or a pair of ints; the batch axis 0 cannot be used.
+        normalize: whether to L2-normalize both inputs along ``axes`` first.
+
+    >>> x = np.array([[1.0, 2.0]], "float32")
+    >>> pyml.layers.Dot(axes=1)([x, np.array([[3.0, 4.0]], "float32")]).numpy()
+    array([[11.]], dtype=float32)
+    >>> a, b = pyml.Input(shape=(3, 4)), pyml.Input(shape=(5, 4))
+    >>> pyml.layers.Dot(axes=(2, 2))([a, b]).shape
+    (None, 3, 5)
+    """
+
+    min_inputs = 2
+    NORMALIZE_EPSILON = 1e-7  # Keras's backend epsilon, the floor of the norm
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        pair = [axes, axes] if isinstance(axes, int) else axes
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or any(
+                isinstance(a, bool) or not isinstance(a, int) for a in pair):
+            raise ValueError(f"Dot expects `axes` to be an int or a pair of ints. Received: axes={axes!r}")
+        self.axes = axes if isinstance(axes, int) else list(axes)
+        self.normalize = bool(normalize)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def merge(self, tensors):
+        if len(tensors) != 2:
+            raise ValueError(f"Layer {self.name!r} (Dot) expects exactly 2 inputs. Received: {len(tensors)}")
+        x, y = tensors
+        pair = [self.axes, self.axes] if isinstance(self.axes, int) else self.axes
+        a, b = (axis % t.ndim if -t.ndim <= axis < t.ndim else None for axis, t in zip(pair, tensors))
+        if x.ndim < 2 or y.ndim < 2 or not a or not b or x.shape[a] != y.shape[b]:
+            raise ValueError(f"Layer {self.name!r} (Dot): `axes`={self.axes} must name one non-batch axis of each "
+                             "input, of equal sizes. Received: input shapes "
+                             f"{tuple(x.shape)} and {tuple(y.shape)}")
+        if self.normalize:
+            x, y = l2_normalize(x, (a,), self.NORMALIZE_EPSILON), l2_normalize(y, (b,), self.NORMALIZE_EPSILON)
+        x_rest = tuple(d for i, d in enumerate(x.shape) if i not in (0, a))
+        y_rest = tuple(d for i, d in enumerate(y.shape) if i not in (0, b))
+        batch, depth = x.shape[0], x.shape[a]
+        if not x_rest and not y_rest:  # two vectors per sample: an elementwise product and a sum, which fuse
+            return ops.sum(ops.multiply(x, y), axis=-1, keepdims=True)
+        # x as (batch, rows, depth) and y as (batch, depth, columns): one batched matmul
+        x = ops.reshape(ops.moveaxis(x, a, -1), (batch, -1, depth))
+        y = ops.reshape(ops.moveaxis(y, b, 1), (batch, depth, -1))
+        return ops.reshape(ops.matmul(x, y), (batch,) + x_rest + y_rest)
+
+    def get_config(self):
+        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}

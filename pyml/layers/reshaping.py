@@ -1,4 +1,5 @@
-"""Spatial reshaping layers, channels-last: ``ZeroPadding1D/2D/3D``, ``UpSampling1D/2D/3D``, ``Cropping1D/2D/3D``."""
+"""Reshaping layers: spatial, channels-last ``ZeroPadding1D/2D/3D``, ``UpSampling1D/2D/3D``, ``Cropping1D/2D/3D``;
+and ``Permute``, ``RepeatVector`` (a transpose and a broadcast, so they export as the movement kernels)."""
 import numpy as np
 
 from pyml import ops
@@ -127,3 +128,60 @@ _UP_DOC = "Repeats every cell ``size`` times along each spatial axis (``size`` a
 ZeroPadding1D, ZeroPadding2D, ZeroPadding3D = (_make(BaseZeroPadding, "ZeroPadding", r, _PAD_DOC) for r in (1, 2, 3))
 Cropping1D, Cropping2D, Cropping3D = (_make(BaseCropping, "Cropping", r, _CROP_DOC) for r in (1, 2, 3))
 UpSampling1D, UpSampling2D, UpSampling3D = (_make(BaseUpSampling, "UpSampling", r, _UP_DOC) for r in (1, 2, 3))
+
+
+class Permute(Layer):
+    """Permutes the non-batch axes: ``dims`` lists, for each output axis, the input axis it takes (1-based,
+    the batch axis not counted), as in Keras.
+
+    Args:
+        dims: a permutation of ``1 .. rank - 1``.
+
+    >>> pyml.layers.Permute((2, 1))(np.ones((2, 3, 4), "float32")).shape
+    (2, 4, 3)
+    """
+
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        dims = tuple(dims) if isinstance(dims, (list, tuple)) else None
+        if dims is None or sorted(dims) != list(range(1, len(dims) + 1)) or any(isinstance(d, bool) for d in dims):
+            raise ValueError("Permute expects `dims` to be a permutation of 1..n (the batch axis not counted). "
+                             f"Received: dims={dims!r}")
+        self.dims = tuple(int(d) for d in dims)
+        self.input_spec = InputSpec(ndim=len(self.dims) + 1)
+
+    def call(self, inputs):
+        return ops.transpose(inputs, (0,) + self.dims)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
+
+    def get_config(self):
+        return {**super().get_config(), "dims": list(self.dims)}
+
+
+class RepeatVector(Layer):
+    """Repeats a ``(batch, features)`` input ``n`` times: ``(batch, n, features)``.
+
+    Args:
+        n: how many times to repeat (a positive int).
+
+    >>> pyml.layers.RepeatVector(3)(np.ones((2, 4), "float32")).shape
+    (2, 3, 4)
+    """
+
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ValueError(f"RepeatVector expects `n` to be a positive integer. Received: n={n!r}")
+        self.n = int(n)
+        self.input_spec = InputSpec(ndim=2)
+
+    def call(self, inputs):
+        return ops.broadcast_to(ops.expand_dims(inputs, 1), (inputs.shape[0], self.n, inputs.shape[1]))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n, input_shape[1])
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}

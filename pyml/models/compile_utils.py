@@ -1,138 +1,386 @@
-"""What ``compile`` turns its arguments into: one loss callable and a list of metric objects.
+"""What ``compile`` turns its arguments into, by Keras 3's rules: one loss and metric lists per model output.
 
-``"accuracy"`` means different things for different targets; as in Keras it becomes
-``sparse_categorical_accuracy`` for a sparse cross-entropy loss, ``categorical_accuracy`` for a
-categorical one and ``binary_accuracy`` for binary cross-entropy; with any other loss it is decided
-from the shapes of the first batch (one output unit: binary; integer ids: sparse; else categorical).
+- **Per output.** A single-output model takes one loss, a float ``loss_weights`` and flat metric lists. A
+  model with several outputs takes one loss for every output, a list with one entry per output, or a dict
+  keyed by output name (the output layer's name, ``model.output_names``); ``None`` leaves an output out of
+  the loss. ``metrics``/``weighted_metrics`` are a list with one entry (a metric or a list of them) per
+  output, or a dict naming some outputs.
+- **Names in the logs.** ``loss`` is the weighted total; with two or more losses each output adds
+  ``<output>_loss`` (unweighted). Metrics log as ``<metric>`` for one output, ``<output>_<metric>`` for
+  several; a weighted metric whose name is taken already becomes ``weighted_<metric>``
+  (``<output>_weighted_<metric>``).
+- **Sample weights.** ``metrics`` ignore ``sample_weight``; ``weighted_metrics`` apply it; losses apply it.
+- **Shape-resolved names.** ``"accuracy"``/``"acc"`` (metrics) and ``"crossentropy"``/``"ce"`` (losses)
+  become their binary, sparse categorical or categorical form from the shapes of the targets and outputs,
+  never from the loss: one output unit is binary; targets of lower rank, or one target column against
+  several units, are sparse class ids; otherwise categorical.
+
+    >>> from pyml.models.compile_utils import resolve_loss, resolve_metric
+    >>> [type(resolve_metric("accuracy", np.zeros(shape), np.zeros((4, 3)))).__name__ for shape in [(4,), (4, 3)]]
+    ['SparseCategoricalAccuracy', 'CategoricalAccuracy']
+    >>> resolve_loss("ce", np.zeros((4, 1)), np.zeros((4, 1))).fn.__name__
+    'binary_crossentropy'
 """
 import math
 import numbers
 
 from pyml import losses, metrics
 
-_ACCURACY_BY_LOSS = {
-    "sparse_categorical_crossentropy": metrics.sparse_categorical_accuracy,
-    "categorical_crossentropy": metrics.categorical_accuracy,
-    "binary_crossentropy": metrics.binary_accuracy,
-}
+
+def model_output_names(model):
+    """The names compile matches dict keys against: the keys of a functional model's dict of outputs, else the
+    layers that made its outputs, a Sequential's last layer; None when the model does not say (subclassed)."""
+    structure = getattr(model, "_outputs", None)
+    if isinstance(structure, dict) and _symbolic(model, "outputs") is not None:
+        return sorted(structure)
+    names = getattr(model, "output_names", None)
+    if names:
+        return list(names)
+    outputs = _symbolic(model, "outputs")
+    if outputs is not None:
+        return [t._producer.layer.name for t in outputs]
+    layers = getattr(model, "_layers", None)
+    if type(model).__name__ == "Sequential" and layers:
+        return [layers[-1].name]
+    return None
 
 
-def loss_name(loss):
-    """The Keras name of a loss given as a string, function or ``Loss`` instance (None if custom)."""
-    if isinstance(loss, str):
-        fn = losses.get(loss)
-        return getattr(fn, "__name__", None) or getattr(fn, "name", None)
-    if isinstance(loss, losses.LossFunctionWrapper):
-        return type(loss).fn.__name__
-    return getattr(loss, "__name__", None)
+def model_input_names(model):
+    """The names ``x`` given as a dict is matched against: the ``Input`` layers' names, or None."""
+    inputs = _symbolic(model, "inputs")
+    if inputs is not None:
+        return [t._producer.layer.name for t in inputs]
+    input_layer = getattr(model, "_input_layer", None)
+    return [input_layer.name] if input_layer is not None else None
+
+
+def _symbolic(model, attribute):
+    from pyml.models.functional import Functional
+
+    return getattr(model, attribute) if isinstance(model, Functional) else None
+
+
+# ---- shape-resolved identifiers ------------------------------------------------------------------------
+def _target_kind(y_true, y_pred):
+    """``"binary"``, ``"sparse"`` or ``"categorical"``, from the shapes (Keras 3's rule, see the module doc)."""
+    true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
+    if pred_shape[-1:] == (1,):
+        return "binary"
+    if len(true_shape) < len(pred_shape) or (true_shape[-1:] == (1,) and pred_shape[-1:] != (1,)):
+        return "sparse"
+    return "categorical"
+
+
+_ACCURACY = {"binary": metrics.BinaryAccuracy, "sparse": metrics.SparseCategoricalAccuracy,
+             "categorical": metrics.CategoricalAccuracy}
+_CROSSENTROPY = {"binary": losses.binary_crossentropy, "sparse": losses.sparse_categorical_crossentropy,
+                 "categorical": losses.categorical_crossentropy}
+
+
+def _is_alias(identifier, aliases):
+    return isinstance(identifier, str) and identifier.lower() in aliases
 
 
 class _FunctionLoss(losses.Loss):
     """A plain ``f(y_true, y_pred)`` used as a compiled loss: per-sample values, then the mean."""
 
-    def __init__(self, fn):
-        super().__init__(name=getattr(fn, "__name__", "loss"))
+    def __init__(self, fn, name=None):
+        super().__init__(name=name or getattr(fn, "__name__", "loss"))
         self.fn = fn
 
     def call(self, y_true, y_pred):
         return self.fn(y_true, y_pred)
 
 
-def compiled_loss(loss):
-    """A ``Loss`` object for ``compile(loss=...)``: a name, a function or a ``Loss`` instance."""
-    fn = losses.get(loss)
+def resolve_loss(identifier, y_true, y_pred):
+    """A ``Loss`` object for one output's ``compile(loss=...)`` entry (``"ce"`` resolved by the shapes)."""
+    if _is_alias(identifier, ("crossentropy", "ce")):
+        return _FunctionLoss(_CROSSENTROPY[_target_kind(y_true, y_pred)], name=identifier)
+    fn = losses.get(identifier)
     return fn if isinstance(fn, losses.Loss) else _FunctionLoss(fn)
 
 
-def loss_weights_config(loss_weights):
-    """``compile(loss_weights=...)`` checked for a single-output model and made JSON-ready.
+def resolve_metric(identifier, y_true, y_pred):
+    """A ``Metric`` for one ``compile(metrics=...)`` entry (``"accuracy"`` resolved by the shapes)."""
+    if _is_alias(identifier, ("accuracy", "acc")):
+        return _ACCURACY[_target_kind(y_true, y_pred)](name=identifier)
+    return metrics.get(identifier)
 
-    As in Keras, a single output takes a float, or a list/tuple/dict holding one float; the
-    result keeps that form (a tuple becomes a list) so the compile config round-trips.
 
+def metric_name(identifier):
+    """The name a metric logs under: a string as given, else the metric's (or function's) own name."""
+    if isinstance(identifier, str):
+        return identifier
+    return getattr(identifier, "name", None) or getattr(identifier, "__name__", "metric")
+
+
+# ---- per-output structures -----------------------------------------------------------------------------
+def _nested(value):
+    return isinstance(value, (list, tuple, dict))
+
+
+def _is_entry_dict(value):
+    """A serialized loss or metric (``{"class_name": ...}``, ``{"function": ...}``), not a dict by output."""
+    return isinstance(value, dict) and ("class_name" in value or "function" in value)
+
+
+def map_entries(fn, value, with_path=False):
+    """``fn`` applied to each loss or metric in a compile argument (nested lists and dicts by output name kept,
+    None kept); ``with_path`` passes ``fn(entry, "[0]['name']")`` for error messages. Tuples become lists."""
+    def visit(node, path):
+        if node is None:
+            return None
+        if isinstance(node, dict) and not _is_entry_dict(node):
+            return {key: visit(v, f"{path}[{key!r}]") for key, v in node.items()}
+        if isinstance(node, (list, tuple)):
+            return [visit(v, f"{path}[{i}]") for i, v in enumerate(node)]
+        return fn(node, path) if with_path else fn(node)
+    return visit(value, "")
+
+
+def per_output(value, names, argument, partial_dict=False):
+    """``value`` (one entry for all outputs, a list with one per output, or a dict by output name) as a list
+    in output order. ``partial_dict``: a dict may name only some outputs (the others get None)."""
+    n = len(names)
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in names]
+        missing = [k for k in names if k not in value]
+        if unknown or (missing and not partial_dict):
+            raise ValueError(f"{argument} is a dict by output name, so its keys must be the model's output names "
+                             f"{names}{' (or some of them)' if partial_dict else ''}. Received: {argument} keys "
+                             f"{list(value)}")
+        return [value.get(name) for name in names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{argument} is a list, so it needs one entry per model output ({n}: {names}). "
+                             f"Received: {argument}={value!r} ({len(value)} entries)")
+        return list(value)
+    return [value] * n
+
+
+def loss_weights_config(loss_weights, n_outputs=1):
+    """``compile(loss_weights=...)`` checked and made JSON-ready (a tuple becomes a list).
+
+    One output takes a float, or a list/tuple/dict holding one float; several outputs take a float for all,
+    a list with one per output, or a dict by output name.
+
+    >>> from pyml.models.compile_utils import loss_weights_config
     >>> loss_weights_config((0.5,))
     [0.5]
     """
     if loss_weights is None:
         return None
-    if isinstance(loss_weights, (list, tuple, dict)):
-        if len(loss_weights) != 1:
-            raise ValueError("pyml models have one output, so loss_weights must be a float or hold one float "
-                             f"(a one-element list or dict). Received: loss_weights={loss_weights!r}")
-        values = list(loss_weights.values()) if isinstance(loss_weights, dict) else list(loss_weights)
-    else:
-        values = [loss_weights]
-    if isinstance(values[0], bool) or not isinstance(values[0], numbers.Real) or not math.isfinite(values[0]):
-        raise ValueError("loss_weights must be a finite float, or a one-element list or dict of one. "
+    values = list(loss_weights.values()) if isinstance(loss_weights, dict) else (
+        list(loss_weights) if isinstance(loss_weights, (list, tuple)) else [loss_weights])
+    if _nested(loss_weights) and n_outputs == 1 and len(values) != 1:
+        raise ValueError("A model with one output takes loss_weights as a float, or a one-element list or dict. "
+                         f"Received: loss_weights={loss_weights!r}")
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) for v in values):
+        raise ValueError("loss_weights must hold finite floats (a float, or a list or dict of them). "
                          f"Received: loss_weights={loss_weights!r}")
     if isinstance(loss_weights, dict):
         return {str(key): float(value) for key, value in loss_weights.items()}
-    return [float(values[0])] if isinstance(loss_weights, (list, tuple)) else float(values[0])
+    return [float(v) for v in values] if isinstance(loss_weights, (list, tuple)) else float(values[0])
 
 
-def loss_weight(config):
-    """The single float a ``loss_weights_config`` result scales the loss by (1.0 for None)."""
-    if config is None:
-        return 1.0
-    if isinstance(config, dict):
-        return next(iter(config.values()))
-    return config[0] if isinstance(config, list) else config
+class CompileLoss:
+    """The compiled loss: the sum of each output's loss times its weight.
+
+    ``__call__(y_true, y_pred, sample_weight)`` takes lists with one entry per output (a single array for a
+    one-output model); ``sample_weight`` is one array for every output or a list per output. The unweighted
+    value of each output's loss is kept in ``last_values`` (Tensors, for the ``<output>_loss`` trackers).
+    """
+
+    def __init__(self, loss, loss_weights=None, output_names=None):
+        self.loss, self.loss_weights, self.output_names = loss, loss_weights, output_names
+        self.trackers = []
+        self.last_values = []
+        self._entries = None
+        self._losses = None
+        if output_names is not None:
+            self._configure(output_names)
+        else:  # the outputs are known at the first batch; the names can be checked now
+            map_entries(_check_loss, loss)
+
+    def _configure(self, names):
+        single, loss = len(names) == 1, self.loss
+        if single and self.output_names is None and isinstance(loss, dict) and len(loss) == 1:
+            loss = list(loss.values())  # a subclassed model's one output has no name to match: any key
+        entries = per_output(loss, names, "loss")
+        weights = self.loss_weights
+        if single and _nested(weights):
+            weights = next(iter(weights.values())) if isinstance(weights, dict) else weights[0]
+        weights = per_output(weights, names, "loss_weights", partial_dict=True)
+        self._entries = [(e, 1.0 if w is None else float(w)) for e, w in zip(entries, weights)]
+        for entry, _ in self._entries:  # fail at compile time on unknown names
+            map_entries(_check_loss, entry)
+        active = [name for name, (entry, _) in zip(names, self._entries) if entry is not None]
+        if not active:
+            raise ValueError(f"loss has no entry for any output of the model ({names}). Received: loss={self.loss!r}")
+        self.names = names
+        self.trackers = [metrics.Mean(name=f"{name}_loss") for name in active] if len(active) > 1 else []
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        ys, preds = _as_outputs(y_true, y_pred)
+        if self._entries is None:
+            self._configure([None] if len(preds) == 1 else [f"output_{i}" for i in range(len(preds))])
+        if len(preds) != len(self._entries):
+            raise ValueError(f"The model returned {len(preds)} outputs, but loss was compiled for "
+                             f"{len(self._entries)} ({self.names}).")
+        if self._losses is None:
+            self._losses = [None if entry is None else resolve_loss(entry, _need(t, n, "loss"), p)
+                            for (entry, _), t, p, n in zip(self._entries, ys, preds, self.names)]
+        weights = _weights_per_output(sample_weight, len(preds))
+        total, self.last_values = None, []
+        for loss, (_, weight), t, p, w, name in zip(self._losses, self._entries, ys, preds, weights, self.names):
+            if loss is None:
+                continue
+            value = loss(_need(t, name, "loss"), p, w)
+            self.last_values.append(value)
+            value = value if weight == 1.0 else value * weight
+            total = value if total is None else total + value
+        return total
 
 
-class CompiledMetrics:
-    """The compiled metrics, resolved on the first batch (``"accuracy"`` needs the loss or the shapes)."""
+def _check_loss(identifier):
+    if not _is_alias(identifier, ("crossentropy", "ce")):
+        losses.get(identifier)
 
-    def __init__(self, identifiers, loss=None):
-        if identifiers is None:
-            identifiers = []
-        if isinstance(identifiers, dict):
-            raise ValueError("pyml models have one output: pass metrics as a list. "
-                             f"Received: metrics={identifiers!r}")
-        if not isinstance(identifiers, (list, tuple)):
-            identifiers = [identifiers]
-        self.identifiers = list(identifiers)
-        self.loss_name = loss_name(loss) if loss is not None else None
-        self.metrics = None
-        for identifier in self.identifiers:  # fail at compile time on unknown names
-            if not _is_accuracy(identifier):
-                metrics.get(identifier)
 
-    def build(self, y_true, y_pred):
-        self.metrics = [self._resolve(identifier, y_true, y_pred) for identifier in self.identifiers]
+def _check_metric(identifier):
+    if not _is_alias(identifier, ("accuracy", "acc")):
+        metrics.get(identifier)
 
-    def _resolve(self, identifier, y_true, y_pred):
-        if not _is_accuracy(identifier):
-            return metrics.get(identifier)
-        fn = _ACCURACY_BY_LOSS.get(self.loss_name)
-        if fn is None:
-            if y_pred.shape[-1] == 1:
-                fn = metrics.binary_accuracy
-            elif y_true.ndim < y_pred.ndim or y_true.shape[-1] == 1:
-                fn = metrics.sparse_categorical_accuracy
-            else:
-                fn = metrics.categorical_accuracy
-        return metrics.MeanMetricWrapper(fn, name=identifier)
+
+def _as_outputs(y_true, y_pred):
+    """``(targets, predictions)`` as lists with one entry per output (a dict of predictions by sorted key)."""
+    if isinstance(y_pred, dict):
+        keys = sorted(y_pred)
+        y_pred = [y_pred[key] for key in keys]
+        y_true = [y_true.get(key) for key in keys] if isinstance(y_true, dict) else y_true
+    if isinstance(y_pred, (list, tuple)):
+        if len(y_pred) == 1 and not isinstance(y_true, (list, tuple)):
+            y_true = [y_true]
+        if not isinstance(y_true, (list, tuple)) or len(y_true) != len(y_pred):
+            given = f"{len(y_true)} arrays" if isinstance(y_true, (list, tuple)) else "one array"
+            raise ValueError(f"The model has {len(y_pred)} outputs, so y needs one target per output, as a list "
+                             f"or a dict by output name. Received: y with {given}")
+        return list(y_true), list(y_pred)
+    if isinstance(y_true, (list, tuple)) and len(y_true) == 1:
+        y_true = y_true[0]
+    return [y_true], [y_pred]
+
+
+def _need(target, name, what):
+    if target is None:
+        raise ValueError(f"Output {name!r} has a {what} but no target: give y an entry for it. Received: y "
+                         f"without {name!r}")
+    return target
+
+
+def _weights_per_output(sample_weight, n):
+    if isinstance(sample_weight, (list, tuple)):
+        if len(sample_weight) != n:
+            raise ValueError(f"sample_weight as a list needs one entry per output ({n}). "
+                             f"Received: {len(sample_weight)} entries")
+        return list(sample_weight)
+    return [sample_weight] * n
+
+
+class CompileMetrics:
+    """The compiled ``metrics`` and ``weighted_metrics``: per output, metric objects resolved on the first
+    batch (``"accuracy"`` needs the shapes), logged under Keras 3's names (see the module docstring)."""
+
+    def __init__(self, metrics_arg, weighted_metrics, output_names=None):
+        for argument, value in (("metrics", metrics_arg), ("weighted_metrics", weighted_metrics)):
+            if value and not _nested(value) and not isinstance(value, (str, metrics.Metric)) \
+                    and not callable(value):
+                raise ValueError(f"Expected {argument} to be a list or a dict. Received: {argument}={value!r}")
+        self.user = {"metrics": metrics_arg, "weighted_metrics": weighted_metrics}
+        self._identifiers = None  # {argument: per output, a list of identifiers}
+        self._built = None  # {argument: per output, a list of Metric objects}
+        if output_names is not None:
+            self._configure(output_names)
+        else:  # the outputs are known at the first batch; the names can be checked now
+            map_entries(_check_metric, self.user)
+
+    def _configure(self, names):
+        self.names_by_output = names if len(names) > 1 else [None]
+        self._identifiers = {arg: self._per_output(value, names, arg) for arg, value in self.user.items()}
+        map_entries(_check_metric, self._identifiers)  # fail at compile time on unknown names
+        self.log_names = self._log_names()
+
+    @staticmethod
+    def _per_output(value, names, argument):
+        if not value:
+            return [[] for _ in names]
+        if len(names) == 1:  # one output: every metric applies to it, in whatever container
+            flat = list(value.values()) if isinstance(value, dict) else (value if isinstance(value, (list, tuple))
+                                                                         else [value])
+            return [[m for entry in flat for m in (entry if isinstance(entry, (list, tuple)) else [entry])]]
+        if not _nested(value) or (isinstance(value, (list, tuple)) and len(value) != len(names)):
+            raise ValueError(f"The model has {len(names)} outputs ({names}): pass {argument} as a list with one "
+                             f"entry (a metric or a list of metrics) per output, or a dict by output name. "
+                             f"Received: {argument}={value!r}")
+        entries = per_output(value, names, argument, partial_dict=True)
+        return [[] if e is None else (list(e) if isinstance(e, (list, tuple)) else [e]) for e in entries]
+
+    def _log_names(self):
+        """Each metric's key in the logs, unweighted then weighted, as Keras 3 names them: a name taken
+        already gets ``weighted_`` (weighted metrics) or a ``_1``, ``_2``... suffix."""
+        counters, result = {}, []
+        for argument in ("metrics", "weighted_metrics"):
+            for output, identifiers in zip(self.names_by_output, self._identifiers[argument]):
+                for identifier in identifiers:
+                    base = metric_name(identifier)
+                    name = f"{output}_{base}" if output else base
+                    if name in counters and argument == "weighted_metrics":
+                        name = f"{output}_weighted_{base}" if output else f"weighted_{base}"
+                    if name in counters:
+                        counters[name] += 1
+                        name = f"{name}_{counters[name] - 1}"
+                    else:
+                        counters[name] = 1
+                    result.append(name)
+        return result
 
     @property
-    def names(self):
-        if self.metrics is not None:
-            return [m.name for m in self.metrics]
-        return [i if isinstance(i, str) else getattr(i, "name", getattr(i, "__name__", "metric"))
-                for i in self.identifiers]
+    def metrics(self):
+        """The metric objects (empty before the first batch), unweighted then weighted."""
+        if self._built is None:
+            return []
+        return [m for argument in ("metrics", "weighted_metrics") for ms in self._built[argument] for m in ms]
+
+    @property
+    def sub_names(self):
+        """The metrics' own names (not prefixed), which Keras 3 orders ``evaluate``'s list by."""
+        return [metric_name(i) for argument in ("metrics", "weighted_metrics")
+                for ids in (self._identifiers or {}).get(argument, []) for i in ids]
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        if self.metrics is None:
-            self.build(y_true, y_pred)
-        for metric in self.metrics:
-            metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+        ys, preds = _as_outputs(y_true, y_pred)
+        if self._identifiers is None:
+            self._configure([None] if len(preds) == 1 else [f"output_{i}" for i in range(len(preds))])
+        if self._built is None:
+            self._built = {argument: [[resolve_metric(i, _need(t, n, "metric"), p) for i in ids]
+                                      for ids, t, p, n in zip(lists, ys, preds, self.names_by_output)]
+                           for argument, lists in self._identifiers.items()}
+        weights = _weights_per_output(sample_weight, len(preds))
+        for argument, use_weights in (("metrics", False), ("weighted_metrics", True)):
+            for ms, t, p, w in zip(self._built[argument], ys, preds, weights):
+                for metric in ms:
+                    metric.update_state(t, p, sample_weight=w if use_weights else None)
 
     def reset_state(self):
-        for metric in self.metrics or []:
+        for metric in self.metrics:
             metric.reset_state()
 
     def result(self):
-        return {m.name: float(m.result()) for m in self.metrics or []}
+        return {name: float(m.result()) for name, m in zip(self.log_names, self.metrics)}
 
 
-def _is_accuracy(identifier):
-    return isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc")
+def ordered_names(names, sub_names, loss_tracker_names):
+    """The order of ``evaluate``'s list, Keras 3's rule: ``loss``, the metrics' own names, the per-output
+    losses (each where it is a log key), then every other key sorted by name."""
+    first = [n for n in dict.fromkeys(["loss", *sub_names, *loss_tracker_names]) if n in names]
+    return first + sorted(set(names) - set(first))

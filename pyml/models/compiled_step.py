@@ -6,7 +6,12 @@ What one step is, traced (``print(step.graph(batch_size))`` shows it)::
     x, y[, sample_weight], hyperparameters (learning rate, ...), parameters, slots..., state..., masks...
       -> forward (the model, training=True) -> loss -> gradients (pyml ops, so they trace)
       -> one flat gradient -> optimizer update of the flat parameters and slots
-    returns the loss, the predictions, and the new parameters, slots and state (written back in place)
+    returns the loss, each output's loss, the predictions, and the new parameters, slots and state (written
+    back in place)
+
+A model with several inputs or outputs takes ``x0, x1, ...``, ``y0, y1, ...`` and ``sample_weight0, ...``
+(an output with no targets or weights has no input); the loss is the sum of the outputs' weighted losses
+(``compile_utils.CompileLoss``), whose unweighted values the step returns too, for the ``<output>_loss`` logs.
 
 - **Variables are inputs, never constants.** Every trainable variable is a view into one flat float buffer
   (``FlatState.parameters``), and each optimizer slot a view into one flat buffer per slot name, so the
@@ -116,11 +121,14 @@ class _Plan(NamedTuple):
     executor: Executor
     hyper_names: list  # the optimizer's step hyperparameters, in the order of the graph's inputs
     host_draws: list  # the functions that make the host inputs (Dropout masks), in the graph's order
+    output_losses: int  # how many per-output losses follow the loss among the returned values
+    several_outputs: bool  # whether the model returns a list or dict of outputs (the step returns a list)
 
 
 class CompiledTrainStep:
     """``model``'s training step, compiled (see the module docstring). Call it with one batch of NumPy
-    arrays ``(x, y, sample_weight or None)``; it returns ``(loss as a float, predictions as an array)``."""
+    arrays ``(x, y, sample_weight or None)`` (lists for several inputs or outputs); it returns ``(loss as a
+    float, predictions as an array or a list of them, each output's unweighted loss as a float)``."""
 
     def __init__(self, model):
         why = untraceable_reason(model)
@@ -140,11 +148,12 @@ class CompiledTrainStep:
         self.state.attach()
         optimizer = self.model.optimizer
         hyper = optimizer.step_hyperparameters()
-        inputs = [*_as_list(x), y] + ([sample_weight] if sample_weight is not None else [])
+        inputs = [array for _, array in _data(x, y, sample_weight)]
         inputs += [hyper[name] for name in plan.hyper_names] + [draw() for draw in plan.host_draws]
-        loss, y_pred = plan.executor.run(*inputs)
+        loss, *values = plan.executor.run(*inputs)
         optimizer.iterations += 1
-        return float(loss), y_pred
+        output_losses, y_pred = values[:plan.output_losses], values[plan.output_losses:]
+        return float(loss), (y_pred if plan.several_outputs else y_pred[0]), [float(v) for v in output_losses]
 
     def matches(self, model):
         """Whether the step was traced for ``model``'s current variables (freezing a layer changes them)."""
@@ -173,7 +182,7 @@ class CompiledTrainStep:
             self._variables = _variable_ids(model)
             self.state = self._flat_state(x, y, sample_weight)
         self.state.attach()
-        result, hyper_names = self._trace(x, y, sample_weight)
+        result, hyper_names, front = self._trace(x, y, sample_weight)
         if result.captures:
             names = sorted({v.name or "?" for v in result.captures.values()})
             raise NotTraceable(f"the step reads variables that are not the model's weights: {', '.join(names)}")
@@ -181,13 +190,15 @@ class CompiledTrainStep:
             raise NotTraceable("the model has no trainable variables with gradients")
         graph = optimize(rewrite_training_step(optimize(result.graph)))
         state, outputs = self.state, graph.outputs
-        bindings = {"parameters": (state.parameters, outputs[2])}
+        first = 1 + front["losses"] + front["predictions"]  # loss, output losses, predictions, then the state
+        bindings = {"parameters": (state.parameters, outputs[first])}
         for i, name in enumerate(state.slot_names):
-            bindings[f"slot_{name}"] = (state.slots[name], outputs[3 + i])
-        written = dict(zip(result.assigned, outputs[3 + len(state.slot_names):]))
+            bindings[f"slot_{name}"] = (state.slots[name], outputs[first + 1 + i])
+        written = dict(zip(result.assigned, outputs[first + 1 + len(state.slot_names):]))
         for i, (variable, array) in enumerate(zip(state.others, state.arrays)):
             bindings[f"state_{i}"] = (array, written.get(id(variable)))
-        return _Plan(graph, Executor(graph, state=bindings), hyper_names, list(result.host_inputs.values()))
+        return _Plan(graph, Executor(graph, state=bindings), hyper_names, list(result.host_inputs.values()),
+                     front["losses"], front["several"])
 
     def _flat_state(self, x, y, sample_weight):
         """The variables' layout: one trace finds the trainable variables that get no gradient (eager
@@ -211,12 +222,12 @@ class CompiledTrainStep:
 
     def _trace(self, x, y, sample_weight, probe=None):
         """Trace the step (see the module docstring); with ``probe``, only up to the gradients, which
-        ``probe(variables, gradients)`` receives. Returns ``(TraceResult, hyperparameter names)``."""
+        ``probe(variables, gradients)`` receives. Returns ``(TraceResult, hyperparameter names, {"losses": the
+        number of per-output losses returned, "predictions": of predictions, "several": a list of them})``."""
         model, state, optimizer = self.model, self.state, self.model.optimizer
         hyper_names = sorted(optimizer.step_hyperparameters())
-        xs = _as_list(x)
-        data = [("x", a) for a in xs] if len(xs) == 1 else [(f"x{i}", a) for i, a in enumerate(xs)]
-        data += [("y", y)] + ([("sample_weight", sample_weight)] if sample_weight is not None else [])
+        data = _data(x, y, sample_weight)
+        front = {}
         dtype = state.parameters.dtype.name
         inputs = [(name, (np.shape(a), _dtype(a))) for name, a in data]
         inputs += [(f"hyper_{name}", ((), dtype)) for name in hyper_names]
@@ -226,8 +237,8 @@ class CompiledTrainStep:
 
         def step(*args):
             named = dict(zip([name for name, _ in inputs], args))
-            features = [named[name] for name, _ in data[:len(xs)]]
-            features = features[0] if len(xs) == 1 else features
+            features, targets, weights = (_rebuild(value, named, prefix)
+                                          for value, prefix in ((x, "x"), (y, "y"), (sample_weight, "sample_weight")))
             parameters = named["parameters"]
             values = {v: ops.reshape(ops.slice(parameters, (state.offsets[i],),
                                                (state.offsets[i + 1] - state.offsets[i],)), v.shape)
@@ -236,7 +247,8 @@ class CompiledTrainStep:
             with substitute(values):
                 with GradientTape() as tape:
                     y_pred = model(features, training=True)
-                    loss = model.compute_loss(features, named["y"], y_pred, named.get("sample_weight"))
+                    model._compile_loss.last_values = []  # a compute_loss that skips the compiled loss leaves it empty
+                    loss = model.compute_loss(features, targets, y_pred, weights)
                 grads = tape.gradient(loss, state.trainable)
                 if probe is not None:
                     probe(state.trainable, grads)
@@ -248,14 +260,20 @@ class CompiledTrainStep:
                 slots = {name: named[f"slot_{name}"] for name in state.slot_names}
                 new_parameters, new_slots = optimizer._update(ops, value, flat, slots, hyper)
             assigned = [value for _, value in parameters._trace.tracer.assigned.values()]
-            return [loss, y_pred, new_parameters] + [new_slots[name] for name in state.slot_names] + assigned
+            predictions = [y_pred[key] for key in sorted(y_pred)] if isinstance(y_pred, dict) else _as_list(y_pred)
+            output_losses = model._compile_loss.last_values
+            output_losses = list(output_losses) if len(output_losses) > 1 else []  # one: the loss itself
+            front.update(losses=len(output_losses), predictions=len(predictions),
+                         several=isinstance(y_pred, (list, tuple, dict)))
+            return ([loss, *output_losses, *predictions, new_parameters]
+                    + [new_slots[name] for name in state.slot_names] + assigned)
 
         try:
             result = trace_function(step, [spec for _, spec in inputs], dynamic_batch=False,
                                     names=[name for name, _ in inputs])
         except (OpError, TypeError, ValueError, AttributeError) as exc:
             raise NotTraceable(f"tracing the step failed: {exc}") from exc
-        return result, hyper_names
+        return result, hyper_names, front
 
 
 def untraceable_reason(model):
@@ -276,9 +294,29 @@ def _variable_ids(model):
     return [id(v) for v in model.trainable_weights], [id(v) for v in model.weights]
 
 
+def _data(x, y, sample_weight):
+    """``[(graph input name, array)]`` of a batch: ``x`` (``x0, x1, ...`` for a list), ``y``, ``sample_weight``
+    (None and the None entries of a list left out)."""
+    data = []
+    for value, prefix in ((x, "x"), (y, "y"), (sample_weight, "sample_weight")):
+        if isinstance(value, (list, tuple)):
+            data += [(f"{prefix}{i}", a) for i, a in enumerate(value) if a is not None]
+        elif value is not None:
+            data.append((prefix, value))
+    return data
+
+
+def _rebuild(value, named, prefix):
+    """The traced stand-ins for one batch part, in its structure (see ``_data``)."""
+    if isinstance(value, (list, tuple)):
+        return [None if a is None else named[f"{prefix}{i}"] for i, a in enumerate(value)]
+    return None if value is None else named[prefix]
+
+
 def _signature(x, y, sample_weight):
-    arrays = _as_list(x) + [y] + ([sample_weight] if sample_weight is not None else [])
-    return tuple((np.shape(a), _dtype(a)) for a in arrays)
+    """What a plan is traced for: each array's shape and dtype, then their names (the batch's structure)."""
+    data = _data(x, y, sample_weight)
+    return tuple((np.shape(a), _dtype(a)) for _, a in data) + (tuple(name for name, _ in data),)
 
 
 def _as_list(x):

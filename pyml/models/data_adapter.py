@@ -1,6 +1,9 @@
 """Feeding ``fit``/``evaluate``/``predict``: NumPy-like arrays cut into (shuffled) batches, or any
 iterable of ``(x, y)`` / ``(x, y, sample_weight)`` batches (a generator, a ``pyml.data`` dataset).
 
+Several inputs or outputs come as a list of arrays (in the model's order, entries None where an output has
+no targets or weights) or as a dict by name, which ``by_names`` turns into that list.
+
 This is data handling, done in NumPy on the host: batches become Tensors only when they reach the model.
 """
 import itertools
@@ -20,7 +23,9 @@ def to_numpy(value):
         return None
     if isinstance(value, Tensor):
         return value.numpy()
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (np.ndarray, Tensor)) for v in value):
+    if isinstance(value, dict):
+        return {key: to_numpy(v) for key, v in value.items()}  # by name: see by_names
+    if isinstance(value, (list, tuple)) and _arrays(value):
         return [to_numpy(v) for v in value]  # several inputs, as Keras reads a list of arrays
     first = value
     while isinstance(first, (list, tuple)) and first:
@@ -32,9 +37,60 @@ def to_numpy(value):
     return array.astype(np.float32) if array.dtype == np.float64 else array
 
 
+def _arrays(values):
+    """Whether a list holds arrays (several inputs or outputs; None for an output without targets)."""
+    present = [v for v in values if v is not None]
+    return bool(present) and all(isinstance(v, (np.ndarray, Tensor)) for v in present)
+
+
+def by_names(value, names, argument, what, allow_missing=False):
+    """``value`` given as a dict keyed by name, as a list in ``names`` order (the one value for one name);
+    anything else as it is. ``allow_missing``: names the dict leaves out get None (an output with no target).
+
+    >>> from pyml.models.data_adapter import by_names
+    >>> by_names({"b": 2, "a": 1}, ["a", "b"], "x", "input")
+    [1, 2]
+    """
+    if not isinstance(value, dict):
+        return value
+    if names is None:
+        raise ValueError(f"{argument} is a dict, but the model has no {what} names to match its keys against "
+                         f"(a functional model names them after its layers). Received: {argument} keys {list(value)}")
+    unknown = [key for key in value if key not in names]
+    missing = [name for name in names if name not in value]
+    if unknown or (missing and not allow_missing):
+        raise ValueError(f"{argument} is a dict by {what} name, so its keys must be the model's {what} names "
+                         f"{names}{' (or some of them)' if allow_missing else ''}. Received: {argument} keys "
+                         f"{list(value)}")
+    values = [value.get(name) for name in names]
+    return values if len(names) > 1 else values[0]
+
+
+def standardize(model, x, y=None, sample_weight=None):
+    """``x``, ``y`` and ``sample_weight`` given as dicts by name (``model``'s ``Input`` and output names), as
+    lists in the model's order (see ``by_names``); anything else as it is."""
+    from pyml.models.compile_utils import model_input_names, model_output_names
+
+    if isinstance(x, dict):
+        x = by_names(x, model_input_names(model), "x", "input")
+    if isinstance(y, dict) or isinstance(sample_weight, dict):
+        names = model_output_names(model)
+        y = by_names(y, names, "y", "output", allow_missing=True)
+        sample_weight = by_names(sample_weight, names, "sample_weight", "output", allow_missing=True)
+    return x, y, sample_weight
+
+
+def adapt(model, x, y=None, sample_weight=None):
+    """Array data as NumPy, dicts by name as lists (``standardize``); an iterable of batches as it is."""
+    if is_array_data(x):
+        return standardize(model, *(to_numpy(v) for v in (x, y, sample_weight)))
+    return x, y, sample_weight
+
+
 def is_array_data(x):
-    """Whether ``x`` is array data (NumPy, Tensor, nested lists) rather than an iterable of batches."""
-    if isinstance(x, (np.ndarray, Tensor)):
+    """Whether ``x`` is array data (NumPy, Tensor, nested lists, a dict by name) rather than an iterable of
+    batches."""
+    if isinstance(x, (np.ndarray, Tensor, dict)):
         return True
     if isinstance(x, list) and x and isinstance(x[0], tuple):
         return False  # a list of (x, y) batches
@@ -45,7 +101,7 @@ def is_array_data(x):
 
 def num_samples(x):
     """Rows of ``x`` (of its first array when ``x`` is a list of inputs)."""
-    first = x[0] if isinstance(x, list) else x
+    first = next(v for v in x if v is not None) if isinstance(x, list) else x
     if np.ndim(first) == 0:
         raise ValueError(f"Expected arrays with a batch axis. Received: a scalar of shape {np.shape(first)}")
     return len(first)
@@ -56,7 +112,7 @@ def take(x, index):
     if x is None:
         return None
     if isinstance(x, list):
-        return [v[index] for v in x]
+        return [None if v is None else v[index] for v in x]
     return x[index]
 
 
@@ -68,9 +124,10 @@ def check_lengths(x, y=None, sample_weight=None):
         if len(set(sizes)) > 1:
             raise ValueError(f"All input arrays must have the same number of samples. Received: sizes {sizes}")
     for what, value in (("y", y), ("sample_weight", sample_weight)):
-        if value is not None and num_samples(value) != n:
-            raise ValueError(f"x and {what} must have the same number of samples. "
-                             f"Received: x has {n} samples, {what} has {num_samples(value)}")
+        for array in (value if isinstance(value, list) else [value]):
+            if array is not None and num_samples(array) != n:
+                raise ValueError(f"x and {what} must have the same number of samples. "
+                                 f"Received: x has {n} samples, {what} has {num_samples(array)}")
     return n
 
 
@@ -177,8 +234,7 @@ class DatasetBatches:
                 self._iterator = None
                 return
             self._seen += 1
-            parts = list(batch) if isinstance(batch, tuple) and 1 <= len(batch) <= 3 else [batch]
-            parts = [{k: to_numpy(v) for k, v in p.items()} if isinstance(p, dict) else to_numpy(p) for p in parts]
+            parts = [to_numpy(p) for p in (batch if isinstance(batch, tuple) and 1 <= len(batch) <= 3 else [batch])]
             yield tuple(parts + [None] * (3 - len(parts)))
         if self.size is not None and self._seen >= self.size:
             self._iterator = None

@@ -15,7 +15,17 @@ from pyml.models.model import Model
 
 
 def _flatten(structure):
+    """The tensors of a list, of a dict (by sorted key, as Keras orders them) or the one tensor."""
+    if isinstance(structure, dict):
+        return [structure[key] for key in sorted(structure)]
     return list(structure) if isinstance(structure, (list, tuple)) else [structure]
+
+
+def _pack(like, values):
+    """``values`` (in ``_flatten`` order) in the structure of ``like``: a list, a dict by key, or one value."""
+    if isinstance(like, dict):
+        return dict(zip(sorted(like), values))
+    return list(values) if isinstance(like, (list, tuple)) else values[0]
 
 
 def _topological_nodes(outputs, inputs):
@@ -49,17 +59,23 @@ class Functional(Model):
 
     Args:
         inputs: a ``pyml.Input`` tensor or a list of them.
-        outputs: a tensor (or list of tensors) computed from the inputs by calling layers.
+        outputs: a tensor, a list of tensors, or a dict of them by name (then ``predict`` returns a dict and
+            ``compile`` matches losses and metrics by these keys), computed from the inputs by calling layers.
         name: model name.
 
     >>> inputs = pyml.Input(shape=(4,))
     >>> model = pyml.Model(inputs, [pyml.layers.Dense(1)(inputs), pyml.layers.Dense(2)(inputs)])
     >>> type(model).__name__, [t.shape for t in model.outputs]
     ('Functional', [(None, 1), (None, 2)])
+    >>> named = pyml.Model(inputs, [pyml.layers.Dense(1, name="score")(inputs), pyml.layers.Dense(2, name="probs")(inputs)])
+    >>> named.output_names                  # the layers that made the outputs (Keras 3's attribute)
+    ['score', 'probs']
     """
 
     def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
         Model.__init__(self, name=name, trainable=trainable, **kwargs)
+        if isinstance(outputs, dict) and not all(isinstance(key, str) for key in outputs):
+            raise ValueError(f"Model(outputs=...) as a dict needs string keys. Received: keys {list(outputs)}")
         for what, value in (("inputs", inputs), ("outputs", outputs)):
             if not all(isinstance(t, KerasTensor) for t in _flatten(value)):
                 raise ValueError(f"Model({what}=...) expects KerasTensors (from pyml.Input and layer calls). "
@@ -77,6 +93,9 @@ class Functional(Model):
         shapes = [t.shape for t in _flatten(inputs)]
         self._build_shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
         self.built = True
+        # Keras 3's attribute: the layer that made each output (outputs are named after it in export and in
+        # dict-keyed losses); a layer shared by two outputs names both.
+        self.output_names = [t._producer.layer.name for t in self.outputs]
 
     @property
     def inputs(self):
@@ -100,12 +119,10 @@ class Functional(Model):
             out = node.layer(map_tensors(lookup, node.inputs), *map_tensors(lookup, node.args), **kwargs)
             for t, value in zip(node.outputs, _flatten(out)):
                 values[id(t)] = value
-        results = [values[id(t)] for t in self.outputs]
-        return results if isinstance(self._outputs, (list, tuple)) else results[0]
+        return _pack(self._outputs, [values[id(t)] for t in self.outputs])
 
     def compute_output_shape(self, input_shape):
-        shapes = [t.shape for t in self.outputs]
-        return shapes if isinstance(self._outputs, (list, tuple)) else shapes[0]
+        return _pack(self._outputs, [t.shape for t in self.outputs])
 
     def input_specs(self):
         return [(t.shape, t.dtype) for t in self.inputs]
@@ -135,7 +152,8 @@ class Functional(Model):
                 "nodes": nodes,
                 "inputs": [index[id(t)] for t in self.inputs], "inputs_are_list": isinstance(self._inputs, (list, tuple)),
                 "outputs": [index[id(t)] for t in self.outputs],
-                "outputs_are_list": isinstance(self._outputs, (list, tuple))}
+                "outputs_are_list": isinstance(self._outputs, (list, tuple)),
+                **({"output_keys": sorted(self._outputs)} if isinstance(self._outputs, dict) else {})}
 
     def _input_nodes(self):
         return [t._producer for t in self.inputs]
@@ -196,6 +214,11 @@ class Functional(Model):
                                  f"Received: {key}={config.get(key)!r}")
             ends[key] = [tensor(ref, f"{key}[{j}]") for j, ref in enumerate(config[key])]
         inputs, outputs = ends["inputs"], ends["outputs"]
+        keys = config.get("output_keys")
+        if keys is not None and (not isinstance(keys, list) or len(keys) != len(outputs)):
+            raise ValueError(f"output_keys must name each of the {len(outputs)} outputs. "
+                             f"Received: output_keys={keys!r}")
         return cls(inputs if config.get("inputs_are_list") else inputs[0],
+                   dict(zip(keys, outputs)) if keys is not None else
                    outputs if config.get("outputs_are_list") else outputs[0],
                    name=config.get("name"), trainable=config.get("trainable", True))

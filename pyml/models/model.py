@@ -24,7 +24,8 @@ class Model(Trainer, Layer):
     define ``call`` for anything else. Sublayers assigned as attributes are tracked.
 
     Args:
-        name: model name (default ``model``, ``model_1``, ...).
+        name: model name (default, as in Keras 3: ``functional``, ``functional_1``, ... for ``Model(inputs, outputs)``;
+            the class name in snake case, ``my_model``, for a subclass).
         trainable: whether ``fit`` updates the weights.
 
     >>> inputs = pyml.Input(shape=(3,))

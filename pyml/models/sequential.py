@@ -1,6 +1,6 @@
 """``Sequential``: a plain stack of layers, each feeding the next (Keras ``keras.Sequential``)."""
 from pyml.layers import host
-from pyml.layers.base import Layer, batchless_shape, normalize_shape
+from pyml.layers.base import Layer, batchless_shape, normalize_shape, unique_name
 from pyml.layers.input_layer import InputLayer, KerasTensor
 from pyml.models.model import Model
 
@@ -92,7 +92,10 @@ class Sequential(Model):
         if self._input_layer is None or self._input_layer.batch_shape[1:] != shape[1:]:
             dtype = self._input_layer.dtype if self._input_layer is not None else host.input_dtype(self._layers,
                                                                                                    self.dtype)
-            self._input_layer = InputLayer(batch_shape=shape, dtype=dtype, name=f"{self.name}_input")
+            self._input_layer = InputLayer(batch_shape=shape, dtype=dtype)  # named as Keras 3 does: input_layer_N
+        # Keras 3 builds a Sequential as a Functional model, which takes the next default "functional" name; taking it
+        # here too keeps the default names of the functional models a ported script makes after it as Keras gives them.
+        unique_name("functional")
         self.built = True
         spec_shape, dtype = shape, self._input_layer.dtype
         for layer in self._layers:
@@ -138,6 +141,7 @@ class Sequential(Model):
         if self.built and self._build_shape is not None:
             config["build_input_shape"] = list(self._build_shape)
             config["input_dtype"] = self._input_layer.dtype
+            config["input_name"] = self._input_layer.name  # a bundle's input keeps it through save and load
         return config
 
     @classmethod
@@ -148,11 +152,11 @@ class Sequential(Model):
         layer_configs = config.pop("layers", [])
         build_shape = config.pop("build_input_shape", None)
         input_dtype = config.pop("input_dtype", None)
+        input_name = config.pop("input_name", None)  # None in configs saved before pyml kept it: a default name
         model = cls(**config)
         for i, layer_config in enumerate(layer_configs):
             model.add(serialization.deserialize(layer_config, custom_objects, where=f"layers[{i}]"), rebuild=False)
         if build_shape is not None:
-            model._input_layer = InputLayer(batch_shape=tuple(build_shape), dtype=input_dtype,
-                                            name=f"{model.name}_input")
+            model._input_layer = InputLayer(batch_shape=tuple(build_shape), dtype=input_dtype, name=input_name)
             model.build(tuple(build_shape))
         return model

@@ -47,6 +47,13 @@ def _tensor(value):
     return value if isinstance(value, Tensor) else Tensor(value)
 
 
+def _numpy(out):
+    """A batch's predictions as NumPy: an array, a list or a dict of them."""
+    if isinstance(out, dict):
+        return {key: value.numpy() for key, value in out.items()}
+    return [o.numpy() for o in out] if isinstance(out, (list, tuple)) else out.numpy()
+
+
 class Trainer:
     """The training half of ``Model`` (see ``pyml.models.Model``)."""
 
@@ -60,6 +67,7 @@ class Trainer:
         self.run_eagerly = False
         self.jit_compile = "auto"
         self._compiled_step = None  # a CompiledTrainStep, built at the first batch; False once given up
+        self._compile_loss = self._compile_metrics = None
 
     # ---- compile ------------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
@@ -68,30 +76,31 @@ class Trainer:
 
         Args:
             optimizer: name (``"adam"``, ``"sgd"``, ``"rmsprop"``, ...) or optimizer instance.
-            loss: name (``"sparse_categorical_crossentropy"``, ``"mse"``, ...), function or ``Loss``.
-            metrics: list of names (``"accuracy"``, ``"mae"``, ...), functions or ``Metric`` objects.
-            loss_weights: a float scaling the loss (the reported ``loss`` and the gradients), or a
-                one-element list or dict holding it, as Keras takes for a single-output model.
+            loss: name (``"sparse_categorical_crossentropy"``, ``"mse"``, ``"ce"``...), function or ``Loss``;
+                for several outputs, one for all, a list per output or a dict by output name (None: that
+                output is not trained on).
+            metrics: list of names (``"accuracy"``, ``"mae"``, ...), functions or ``Metric`` objects; for
+                several outputs, a list per output or a dict by output name. They ignore ``sample_weight``.
+            weighted_metrics: like ``metrics``, but weighted by ``sample_weight``.
+            loss_weights: a float scaling the loss (the reported ``loss`` and the gradients); for several
+                outputs, a list per output or a dict by output name (see ``pyml.models.compile_utils``).
             run_eagerly: run the training step eagerly, op by op (for debugging); by default ``fit``
                 compiles it (see the module docstring).
             jit_compile: ``"auto"`` (default, also None): compile the step, or run eagerly after a warning
                 when it does not trace; ``True``: compile it or raise; ``False``: run eagerly (as Keras on JAX).
-            weighted_metrics, steps_per_execution, auto_scale_loss: accepted so Keras scripts run unchanged.
+            steps_per_execution, auto_scale_loss: accepted so Keras scripts run unchanged.
 
         >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])  # doctest: +SKIP
         """
-        if weighted_metrics:
-            raise ValueError("weighted_metrics is not supported yet; pass sample_weight to fit and use metrics. "
-                             f"Received: weighted_metrics={weighted_metrics!r}")
-        loss_weights = compile_utils.loss_weights_config(loss_weights)
+        names = compile_utils.model_output_names(self)
+        loss_weights = compile_utils.loss_weights_config(loss_weights, len(names) if names else 1)
         self.optimizer = optimizers.get(optimizer)
         self.loss = loss
-        self._loss_weight = compile_utils.loss_weight(loss_weights)
-        self._compiled_loss = compile_utils.compiled_loss(loss) if loss is not None else None
-        self._compiled_metrics = compile_utils.CompiledMetrics(metrics, loss)
+        self._compile_loss = compile_utils.CompileLoss(loss, loss_weights, names) if loss is not None else None
+        self._compile_metrics = compile_utils.CompileMetrics(metrics, weighted_metrics, names)
         self._loss_tracker = metrics_module.Mean(name="loss")
         self._compile_config = {"optimizer": optimizer, "loss": loss, "metrics": metrics,
-                                "loss_weights": loss_weights}
+                                "loss_weights": loss_weights, "weighted_metrics": weighted_metrics}
         if jit_compile not in (None, "auto", True, False):
             raise ValueError(f'jit_compile must be "auto", True or False. Received: jit_compile={jit_compile!r}')
         self.run_eagerly = bool(run_eagerly)
@@ -106,31 +115,39 @@ class Trainer:
     def _require_compiled(self, method):
         if not getattr(self, "compiled", False):
             raise RuntimeError(f"You must call `compile()` before `{method}()` on model {self.name!r}.")
-        if self._compiled_loss is None and method != "predict":
+        if self._compile_loss is None and method != "predict":
             raise ValueError(f"Model {self.name!r} was compiled without a loss; `{method}()` needs one. "
                              "Received: loss=None")
 
     @property
     def metrics(self):
-        """The metric objects ``fit`` and ``evaluate`` keep: the loss tracker, then the compiled metrics."""
+        """The metric objects ``fit`` and ``evaluate`` keep, in Keras 3's order: the loss tracker, the compiled
+        metrics (once built by the first batch), then each output's loss tracker."""
         if not getattr(self, "compiled", False):
             return []
-        return [self._loss_tracker] + list(self._compiled_metrics.metrics or [])
+        return [self._loss_tracker] + self._compile_metrics.metrics + self._loss_trackers()
 
     @property
     def metrics_names(self):
-        """``["loss", *metric names]`` (the order of ``evaluate``'s list result)."""
-        return ["loss"] + (self._compiled_metrics.names if getattr(self, "compiled", False) else [])
+        """The names of ``evaluate``'s list result, in its order: ``loss``, ``<output>_loss`` for each output
+        with a loss (several outputs), then the metrics (see ``compile_utils.ordered_names``). Keras 3 lists
+        its metric containers here instead (``["loss", "compile_metrics", ...]``)."""
+        if not getattr(self, "compiled", False):
+            return []
+        metrics = self._compile_metrics
+        trackers = [t.name for t in self._loss_trackers()]
+        names = ["loss", *trackers, *getattr(metrics, "log_names", [])]
+        return compile_utils.ordered_names(names, metrics.sub_names, trackers)
+
+    def _loss_trackers(self):
+        return self._compile_loss.trackers if self._compile_loss is not None else []
 
     # ---- steps --------------------------------------------------------------------------------
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
-        """The compiled loss of ``y_pred`` against ``y``, scaled by ``loss_weights`` (a scalar Tensor)."""
-        if isinstance(y_pred, (list, tuple)):
-            raise ValueError(f"Model {self.name!r} has {len(y_pred)} outputs, but fit, evaluate and the compiled loss "
-                             "support single-output models only (predict takes any number of outputs). "
-                             f"Received: {len(y_pred)} outputs")
-        loss = self._compiled_loss(y, y_pred, sample_weight)
-        return loss if self._loss_weight == 1.0 else loss * self._loss_weight
+        """The compiled loss of ``y_pred`` against ``y``: each output's loss times its ``loss_weights``
+        entry, summed (a scalar Tensor). ``y``, ``y_pred`` and ``sample_weight`` hold one entry per output (a
+        list) for a model with several outputs."""
+        return self._compile_loss(y, y_pred, sample_weight)
 
     def train_step(self, x, y, sample_weight=None):
         """One optimizer update on one batch; returns the loss and predictions."""
@@ -144,7 +161,7 @@ class Trainer:
 
     def _train_batch(self, step, x, y, sample_weight):
         """One training step on NumPy batches, by ``step`` (``_compiled_train_step()``, None: eager);
-        ``(loss, y_pred)``."""
+        ``(loss, y_pred, each output's unweighted loss)``."""
         if step and self._compiled_step is step:
             try:
                 return step(x, y, sample_weight)
@@ -153,10 +170,16 @@ class Trainer:
                     self._stop_compiling(exc, stacklevel=4)
                 # Eagerly first: a model the eager step refuses too (a bad target shape, ...) raises its
                 # own error, with no warning about compiling in front of it.
-                result = self.train_step(_tensor(x), _tensor(y), _tensor(sample_weight))
+                result = self._eager_step(self.train_step, x, y, sample_weight)
                 self._stop_compiling(exc, stacklevel=4)
                 return result
-        return self.train_step(_tensor(x), _tensor(y), _tensor(sample_weight))
+        return self._eager_step(self.train_step, x, y, sample_weight)
+
+    def _eager_step(self, step, x, y, sample_weight):
+        """``step`` (train_step or test_step) on Tensors; ``(loss, y_pred, each output's loss as a float)``."""
+        self._compile_loss.last_values = []  # a compute_loss that skips the compiled loss leaves it empty
+        loss, y_pred = step(_tensor(x), _tensor(y), _tensor(sample_weight))
+        return loss, y_pred, [float(v) for v in self._compile_loss.last_values]
 
     def _compiled_train_step(self):
         """The compiled step (built on first use), or None when the step runs eagerly. Called when training
@@ -195,22 +218,28 @@ class Trainer:
             y_pred = self(x, training=False)
             return self.compute_loss(x, y, y_pred, sample_weight), y_pred
 
-    def _update_metrics(self, loss, x, y, y_pred, sample_weight):
+    def _update_metrics(self, loss, output_losses, x, y, y_pred, sample_weight):
         with no_grad():
-            size = (x[0] if isinstance(x, list) else x).shape[0]
+            size = float((x[0] if isinstance(x, list) else x).shape[0])
             # the epoch's loss is the mean over samples, so each batch counts by its size (as Keras)
-            self._loss_tracker.update_state(float(loss), sample_weight=float(size))
-            self._compiled_metrics.update_state(y, y_pred, sample_weight)
+            self._loss_tracker.update_state(float(loss), sample_weight=size)
+            trackers = self._loss_trackers()
+            if len(output_losses) == len(trackers):
+                for tracker, value in zip(trackers, output_losses):
+                    tracker.update_state(value, sample_weight=size)
+            self._compile_metrics.update_state(y, y_pred, sample_weight)
         return self._logs()
 
     def _logs(self):
         # Keras sorts the logs by name: accuracy, loss, ...
-        logs = {"loss": float(self._loss_tracker.result()), **self._compiled_metrics.result()}
+        logs = {"loss": float(self._loss_tracker.result()), **self._compile_metrics.result()}
+        logs.update((tracker.name, float(tracker.result())) for tracker in self._loss_trackers())
         return dict(sorted(logs.items()))
 
     def _reset_metrics(self):
-        self._loss_tracker.reset_state()
-        self._compiled_metrics.reset_state()
+        for metric in [self._loss_tracker, *self._loss_trackers()]:
+            metric.reset_state()
+        self._compile_metrics.reset_state()
 
     def _check_batch(self, x, y, method):
         if y is None:
@@ -266,10 +295,13 @@ class Trainer:
             raise ValueError(f"epochs must be a non-negative integer. Received: epochs={epochs!r}")
         epochs = int(epochs)
         if data_adapter.is_array_data(x):
-            x, y, sample_weight = (data_adapter.to_numpy(v) for v in (x, y, sample_weight))
+            x, y, sample_weight = data_adapter.adapt(self, x, y, sample_weight)
             if y is None:
                 raise ValueError("fit() needs targets y with array inputs x. Received: y=None")
             data_adapter.check_lengths(x, y, sample_weight)
+            if class_weight is not None and isinstance(y, list):
+                raise ValueError("class_weight is for models with one output; with several, pass sample_weight "
+                                 f"per output. Received: class_weight and y for {len(y)} outputs")
             if class_weight is not None:
                 weights = data_adapter.class_weights_to_sample_weights(y, class_weight)
                 sample_weight = weights if sample_weight is None else sample_weight * weights
@@ -297,11 +329,12 @@ class Trainer:
                 cbs.on_epoch_begin(epoch)
                 for step, (xb, yb, swb) in enumerate(batches):
                     cbs.on_train_batch_begin(step)
+                    xb, yb, swb = data_adapter.standardize(self, xb, yb, swb)
                     self._check_batch(xb, yb, "fit")
                     xb, skip = host.preprocess(self, xb)
                     with host.skipping(skip):
-                        loss, y_pred = self._train_batch(step_function, xb, yb, swb)
-                    logs = self._update_metrics(loss, xb, yb, y_pred, swb)
+                        loss, y_pred, output_losses = self._train_batch(step_function, xb, yb, swb)
+                    logs = self._update_metrics(loss, output_losses, xb, yb, y_pred, swb)
                     cbs.on_train_batch_end(step, logs)
                     if self.stop_training:
                         break
@@ -341,6 +374,7 @@ class Trainer:
         """
         self._require_compiled("evaluate")
         verbose = _verbosity(verbose)
+        x, y, sample_weight = data_adapter.adapt(self, x, y, sample_weight)
         batches = data_adapter.make_batches(x, y, sample_weight, batch_size, False, steps)
         cbs = callbacks_module.CallbackList(callbacks, model=self, steps=batches.steps, verbose=verbose)
         progbar = Progbar(batches.steps, verbose=verbose) if verbose else None
@@ -349,12 +383,12 @@ class Trainer:
         logs = {}
         for step, (xb, yb, swb) in enumerate(batches):
             cbs.on_test_batch_begin(step)
+            xb, yb, swb = data_adapter.standardize(self, xb, yb, swb)
             self._check_batch(xb, yb, "evaluate")
             xb, skip = host.preprocess(self, xb)
-            xb, yb, swb = _tensor(xb), _tensor(yb), _tensor(swb)
             with host.skipping(skip):
-                loss, y_pred = self.test_step(xb, yb, swb)
-            logs = self._update_metrics(loss, xb, yb, y_pred, swb)
+                loss, y_pred, output_losses = self._eager_step(self.test_step, xb, yb, swb)
+            logs = self._update_metrics(loss, output_losses, xb, yb, y_pred, swb)
             cbs.on_test_batch_end(step, logs)
             if progbar:
                 progbar.update(step + 1, logs)
@@ -370,8 +404,10 @@ class Trainer:
         return [logs[name] for name in self.metrics_names]
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Model outputs for ``x`` (inference mode, batched) as a NumPy array (a list for several outputs)."""
+        """Model outputs for ``x`` (inference mode, batched) as a NumPy array (a list for several outputs, a
+        dict for a functional model whose outputs were given as a dict)."""
         verbose = _verbosity(verbose)
+        x = data_adapter.adapt(self, x)[0]
         batches = data_adapter.make_batches(x, None, None, batch_size, False, steps)
         if isinstance(batches, data_adapter.ArrayBatches):
             self._check_input_shape(batches.x)
@@ -382,10 +418,10 @@ class Trainer:
         with no_grad():
             for step, (xb, _, _) in enumerate(batches):
                 cbs.on_predict_batch_begin(step)
-                xb, skip = host.preprocess(self, xb)
+                xb, skip = host.preprocess(self, data_adapter.standardize(self, xb)[0])
                 with host.skipping(skip):
                     out = self(_tensor(xb), training=False)
-                outputs.append([o.numpy() for o in out] if isinstance(out, (list, tuple)) else out.numpy())
+                outputs.append(_numpy(out))
                 cbs.on_predict_batch_end(step, {"outputs": outputs[-1]})
                 if progbar:
                     progbar.update(step + 1)
@@ -394,6 +430,8 @@ class Trainer:
         cbs.on_predict_end()
         if not outputs:
             raise ValueError(f"predict() got no data for model {self.name!r}. Received: an empty dataset")
+        if isinstance(outputs[0], dict):  # a functional model's dict of outputs (Keras returns a dict too)
+            return {key: np.concatenate([batch[key] for batch in outputs]) for key in outputs[0]}
         if isinstance(outputs[0], list):
             return [np.concatenate(parts) for parts in zip(*outputs)]
         return np.concatenate(outputs)
@@ -401,23 +439,23 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """One training step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
-        xb, yb, swb = (data_adapter.to_numpy(v) for v in (x, y, sample_weight))
+        xb, yb, swb = data_adapter.adapt(self, x, y, sample_weight)
         self._check_batch(xb, yb, "train_on_batch")
         self._reset_metrics()
         xb, skip = host.preprocess(self, xb)
         try:
             with host.skipping(skip):
-                loss, y_pred = self._train_batch(self._compiled_train_step(), xb, yb, swb)
+                loss, y_pred, output_losses = self._train_batch(self._compiled_train_step(), xb, yb, swb)
         finally:
             self._end_of_training()
-        logs = self._update_metrics(loss, xb, yb, y_pred, swb)
+        logs = self._update_metrics(loss, output_losses, xb, yb, y_pred, swb)
         return logs if return_dict else (logs["loss"] if len(logs) == 1 else [logs[n] for n in self.metrics_names])
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) on one batch, in inference mode."""
-        return self.evaluate(x, y, batch_size=data_adapter.num_samples(data_adapter.to_numpy(x)), verbose=0,
+        return self.evaluate(x, y, batch_size=data_adapter.num_samples(data_adapter.adapt(self, x)[0]), verbose=0,
                              sample_weight=sample_weight, return_dict=return_dict)
 
     def predict_on_batch(self, x):
         """Outputs for one batch as NumPy."""
-        return self.predict(x, batch_size=data_adapter.num_samples(data_adapter.to_numpy(x)), verbose=0)
+        return self.predict(x, batch_size=data_adapter.num_samples(data_adapter.adapt(self, x)[0]), verbose=0)

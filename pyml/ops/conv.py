@@ -34,6 +34,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from pyml import dtypes, threads
 from pyml.errors import OpError
+from pyml.ops import depthwise_numpy
 from pyml.ops.elementwise import cast, convert_to_tensor
 from pyml.ops.movement import reshape, transpose
 from pyml.ops.registry import Spec, bind, primitive
@@ -251,8 +252,22 @@ def _each_chunk(chunks, make_scratch, work):
     threads.run_all([lambda slot, lo=lo, hi=hi: work(lo, hi, scratch[slot]) for lo, hi in chunks], len(scratch))
 
 
+def _contiguous_into(kernel, out, *arrays, xp, **attrs):
+    """``kernel(out, *arrays, ...)``, through a contiguous scratch array when ``out`` is not contiguous."""
+    if out.flags.c_contiguous:
+        kernel(out, *arrays, xp=xp, **attrs)
+    else:
+        scratch = xp.empty(out.shape, out.dtype)
+        kernel(scratch, *arrays, xp=xp, **attrs)
+        out[...] = scratch
+
+
 def conv_into(out, x, w, *, strides, padding, dilation, groups, xp=np):
     """``out[...] = conv(x, w)`` (the ``conv`` primitive's forward, writing into ``out``)."""
+    if depthwise_numpy.is_depthwise(x.shape[-1], groups):
+        _contiguous_into(depthwise_numpy.depthwise_into, out, x, w, strides=strides, padding=padding,
+                         dilation=dilation, xp=xp)
+        return
     if groups != 1:
         out[...] = _grouped_conv(xp, x, w, strides=strides, padding=padding, dilation=dilation, groups=groups)
         return
@@ -273,6 +288,10 @@ def conv_into(out, x, w, *, strides, padding, dilation, groups, xp=np):
 
 def conv_filter_grad_into(out, x, y, *, strides, padding, dilation, groups, kernel_shape, xp=np):
     """``out[...] = conv_filter_grad(x, y)``: the columns of each chunk times its ``y``, summed over chunks."""
+    if depthwise_numpy.is_depthwise(x.shape[-1], groups):
+        depthwise_numpy.depthwise_filter_grad_into(out, x, y, strides=strides, padding=padding, dilation=dilation,
+                                                   kernel_shape=kernel_shape, xp=xp)
+        return
     if groups != 1:
         out[...] = _grouped_filter_grad(xp, x, y, strides=strides, padding=padding, dilation=dilation, groups=groups,
                                         kernel_shape=kernel_shape)
@@ -309,6 +328,10 @@ def conv_filter_grad_into(out, x, y, *, strides, padding, dilation, groups, kern
 def conv_transpose_into(out, y, w, *, strides, padding, dilation, groups, spatial_shape, xp=np):
     """``out[...] = conv_transpose(y, w)``: per chunk, ``y @ kernelᵀ`` gives the columns, which col2im adds
     back into the (padded) input."""
+    if depthwise_numpy.is_depthwise(out.shape[-1], groups):
+        depthwise_numpy.depthwise_transpose_into(out, y, w, strides=strides, padding=padding, dilation=dilation,
+                                                 spatial_shape=spatial_shape, xp=xp)
+        return
     if groups != 1:
         out[...] = _grouped_conv_transpose(xp, y, w, strides=strides, padding=padding, dilation=dilation,
                                            groups=groups, spatial_shape=spatial_shape)

@@ -30,7 +30,10 @@ function makeHarness(runtime) {
     try {
       model = await runtime.loadModel(url, { backend });
       const outputs = [];
-      for (const inputs of series) outputs.push((await model.run(inputs.map(decode))).map(encode));
+      // A list runs by position; an object {name: value} runs by name and gives an object back.
+      const each = (values, f) => (Array.isArray(values) ? values.map(f)
+        : Object.fromEntries(Object.entries(values).map(([k, v]) => [k, f(v)])));
+      for (const inputs of series) outputs.push(each(await model.run(each(inputs, decode)), encode));
       return { outputs, info: model.info };
     } catch (err) {
       return { error: message(err) };

@@ -153,12 +153,16 @@ class Harness:
         return outputs, info
 
     def run_series(self, url, backend, series):
-        """Load ``url`` once and run each list of inputs in ``series``; returns (list of output lists, info)."""
+        """Load ``url`` once and run each list of inputs in ``series``; returns (list of output lists, info). Inputs
+        given as a dict ``{name: array}`` run by name (``model.run({...})``) and give a dict of outputs back."""
+        def each(values, f):
+            return {k: f(v) for k, v in values.items()} if isinstance(values, dict) else [f(v) for v in values]
+
         result = self.page.evaluate("([url, backend, series]) => harness.runSeries(url, backend, series)",
-                                    [url, backend, [[encode(x) for x in inputs] for inputs in series]])
+                                    [url, backend, [each(inputs, encode) for inputs in series]])
         if "error" in result:
             raise BrowserError(f"{backend} run of {url} failed in the page: {result['error']}")
-        return [[decode(v) for v in outs] for outs in result["outputs"]], result["info"]
+        return [each(outs, decode) for outs in result["outputs"]], result["info"]
 
     def run_many(self, jobs):
         """``jobs``: [{url, backends, inputs}] run in one evaluate; returns per job {backend: arrays | error str}."""

@@ -82,6 +82,16 @@ def _packed(*values, version=3):
     return change
 
 
+def _named(inputs=("image",), outputs=("probs", "score"), version=4):
+    """The movement bundle's input and outputs named apart from their graph values (format 4, webexport.names)."""
+    def change(m):
+        m["format_version"] = version
+        for key, names in (("inputs", inputs), ("outputs", outputs)):
+            for signature, name in zip(m[key], names):
+                signature["name"] = name
+    return change
+
+
 REFUSED = [
     ("missing-steps", lambda m: m.pop("steps"), "steps"),
     ("missing-graph", lambda m: m.pop("graph"), "graph"),
@@ -177,6 +187,14 @@ REFUSED = [
     ("cpu-value-weight-undefined", _set(["cpu", "values", "v2"], {"weight": "ghost"}), "cpu.values.v2"),
     ("cpu-slot-too-small", lambda m: m["cpu"]["buffers"][m["cpu"]["values"]["v2"]["buffer"]].update(bytes_fixed=8),
      "cpu.values.v2"),
+    ("name-apart-before-format-4", _named(version=3), "inputs[0].name"),
+    ("name-with-a-space", _named(inputs=["the image"]), "inputs[0].name"),
+    ("name-that-quotes", _named(outputs=["probs", 'p"];alert(1)//']), "outputs[1].name"),
+    ("name-proto", _named(inputs=["__proto__"]), "inputs[0].name"),
+    ("name-not-a-string", _named(inputs=[7]), "inputs[0].name"),
+    ("name-undefined-string", _named(inputs=["undefined"], outputs=[None, "score"]), "outputs[0].name"),
+    ("name-too-long", _named(inputs=["x" * 129]), "inputs[0].name"),
+    ("output-names-repeated", _named(outputs=["probs", "probs"]), "outputs[1].name"),
 ]
 # The same for the dense bundle's matmul step: its epilogue fields and register program.
 REFUSED_DENSE = [
@@ -201,6 +219,9 @@ ACCEPTED = [
     ("with-a-variant", _variant()),
     ("with-a-pad", _set(["inputs", 0, "pad"], {"axis": 1, "value": -1.5})),
     ("with-a-pad-on-int32", _pad_on_int32(-(2 ** 31))),
+    ("format-4-named", _named()),
+    ("format-4-packed", lambda m: (_packed()(m), _named()(m))),
+    ("format-4-input-named-like-an-output", _named(inputs=["probs"])),
 ]
 
 

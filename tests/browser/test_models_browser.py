@@ -4,7 +4,8 @@ Conv2DTranspose, Conv3D, Dropout, Embedding(mask_zero) with masked pooling, caus
 attention_mask input, a small transformer, and recurrent models: SimpleRNN, stacked LSTMs with go_backwards, GRU
 with reset_after true and false, an LSTM's return_sequences/return_state, LSTM and GRU under an explicit mask,
 Bidirectional LSTM and GRU (concat, ave), a masked Bidirectional SimpleRNN (sum) and Embedding(mask_zero) →
-Bidirectional LSTM) is trained briefly in
+Bidirectional LSTM; and issue #8's layers: SeparableConv1D/2D, grouped Conv1D/2D/3D, PReLU, Group/RMS/Unit
+normalization, Permute, RepeatVector, Dot, Identity and the training-only noise layers) is trained briefly in
 Python, exported with a dynamic batch, and run in one page session on the WebGPU, WebAssembly and
 plain-JavaScript backends, as a web page runs it.
 

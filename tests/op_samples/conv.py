@@ -1,8 +1,9 @@
 """Samples for the convolution and pooling primitives, with loop-based numpy references written
 independently of pyml's im2col forwards (each output element summed from its window).
 
-Covers 1-D/2-D/3-D, strides 2, valid/same/explicit (asymmetric) padding, dilation 2, groups 2, depthwise,
-conv_transpose with a conv input larger than the windows reach, pools with same/valid and strides != window.
+Covers 1-D/2-D/3-D, strides 2, valid/same/explicit (asymmetric) padding, dilation 2, groups 2, depthwise (every rank,
+one or several output channels per input channel), conv_transpose with a conv input larger than the windows reach,
+pools with same/valid and strides != window.
 Max-pool inputs hold distinct values, so no window has a tie within finite-difference reach.
 """
 import numpy as np
@@ -171,6 +172,12 @@ SAMPLES = [
     *_conv((1, 8, 7, 2), (2, 3, 2, 2), (1, 1), ((1, 0), (2, 1)), dilation=(2, 2), note="2d-explicit-dilation2"),
     *_conv((2, 5, 5, 4), (3, 3, 2, 6), (1, 1), ((1, 1), (1, 1)), groups=2, note="2d-groups2"),
     *_conv((1, 6, 6, 3), (3, 3, 1, 6), (1, 2), ((1, 1), (0, 1)), groups=3, note="2d-depthwise"),
+    # depthwise, one output channel per group or several (pyml/ops/depthwise_numpy.py), every rank
+    *_conv((2, 9, 4), (3, 1, 4), (1,), ((4, 0),), dilation=(2,), groups=4, note="1d-depthwise-causal-dilation2"),
+    *_conv((2, 7, 6, 5), (3, 3, 1, 5), (2, 2), ((1, 1), (0, 1)), groups=5, note="2d-depthwise-same-stride2"),
+    *_conv((1, 7, 7, 2), (2, 3, 1, 6), (1, 1), ((1, 2), (2, 0)), dilation=(2, 1), groups=2,
+           note="2d-depthwise-multiplier3-dilation2"),
+    *_conv((1, 4, 3, 4, 3), (2, 2, 2, 1, 3), (1, 1, 2), ((0, 1), (1, 0), (0, 0)), groups=3, note="3d-depthwise"),
     *_conv((1, 8, 6, 2), (3, 2, 2, 3), (3, 2), ((0, 0), (0, 0)), note="2d-stride3-uncovered-rows"),
     *_conv((1, 4, 5, 4, 2), (2, 3, 2, 2, 3), (1, 2, 1), ((0, 1), (1, 1), (0, 0)), note="3d"),
     *_pools((2, 8, 3), (2,), (2,), ((0, 0),), note="1d-valid"),

@@ -22,6 +22,7 @@ MODULES = [
     "pyml.utils.dataset_split", "pyml.utils.plotting", "pyml.utils.model_plot",
     "pyml.datasets", "pyml.datasets.digits", "pyml.datasets.iris", "pyml.datasets.breast_cancer",
     "pyml.datasets.sample_images", "pyml.datasets.synthetic",
+    "pyml.models.compile_utils", "pyml.models.data_adapter",
 ]
 
 

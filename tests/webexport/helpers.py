@@ -42,7 +42,7 @@ def export_and_run(graph, feeds, folder, batch=None, **export_args):
     export(graph, folder, **export_args)
     bundle = load_bundle(folder)
     out = run_bundle(bundle, feeds, batch=batch)
-    return [out[name] for name in bundle.graph.outputs], bundle
+    return list(out.values()), bundle  # keyed by the output names, in order
 
 
 def assert_matches(actual, expected, what=""):

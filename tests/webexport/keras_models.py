@@ -474,10 +474,100 @@ def embedding_bidirectional():
                   "softmax")
 
 
+# ---- Keras breadth (issue #8): layers that export as compositions of existing kernels ---------------------
+def separable_grouped():
+    """SeparableConv2D (depth_multiplier 2) → SpatialDropout2D → Conv2D strides 2 with groups=3 → PReLU shared over
+    space → GroupNormalization(4) → Flatten → Dense softmax, on digits as 3-channel images."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(8, 8, 3)),
+        layers.SeparableConv2D(12, 3, depth_multiplier=2, padding="same", activation="relu"),
+        layers.SpatialDropout2D(0.2),
+        layers.Conv2D(12, 3, strides=2, groups=3),
+        layers.PReLU(alpha_initializer=pyml.initializers.Constant(0.2), shared_axes=[1, 2]),
+        layers.GroupNormalization(4),
+        layers.Flatten(),
+        layers.Dense(10, activation="softmax"),
+    ])
+
+    def three_channels(x):
+        return np.stack([x, x * x, 1.0 - x], axis=-1).reshape(-1, 8, 8, 3)
+
+    return Recipe(model, _digit_split(three_channels), "sparse_categorical_crossentropy", "softmax")
+
+
+def sequence_extras():
+    """SeparableConv1D same → Conv1D groups=4 → GaussianNoise → SpatialDropout1D → Permute((2, 1)) → Dense on each
+    channel's sequence → Flatten → RMSNormalization → Dense sigmoid, on a (16, 4) sequence."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(16, 4)),
+        layers.SeparableConv1D(8, 3, padding="same", depth_multiplier=2, activation="relu"),
+        layers.Conv1D(8, 3, groups=4, activation="relu"),
+        layers.GaussianNoise(0.1),
+        layers.SpatialDropout1D(0.1),
+        layers.Permute((2, 1)),
+        layers.Dense(3),
+        layers.Flatten(),
+        layers.RMSNormalization(),
+        layers.Dense(1, activation="sigmoid"),
+    ])
+
+    def label(x):
+        return (x[:, :, 0].mean(axis=1) > x[:, :, 1].mean(axis=1)).astype(np.float32)[:, None]
+
+    return Recipe(model, _synthetic((16, 4), label, seed=17), "binary_crossentropy", "sigmoid")
+
+
+def dense_extras():
+    """Dense selu → AlphaDropout → GaussianDropout → PReLU → UnitNormalization → Identity → Dense softmax."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(64,)),
+        layers.Dense(32, activation="selu"),
+        layers.AlphaDropout(0.1),
+        layers.GaussianDropout(0.2),
+        layers.PReLU(alpha_initializer=pyml.initializers.Constant(0.1)),
+        layers.UnitNormalization(),
+        layers.Identity(),
+        layers.Dense(10, activation="softmax"),
+    ])
+    return Recipe(model, _digit_split(), "sparse_categorical_crossentropy", "softmax")
+
+
+def dot_products():
+    """Functional: RepeatVector of a Dense code against a Dense-made sequence, Dot(axes=(2, 2), normalize=True)
+    (a batched matmul of cosines), and Dot(axes=1) of two vectors; concatenated → Dense softmax."""
+    inputs = pyml.Input(shape=(64,))
+    code = layers.RepeatVector(4)(layers.Dense(6, activation="tanh")(inputs))
+    keys = layers.Reshape((5, 6))(layers.Dense(30)(inputs))
+    cosines = layers.Flatten()(layers.Dot(axes=(2, 2), normalize=True)([code, keys]))
+    similarity = layers.Dot(axes=1)([layers.Dense(8)(inputs), layers.Dense(8)(inputs)])
+    merged = layers.Concatenate()([cosines, similarity])
+    model = pyml.Model(inputs, layers.Dense(10, activation="softmax")(merged))
+    return Recipe(model, _digit_split(), "sparse_categorical_crossentropy", "softmax", epochs=4)
+
+
+def grouped_conv3d():
+    """Conv3D groups=2 (4x4x4 volumes, 2 channels) → SpatialDropout3D → GroupNormalization(2) → GlobalAveragePooling3D
+    → Dense."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(4, 4, 4, 2)),
+        layers.Conv3D(4, 2, groups=2, activation="relu"),
+        layers.SpatialDropout3D(0.1),
+        layers.GroupNormalization(2, epsilon=0.1),
+        layers.GlobalAveragePooling3D(),
+        layers.Dense(1),
+    ])
+
+    def label(x):
+        return (x[:, :2, ..., 0].mean(axis=(1, 2, 3)) - x[:, 2:, ..., 1].mean(axis=(1, 2, 3)))[:, None]
+
+    return Recipe(model, _synthetic((4, 4, 4, 2), label, seed=18), "mse", "regression")
+
+
 MODELS = {f.__name__: f for f in (cnn, depthwise, normalization, causal_conv1d, embedding, branches, upsampling,
                                    conv3d, dropout, masked_pooling, attention, luong_attention, transformer, simple_rnn,
                                    stacked_lstm, time_distributed, custom_cell, gru, lstm_states, masked_rnns, bidirectional,
-                                   masked_bidirectional, embedding_bidirectional)}
+                                   masked_bidirectional, embedding_bidirectional, separable_grouped, sequence_extras,
+                                   dense_extras, dot_products, grouped_conv3d)}
 
 
 @functools.lru_cache(maxsize=None)

@@ -127,6 +127,44 @@ def test_implicit_gemm_matches_eager(x_shape, w_shape, attrs, batch):
     assert_matches(out["out"], expected, f"conv {x.shape} * {w.shape} {attrs}")
 
 
+# Grouped convs as one implicit GEMM per group in one dispatch: per-group input channels a multiple of 4 (vec4) or
+# not, output channels per group off the column blocks, every rank; bias + relu fused (the epilogue's column is the
+# conv's output channel). Groups with fewer than GEMM_MIN_GROUP_CHANNELS input or output channels stay direct.
+GROUPED_CASES = [
+    ((2, 7, 7, 16), (3, 3, 8, 70), dict(strides=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=2)),
+    ((1, 9, 8, 27), (2, 3, 9, 24), dict(strides=(2, 1), padding=((0, 1), (1, 1)), dilation=(1, 1), groups=3)),
+    ((3, 10, 32), (3, 8, 32), dict(strides=(1,), padding=((2, 0),), dilation=(1,), groups=4)),
+    ((1, 4, 4, 3, 16), (2, 2, 2, 8, 16), dict(strides=(1, 1, 1), padding=((1, 0), (0, 0), (1, 1)), dilation=(1, 1, 1),
+                                              groups=2)),
+    ((2, 6, 6, 64), (1, 1, 16, 64), dict(strides=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=4)),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, attrs", GROUPED_CASES, ids=lambda c: str(c))
+@pytest.mark.parametrize("batch", [1, 3])
+def test_grouped_implicit_gemm_matches_eager(x_shape, w_shape, attrs, batch):
+    x, w = normal(batch, *x_shape[1:]), normal(*w_shape)
+    graph = _fused_graph("conv", x, w, attrs)
+    kernels, out = lower_and_run_graph(graph, [x], batch=batch, epilogue=["v2", "v3"])
+    (kernel,) = kernels
+    assert "let cg" in kernel.wgsl and kernel.nodes == ["v1", "v2", "v3"]
+    assert ("vec4" in kernel.wgsl) == (w_shape[-2] % 4 == 0)
+    raw = bind("conv", pyml.Tensor(x), pyml.Tensor(w), **attrs).numpy()
+    assert_matches(out["v3"], np.maximum(raw + graph.constants["b"], 0), f"grouped conv {x.shape} * {w.shape} {attrs}")
+
+
+@pytest.mark.parametrize("cin_g, cout_g", [(7, 8), (8, 7), (1, 4)])
+def test_narrow_groups_stay_direct(cin_g, cout_g):
+    from webexport.kernels.conv import GEMM_MIN_GROUP_CHANNELS
+
+    assert min(cin_g, cout_g) < GEMM_MIN_GROUP_CHANNELS
+    attrs = dict(strides=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=4)
+    x, w = normal(2, 5, 5, 4 * cin_g), normal(3, 3, cin_g, 4 * cout_g)
+    kernels, out = lower_and_run_graph(_fused_graph("conv", x, w, attrs), [x], batch=2)
+    assert "let grp" in kernels[0].wgsl and "let cg" not in kernels[0].wgsl
+    assert_matches(out["v1"], bind("conv", pyml.Tensor(x), pyml.Tensor(w), **attrs).numpy(), "direct grouped conv")
+
+
 # Winograd F(2x2, 3x3): output sizes odd and even (a tile half outside), padding valid, same and asymmetric,
 # input channels a multiple of 4 (the GEMM reads vec4) or not, output channels off the column blocks.
 WINOGRAD_CASES = [

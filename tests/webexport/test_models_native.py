@@ -32,7 +32,7 @@ def bundles(tmp_path_factory):
 
 def run(bundle, case, batch):
     out = run_bundle(bundle, [x[:batch] for x in case.x])
-    (name,) = bundle.graph.outputs
+    (name,) = [s["name"] for s in bundle.manifest["outputs"]]
     return out[name]
 
 
@@ -131,8 +131,7 @@ def test_a_batch_past_65535_workgroups_folds_its_dispatch(bundles):
     assert -(-first["threads"][0] * batch // workgroup) > 65535, first
     x, _ = digits()
     x = np.resize(x, (batch, 64)).reshape(batch, 8, 8, 1)
-    (name,) = bundle.graph.outputs
-    actual = run_bundle(bundle, x)[name]
+    (actual,) = run_bundle(bundle, x).values()
     expected = np.asarray(case.model.predict(x, verbose=0))
     np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(actual.argmax(axis=1), expected.argmax(axis=1))
@@ -142,7 +141,7 @@ def test_a_batch_past_65535_workgroups_folds_its_dispatch(bundles):
 def test_a_sequence_of_another_length_is_refused_naming_the_input_and_both_lengths(bundles, steps):
     """Export fixes the number of time steps: run_bundle refuses another length as the JS loader does."""
     bundle = bundles("bidirectional")
-    (name,) = bundle.graph.inputs
+    (name,) = [s["name"] for s in bundle.manifest["inputs"]]
     with pytest.raises(ValueError, match=rf"input '{name}': a sequence of {steps} steps, but the model was exported "
                                          rf"for sequences of 20 steps .*{'cut' if steps > 20 else 'pad'} the sequence"):
         run_bundle(bundle, np.zeros((2, steps, 3), np.float32))
@@ -153,8 +152,8 @@ SEQUENCE_LAYERS = {"SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional", "TimeDist
                    "LayerNormalization"}
 
 
-def test_every_sequence_layer_has_a_parity_model():
-    """Issue #7: no sequence layer escapes the native and browser parity tables (MODELS drives both)."""
+def _layer_classes_in_models():
+    """The class names of every layer (nested ones included) of the ``MODELS`` table."""
     used = set()
 
     def collect(layer):
@@ -167,4 +166,39 @@ def test_every_sequence_layer_has_a_parity_model():
     for build in MODELS.values():
         for layer in build().model.layers:
             collect(layer)
-    assert SEQUENCE_LAYERS - used == set()
+    return used
+
+
+def test_every_sequence_layer_has_a_parity_model():
+    """Issue #7: no sequence layer escapes the native and browser parity tables (MODELS drives both)."""
+    assert SEQUENCE_LAYERS - _layer_classes_in_models() == set()
+
+
+BREADTH_LAYERS = {"SeparableConv1D", "SeparableConv2D", "Permute", "RepeatVector", "Identity", "SpatialDropout1D",
+                  "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+                  "UnitNormalization", "GroupNormalization", "RMSNormalization", "Dot", "PReLU"}
+
+
+def test_every_keras_breadth_layer_has_a_parity_model():
+    """Issue #8: each new layer runs in the native and browser parity tables."""
+    assert BREADTH_LAYERS - _layer_classes_in_models() == set()
+
+
+def test_noise_layers_vanish_from_the_export(bundles):
+    """dense_extras from its weights in NumPy: AlphaDropout and GaussianDropout are identities, PReLU and
+    UnitNormalization their formulas; the bundle holds the Dense and PReLU weights and nothing else."""
+    case = trained("dense_extras")
+    dense, alpha_dropout, gaussian_dropout, prelu, _, _, dense_2 = case.model.layers
+    h = _dense(dense, case.x[0].astype(np.float64))
+    h = 1.0507009873554805 * np.where(h > 0, h, 1.6732632423543772 * np.expm1(np.minimum(h, 0)))  # selu
+    (alpha,) = _weights(prelu, "alpha")
+    h = np.where(h >= 0, h, alpha * h)
+    h = h / np.maximum(np.linalg.norm(h, axis=-1, keepdims=True), 1e-12)
+    expected = _softmax(_dense(dense_2, h))
+    np.testing.assert_allclose(run(bundles("dense_extras"), case, NUM_TEST), expected, rtol=REFERENCE_RTOL, atol=1e-6)
+    x = h.astype(np.float32)
+    for layer in (alpha_dropout, gaussian_dropout):  # live while training
+        assert not np.allclose(layer(x, training=True).numpy(), x, atol=1e-6)
+    labels = {e["label"] for e in bundles("dense_extras").manifest["weights"]["entries"] if e["shape"] != []}
+    assert labels == {f"{dense.name}/kernel", f"{dense.name}/bias", f"{prelu.name}/alpha", f"{dense_2.name}/kernel",
+                      f"{dense_2.name}/bias"}

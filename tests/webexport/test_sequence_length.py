@@ -81,7 +81,7 @@ def test_masking_marks_its_mask_value_on_float_sequences(tmp_path):
     bundle = exported(model, tmp_path / "b", sequence_length=12)
     assert bundle.manifest["inputs"][0]["pad"] == {"axis": 1, "value": -1.0}
     x = np.random.default_rng(0).standard_normal((2, 5, 4)).astype(np.float32)
-    got = run_bundle(bundle, x)[bundle.graph.outputs[0]]
+    got = run_bundle(bundle, x)[bundle.manifest["outputs"][0]["name"]]
     np.testing.assert_allclose(got, np.asarray(model(x, training=False)), rtol=RTOL, atol=ATOL)
 
 
@@ -93,7 +93,7 @@ def test_run_bundle_pads_a_shorter_sequence_and_matches_the_model_on_it(tmp_path
     rng = np.random.default_rng(batch)
     for steps in (1, 7, STEPS):
         ids = rng.integers(1, VOCABULARY, (batch, steps)).astype(np.int32)
-        got = run_bundle(bundle, ids)[bundle.graph.outputs[0]]
+        got = run_bundle(bundle, ids)[bundle.manifest["outputs"][0]["name"]]
         np.testing.assert_allclose(got, np.asarray(model(ids, training=False)), rtol=RTOL, atol=ATOL,
                                    err_msg=f"{steps} steps at batch {batch}")
 

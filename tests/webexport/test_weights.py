@@ -194,6 +194,8 @@ def test_kernels_unpacking_stored_weights_match_the_interpreter_on_them(packed, 
     bundle = load_bundle(folder)
     sources = "".join(k["wgsl"] for k in bundle.manifest["kernels"])
     assert all(text in sources for text in weight_models.PROGRAMS[name]), weight_models.PROGRAMS[name]
+    grouped = [k["wgsl"] for k in bundle.manifest["kernels"] if "let cg" in k["wgsl"]]
+    assert all("in1_unpack(" in wgsl for wgsl in grouped), "the grouped conv reads its weight a word at a time"
     assert any("variants" in s for s in bundle.manifest["steps"]) == (name != "tiles")  # batch 7: tiled variants
     lossy = {e["name"] for e in bundle.manifest["weights"]["entries"] if e["storage"] == tier}
     uploaded_packed = {v["weight"] for v in bundle.manifest["values"].values() if v.get("packed")}

@@ -6,8 +6,9 @@ packed.wgsl.j2), shared by the native (tests/webexport/test_weights.py) and brow
   buffer's length); GEMV at batch 1, the register-tiled variant from ``linalg.TILED_MIN_BATCH`` rows; 64 columns
   are read a word at a time (4 adjacent columns per invocation for int8), 40 per element for int8.
 - ``convnet`` on 6×6×8 images: a 3×3 conv 8→128 (Winograd), a 3×3 depthwise conv (direct), a 2×2 stride-2 conv
-  128→64 (implicit GEMM, vec4 loads, whole words of the weight), a 1×1 conv 64→20 (implicit GEMM, element by
-  element), Dense 180→32 (vec4 GEMV / tiled), plus Dense 4608→32 from the depthwise output (split-K), added.
+  128→64 (implicit GEMM, vec4 loads, whole words of the weight), a 3×3 conv 64→128 in 2 groups (the grouped
+  implicit GEMM, whole words), a 1×1 conv 128→20 (implicit GEMM, element by element), Dense 180→32 (vec4 GEMV /
+  tiled), plus Dense 4608→32 from the depthwise output (split-K), added.
 - ``shared``: one weight read by a matmul and by an elementwise ``mul``, so it must stay float32 on the GPU.
 - ``tiles``: a static 256×64 @ 64×64 matmul (workgroup-memory tiles).
 - ``recurrent``: an LSTM of 24 units over 20 steps (rnn_scan, its recurrent kernel read as stored, one int8
@@ -32,9 +33,9 @@ def _weight(shape, name, fan_in=None):
 MLP = {"a": _weight((50, 64), "dense/kernel"), "bias": _weight((64,), "dense/bias", 1),
        "b": _weight((64, 40), "head/kernel")}
 CONV = {"winograd": _weight((3, 3, 8, 128), "conv/kernel"), "depthwise": _weight((3, 3, 1, 128), "depthwise/kernel", 9),
-        "gemm": _weight((2, 2, 128, 64), "down/kernel"), "pointwise": _weight((1, 1, 64, 20), "pointwise/kernel"),
+        "gemm": _weight((2, 2, 128, 64), "down/kernel"), "pointwise": _weight((1, 1, 128, 20), "pointwise/kernel"),
         "dense": _weight((180, 32), "dense/kernel"),
-        "long": _weight((4608, 32), "long/kernel")}
+        "long": _weight((4608, 32), "long/kernel"), "grouped": _weight((3, 3, 32, 128), "grouped/kernel")}
 RECURRENT = {"kernel": _weight((5, 96), "lstm/kernel"), "recurrent": _weight((24, 96), "lstm/recurrent_kernel")}
 SHARED = _weight((64, 32), "shared/kernel")
 TILES = _weight((64, 64), "tiles/kernel")
@@ -47,7 +48,8 @@ def mlp(x):
 def convnet(x):
     c = pyml.ops.relu(pyml.ops.conv(x, CONV["winograd"], padding="same"))
     c = pyml.ops.conv(c, CONV["depthwise"], padding="same", groups=128)
-    d = pyml.ops.conv(pyml.ops.conv(c, CONV["gemm"], strides=2), CONV["pointwise"])
+    d = pyml.ops.conv(pyml.ops.conv(c, CONV["gemm"], strides=2), CONV["grouped"], padding="same", groups=2)
+    d = pyml.ops.conv(d, CONV["pointwise"])
     head = pyml.ops.matmul(pyml.ops.reshape(d, (-1, 180)), CONV["dense"])
     return head + pyml.ops.matmul(pyml.ops.reshape(c, (-1, 4608)), CONV["long"])
 
@@ -74,10 +76,12 @@ GRAPHS = {  # name: (graph builder, input shape per example or the static shape)
     "recurrent": (recurrent, (None, 20, 5)),
 }
 # Text each graph's kernels must contain, so the tests cover the programs they are written for: whole words of
-# a packed weight (_unpack), Winograd's filter transform, the implicit GEMM (w_row), the direct conv (grp),
+# a packed weight (_unpack), Winograd's filter transform, the implicit GEMM (w_row) and its grouped form (cg), the
+# direct conv (grp),
 # split-K, the workgroup-memory tiles.
 PROGRAMS = {"mlp": ["// matmul+add+tanh", "in1_unpack("],
-            "convnet": ["// conv.filter", "let w_row", "let grp", "// matmul.partial", "// matmul.reduce", "in1_at("],
+            "convnet": ["// conv.filter", "let w_row", "let cg", "let grp", "// matmul.partial", "// matmul.reduce",
+                        "in1_at(", "in1_unpack("],
             "shared": ["// mul"], "tiles": ["var<workgroup> tile_b"], "recurrent": ["// rnn_scan", "in1_at("]}
 
 

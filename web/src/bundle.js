@@ -21,7 +21,9 @@ export const FORMAT = "pyml-bundle";
  * @example
  *   if (manifest.format_version > FORMAT_VERSION) console.log("update pyml");
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
+const NAMES_VERSION = 4; // inputs[i].name / outputs[i].name may differ from graph.inputs[i] / graph.outputs[i]
+const IO_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
 const OPCODES = new Set(["placeholder", "constant", "call"]);
 // weights.file stays in the bundle folder (URLs read "..\\x" and "%2e%2e" as "../x" and "..").
@@ -234,14 +236,19 @@ function checkSignature(manifest, key, nodes, fail) {
     fail(key, `must list the ${manifest.graph[key].length} graph ${key} as {name, shape, dtype}`);
   }
   if (key === "outputs" && list.length === 0) fail(key, "must be a non-empty list");
+  const seen = new Set();
   list.forEach((v, i) => {
-    const where = `${key}[${i}]`;
-    if (!isObject(v) || v.name !== manifest.graph[key][i]) {
-      fail(`${where}.name`, `must be "${manifest.graph[key][i]}" (graph.${key}[${i}]). Received: ${JSON.stringify(v && v.name)}`);
+    const where = `${key}[${i}]`, value = manifest.graph[key][i], name = v?.name;
+    // Format 4 names inputs and outputs apart from the graph's values (webexport/names.py): plain keys, none twice.
+    const old = manifest.format_version < NAMES_VERSION;
+    if (old ? name !== value : !(typeof name === "string" && IO_NAME.test(name) && name !== "__proto__" && !seen.has(name))) {
+      fail(`${where}.name`, `${old ? `must be "${value}" (graph.${key}[${i}])` : "must be letters, digits, _ . or -, a " +
+        "letter or _ first (at most 128), not __proto__, no name twice"}. Received: ${JSON.stringify(name)}`);
     }
-    const node = nodes.get(v.name);
+    seen.add(name);
+    const node = nodes.get(value);
     if (JSON.stringify(v.shape) !== JSON.stringify(node.shape) || v.dtype !== node.dtype) {
-      fail(where, `is ${v.dtype}${JSON.stringify(v.shape)} but graph node %${v.name} is ${node.dtype}${formatShape(node.shape)}`);
+      fail(where, `is ${v.dtype}${JSON.stringify(v.shape)} but graph node %${value} (graph.${key}[${i}]) is ${node.dtype}${formatShape(node.shape)}`);
     }
   });
 }
@@ -336,8 +343,8 @@ function checkPlan(manifest, nodes, entries, fail) {
     } else fail(where, "must be {buffer: id} or {weight: name}");
   }
   for (const key of ["inputs", "outputs"]) {
-    for (const { name } of manifest[key]) {
-      if (!hasOwn(values, name) || !("buffer" in values[name])) fail("values", `has no buffer for ${key.slice(0, -1)} "${name}"`);
+    for (const name of manifest.graph[key]) {
+      if (!hasOwn(values, name) || !("buffer" in values[name])) fail("values", `has no buffer for graph ${key.slice(0, -1)} %${name}`);
     }
   }
   const kernelIds = new Map();
@@ -349,7 +356,7 @@ function checkPlan(manifest, nodes, entries, fail) {
     kernelIds.set(k.id, k);
   });
   if (!Array.isArray(steps)) fail("steps", "must be a list");
-  const written = new Set(manifest.inputs.map(({ name }) => values[name].buffer)); // buffers holding a value so far
+  const written = new Set(manifest.graph.inputs.map((name) => values[name].buffer)); // buffers holding a value so far
   const arity = new Map(); // kernel id -> "inputs+outputs" it is bound with (its pipeline's layout)
   steps.forEach((s, i) => {
     const where = `steps[${i}]`;
@@ -380,7 +387,7 @@ function checkPlan(manifest, nodes, entries, fail) {
       arity.set(kernel, shape);
     }
   });
-  for (const { name } of manifest.outputs) {
+  for (const name of manifest.graph.outputs) {
     if (!written.has(values[name].buffer)) fail("outputs", `names "${name}", which no step writes`);
   }
   if (manifest.limits !== undefined && !isObject(manifest.limits)) fail("limits", "must be an object {limitName: number}");

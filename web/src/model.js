@@ -2,7 +2,7 @@
  * `loadModel` and `Model`, the one stateful object of the runtime: a loaded bundle bound to a backend.
  * @module model
  */
-import { fetchManifest, fetchWeights, readWeights } from "./bundle.js";
+import { fetchManifest, fetchWeights, hasOwn, isObject, readWeights } from "./bundle.js";
 import { allocate, formatShape, flatten, inferShape, numel, toStorageArray } from "./util.js";
 import { createGpu, destroyGpu, findAdapter, requestGpuDevice, runSteps } from "./webgpu.js";
 
@@ -109,7 +109,9 @@ export class Model {
       backend: state.backend,
       reason: state.reason,
       adapter: state.adapter ? Object.freeze({ ...state.adapter }) : null,
-      inputs: manifest.inputs.map(({ name, shape, dtype }) => ({ name, shape: [...shape], dtype })),
+      // A text input's tokenizer rules and a padded input's {axis, value} as copies: the manifest's own drive `run`.
+      inputs: manifest.inputs.map(({ name, shape, dtype, text, pad }) => ({ name, shape: [...shape], dtype,
+        ...(text && { text: structuredClone(text) }), ...(pad && { pad: { ...pad } }) })),
       outputs: manifest.outputs.map(({ name, shape, dtype }) => ({ name, shape: [...shape], dtype })),
       format_version: manifest.format_version,
       producer: manifest.producer || "",
@@ -144,16 +146,26 @@ export class Model {
   }
 
   /**
-   * Run the model on one value per input (in `info.inputs` order); resolves to one result per output.
-   * @param {Array<{data, shape}|Array|Float32Array|Int32Array|Uint8Array>} inputs
-   * @returns {Promise<Array<{data, shape: number[], dtype: string}>>}
+   * Run the model on one value per input: an array in `info.inputs` order resolves to an array of results in
+   * `info.outputs` order; an object keyed by input name (`info.inputs[i].name`: the model's `Input(name=...)`)
+   * resolves to an object keyed by output name (the layers that make the outputs).
+   * @param {Array<{data, shape}|Array|Float32Array|Int32Array|Uint8Array|string[]>|Object<string, {data, shape}|Array|Float32Array|Int32Array|Uint8Array|string[]>} inputs
+   * @returns {Promise<Array<{data, shape: number[], dtype: string}>|Object<string, {data, shape: number[], dtype: string}>>}
    * @example
    *   const [logits, probabilities] = await model.run([{ data: x, shape: [8, 64] }]);
+   *   const { probs, box } = await model.run({ image: { data: pixels, shape: [1, 28, 28, 1] }, meta: [[0.5, 1]] });
    */
   async run(inputs) {
-    if (!Array.isArray(inputs) || inputs.length !== this.#manifest.inputs.length) {
-      throw new Error(`run: expected an array of ${this.#manifest.inputs.length} input(s) ` +
-        `(${this.#manifest.inputs.map((v) => v.name).join(", ")}). Received: ${Array.isArray(inputs) ? `${inputs.length} items` : typeof inputs}`);
+    const specs = this.#manifest.inputs, names = specs.map((v) => v.name);
+    const named = isObject(inputs) && !ArrayBuffer.isView(inputs);
+    if (named) {
+      const wrong = [...names.filter((n) => !hasOwn(inputs, n)).map((n) => `missing ${n}`),
+        ...Object.keys(inputs).filter((k) => !names.includes(k)).map((k) => `unknown ${k}`)];
+      if (wrong.length) throw new Error(`run: the model's inputs are ${names.join(", ")}; ${wrong.join("; ")}`);
+      inputs = names.map((n) => inputs[n]);
+    } else if (!Array.isArray(inputs) || inputs.length !== specs.length) {
+      throw new Error(`run: expected an array of ${specs.length} input(s) (${names.join(", ")}) or an object keyed by ` +
+        `those names. Received: ${Array.isArray(inputs) ? `${inputs.length} items` : typeof inputs}`);
     }
     const text = await textModule(this.#manifest);
     if (text) inputs = text.textInputs(this.#manifest.inputs, inputs);
@@ -163,7 +175,7 @@ export class Model {
       const { gpu, run } = this.#state;
       const full = values.map((v, i) => (v.short ? padSequence(v, this.#manifest.inputs[i], this.#scratch) : v));
       return gpu ? runSteps(gpu, full, batch) : run(full, batch);
-    });
+    }).then((outs) => (named ? Object.fromEntries(this.#manifest.outputs.map((v, i) => [v.name, outs[i]])) : outs));
     this.#queue = work.catch(() => {});
     return work;
   }

@@ -209,7 +209,7 @@ export async function runSteps(gpu, inputs, batch) {
   if (gpu.failed) throw gpu.failed;
   const res = await batchResources(gpu, batch);
   device.pushErrorScope("validation");
-  manifest.inputs.forEach(({ name }, i) => {
+  manifest.graph.inputs.forEach((name, i) => {
     const data = inputs[i].dtype === "bool" ? Uint32Array.from(inputs[i].data) : inputs[i].data;
     if (data.length) device.queue.writeBuffer(res.buffer(name), 0, data.buffer, data.byteOffset, data.byteLength);
   });
@@ -318,7 +318,8 @@ async function batchResources(gpu, batch) {
     return "buffer" in v ? slots.get(v.buffer) : gpu.weightBuffers.get(v.weight);
   };
   let offset = 0;
-  const outputs = manifest.outputs.map(({ name, shape, dtype }) => {
+  const outputs = manifest.outputs.map(({ shape, dtype }, i) => {
+    const name = manifest.graph.outputs[i];
     const concrete = shape.map((d) => (d === null ? batch : d));
     const count = numel(concrete);
     const out = { name, shape: concrete, dtype, count, offset, bytes: count * 4 };

@@ -11,11 +11,17 @@ export type StorageArray = Float32Array | Int32Array | Uint8Array;
 export type DeclaredShape = Array<number | null>;
 
 export interface ValueSpec {
+  /**
+   * The input's or output's name: the model's `Input(name=...)`, or the layer that makes the output (Keras 3's
+   * `model.output_names`); from format 4 on no longer the graph value it is (`graph.inputs[i]`), before it that value.
+   */
   name: string;
   shape: DeclaredShape;
   dtype: DType;
   /** A text input: how strings become this input's values. */
   text?: TextSpec;
+  /** A sequence input that takes 1 to `shape[1]` steps: the runtime right-pads it along `axis` with `value`. */
+  pad?: { axis: 1; value: number };
 }
 
 /** A concrete value: row-major data with its shape. */
@@ -91,8 +97,16 @@ export class Model {
   readonly info: ModelInfo;
   /** Run a single-input, single-output model; a text input also takes strings. */
   predict(input: InputValue | TextValue, shape?: number[]): Promise<TensorValue>;
-  /** Run the model on one value per input; resolves to one value per output. */
+  /**
+   * Run the model on one value per input: an array in `info.inputs` order resolves to an array in `info.outputs`
+   * order; an object keyed by input name resolves to an object keyed by output name. A missing or unknown name
+   * rejects, listing the model's input names.
+   * @example
+   *   const [probs, score] = await model.run([pixels, meta]);
+   *   const { probs, score } = await model.run({ image: pixels, meta });
+   */
   run(inputs: Array<InputValue | TextValue>): Promise<TensorValue[]>;
+  run(inputs: Record<string, InputValue | TextValue>): Promise<Record<string, TensorValue>>;
   /** Text to the ids (or vectors) a text input's graph takes, as the Python layer computes them. */
   tokenize(strings: TextValue, input?: number): Promise<TensorValue>;
   /** Free GPU buffers and the device; later runs reject. */

@@ -112,6 +112,28 @@ def test_dict_elements_reach_the_model_as_dicts():
     np.testing.assert_array_equal(batches[1][1], y[4:])
 
 
+def _two_input_model():
+    pyml.set_random_seed(3)
+    image, meta = pyml.Input(shape=(5,), name="image"), pyml.Input(shape=(2,), name="meta")
+    hidden = pyml.layers.Concatenate()([pyml.layers.Dense(4, activation="tanh")(image), meta])
+    model = pyml.Model([image, meta], pyml.layers.Dense(2, name="out")(hidden))
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def test_fit_on_a_dataset_of_named_inputs_equals_fit_on_arrays():
+    x, y = _data(24)
+    meta = np.random.default_rng(5).normal(size=(24, 2)).astype("float32")
+    by_arrays, by_dataset = _two_input_model(), _two_input_model()
+    h1 = by_arrays.fit([x, meta], y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    named = Dataset.from_tensor_slices(({"meta": meta, "image": x}, {"out": y})).batch(8)  # keys in any order
+    h2 = by_dataset.fit(named, epochs=2, verbose=0)
+    assert h1.history == h2.history
+    for a, b in zip(by_arrays.get_weights(), by_dataset.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(by_dataset.predict(named, verbose=0), by_arrays.predict([x, meta], verbose=0))
+
+
 def test_prefetch_overlaps_producing_the_next_batch_with_training_on_this_one():
     x, y = _data(4)
     produced = [threading.Event() for _ in range(4)]

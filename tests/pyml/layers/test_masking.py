@@ -37,6 +37,14 @@ PASSES = {
     "RNN": lambda: layers.RNN(layers.LSTMCell(3), return_sequences=True),
     "Bidirectional": lambda: layers.Bidirectional(layers.GRU(3, return_sequences=True)),
     "TimeDistributed": lambda: layers.TimeDistributed(layers.Dense(3)),
+    "Identity": lambda: layers.Identity(),
+    "PReLU": lambda: layers.PReLU(),
+    "SpatialDropout1D": lambda: layers.SpatialDropout1D(0.5),
+    "GaussianNoise": lambda: layers.GaussianNoise(0.5),
+    "GaussianDropout": lambda: layers.GaussianDropout(0.5),
+    "AlphaDropout": lambda: layers.AlphaDropout(0.5),
+    "UnitNormalization": lambda: layers.UnitNormalization(),
+    "GroupNormalization": lambda: layers.GroupNormalization(2),  # as Keras 3: statistics ignore the mask
 }
 USES = {
     "GlobalAveragePooling1D": lambda: layers.GlobalAveragePooling1D(),
@@ -54,6 +62,9 @@ DROPS = {
     "ZeroPadding1D": lambda: layers.ZeroPadding1D(),
     "Cropping1D": lambda: layers.Cropping1D(),
     "UpSampling1D": lambda: layers.UpSampling1D(),
+    "SeparableConv1D": lambda: layers.SeparableConv1D(2, 1),
+    "Permute": lambda: layers.Permute((2, 1)),
+    "RMSNormalization": lambda: layers.RMSNormalization(),  # Keras 3's does not support masks
 }
 
 
@@ -85,7 +96,9 @@ def test_layers_without_mask_support_drop_it_with_a_warning(name):
 def test_every_builtin_layer_is_in_the_propagation_table_or_tested_elsewhere():
     covered = set(PASSES) | set(USES) | set(DROPS)
     elsewhere = {"Embedding", "Masking", "Softmax", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
-                 "Concatenate", "MultiHeadAttention", "Attention", "AdditiveAttention", "InputLayer"}
+                 "Concatenate", "Dot", "MultiHeadAttention", "Attention", "AdditiveAttention", "InputLayer"}
+    # RepeatVector takes (batch, features): no steps axis for a mask to describe.
+    elsewhere.add("RepeatVector")
     # Host layers take the model's raw input (strings, ids), which never carries a mask (pyml.layers.host).
     elsewhere |= {"HostLayer", "IndexLookup", "TextVectorization", "StringLookup", "IntegerLookup"}
     sequence_layers = {name for name in pyml.layers.base.builtin_classes()  # cells run inside RNN layers

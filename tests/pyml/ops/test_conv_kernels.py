@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+import pyml
 from pyml.ops.conv import conv_filter_grad_into, conv_into, conv_transpose_into
 from pyml.ops.pooling import max_pool_grad_into, max_pool_into
 from tests.op_samples.conv import (conv_filter_grad_reference, conv_reference, conv_transpose_reference,
@@ -39,6 +40,40 @@ def test_chunked_convolutions_match_the_references(small_chunks, strides, paddin
     grad_x = np.empty(x.shape)
     conv_transpose_into(grad_x, y, w, spatial_shape=(9, 8), **attrs)
     np.testing.assert_allclose(grad_x, conv_transpose_reference(y, w, spatial_shape=(9, 8), **attrs), rtol=1e-10)
+
+
+@pytest.mark.parametrize("multiplier, strides, padding, dilation", [
+    (1, (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    (3, (2, 1), ((1, 2), (0, 1)), (1, 1)),
+    (1, (1, 2), ((2, 2), (1, 1)), (2, 1)),
+])
+def test_depthwise_kernels_in_blocks_and_threads_match_the_references(monkeypatch, multiplier, strides, padding,
+                                                                    dilation):
+    """The per-tap depthwise kernels (pyml/ops/depthwise_numpy.py) with samples split among 2 threads and blocks of
+    a few samples, into non-contiguous outputs."""
+    depthwise = sys.modules["pyml.ops.depthwise_numpy"]
+    monkeypatch.setattr(depthwise, "BLOCK_BYTES", 3000)
+    monkeypatch.setattr(sys.modules["pyml.threads"], "MIN_ELEMENTS", 1)
+    previous = pyml.threads.num_threads()
+    pyml.threads.set_num_threads(2)
+    try:
+        channels = 4
+        x, w = rng.standard_normal((9, 8, 7, channels)), rng.standard_normal((3, 2, 1, channels * multiplier))
+        attrs = dict(strides=strides, padding=padding, dilation=dilation, groups=channels)
+        expected = conv_reference(x, w, **attrs)
+        out = np.empty(expected.shape[::-1]).T  # non-contiguous
+        conv_into(out, x, w, **attrs)
+        np.testing.assert_allclose(out, expected, rtol=1e-10)
+        y = rng.standard_normal(expected.shape)
+        grad_w = np.empty(w.shape)[..., ::-1]
+        conv_filter_grad_into(grad_w, x, y, kernel_shape=(3, 2), **attrs)
+        np.testing.assert_allclose(grad_w, conv_filter_grad_reference(x, y, kernel_shape=(3, 2), **attrs),
+                                   rtol=1e-10)
+        grad_x = np.empty(x.shape[::-1]).T
+        conv_transpose_into(grad_x, y, w, spatial_shape=(8, 7), **attrs)
+        np.testing.assert_allclose(grad_x, conv_transpose_reference(y, w, spatial_shape=(8, 7), **attrs), rtol=1e-10)
+    finally:
+        pyml.threads.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("shape, window, strides, padding", [
