@@ -376,7 +376,7 @@ class CompileMetrics:
             metric.reset_state()
 
     def result(self):
-        return {name: float(m.result()) for name, m in zip(self.log_names, self.metrics)}
+        return {name: metrics.log_value(m.result()) for name, m in zip(self.log_names, self.metrics)}
 
 
 def ordered_names(names, sub_names, loss_tracker_names):

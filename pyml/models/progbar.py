@@ -19,7 +19,10 @@ def is_interactive():
 
 
 def format_value(value):
-    """A log value as Keras prints it: 4 decimals, scientific notation below 1e-3."""
+    """A log value as Keras prints it: 4 decimals, scientific notation below 1e-3; a vector value (e.g.
+    ``F1Score(average=None)``) shows its mean, as Keras' progress bar does (History keeps the whole array)."""
+    if hasattr(value, "ndim") and value.ndim > 0:
+        value = float(value.mean())
     if isinstance(value, float) and value != 0 and abs(value) < 1e-3:
         return f"{value:.4e}"
     if isinstance(value, (int, float)):

@@ -23,6 +23,8 @@ MODULES = [
     "pyml.datasets", "pyml.datasets.digits", "pyml.datasets.iris", "pyml.datasets.breast_cancer",
     "pyml.datasets.sample_images", "pyml.datasets.synthetic",
     "pyml.models.compile_utils", "pyml.models.data_adapter",
+    "pyml.metrics.base", "pyml.metrics.accuracy", "pyml.metrics.regression", "pyml.metrics.probabilistic",
+    "pyml.metrics.confusion", "pyml.metrics.auc", "pyml.metrics.iou", "pyml.metrics.f_score",
 ]
 
 

@@ -85,13 +85,6 @@ def test_get_by_name_and_errors():
         metrics.get("f1")
 
 
-def test_precision_and_recall_take_one_threshold_and_say_so():
-    assert metrics.Precision(thresholds=0.3).get_config()["thresholds"] == 0.3
-    for cls in (metrics.Precision, metrics.Recall):
-        with pytest.raises(ValueError, match=r"one threshold.*Received: thresholds=\[0.3, 0.7\]"):
-            cls(thresholds=[0.3, 0.7])
-
-
 def test_precision_recall_count_any_nonzero_target_as_positive():
     # Keras casts y_true to bool (metrics_utils.update_confusion_matrix_variables): 0.3 and -1 are positives
     y_true, y_pred = np.array([0.3, -1.0, 0.0, 2.0, 0.0]), np.array([0.9, 0.2, 0.8, 0.7, 0.1])
