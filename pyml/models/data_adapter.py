@@ -6,11 +6,14 @@ no targets or weights) or as a dict by name, which ``by_names`` turns into that 
 
 This is data handling, done in NumPy on the host: batches become Tensors only when they reach the model.
 """
+import itertools
 import math
+import warnings
 
 import numpy as np
 
 from pyml import random
+from pyml.data import INFINITE_CARDINALITY, Dataset
 from pyml.tensor import Tensor
 
 
@@ -200,8 +203,52 @@ class IterableBatches:
                 break
 
 
+class DatasetBatches:
+    """Batches from a ``pyml.data.Dataset`` of ``x`` or ``(x, y[, sample_weight])``, as Keras reads tf.data.
+
+    Without ``steps`` every epoch is a fresh pass. With ``steps`` (``steps_per_epoch``) one pass runs on across
+    epochs, so a repeated dataset continues where the last epoch stopped; when a finite pass runs out it warns
+    (the epoch ends short) and the next epoch starts a new pass. Dict parts (named inputs) are kept as dicts.
+    """
+
+    def __init__(self, dataset, steps=None):
+        self.dataset, self.limited = dataset, steps is not None
+        self.size = dataset.cardinality() if dataset.cardinality() >= 0 else None
+        if steps is None and dataset.cardinality() == INFINITE_CARDINALITY:
+            raise ValueError("The dataset is infinite (Dataset.repeat()): pass steps_per_epoch (fit) or steps "
+                             "(evaluate, predict) to say how many batches make an epoch. Received: steps=None")
+        self.steps = int(steps) if self.limited else self.size
+        self._iterator, self._seen = None, 0
+
+    def __iter__(self):
+        if self._iterator is None or not self.limited:
+            self._iterator, self._seen = iter(self.dataset), 0
+        for _ in range(self.steps) if self.steps is not None else itertools.count():
+            finished = self.size is not None and self._seen >= self.size  # a known size: no next() past it
+            batch = None if finished else next(self._iterator, None)
+            if batch is None:
+                if self.limited:
+                    warnings.warn(f"The dataset ran out of data after {self._seen} batches, before steps={self.steps} "
+                                  "were done; the epoch ends here. Use Dataset.repeat() to feed every epoch.",
+                                  stacklevel=2)
+                self._iterator = None
+                return
+            self._seen += 1
+            parts = [to_numpy(p) for p in (batch if isinstance(batch, tuple) and 1 <= len(batch) <= 3 else [batch])]
+            yield tuple(parts + [None] * (3 - len(parts)))
+        if self.size is not None and self._seen >= self.size:
+            self._iterator = None
+
+
 def make_batches(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=None):
-    """``ArrayBatches`` for array data, ``IterableBatches`` for an iterable of batches."""
+    """``ArrayBatches`` for array data, ``DatasetBatches`` for a ``pyml.data.Dataset``, ``IterableBatches`` for
+    any other iterable of batches."""
+    if isinstance(x, Dataset):
+        if y is not None or sample_weight is not None:
+            raise ValueError("A Dataset must yield the targets (and sample weights) itself; do not pass y or "
+                             f"sample_weight. Received: y={type(y).__name__}, "
+                             f"sample_weight={type(sample_weight).__name__}")
+        return DatasetBatches(x, steps)
     if is_array_data(x):
         return ArrayBatches(to_numpy(x), to_numpy(y), to_numpy(sample_weight), batch_size or 32, shuffle, steps)
     if y is not None:
