@@ -240,6 +240,26 @@ class DatasetBatches:
             self._iterator = None
 
 
+class ClassWeightedBatches:
+    """Batches of a Dataset or iterable with ``fit(class_weight=...)`` turned into per-sample weights batch by
+    batch (multiplying any weights the batch carries), as Keras does for tf.data."""
+
+    def __init__(self, batches, class_weight):
+        self.batches, self.class_weight = batches, class_weight
+
+    @property
+    def steps(self):
+        return self.batches.steps
+
+    def __iter__(self):
+        for x, y, sample_weight in self.batches:
+            if isinstance(y, (list, dict)):
+                raise ValueError("class_weight is for models with one output; with several, yield sample weights "
+                                 f"per output. Received: class_weight and targets for {len(y)} outputs")
+            weights = class_weights_to_sample_weights(y, self.class_weight)
+            yield x, y, weights if sample_weight is None else sample_weight * weights
+
+
 def make_batches(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=None):
     """``ArrayBatches`` for array data, ``DatasetBatches`` for a ``pyml.data.Dataset``, ``IterableBatches`` for
     any other iterable of batches."""

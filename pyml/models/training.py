@@ -314,6 +314,8 @@ class Trainer:
             raise ValueError("validation_split needs array data; with an iterable of batches pass validation_data. "
                              f"Received: x of type {type(x).__name__}")
         batches = data_adapter.make_batches(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
+        if class_weight is not None and not data_adapter.is_array_data(x):
+            batches = data_adapter.ClassWeightedBatches(batches, class_weight)
         history = callbacks_module.History()
         all_callbacks = list(callbacks or []) + [history]
         if verbose and not any(isinstance(cb, callbacks_module.ProgbarLogger) for cb in all_callbacks):

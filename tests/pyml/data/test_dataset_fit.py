@@ -56,6 +56,28 @@ def test_sample_weights_from_the_dataset_weigh_the_loss():
     assert model.evaluate(Dataset.from_tensor_slices((x, y, weights)).batch(10), verbose=0) == from_arrays
 
 
+def test_class_weight_applies_to_dataset_batches_as_to_arrays():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 5)).astype("float32")
+    y = rng.integers(0, 3, size=40)
+    class_weight = {0: 0.5, 1: 2.0, 2: 1.0}
+
+    def classifier():
+        pyml.set_random_seed(2)
+        model = pyml.Sequential([pyml.Input(shape=(5,)), pyml.layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        return model
+
+    by_arrays, by_dataset = classifier(), classifier()
+    by_arrays.fit(x, y, batch_size=8, epochs=2, shuffle=False, class_weight=class_weight, verbose=0)
+    by_dataset.fit(Dataset.from_tensor_slices((x, y)).batch(8), epochs=2, class_weight=class_weight, verbose=0)
+    unweighted = classifier()
+    unweighted.fit(Dataset.from_tensor_slices((x, y)).batch(8), epochs=2, verbose=0)
+    for a, b, c in zip(by_arrays.get_weights(), by_dataset.get_weights(), unweighted.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        assert not np.allclose(b, c)  # the weights changed the training
+
+
 def _recording(indices, seen):
     """A dataset of single-row batches, one per index of ``indices``, each index recorded as it is produced."""
     x, y = _data(indices.cardinality())
