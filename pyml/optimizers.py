@@ -162,6 +162,7 @@ class Optimizer:
                 v.assign(decay(v.data, self.weight_decay * lr))
             self.update_step(g, v, lr)
         self.iterations += 1
+        apply_constraints(variables)
 
     def track(self, variables):
         """Build the slots of the variables not seen before."""
@@ -191,6 +192,17 @@ class Optimizer:
         if config.get("learning_rate") is None:
             config.pop("learning_rate", None)
         return cls(**config)
+
+
+def apply_constraints(variables):
+    """Project each variable that has a ``constraint`` (``Layer.add_weight(constraint=...)``) after its update,
+    as Keras 3's optimizers do; ``fit``'s compiled step does the same in its graph (``compiled_step``)."""
+    from pyml.autodiff import no_grad
+
+    with no_grad():
+        for variable in variables:
+            if variable.constraint is not None:
+                variable.assign(variable.constraint(variable))
 
 
 def decay(value, factor):

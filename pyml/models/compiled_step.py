@@ -247,6 +247,7 @@ class CompiledTrainStep:
                 value = decay(parameters, hyper["weight_decay"]) if "weight_decay" in hyper else parameters
                 slots = {name: named[f"slot_{name}"] for name in state.slot_names}
                 new_parameters, new_slots = optimizer._update(ops, value, flat, slots, hyper)
+                new_parameters = _constrained(new_parameters, state)
             assigned = [value for _, value in parameters._trace.tracer.assigned.values()]
             return [loss, y_pred, new_parameters] + [new_slots[name] for name in state.slot_names] + assigned
 
@@ -255,7 +256,23 @@ class CompiledTrainStep:
                                     names=[name for name, _ in inputs])
         except (OpError, TypeError, ValueError, AttributeError) as exc:
             raise NotTraceable(f"tracing the step failed: {exc}") from exc
+        finally:
+            model._clear_losses()  # the traced add_loss values are graph nodes, not the losses of a call
         return result, hyper_names
+
+
+def _constrained(parameters, state):
+    """The flat parameters after the update with each variable's ``constraint`` applied to its part (Keras 3
+    projects constrained variables after every update; ``optimizers.apply_constraints`` is the eager path)."""
+    if all(v.constraint is None for v in state.trainable):
+        return parameters
+    parts = []
+    for i, variable in enumerate(state.trainable):
+        part = ops.slice(parameters, (state.offsets[i],), (state.offsets[i + 1] - state.offsets[i],))
+        if variable.constraint is not None:
+            part = ops.reshape(variable.constraint(ops.reshape(part, variable.shape)), (-1,))
+        parts.append(part)
+    return ops.concatenate(parts)
 
 
 def untraceable_reason(model):

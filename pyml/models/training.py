@@ -20,7 +20,7 @@ import numpy as np
 
 from pyml import callbacks as callbacks_module
 from pyml import metrics as metrics_module
-from pyml import optimizers
+from pyml import optimizers, regularizers
 from pyml.autodiff import GradientTape, no_grad
 from pyml.layers import host
 from pyml.models import compile_utils, data_adapter
@@ -124,13 +124,15 @@ class Trainer:
 
     # ---- steps --------------------------------------------------------------------------------
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
-        """The compiled loss of ``y_pred`` against ``y``, scaled by ``loss_weights`` (a scalar Tensor)."""
+        """The compiled loss of ``y_pred`` against ``y``, scaled by ``loss_weights``, plus the sum of
+        ``self.losses`` (``add_loss``, activity and weight penalties, as Keras 3) (a scalar Tensor)."""
         if isinstance(y_pred, (list, tuple)):
             raise ValueError(f"Model {self.name!r} has {len(y_pred)} outputs, but fit, evaluate and the compiled loss "
                              "support single-output models only (predict takes any number of outputs). "
                              f"Received: {len(y_pred)} outputs")
         loss = self._compiled_loss(y, y_pred, sample_weight)
-        return loss if self._loss_weight == 1.0 else loss * self._loss_weight
+        loss = loss if self._loss_weight == 1.0 else loss * self._loss_weight
+        return regularizers.add_penalties(loss, self.losses)
 
     def train_step(self, x, y, sample_weight=None):
         """One optimizer update on one batch; returns the loss and predictions."""

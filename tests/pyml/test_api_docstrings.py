@@ -18,6 +18,7 @@ MODULES = [
     "pyml.models.sequential", "pyml.models.functional",
     "pyml.layers.text_ops", "pyml.layers.lookup", "pyml.layers.text_vectorization", "pyml.layers.host",
     "pyml.losses.base", "pyml.losses.regression", "pyml.losses.probabilistic", "pyml.losses.hinge",
+    "pyml.regularizers", "pyml.constraints", "pyml.layers.weight_options", "pyml.layers.activity_regularization",
 ]
 
 
