@@ -452,7 +452,10 @@ class Layer:
             outputs = self.call(inputs, *args, **kwargs)
         finally:
             _CALL_CONTEXT.pop()
-        if self.activity_regularizer is not None:
+        # Keras adds activity penalties on every call; a symbolic inference trace (export, shape inference) is
+        # left out: it has no loss to add them to, and their batch divisor would tie the graph to one batch size
+        if self.activity_regularizer is not None and (training or not any(
+                isinstance(t, Tensor) and t.is_symbolic for t in _flatten(outputs))):
             self._add_activity_losses(outputs)
         # no mask came in and compute_mask is the default (which returns it): no mask goes out
         if not self._masks_from_sublayers and (previous_mask is not None or
