@@ -37,6 +37,7 @@ PASSES = {
     "RNN": lambda: layers.RNN(layers.LSTMCell(3), return_sequences=True),
     "Bidirectional": lambda: layers.Bidirectional(layers.GRU(3, return_sequences=True)),
     "TimeDistributed": lambda: layers.TimeDistributed(layers.Dense(3)),
+    "ActivityRegularization": lambda: layers.ActivityRegularization(l1=0.01),
 }
 USES = {
     "GlobalAveragePooling1D": lambda: layers.GlobalAveragePooling1D(),
