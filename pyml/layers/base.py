@@ -24,6 +24,7 @@ import numpy as np
 from pyml import constraints, dtypes, initializers, ops, regularizers
 from pyml.graph.trace import Tracer
 from pyml.layers import call_args
+from pyml.layers.layer_losses import LossTracking
 from pyml.ops import registry
 from pyml.tensor import Tensor, Variable
 
@@ -169,7 +170,7 @@ def batchless_shape(shape):
     return (None,) + shape[1:] if shape else shape
 
 
-class Layer:
+class Layer(LossTracking):
     """Base class for layers: weights, lazy building, config, and the ``__call__`` protocol.
 
     Args:
@@ -273,58 +274,6 @@ class Layer:
         variable.constraint = constraints.get(kwargs.get("constraint"))
         self._own_weights.append(variable)
         return variable
-
-    # ---- losses (Keras 3: add_loss, activity and weight regularization) -------------------------------------
-    def add_loss(self, loss):
-        """Add a scalar loss tensor (or a list of them) from inside ``call``: ``fit`` adds it to the loss of
-        this step. Each outermost call starts the list afresh.
-
-        >>> class Sparse(pyml.layers.Layer):
-        ...     def call(self, inputs):
-        ...         self.add_loss(pyml.ops.mean(pyml.ops.abs(inputs)))
-        ...         return inputs
-        >>> layer = Sparse()
-        >>> _ = layer(np.array([[1.0, -3.0]], "float32"))
-        >>> [float(loss) for loss in layer.losses]
-        [2.0]
-        """
-        for value in loss if isinstance(loss, (list, tuple)) else [loss]:
-            if not isinstance(value, Tensor):
-                raise ValueError(f"Layer {self.name!r}: add_loss() takes tensors computed in call(). "
-                                 f"Received: {value!r}")
-            self._losses.append(value)
-
-    @property
-    def losses(self):
-        """The scalar losses of the latest call (``add_loss``, activity penalties) of this layer and its sublayers,
-        then the penalties of the trainable weights that have a regularizer, computed now from their values
-        (so inside a traced step they follow the weights)."""
-        found = [loss for layer in self._flatten_layers() for loss in layer._losses]
-        return found + [v.regularizer(v) for v in self.trainable_weights if v.regularizer is not None]
-
-    def _flatten_layers(self):
-        """This layer and every sublayer below it, each once."""
-        seen, order, stack = set(), [], [self]
-        while stack:
-            layer = stack.pop(0)
-            if id(layer) not in seen:
-                seen.add(id(layer))
-                order.append(layer)
-                stack.extend(layer._layers)
-        return order
-
-    def _clear_losses(self):
-        for layer in self._flatten_layers():
-            layer._losses = []
-
-    def _add_activity_losses(self, outputs):
-        """Keras 3: the activity penalty of each output tensor, divided by its batch size."""
-        for output in _flatten(outputs):
-            if isinstance(output, Tensor):
-                penalty = self.activity_regularizer(output)
-                if output.ndim and output.shape[0]:
-                    penalty = ops.divide(penalty, float(output.shape[0]))
-                self.add_loss(penalty)
 
     @property
     def weights(self):
@@ -456,7 +405,7 @@ class Layer:
         # left out: it has no loss to add them to, and their batch divisor would tie the graph to one batch size
         if self.activity_regularizer is not None and (training or not any(
                 isinstance(t, Tensor) and t.is_symbolic for t in _flatten(outputs))):
-            self._add_activity_losses(outputs)
+            self._add_activity_losses(_flatten(outputs))
         # no mask came in and compute_mask is the default (which returns it): no mask goes out
         if not self._masks_from_sublayers and (previous_mask is not None or
                                                type(self).compute_mask is not Layer.compute_mask):

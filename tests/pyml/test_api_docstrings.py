@@ -19,6 +19,7 @@ MODULES = [
     "pyml.layers.text_ops", "pyml.layers.lookup", "pyml.layers.text_vectorization", "pyml.layers.host",
     "pyml.losses.base", "pyml.losses.regression", "pyml.losses.probabilistic", "pyml.losses.hinge",
     "pyml.regularizers", "pyml.constraints", "pyml.layers.weight_options", "pyml.layers.activity_regularization",
+    "pyml.layers.layer_losses",
 ]
 
 

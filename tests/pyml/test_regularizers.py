@@ -240,3 +240,33 @@ def test_save_and_load_keep_regularizers(tmp_path):
     model(x), restored(x)
     assert [float(p) for p in restored.losses] == pytest.approx([float(p) for p in model.losses], rel=1e-6)
     assert restored.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-6)
+
+
+class SparseOutput(layers.Layer):
+    """A user layer that adds a penalty with add_loss (Keras's documented use)."""
+
+    def call(self, inputs):
+        self.add_loss(pyml.ops.multiply(pyml.ops.mean(pyml.ops.abs(inputs)), 0.5))
+        return inputs
+
+
+def test_add_loss_trains_compiled_as_eager():
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((24, 3)).astype("float32"), rng.standard_normal((24, 2)).astype("float32")
+    results = []
+    for eager in (True, False):
+        pyml.set_random_seed(0)
+        model = pyml.Sequential([pyml.Input(shape=(3,)), layers.Dense(4), SparseOutput(), layers.Dense(2)])
+        model.compile(optimizer=pyml.optimizers.SGD(0.1), loss="mse", run_eagerly=eager,
+                      jit_compile=None if eager else True)
+        history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        results.append((model.get_weights(), history.history["loss"]))
+        k1, b1, k2, b2 = model.get_weights()
+        hidden = x @ k1 + b1
+        expected = (((hidden @ k2 + b2) - y) ** 2).mean() + 0.5 * np.abs(hidden).mean()
+        assert model.evaluate(x, y, batch_size=24, verbose=0) == pytest.approx(expected, rel=1e-5)
+    for a, b in zip(results[0][0], results[1][0]):
+        np.testing.assert_allclose(b, a, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=2e-5)
+    with pytest.raises(ValueError, match=r"add_loss\(\) takes tensors computed in call\(\). Received: 0.5"):
+        layers.Dense(2).add_loss(0.5)
