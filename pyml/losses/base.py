@@ -41,16 +41,17 @@ def match_ranks(y_true, y_pred):
     return y_true, y_pred
 
 
-def pair(y_true, y_pred, match=True):
+def pair(y_true, y_pred):
     """Tensors for (y_true, y_pred): float predictions, y_true cast to their dtype, ranks matched like Keras
-    (unless ``match=False``: the Keras functions that do not match them, such as ``poisson``)."""
+    (``match_ranks``; for every loss, also those whose Keras function skips it and would broadcast ``(batch,)``
+    targets against ``(batch, 1)`` predictions into a ``(batch, batch)`` loss)."""
     y_pred = ops.convert_to_tensor(y_pred)
     if not y_pred.dtype.startswith("float"):
         y_pred = ops.cast(y_pred, "float32")
     y_true = ops.convert_to_tensor(y_true)
     if y_true.dtype != y_pred.dtype:
         y_true = ops.cast(y_true, y_pred.dtype)
-    return match_ranks(y_true, y_pred) if match else (y_true, y_pred)
+    return match_ranks(y_true, y_pred)
 
 
 def divide_no_nan(x, y):
@@ -61,8 +62,8 @@ def divide_no_nan(x, y):
 
 def _weights_like(values, weights):
     """``(values, weights)`` with ranks matched: first Keras' rule (a trailing axis of 1 squeezed from the
-    longer one, or a rank-1 weight expanded), then, where Keras would refuse to broadcast, per-sample
-    weights expanded over the remaining trailing axes (``(batch,)`` weights for ``(batch, steps)`` values)."""
+    longer one, or a rank-1 weight expanded), then per-sample weights expanded over the remaining trailing axes
+    (``(batch,)`` weights for ``(batch, steps)`` values, which Keras refuses to broadcast)."""
     if values.ndim == weights.ndim + 1 and values.shape[-1] == 1:
         if weights.ndim == 1:
             weights = ops.expand_dims(weights, -1)
@@ -73,7 +74,7 @@ def _weights_like(values, weights):
             values = ops.expand_dims(values, -1)
         else:
             weights = ops.squeeze(weights, -1)
-    while 0 < weights.ndim < values.ndim and weights.shape != values.shape[-weights.ndim:]:
+    while 0 < weights.ndim < values.ndim:  # weights index samples (axis 0), even when a later axis has their size
         weights = ops.expand_dims(weights, -1)
     return values, weights
 

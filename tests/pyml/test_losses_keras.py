@@ -376,3 +376,12 @@ def test_model_compiled_with_the_loss_saves_and_loads(name, tmp_path):
         assert type(restored.loss) is type(loss) and restored.loss.get_config() == loss.get_config()
     x, y = training_data(kind)
     assert restored.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-6)
+
+
+def test_sample_weight_indexes_samples_even_when_a_later_axis_has_the_batch_size():
+    # values (3, 3) (3 samples of 3 steps) and weights (3,): each sample's row is scaled, never each column
+    y_true, y_pred = draw("real", (3, 3, 2))
+    values = ((y_true - y_pred) ** 2).mean(-1)
+    weights = np.array([1.0, 0.0, 2.0])
+    got = losses.MeanSquaredError(reduction=None)(y_true, y_pred.astype("float32"), sample_weight=weights).numpy()
+    np.testing.assert_allclose(got, values * weights[:, None], rtol=1e-5)
