@@ -148,6 +148,8 @@ def get(identifier, custom_objects=None):
     """
     if identifier is None or isinstance(identifier, Constraint):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Constraint):  # the class itself, as Keras takes it
+        return identifier()
     custom_objects = custom_objects or {}
     if isinstance(identifier, dict):
         name = identifier.get("class_name")

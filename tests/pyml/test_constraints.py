@@ -35,6 +35,7 @@ def test_constraints_match_numpy(case):
 def test_get_serialize_and_errors():
     assert constraints.get(None) is None
     assert isinstance(constraints.get("non_neg"), constraints.NonNeg)
+    assert isinstance(constraints.get(constraints.NonNeg), constraints.NonNeg)
     assert constraints.get("max_norm").get_config() == {"max_value": 2.0, "axis": 0}
     for c in (constraints.MaxNorm(3, axis=[0, 1, 2]), constraints.MinMaxNorm(0.1, 0.9, 0.5, 1), constraints.UnitNorm(1)):
         restored = constraints.get(constraints.serialize(c))

@@ -45,6 +45,7 @@ def test_get_serialize_and_bad_arguments():
     l1_l2 = regularizers.get("l1_l2")
     assert (type(l1_l2), l1_l2.l1, l1_l2.l2) == (regularizers.L1L2, 0.01, 0.01)
     assert isinstance(regularizers.get("OrthogonalRegularizer"), regularizers.OrthogonalRegularizer)
+    assert regularizers.get(regularizers.L1).get_config() == {"l1": 0.01}  # a class: its defaults
     for reg in (regularizers.L1(0.5), regularizers.L1L2(0.1, 0.2), regularizers.OrthogonalRegularizer(0.3, "columns")):
         restored = regularizers.get(regularizers.serialize(reg))
         assert type(restored) is type(reg) and restored.get_config() == reg.get_config()
