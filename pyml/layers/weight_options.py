@@ -21,7 +21,8 @@ def set_options(layer, **options):
 
 def options(layer, weight):
     """``add_weight`` keywords for ``weight`` (``"kernel"``): its regularizer and constraint."""
-    return {"regularizer": getattr(layer, f"{weight}_regularizer"), "constraint": getattr(layer, f"{weight}_constraint")}
+    return {"regularizer": getattr(layer, f"{weight}_regularizer"),
+            "constraint": getattr(layer, f"{weight}_constraint")}
 
 
 def options_config(layer, *weights, names=None):

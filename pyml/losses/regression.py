@@ -45,7 +45,8 @@ def mean_absolute_percentage_error(y_true, y_pred):
 def mean_squared_logarithmic_error(y_true, y_pred):
     """``mean(square(log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1)), axis=-1)``.
 
-    >>> pyml.losses.mean_squared_logarithmic_error(np.array([[np.e - 1]]), np.array([[0.0]], "float32")).numpy().round(4)
+    >>> y_true, y_pred = np.array([[np.e - 1]]), np.array([[0.0]], "float32")
+    >>> pyml.losses.mean_squared_logarithmic_error(y_true, y_pred).numpy().round(4)
     array([1.], dtype=float32)
     """
     y_true, y_pred = pair(y_true, y_pred)

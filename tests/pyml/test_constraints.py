@@ -37,7 +37,8 @@ def test_get_serialize_and_errors():
     assert isinstance(constraints.get("non_neg"), constraints.NonNeg)
     assert isinstance(constraints.get(constraints.NonNeg), constraints.NonNeg)
     assert constraints.get("max_norm").get_config() == {"max_value": 2.0, "axis": 0}
-    for c in (constraints.MaxNorm(3, axis=[0, 1, 2]), constraints.MinMaxNorm(0.1, 0.9, 0.5, 1), constraints.UnitNorm(1)):
+    for c in (constraints.MaxNorm(3, axis=[0, 1, 2]), constraints.MinMaxNorm(0.1, 0.9, 0.5, 1),
+              constraints.UnitNorm(1)):
         restored = constraints.get(constraints.serialize(c))
         assert type(restored) is type(c) and restored.get_config() == c.get_config()
     with pytest.raises(ValueError, match=r"known ones are .*max_norm.*non_neg.*Received: 'positive'"):

@@ -271,3 +271,18 @@ def test_add_loss_trains_compiled_as_eager():
     np.testing.assert_allclose(results[1][1], results[0][1], rtol=2e-5)
     with pytest.raises(ValueError, match=r"add_loss\(\) takes tensors computed in call\(\). Received: 0.5"):
         layers.Dense(2).add_loss(0.5)
+
+
+def test_multi_head_attention_penalises_its_four_projections():
+    layer = layers.MultiHeadAttention(2, 3, kernel_regularizer=regularizers.L2(0.1),
+                                      bias_regularizer=regularizers.L1(0.2), kernel_constraint="non_neg")
+    x = np.random.default_rng(0).standard_normal((2, 4, 5)).astype("float32")
+    layer(x, x)
+    kernels = [v.numpy() for v in layer.weights if v.name.endswith("kernel")]
+    biases = [v.numpy() for v in layer.weights if v.name.endswith("bias")]
+    assert len(kernels) == len(biases) == 4 and len(layer.losses) == 8
+    expected = sum(0.1 * (k ** 2).sum() for k in kernels) + sum(0.2 * np.abs(b).sum() for b in biases)
+    assert sum(float(p) for p in layer.losses) == pytest.approx(expected, rel=1e-5)
+    assert all(isinstance(v.constraint, pyml.constraints.NonNeg) for v in layer.weights if v.name.endswith("kernel"))
+    restored = layers.MultiHeadAttention.from_config(layer.get_config())
+    assert restored.get_config() == layer.get_config() and restored.kernel_regularizer.get_config() == {"l2": 0.1}
