@@ -233,6 +233,9 @@ class Variable(Tensor):
     array([0.5, 1.5], dtype=float32)
     """
 
+    regularizer = None  # Layer.add_weight(regularizer=...): its penalty is in layer.losses (pyml.regularizers)
+    constraint = None  # Layer.add_weight(constraint=...): applied after each optimizer update (pyml.constraints)
+
     def __init__(self, initial_value, trainable=True, name=None, dtype=None):
         super().__init__(initial_value, dtype=dtype)
         self.trainable = trainable

@@ -21,9 +21,10 @@ import re
 
 import numpy as np
 
-from pyml import dtypes, initializers, ops
+from pyml import constraints, dtypes, initializers, ops, regularizers
 from pyml.graph.trace import Tracer
 from pyml.layers import call_args
+from pyml.layers.layer_losses import LossTracking
 from pyml.ops import registry
 from pyml.tensor import Tensor, Variable
 
@@ -169,13 +170,15 @@ def batchless_shape(shape):
     return (None,) + shape[1:] if shape else shape
 
 
-class Layer:
+class Layer(LossTracking):
     """Base class for layers: weights, lazy building, config, and the ``__call__`` protocol.
 
     Args:
         name: unique name; defaults to the snake_case class name (``dense``, ``dense_1``, ...).
         trainable: whether the layer's weights are updated by training.
         dtype: the dtype of weights and computation (``"float32"``).
+        activity_regularizer: a penalty on the layer's outputs (``pyml.regularizers``), divided by the batch
+            size and listed in ``losses`` after each call.
         input_shape: shape of one sample (no batch axis), for the first layer of a ``Sequential``.
 
     Subclasses override ``build``, ``call``, ``compute_output_shape`` and ``get_config``.
@@ -195,7 +198,8 @@ class Layer:
         if "build" in cls.__dict__:
             cls.build = _build_wrapper(cls.__dict__["build"])
 
-    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_size=None, **kwargs):
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_size=None,
+                 activity_regularizer=None, **kwargs):
         if "input_dim" in kwargs and input_shape is None:  # Keras 2's Dense(64, input_dim=20)
             input_shape = (kwargs.pop("input_dim"),)
         if kwargs:
@@ -207,6 +211,8 @@ class Layer:
         self.dtype = dtypes.canonical(dtype or "float32")
         self.built = False
         self.input_spec = None
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._losses = []  # add_loss() of the latest call (activity penalties), cleared by each outermost call
         self._own_weights = []
         self._layers = []
         self._build_shape = None
@@ -237,6 +243,9 @@ class Layer:
             dtype: defaults to the layer's dtype.
             trainable: whether optimizers update it.
             name: short name, e.g. ``"kernel"``.
+            regularizer: a penalty on the weight (``pyml.regularizers``), listed in ``losses`` while the weight
+                is trainable.
+            constraint: a projection applied to the weight after each optimizer update (``pyml.constraints``).
         """
         order = ("name", "shape", "dtype", "initializer") if args and isinstance(args[0], str) else (
             "shape", "initializer", "dtype", "trainable", "name")
@@ -246,7 +255,8 @@ class Layer:
             if key in kwargs:
                 raise TypeError(f"add_weight got two values for {key!r}")
             kwargs[key] = value
-        unknown = sorted(set(kwargs) - {"shape", "initializer", "dtype", "trainable", "name"})
+        unknown = sorted(set(kwargs) - {"shape", "initializer", "dtype", "trainable", "name", "regularizer",
+                                        "constraint"})
         if unknown:
             raise TypeError(f"add_weight got unexpected arguments {unknown}")
         shape, initializer, name = kwargs.get("shape"), kwargs.get("initializer"), kwargs.get("name")
@@ -260,6 +270,8 @@ class Layer:
         value = initializers.get(initializer)(shape, dtype)
         name = name or f"variable_{len(self._own_weights)}"
         variable = Variable(value, trainable=trainable, name=f"{self.name}/{name}", dtype=dtype)
+        variable.regularizer = regularizers.get(kwargs.get("regularizer"))
+        variable.constraint = constraints.get(kwargs.get("constraint"))
         self._own_weights.append(variable)
         return variable
 
@@ -378,6 +390,8 @@ class Layer:
                 self._maybe_build(shape)
         if self.input_spec is not None and single:  # build may have declared more (the feature size)
             self.input_spec.check(self.name, shape)
+        if not _CALL_CONTEXT:  # the outermost call: the losses of the previous call go
+            self._clear_losses()
         if training is None and _CALL_CONTEXT:
             training = _CALL_CONTEXT[-1]
         if self._call_accepts_training():
@@ -387,6 +401,11 @@ class Layer:
             outputs = self.call(inputs, *args, **kwargs)
         finally:
             _CALL_CONTEXT.pop()
+        # Keras adds activity penalties on every call; a symbolic inference trace (export, shape inference) is
+        # left out: it has no loss to add them to, and their batch divisor would tie the graph to one batch size
+        if self.activity_regularizer is not None and (training or not any(
+                isinstance(t, Tensor) and t.is_symbolic for t in _flatten(outputs))):
+            self._add_activity_losses(_flatten(outputs))
         # no mask came in and compute_mask is the default (which returns it): no mask goes out
         if not self._masks_from_sublayers and (previous_mask is not None or
                                                type(self).compute_mask is not Layer.compute_mask):
@@ -437,6 +456,7 @@ class Layer:
                 return self(symbolic if nested else symbolic[0], training=False, **kwargs)
             finally:
                 registry.set_tracer(old)
+                self._clear_losses()  # penalties of stand-ins, not of data
 
         out = run(_SHAPE_STEPS[0])
         others = iter(_flatten(run(_SHAPE_STEPS[1]))) if any(has_variable_axis(s) for s in shapes) else None
@@ -451,7 +471,10 @@ class Layer:
     # ---- config -------------------------------------------------------------------------------
     def get_config(self):
         """The constructor arguments as a JSON-ready dict (weights not included)."""
-        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
 
     @classmethod
     def from_config(cls, config):

@@ -6,6 +6,7 @@ Kernels use Keras layouts: ``(*kernel_size, in_channels // groups, filters)`` fo
 import numpy as np
 
 from pyml import activations, initializers, ops
+from pyml.layers import weight_options
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.core import bias_and_activation, optional_bias, positive_int
 
@@ -56,7 +57,8 @@ class BaseConv(Layer):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         layer = type(self).__name__
         filters = positive_int(layer, "filters", filters)
@@ -77,6 +79,8 @@ class BaseConv(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        weight_options.set_options(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                                   kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -84,7 +88,8 @@ class BaseConv(Layer):
             raise ValueError(f"Layer {self.name!r} needs input channels divisible by groups={self.groups}. "
                              f"Received: input shape {tuple(input_shape)}")
         shape = self.kernel_size + (channels // self.groups, self.filters)
-        self.kernel = self.add_weight(shape=shape, initializer=self.kernel_initializer, name="kernel")
+        self.kernel = self.add_weight(shape=shape, initializer=self.kernel_initializer, name="kernel",
+                                      **weight_options.options(self, "kernel"))
         self.bias = optional_bias(self, self.filters)
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={-1: channels})
 
@@ -106,7 +111,8 @@ class BaseConv(Layer):
                 "groups": self.groups, "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **weight_options.options_config(self, "kernel", "bias")}
 
 
 _CONV_DOC = """{rank}-D convolution over channels-last inputs: ``activation(conv(inputs, kernel) + bias)``.
@@ -119,7 +125,8 @@ _CONV_DOC = """{rank}-D convolution over channels-last inputs: ``activation(conv
         data_format: only ``"channels_last"`` (or None).
         dilation_rate: int or tuple of {rank} ints; > 1 cannot be combined with strides > 1.
         groups: split channels into this many groups, each convolved separately.
-        activation, use_bias, kernel_initializer, bias_initializer: as in ``Dense``.
+        activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+            kernel_constraint, bias_constraint, activity_regularizer: as in ``Dense``.
 
     Input shape:
         ``(batch, {dims}, channels)``.
@@ -159,6 +166,8 @@ class DepthwiseConv2D(BaseConv):
         depth_multiplier: output channels per input channel.
         depthwise_initializer: initializer for the ``(kh, kw, channels, depth_multiplier)`` kernel.
         bias_initializer: initializer for the ``(channels * depth_multiplier,)`` bias.
+        depthwise_regularizer, bias_regularizer, depthwise_constraint, bias_constraint, activity_regularizer:
+            as ``Dense``'s kernel and bias ones.
 
     Input shape:
         ``(batch, height, width, channels)``.
@@ -173,17 +182,20 @@ class DepthwiseConv2D(BaseConv):
 
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
+                 depthwise_constraint=None, bias_constraint=None, **kwargs):
         depth_multiplier = positive_int("DepthwiseConv2D", "depth_multiplier", depth_multiplier)
         super().__init__(1, kernel_size, strides, padding, data_format, dilation_rate, 1, activation, use_bias,
-                         depthwise_initializer, bias_initializer, **kwargs)
+                         depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
+                         depthwise_constraint, bias_constraint, **kwargs)
         self.depth_multiplier = depth_multiplier
 
     def build(self, input_shape):
         channels = input_shape[-1]
         self.filters = channels * self.depth_multiplier
         shape = self.kernel_size + (channels, self.depth_multiplier)
-        self.kernel = self.add_weight(shape=shape, initializer=self.kernel_initializer, name="kernel")
+        self.kernel = self.add_weight(shape=shape, initializer=self.kernel_initializer, name="kernel",
+                                      **weight_options.options(self, "kernel"))
         self.bias = optional_bias(self, self.filters)
         self.input_spec = InputSpec(ndim=4, axes={-1: channels})
 
@@ -199,8 +211,9 @@ class DepthwiseConv2D(BaseConv):
 
     def get_config(self):
         config = super().get_config()
-        for key in ("filters", "groups", "kernel_initializer"):
+        for key in ("filters", "groups", "kernel_initializer", "kernel_regularizer", "kernel_constraint"):
             config.pop(key)
         config["depth_multiplier"] = self.depth_multiplier
         config["depthwise_initializer"] = initializers.serialize(self.kernel_initializer)
+        config.update(weight_options.options_config(self, "kernel", names={"kernel": "depthwise"}))
         return config

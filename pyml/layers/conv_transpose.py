@@ -6,6 +6,7 @@ usual upsampling layer of decoders. The kernel has Keras' layout ``(*kernel_size
 the kernel of the ``ConvND`` (from ``filters`` to ``channels``) whose input gradient this is.
 """
 from pyml import activations, initializers, ops
+from pyml.layers import weight_options
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.conv import check_data_format, normalize_padding, normalize_tuple
 from pyml.layers.core import bias_and_activation, optional_bias, positive_int
@@ -29,7 +30,8 @@ class BaseConvTranspose(Layer):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         layer = type(self).__name__
         self.filters = positive_int(layer, "filters", filters)
@@ -49,11 +51,14 @@ class BaseConvTranspose(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        weight_options.set_options(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                                   kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
 
     def build(self, input_shape):
         channels = input_shape[-1]
         self.kernel = self.add_weight(shape=self.kernel_size + (self.filters, channels),
-                                      initializer=self.kernel_initializer, name="kernel")
+                                      initializer=self.kernel_initializer, name="kernel",
+                                      **weight_options.options(self, "kernel"))
         self.bias = optional_bias(self, self.filters)
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={-1: channels})
 
@@ -74,7 +79,8 @@ class BaseConvTranspose(Layer):
                 "output_padding": None if self.output_padding is None else list(self.output_padding),
                 "dilation_rate": list(self.dilation_rate), "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias, "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **weight_options.options_config(self, "kernel", "bias")}
 
 
 _DOC = """{rank}-D transposed convolution (a learned upsampling), channels-last.
@@ -89,7 +95,8 @@ _DOC = """{rank}-D transposed convolution (a learned upsampling), channels-last.
             ``(input - 1) * stride + kernel - 2 * pad + output_padding``.
         data_format: only ``"channels_last"`` (or None).
         dilation_rate: int or tuple of {rank} ints.
-        activation, use_bias, kernel_initializer, bias_initializer: as in ``Dense``.
+        activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+            kernel_constraint, bias_constraint, activity_regularizer: as in ``Dense``.
 
     Input shape:
         ``(batch, {dims}, channels)``; kernel ``({ks}, filters, channels)``.

@@ -6,6 +6,7 @@ import numpy as np
 from pyml import activations, initializers, ops, random
 from pyml.graph.trace import host_value
 from pyml.layers.base import InputSpec, Layer
+from pyml.layers import weight_options
 
 
 def positive_int(layer, arg, value):
@@ -20,12 +21,14 @@ def positive_int(layer, arg, value):
 
 
 # Dense and the convolution layers all end in ``activation(op(inputs, kernel) + bias)``: these two helpers are
-# that shared tail, for a layer with ``use_bias``, ``bias_initializer``, ``activation`` and (once built) ``bias``.
+# that shared tail, for a layer with ``use_bias``, ``bias_initializer``, ``bias_regularizer``, ``bias_constraint``,
+# ``activation`` and (once built) ``bias``.
 def optional_bias(layer, units):
     """A ``(units,)`` weight named ``bias`` from ``layer.bias_initializer``, or None when ``layer.use_bias`` is off."""
     if not layer.use_bias:
         return None
-    return layer.add_weight(shape=(units,), initializer=layer.bias_initializer, name="bias")
+    return layer.add_weight(shape=(units,), initializer=layer.bias_initializer, name="bias",
+                            **weight_options.options(layer, "bias"))
 
 
 def bias_and_activation(layer, x):
@@ -44,6 +47,9 @@ class Dense(Layer):
         use_bias: whether to add ``bias``.
         kernel_initializer: initializer for the ``(in, units)`` kernel.
         bias_initializer: initializer for the ``(units,)`` bias.
+        kernel_regularizer, bias_regularizer: penalties on the weights (``pyml.regularizers``).
+        kernel_constraint, bias_constraint: projections after each update (``pyml.constraints``).
+        activity_regularizer: a penalty on the output (see ``Layer``).
 
     Input shape:
         ``(batch, ..., in)``.
@@ -58,19 +64,23 @@ class Dense(Layer):
     """
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         self.units = positive_int("Dense", "units", units)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        weight_options.set_options(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                                   kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.input_spec = InputSpec(min_ndim=2)
         self.supports_masking = True  # a (batch, steps) mask still describes (batch, steps, units)
 
     def build(self, input_shape):
         in_dim = input_shape[-1]
-        self.kernel = self.add_weight(shape=(in_dim, self.units), initializer=self.kernel_initializer, name="kernel")
+        self.kernel = self.add_weight(shape=(in_dim, self.units), initializer=self.kernel_initializer, name="kernel",
+                                      **weight_options.options(self, "kernel"))
         self.bias = optional_bias(self, self.units)
         self.input_spec = InputSpec(min_ndim=2, axes={-1: in_dim})
 
@@ -84,7 +94,8 @@ class Dense(Layer):
         return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **weight_options.options_config(self, "kernel", "bias")}
 
 
 class Activation(Layer):

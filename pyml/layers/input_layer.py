@@ -174,6 +174,7 @@ def _run_on_stand_ins(layer, inputs, args, kwargs, steps):
                      **map_tensors(stand_in, kwargs))
     finally:
         registry.set_tracer(old)
+        layer._clear_losses()  # penalties of stand-ins, not of data
 
 
 def _with_masks(out):

@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from pyml import initializers, ops
+from pyml.layers import weight_options
 from pyml.layers.activation_layers import masked_softmax
 from pyml.layers.base import Layer
 from pyml.layers.call_args import check_mask
@@ -35,6 +36,8 @@ class MultiHeadAttention(Layer):
         attention_axes: the axes attended over; only the default (every axis between batch and features,
             ``None``) is implemented.
         kernel_initializer, bias_initializer: initializers of the projections.
+        kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint: penalties
+            (``pyml.regularizers``) and projections (``pyml.constraints``) of the four kernels and biases.
         seed: seed of the dropout.
 
     Weights (Keras's EinsumDense layout, in Keras's order, so ``set_weights`` takes a Keras layer's
@@ -56,8 +59,9 @@ class MultiHeadAttention(Layer):
     """
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
-                 attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros", seed=None,
-                 **kwargs):
+                 attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 seed=None, **kwargs):
         super().__init__(**kwargs)
         self.num_heads = positive_int("MultiHeadAttention", "num_heads", num_heads)
         self.key_dim = positive_int("MultiHeadAttention", "key_dim", key_dim)
@@ -77,6 +81,8 @@ class MultiHeadAttention(Layer):
         self.attention_axes = None if attention_axes is None else tuple(int(a) for a in attention_axes)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        weight_options.set_options(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                                   kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.seed = seed
         self._dropout_layer = Dropout(self.dropout, seed=seed, name=f"{self.name}_dropout", dtype=self.dtype)
         self.supports_masking = True
@@ -92,9 +98,9 @@ class MultiHeadAttention(Layer):
 
         def projection(name, in_dim, head_dim):
             kernel = self.add_weight(shape=(in_dim, heads, head_dim), initializer=self.kernel_initializer,
-                                     name=f"{name}/kernel")
-            bias = self.add_weight(shape=(heads, head_dim), initializer=self.bias_initializer,
-                                   name=f"{name}/bias") if self.use_bias else None
+                                     name=f"{name}/kernel", **weight_options.options(self, "kernel"))
+            bias = self.add_weight(shape=(heads, head_dim), initializer=self.bias_initializer, name=f"{name}/bias",
+                                   **weight_options.options(self, "bias")) if self.use_bias else None
             return kernel, bias
 
         self._query = projection("query", query_shape[-1], self.key_dim)
@@ -102,9 +108,10 @@ class MultiHeadAttention(Layer):
         self._value = projection("value", value_shape[-1], self.value_dim)
         out = self._output_shape or (query_shape[-1],)
         self._output = (self.add_weight(shape=(heads, self.value_dim) + tuple(out), name="attention_output/kernel",
-                                        initializer=self.kernel_initializer),
+                                        initializer=self.kernel_initializer, **weight_options.options(self, "kernel")),
                         self.add_weight(shape=tuple(out), initializer=self.bias_initializer,
-                                        name="attention_output/bias") if self.use_bias else None)
+                                        name="attention_output/bias", **weight_options.options(self, "bias"))
+                        if self.use_bias else None)
 
     def _check_attention_axes(self, rank):
         default = tuple(range(1, rank - 1))
@@ -190,4 +197,5 @@ class MultiHeadAttention(Layer):
                 "output_shape": None if self._output_shape is None else list(self._output_shape),
                 "attention_axes": None if self.attention_axes is None else list(self.attention_axes),
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer), "seed": self.seed}
+                "bias_initializer": initializers.serialize(self.bias_initializer), "seed": self.seed,
+                **weight_options.options_config(self, "kernel", "bias")}

@@ -1,5 +1,6 @@
 """Normalization layers: ``BatchNormalization`` and ``LayerNormalization``."""
 from pyml import initializers, ops
+from pyml.layers import weight_options
 from pyml.autodiff import no_grad
 from pyml.graph.trace import assign
 from pyml.layers.base import InputSpec, Layer
@@ -45,6 +46,8 @@ class BatchNormalization(Layer):
         epsilon: added to the variance (default 1e-3).
         center, scale: whether to learn ``beta`` / ``gamma``.
         beta_initializer, gamma_initializer, moving_mean_initializer, moving_variance_initializer.
+        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: penalties (``pyml.regularizers``)
+            and projections (``pyml.constraints``) of the trainable weights.
 
     >>> layer = pyml.layers.BatchNormalization()
     >>> layer(np.ones((4, 3), "float32"), training=True).shape
@@ -53,6 +56,7 @@ class BatchNormalization(Layer):
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
                  **kwargs):
         super().__init__(**kwargs)
         self.axis = _check_axis(axis, "BatchNormalization")
@@ -63,6 +67,8 @@ class BatchNormalization(Layer):
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
+        weight_options.set_options(self, beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
+                                   beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self.supports_masking = True
@@ -73,10 +79,10 @@ class BatchNormalization(Layer):
         shape = tuple(input_shape[a] for a in self._feature_axes)
         self._broadcast = tuple(input_shape[a] if a in self._feature_axes else 1 for a in range(ndim))
         self._reduce = tuple(a for a in range(ndim) if a not in self._feature_axes)
-        self.gamma = self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma") \
-            if self.scale else None
-        self.beta = self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta") \
-            if self.center else None
+        self.gamma = self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma",
+                                     **weight_options.options(self, "gamma")) if self.scale else None
+        self.beta = self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta",
+                                    **weight_options.options(self, "beta")) if self.center else None
         self.moving_mean = self.add_weight(shape=shape, initializer=self.moving_mean_initializer,
                                            trainable=False, name="moving_mean")
         self.moving_variance = self.add_weight(shape=shape, initializer=self.moving_variance_initializer,
@@ -133,7 +139,8 @@ class BatchNormalization(Layer):
                 "beta_initializer": initializers.serialize(self.beta_initializer),
                 "gamma_initializer": initializers.serialize(self.gamma_initializer),
                 "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
-                "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer)}
+                "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
+                **weight_options.options_config(self, "beta", "gamma")}
 
 
 class LayerNormalization(Layer):
@@ -145,7 +152,8 @@ class LayerNormalization(Layer):
         axis: int or list of ints to normalize over (default -1).
         epsilon: added to the variance (default 1e-3).
         center, scale: whether to learn ``beta`` / ``gamma`` (shaped like the normalized axes).
-        beta_initializer, gamma_initializer.
+        beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint:
+            as ``BatchNormalization``.
 
     >>> out = pyml.layers.LayerNormalization()(np.array([[1.0, 2.0, 3.0]], "float32"))
     >>> out.numpy().round(3)
@@ -153,13 +161,16 @@ class LayerNormalization(Layer):
     """
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
-                 gamma_initializer="ones", **kwargs):
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
         self.axis = _check_axis(axis, "LayerNormalization")
         self.epsilon = _check_epsilon(epsilon, "LayerNormalization")
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
+        weight_options.set_options(self, beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
+                                   beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -167,10 +178,10 @@ class LayerNormalization(Layer):
         self._norm_axes = tuple(_axes(self.axis, ndim, self.name))
         shape = tuple(input_shape[a] for a in self._norm_axes)
         self._broadcast = tuple(input_shape[a] if a in self._norm_axes else 1 for a in range(ndim))
-        self.gamma = self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma") \
-            if self.scale else None
-        self.beta = self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta") \
-            if self.center else None
+        self.gamma = self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma",
+                                     **weight_options.options(self, "gamma")) if self.scale else None
+        self.beta = self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta",
+                                    **weight_options.options(self, "beta")) if self.center else None
         self.input_spec = InputSpec(ndim=ndim, axes={a: input_shape[a] for a in self._norm_axes})
 
     def call(self, inputs):
@@ -191,4 +202,5 @@ class LayerNormalization(Layer):
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
                 "scale": self.scale, "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer)}
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                **weight_options.options_config(self, "beta", "gamma")}

@@ -220,7 +220,7 @@ class RNN(Layer):
 
 
 _LAYER_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask")
-_BASE_ARGS = ("name", "trainable", "dtype", "input_shape", "batch_size")
+_BASE_ARGS = ("name", "trainable", "dtype", "input_shape", "batch_size", "activity_regularizer")
 
 
 class _BuiltinRNN(RNN):

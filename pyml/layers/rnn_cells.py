@@ -17,6 +17,7 @@ import numpy as np
 from pyml import activations, initializers, ops, random
 from pyml.graph.trace import host_value
 from pyml.layers.base import Layer
+from pyml.layers import weight_options
 from pyml.layers.core import positive_int
 from pyml.ops.recurrent import ACTIVATIONS
 from pyml.tensor import Tensor
@@ -70,7 +71,8 @@ class _Cell(DropoutRNNCellMixin, Layer):
 
     def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0,
-                 seed=None, **kwargs):
+                 seed=None, kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         cls = type(self).__name__
         self.units = positive_int(cls, "units", units)
@@ -79,6 +81,10 @@ class _Cell(DropoutRNNCellMixin, Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        weight_options.set_options(self, kernel_regularizer=kernel_regularizer,
+                                   recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
+                                   kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+                                   bias_constraint=bias_constraint)
         self.dropout = _rate(cls, "dropout", dropout)
         self.recurrent_dropout = _rate(cls, "recurrent_dropout", recurrent_dropout)
         self.seed = seed
@@ -95,11 +101,11 @@ class _Cell(DropoutRNNCellMixin, Layer):
     def build(self, input_shape):
         width = self.gates * self.units
         self.kernel = self.add_weight(shape=(input_shape[-1], width), initializer=self.kernel_initializer,
-                                      name="kernel")
+                                      name="kernel", **weight_options.options(self, "kernel"))
         self.recurrent_kernel = self.add_weight(shape=(self.units, width), initializer=self.recurrent_initializer,
-                                                name="recurrent_kernel")
-        self.bias = self.add_weight(shape=self._bias_shape(), initializer=self._bias_init(), name="bias") \
-            if self.use_bias else None
+                                                name="recurrent_kernel", **weight_options.options(self, "recurrent"))
+        self.bias = self.add_weight(shape=self._bias_shape(), initializer=self._bias_init(), name="bias",
+                                    **weight_options.options(self, "bias")) if self.use_bias else None
 
     def _bias_shape(self):
         return (self.gates * self.units,)
@@ -138,7 +144,8 @@ class _Cell(DropoutRNNCellMixin, Layer):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
-                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed}
+                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
+                **weight_options.options_config(self, "kernel", "recurrent", "bias")}
 
 
 class SimpleRNNCell(_Cell):
@@ -149,6 +156,9 @@ class SimpleRNNCell(_Cell):
         activation: default ``"tanh"``.
         use_bias, kernel_initializer, recurrent_initializer (default ``"orthogonal"``), bias_initializer:
             as Keras.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint, recurrent_constraint,
+            bias_constraint: penalties (``pyml.regularizers``) and projections (``pyml.constraints``) of the
+            weights.
         dropout, recurrent_dropout: fractions of the inputs / the previous state dropped while training
             (one mask per sequence).
         seed: optional int for reproducible dropout masks.

@@ -277,6 +277,7 @@ class CompiledTrainStep:
                 flat = ops.concatenate([ops.reshape(g, (-1,)) for g in grads])
                 new_parameters, new_slots = optimizer.apply_rule(ops, parameters, flat, slots, hyper,
                                                                  state.decay_mask(), raw_gradient=raw)
+                new_parameters = _constrained(new_parameters, state)
             assigned = [value for _, value in parameters._trace.tracer.assigned.values()]
             predictions = [y_pred[key] for key in sorted(y_pred)] if isinstance(y_pred, dict) else _as_list(y_pred)
             output_losses = model._compile_loss.last_values
@@ -291,7 +292,23 @@ class CompiledTrainStep:
                                     names=[name for name, _ in inputs])
         except (OpError, TypeError, ValueError, AttributeError) as exc:
             raise NotTraceable(f"tracing the step failed: {exc}") from exc
+        finally:
+            model._clear_losses()  # the traced add_loss values are graph nodes, not the losses of a call
         return result, hyper_names, front
+
+
+def _constrained(parameters, state):
+    """The flat parameters after the update with each variable's ``constraint`` applied to its part (Keras 3
+    projects constrained variables after every update; ``optimizers.apply_constraints`` is the eager path)."""
+    if all(v.constraint is None for v in state.trainable):
+        return parameters
+    parts = []
+    for i, variable in enumerate(state.trainable):
+        part = ops.slice(parameters, (state.offsets[i],), (state.offsets[i + 1] - state.offsets[i],))
+        if variable.constraint is not None:
+            part = ops.reshape(variable.constraint(ops.reshape(part, variable.shape)), (-1,))
+        parts.append(part)
+    return ops.concatenate(parts)
 
 
 def untraceable_reason(model):

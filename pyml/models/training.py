@@ -20,7 +20,7 @@ import numpy as np
 
 from pyml import callbacks as callbacks_module
 from pyml import metrics as metrics_module
-from pyml import optimizers
+from pyml import optimizers, regularizers
 from pyml.autodiff import GradientTape, no_grad
 from pyml.layers import host
 from pyml.models import compile_utils, data_adapter
@@ -146,9 +146,10 @@ class Trainer:
     # ---- steps --------------------------------------------------------------------------------
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
         """The compiled loss of ``y_pred`` against ``y``: each output's loss times its ``loss_weights``
-        entry, summed (a scalar Tensor). ``y``, ``y_pred`` and ``sample_weight`` hold one entry per output (a
+        entry, summed, plus the sum of ``self.losses`` (``add_loss``, activity and weight penalties, as Keras 3)
+        (a scalar Tensor). ``y``, ``y_pred`` and ``sample_weight`` hold one entry per output (a
         list) for a model with several outputs."""
-        return self._compile_loss(y, y_pred, sample_weight)
+        return regularizers.add_penalties(self._compile_loss(y, y_pred, sample_weight), self.losses)
 
     def train_step(self, x, y, sample_weight=None):
         """One optimizer update on one batch; returns the loss and predictions."""

@@ -312,6 +312,7 @@ class Optimizer:
                 if self.uses_weight_decay(v):
                     v.assign(self._decayed(v.data, hyper))
                 self.update_step(g, v, lr)
+            apply_constraints(variables)
         if self.use_ema:
             for v in variables:
                 self.set_slot(v, "average", self._averaged(self.slot(v, "average"), v.data, hyper))
@@ -389,3 +390,14 @@ def _check_learning_rate(cls, learning_rate):
                                         not isinstance(learning_rate, (int, float, np.floating)) or learning_rate < 0):
         raise ValueError(f"{cls} expects learning_rate to be a non-negative float or a schedule. "
                          f"Received: learning_rate={learning_rate!r}")
+
+
+def apply_constraints(variables):
+    """Project each variable that has a ``constraint`` (``Layer.add_weight(constraint=...)``) after its update,
+    as Keras 3's optimizers do; ``fit``'s compiled step does the same in its graph (``compiled_step``)."""
+    from pyml.autodiff import no_grad
+
+    with no_grad():
+        for variable in variables:
+            if variable.constraint is not None:
+                variable.assign(variable.constraint(variable))

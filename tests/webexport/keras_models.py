@@ -532,6 +532,20 @@ def dense_extras():
     return Recipe(model, _digit_split(), "sparse_categorical_crossentropy", "softmax")
 
 
+def regularized():
+    """Dense with kernel/bias/activity regularizers and constraints → ActivityRegularization → Dense softmax:
+    penalties and projections shape training only; the export holds the two Dense layers (the regularization
+    layer is the identity)."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(64,)),
+        layers.Dense(32, activation="relu", kernel_regularizer=pyml.regularizers.L2(1e-3), bias_regularizer="l1",
+                     activity_regularizer=pyml.regularizers.L1(1e-4), kernel_constraint=pyml.constraints.MaxNorm(2.0)),
+        layers.ActivityRegularization(l2=1e-4),
+        layers.Dense(10, activation="softmax", kernel_constraint="non_neg"),
+    ])
+    return Recipe(model, _digit_split(), "sparse_categorical_crossentropy", "softmax")
+
+
 def dot_products():
     """Functional: RepeatVector of a Dense code against a Dense-made sequence, Dot(axes=(2, 2), normalize=True)
     (a batched matmul of cosines), and Dot(axes=1) of two vectors; concatenated → Dense softmax."""
@@ -567,7 +581,7 @@ MODELS = {f.__name__: f for f in (cnn, depthwise, normalization, causal_conv1d, 
                                    conv3d, dropout, masked_pooling, attention, luong_attention, transformer, simple_rnn,
                                    stacked_lstm, time_distributed, custom_cell, gru, lstm_states, masked_rnns, bidirectional,
                                    masked_bidirectional, embedding_bidirectional, separable_grouped, sequence_extras,
-                                   dense_extras, dot_products, grouped_conv3d)}
+                                   dense_extras, dot_products, grouped_conv3d, regularized)}
 
 
 @functools.lru_cache(maxsize=None)

@@ -45,6 +45,7 @@ PASSES = {
     "AlphaDropout": lambda: layers.AlphaDropout(0.5),
     "UnitNormalization": lambda: layers.UnitNormalization(),
     "GroupNormalization": lambda: layers.GroupNormalization(2),  # as Keras 3: statistics ignore the mask
+    "ActivityRegularization": lambda: layers.ActivityRegularization(l1=0.01),
 }
 USES = {
     "GlobalAveragePooling1D": lambda: layers.GlobalAveragePooling1D(),
