@@ -2,6 +2,7 @@
 import numbers
 
 from pyml import activations, initializers, ops
+from pyml.layers import weight_options
 from pyml.layers.base import InputSpec, Layer
 
 
@@ -145,6 +146,8 @@ class PReLU(Layer):
 
     Args:
         alpha_initializer: initializer of ``alpha`` (default zeros: a plain ReLU to start with).
+        alpha_regularizer, alpha_constraint: a penalty and a projection on ``alpha`` (``pyml.regularizers``,
+            ``pyml.constraints``).
         shared_axes: axes (1-based, counting the batch axis as 0) along which ``alpha`` is shared, e.g.
             ``[1, 2]`` for one slope per channel of an image. ``alpha`` has the input's shape without the
             batch axis, with 1 on the shared axes.
@@ -156,9 +159,11 @@ class PReLU(Layer):
     (1, 2)
     """
 
-    def __init__(self, alpha_initializer="zeros", shared_axes=None, **kwargs):
+    def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.alpha_initializer = initializers.get(alpha_initializer)
+        weight_options.set_options(self, alpha_regularizer=alpha_regularizer, alpha_constraint=alpha_constraint)
         axes = [shared_axes] if isinstance(shared_axes, int) else shared_axes
         if axes is not None and (not isinstance(axes, (list, tuple)) or any(
                 isinstance(a, bool) or not isinstance(a, int) or a < 1 for a in axes)):
@@ -173,7 +178,8 @@ class PReLU(Layer):
             raise ValueError(f"Layer {self.name!r}: `shared_axes` {self.shared_axes} must be axes of the inputs, "
                              f"1 to {len(input_shape) - 1}. Received: input shape {tuple(input_shape)}")
         shape = tuple(1 if a in shared else input_shape[a] for a in range(1, len(input_shape)))
-        self.alpha = self.add_weight(shape=shape, initializer=self.alpha_initializer, name="alpha")
+        self.alpha = self.add_weight(shape=shape, initializer=self.alpha_initializer, name="alpha",
+                                     **weight_options.options(self, "alpha"))
         self.input_spec = InputSpec(ndim=len(input_shape), axes={
             a: input_shape[a] for a in range(1, len(input_shape)) if a not in shared})
 
@@ -185,4 +191,4 @@ class PReLU(Layer):
 
     def get_config(self):
         return {**super().get_config(), "alpha_initializer": initializers.serialize(self.alpha_initializer),
-                "shared_axes": self.shared_axes}
+                **weight_options.options_config(self, "alpha"), "shared_axes": self.shared_axes}

@@ -4,6 +4,7 @@ Each is a few reductions and elementwise ops (no state, no moving statistics), s
 compute the same thing and the export runs them on the reduction and fused elementwise kernels.
 """
 from pyml import initializers, ops
+from pyml.layers import weight_options
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.normalization import _axes, _check_axis, _check_epsilon
 
@@ -100,7 +101,8 @@ class GroupNormalization(Layer):
         axis: the channel axis (default -1).
         epsilon: added to the variance (default 1e-3).
         center, scale: whether to learn ``beta`` / ``gamma`` (shape ``(channels,)``).
-        beta_initializer, gamma_initializer.
+        beta_initializer, gamma_initializer; beta_regularizer, gamma_regularizer, beta_constraint,
+            gamma_constraint (``pyml.regularizers``, ``pyml.constraints``).
 
     >>> x = np.array([[[1.0, 2.0, 10.0, 20.0]]], "float32")
     >>> pyml.layers.GroupNormalization(groups=2, epsilon=1e-6)(x).numpy().round(3)
@@ -108,8 +110,11 @@ class GroupNormalization(Layer):
     """
 
     def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
-                 gamma_initializer="ones", **kwargs):
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
+        weight_options.set_options(self, beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
+                                   beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         if isinstance(groups, bool) or not isinstance(groups, int) or (groups <= 0 and groups != -1):
             raise ValueError("GroupNormalization expects `groups` to be a positive integer (or -1 for instance "
                              f"normalization). Received: groups={groups!r}")
@@ -133,9 +138,11 @@ class GroupNormalization(Layer):
             raise ValueError(f"Layer {self.name!r}: `groups`={self.groups} must divide the {channels} channels of "
                              f"axis {self.axis}. Received: input shape {tuple(input_shape)}")
         self._axis, self._groups = axis, groups
-        self.gamma = self.add_weight(shape=(channels,), initializer=self.gamma_initializer, name="gamma") \
+        self.gamma = self.add_weight(shape=(channels,), initializer=self.gamma_initializer, name="gamma",
+                                     **weight_options.options(self, "gamma")) \
             if self.scale else None
-        self.beta = self.add_weight(shape=(channels,), initializer=self.beta_initializer, name="beta") \
+        self.beta = self.add_weight(shape=(channels,), initializer=self.beta_initializer, name="beta",
+                                    **weight_options.options(self, "beta")) \
             if self.center else None
         self._broadcast = None if axis == ndim - 1 else tuple(channels if a == axis else 1 for a in range(ndim))
         self.input_spec = InputSpec(ndim=ndim, axes={axis: channels})
@@ -161,4 +168,5 @@ class GroupNormalization(Layer):
         return {**super().get_config(), "groups": self.groups, "axis": self.axis, "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale,
                 "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer)}
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                **weight_options.options_config(self, "beta", "gamma")}

@@ -9,6 +9,7 @@ Weights use Keras layouts: ``depthwise_kernel`` ``(*kernel_size, channels, depth
 ``pointwise_kernel`` ``(*ones, channels * depth_multiplier, filters)`` and ``bias`` ``(filters,)``.
 """
 from pyml import initializers, ops
+from pyml.layers import weight_options
 from pyml.layers.base import InputSpec
 from pyml.layers.conv import BaseConv
 from pyml.layers.core import bias_and_activation, optional_bias, positive_int
@@ -19,7 +20,8 @@ class BaseSeparableConv(BaseConv):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
-                 pointwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros", depthwise_regularizer=None,
+                 pointwise_regularizer=None, depthwise_constraint=None, pointwise_constraint=None, **kwargs):
         layer = type(self).__name__
         self.depth_multiplier = positive_int(layer, "depth_multiplier", depth_multiplier)
         if isinstance(padding, str) and padding.lower() == "causal":  # BaseConv allows it for rank 1; Keras does not
@@ -27,6 +29,9 @@ class BaseSeparableConv(BaseConv):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, 1, activation,
                          use_bias, depthwise_initializer, bias_initializer, **kwargs)
         self.pointwise_initializer = initializers.get(pointwise_initializer)
+        weight_options.set_options(self, depthwise_regularizer=depthwise_regularizer,
+                                   pointwise_regularizer=pointwise_regularizer, depthwise_constraint=depthwise_constraint,
+                                   pointwise_constraint=pointwise_constraint)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -35,9 +40,11 @@ class BaseSeparableConv(BaseConv):
                              f"Received: input shape {tuple(input_shape)}")
         middle = channels * self.depth_multiplier
         self.depthwise_kernel = self.add_weight(shape=self.kernel_size + (channels, self.depth_multiplier),
-                                                initializer=self.kernel_initializer, name="depthwise_kernel")
+                                                initializer=self.kernel_initializer, name="depthwise_kernel",
+                                                **weight_options.options(self, "depthwise"))
         self.pointwise_kernel = self.add_weight(shape=(1,) * self.rank + (middle, self.filters),
-                                                initializer=self.pointwise_initializer, name="pointwise_kernel")
+                                                initializer=self.pointwise_initializer, name="pointwise_kernel",
+                                                **weight_options.options(self, "pointwise"))
         self.bias = optional_bias(self, self.filters)
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={-1: channels})
 
@@ -48,11 +55,12 @@ class BaseSeparableConv(BaseConv):
 
     def get_config(self):
         config = super().get_config()
-        for key in ("groups", "kernel_initializer"):
+        for key in ("groups", "kernel_initializer", "kernel_regularizer", "kernel_constraint"):
             config.pop(key)
         config.update(depth_multiplier=self.depth_multiplier,
                       depthwise_initializer=initializers.serialize(self.kernel_initializer),
-                      pointwise_initializer=initializers.serialize(self.pointwise_initializer))
+                      pointwise_initializer=initializers.serialize(self.pointwise_initializer),
+                      **weight_options.options_config(self, "depthwise", "pointwise"))
         return config
 
 
@@ -67,6 +75,8 @@ _DOC = """{rank}-D separable convolution: a depthwise convolution, then a pointw
         depth_multiplier: depthwise output channels per input channel (default 1).
         activation, use_bias: as in ``Dense``.
         depthwise_initializer, pointwise_initializer, bias_initializer: initializers of the three weights.
+        depthwise_regularizer, pointwise_regularizer, bias_regularizer, and the three ``*_constraint``
+            arguments: penalties and projections on them (``pyml.regularizers``, ``pyml.constraints``).
 
     Input shape:
         ``(batch, {dims}, channels)``.

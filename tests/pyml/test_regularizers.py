@@ -75,8 +75,13 @@ LAYERS = {
     "LSTMCell": (lambda **kw: layers.RNN(layers.LSTMCell(3, **kw)), (2, 4, 2), ["kernel", "recurrent", "bias"]),
     "BatchNormalization": (lambda **kw: layers.BatchNormalization(**kw), (4, 3), ["beta", "gamma"]),
     "LayerNormalization": (lambda **kw: layers.LayerNormalization(**kw), (4, 3), ["beta", "gamma"]),
+    "GroupNormalization": (lambda **kw: layers.GroupNormalization(2, **kw), (4, 4), ["beta", "gamma"]),
+    "PReLU": (lambda **kw: layers.PReLU(alpha_initializer="ones", **kw), (2, 3), ["alpha"]),
+    "SeparableConv2D": (lambda **kw: layers.SeparableConv2D(3, 2, **kw), (2, 4, 4, 2),
+                        ["depthwise", "pointwise", "bias"]),
 }
-WEIGHT_NAMES = {"depthwise": "kernel", "recurrent": "recurrent_kernel"}
+WEIGHT_NAMES = {"depthwise": "kernel", "recurrent": "recurrent_kernel"}  # weight names where they differ
+SEPARABLE_NAMES = {"depthwise": "depthwise_kernel", "pointwise": "pointwise_kernel"}
 
 
 def _inputs(shape):
@@ -92,7 +97,8 @@ def test_layer_weight_penalties_in_losses(name):
     layer = make(**{f"{w}_regularizer": regularizers.L2(f) for w, f in factors.items()})
     layer(_inputs(shape))
     by_name = {v.name.split("/")[-1]: v for v in layer.weights}
-    expected = [f * (by_name[WEIGHT_NAMES.get(w, w)].numpy().astype("float64") ** 2).sum() for w, f in factors.items()]
+    names = SEPARABLE_NAMES if name.startswith("Separable") else WEIGHT_NAMES
+    expected = [f * (by_name[names.get(w, w)].numpy().astype("float64") ** 2).sum() for w, f in factors.items()]
     assert sorted(float(p) for p in layer.losses) == pytest.approx(sorted(expected), rel=1e-5)
     # penalties follow the weights: they are computed when asked, from the current values
     for v in layer.trainable_weights:
@@ -111,7 +117,8 @@ def test_layer_config_round_trip_keeps_regularizers_and_constraints(name):
     assert pyml.layers.serialize(restored) == config
     inner = restored.cell if hasattr(restored, "cell") and name == "LSTMCell" else restored
     for w in weights:
-        w = "kernel" if w == "depthwise" else w  # pyml keeps DepthwiseConv2D's kernel options as kernel_*
+        if name == "DepthwiseConv2D":
+            w = "kernel"  # pyml keeps DepthwiseConv2D's kernel options as kernel_*
         assert getattr(inner, f"{w}_regularizer").get_config() == {"l1": 0.01, "l2": 0.02}
         assert getattr(inner, f"{w}_constraint").get_config() == {"max_value": 1.5, "axis": 0}
     assert inner.activity_regularizer.get_config() == {"l2": 0.01}
