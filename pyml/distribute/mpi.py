@@ -7,7 +7,8 @@ Every rank runs the same script on the same data. ``fit`` then, on every rank:
 2. cuts each global batch (``batch_size`` rows, as in Keras) into contiguous shards, rank r taking rows
    ``[n*r//N, n*(r+1)//N)``, and computes the gradient of its shard's mean loss;
 3. sums ``gradient * shard_rows / batch_rows`` over the ranks, so every rank holds the global batch's mean
-   gradient, in place in buckets of ``bucket_bytes`` (one ``Allreduce`` per bucket, not one per variable);
+   gradient, in place in buckets of ``bucket_bytes`` (one ``Iallreduce`` per bucket, not one per variable, all
+   in flight together);
 4. applies the same update on every rank, so the weights stay equal without being sent again;
 5. reduces the loss the same way and gathers the predictions, so that every rank updates its metrics on the
    whole global batch and logs the numbers one process would.
@@ -23,6 +24,7 @@ whole on every rank.
 """
 import contextlib
 import sys
+import time
 
 import numpy as np
 
@@ -31,6 +33,7 @@ from pyml.autodiff import no_grad
 from pyml.distribute import context
 
 BUCKET_BYTES = 4 * 2 ** 20  # large enough that the per-call latency is small, small enough to stay in cache
+POLL_S = 1e-4  # the sleep between two polls of an allreduce in flight
 
 
 class MPIStrategy:
@@ -143,9 +146,15 @@ class MPIStrategy:
         gradient: each rank's gradient weighed by its share of the rows, summed bucket by bucket."""
         flat *= flat.dtype.type(self._shard_weight)
         step = max(1, self.bucket_bytes // flat.itemsize)
-        for start in range(0, flat.size, step):
-            self.comm.Allreduce(self._mpi.IN_PLACE, flat[start:start + step], op=self._mpi.SUM)
+        self._wait([self.comm.Iallreduce(self._mpi.IN_PLACE, flat[start:start + step], op=self._mpi.SUM)
+                    for start in range(0, flat.size, step)])
         return flat
+
+    def _wait(self, requests):
+        """Wait for ``requests``, sleeping between polls: MPICH's own wait polls without pause, which on a busy
+        (or oversubscribed) machine takes the core from a rank that is still computing its gradient."""
+        while not self._mpi.Request.Testall(requests):
+            time.sleep(POLL_S)
 
     def reduce_gradients(self, grads):
         """``reduce_gradient`` for a list of per-variable gradients (the eager step): one flat buffer, reduced,
