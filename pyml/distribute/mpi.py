@@ -25,6 +25,7 @@ whole on every rank.
 import contextlib
 import sys
 import time
+import weakref
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class MPIStrategy:
         self.rank, self.num_replicas_in_sync = self.comm.Get_rank(), self.comm.Get_size()
         self.bucket_bytes = bucket_bytes
         self._shard_weight = 1.0  # this rank's share of the current global batch's rows
-        self._unsynced = None  # the model whose weights rank 0 sends at its next batch (see begin_fit)
+        self._synced = weakref.WeakSet()  # the models that hold rank 0's weights since their fit began
         if abort_on_error:
             _abort_on_error(self.comm)
 
@@ -86,10 +87,11 @@ class MPIStrategy:
     # ---- start of fit ----------------------------------------------------------------------------------------
     def begin_fit(self, model, initial_epoch):
         """Give every rank rank 0's random generator state (the same shuffles) and return rank 0's
-        ``initial_epoch``; rank 0's weights follow at the first batch, once the model is built."""
+        ``initial_epoch``; rank 0's weights follow at the first batch, once the model is built (``train_batch``,
+        which sends them before the first batch of ``train_on_batch`` calls too)."""
         state = self.comm.bcast((random.generator().bit_generator.state, initial_epoch), root=0)
         random.generator().bit_generator.state = state[0]
-        self._unsynced = model
+        self._synced.discard(model)  # a callback may have restored rank 0's weights (BackupAndRestore)
         return state[1]
 
     def _broadcast_model(self, model):
@@ -130,12 +132,12 @@ class MPIStrategy:
         part = self.shard(rows)
         self._shard_weight = (part.stop - part.start) / rows
         shard = [_take(value, part) for value in (x, y, sample_weight)]
-        if self._unsynced is model:
+        if model not in self._synced:  # the first batch of a fit (or of train_on_batch calls)
             if not model.built:  # a model built by its first batch: build it now, so there are weights to send
                 with no_grad():
                     model(_tensors(shard[0]), training=False)
             self._broadcast_model(model)
-            self._unsynced = None
+            self._synced.add(model)
         loss, y_pred, output_losses = step(*shard)
         losses = np.array([float(loss), *output_losses], np.float64) * self._shard_weight
         self.comm.Allreduce(self._mpi.IN_PLACE, losses, op=self._mpi.SUM)

@@ -36,6 +36,9 @@ def _weights(npz, count):
     ("conv", 25, 2, False),  # 25 rows: shards of 12 and 13, and a last batch of 21
     ("mlp", 25, 2, True),  # the eager step reduces its gradients too
     ("conv", 25, 3, False),
+    ("weighted", 20, 2, False),  # sample weights: the loss is the global batch's weighted mean
+    ("extras", 25, 2, False),  # two outputs, constraint, penalty, AdamW with clipping and accumulation
+    ("extras", 25, 2, True),
 ])
 def test_ranks_train_as_one_process(tmp_path, model, batch, ranks, eager):
     result = _mpiexec(ranks, model, batch, tmp_path, *(["--eager"] if eager else []))

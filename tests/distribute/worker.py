@@ -16,18 +16,25 @@ SAMPLES = 96
 
 
 def data(model):
+    """``(x, y, sample_weight)``: the "weighted" mlp has sample weights, the "extras" model two targets."""
     rng = np.random.default_rng(1)
-    if model == "mlp":
-        x = rng.normal(size=(SAMPLES, 12)).astype("float32")
-    else:
-        x = rng.normal(size=(SAMPLES, 8, 8, 1)).astype("float32")
-    y = (x.reshape(SAMPLES, -1).sum(axis=1) > 0).astype("int32") + (x.reshape(SAMPLES, -1)[:, 0] > 0)
-    return x, y
+    x = rng.normal(size=(SAMPLES, 8, 8, 1) if model == "conv" else (SAMPLES, 12)).astype("float32")
+    flat = x.reshape(SAMPLES, -1)
+    y = (flat.sum(axis=1) > 0).astype("int32") + (flat[:, 0] > 0)
+    if model == "extras":
+        return x, [y, flat[:, :2] * 2.0], None
+    return x, y, rng.uniform(0.2, 2.0, SAMPLES).astype("float32") if model == "weighted" else None
 
 
 def build(model):
     pyml.set_random_seed(7)
-    if model == "mlp":
+    if model == "extras":  # two outputs, a constrained and penalized kernel
+        inputs = pyml.Input((12,))
+        hidden = pyml.layers.Dense(16, activation="relu", kernel_constraint=pyml.constraints.MaxNorm(0.5),
+                                   kernel_regularizer=pyml.regularizers.L2(1e-2))(inputs)
+        return pyml.Model(inputs, [pyml.layers.Dense(3, name="classes")(hidden),
+                                   pyml.layers.Dense(2, name="values")(hidden)])
+    if model in ("mlp", "weighted"):
         layers = [pyml.Input((12,)), pyml.layers.Dense(16, activation="relu"), pyml.layers.Dense(3)]
     else:
         layers = [pyml.Input((8, 8, 1)), pyml.layers.Conv2D(4, 3, activation="relu"), pyml.layers.MaxPooling2D(),
@@ -38,11 +45,18 @@ def build(model):
 def train(model_name, batch_size, eager=False, callbacks=(), epochs=2):
     """Build, compile (inside the open strategy scope, if any) and fit; returns (model, history)."""
     model = build(model_name)
-    model.compile(optimizer=pyml.optimizers.Adam(0.01), metrics=["accuracy"], run_eagerly=eager,
-                  loss=pyml.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x, y = data(model_name)
+    classes = pyml.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if model_name == "extras":  # clipping, decay and accumulation act on the averaged gradient
+        optimizer = pyml.optimizers.AdamW(0.01, weight_decay=0.05, global_clipnorm=0.3,
+                                          gradient_accumulation_steps=2)
+        model.compile(optimizer=optimizer, loss=[classes, "mse"], loss_weights=[1.0, 0.5], run_eagerly=eager,
+                      metrics=[["accuracy"], ["mae"]])
+    else:
+        model.compile(optimizer=pyml.optimizers.Adam(0.01), metrics=["accuracy"], run_eagerly=eager,
+                      loss=classes, weighted_metrics=["accuracy"] if model_name == "weighted" else None)
+    x, y, sample_weight = data(model_name)
     history = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True,
-                        callbacks=list(callbacks))
+                        sample_weight=sample_weight, callbacks=list(callbacks))
     return model, history
 
 
