@@ -39,6 +39,7 @@ def _weights(npz, count):
     ("weighted", 20, 2, False),  # sample weights: the loss is the global batch's weighted mean
     ("extras", 25, 2, False),  # two outputs, constraint, penalty, AdamW with clipping and accumulation
     ("extras", 25, 2, True),
+    ("lazy", 32, 2, False),  # no Input: built by the first batch, then rank 0's weights are sent
 ])
 def test_ranks_train_as_one_process(tmp_path, model, batch, ranks, eager):
     result = _mpiexec(ranks, model, batch, tmp_path, *(["--eager"] if eager else []))

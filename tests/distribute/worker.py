@@ -26,14 +26,16 @@ def data(model):
     return x, y, rng.uniform(0.2, 2.0, SAMPLES).astype("float32") if model == "weighted" else None
 
 
-def build(model):
-    pyml.set_random_seed(7)
+def build(model, seed=7):
+    pyml.set_random_seed(seed)
     if model == "extras":  # two outputs, a constrained and penalized kernel
         inputs = pyml.Input((12,))
         hidden = pyml.layers.Dense(16, activation="relu", kernel_constraint=pyml.constraints.MaxNorm(0.5),
                                    kernel_regularizer=pyml.regularizers.L2(1e-2))(inputs)
         return pyml.Model(inputs, [pyml.layers.Dense(3, name="classes")(hidden),
                                    pyml.layers.Dense(2, name="values")(hidden)])
+    if model == "lazy":  # built by its first batch: rank 0 sends its weights once they exist
+        return pyml.Sequential([pyml.layers.Dense(16, activation="relu"), pyml.layers.Dense(3)])
     if model in ("mlp", "weighted"):
         layers = [pyml.Input((12,)), pyml.layers.Dense(16, activation="relu"), pyml.layers.Dense(3)]
     else:
@@ -42,9 +44,10 @@ def build(model):
     return pyml.Sequential(layers)
 
 
-def train(model_name, batch_size, eager=False, callbacks=(), epochs=2):
-    """Build, compile (inside the open strategy scope, if any) and fit; returns (model, history)."""
-    model = build(model_name)
+def train(model_name, batch_size, eager=False, callbacks=(), epochs=2, seed=7):
+    """Build, compile (inside the open strategy scope, if any) and fit; returns (model, history). The MPI runs
+    seed each rank differently: only rank 0's weights and random state (seed 7, as the reference's) may count."""
+    model = build(model_name, seed)
     classes = pyml.losses.SparseCategoricalCrossentropy(from_logits=True)
     if model_name == "extras":  # clipping, decay and accumulation act on the averaged gradient
         optimizer = pyml.optimizers.AdamW(0.01, weight_decay=0.05, global_clipnorm=0.3,
@@ -90,7 +93,7 @@ def main():
         path = os.path.join(args.out, f"rank{strategy.rank}-{{epoch}}.weights.h5")
         callbacks.append(pyml.callbacks.ModelCheckpoint(path, save_weights_only=True, monitor="loss"))
     with strategy.scope():
-        model, history = train(args.model, args.batch, args.eager, callbacks)
+        model, history = train(args.model, args.batch, args.eager, callbacks, seed=7 + strategy.rank)
     logs = {f"log_{k}": np.array(v) for k, v in history.history.items()}
     np.savez(os.path.join(args.out, f"rank{strategy.rank}.npz"), *model.get_weights(), **logs)
     return 0
