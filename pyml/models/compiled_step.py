@@ -250,8 +250,9 @@ class CompiledTrainStep:
     def _trace(self, x, y, sample_weight, probe=None, gradients_only=False):
         """Trace the step (see the module docstring); with ``probe``, only up to the gradients, which
         ``probe(variables, gradients)`` receives; with ``gradients_only``, a step that takes no hyperparameters
-        or slots and returns the flat gradient where the new parameters and slots would be. Returns ``(TraceResult, hyperparameter names, {"losses": the
-        number of per-output losses returned, "predictions": of predictions, "several": a list of them})``."""
+        or slots and returns the flat gradient where the new parameters and slots would be (for
+        ``pyml.distribute.step``). Returns ``(TraceResult, hyperparameter names, {"losses": the number of
+        per-output losses returned, "predictions": of predictions, "several": a list of them})``."""
         model, state, optimizer = self.model, self.state, self.model.optimizer
         hyper_names = sorted(optimizer.step_hyperparameters())
         data = _data(x, y, sample_weight)
