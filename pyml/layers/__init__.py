@@ -39,3 +39,6 @@ Convolution2DTranspose = Conv2DTranspose
 GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D = GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D
 GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D
 from pyml.layers.serialization import deserialize, register_serializable, serialize  # noqa: E402,F401
+from pyml.layers.preprocessing import (  # noqa: E402,F401
+    CenterCrop, Normalization, RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
+    RandomZoom, Rescaling, Resizing)
