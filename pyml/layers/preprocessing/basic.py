@@ -26,8 +26,11 @@ def _float_input(layer, inputs):
 
 def _number_or_list(value, name, layer):
     """A float, or a list of floats (one per channel), as Keras's scale/offset/mean/variance may be."""
-    array = np.asarray(value, dtype=np.float64) if not isinstance(value, bool) else None
-    if array is None or array.dtype.kind != "f" or not np.isfinite(array).all():
+    try:
+        array = None if isinstance(value, (bool, str)) else np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = None
+    if array is None or not np.isfinite(array).all():
         raise ValueError(f"{layer} expects `{name}` as a finite number or a list of them. Received: {name}={value!r}")
     return float(array) if array.ndim == 0 else array.tolist()
 
