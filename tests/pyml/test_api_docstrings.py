@@ -17,6 +17,7 @@ MODULES = [
     "pyml.models", "pyml.models.model",
     "pyml.models.sequential", "pyml.models.functional",
     "pyml.layers.text_ops", "pyml.layers.lookup", "pyml.layers.text_vectorization", "pyml.layers.host",
+    "pyml.layers.preprocessing.basic", "pyml.layers.preprocessing.augmentation",
 ]
 
 

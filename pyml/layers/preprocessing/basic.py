@@ -6,7 +6,7 @@ raw pixels and the model rescales, normalises, crops and resizes them itself.
 
     >>> model = pyml.Sequential([pyml.Input(shape=(8, 8, 3)), pyml.layers.Resizing(4, 4),
     ...                          pyml.layers.Rescaling(1 / 255)])
-    >>> model.predict(np.full((1, 8, 8, 3), 255, "float32"), verbose=0).max()
+    >>> float(model.predict(np.full((1, 8, 8, 3), 255, "float32"), verbose=0).max())
     1.0
 """
 import itertools
