@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from pyml import ops, random
+from pyml import dtypes, ops, random
 from pyml.graph.trace import host_value
 from pyml.layers.base import Layer
 from pyml.layers.conv import check_data_format
@@ -55,6 +55,8 @@ class BaseAugmentation(Layer):
         self._generator = random.generator(seed) if seed is not None else None
 
     def call(self, inputs, training=True):
+        if not dtypes.is_float(inputs.dtype):  # integer pixels come out as floats, trained or not (as Keras)
+            inputs = ops.cast(inputs, self.dtype)
         if training is False:  # None: a direct call, which Keras counts as training
             return inputs
         if inputs.ndim not in (3, 4):
