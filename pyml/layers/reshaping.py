@@ -147,9 +147,7 @@ class UpSampling2D(_NearestUpSampling2D):
 
     def __init__(self, size=2, data_format=None, interpolation="nearest", **kwargs):
         super().__init__(size=size, data_format=data_format, **kwargs)
-        if interpolation not in ops.image.INTERPOLATIONS:
-            raise ValueError(f"UpSampling2D expects `interpolation` in {ops.image.INTERPOLATIONS}. "
-                             f"Received: interpolation={interpolation!r}")
+        ops.image.check_options(interpolation, where="UpSampling2D")
         self.interpolation = interpolation
 
     def call(self, inputs):

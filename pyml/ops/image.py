@@ -133,18 +133,7 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
 
     if data_format not in (None, "channels_last"):
         raise NotImplementedError(f"resize supports channels_last images only. Received: data_format={data_format!r}")
-    if interpolation not in KERAS_INTERPOLATIONS:
-        raise ValueError(f"resize: `interpolation` must be one of {KERAS_INTERPOLATIONS}. "
-                         f"Received: interpolation={interpolation!r}")
-    if interpolation not in INTERPOLATIONS:
-        raise NotImplementedError(f"resize: interpolation={interpolation!r} is not implemented; use one of "
-                                  f"{INTERPOLATIONS}")
-    if antialias:
-        raise NotImplementedError("resize: antialias=True is not implemented (Keras's default is False)")
-    if fill_mode != "constant":
-        raise ValueError(f"resize: `fill_mode` must be 'constant'. Received: fill_mode={fill_mode!r}")
-    if crop_to_aspect_ratio and pad_to_aspect_ratio:
-        raise ValueError("resize: only one of `crop_to_aspect_ratio` and `pad_to_aspect_ratio` can be True")
+    check_options(interpolation, antialias, crop_to_aspect_ratio, pad_to_aspect_ratio, fill_mode)
     size = tuple(size) if isinstance(size, (list, tuple)) else size
     if (not isinstance(size, tuple) or len(size) != 2
             or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1 for d in size)):
@@ -170,6 +159,23 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
     if tuple(x.shape[1:3]) != size:
         x = bind(resize_p, x, size=size, interpolation=interpolation)
     return squeeze(x, 0) if single else x
+
+
+def check_options(interpolation, antialias=False, crop_to_aspect_ratio=False, pad_to_aspect_ratio=False,
+                  fill_mode="constant", where="resize"):
+    """The errors of ``resize``'s options, each naming its argument (``where``: the op or layer asking)."""
+    if interpolation not in KERAS_INTERPOLATIONS:
+        raise ValueError(f"{where}: `interpolation` must be one of {KERAS_INTERPOLATIONS}. "
+                         f"Received: interpolation={interpolation!r}")
+    if interpolation not in INTERPOLATIONS:
+        raise NotImplementedError(f"{where}: interpolation={interpolation!r} is not implemented; use one of "
+                                  f"{INTERPOLATIONS}")
+    if antialias:
+        raise NotImplementedError(f"{where}: antialias=True is not implemented (Keras's default is False)")
+    if fill_mode != "constant":
+        raise ValueError(f"{where}: `fill_mode` must be 'constant'. Received: fill_mode={fill_mode!r}")
+    if crop_to_aspect_ratio and pad_to_aspect_ratio:
+        raise ValueError(f"{where}: only one of `crop_to_aspect_ratio` and `pad_to_aspect_ratio` can be True")
 
 
 def aspect_crop(height, width, target_height, target_width):

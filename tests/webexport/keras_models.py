@@ -518,20 +518,21 @@ def augmentation():
 
 
 def bilinear_upsampling():
-    """UpSampling2D bilinear (4x4 → 8x8, trained through its VJP) → Conv2D same → Resizing bilinear 6x6."""
+    """UpSampling2D bilinear (4x4 → 8x8, trained through its VJP) → Conv2D same → CenterCrop 10x6 (larger than the
+    8x8 image: cropped to 8x4 and resized, as Keras) → Resizing 6x8 padded to the aspect ratio (10x12) first."""
     model = pyml.Sequential([
         pyml.Input(shape=(4, 4, 2)),
         layers.Conv2D(4, 1, activation="tanh"),
         layers.UpSampling2D(interpolation="bilinear"),
         layers.Conv2D(1, 3, padding="same"),
-        layers.Resizing(6, 6),
+        layers.CenterCrop(10, 6),
+        layers.Resizing(6, 8, pad_to_aspect_ratio=True, fill_value=0.5),
     ])
 
-    def label(x):  # a smooth function of the channel sum, on the 6x6 grid
-        return x.sum(axis=-1, keepdims=True).repeat(3, axis=1).repeat(3, axis=2)[:, ::2, ::2]
+    def label(x):  # each image's mean channel sum, everywhere on the 6x8 grid
+        return np.broadcast_to(x.sum(axis=-1).mean(axis=(1, 2))[:, None, None, None], (len(x), 6, 8, 1)).copy()
 
     return Recipe(model, _synthetic((4, 4, 2), label, seed=9), "mse", "regression")
-
 
 MODELS = {f.__name__: f for f in (cnn, depthwise, normalization, causal_conv1d, embedding, branches, upsampling,
                                    conv3d, dropout, masked_pooling, attention, luong_attention, transformer, simple_rnn,

@@ -135,6 +135,11 @@ class _Geometric(BaseAugmentation):
         return {**super().get_config(), "fill_mode": self.fill_mode, "interpolation": self.interpolation,
                 "fill_value": self.fill_value}
 
+    def _factor_config(self):
+        """``height_factor`` and ``width_factor`` as given (a pair as a list, for JSON)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in
+                (("height_factor", self.height_factor), ("width_factor", self.width_factor))}
+
 
 class RandomRotation(_Geometric):
     """Rotates each image by a random angle about its centre while training.
@@ -201,9 +206,7 @@ class RandomZoom(_Geometric):
                         axis=1)
 
     def get_config(self):
-        factors = {k: list(v) if isinstance(v, tuple) else v for k, v in
-                   (("height_factor", self.height_factor), ("width_factor", self.width_factor))}
-        return {**super().get_config(), **factors}
+        return {**super().get_config(), **self._factor_config()}
 
 
 def _zoom_range(factor, name):
@@ -242,9 +245,7 @@ class RandomTranslation(_Geometric):
         return np.stack([ones, zeros, -dx, zeros, ones, -dy], axis=1)
 
     def get_config(self):
-        factors = {k: list(v) if isinstance(v, tuple) else v for k, v in
-                   (("height_factor", self.height_factor), ("width_factor", self.width_factor))}
-        return {**super().get_config(), **factors}
+        return {**super().get_config(), **self._factor_config()}
 
 
 class RandomContrast(BaseAugmentation):

@@ -251,7 +251,8 @@ class Resizing(Layer):
         self.interpolation, self.fill_mode, self.fill_value = interpolation, fill_mode, float(fill_value)
         self.crop_to_aspect_ratio, self.pad_to_aspect_ratio = bool(crop_to_aspect_ratio), bool(pad_to_aspect_ratio)
         self.antialias = bool(antialias)
-        ops.image.resize(np.zeros((1, 1, 1), "float32"), (1, 1), **self._options())  # the same checks, now
+        ops.image.check_options(interpolation, self.antialias, self.crop_to_aspect_ratio, self.pad_to_aspect_ratio,
+                                fill_mode, where="Resizing")
 
     def _options(self):
         return {"interpolation": self.interpolation, "antialias": self.antialias, "fill_mode": self.fill_mode,

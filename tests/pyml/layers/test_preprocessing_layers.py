@@ -149,7 +149,9 @@ def test_upsampling2d_bilinear_is_a_resize_by_the_size_factors():
     x = _images(2, 3, 4, 2)
     out = layers.UpSampling2D((2, 3), interpolation="bilinear")(x)
     np.testing.assert_allclose(out.numpy(), _resize_ref(x, (6, 12), "bilinear"), rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="`interpolation`.*Received: interpolation='bicubic'"):
+    with pytest.raises(ValueError, match="UpSampling2D: `interpolation`.*Received: interpolation='cubic'"):
+        layers.UpSampling2D(interpolation="cubic")
+    with pytest.raises(NotImplementedError, match="UpSampling2D: interpolation='bicubic' is not implemented"):
         layers.UpSampling2D(interpolation="bicubic")
 
 
