@@ -210,9 +210,10 @@ class RandomZoom(_Geometric):
 
 
 def _zoom_range(factor, name):
+    """``factor_range``, refusing a given -1 as Keras does (``f = 1`` still draws down to -1, as in Keras)."""
     lower, upper = factor_range(factor, name, "RandomZoom")
-    if lower <= -1.0:
-        raise ValueError(f"RandomZoom expects `{name}` in (-1, 1] (a zoom of -1 would shrink the input span to "
+    if -1.0 in (factor if isinstance(factor, (list, tuple)) else (factor,)):
+        raise ValueError(f"RandomZoom expects `{name}` in (-1, 1] (a zoom of -1 shrinks the input span to "
                          f"nothing). Received: {name}={factor!r}")
     return lower, upper
 
