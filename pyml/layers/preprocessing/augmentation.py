@@ -129,7 +129,8 @@ class _Geometric(BaseAugmentation):
             return sampling.table(self.transforms(batch, height, width), height, width, self.interpolation,
                                   self.fill_mode)
 
-        return sampling.apply(images, self.host(images, (batch, height, width, 8), draw), self.fill_value)
+        rows = 8 if self.interpolation == "bilinear" else 2  # 4 taps or 1, cells then weights
+        return sampling.apply(images, self.host(images, (rows, batch, height, width), draw), self.fill_value)
 
     def get_config(self):
         return {**super().get_config(), "fill_mode": self.fill_mode, "interpolation": self.interpolation,
