@@ -42,8 +42,8 @@ def factor_range(factor, name, layer, bounds=(-1.0, 1.0)):
 
 
 class BaseAugmentation(Layer):
-    """An image augmentation: ``augment(images)`` (a batch, rank 4) runs in training only. Subclasses set ``draws``
-    per image with ``self.uniform(lower, upper, batch)``."""
+    """An image augmentation: subclasses define ``augment(images)`` on a rank-4 batch, drawing their random
+    parameters with ``self.host(images, shape, draw)``; ``call`` runs it in training only."""
 
     def __init__(self, seed=None, data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -70,7 +70,7 @@ class BaseAugmentation(Layer):
         return self._generator or random.generator()
 
     def host(self, images, shape, draw):
-        """A float32 host value of ``shape`` drawn by ``draw()`` afresh at every run (see the module docstring)."""
+        """A host value of ``shape`` (the images' dtype) drawn by ``draw()`` afresh at every run (module docstring)."""
         return host_value(images, shape, images.dtype, lambda: np.asarray(draw(), np.float32))
 
     def compute_output_shape(self, input_shape):
