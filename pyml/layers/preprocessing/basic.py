@@ -9,8 +9,6 @@ raw pixels and the model rescales, normalises, crops and resizes them itself.
     >>> float(model.predict(np.full((1, 8, 8, 3), 255, "float32"), verbose=0).max())
     1.0
 """
-import itertools
-
 import numpy as np
 
 from pyml import dtypes, ops
@@ -125,13 +123,10 @@ class Normalization(Layer):
         ``(x, y)`` tuples whose ``x`` is used, a ``pyml.data.Dataset``), combined batch by batch exactly."""
         if self.input_mean is not None:
             raise ValueError(f"Layer {self.name!r}: adapt() learns the statistics, but `mean` and `variance` were given")
-        batches = iter([data]) if isinstance(data, np.ndarray) or hasattr(data, "numpy") else iter(data)
-        first = next(batches, None)
-        if first is None:
-            raise ValueError(f"Layer {self.name!r}: adapt() received no data (an empty iterable of batches)")
+        batches = [data] if isinstance(data, np.ndarray) or hasattr(data, "numpy") else data
         mean = variance = None
         total = 0
-        for batch in itertools.chain([first], batches):
+        for batch in batches:
             batch = np.asarray(batch[0] if isinstance(batch, tuple) else batch, dtype=np.float64)
             if not self.built:
                 self.build(batch.shape)
@@ -149,6 +144,8 @@ class Normalization(Layer):
             variance = ((variance + (mean - new_mean) ** 2) * (1 - weight)
                         + (batch_var + (batch_mean - new_mean) ** 2) * weight)
             mean = new_mean
+        if mean is None:
+            raise ValueError(f"Layer {self.name!r}: adapt() received no data (an empty iterable of batches)")
         self.adapt_mean.assign(np.reshape(mean, self._stats_shape).astype(self.dtype))
         self.adapt_variance.assign(np.reshape(variance, self._stats_shape).astype(self.dtype))
         self.count.assign(np.asarray(min(total, 2**31 - 1), np.int32))
