@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import pyml
+import webexport
 from pyml import backend
 from tests import strict_xp
 from tests.op_samples import all_samples
@@ -65,6 +66,7 @@ def test_fit_on_a_device_backend_matches_the_cpu(conv, tmp_path):
         predictions = model.predict(x, verbose=0)
         weights = model.get_weights()
         model.save(tmp_path / "m.keras")
+        webexport.export(model, tmp_path / "bundle", include_runtime=False)  # weights read back to the host
     np.testing.assert_allclose(history.history["loss"], cpu_history.history["loss"], rtol=1e-5)
     for got, want in zip(weights, cpu.get_weights()):
         assert isinstance(got, np.ndarray)
@@ -72,6 +74,7 @@ def test_fit_on_a_device_backend_matches_the_cpu(conv, tmp_path):
     np.testing.assert_allclose(predictions, cpu.predict(x, verbose=0), rtol=1e-4, atol=1e-6)
     reloaded = pyml.load_model(tmp_path / "m.keras")  # saved from the device, loaded on the host
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), predictions, rtol=1e-5, atol=1e-6)
+    assert webexport.load_bundle(tmp_path / "bundle").manifest["outputs"]
 
 
 # ---- the device API ------------------------------------------------------------------------------------
