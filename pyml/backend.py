@@ -122,6 +122,12 @@ def asarray(value, dtype=None):
     return xp().asarray(value, dtype=dtype)
 
 
+def address(array):
+    """Where ``array``'s first element lives (a host or device pointer): equal for views of the same memory."""
+    interface = getattr(array, "__array_interface__", None)
+    return interface["data"][0] if interface is not None else array.data.ptr
+
+
 def is_host():
     """True when arrays are host NumPy arrays (so NumPy-only speed-ups, threads and views, apply)."""
     return _state["xp"] is np

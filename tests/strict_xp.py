@@ -5,7 +5,9 @@ CuPy's documented rule (docs.cupy.dev, "Conversion to/from NumPy arrays"): ``cup
 and CuPy functions do not take host arrays; only ``xp.asarray(host)`` and ``device.get()`` cross. So here:
 
 - ``np.asarray(a)`` / ``np.array(a)`` raise TypeError (``__array__``), as CuPy's do;
-- NumPy functions and ufuncs refuse a ``StrictArray`` (``__array_function__``/``__array_ufunc__``);
+- NumPy functions refuse a ``StrictArray`` (``__array_function__``): stricter than CuPy, which dispatches most
+  of them to itself (NEP 18), so that a forgotten ``np.sum(a)``/``np.copyto(a, b)`` fails here; NumPy ufuncs
+  compute on the device as CuPy's ``__array_ufunc__`` does (``np.float32(2) * a`` is common and fine);
 - this module's functions, operators, ``out=`` and ``a[i] = v`` refuse a host ``np.ndarray`` operand
   (NumPy *scalars* and Python numbers are fine, as in CuPy); ``asarray``/``array`` alone take host data;
 - ``float(a)``/``int(a)``/``bool(a)``/``a.item()`` of a one-element array work, as CuPy's do (a sync);
@@ -72,7 +74,10 @@ class StrictArray:
                                   "use .get() / pyml.backend.to_numpy")
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        raise HostConversionError(f"numpy.{ufunc.__name__} called on a device array: use the backend's xp")
+        # CuPy computes NumPy ufuncs of its arrays on the device (NEP 13): ``np.float32(2) * a`` is fine; a host
+        # array among the operands is not
+        return _call(getattr(ufunc, method) if method != "__call__" else ufunc, f"numpy.{ufunc.__name__}",
+                     inputs, kwargs)
 
     def __array_function__(self, func, types_, args, kwargs):
         raise HostConversionError(f"numpy.{func.__name__} called on a device array: use the backend's xp")
@@ -89,6 +94,11 @@ class StrictArray:
     strides = property(lambda self: self._a.strides)
     flags = property(lambda self: self._a.flags)
     T = property(lambda self: StrictArray(self._a.T))
+    data = property(lambda self: types.SimpleNamespace(ptr=self._a.__array_interface__["data"][0]))  # CuPy's MemoryPointer
+
+    @shape.setter
+    def shape(self, value):  # in place, refused (AttributeError) where the strides do not allow it, as NumPy and CuPy
+        self._a.shape = value
     real = property(lambda self: StrictArray(self._a.real))
 
     def __getattr__(self, attr):

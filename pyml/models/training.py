@@ -18,7 +18,6 @@ import warnings
 
 import numpy as np
 
-from pyml import backend
 from pyml import callbacks as callbacks_module
 from pyml import metrics as metrics_module
 from pyml import optimizers, regularizers
@@ -188,11 +187,6 @@ class Trainer:
         """The compiled step (built on first use), or None when the step runs eagerly. Called when training
         starts (fit, train_on_batch), so that the checks here are not paid per batch."""
         if self.run_eagerly or self.jit_compile is False or self._compiled_step is False:
-            return None
-        if not backend.is_host():  # the executor's kernels, buffer arena and threads are NumPy's: eager on a GPU
-            if self.jit_compile is True:
-                warnings.warn("jit_compile=True: the compiled training step runs on the CPU backend only; on the "
-                              "GPU each op of the step runs as CuPy kernels (eagerly)", stacklevel=4)
             return None
         step = self._compiled_step
         if step is not None and not step.matches(self):  # layers frozen or unfrozen since: trace again

@@ -22,11 +22,13 @@ def strict():
 
 def test_the_strict_module_refuses_what_cupy_refuses():
     a = strict_xp.asarray(np.ones((2, 3), np.float32))
-    for implicit in (lambda: np.asarray(a), lambda: np.exp(a), lambda: np.sum(a), lambda: a + np.ones(3),
-                     lambda: strict_xp.exp(np.ones(3)), lambda: np.ones(3) * a):
+    for implicit in (lambda: np.asarray(a), lambda: np.sum(a), lambda: np.copyto(a, a), lambda: a + np.ones(3),
+                     lambda: strict_xp.exp(np.ones(3)), lambda: np.ones(3) * a, lambda: np.multiply(a, np.ones(3)),
+                     lambda: a.__setitem__(0, np.ones(3))):
         with pytest.raises(TypeError):
             implicit()
     assert float(strict_xp.sum(a)) == 6.0  # CuPy's 0-d arrays convert to Python numbers (a sync)
+    assert (np.float32(2) * a).__class__ is strict_xp.StrictArray  # NumPy scalars and ufuncs compute on the device
     np.testing.assert_array_equal(backend.to_numpy(a * 2.0), np.full((2, 3), 2.0))
 
 
@@ -41,26 +43,29 @@ def test_vjp_on_a_device_backend(sample, strict):
 
 
 # ---- training: the same script on the device stand-in gives the CPU's numbers ----------------------------
-def _model(conv):
+def _model(conv, jit_compile="auto"):
     pyml.set_random_seed(0)
     layers = pyml.layers
     body = ([layers.Conv2D(4, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(), layers.Dropout(0.25)]
             if conv else [layers.Dense(8, activation="relu"), layers.BatchNormalization()])
     model = pyml.Sequential([pyml.Input((8, 8, 1) if conv else (6,)), *body, layers.Dense(3, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=jit_compile)
     return model
 
 
+@pytest.mark.parametrize("jit_compile", [True, False], ids=["compiled", "eager"])
 @pytest.mark.parametrize("conv", [False, True], ids=["mlp", "convnet"])
-def test_fit_on_a_device_backend_matches_the_cpu(conv, tmp_path):
+def test_fit_on_a_device_backend_matches_the_cpu(conv, jit_compile, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((48, 8, 8, 1) if conv else (48, 6)).astype("float32")
     y = rng.integers(0, 3, 48)
     cpu = _model(conv)
     cpu_history = cpu.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
     with pyml.device(strict_xp):
-        model = _model(conv)
+        model = _model(conv, jit_compile)
         history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
+        # the compiled step's executor plans its buffers on the device too
+        assert bool(model._compiled_step) == jit_compile and (not jit_compile or model._compiled_step.state.xp is strict_xp)
         assert all(w.data.__class__ is strict_xp.StrictArray for w in model.weights)  # weights stay on the device
         assert all(a.__class__ is strict_xp.StrictArray for a in model.optimizer._slots.values())
         predictions = model.predict(x, verbose=0)
