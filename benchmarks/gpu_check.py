@@ -118,7 +118,7 @@ def _data(model_name, steps):
 
 
 def pyml_steps_per_second(dev, model_name, steps, warmup):
-    from benchmarks import models
+    import models  # benchmarks/models.py (this folder is first on sys.path, as for the other scripts)
 
     with pyml.device(dev.backend):
         model = models.build(model_name)

@@ -49,3 +49,6 @@ from pyml.layers.activation_layers import PReLU  # noqa: E402,F401
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 from pyml.layers.serialization import deserialize, register_serializable, serialize  # noqa: E402,F401
 from pyml.layers.activity_regularization import ActivityRegularization  # noqa: E402,F401
+from pyml.layers.preprocessing import (  # noqa: E402,F401
+    CenterCrop, Normalization, RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
+    RandomZoom, Rescaling, Resizing)
