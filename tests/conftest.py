@@ -33,3 +33,15 @@ def pytest_collection_modifyitems(config, items):
 
         for item in gpu_items:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+if os.environ.get("PYML_TEST_DEVICE") == "strict":  # any test file on the device stand-in (docs/internals.md §11)
+    import pytest
+
+    @pytest.fixture(autouse=True)
+    def _on_the_strict_device():
+        import pyml
+        from tests import strict_xp
+
+        with pyml.device(strict_xp):
+            yield
