@@ -18,9 +18,9 @@ Run on the GPU machine (see /work/shared/device/README.md for its setup):
 
     python benchmarks/gpu_check.py --quick --out $OUT/gpu_check.json     # ~3-6 min on an H100
 
-and here, without a GPU, to check the script itself: ``--cpu-dry-run`` runs every section (small; the kernel tests whole), with the strict
-device stand-in of the tests (tests/strict_xp.py) for CuPy, NumPy for cuBLAS, PyTorch on the CPU and lavapipe
-for the Vulkan driver. Dry-run figures mean nothing.
+and here, without a GPU, to check the script itself: ``--cpu-dry-run`` runs every section (small; the kernel
+tests whole), with the strict device stand-in of the tests (tests/strict_xp.py) for CuPy, NumPy for cuBLAS,
+PyTorch on the CPU and lavapipe for the Vulkan driver. Dry-run figures mean nothing.
 """
 import argparse
 import json
@@ -95,6 +95,8 @@ def environment(dev, args):
 
 
 def op_suite(dev, args):
+    import pytest
+
     from tests.op_samples import all_samples
     from tests.pyml.ops import test_registry
 
@@ -106,7 +108,7 @@ def op_suite(dev, args):
         for kind, sample, check in checks:
             try:
                 check(sample)
-            except BaseException as exc:  # pytest.fail raises an outcome exception, not an Exception
+            except (Exception, pytest.fail.Exception) as exc:  # pytest.fail's outcome is no Exception
                 failures.append(f"{kind} {sample.id}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
     return {"checks": len(checks), "passed": len(checks) - len(failures), "failures": failures[:40]}
 

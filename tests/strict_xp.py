@@ -19,8 +19,6 @@ import types
 
 import numpy as np
 
-__name__ = "strict_xp"  # noqa: A001  (the backend reports this name)
-
 # NumPy names that CuPy does not provide (or not in the form pyml could use): the device path must not use them.
 MISSING = {"errstate", "seterr", "geterr"}
 _PASS = (type, np.dtype, int, float, bool, str, type(None))
@@ -208,7 +206,6 @@ def _unwrap_host(value):
 
 
 ndarray = StrictArray
-_OWN = {"asarray", "array", "ascontiguousarray", "asnumpy", "ndarray"}
 
 
 def __getattr__(attr):

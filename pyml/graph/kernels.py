@@ -114,7 +114,8 @@ def _matmul(out, a, b, xp):
     if rows >= columns:
         tasks = [lambda slot, lo=lo, hi=hi: xp.matmul(a[lo:hi], b, out=out[lo:hi]) for lo, hi in zip(cut, cut[1:])]
     else:
-        tasks = [lambda slot, lo=lo, hi=hi: xp.matmul(a, b[:, lo:hi], out=out[:, lo:hi]) for lo, hi in zip(cut, cut[1:])]
+        tasks = [lambda slot, lo=lo, hi=hi: xp.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
+                 for lo, hi in zip(cut, cut[1:])]
     threads.run_all(tasks)
 
 

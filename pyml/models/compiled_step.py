@@ -87,7 +87,7 @@ class FlatState:
         uses = [self.optimizer.uses_weight_decay(v) for v in self.trainable]
         if not self.optimizer.weight_decay or all(uses):
             return None
-        mask = backend.xp().zeros_like(self.parameters)
+        mask = self.xp.zeros_like(self.parameters)
         for i, use in enumerate(uses):
             mask[self.offsets[i]:self.offsets[i + 1]] = use
         return Tensor(mask)

@@ -429,7 +429,8 @@ def _fill_columns(xp, cols, padded, window, strides, dilation):
     CuPy has the same view (``cupy.lib.stride_tricks.sliding_window_view``), so one code serves both."""
     out_sp, rank = cols.shape[1:-2], len(window)
     extent = tuple((k - 1) * d + 1 for k, d in zip(window, dilation))
-    view = xp.lib.stride_tricks.sliding_window_view(padded, extent, axis=tuple(range(1, rank + 1)))  # (n, *positions, c, *extent)
+    windows = xp.lib.stride_tricks.sliding_window_view
+    view = windows(padded, extent, axis=tuple(range(1, rank + 1)))  # (n, *positions, c, *extent)
     view = view[(slice(None),) + tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(out_sp, strides))
                 + (slice(None),) + tuple(slice(None, None, d) for d in dilation)]
     view = view.transpose(0, *range(1, rank + 1), *range(rank + 2, 2 * rank + 2), rank + 1)  # (n, *o, *k, c)

@@ -40,5 +40,6 @@ def test_fit_on_the_gpu_matches_the_cpu(conv):
         model = test_device_backend._model(conv)
         model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
         assert all(isinstance(w.data, cupy.ndarray) for w in model.weights)
+        assert model._compiled_step.state.xp is cupy  # the compiled step's executor ran on the GPU
     for got, want in zip(model.get_weights(), cpu.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)  # cuBLAS sums in another order
