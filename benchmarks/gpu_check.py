@@ -6,7 +6,8 @@ Sections (each runs on its own: an error is recorded in its entry and the rest s
 - ``op_suite``: every registry sample (tests/op_samples) forward on CuPy against its NumPy reference, and every
   VJP against central differences (tests/pyml/ops/test_registry.py's checks, on the GPU backend);
 - ``training``: steps/s of ``fit`` at batch 128 (Adam, synthetic data copied to the device once per step) on the
-  digits MLP (64-64-10), the mlp 784-512-512-10 and the Keras MNIST convnet (28x28), pyml on CuPy against
+  digits MLP (64-64-10), the mlp 784-512-512-10 and the Keras MNIST convnet (28x28; also without Dropout, whose
+  masks pyml draws on the host), pyml on CuPy (its compiled step) against
   PyTorch CUDA on the same model, batch and per-step host-to-device copy (the ratio is pyml / torch);
 - ``wgsl_kernels``: the native WebGPU kernel tests (tests/webexport/test_kernels_*.py; and the whole-model
   bundles of test_models_native.py unless ``--quick``) through wgpu on the GPU's Vulkan driver, against the
@@ -42,7 +43,9 @@ import pyml  # noqa: E402
 from pyml import backend  # noqa: E402
 
 BATCH = 128
-MODELS = {"digits": (64,), "mlp": (784,), "convnet": (28, 28, 1)}
+# name -> input shape; "convnet-no-dropout" isolates the cost of Dropout's masks, which pyml draws on the host
+# (the same numbers as on the CPU for a seed) and copies to the device every step, where torch draws on the GPU
+MODELS = {"digits": (64,), "mlp": (784,), "convnet": (28, 28, 1), "convnet-no-dropout": (28, 28, 1)}
 
 
 # ---- the device --------------------------------------------------------------------------------------
@@ -123,7 +126,12 @@ def pyml_steps_per_second(dev, model_name, steps, warmup):
     import models  # benchmarks/models.py (this folder is first on sys.path, as for the other scripts)
 
     with pyml.device(dev.backend):
-        model = models.build(model_name)
+        if model_name == "convnet-no-dropout":
+            model = models.build("convnet")
+            model = pyml.Sequential([pyml.Input((28, 28, 1)),
+                                     *[la for la in model.layers if not isinstance(la, pyml.layers.Dropout)]])
+        else:
+            model = models.build(model_name)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         x, y = _data(model_name, warmup)
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)  # first steps: kernels compile
@@ -142,9 +150,10 @@ def torch_model(model_name):
         return nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
     if model_name == "mlp":
         return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    dropout = model_name == "convnet"
     return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Dropout(0.25), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5),
-                         nn.Linear(128, 10))
+                         nn.Dropout(0.25 if dropout else 0.0), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(),
+                         nn.Dropout(0.5 if dropout else 0.0), nn.Linear(128, 10))
 
 
 def torch_steps_per_second(dev, model_name, steps, warmup):
@@ -157,7 +166,7 @@ def torch_steps_per_second(dev, model_name, steps, warmup):
 
     def epoch(count):
         x, y = _data(model_name, count)
-        if model_name == "convnet":
+        if model_name.startswith("convnet"):
             x = x.transpose(0, 3, 1, 2).copy()
         x, y = torch.from_numpy(x), torch.from_numpy(y)
         for i in range(count):  # a host batch copied to the device every step, as pyml's fit does
