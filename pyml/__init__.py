@@ -4,6 +4,7 @@ from pyml.autodiff import GradientTape, no_grad  # noqa: F401
 from pyml.errors import OpError  # noqa: F401
 from pyml.tensor import Tensor, Variable, _install_operators
 from pyml.graph import function, trace  # noqa: F401
+from pyml.backend import device, set_device  # noqa: F401
 
 _install_operators()
 __version__ = "0.1.0"

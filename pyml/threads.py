@@ -24,6 +24,8 @@ import threading
 
 import numpy as np
 
+from pyml import backend
+
 MIN_ELEMENTS = 1 << 16  # below this, one thread: waking another costs more than the work it would take
 _STATE = {"count": None, "pool": None}
 _LOCAL = threading.local()  # .inside: this thread runs a task of run_all
@@ -32,6 +34,8 @@ _BLAS = {"depth": 0, "saved": [], "controllers": None}
 
 def num_threads():
     """How many threads pyml's NumPy work uses (see the module docstring)."""
+    if not backend.is_host():  # a GPU computes on its own: splitting its launches across threads gains nothing
+        return 1
     if _STATE["count"] is None:
         env = os.environ.get("PYML_NUM_THREADS")
         _STATE["count"] = max(1, int(env)) if env else max(1, len(os.sched_getaffinity(0)))

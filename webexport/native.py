@@ -126,6 +126,52 @@ def run_kernels(kernels, values, specs, batch=1):
     return out
 
 
+def time_kernels(kernels, values, specs, batch=1, repeats=10):
+    """Seconds per run of ``kernels`` (as ``run_kernels`` runs them), for benchmarks on a GPU: buffers, pipelines
+    and bind groups made once, then ``repeats`` runs in one command buffer, timed from submit to a 4-byte
+    readback of the last output (which waits for the queue). One untimed run first compiles and warms up."""
+    import time
+
+    import wgpu
+
+    dev = device()
+    buffers = {}
+    for name, (shape, dtype) in specs.items():
+        shape = tuple(batch if d is None else d for d in shape)
+        array = _words(values[name], dtype).reshape(shape) if name in values else np.zeros(shape, _NUMPY[dtype])
+        buffers[name] = _storage(dev, array)
+    params = dev.create_buffer_with_data(data=np.array([batch, 0, 0, 0], np.uint32).tobytes(),
+                                         usage=wgpu.BufferUsage.UNIFORM)
+    passes = []
+    for kernel in kernels:
+        program = pick_variant(kernel, batch)
+        pipeline = compile_wgsl(program.wgsl, kernel.label)
+        entries = [{"binding": 0, "resource": {"buffer": params}}]
+        entries += [{"binding": i + 1, "resource": {"buffer": buffers[v]}}
+                    for i, v in enumerate(kernel.inputs + kernel.outputs)]
+        group = dev.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=entries)
+        passes.append((pipeline, group, _dispatch_size(program.threads[0] * batch + program.threads[1],
+                                                       program.workgroup_size)))
+    last = buffers[kernels[-1].outputs[0]]
+
+    def run(count):
+        encoder = dev.create_command_encoder()
+        for _ in range(count):
+            for pipeline, group, size in passes:
+                compute = encoder.begin_compute_pass()
+                compute.set_pipeline(pipeline)
+                compute.set_bind_group(0, group)
+                compute.dispatch_workgroups(*size, 1)
+                compute.end()
+        dev.queue.submit([encoder.finish()])
+        dev.queue.read_buffer(last, 0, 4)
+
+    run(1)
+    start = time.perf_counter()
+    run(repeats)
+    return (time.perf_counter() - start) / repeats
+
+
 # ---- whole bundles ------------------------------------------------------------------------------------
 _RUNNERS = weakref.WeakKeyDictionary()  # Bundle -> _BundleRunner: pipelines and weights, created once
 

@@ -14,6 +14,9 @@
 - **concatenation in place**: the values a ``concatenate`` joins along axis 0 are computed straight into
   their slice of its output (every gradient lands in one flat gradient buffer);
 - **kernels**: one NumPy call with ``out=`` per node (``pyml.graph.kernels``);
+- **on a GPU** (``pyml.set_device("gpu")``): the same plan over CuPy buffers, each kernel one CuPy call with
+  ``out=``; no chunked fusion and no threads there (they are CPU cache and core tricks), inputs copied to the
+  device once per run;
 - **side by side**: independent large products, and an optimizer update beside the last product, run at
   once on ``pyml.threads``' threads, each whole on one (``pyml.graph.schedule``).
 
@@ -31,7 +34,7 @@ import time
 
 import numpy as np
 
-from pyml import threads
+from pyml import backend, threads
 from pyml.graph import chunks, kernels, schedule
 from pyml.graph.interpreter import last_uses
 from pyml.graph.ir import _jsonable
@@ -64,6 +67,7 @@ class Executor:
             if None in node.shape:
                 raise GraphError(f"the executor needs static shapes; node {node} has a dynamic batch")
         self.graph = graph
+        self._xp = backend.xp()  # the array module the buffers and kernels belong to, fixed at planning
         self._state = dict(state or {})
         self._writes = {output: name for name, (_, output) in self._state.items() if output is not None}
         self._last = last_uses(graph)
@@ -72,7 +76,8 @@ class Executor:
         self._placement = _concatenation_slices(graph, self._writes)
         self._borrowed = _borrowed_poolings(graph, self._last)
         self._plan()
-        self._fuse()
+        if self._xp is np:
+            self._fuse()
         self._steps, self._labels = schedule.side_by_side(self._steps, self._labels, self._records)
 
     # ---- running -----------------------------------------------------------------------------------------
@@ -80,7 +85,7 @@ class Executor:
         """Copy ``inputs`` into the input buffers, run every step, return the outputs (see the class doc)."""
         self._copy_inputs(inputs)
         # quiet about inf and NaN, as the eager forwards; matrix products on pyml's threads (pyml.threads)
-        with np.errstate(all="ignore"), threads.blas_single_threaded():
+        with backend.errstate(self._xp, all="ignore"), threads.blas_single_threaded():
             for step in self._steps:
                 step()
         return [self._storage[name] for name in self._returned]
@@ -91,9 +96,10 @@ class Executor:
                              f"Received: {len(inputs)}")
         for name, buffer, value in zip(self._inputs, self._input_arrays, inputs):
             value = getattr(value, "data", value)  # a Tensor's array
-            if np.shape(value) != buffer.shape:
-                raise GraphError(f"input {name!r} expects shape {buffer.shape}. Received: {np.shape(value)}")
-            np.copyto(buffer, value, casting="same_kind")
+            shape = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
+            if shape != buffer.shape:
+                raise GraphError(f"input {name!r} expects shape {buffer.shape}. Received: {shape}")
+            self._xp.copyto(buffer, self._xp.asarray(value), casting="same_kind")  # to the device, if it is one
 
     def steps(self):
         """What one run does, a label per step: ``v3 = matmul``, ``12 fused: sub mul add ... [669706]``."""
@@ -105,7 +111,7 @@ class Executor:
         times = [[] for _ in self._steps]
         for _ in range(repeat):
             self._copy_inputs(inputs)
-            with np.errstate(all="ignore"), threads.blas_single_threaded():
+            with backend.errstate(self._xp, all="ignore"), threads.blas_single_threaded():
                 for step, seconds in zip(self._steps, times):
                     start = time.perf_counter()
                     step()
@@ -121,7 +127,7 @@ class Executor:
             if node.op == "placeholder":
                 self._placeholder(node)
             elif node.op == "constant":
-                self._storage[node.name] = np.asarray(graph.constants[node.name], dtype=node.dtype)
+                self._storage[node.name] = self._xp.asarray(graph.constants[node.name], dtype=node.dtype)
             else:
                 self._call(index, node)
             for name in set(node.inputs) | {node.name}:
@@ -130,7 +136,7 @@ class Executor:
         for output, name in self._writes.items():  # state outputs that could not be computed in place
             target = self._state[name][0]
             if self._storage[output] is not target:
-                self._add_step(f"write back {name}", _copy(target, self._storage[output]))
+                self._add_step(f"write back {name}", _copy(self._xp, target, self._storage[output]))
         self._returned = [name for name in graph.outputs if name not in self._writes]
 
     def _placeholder(self, node):
@@ -143,7 +149,7 @@ class Executor:
             writable = self._state[node.name][1] is not None
             self._bind(node.name, array, _Buffer(array, pooled=False, writable=writable))
             return
-        array = np.empty(node.shape, node.dtype)  # refilled by every run: the caller's arrays stay untouched
+        array = self._xp.empty(node.shape, node.dtype)  # refilled by every run: the caller's arrays stay untouched
         self._input_arrays.append(array)
         self._bind(node.name, array, _Buffer(array, pooled=False, writable=False))
 
@@ -160,7 +166,7 @@ class Executor:
         attrs = node.attrs
         if node.name in self._borrowed:  # max_pool_grad reads the forward's max_pool instead of redoing it
             attrs = dict(attrs, pooled=self._storage[self._borrowed[node.name]])
-        self._add_step(f"{node.name} = {node.target}", kernels.kernel(node.target, arrays, out, attrs),
+        self._add_step(f"{node.name} = {node.target}", kernels.kernel(node.target, arrays, out, attrs, self._xp),
                        (node, arrays, out))
 
     def _output(self, index, node, arrays):
@@ -221,7 +227,7 @@ class Executor:
         dtype = np.dtype(dtype)
         size = int(np.prod(shape, dtype=np.int64))
         free = self._pool.get((dtype, size))
-        buffer = free.pop() if free else _Buffer(np.empty(size, dtype), pooled=True, writable=True)
+        buffer = free.pop() if free else _Buffer(self._xp.empty(size, dtype), pooled=True, writable=True)
         array = buffer.array.reshape(shape)
         self._bind(name, array, buffer)
         return array
@@ -299,8 +305,7 @@ class Executor:
 
 
 def _same_memory(a, b):
-    return a.shape == b.shape and a.strides == b.strides and a.__array_interface__["data"][0] == \
-        b.__array_interface__["data"][0]
+    return a.shape == b.shape and a.strides == b.strides and backend.address(a) == backend.address(b)
 
 
 def _parts_in_place(parts, out):
@@ -313,8 +318,8 @@ def _parts_in_place(parts, out):
     return True
 
 
-def _copy(target, source):
-    return lambda: np.copyto(target, source)
+def _copy(xp, target, source):
+    return lambda: xp.copyto(target, source)
 
 
 def _borrowed_poolings(graph, last):

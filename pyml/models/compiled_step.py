@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pyml import dtypes, ops
+from pyml import backend, dtypes, ops
 from pyml.autodiff import GradientTape, no_grad
 from pyml.errors import OpError
 from pyml.graph.executor import Executor
@@ -71,11 +71,12 @@ class FlatState:
         dtype = kinds.pop() if kinds else "float32"
         sizes = [int(np.prod(v.shape, dtype=np.int64)) for v in self.trainable]
         self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
-        self.parameters = np.empty(self.offsets[-1], dtype)
+        xp = self.xp = backend.xp()  # the flat buffers live on the device that trains (CuPy arrays on a GPU)
+        self.parameters = xp.empty(self.offsets[-1], dtype)
         optimizer.track(self.trainable)
         self.slot_names = [name for name, _ in optimizer.slot_specs()]
-        self.slots = {name: np.empty(self.offsets[-1], dtype) for name in self.slot_names}
-        self.arrays = [np.empty(v.shape, v.dtype) for v in self.others]
+        self.slots = {name: xp.empty(self.offsets[-1], dtype) for name in self.slot_names}
+        self.arrays = [xp.empty(v.shape, v.dtype) for v in self.others]
         self._views = [self.view(self.parameters, i) for i in range(len(self.trainable))]
         self._slot_views = {name: [self.view(flat, i) for i in range(len(self.trainable))]
                             for name, flat in self.slots.items()}
@@ -86,7 +87,7 @@ class FlatState:
         uses = [self.optimizer.uses_weight_decay(v) for v in self.trainable]
         if not self.optimizer.weight_decay or all(uses):
             return None
-        mask = np.zeros_like(self.parameters)
+        mask = self.xp.zeros_like(self.parameters)
         for i, use in enumerate(uses):
             mask[self.offsets[i]:self.offsets[i + 1]] = use
         return Tensor(mask)
@@ -103,31 +104,33 @@ class FlatState:
     def attach(self):
         """Make every variable's (and slot's) array its view of the buffers again where code outside the step
         replaced it (``Variable.assign``, ``set_weights``, an eager step), copying the new value in."""
+        xp = self.xp
         for variable, view in zip(self.trainable, self._views):
             if variable._data is not view:
-                np.copyto(view, variable._data)
+                xp.copyto(view, variable._data)
                 variable._data = view
         slots = self.optimizer._slots
         for name, views in self._slot_views.items():
             for variable, view in zip(self.trainable, views):
                 key = (id(variable), name)
                 if slots[key] is not view:
-                    np.copyto(view, slots[key])
+                    xp.copyto(view, slots[key])
                     slots[key] = view
         for variable, array in zip(self.others, self.arrays):
             if variable._data is not array:
-                np.copyto(array, variable._data)
+                xp.copyto(array, variable._data)
                 variable._data = array
 
     def detach(self):
         """Give every variable and slot an array of its own (a copy of its view), so arrays handed out after
         training never change under the caller."""
+        xp = self.xp
         for variable in self.trainable + self.others:
-            variable._data = np.array(variable._data)
+            variable._data = xp.array(variable._data)
         slots = self.optimizer._slots
         for name in self.slot_names:
             for variable in self.trainable:
-                slots[(id(variable), name)] = np.array(slots[(id(variable), name)])
+                slots[(id(variable), name)] = xp.array(slots[(id(variable), name)])
 
 
 class _Plan(NamedTuple):
@@ -179,8 +182,9 @@ class CompiledTrainStep:
         return plan
 
     def matches(self, model):
-        """Whether the step was traced for ``model``'s current variables (freezing a layer changes them)."""
-        return self.state is None or self._variables == _variable_ids(model)
+        """Whether the step was traced for ``model``'s current variables (freezing a layer changes them), and its
+        buffers belong to the device in use (``pyml.set_device`` since: plan again)."""
+        return self.state is None or (self._variables == _variable_ids(model) and self.state.xp is backend.xp())
 
     def graph(self, batch_size=None):
         """The traced step's graph (for the given batch size; the first one traced by default)."""

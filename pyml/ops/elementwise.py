@@ -173,7 +173,8 @@ def _quiet(fn):
     def forward(xp, *arrays):
         quiet = wrapped.get(xp)
         if quiet is None:
-            quiet = wrapped[xp] = xp.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore")(fn)
+            quiet = wrapped[xp] = backend.errstate(xp, divide="ignore", invalid="ignore", over="ignore",
+                                                   under="ignore")(fn)
         return quiet(xp, *arrays)
 
     return forward

@@ -70,14 +70,14 @@ def _resize_rule(x, *, size, interpolation):
 
 
 def _lerp(xp, x, axis, taps):
-    lo, hi, frac = taps
-    low = xp.take(x, lo, axis=axis)
+    lo, hi, frac = taps  # host arrays (computed once per shape): the indices go to the device explicitly
+    low = xp.take(x, xp.asarray(lo), axis=axis)
     if not frac.any():
         return low
     shape = [1] * x.ndim
     shape[axis] = -1
     frac = xp.asarray(frac.reshape(shape), dtype=x.dtype)
-    return low + (xp.take(x, hi, axis=axis) - low) * frac
+    return low + (xp.take(x, xp.asarray(hi), axis=axis) - low) * frac
 
 
 def _resize_forward(xp, x, *, size, interpolation):

@@ -10,11 +10,10 @@ split into ``pyml.threads.gemm_threads()`` row ranges, each running the whole lo
 The LSTM has its own loops (the layer of the benchmarks and the most used); SimpleRNN and GRU share a generic
 step. ``rnn_scan_grad`` recomputes each step's gates from the stored states (the primitive's output is the
 contract's states only), except in the executor, where its step reads the gates that the linked forward step
-kept (``pyml/graph/kernels_recurrent.py``).
+kept (``pyml/graph/kernels_recurrent.py``). The array module comes from ``pyml.backend``, so the same loops run on
+CuPy (there the batch is not split: ``pyml.threads`` uses one thread off the host).
 """
-import numpy as np
-
-from pyml import threads
+from pyml import backend, threads
 
 GATES = {"simple": 1, "gru": 3, "lstm": 4}  # G: gate blocks of width H in xp and u
 STATES = {"simple": 1, "gru": 1, "lstm": 2}  # S: states per step in the output (h, and c for lstm)
@@ -48,15 +47,16 @@ ACTIVATIONS = {
 
 def _activate(name, x, out):
     """``out = activation(x)`` (``out`` may be ``x``): the common two without temporaries, as the forward does."""
+    xp = backend.xp()
     if name == "tanh":
-        np.tanh(x, out=out)
+        xp.tanh(x, out=out)
     elif name == "sigmoid":
-        np.multiply(x, 0.5, out=out)
-        np.tanh(out, out=out)
+        xp.multiply(x, 0.5, out=out)
+        xp.tanh(out, out=out)
         out *= 0.5
         out += 0.5
     else:
-        np.copyto(out, ACTIVATIONS[name][0](np, x))
+        xp.copyto(out, ACTIVATIONS[name][0](xp, x))
 
 
 def input_names(cell, masked):
@@ -120,7 +120,7 @@ def scan_into(out, *arrays, cell, units, activation, recurrent_activation, go_ba
 
     def run(lo, hi):
         rows = (x[lo:hi], h0[lo:hi], None if c0 is None else c0[lo:hi], None if mask is None else mask[lo:hi])
-        with np.errstate(over="ignore", under="ignore"):
+        with backend.errstate(backend.xp(), over="ignore", under="ignore"):
             if cell == "lstm":
                 _lstm_forward(out[lo:hi], *rows, u, activation, recurrent_activation, go_backwards,
                               None if gates is None else gates[:, lo:hi])
@@ -145,21 +145,23 @@ class _LSTMGates:
     the tanh block, which is exact); and the derivatives from the activated values."""
 
     def __init__(self, units, dtype, activation, recurrent_activation):
+        xp = backend.xp()
         H = units
         self.fused = (activation, recurrent_activation) == ("tanh", "sigmoid")
         self.keep_input = not {activation, recurrent_activation} <= {"tanh", "sigmoid"}  # derivatives need x
-        self.scale = np.full(4 * H, 0.5, dtype)
+        self.scale = xp.full(4 * H, 0.5, dtype)
         self.scale[2 * H:3 * H] = 1
-        self.shift = np.full(4 * H, 0.5, dtype)
+        self.shift = xp.full(4 * H, 0.5, dtype)
         self.shift[2 * H:3 * H] = 0
         self.plus = 1 - 2 * self.shift  # 0 on the sigmoid blocks, 1 on the tanh block
         self.blocks = [(slice(0, 2 * H), recurrent_activation), (slice(2 * H, 3 * H), activation),
                        (slice(3 * H, 4 * H), recurrent_activation)]
 
     def __call__(self, z):
+        xp = backend.xp()
         if self.fused:
             z *= self.scale
-            np.tanh(z, out=z)
+            xp.tanh(z, out=z)
             z *= self.scale
             z += self.shift
             return
@@ -169,32 +171,34 @@ class _LSTMGates:
     def derivative(self, pre, y, out):
         """``out = activation'`` at every gate from the activated ``y`` and the pre-activation ``pre`` (kept only
         when ``keep_input``: tanh's and sigmoid's derivatives need ``y`` alone, ``pre`` is scratch then)."""
+        xp = backend.xp()
         if self.fused:  # sigmoid' = (1 - y)(0 + y), tanh' = (1 - y)(1 + y): one formula, plus 0 or 1
-            np.subtract(1, y, out=out)
-            out *= np.add(y, self.plus, out=pre)
+            xp.subtract(1, y, out=out)
+            out *= xp.add(y, self.plus, out=pre)
             return
         for columns, name in self.blocks:
-            out[:, columns] = ACTIVATIONS[name][1](np, pre[:, columns], y[:, columns])
+            out[:, columns] = ACTIVATIONS[name][1](xp, pre[:, columns], y[:, columns])
 
 
 def _lstm_forward(out, x, h, c, mask, u, activation, recurrent_activation, go_backwards, gates):
+    xp = backend.xp()
     n, steps, width = x.shape
     H = width // 4
     activate = _LSTMGates(H, x.dtype, activation, recurrent_activation)
-    z = np.empty((n, width), x.dtype)
-    tmp = np.empty((n, H), x.dtype)
+    z = xp.empty((n, width), x.dtype)
+    tmp = xp.empty((n, H), x.dtype)
     for k in range(steps):
         t = steps - 1 - k if go_backwards else k
         if gates is not None:
             z = gates[k]
-        np.matmul(h, u, out=z)
+        xp.matmul(h, u, out=z)
         z += x[:, t]
         activate(z)
         h_out, c_out = out[:, k, :H], out[:, k, H:]
-        np.multiply(z[:, H:2 * H], c, out=c_out)  # c = f c_prev + i g
-        c_out += np.multiply(z[:, :H], z[:, 2 * H:3 * H], out=tmp)
+        xp.multiply(z[:, H:2 * H], c, out=c_out)  # c = f c_prev + i g
+        c_out += xp.multiply(z[:, :H], z[:, 2 * H:3 * H], out=tmp)
         _activate(activation, c_out, tmp)
-        np.multiply(z[:, 3 * H:], tmp, out=h_out)  # h = o act(c)
+        xp.multiply(z[:, 3 * H:], tmp, out=h_out)  # h = o act(c)
         if mask is not None:  # a blend rather than a select, so the output is differentiable in the mask too
             m = mask[:, t, None]
             for new, old in ((h_out, h), (c_out, c)):
@@ -219,7 +223,7 @@ def _generic_forward(out, x, h, c, mask, u, b_rec, cell, activation, recurrent_a
 
 def _step(cell, x_t, h, u, b_rec, act, rec_act, reset_after):
     """One SimpleRNN or GRU step from state h: the new (unmasked) state and what the backward pass needs."""
-    xp, H = np, h.shape[1]
+    xp, H = backend.xp(), h.shape[1]
     if cell == "simple":
         z = x_t + h @ u
         return act[0](xp, z), (z,)
@@ -256,7 +260,7 @@ def grad_into(packed, g, out, *arrays, cell, units, activation, recurrent_activa
     def run(lo, hi):
         part = (rows[lo:hi], last[lo:hi], g[lo:hi], out[lo:hi], x[lo:hi], h0[lo:hi],
                 None if c0 is None else c0[lo:hi], None if mask is None else mask[lo:hi])
-        with np.errstate(over="ignore", under="ignore"):
+        with backend.errstate(backend.xp(), over="ignore", under="ignore"):
             if cell == "lstm":
                 _lstm_backward(*part, u, blocks, activation, recurrent_activation, go_backwards,
                                None if gates is None else gates[:, lo:hi])
@@ -277,15 +281,16 @@ def grad_forward(xp, g, out, *arrays, **attrs):
 
 def _lstm_backward(rows, last, g, out, x, h0, c0, mask, u, blocks, activation, recurrent_activation,
                    go_backwards, gates):
+    xp = backend.xp()
     n, steps, width = x.shape
     H = width // 4
     dtype = x.dtype
     activate = _LSTMGates(H, dtype, activation, recurrent_activation)
-    z, derivative, dz = (np.empty((n, width), dtype) for _ in range(3))
-    pre = np.empty((n, width), dtype)
-    a_c, tmp, c_own = (np.empty((n, H), dtype) for _ in range(3))
-    dh, dc = np.zeros((n, H), dtype), np.zeros((n, H), dtype)
-    u_t = np.ascontiguousarray(u.T)  # a transposed view as GEMM operand measured ~1.7x slower
+    z, derivative, dz = (xp.empty((n, width), dtype) for _ in range(3))
+    pre = xp.empty((n, width), dtype)
+    a_c, tmp, c_own = (xp.empty((n, H), dtype) for _ in range(3))
+    dh, dc = xp.zeros((n, H), dtype), xp.zeros((n, H), dtype)
+    u_t = xp.ascontiguousarray(u.T)  # a transposed view as GEMM operand measured ~1.7x slower
     for k in reversed(range(steps)):
         t = steps - 1 - k if go_backwards else k
         h = h0 if k == 0 else out[:, k - 1, :H]
@@ -293,16 +298,16 @@ def _lstm_backward(rows, last, g, out, x, h0, c0, mask, u, blocks, activation, r
         if gates is not None:
             z = gates[k]
         else:  # the step's gates again, as the forward made them
-            np.matmul(h, u, out=z)
+            xp.matmul(h, u, out=z)
             z += x[:, t]
             if activate.keep_input:
-                np.copyto(pre, z)
+                xp.copyto(pre, z)
             activate(z)
         i, f, g_, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
         if mask is None:
             c_new = out[:, k, H:]
         else:  # out holds the blended state: the step's own one again
-            c_new = np.multiply(f, c, out=c_own)
+            c_new = xp.multiply(f, c, out=c_own)
             c_new += i * g_
         _activate(activation, c_new, a_c)
         dh += g[:, k, :H]
@@ -315,21 +320,21 @@ def _lstm_backward(rows, last, g, out, x, h0, c0, mask, u, blocks, activation, r
             dc *= m
         # dc += dh o act'(c)
         if activation == "tanh":
-            np.multiply(a_c, a_c, out=tmp)
-            np.subtract(1, tmp, out=tmp)
+            xp.multiply(a_c, a_c, out=tmp)
+            xp.subtract(1, tmp, out=tmp)
         else:
-            tmp[...] = ACTIVATIONS[activation][1](np, c_new, a_c)
+            tmp[...] = ACTIVATIONS[activation][1](xp, c_new, a_c)
         tmp *= o
         tmp *= dh
         dc += tmp
-        np.multiply(dc, g_, out=dz[:, :H])
-        np.multiply(dc, c, out=dz[:, H:2 * H])
-        np.multiply(dc, i, out=dz[:, 2 * H:3 * H])
-        np.multiply(dh, a_c, out=dz[:, 3 * H:])
+        xp.multiply(dc, g_, out=dz[:, :H])
+        xp.multiply(dc, c, out=dz[:, H:2 * H])
+        xp.multiply(dc, i, out=dz[:, 2 * H:3 * H])
+        xp.multiply(dh, a_c, out=dz[:, 3 * H:])
         dc *= f
         activate.derivative(pre, z, derivative)
         dz *= derivative
-        np.matmul(dz, u_t, out=dh)
+        xp.matmul(dz, u_t, out=dh)
         rows[:, t, slice(*blocks["dx"])] = dz  # one copy: computing into rows far apart measured ~10% slower
         if mask is not None:
             dh += carry_h
@@ -340,9 +345,10 @@ def _lstm_backward(rows, last, g, out, x, h0, c0, mask, u, blocks, activation, r
 
 def _generic_backward(rows, last, g, out, x, h0, c0, mask, u, b_rec, blocks, cell, activation,
                       recurrent_activation, go_backwards, reset_after):
+    xp = backend.xp()
     act, rec_act = ACTIVATIONS[activation], ACTIVATIONS[recurrent_activation]
     steps = x.shape[1]
-    dh = np.zeros_like(h0)
+    dh = xp.zeros_like(h0)
     for k in reversed(range(steps)):
         t = steps - 1 - k if go_backwards else k
         h = h0 if k == 0 else out[:, k - 1]
@@ -351,7 +357,7 @@ def _generic_backward(rows, last, g, out, x, h0, c0, mask, u, b_rec, blocks, cel
         row = rows[:, t]
         if mask is not None:
             m = mask[:, t, None]
-            row[:, blocks["dmask"][0]] = np.sum(dh * (h_new - h), axis=1)
+            row[:, blocks["dmask"][0]] = xp.sum(dh * (h_new - h), axis=1)
             dh, carry_h = m * dh, (1 - m) * dh
         dh = _step_backward(cell, saved, dh, h, u, row, blocks, act, rec_act, reset_after)
         if mask is not None:
@@ -361,7 +367,7 @@ def _generic_backward(rows, last, g, out, x, h0, c0, mask, u, b_rec, blocks, cel
 
 def _step_backward(cell, saved, dh, h, u, row, blocks, act, rec_act, reset_after):
     """Cotangents of one SimpleRNN or GRU step: writes dx (and drec / rh) into ``row``; returns dh_prev."""
-    xp, H = np, h.shape[1]
+    xp, H = backend.xp(), h.shape[1]
     dx = row[:, slice(*blocks["dx"])]
     if cell == "simple":
         (z,) = saved

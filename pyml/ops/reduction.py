@@ -11,7 +11,7 @@ Primitive attributes are canonical (docs/internals.md §1): ``axes`` a sorted tu
 """
 import numbers
 
-from pyml import dtypes
+from pyml import backend, dtypes
 from pyml.errors import OpError
 from pyml.ops.elementwise import NUMERIC, cast, convert_to_tensor, equal
 from pyml.ops.registry import Spec, bind, primitive
@@ -112,14 +112,14 @@ def _extreme_vjp(g, inputs, out, attrs):
 # ---- primitives ------------------------------------------------------------------------------------
 # inf + -inf is NaN, and that is the answer (as in Keras): no "invalid value" warning from sums and means.
 def _sum_forward(xp, x, axes, keepdims):
-    with xp.errstate(invalid="ignore", over="ignore"):
+    with backend.errstate(xp, invalid="ignore", over="ignore"):
         return x.sum(axis=axes, keepdims=keepdims)
 
 
 def _mean_forward(xp, x, axes, keepdims):
     if x.size == 0:  # NaN (0 / 0) or an empty result, without numpy's "Mean of empty slice" warning
         return xp.full(_reduced_shape(x.shape, axes, keepdims), xp.nan, x.dtype)
-    with xp.errstate(invalid="ignore", over="ignore"):
+    with backend.errstate(xp, invalid="ignore", over="ignore"):
         return x.mean(axis=axes, keepdims=keepdims)
 
 
