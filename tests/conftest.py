@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-if os.environ.get("PYML_TEST_DEVICE") == "strict":  # any test file on the device stand-in (docs/internals.md §11)
+if os.environ.get("PYML_TEST_DEVICE") == "strict":  # any test file on the device stand-in (docs/internals.md §12)
     import pytest
 
     @pytest.fixture(autouse=True)
