@@ -53,6 +53,8 @@ def export_command(args):
     import webexport.weights
 
     model_path = Path(args.model_path)
+    if model_path.is_dir():
+        raise UserError(_folder_given(model_path))
     if not model_path.is_file():
         raise UserError(f"no such model file: {model_path}")
     input_shape = parse_shape(args.input_shape) if args.input_shape else None
@@ -64,6 +66,18 @@ def export_command(args):
                  f"{args.weights} needs, so every weight stays float32")
     print(text)
     return 0
+
+
+def _folder_given(folder):
+    """What to say when MODEL_PATH is a folder: export takes one saved model file; the ones in it, if any."""
+    models = sorted(p.name for p in folder.glob("*.pyml") if p.is_file())
+    said = f"{folder} is a folder; pyml export takes a model file saved with model.save('NAME.pyml')"
+    if models:
+        more = f" and {len(models) - 5} more" if len(models) > 5 else ""
+        return f"{said}. The folder holds: {', '.join(str(folder / name) for name in models[:5])}{more}"
+    if (folder / "model.json").is_file():
+        return f"{said}, and this folder holds model.json: it is an exported bundle already (serve it: pyml serve)"
+    return f"{said}, and this folder holds no .pyml file"
 
 
 def parse_shape(text):

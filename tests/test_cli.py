@@ -99,6 +99,28 @@ def test_export_of_a_missing_file_is_one_line_and_status_2(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_export_of_a_folder_says_it_wants_a_model_file_and_lists_the_folders_models(saved_model, tmp_path):
+    path, _, _ = saved_model
+    (tmp_path / "models").mkdir()
+    for name in ("b.pyml", "a.pyml"):
+        (tmp_path / "models" / name).write_bytes(path.read_bytes())
+    assert_one_line_error(run_cli("export", tmp_path / "models", tmp_path / "out"), "export",
+                          f"{tmp_path / 'models'} is a folder", "model.save('NAME.pyml')",
+                          f"holds: {tmp_path / 'models' / 'a.pyml'}, {tmp_path / 'models' / 'b.pyml'}")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run_cli("export", tmp_path / "empty", tmp_path / "out"), "export", "is a folder",
+                          "holds no .pyml file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_input_shape_that_does_not_fit_names_the_users_shape_not_the_tracers_batch(saved_model, tmp_path):
+    path, _, _ = saved_model  # Input(shape=(4,))
+    result = run_cli("export", path, tmp_path / "out", "--input-shape", "5")
+    assert_one_line_error(result, "export", "input_shape (5,)", "one sample of shape (4,)", "dense",
+                          "input shape (batch, 5)")
+    assert "(2, 5)" not in result.stderr and "(3, 5)" not in result.stderr
+
+
 def test_export_of_a_file_that_is_not_a_model_is_refused_in_one_line(tmp_path):
     bogus = tmp_path / "notes.pyml"
     bogus.write_text("these are not weights")
