@@ -206,13 +206,31 @@ def test_serve_of_a_missing_folder_is_one_line_and_status_2(tmp_path):
     assert_one_line_error(run_cli("serve", tmp_path / "absent"), "serve", "no such folder")
 
 
-def test_serve_refuses_a_damaged_bundle(saved_model, tmp_path):
+def test_serve_names_a_damaged_bundle_and_serves_the_good_ones(saved_model, tmp_path):
     path, _, _ = saved_model
-    assert cli.main(["export", str(path), str(tmp_path / "site" / "model")]) == 0
-    weights = tmp_path / "site" / "model" / "weights.bin"
+    for name in ("good", "deep/bad"):
+        assert cli.main(["export", str(path), str(tmp_path / "site" / name)]) == 0
+    weights = tmp_path / "site" / "deep" / "bad" / "weights.bin"
     weights.write_bytes(weights.read_bytes()[:-4])  # truncated, as an interrupted upload leaves it
-    assert_one_line_error(run_cli("serve", tmp_path / "site", "--port", "0", timeout=30), "serve", "bad bundle",
-                          "weights")
+    (tmp_path / "site" / "junk").mkdir()
+    (tmp_path / "site" / "junk" / "model.json").write_bytes(b'{"format": "pyml-bundle", \xff')  # not even JSON
+    process = subprocess.Popen([sys.executable, "-m", "pyml.cli", "serve", str(tmp_path / "site"), "--port", "0"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert "Serving" in line, line
+        url = line.split("at ", 1)[1].split()[0]
+        assert _get(url + "good/model.json")[0] == 200
+        assert _get(url + "good/runtime/index.js")[1].startswith("text/javascript")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    warnings = process.stderr.read().strip().splitlines()
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith(f"pyml serve: warning: bad bundle in {tmp_path / 'site' / 'deep' / 'bad'}")
+    assert "weights" in warnings[0]
+    assert warnings[1].startswith(f"pyml serve: warning: bad bundle in {tmp_path / 'site' / 'junk'}")
+    assert "good" not in "".join(warnings)
 
 
 def test_serve_leaves_other_model_json_files_alone(tmp_path):
