@@ -31,6 +31,7 @@ MODULES = [
     "pyml.losses.base", "pyml.losses.regression", "pyml.losses.probabilistic", "pyml.losses.hinge",
     "pyml.regularizers", "pyml.constraints", "pyml.layers.weight_options", "pyml.layers.activity_regularization",
     "pyml.layers.layer_losses",
+    "pyml.layers.budget", "pyml.callbacks.terminate",
 ]
 
 
