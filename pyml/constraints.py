@@ -11,12 +11,13 @@ default: for a Dense kernel ``(in, units)``, the incoming weights of each unit; 
     array([[ 0.6  , -0.894],
            [ 0.8  ,  0.447]], dtype=float32)
 """
-from pyml import ops
+from pyml import configurable, ops
+from pyml.configurable import Configurable
 
 EPSILON = 1e-7
 
 
-class Constraint:
+class Constraint(Configurable):
     """Base class: ``__call__(w)`` returns the projected tensor (the default: ``w`` unchanged).
 
     >>> class Clip(pyml.constraints.Constraint):
@@ -28,17 +29,6 @@ class Constraint:
 
     def __call__(self, w):
         return w
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _axis(axis):
@@ -135,7 +125,7 @@ def serialize(constraint):
     if constraint is None:
         return None
     if isinstance(constraint, Constraint):
-        return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
+        return configurable.serialize(constraint)
     return getattr(constraint, "__name__", str(constraint))
 
 
@@ -146,26 +136,7 @@ def get(identifier, custom_objects=None):
     >>> pyml.constraints.get("max_norm")
     MaxNorm(max_value=2.0, axis=0)
     """
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):  # the class itself, as Keras takes it
-        return identifier()
-    custom_objects = custom_objects or {}
-    if isinstance(identifier, dict):
-        name = identifier.get("class_name")
-        cls = custom_objects.get(name) or _CLASSES.get(name)
-        if cls is None:
-            raise ValueError(f"Unknown constraint class: known ones are {', '.join(sorted(_CLASSES))}. "
-                             f"Received: {identifier!r}")
-        return cls.from_config(identifier.get("config", {}))
-    if isinstance(identifier, str):
-        found = custom_objects.get(identifier) or _NAMES.get(identifier) or _CLASSES.get(identifier)
-        if found is not None:
-            return found()
-    elif callable(identifier) and not isinstance(identifier, type):
-        return identifier
-    known = sorted(set(_NAMES) | set(_CLASSES))
-    raise ValueError(f"Unknown constraint: known ones are {', '.join(known)}. Received: {identifier!r}")
+    return configurable.resolve(identifier, "constraint", Constraint, _NAMES, _CLASSES, custom_objects)
 
 
 max_norm, non_neg, unit_norm, min_max_norm = MaxNorm, NonNeg, UnitNorm, MinMaxNorm

@@ -13,10 +13,11 @@ import math
 
 import numpy as np
 
-from pyml import dtypes, random
+from pyml import configurable, dtypes, random
+from pyml.configurable import Configurable
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``__call__(shape, dtype)`` returns a NumPy array; ``get_config`` describes it.
 
     >>> class Arange(pyml.initializers.Initializer):
@@ -28,17 +29,6 @@ class Initializer:
 
     def __call__(self, shape, dtype="float32"):
         raise NotImplementedError
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class Zeros(Initializer):
@@ -280,7 +270,7 @@ def serialize(initializer):
     >>> pyml.initializers.serialize(pyml.initializers.Constant(2.0))
     {'class_name': 'Constant', 'config': {'value': 2.0}}
     """
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return configurable.serialize(initializer)
 
 
 def get(identifier):
@@ -292,11 +282,7 @@ def get(identifier):
     if isinstance(identifier, Initializer) or (callable(identifier) and not isinstance(identifier, type)):
         return identifier
     if isinstance(identifier, dict):
-        cls = _CLASSES.get(identifier.get("class_name"))
-        if cls is None:
-            raise ValueError(f"Unknown initializer class: known ones are {', '.join(sorted(_CLASSES))}. "
-                             f"Received: {identifier!r}")
-        return cls.from_config(identifier.get("config", {}))
+        return configurable.from_class_dict(identifier, "initializer", _CLASSES)
     if isinstance(identifier, str):
         cls = _ALIASES.get(identifier) or _CLASSES.get(identifier)
         if cls is not None:

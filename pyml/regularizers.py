@@ -13,10 +13,11 @@ so they differentiate and trace into ``fit``'s compiled step.
 """
 import numpy as np
 
-from pyml import ops
+from pyml import configurable, ops
+from pyml.configurable import Configurable
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: ``__call__(x)`` returns a scalar penalty for the tensor ``x``; ``get_config`` its arguments.
 
     >>> class Sum(pyml.regularizers.Regularizer):
@@ -28,17 +29,6 @@ class Regularizer:
 
     def __call__(self, x):
         return ops.zeros_like(ops.sum(x))
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _factor(cls, name, value):
@@ -168,7 +158,7 @@ def serialize(regularizer):
     if regularizer is None:
         return None
     if isinstance(regularizer, Regularizer):
-        return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+        return configurable.serialize(regularizer)
     return getattr(regularizer, "__name__", str(regularizer))
 
 
@@ -179,26 +169,7 @@ def get(identifier, custom_objects=None):
     >>> pyml.regularizers.get("l1_l2")
     L1L2(l1=0.01, l2=0.01)
     """
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):  # the class itself, as Keras takes it
-        return identifier()
-    custom_objects = custom_objects or {}
-    if isinstance(identifier, dict):
-        name = identifier.get("class_name")
-        cls = custom_objects.get(name) or _CLASSES.get(name)
-        if cls is None:
-            raise ValueError(f"Unknown regularizer class: known ones are {', '.join(sorted(_CLASSES))}. "
-                             f"Received: {identifier!r}")
-        return cls.from_config(identifier.get("config", {}))
-    if isinstance(identifier, str):
-        found = custom_objects.get(identifier) or _NAMES.get(identifier) or _CLASSES.get(identifier)
-        if found is not None:
-            return found()
-    elif callable(identifier) and not isinstance(identifier, type):
-        return identifier
-    known = sorted(set(_NAMES) | set(_CLASSES))
-    raise ValueError(f"Unknown regularizer: known ones are {', '.join(known)}. Received: {identifier!r}")
+    return configurable.resolve(identifier, "regularizer", Regularizer, _NAMES, _CLASSES, custom_objects)
 
 
 l1, l2, l1_l2, orthogonal_regularizer = L1, L2, L1L2, OrthogonalRegularizer

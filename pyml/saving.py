@@ -72,7 +72,7 @@ def weights_by_name(model):
         if variable.name in arrays:
             raise ValueError(f"Model {model.name!r} has two weights named {variable.name!r}: give its layers unique "
                              "names before saving.")
-        arrays[variable.name] = np.ascontiguousarray(variable.numpy())
+        arrays[variable.name] = np.array(variable.numpy(), order="C")  # ascontiguousarray would make a 0-d weight 1-d
     return arrays
 
 

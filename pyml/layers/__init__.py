@@ -49,6 +49,9 @@ from pyml.layers.activation_layers import PReLU  # noqa: E402,F401
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 from pyml.layers.serialization import deserialize, layer_names, register_serializable, serialize, suggest  # noqa: E402,F401,E501
 from pyml.layers.activity_regularization import ActivityRegularization  # noqa: E402,F401
+from pyml.layers.preprocessing import (  # noqa: E402,F401
+    CenterCrop, Normalization, RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
+    RandomZoom, Rescaling, Resizing)
 
 
 def __getattr__(name):

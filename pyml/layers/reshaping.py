@@ -127,7 +127,38 @@ _CROP_DOC = "Crops the spatial axes: ``cropping`` is an int, one int per axis, o
 _UP_DOC = "Repeats every cell ``size`` times along each spatial axis (``size`` an int or one per axis)."
 ZeroPadding1D, ZeroPadding2D, ZeroPadding3D = (_make(BaseZeroPadding, "ZeroPadding", r, _PAD_DOC) for r in (1, 2, 3))
 Cropping1D, Cropping2D, Cropping3D = (_make(BaseCropping, "Cropping", r, _CROP_DOC) for r in (1, 2, 3))
-UpSampling1D, UpSampling2D, UpSampling3D = (_make(BaseUpSampling, "UpSampling", r, _UP_DOC) for r in (1, 2, 3))
+UpSampling1D, _NearestUpSampling2D, UpSampling3D = (_make(BaseUpSampling, "UpSampling", r, _UP_DOC) for r in (1, 2, 3))
+
+
+class UpSampling2D(_NearestUpSampling2D):
+    """Upsamples images ``size`` times along height and width (``size`` an int or one per axis).
+
+    Args:
+        size: an int or ``(rows, cols)``.
+        interpolation: ``"nearest"`` repeats each pixel; ``"bilinear"`` interpolates with half-pixel centres,
+            as Keras's ``ops.image.resize`` (``pyml.ops.image.resize``).
+
+    Input shape:
+        ``(batch, height, width, channels)``.
+
+    >>> layer = pyml.layers.UpSampling2D(interpolation="bilinear")
+    >>> layer(np.arange(4, dtype="float32").reshape(1, 2, 2, 1)).numpy()[0, 0, :, 0]
+    array([0.  , 0.25, 0.75, 1.  ], dtype=float32)
+    """
+
+    def __init__(self, size=2, data_format=None, interpolation="nearest", **kwargs):
+        super().__init__(size=size, data_format=data_format, **kwargs)
+        ops.image.check_options(interpolation, where="UpSampling2D")
+        self.interpolation = interpolation
+
+    def call(self, inputs):
+        if self.interpolation == "nearest":
+            return super().call(inputs)
+        size = (inputs.shape[1] * self.size[0], inputs.shape[2] * self.size[1])
+        return ops.image.resize(inputs, size, interpolation=self.interpolation)
+
+    def get_config(self):
+        return {**super().get_config(), "interpolation": self.interpolation}
 
 
 class Permute(Layer):

@@ -17,6 +17,7 @@ The families live in ``regression`` (MSE, MAE, MAPE, MSLE, cosine similarity, Hu
 ``probabilistic`` (the cross-entropies and their focal forms, KL divergence, Poisson) and ``hinge``.
 Every loss is written in pyml ops, so it differentiates and traces into ``fit``'s compiled step.
 """
+from pyml import configurable
 from pyml.losses.base import (EPSILON, REDUCTIONS, Loss, LossFunctionWrapper, match_ranks,  # noqa: F401
                               reduce_values, reduce_weighted_values)
 from pyml.losses.hinge import (CategoricalHinge, Hinge, SquaredHinge, binary_to_signed, categorical_hinge, hinge,
@@ -64,7 +65,7 @@ def serialize(loss):
     2.0
     """
     if isinstance(loss, Loss):
-        return {"class_name": type(loss).__name__, "config": loss.get_config()}
+        return configurable.serialize(loss)
     return getattr(loss, "__name__", str(loss))
 
 
@@ -81,12 +82,7 @@ def get(identifier, custom_objects=None):
     if isinstance(identifier, Loss) or (callable(identifier) and not isinstance(identifier, type)):
         return identifier
     if isinstance(identifier, dict):
-        name = identifier.get("class_name")
-        cls = custom_objects.get(name) or _CLASSES.get(name)
-        if cls is None:
-            raise ValueError(f"Unknown loss class: known ones are {', '.join(sorted(_CLASSES))}. "
-                             f"Received: {identifier!r}")
-        return cls.from_config(identifier.get("config", {}))
+        return configurable.from_class_dict(identifier, "loss", _CLASSES, custom_objects)
     if isinstance(identifier, str):
         found = custom_objects.get(identifier) or _FUNCTIONS.get(identifier) or _CLASSES.get(identifier)
         if isinstance(found, type):

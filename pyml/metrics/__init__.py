@@ -15,7 +15,7 @@ Modules: ``base`` (Metric, Mean, MeanMetricWrapper), ``accuracy``, ``regression`
 (cross-entropies, KL, Poisson, hinges), ``confusion`` (counters, Precision, Recall, X-at-Y), ``auc``, ``iou``,
 ``f_score``; ``thresholds`` holds the shared confusion counting.
 """
-from pyml import losses
+from pyml import configurable, losses
 from pyml.layers.base import to_snake_case
 from pyml.metrics.accuracy import (Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                                    SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy, accuracy, binary_accuracy,
@@ -61,7 +61,7 @@ def serialize(metric):
     {'class_name': 'Accuracy', 'config': {'name': 'accuracy', 'dtype': 'float32'}}
     """
     if isinstance(metric, Metric):
-        return {"class_name": type(metric).__name__, "config": metric.get_config()}
+        return configurable.serialize(metric)
     return getattr(metric, "__name__", str(metric))
 
 
@@ -89,12 +89,7 @@ def get(identifier, custom_objects=None):
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, dict):
-        name = identifier.get("class_name")
-        cls = custom_objects.get(name) or _CLASSES.get(name)
-        if cls is None:
-            raise ValueError(f"Unknown metric class: known ones are {', '.join(sorted(_CLASSES))}. "
-                             f"Received: {identifier!r}")
-        return cls.from_config(identifier.get("config", {}))
+        return configurable.from_class_dict(identifier, "metric", _CLASSES, custom_objects)
     if isinstance(identifier, str):
         found = custom_objects.get(identifier) or _NAMES.get(identifier) or _CLASSES.get(identifier)
         if isinstance(found, type):

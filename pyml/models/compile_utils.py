@@ -25,6 +25,7 @@ import math
 import numbers
 
 from pyml import losses, metrics
+from pyml.models import data_adapter
 
 
 def model_output_names(model):
@@ -143,13 +144,7 @@ def per_output(value, names, argument, partial_dict=False):
     in output order. ``partial_dict``: a dict may name only some outputs (the others get None)."""
     n = len(names)
     if isinstance(value, dict):
-        unknown = [k for k in value if k not in names]
-        missing = [k for k in names if k not in value]
-        if unknown or (missing and not partial_dict):
-            raise ValueError(f"{argument} is a dict by output name, so its keys must be the model's output names "
-                             f"{names}{' (or some of them)' if partial_dict else ''}. Received: {argument} keys "
-                             f"{list(value)}")
-        return [value.get(name) for name in names]
+        return data_adapter.dict_entries(value, names, argument, "output", allow_missing=partial_dict)
     if isinstance(value, (list, tuple)):
         if len(value) != n:
             raise ValueError(f"{argument} is a list, so it needs one entry per model output ({n}: {names}). "

@@ -56,14 +56,20 @@ def by_names(value, names, argument, what, allow_missing=False):
     if names is None:
         raise ValueError(f"{argument} is a dict, but the model has no {what} names to match its keys against "
                          f"(a functional model names them after its layers). Received: {argument} keys {list(value)}")
+    values = dict_entries(value, names, argument, what, allow_missing)
+    return values if len(names) > 1 else values[0]
+
+
+def dict_entries(value, names, argument, what, allow_missing=False):
+    """The entries of the dict ``value`` in ``names`` order (None for a name it leaves out, with
+    ``allow_missing``); a key that is not a name, or a missing name, raises listing the names."""
     unknown = [key for key in value if key not in names]
     missing = [name for name in names if name not in value]
     if unknown or (missing and not allow_missing):
         raise ValueError(f"{argument} is a dict by {what} name, so its keys must be the model's {what} names "
                          f"{names}{' (or some of them)' if allow_missing else ''}. Received: {argument} keys "
                          f"{list(value)}")
-    values = [value.get(name) for name in names]
-    return values if len(names) > 1 else values[0]
+    return [value.get(name) for name in names]
 
 
 def standardize(model, x, y=None, sample_weight=None):

@@ -16,3 +16,4 @@ from pyml.ops.conv import *  # noqa: F401,F403
 from pyml.ops.pooling import *  # noqa: F401,F403
 from pyml.ops.recurrent import *  # noqa: F401,F403
 from pyml.ops.composite import *  # noqa: F401,F403
+from pyml.ops import image  # noqa: F401,E402  (pyml.ops.image.resize, as keras.ops.image.resize)

@@ -6,6 +6,7 @@ weight decay and EMA (``base.py``), the rules (``sgd.py``, ``adam.py``, ``adapti
     >>> type(opt).__name__, opt.iterations
     ('Adam', 0)
 """
+from pyml import configurable
 from pyml.optimizers import schedules
 from pyml.optimizers.adam import Adam, Adamax, AdamW, Nadam
 from pyml.optimizers.adaptive import Adadelta, Adagrad, Ftrl, RMSprop
@@ -22,7 +23,7 @@ def serialize(optimizer):
     >>> pyml.optimizers.serialize(pyml.optimizers.SGD(learning_rate=0.5))["config"]["learning_rate"]
     0.5
     """
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    return configurable.serialize(optimizer)
 
 
 def deserialize(config, custom_objects=None):

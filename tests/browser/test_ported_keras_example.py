@@ -78,7 +78,13 @@ def test_the_ported_script_learns_and_its_metrics_are_right(ported):
     # the logged AUC is the thresholded ROC AUC of the same predictions (200 thresholds: close, not equal)
     best = int(np.argmin(history.history["val_loss"]))
     assert history.history["val_auc"][best] == pytest.approx(roc_auc_score(labels, scores), abs=0.02)
-    assert min(history.history["learning_rate"]) < 3e-2 or len(history.history["loss"]) == 12
+    # ModelCheckpoint(save_best_only=True) kept the epoch with the lowest val_loss: the loaded model scores it
+    assert model.evaluate(val_ds, verbose=0)[0] == pytest.approx(min(history.history["val_loss"]), rel=1e-5)
+    # ReduceLROnPlateau logged the rate of every epoch, each a halving of the last or the same
+    rates = history.history["learning_rate"]
+    assert rates[0] == pytest.approx(3e-2) and len(rates) == 12
+    assert all(b == pytest.approx(a) or b == pytest.approx(a / 2) for a, b in zip(rates, rates[1:]))
+    assert rates[-1] < rates[0]  # the validation loss flattens out within 12 epochs on this data
 
 
 @pytest.mark.parametrize("backend", ["webgpu", "wasm"])

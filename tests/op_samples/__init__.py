@@ -7,7 +7,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Callable
 
-FAMILIES = ("elementwise", "reduction", "movement", "linalg", "conv", "recurrent")
+FAMILIES = ("elementwise", "reduction", "movement", "linalg", "conv", "recurrent", "image")
 
 
 @dataclass

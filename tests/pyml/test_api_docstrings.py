@@ -29,8 +29,9 @@ MODULES = [
     "pyml.optimizers.schedules", "pyml.optimizers.state", "pyml.callbacks.core", "pyml.callbacks.plateau",
     "pyml.callbacks.csv_logger", "pyml.callbacks.backup",
     "pyml.losses.base", "pyml.losses.regression", "pyml.losses.probabilistic", "pyml.losses.hinge",
-    "pyml.regularizers", "pyml.constraints", "pyml.layers.weight_options", "pyml.layers.activity_regularization",
+    "pyml.regularizers", "pyml.constraints", "pyml.configurable", "pyml.layers.weight_options", "pyml.layers.activity_regularization",
     "pyml.layers.layer_losses",
+    "pyml.layers.preprocessing.basic", "pyml.layers.preprocessing.augmentation",
     "pyml.layers.budget", "pyml.callbacks.terminate",
 ]
 

@@ -577,11 +577,72 @@ def grouped_conv3d():
     return Recipe(model, _synthetic((4, 4, 4, 2), label, seed=18), "mse", "regression")
 
 
+
+# ---- preprocessing inside the model: the bundle takes raw pixels ----------------------------------------
+def preprocessing():
+    """Raw digit pixels (0..16) → Rescaling → Normalization (adapted) → Resizing bilinear 12x12 → CenterCrop 10x10
+    → Resizing nearest 8x8 → Conv2D → Flatten → Dense softmax: the bundle carries all of its preprocessing."""
+    x_train, y_train, x_test = _digit_split(lambda x: x.reshape(-1, 8, 8, 1) * 16.0)
+    normalize = layers.Normalization(axis=None)
+    normalize.adapt(x_train / 16.0)
+    model = pyml.Sequential([
+        pyml.Input(shape=(8, 8, 1)),
+        layers.Rescaling(1 / 16),
+        normalize,
+        layers.Resizing(12, 12),
+        layers.CenterCrop(10, 10),
+        layers.Resizing(8, 8, interpolation="nearest"),
+        layers.Conv2D(8, 3, activation="relu"),
+        layers.Flatten(),
+        layers.Dense(10, activation="softmax"),
+    ])
+    return Recipe(model, (x_train, y_train, x_test), "sparse_categorical_crossentropy", "softmax")
+
+
+AUGMENTATION_LAYERS = ("random_flip", "random_rotation", "random_zoom", "random_translation", "random_contrast",
+                       "random_brightness")
+
+
+def augmentation():
+    """Every augmentation layer (active in fit) before a small CNN: at inference and in the bundle, the identity."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(8, 8, 1)),
+        layers.RandomFlip("horizontal", seed=1),
+        layers.RandomRotation(0.05, seed=2),
+        layers.RandomZoom(0.1, seed=3),
+        layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=4),
+        layers.RandomContrast(0.1, value_range=(0, 1), seed=5),
+        layers.RandomBrightness(0.05, value_range=(0, 1), seed=6),
+        layers.Conv2D(8, 3, activation="relu"),
+        layers.Flatten(),
+        layers.Dense(10, activation="softmax"),
+    ])
+    return Recipe(model, _digit_split(lambda x: x.reshape(-1, 8, 8, 1)), "sparse_categorical_crossentropy", "softmax")
+
+
+def bilinear_upsampling():
+    """UpSampling2D bilinear (4x4 → 8x8, trained through its VJP) → Conv2D same → CenterCrop 10x6 (larger than the
+    8x8 image: cropped to 8x4 and resized, as Keras) → Resizing 6x8 padded to the aspect ratio (10x12) first."""
+    model = pyml.Sequential([
+        pyml.Input(shape=(4, 4, 2)),
+        layers.Conv2D(4, 1, activation="tanh"),
+        layers.UpSampling2D(interpolation="bilinear"),
+        layers.Conv2D(1, 3, padding="same"),
+        layers.CenterCrop(10, 6),
+        layers.Resizing(6, 8, pad_to_aspect_ratio=True, fill_value=0.5),
+    ])
+
+    def label(x):  # each image's mean channel sum, everywhere on the 6x8 grid
+        return np.broadcast_to(x.sum(axis=-1).mean(axis=(1, 2))[:, None, None, None], (len(x), 6, 8, 1)).copy()
+
+    return Recipe(model, _synthetic((4, 4, 2), label, seed=9), "mse", "regression")
+
 MODELS = {f.__name__: f for f in (cnn, depthwise, normalization, causal_conv1d, embedding, branches, upsampling,
                                    conv3d, dropout, masked_pooling, attention, luong_attention, transformer, simple_rnn,
                                    stacked_lstm, time_distributed, custom_cell, gru, lstm_states, masked_rnns, bidirectional,
                                    masked_bidirectional, embedding_bidirectional, separable_grouped, sequence_extras,
-                                   dense_extras, dot_products, grouped_conv3d, regularized)}
+                                   dense_extras, dot_products, grouped_conv3d, regularized,
+                                   preprocessing, augmentation, bilinear_upsampling)}
 
 
 @functools.lru_cache(maxsize=None)

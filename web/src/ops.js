@@ -19,6 +19,7 @@ export const KERNEL_FAMILIES = Object.freeze({
   linalg: ["matmul"],
   conv: ["conv", "conv_transpose", "conv_filter_grad", "max_pool", "avg_pool", "max_pool_grad", "max_pool_gather"],
   recurrent: ["rnn_scan"],
+  image: ["resize"],
 });
 
 /**

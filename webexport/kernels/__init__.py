@@ -10,9 +10,9 @@ their lowering returns ``[]`` and the output shares its first input's buffer (do
     >>> sorted(aliases())
     ['reshape']
 """
-from webexport.kernels import conv, elementwise, linalg, movement, recurrent, reduction
+from webexport.kernels import conv, elementwise, image, linalg, movement, recurrent, reduction
 
-FAMILIES = (elementwise, reduction, movement, linalg, conv, recurrent)
+FAMILIES = (elementwise, reduction, movement, linalg, conv, recurrent, image)
 
 
 def aliases():

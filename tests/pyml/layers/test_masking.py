@@ -46,6 +46,8 @@ PASSES = {
     "UnitNormalization": lambda: layers.UnitNormalization(),
     "GroupNormalization": lambda: layers.GroupNormalization(2),  # as Keras 3: statistics ignore the mask
     "ActivityRegularization": lambda: layers.ActivityRegularization(l1=0.01),
+    "Rescaling": lambda: layers.Rescaling(2.0, offset=1.0),
+    "Normalization": lambda: layers.Normalization(mean=0.5, variance=2.0),
 }
 USES = {
     "GlobalAveragePooling1D": lambda: layers.GlobalAveragePooling1D(),
@@ -102,6 +104,9 @@ def test_every_builtin_layer_is_in_the_propagation_table_or_tested_elsewhere():
     elsewhere.add("RepeatVector")
     # Host layers take the model's raw input (strings, ids), which never carries a mask (pyml.layers.host).
     elsewhere |= {"HostLayer", "IndexLookup", "TextVectorization", "StringLookup", "IntegerLookup"}
+    # Image layers take (batch, height, width, channels) images, not masked sequences (test_preprocessing_layers.py).
+    elsewhere |= {"CenterCrop", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+                  "RandomContrast", "RandomBrightness"}
     sequence_layers = {name for name in pyml.layers.base.builtin_classes()  # cells run inside RNN layers
                        if not any(tag in name for tag in ("2D", "3D", "Model", "Sequential", "Functional", "Merge",
                                                           "Cell"))

@@ -9,7 +9,7 @@ import pyml
 
 MODULES = ["pyml.ops", "pyml.ops.registry", "pyml.ops.elementwise", "pyml.ops.reduction", "pyml.ops.movement",
            "pyml.ops.indexing", "pyml.ops.linalg", "pyml.ops.conv", "pyml.ops.pooling", "pyml.ops.composite",
-           "pyml.ops.recurrent"]
+           "pyml.ops.recurrent", "pyml.ops.image"]
 
 
 @pytest.mark.parametrize("name", MODULES)
