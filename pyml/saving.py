@@ -228,11 +228,9 @@ def _read_members(path):
                                  f"Received: members {sorted(infos)}")
             for name in MEMBERS + tuple(m for m in OPTIONAL_MEMBERS if m in infos):
                 members[name] = _read_member(path, archive, infos[name])
-    except ValueError as exc:
-        if str(exc).startswith(path):  # pyml's own check, naming the file
+    except Exception as exc:  # BadZipFile, a damaged header's NotImplementedError ("zip file version 8.4"), ...
+        if isinstance(exc, ValueError) and str(exc).startswith(path):  # pyml's own check, naming the file
             raise
-        raise ValueError(f"{path} is not a readable zip archive ({type(exc).__name__}: {exc})") from None
-    except Exception as exc:  # BadZipFile, and a damaged header's NotImplementedError ("zip file version 8.4")...
         raise ValueError(f"{path} is not a readable zip archive ({type(exc).__name__}: {exc})") from None
     return members
 
@@ -361,9 +359,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
             where = f"{path}: optimizer.safetensors"
             saved = order if order is not None and len(order) == len(model.weights) else [v.name for v in model.weights]
             with _naming(path, where):
-                optimizer_state.restore_state(model.optimizer, _load_safetensors(members["optimizer.safetensors"],
-                                                                                 where),
-                                              dict(zip(saved, model.weights)), where)
+                state = _load_safetensors(members["optimizer.safetensors"], where)
+                optimizer_state.restore_state(model.optimizer, state, dict(zip(saved, model.weights)), where)
     return model
 
 

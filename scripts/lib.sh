@@ -25,18 +25,20 @@ as_root() {
 can_apt() { command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; }; }
 
 # The locks apt and dpkg take (fcntl locks: `flock` cannot see them). PYML_APT_LOCKS replaces the list in tests.
-APT_LOCKS="${PYML_APT_LOCKS:-/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock}"
+APT_LOCKS="${PYML_APT_LOCKS:-/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock \
+/var/cache/apt/archives/lock}"
 
 # "PID FILE" of the first lock in $APT_LOCKS some process holds; status 1 when none is held. Read from
 # /proc/locks, which lists every POSIX and flock lock as MAJOR:MINOR:INODE (hex, hex, decimal), so it needs
 # neither root nor fuser/lsof.
 apt_lock_holder() {
-  local lock dev id pid
+  local lock dev id pid major minor
   [ -r /proc/locks ] || return 1
   for lock in $APT_LOCKS; do
     dev="$(stat -Lc '%d %i' "$lock" 2>/dev/null)" || continue
     set -- $dev
-    id="$(printf '%02x:%02x:%s' $(( ($1 >> 8 & 0xfff) | ($1 >> 32 & ~0xfff) )) $(( ($1 & 0xff) | ($1 >> 12 & ~0xff) )) "$2")"
+    major=$(( ($1 >> 8 & 0xfff) | ($1 >> 32 & ~0xfff) )) minor=$(( ($1 & 0xff) | ($1 >> 12 & ~0xff) ))
+    id="$(printf '%02x:%02x:%s' "$major" "$minor" "$2")"  # st_dev split as glibc's major()/minor() do
     # A waiting lock's line has an extra "->" field, so look for the id in any field; the pid is the field before it.
     pid="$(awk -v id="$id" '{for (i = 2; i <= NF; i++) if ($i == id) {print $(i - 1); exit}}' /proc/locks)"
     if [ -n "$pid" ]; then printf '%s %s\n' "$pid" "$lock"; return 0; fi
@@ -55,7 +57,8 @@ wait_for_apt() {
       die "$name (pid $pid) still holds $lock after ${limit}s; wait for it to finish, or raise PYML_APT_LOCK_WAIT"
     fi
     if [ $(( waited % 30 )) = 0 ]; then
-      say "waiting for $name (pid $pid) to release $lock (another apt/dpkg is running; up to ${limit}s, ${waited}s so far)"
+      say "waiting for $name (pid $pid) to release $lock (another apt/dpkg is running;" \
+          "up to ${limit}s, ${waited}s so far)"
     fi
     sleep 1; waited=$(( waited + 1 ))
   done

@@ -47,7 +47,8 @@ from pyml.layers.normalization_extra import GroupNormalization, RMSNormalization
 from pyml.layers.merging import Dot  # noqa: E402,F401
 from pyml.layers.activation_layers import PReLU  # noqa: E402,F401
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
-from pyml.layers.serialization import deserialize, layer_names, register_serializable, serialize, suggest  # noqa: E402,F401,E501
+from pyml.layers.serialization import (  # noqa: E402,F401
+    deserialize, layer_names, register_serializable, serialize, suggest)
 from pyml.layers.activity_regularization import ActivityRegularization  # noqa: E402,F401
 from pyml.layers.preprocessing import (  # noqa: E402,F401
     CenterCrop, Normalization, RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
