@@ -14,3 +14,4 @@ from pyml.random import set_random_seed  # noqa: E402,F401
 from pyml.saving import load_model  # noqa: E402,F401
 from pyml import data, datasets, utils  # noqa: E402,F401
 from pyml import constraints, regularizers  # noqa: E402,F401
+from pyml import distribute  # noqa: E402,F401

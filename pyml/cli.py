@@ -16,6 +16,7 @@ import http.server
 import importlib.util
 import json
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -258,6 +259,15 @@ def demo_command(args):
 
 
 # ---- entry point --------------------------------------------------------------------------------
+def launch_command(args):
+    from pyml.distribute import launch
+
+    try:
+        return launch.launch(args.ranks, args.script, args.script_args, shlex.split(args.mpiexec_args))
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from exc
+
+
 def build_parser():
     """The argparse parser of ``pyml`` and its subcommands (export, serve, demo)."""
     from pyml import __version__
@@ -303,6 +313,17 @@ def build_parser():
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--host", default="127.0.0.1")
     demo.set_defaults(run=demo_command)
+
+    launch = commands.add_parser("launch", help="run a training script on N MPI ranks (pyml.distribute)",
+                                 description="Run SCRIPT on N ranks with the mpiexec next to this Python "
+                                             "(pip install 'pyml[distributed]'). Extra mpiexec options, e.g. "
+                                             "-f hostfile, go in --mpiexec-args.")
+    launch.add_argument("-n", "--ranks", type=int, required=True, metavar="N", help="the number of processes")
+    launch.add_argument("--mpiexec-args", default="", metavar="ARGS",
+                        help="options passed to mpiexec before -n, e.g. '-f hostfile'")
+    launch.add_argument("script", metavar="SCRIPT")
+    launch.add_argument("script_args", nargs=argparse.REMAINDER, metavar="ARGS")
+    launch.set_defaults(run=launch_command)
     return parser
 
 

@@ -6,6 +6,7 @@ import safetensors.numpy
 
 from pyml import random
 from pyml.callbacks.core import Callback
+from pyml.distribute import context as distribute_context
 
 BACKUP_FORMAT = "pyml-backup"
 
@@ -94,6 +95,8 @@ class BackupAndRestore(Callback):
                 self._save()
 
     def _save(self):
+        if not distribute_context.is_chief(self.model):
+            return  # under pyml.distribute, rank 0 writes the backup (and restores it for every rank)
         from pyml import saving
         from pyml.optimizers import state
 
@@ -112,7 +115,7 @@ class BackupAndRestore(Callback):
         saving._atomic_write(self.path, lambda f: f.write(data), True)
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint:
+        if self.delete_checkpoint and distribute_context.is_chief(self.model):
             for path in (self.path, self.previous_path):
                 if os.path.exists(path):
                     os.remove(path)

@@ -10,6 +10,7 @@
 import os
 import warnings
 
+from pyml.distribute import context as distribute_context
 from pyml.models.progbar import Progbar, is_interactive
 
 
@@ -327,6 +328,8 @@ class ModelCheckpoint(Callback):
             self.best = value
         elif self.verbose:
             print(f"Epoch {epoch + 1}: saving model to {path}")
+        if not distribute_context.is_chief(self.model):
+            return  # under pyml.distribute, rank 0 writes the file (every rank has the same weights)
         if self.save_weights_only:
             self.model.save_weights(path)
         else:

@@ -154,13 +154,10 @@ class CompiledTrainStep:
         self.state = None
         self._plans = {}
 
+    gradients_only = False  # a subclass that reduces gradients between ranks traces up to the flat gradient
+
     def __call__(self, x, y, sample_weight=None):
-        key = _signature(x, y, sample_weight)
-        plan = self._plans.get(key)
-        if plan is None:
-            if len(self._plans) >= MAX_PLANS:  # batches of ever new shapes: keep the latest few plans only
-                del self._plans[next(iter(self._plans))]
-            plan = self._plans[key] = self._compile(x, y, sample_weight)
+        plan = self._plan(x, y, sample_weight)
         self.state.attach()
         optimizer = self.model.optimizer
         hyper = optimizer.step_hyperparameters()
@@ -170,6 +167,16 @@ class CompiledTrainStep:
         optimizer.finish_step(self.state.trainable)
         output_losses, y_pred = values[:plan.output_losses], values[plan.output_losses:]
         return float(loss), (y_pred if plan.several_outputs else y_pred[0]), [float(v) for v in output_losses]
+
+    def _plan(self, x, y, sample_weight):
+        """The plan for this batch's signature, traced on first use."""
+        key = _signature(x, y, sample_weight)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= MAX_PLANS:  # batches of ever new shapes: keep the latest few plans only
+                del self._plans[next(iter(self._plans))]
+            plan = self._plans[key] = self._compile(x, y, sample_weight)
+        return plan
 
     def matches(self, model):
         """Whether the step was traced for ``model``'s current variables (freezing a layer changes them)."""
@@ -198,7 +205,7 @@ class CompiledTrainStep:
             self._variables = _variable_ids(model)
             self.state = self._flat_state(x, y, sample_weight)
         self.state.attach()
-        result, hyper_names, front = self._trace(x, y, sample_weight)
+        result, hyper_names, front = self._trace(x, y, sample_weight, gradients_only=self.gradients_only)
         if result.captures:
             names = sorted({v.name or "?" for v in result.captures.values()})
             raise NotTraceable(f"the step reads variables that are not the model's weights: {', '.join(names)}")
@@ -207,10 +214,14 @@ class CompiledTrainStep:
         graph = optimize(rewrite_training_step(optimize(result.graph)))
         state, outputs = self.state, graph.outputs
         first = 1 + front["losses"] + front["predictions"]  # loss, output losses, predictions, then the state
-        bindings = {"parameters": (state.parameters, outputs[first])}
-        for i, name in enumerate(state.slot_names):
-            bindings[f"slot_{name}"] = (state.slots[name], outputs[first + 1 + i])
-        written = dict(zip(result.assigned, outputs[first + 1 + len(state.slot_names):]))
+        if self.gradients_only:  # the flat gradient is returned; the parameters are only read
+            bindings, updated = {"parameters": (state.parameters, None)}, 1
+        else:
+            bindings = {"parameters": (state.parameters, outputs[first])}
+            for i, name in enumerate(state.slot_names):
+                bindings[f"slot_{name}"] = (state.slots[name], outputs[first + 1 + i])
+            updated = 1 + len(state.slot_names)
+        written = dict(zip(result.assigned, outputs[first + updated:]))
         for i, (variable, array) in enumerate(zip(state.others, state.arrays)):
             bindings[f"state_{i}"] = (array, written.get(id(variable)))
         return _Plan(graph, Executor(graph, state=bindings), hyper_names, list(result.host_inputs.values()),
@@ -236,19 +247,24 @@ class CompiledTrainStep:
             self.state = FlatState(trainable, others, model.optimizer)
         return self.state
 
-    def _trace(self, x, y, sample_weight, probe=None):
+    def _trace(self, x, y, sample_weight, probe=None, gradients_only=False):
         """Trace the step (see the module docstring); with ``probe``, only up to the gradients, which
-        ``probe(variables, gradients)`` receives. Returns ``(TraceResult, hyperparameter names, {"losses": the
-        number of per-output losses returned, "predictions": of predictions, "several": a list of them})``."""
+        ``probe(variables, gradients)`` receives; with ``gradients_only``, a step that takes no hyperparameters
+        or slots and returns the flat gradient where the new parameters and slots would be (for
+        ``pyml.distribute.step``). Returns ``(TraceResult, hyperparameter names, {"losses": the number of
+        per-output losses returned, "predictions": of predictions, "several": a list of them})``."""
         model, state, optimizer = self.model, self.state, self.model.optimizer
         hyper_names = sorted(optimizer.step_hyperparameters())
         data = _data(x, y, sample_weight)
         front = {}
         dtype = state.parameters.dtype.name
         inputs = [(name, (np.shape(a), _dtype(a))) for name, a in data]
+        if gradients_only:
+            hyper_names = []
         inputs += [(f"hyper_{name}", ((), dtype)) for name in hyper_names]
         inputs += [("parameters", (state.parameters.shape, dtype))]
-        inputs += [(f"slot_{name}", (state.parameters.shape, dtype)) for name in state.slot_names]
+        inputs += [(f"slot_{name}", (state.parameters.shape, dtype)) for name in state.slot_names
+                   if not gradients_only]
         inputs += [(f"state_{i}", (v.shape, v.dtype)) for i, v in enumerate(state.others)]
 
         def step(*args):
@@ -267,25 +283,20 @@ class CompiledTrainStep:
                 if probe is not None:
                     probe(state.trainable, grads)
                     return loss
-                hyper = {name: named[f"hyper_{name}"] for name in hyper_names}
-                slots = {name: named[f"slot_{name}"] for name in state.slot_names}
-                raw = None
-                if optimizer.gradient_accumulation_steps:
-                    raw = ops.concatenate([ops.reshape(g, (-1,)) for g in grads])
-                    grads = optimizer.accumulated_gradients(grads, state.unflatten(slots["gradient_accumulator"]))
-                grads = optimizer.clip_gradients(ops, grads)
-                flat = ops.concatenate([ops.reshape(g, (-1,)) for g in grads])
-                new_parameters, new_slots = optimizer.apply_rule(ops, parameters, flat, slots, hyper,
-                                                                 state.decay_mask(), raw_gradient=raw)
-                new_parameters = _constrained(new_parameters, state)
+                if gradients_only:
+                    updated = [flatten(grads)]
+                else:
+                    hyper = {name: named[f"hyper_{name}"] for name in hyper_names}
+                    slots = {name: named[f"slot_{name}"] for name in state.slot_names}
+                    new_parameters, new_slots = apply_update(optimizer, state, parameters, grads, slots, hyper)
+                    updated = [new_parameters] + [new_slots[name] for name in state.slot_names]
             assigned = [value for _, value in parameters._trace.tracer.assigned.values()]
             predictions = [y_pred[key] for key in sorted(y_pred)] if isinstance(y_pred, dict) else _as_list(y_pred)
             output_losses = model._compile_loss.last_values
             output_losses = list(output_losses) if len(output_losses) > 1 else []  # one: the loss itself
             front.update(losses=len(output_losses), predictions=len(predictions),
                          several=isinstance(y_pred, (list, tuple, dict)))
-            return ([loss, *output_losses, *predictions, new_parameters]
-                    + [new_slots[name] for name in state.slot_names] + assigned)
+            return [loss, *output_losses, *predictions, *updated, *assigned]
 
         try:
             result = trace_function(step, [spec for _, spec in inputs], dynamic_batch=False,
@@ -295,6 +306,24 @@ class CompiledTrainStep:
         finally:
             model._clear_losses()  # the traced add_loss values are graph nodes, not the losses of a call
         return result, hyper_names, front
+
+
+def flatten(grads):
+    """One flat traced tensor of ``grads`` (in the flat parameters' layout)."""
+    return ops.concatenate([ops.reshape(g, (-1,)) for g in grads])
+
+
+def apply_update(optimizer, state, parameters, grads, slots, hyper):
+    """The traced optimizer update: ``(new flat parameters, {slot: new flat slot})`` from the flat
+    ``parameters``, one gradient per trainable variable, the flat ``slots`` and the step's ``hyper``."""
+    raw = None
+    if optimizer.gradient_accumulation_steps:
+        raw = flatten(grads)
+        grads = optimizer.accumulated_gradients(grads, state.unflatten(slots["gradient_accumulator"]))
+    grads = optimizer.clip_gradients(ops, grads)
+    new_parameters, new_slots = optimizer.apply_rule(ops, parameters, flatten(grads), slots, hyper,
+                                                     state.decay_mask(), raw_gradient=raw)
+    return _constrained(new_parameters, state), new_slots
 
 
 def _constrained(parameters, state):
@@ -371,4 +400,4 @@ def _dtype(array):
     return dtypes.of_array(array)
 
 
-__all__ = ["CompiledTrainStep", "FlatState", "NotTraceable", "untraceable_reason"]
+__all__ = ["CompiledTrainStep", "FlatState", "NotTraceable", "apply_update", "untraceable_reason"]

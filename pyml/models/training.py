@@ -22,6 +22,8 @@ from pyml import callbacks as callbacks_module
 from pyml import metrics as metrics_module
 from pyml import optimizers, regularizers
 from pyml.autodiff import GradientTape, no_grad
+from pyml.distribute import context as distribute_context
+from pyml.distribute.step import DistributedTrainStep
 from pyml.layers import host
 from pyml.models import compile_utils, data_adapter
 from pyml.models.compiled_step import CompiledTrainStep, NotTraceable
@@ -69,6 +71,7 @@ class Trainer:
         self._compiled_step = None  # a CompiledTrainStep, built at the first batch; False once given up
         self._compile_loss = self._compile_metrics = None
         self._initial_epoch = None  # set by a callback's on_train_begin to resume (BackupAndRestore)
+        self._distribution = None  # the pyml.distribute strategy whose scope() compile() ran in
 
     # ---- compile ------------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
@@ -111,6 +114,7 @@ class Trainer:
                           stacklevel=2)
             self.jit_compile = False
         self._compiled_step = None
+        self._distribution = distribute_context.get_strategy()
         self.compiled = True
 
     def _require_compiled(self, method):
@@ -158,12 +162,21 @@ class Trainer:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x, y, y_pred, sample_weight)
         grads = tape.gradient(loss, variables)
+        if self._distribution is not None:  # every rank's shard: the global batch's mean gradient
+            grads = self._distribution.reduce_gradients(grads)
         self.optimizer.apply_gradients(zip(grads, variables))
         return loss, y_pred
 
     def _train_batch(self, step, x, y, sample_weight):
         """One training step on NumPy batches, by ``step`` (``_compiled_train_step()``, None: eager);
-        ``(loss, y_pred, each output's unweighted loss)``."""
+        ``(loss, y_pred, each output's unweighted loss)``. Under a strategy, this rank trains on its shard of
+        the batch and the results are the whole batch's (``pyml.distribute.mpi``)."""
+        if self._distribution is not None:
+            return self._distribution.train_batch(self, lambda *shard: self._local_train_batch(step, *shard),
+                                                  x, y, sample_weight)
+        return self._local_train_batch(step, x, y, sample_weight)
+
+    def _local_train_batch(self, step, x, y, sample_weight):
         if step and self._compiled_step is step:
             try:
                 return step(x, y, sample_weight)
@@ -194,7 +207,8 @@ class Trainer:
             step = None
         if step is None:
             try:
-                step = self._compiled_step = CompiledTrainStep(self)
+                step = self._compiled_step = (CompiledTrainStep(self) if self._distribution is None
+                                              else DistributedTrainStep(self, self._distribution))
             except NotTraceable as exc:
                 self._stop_compiling(exc, stacklevel=4)
                 return None
@@ -293,6 +307,9 @@ class Trainer:
         """
         self._require_compiled("fit")
         verbose = _verbosity(verbose)
+        strategy = self._distribution
+        if strategy is not None and not strategy.is_chief:
+            verbose = 0  # rank 0 prints the progress
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer. Received: epochs={epochs!r}")
         epochs = int(epochs)
@@ -326,6 +343,8 @@ class Trainer:
         self.stop_training = False
         cbs.on_train_begin()
         initial_epoch, self._initial_epoch = self._initial_epoch or initial_epoch, None
+        if strategy is not None:  # rank 0's epoch and random state now, its weights at the first batch
+            initial_epoch = strategy.begin_fit(self, initial_epoch)
         logs = {}
         step_function = self._compiled_train_step()
         try:
