@@ -6,9 +6,9 @@
     $ pyml demo textgen                          # the same for the text-generation demo
     $ pyml --version
 
-Mistakes a user can make (a missing file, a file that is not a model, a damaged bundle, a busy port)
-end with one line on stderr, ``pyml <command>: error: ...``, and exit status 2. Set ``PYML_DEBUG=1``
-to see the traceback instead.
+Mistakes a user can make (a missing file, a file that is not a model, a busy port) end with one line on
+stderr, ``pyml <command>: error: ...``, and exit status 2. Set ``PYML_DEBUG=1`` to see the traceback
+instead. ``pyml serve`` names each damaged bundle under its folder in a warning and serves the rest.
 """
 import argparse
 import functools
@@ -31,12 +31,13 @@ MIME_TYPES = {
     ".json": "application/json",
     ".wasm": "application/wasm",
     ".bin": "application/octet-stream",
-    ".wgsl": "text/plain",
+    ".wgsl": "text/wgsl",  # the media type the WGSL specification registers
     ".ts": "text/plain",
     ".css": "text/css",
     ".html": "text/html",
     ".svg": "image/svg+xml",
     ".png": "image/png",
+    ".webmanifest": "application/manifest+json",
 }
 
 
@@ -54,6 +55,8 @@ def export_command(args):
     import webexport.weights
 
     model_path = Path(args.model_path)
+    if model_path.is_dir():
+        raise UserError(_folder_given(model_path))
     if not model_path.is_file():
         raise UserError(f"no such model file: {model_path}")
     input_shape = parse_shape(args.input_shape) if args.input_shape else None
@@ -65,6 +68,18 @@ def export_command(args):
                  f"{args.weights} needs, so every weight stays float32")
     print(text)
     return 0
+
+
+def _folder_given(folder):
+    """What to say when MODEL_PATH is a folder: export takes one saved model file; the ones in it, if any."""
+    models = sorted(p.name for p in folder.glob("*.pyml") if p.is_file())
+    said = f"{folder} is a folder; pyml export takes a model file saved with model.save('NAME.pyml')"
+    if models:
+        more = f" and {len(models) - 5} more" if len(models) > 5 else ""
+        return f"{said}. The folder holds: {', '.join(str(folder / name) for name in models[:5])}{more}"
+    if (folder / "model.json").is_file():
+        return f"{said}, and this folder holds model.json: it is an exported bundle already (serve it: pyml serve)"
+    return f"{said}, and this folder holds no .pyml file"
 
 
 def parse_shape(text):
@@ -120,8 +135,24 @@ class StaticHandler(http.server.SimpleHTTPRequestHandler):
     # of the headers, about 40 ms a file on Linux, and a page's module imports pay it one after another.
     disable_nagle_algorithm = True
 
+    def send_head(self):
+        # translate_path drops "." and ".." parts (after percent-decoding once: %2e%2e too; a double-encoded
+        # %252e%252e stays a literal name), so no URL names a path above the folder; a symlink inside it still
+        # may point anywhere, so what resolves outside the folder is not found.
+        root = os.path.realpath(self.directory)
+        path = self.translate_path(self.path)
+        if "\0" in path:  # %00: no file has such a name, and os functions raise on it
+            self.send_error(http.HTTPStatus.BAD_REQUEST, "NUL in path")
+            return None
+        path = os.path.realpath(path)
+        if path != root and not path.startswith(root + os.sep):
+            self.send_error(http.HTTPStatus.NOT_FOUND, "File not found")
+            return None
+        return super().send_head()
+
     def end_headers(self):
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")  # the browser takes the MIME types above as sent
         super().end_headers()
 
     def log_message(self, format, *args):
@@ -152,20 +183,22 @@ def server_url(server):
 
 
 def check_bundles(directory):
-    """Validate every pyml bundle under ``directory``, so a damaged one fails now, not in the browser.
+    """The damaged pyml bundles under ``directory``, as ``[(folder, reason)]``, so they are named now, not in the
+    browser; the good ones, and the rest of the folder, are served all the same.
 
     A bundle is a folder whose model.json says ``"format": "pyml-bundle"``; other model.json files
     (a TensorFlow.js model, say) are left alone.
     """
     from webexport import load_bundle
 
+    bad = []
     for manifest in sorted(Path(directory).glob("**/model.json")):
-        if '"pyml-bundle"' not in manifest.read_text(errors="replace"):
-            continue
         try:
-            load_bundle(str(manifest.parent))
-        except (OSError, ValueError) as exc:
-            raise UserError(f"bad bundle in {manifest.parent}: {_one_line(exc)}") from None
+            if '"pyml-bundle"' in manifest.read_text(errors="replace"):
+                load_bundle(str(manifest.parent))
+        except Exception as exc:  # whatever one bundle does wrong must not stop the others being served
+            bad.append((manifest.parent, _one_line(exc)))
+    return bad
 
 
 def serve(directory, host="127.0.0.1", port=8000, quiet=True):
@@ -192,7 +225,9 @@ def _interrupt(signum, frame):
 def serve_command(args):
     """``pyml serve DIR``: check the bundles under DIR, then serve it."""
     if Path(args.directory).is_dir():
-        check_bundles(args.directory)
+        for folder, reason in check_bundles(args.directory):
+            print(f"pyml serve: warning: bad bundle in {folder} (its page will refuse it): {reason}", file=sys.stderr,
+                  flush=True)
     return serve(args.directory, args.host, args.port, quiet=not args.verbose)
 
 

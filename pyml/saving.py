@@ -19,16 +19,17 @@ so a crash never leaves a half-written model and an existing file is untouched o
     >>> restored = pyml.load_model("digits.pyml")               # doctest: +SKIP
     >>> model.save_weights("digits.weights.safetensors")        # doctest: +SKIP
 """
+import contextlib
 import datetime
 import json
 import os
 import tempfile
 import zipfile
-import zlib
 
 import numpy as np
 import safetensors.numpy
 
+from pyml.layers.budget import weight_budget
 from pyml.optimizers import state as optimizer_state
 
 FORMAT = "pyml-model"
@@ -201,6 +202,9 @@ def save_weights(model, filepath, overwrite=True):
 
 # ---- reading --------------------------------------------------------------------------------------
 def _read_members(path):
+    """The members pyml reads, as bytes, after checking the archive: each read is bounded (``_member_limit``), and
+    an archive with a member outside it (``..``, an absolute path) or a name twice is refused, though pyml never
+    extracts anything, since no honest writer makes one."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such model file: {path}")
@@ -212,19 +216,58 @@ def _read_members(path):
     members = {}
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            missing = [m for m in MEMBERS if m not in names]
+            infos = {}
+            for info in archive.infolist():
+                _check_member_name(path, info.filename)
+                if info.filename in infos:
+                    raise ValueError(f"{path}: the archive holds member {info.filename!r} twice")
+                infos[info.filename] = info
+            missing = [m for m in MEMBERS if m not in infos]
             if missing:
                 raise ValueError(f"{path} is not a complete pyml model file: missing member(s) {', '.join(missing)}. "
-                                 f"Received: members {sorted(names)}")
-            for name in MEMBERS + tuple(m for m in OPTIONAL_MEMBERS if m in names):
-                try:
-                    members[name] = archive.read(name)
-                except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-                    raise ValueError(f"{path}: member {name} is corrupted ({exc})") from None
-    except zipfile.BadZipFile as exc:
-        raise ValueError(f"{path} is not a readable zip archive ({exc})") from None
+                                 f"Received: members {sorted(infos)}")
+            for name in MEMBERS + tuple(m for m in OPTIONAL_MEMBERS if m in infos):
+                members[name] = _read_member(path, archive, infos[name])
+    except Exception as exc:  # BadZipFile, a damaged header's NotImplementedError ("zip file version 8.4"), ...
+        if isinstance(exc, ValueError) and str(exc).startswith(path):  # pyml's own check, naming the file
+            raise
+        raise ValueError(f"{path} is not a readable zip archive ({type(exc).__name__}: {exc})") from None
     return members
+
+
+MAX_JSON_BYTES = 64 << 20  # config.json and metadata.json: a config of thousands of layers is a few MB
+MAX_EXPANSION = 64  # a compressed member may grow this many times (weights deflate to ~90%; zip bombs to 0.1%)
+
+
+def _member_limit(info):
+    """The most bytes pyml reads from a member: JSON up to MAX_JSON_BYTES; weights as stored, or up to
+    MAX_EXPANSION times their compressed size (pyml stores them uncompressed)."""
+    if info.filename.endswith(".json"):
+        return MAX_JSON_BYTES
+    return info.compress_size if info.compress_type == zipfile.ZIP_STORED else MAX_EXPANSION * info.compress_size
+
+
+def _read_member(path, archive, info):
+    limit = _member_limit(info)
+    if info.file_size > limit:
+        raise ValueError(f"{path}: member {info.filename} declares {info.file_size:,} bytes from "
+                         f"{info.compress_size:,} stored, more than the {limit:,} pyml reads (a zip bomb?)")
+    try:
+        with archive.open(info) as member:
+            data = member.read(limit + 1)  # bounded, whatever the headers say
+    except Exception as exc:  # zlib.error, EOFError, a CRC mismatch, an unknown compression method, encryption...
+        raise ValueError(f"{path}: member {info.filename} is corrupted or unreadable "
+                         f"({type(exc).__name__}: {exc})") from None
+    if len(data) > limit:
+        raise ValueError(f"{path}: member {info.filename} holds more than the {limit:,} bytes pyml reads")
+    return data
+
+
+def _check_member_name(path, name):
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
+        raise ValueError(f"{path}: member {name!r} points outside the archive; a pyml model file holds "
+                         f"{', '.join(MEMBERS + OPTIONAL_MEMBERS)} only")
 
 
 def _json_member(path, members, name):
@@ -232,6 +275,8 @@ def _json_member(path, members, name):
         data = json.loads(members[name].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: {name} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: {name} nests deeper than Python's JSON reader goes") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: {name} must hold a JSON object. Received: {type(data).__name__}")
     return data
@@ -299,27 +344,59 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     if version > FORMAT_VERSION:
         raise ValueError(f"{path}: model format version {version} is newer than this pyml supports "
                          f"({FORMAT_VERSION}); update pyml")
-    model = serialization.deserialize(config, custom_objects, where=f"{path}: config.json")
-    if not model.built and config.get("build_config"):  # a subclassed model: build it as it was saved
-        try:
-            model.build_from_config(config["build_config"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: config.json build_config: could not build the model ({exc!r}). "
-                             f"Received: build_config={config['build_config']!r}") from exc
-    if not model.built:
-        raise ValueError(f"{path}: config.json does not give the model's input shape, so its weights cannot be "
-                         "created (save the model after building it)")
     arrays = _load_safetensors(members["model.safetensors"], f"{path}: model.safetensors")
+    # The config may create no more weight values than the file holds (bounded memory, whatever it asks for).
+    with weight_budget(sum(a.size for a in arrays.values()) + WEIGHT_SLACK, f"{path}: config.json"):
+        model = _build(path, config, custom_objects, serialization)
     # a subclassed model names its sublayers anew (dense_2, ...): the saved order matches them by position
     order = _weight_order(metadata.get("weights"), f"{path}: metadata.json weights")
     assign_weights(model, arrays, f"{path}: model.safetensors", order)
     if compile and config.get("compile_config"):
-        compile_from_config(model, config["compile_config"], custom_objects, f"{path}: config.json compile_config")
+        with _naming(path, f"{path}: config.json compile_config"):
+            compile_from_config(model, config["compile_config"], custom_objects,
+                                f"{path}: config.json compile_config")
         if "optimizer.safetensors" in members:
             where = f"{path}: optimizer.safetensors"
             saved = order if order is not None and len(order) == len(model.weights) else [v.name for v in model.weights]
-            optimizer_state.restore_state(model.optimizer, _load_safetensors(members["optimizer.safetensors"], where),
-                                          dict(zip(saved, model.weights)), where)
+            with _naming(path, where):
+                state = _load_safetensors(members["optimizer.safetensors"], where)
+                optimizer_state.restore_state(model.optimizer, state, dict(zip(saved, model.weights)), where)
+    return model
+
+
+WEIGHT_SLACK = 1 << 16  # weight values a config may create beyond the file's (none, for pyml's own layers)
+
+
+@contextlib.contextmanager
+def _naming(path, where):
+    """Whatever a hostile file makes go wrong inside becomes a ValueError that starts with ``where`` (the file
+    and member); pyml's own checks already name the file, and the field after it."""
+    try:
+        yield
+    except ValueError as exc:
+        if str(exc).startswith(path):
+            raise
+        raise ValueError(f"{where}: {exc}") from exc
+    except RecursionError:
+        raise ValueError(f"{where}: nests deeper than pyml rebuilds") from None
+    except Exception as exc:  # a config no honest save writes (a list where a number goes, ...)
+        raise ValueError(f"{where}: could not rebuild the model ({type(exc).__name__}: {exc})") from exc
+
+
+def _build(path, config, custom_objects, serialization):
+    """The model config.json describes, built; whatever goes wrong is a ValueError naming the file."""
+    where = f"{path}: config.json"
+    with _naming(path, where):
+        model = serialization.deserialize(config, custom_objects, where=where)
+        if not model.built and config.get("build_config"):  # a subclassed model: build it as it was saved
+            try:
+                model.build_from_config(config["build_config"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{where} build_config: could not build the model ({exc!r}). "
+                                 f"Received: build_config={config['build_config']!r}") from exc
+    if not model.built:
+        raise ValueError(f"{path}: config.json does not give the model's input shape, so its weights cannot be "
+                         "created (save the model after building it)")
     return model
 
 

@@ -24,9 +24,51 @@ as_root() {
 
 can_apt() { command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; }; }
 
+# The locks apt and dpkg take (fcntl locks: `flock` cannot see them). PYML_APT_LOCKS replaces the list in tests.
+APT_LOCKS="${PYML_APT_LOCKS:-/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock \
+/var/cache/apt/archives/lock}"
+
+# "PID FILE" of the first lock in $APT_LOCKS some process holds; status 1 when none is held. Read from
+# /proc/locks, which lists every POSIX and flock lock as MAJOR:MINOR:INODE (hex, hex, decimal), so it needs
+# neither root nor fuser/lsof.
+apt_lock_holder() {
+  local lock dev id pid major minor
+  [ -r /proc/locks ] || return 1
+  for lock in $APT_LOCKS; do
+    dev="$(stat -Lc '%d %i' "$lock" 2>/dev/null)" || continue
+    set -- $dev
+    major=$(( ($1 >> 8 & 0xfff) | ($1 >> 32 & ~0xfff) )) minor=$(( ($1 & 0xff) | ($1 >> 12 & ~0xff) ))
+    id="$(printf '%02x:%02x:%s' "$major" "$minor" "$2")"  # st_dev split as glibc's major()/minor() do
+    # A waiting lock's line has an extra "->" field, so look for the id in any field; the pid is the field before it.
+    pid="$(awk -v id="$id" '{for (i = 2; i <= NF; i++) if ($i == id) {print $(i - 1); exit}}' /proc/locks)"
+    if [ -n "$pid" ]; then printf '%s %s\n' "$pid" "$lock"; return 0; fi
+  done
+  return 1
+}
+
+# Wait (at most PYML_APT_LOCK_WAIT seconds, saying so) while another apt/dpkg holds its lock, as the
+# unattended upgrades of a freshly booted VM do; running apt-get then would fail at once.
+wait_for_apt() {
+  local limit="${PYML_APT_LOCK_WAIT:-600}" waited=0 holder pid lock name
+  while holder="$(apt_lock_holder)"; do
+    read -r pid lock <<<"$holder"
+    name="$(cat "/proc/$pid/comm" 2>/dev/null || echo "process")"
+    if [ "$waited" -ge "$limit" ]; then
+      die "$name (pid $pid) still holds $lock after ${limit}s; wait for it to finish, or raise PYML_APT_LOCK_WAIT"
+    fi
+    if [ $(( waited % 30 )) = 0 ]; then
+      say "waiting for $name (pid $pid) to release $lock (another apt/dpkg is running;" \
+          "up to ${limit}s, ${waited}s so far)"
+    fi
+    sleep 1; waited=$(( waited + 1 ))
+  done
+}
+
 apt_install() {
   say "apt-get install $*"
+  wait_for_apt
   if [ -z "$_APT_UPDATED" ]; then as_root apt-get update -qq; _APT_UPDATED=1; fi
+  wait_for_apt
   as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
@@ -91,7 +133,7 @@ ensure_browser() {
   if [ ${#packages[@]} -gt 0 ] && can_apt; then apt_install "${packages[@]}"; fi
   if ! has_chromium; then
     say "no system Chromium: installing Playwright's"
-    if can_apt; then "$VENV/bin/python" -m playwright install --with-deps chromium
+    if can_apt; then wait_for_apt; "$VENV/bin/python" -m playwright install --with-deps chromium
     else "$VENV/bin/python" -m playwright install chromium
     fi
   fi

@@ -99,6 +99,28 @@ def test_export_of_a_missing_file_is_one_line_and_status_2(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_export_of_a_folder_says_it_wants_a_model_file_and_lists_the_folders_models(saved_model, tmp_path):
+    path, _, _ = saved_model
+    (tmp_path / "models").mkdir()
+    for name in ("b.pyml", "a.pyml"):
+        (tmp_path / "models" / name).write_bytes(path.read_bytes())
+    assert_one_line_error(run_cli("export", tmp_path / "models", tmp_path / "out"), "export",
+                          f"{tmp_path / 'models'} is a folder", "model.save('NAME.pyml')",
+                          f"holds: {tmp_path / 'models' / 'a.pyml'}, {tmp_path / 'models' / 'b.pyml'}")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run_cli("export", tmp_path / "empty", tmp_path / "out"), "export", "is a folder",
+                          "holds no .pyml file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_input_shape_that_does_not_fit_names_the_users_shape_not_the_tracers_batch(saved_model, tmp_path):
+    path, _, _ = saved_model  # Input(shape=(4,))
+    result = run_cli("export", path, tmp_path / "out", "--input-shape", "5")
+    assert_one_line_error(result, "export", "input_shape (5,)", "one sample of shape (4,)", "dense",
+                          "input shape (batch, 5)")
+    assert "(2, 5)" not in result.stderr and "(3, 5)" not in result.stderr
+
+
 def test_export_of_a_file_that_is_not_a_model_is_refused_in_one_line(tmp_path):
     bogus = tmp_path / "notes.pyml"
     bogus.write_text("these are not weights")
@@ -184,13 +206,31 @@ def test_serve_of_a_missing_folder_is_one_line_and_status_2(tmp_path):
     assert_one_line_error(run_cli("serve", tmp_path / "absent"), "serve", "no such folder")
 
 
-def test_serve_refuses_a_damaged_bundle(saved_model, tmp_path):
+def test_serve_names_a_damaged_bundle_and_serves_the_good_ones(saved_model, tmp_path):
     path, _, _ = saved_model
-    assert cli.main(["export", str(path), str(tmp_path / "site" / "model")]) == 0
-    weights = tmp_path / "site" / "model" / "weights.bin"
+    for name in ("good", "deep/bad"):
+        assert cli.main(["export", str(path), str(tmp_path / "site" / name)]) == 0
+    weights = tmp_path / "site" / "deep" / "bad" / "weights.bin"
     weights.write_bytes(weights.read_bytes()[:-4])  # truncated, as an interrupted upload leaves it
-    assert_one_line_error(run_cli("serve", tmp_path / "site", "--port", "0", timeout=30), "serve", "bad bundle",
-                          "weights")
+    (tmp_path / "site" / "junk").mkdir()
+    (tmp_path / "site" / "junk" / "model.json").write_bytes(b'{"format": "pyml-bundle", \xff')  # not even JSON
+    process = subprocess.Popen([sys.executable, "-m", "pyml.cli", "serve", str(tmp_path / "site"), "--port", "0"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert "Serving" in line, line
+        url = line.split("at ", 1)[1].split()[0]
+        assert _get(url + "good/model.json")[0] == 200
+        assert _get(url + "good/runtime/index.js")[1].startswith("text/javascript")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    warnings = process.stderr.read().strip().splitlines()
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith(f"pyml serve: warning: bad bundle in {tmp_path / 'site' / 'deep' / 'bad'}")
+    assert "weights" in warnings[0]
+    assert warnings[1].startswith(f"pyml serve: warning: bad bundle in {tmp_path / 'site' / 'junk'}")
+    assert "good" not in "".join(warnings)
 
 
 def test_serve_leaves_other_model_json_files_alone(tmp_path):

@@ -13,10 +13,12 @@ The pipeline: trace → graph passes (``pyml.graph.passes.optimize``) → epilog
 memory plan → bundle, written atomically.
 """
 import os
+import re
 from pathlib import Path
 
 from pyml.graph.ir import Graph, Node
 from pyml.graph.passes import optimize
+from pyml.graph.trace import BATCHES
 from pyml.saving import load_model
 from webexport.bundle import write_bundle
 from webexport.fusion import fuse
@@ -123,7 +125,10 @@ def to_graph(model, input_shape=None, batch_size=None, sequence_length=None):
         raise ExportError(f"export takes input_shape or sequence_length, not both: input_shape gives every "
                           f"dimension. Received: input_shape={input_shape!r}, sequence_length={sequence_length!r}")
     else:
-        graph = trace(_batch_first(input_shape, batch_size))
+        try:
+            graph = trace(_batch_first(input_shape, batch_size))
+        except (ValueError, TypeError) as exc:
+            raise ExportError(_shape_mismatch(model, input_shape, exc)) from exc
     if not isinstance(graph, Graph):
         raise ExportError(f"{type(model).__name__}.trace returned {type(graph).__name__}, not a pyml.graph.Graph")
     return graph
@@ -157,6 +162,21 @@ def _fixed_lengths(model, sequence_length):
                           f"one (Input(shape=(None, ...))), but every input of this model has a fixed shape: "
                           f"{[tuple(s) for s, _ in specs]}")
     return shapes if variable else None
+
+
+def _shape_mismatch(model, input_shape, exc):
+    """Why ``input_shape`` does not fit ``model``, in the user's terms: one sample's shape, no batch.
+
+    The layer's own message shows the batch the tracer used (``pyml.graph.trace.BATCHES``), which the user
+    never passed: it reads "batch" instead."""
+    try:
+        declared = [tuple(shape[1:]) for shape, _ in model.input_specs()]
+    except (AttributeError, ValueError):
+        declared = []
+    sample = declared[0] if len(declared) == 1 else declared
+    takes = f"; the model takes one sample of shape {sample}" if declared else ""
+    reason = re.sub(rf"\(({'|'.join(map(str, BATCHES))}), ", "(batch, ", str(exc).strip().splitlines()[0])
+    return f"input_shape {input_shape!r} (one sample, without the batch axis) does not fit this model{takes}: {reason}"
 
 
 def _batch_first(input_shape, batch_size):

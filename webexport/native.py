@@ -11,6 +11,9 @@ stored float16/int8 bytes, exactly, the others float32); per batch size, one buf
 the manifest's memory plan and one bind group per step; per call, one upload, one command buffer running the
 steps in order, each its program for the batch (``step_program``), one readback.
 """
+import contextlib
+import os
+import tempfile
 import weakref
 
 import numpy as np
@@ -27,11 +30,38 @@ def device():
     if "device" not in _DEVICE:
         import wgpu
 
-        adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
-        if adapter is None:
-            raise RuntimeError("wgpu found no adapter: install Mesa's Vulkan driver (apt-get install mesa-vulkan-drivers)")
-        _DEVICE["device"] = adapter.request_device_sync()
+        with _runtime_dir():
+            adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+            if adapter is None:
+                raise RuntimeError("wgpu found no adapter: install Mesa's Vulkan driver "
+                                   "(apt-get install mesa-vulkan-drivers)")
+            _DEVICE["device"] = adapter.request_device_sync()
     return _DEVICE["device"]
+
+
+@contextlib.contextmanager
+def _runtime_dir():
+    """A usable XDG_RUNTIME_DIR while the Vulkan instance starts, restored afterwards.
+
+    Mesa's Vulkan drivers probe for a Wayland display as the instance starts; without XDG_RUNTIME_DIR (a headless
+    machine, a cron job, sudo) libwayland-client prints "error: XDG_RUNTIME_DIR is invalid or not set" to stderr,
+    twice, though nothing is wrong. A private, empty directory quiets it and holds no display, so the probe
+    finds none, as it would anyway.
+    """
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if current and os.path.isdir(current) and os.access(current, os.W_OK):
+        yield
+        return
+    private = os.path.join(tempfile.gettempdir(), f"pyml-runtime-{os.getuid()}")
+    os.makedirs(private, mode=0o700, exist_ok=True)
+    os.environ["XDG_RUNTIME_DIR"] = private
+    try:
+        yield
+    finally:
+        if current is None:
+            del os.environ["XDG_RUNTIME_DIR"]
+        else:
+            os.environ["XDG_RUNTIME_DIR"] = current
 
 
 def compile_wgsl(wgsl, label="kernel"):

@@ -8,10 +8,11 @@ epochs and batches (Keras ``keras.callbacks``).
 """
 from pyml.callbacks.backup import BackupAndRestore
 from pyml.callbacks.core import (Callback, CallbackList, EarlyStopping, History, LambdaCallback,
-                                 LearningRateScheduler, ModelCheckpoint, ProgbarLogger, TerminateOnNaN)
+                                 LearningRateScheduler, ModelCheckpoint, ProgbarLogger)
 from pyml.callbacks.csv_logger import CSVLogger
 from pyml.callbacks.plateau import ReduceLROnPlateau
 from pyml.callbacks.tensorboard import TensorBoard
+from pyml.callbacks.terminate import TerminateOnNaN
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "LambdaCallback",
            "ModelCheckpoint", "TerminateOnNaN", "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger",

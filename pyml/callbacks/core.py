@@ -1,13 +1,12 @@
 """The callback protocol (``Callback``, ``CallbackList``) and the everyday callbacks: ``History``,
-``ProgbarLogger``, ``EarlyStopping``, ``LambdaCallback``, ``ModelCheckpoint``, ``TerminateOnNaN``,
-``LearningRateScheduler``.
+``ProgbarLogger``, ``EarlyStopping``, ``LambdaCallback``, ``ModelCheckpoint``, ``LearningRateScheduler``
+(``TerminateOnNaN`` is in ``pyml.callbacks.terminate``).
 
     >>> stop = pyml.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
     >>> history = model.fit(x, y, validation_split=0.2, epochs=100, callbacks=[stop])  # doctest: +SKIP
 
 ``logs`` dicts hold Python floats keyed like Keras: ``loss``, ``accuracy``, ``val_loss``, ...
 """
-import math
 import os
 import warnings
 
@@ -335,19 +334,6 @@ class ModelCheckpoint(Callback):
             self.model.save_weights(path)
         else:
             self.model.save(path)
-
-
-class TerminateOnNaN(Callback):
-    """Stops training as soon as the loss becomes NaN or infinite.
-
-    >>> history = model.fit(x, y, callbacks=[pyml.callbacks.TerminateOnNaN()])  # doctest: +SKIP
-    """
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(loss):
-            print(f"Batch {batch}: invalid loss {loss}, terminating training")
-            self.model.stop_training = True
 
 
 class LearningRateScheduler(Callback):

@@ -47,8 +47,18 @@ from pyml.layers.normalization_extra import GroupNormalization, RMSNormalization
 from pyml.layers.merging import Dot  # noqa: E402,F401
 from pyml.layers.activation_layers import PReLU  # noqa: E402,F401
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
-from pyml.layers.serialization import deserialize, register_serializable, serialize  # noqa: E402,F401
+from pyml.layers.serialization import (  # noqa: E402,F401
+    deserialize, layer_names, register_serializable, serialize, suggest)
 from pyml.layers.activity_regularization import ActivityRegularization  # noqa: E402,F401
 from pyml.layers.preprocessing import (  # noqa: E402,F401
     CenterCrop, Normalization, RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
     RandomZoom, Rescaling, Resizing)
+
+
+def __getattr__(name):
+    """``pyml.layers.Foo`` for a layer pyml lacks: an AttributeError that says so and lists the layers it has."""
+    if name.startswith("_"):
+        raise AttributeError(f"module 'pyml.layers' has no attribute {name!r}")
+    names = layer_names()
+    raise AttributeError(f"pyml.layers has no layer {name!r}{suggest(name, names)}; pyml implements {len(names)} "
+                         f"Keras layer names (see README, 'What is supported'): {', '.join(names)}")

@@ -24,6 +24,7 @@ import numpy as np
 from pyml import constraints, dtypes, initializers, ops, regularizers
 from pyml.graph.trace import Tracer
 from pyml.layers import call_args
+from pyml.layers.budget import charge as charge_weight_budget
 from pyml.layers.layer_losses import LossTracking
 from pyml.ops import registry
 from pyml.tensor import Tensor, Variable
@@ -264,6 +265,10 @@ class Layer(LossTracking):
         if shape is None:
             raise ValueError(f"Layer {self.name!r}: add_weight needs a shape. Received: shape=None, name={name!r}")
         shape = tuple(int(d) for d in shape)
+        if any(d < 0 for d in shape):
+            raise ValueError(f"Layer {self.name!r}: add_weight got a negative size. Received: shape={shape}, "
+                             f"name={name!r}")
+        charge_weight_budget(self.name, name, shape)
         dtype = dtypes.canonical(dtype or self.dtype)
         if initializer is None:
             initializer = "glorot_uniform" if dtypes.is_float(dtype) else "zeros"

@@ -9,6 +9,7 @@
 Only pyml's own layer classes are rebuilt from their names; a custom layer class must be passed in
 ``custom_objects`` or registered with ``register_serializable`` (nothing is ever imported by name).
 """
+import difflib
 import inspect
 
 from pyml.layers.base import Layer, builtin_classes
@@ -55,8 +56,9 @@ def deserialize(data, custom_objects=None, where="layer"):
     name = data["class_name"]
     cls = classes.get(name)
     if cls is None:
-        raise ValueError(f"{where}: unknown layer class {name!r}. Pass it in custom_objects={{{name!r}: cls}} or "
-                         f"decorate it with pyml.layers.register_serializable(). Received: class_name={name!r}")
+        raise ValueError(f"{where}: unknown layer class {name!r}{suggest(name, classes)}. Pass a custom class in "
+                         f"custom_objects={{{name!r}: cls}} or decorate it with pyml.layers.register_serializable(); "
+                         f"pyml's layers: {', '.join(layer_names())}. Received: class_name={name!r}")
     config = data.get("config", {})
     try:
         if "custom_objects" in inspect.signature(cls.from_config).parameters:
@@ -65,3 +67,20 @@ def deserialize(data, custom_objects=None, where="layer"):
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: could not rebuild {name} from its config: {exc}. Received: config={config!r}") \
             from exc
+
+
+def layer_names():
+    """The public layer classes of ``pyml.layers`` (Keras aliases included), sorted: what a model may use."""
+    import pyml.layers
+
+    return sorted(name for name, value in vars(pyml.layers).items()
+                  if not name.startswith("_") and isinstance(value, type) and issubclass(value, Layer)
+                  and value is not Layer)
+
+
+def suggest(name, names):
+    """`` (did you mean 'A' or 'B'?)`` for the close matches of ``name`` among ``names``; "" when none is close."""
+    close = difflib.get_close_matches(str(name), list(names), n=3, cutoff=0.6)
+    if not close:
+        close = [n for n in names if str(name).lower() in n.lower() or n.lower() in str(name).lower()][:3]
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""

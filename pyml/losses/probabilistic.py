@@ -39,8 +39,10 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     y_true, y_pred = pair(y_true, y_pred)
     y_true = _smooth(y_true, label_smoothing, 2)
     if from_logits:
-        stable = ops.log(ops.add(ops.exp(ops.negative(ops.abs(y_pred))), 1.0))
-        per_entry = ops.add(ops.subtract(ops.relu(y_pred), ops.multiply(y_pred, y_true)), stable)
+        # softplus(x) - x y is max(x, 0) - x y + log(1 + exp(-|x|)) computed branch by branch, so its gradient at
+        # x = 0 is sigmoid(0) - y; relu's and abs's subgradients (0 at 0) gave -y there, a wrong first step for a
+        # zero-initialised output layer.
+        per_entry = ops.subtract(ops.softplus(y_pred), ops.multiply(y_pred, y_true))
     else:
         per_entry = _clipped_binary_crossentropy(y_true, y_pred)
     return ops.mean(per_entry, axis=axis)

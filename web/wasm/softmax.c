@@ -21,8 +21,11 @@ EXPORT("softmax") void softmax(const float *x, int32_t rows, int32_t n, int32_t 
     }
     const v128_t total = SPLAT(hsum(sum));
     if (log) {
-      const v128_t shift = wasm_f32x4_add(max, vlog(total));
-      for (int i = 0; i < n; i += 4) store_part(y + i, wasm_f32x4_sub(LOAD(x + i), shift), n - i);
+      /* (x - max) - log(sum), in that order: folding max + log(sum) into one shift first rounds it to the ulp
+       * of max (about 1e-3 at 1e4), which the small log-probabilities then carry. */
+      const v128_t log_total = vlog(total);
+      for (int i = 0; i < n; i += 4)
+        store_part(y + i, wasm_f32x4_sub(wasm_f32x4_sub(LOAD(x + i), max), log_total), n - i);
     } else {
       for (int i = 0; i < n; i += 4) store_part(y + i, wasm_f32x4_div(LOAD(y + i), total), n - i);
     }
