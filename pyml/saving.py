@@ -11,8 +11,10 @@
   per variable, ``"m/dense/kernel"``: ``pyml.optimizers.state``), so ``fit`` after ``load_model`` resumes
   exactly. Files without it (older ones) load with a fresh optimizer.
 
-The file is written to a temporary file in the same folder and moved into place with ``os.replace``,
-so a crash never leaves a half-written model and an existing file is untouched on failure.
+The file is written to a temporary file in the same folder (``.digits.pyml.tmp-<pid>-<random>``), flushed to
+disk and moved into place with ``os.replace`` (``pyml.utils.atomic``), so a crash or ``kill -9`` never leaves a
+half-written model: the previous file stays whole until the new one replaces it, and the next save removes the
+temporary file a killed save left.
 ``load_model`` checks everything before use and names the file and the field that is wrong.
 
     >>> model.save("digits.pyml")                               # doctest: +SKIP
@@ -23,7 +25,6 @@ import contextlib
 import datetime
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
@@ -31,6 +32,7 @@ import safetensors.numpy
 
 from pyml.layers.budget import weight_budget
 from pyml.optimizers import state as optimizer_state
+from pyml.utils import atomic
 
 FORMAT = "pyml-model"
 FORMAT_VERSION = 1
@@ -40,31 +42,6 @@ OPTIONAL_MEMBERS = ("optimizer.safetensors",)
 
 
 # ---- writing --------------------------------------------------------------------------------------
-def _atomic_write(path, write, overwrite):
-    path = os.fspath(path)
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"{path} already exists. Pass overwrite=True to replace it. Received: overwrite=False")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"Cannot save to {path}: the folder {directory} does not exist.")
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual permissions
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-
-
 def weights_by_name(model):
     """``{variable name: NumPy array}``; names must be unique (they are when layer names are)."""
     arrays = {}
@@ -188,7 +165,7 @@ def save_model(model, filepath, overwrite=True):
             if optimizer_bytes is not None:
                 archive.writestr("optimizer.safetensors", optimizer_bytes, compress_type=zipfile.ZIP_STORED)
 
-    _atomic_write(filepath, write, overwrite)
+    atomic.write_file(filepath, write, overwrite)
 
 
 def save_weights(model, filepath, overwrite=True):
@@ -197,7 +174,7 @@ def save_weights(model, filepath, overwrite=True):
     arrays = weights_by_name(model)
     metadata = {"format": WEIGHTS_FORMAT, "format_version": str(FORMAT_VERSION), "order": json.dumps(list(arrays))}
     data = safetensors.numpy.save(arrays, metadata=metadata)
-    _atomic_write(filepath, lambda f: f.write(data), overwrite)
+    atomic.write_file(filepath, lambda f: f.write(data), overwrite)
 
 
 # ---- reading --------------------------------------------------------------------------------------

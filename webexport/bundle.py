@@ -6,8 +6,10 @@
                    (``weights-1-of-N.bin``… past 16 MiB; float16/int8 storage on request: webexport.weights)
     runtime/       a copy of the JS runtime (web/src)
 
-``write_bundle`` builds the folder beside ``out_dir`` and renames it into place only once it is complete,
-so a failed export never leaves a half-written bundle, and an existing bundle is replaced only on success.
+``write_bundle`` builds the folder beside ``out_dir`` (``.model.tmp-<pid>-<random>``) and swaps it into place
+only once it is complete (``pyml.utils.atomic.replace_folder``): a failed or ``kill -9``-ed export never leaves
+a half-written bundle, a reader sees the old complete bundle or the new one, and the next export removes the
+staging folder a killed one left.
 ``webexport.load_bundle`` reads one back, checking everything before anything is used.
 
     >>> write_bundle(plan, memory, "model")            # model/model.json, model/weights.bin, model/runtime/
@@ -19,12 +21,12 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 import pyml
+from pyml.utils import atomic
 from webexport.cpu_plan import plan_cpu
 from webexport.kernels.common import ExportError
 from webexport.jsstrip import strip_comment_lines
@@ -63,15 +65,18 @@ def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None, pads=N
     runtime = runtime_dir() if include_runtime else None
     parent = out_dir.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=parent))
+    target = out_dir.resolve()
+    atomic.remove_stale(target)  # the staging folders of an export killed earlier
+    staging = Path(atomic.temp_path(target))
+    staging.mkdir()
     try:
         for spec, data in zip(table["files"], shards):
-            (staging / spec["file"]).write_bytes(data)
-        (staging / "model.json").write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
+            _write_synced(staging / spec["file"], data)
+        _write_synced(staging / "model.json", (json.dumps(manifest, indent=1, allow_nan=False) + "\n").encode())
         if runtime is not None:
             copy_runtime(runtime, staging / "runtime")
         os.chmod(staging, 0o755)
-        _swap_into_place(staging, out_dir.resolve())
+        atomic.replace_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -117,19 +122,12 @@ def _check_replaceable(out_dir):
                           "refusing to replace it (choose an empty or new folder)")
 
 
-def _swap_into_place(staging, out_dir):
-    if not out_dir.exists():
-        os.rename(staging, out_dir)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
-    os.rmdir(old)
-    os.rename(out_dir, old)
-    try:
-        os.rename(staging, out_dir)
-    except BaseException:
-        os.rename(old, out_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+def _write_synced(path, data):
+    """Write ``data`` and flush it to disk, so the folder renamed into place holds it after a power cut too."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def build_manifest(plan, memory, weights, texts=None, pads=None, names=None):

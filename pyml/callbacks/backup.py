@@ -7,6 +7,7 @@ import safetensors.numpy
 from pyml import random
 from pyml.callbacks.core import Callback
 from pyml.distribute import context as distribute_context
+from pyml.utils import atomic
 
 BACKUP_FORMAT = "pyml-backup"
 
@@ -17,8 +18,8 @@ class BackupAndRestore(Callback):
     At the end of each epoch (or every ``save_freq`` batches) it writes ONE file, ``backup_dir/latest.backup``
     (safetensors): the weights, the optimizer state (``iterations``, slots) and, in its metadata, the epoch
     reached and pyml's random generator state (so the next epochs shuffle and drop out as an uninterrupted
-    run would). The file is written to a temporary file and moved into place, so a crash while saving leaves
-    the previous backup whole. A later ``fit`` with the same ``backup_dir`` on a fresh model of the same
+    run would). The file is written to a temporary file and moved into place (``pyml.utils.atomic``), so a
+    crash or ``kill -9`` while saving leaves the previous backup whole. A later ``fit`` with the same ``backup_dir`` on a fresh model of the same
     architecture, compiled the same way, restores it in ``on_train_begin`` and starts at that epoch; with
     ``save_freq`` a number (of batches, counted across epochs), a crash mid-epoch restarts that epoch from
     the weights of the last save, as in Keras. When training ends normally the backup is deleted (``delete_checkpoint``).
@@ -111,8 +112,8 @@ class BackupAndRestore(Callback):
         if self.double_checkpoint and os.path.exists(self.path):
             with open(self.path, "rb") as f:
                 previous = f.read()
-            saving._atomic_write(self.previous_path, lambda f: f.write(previous), True)
-        saving._atomic_write(self.path, lambda f: f.write(data), True)
+            atomic.write_file(self.previous_path, lambda f: f.write(previous), True)
+        atomic.write_file(self.path, lambda f: f.write(data), True)
 
     def on_train_end(self, logs=None):
         if self.delete_checkpoint and distribute_context.is_chief(self.model):
