@@ -287,6 +287,9 @@ class LambdaCallback(Callback):
 class ModelCheckpoint(Callback):
     """Saves the model (or its weights) at the end of each epoch, or only when ``monitor`` improves.
 
+    Each save is atomic (``model.save``): a run killed mid-save, even by ``kill -9``, leaves the previous
+    checkpoint whole, and the next save removes the temporary file it left.
+
     Args:
         filepath: where to save; may hold ``{epoch}`` and log keys, e.g. ``"ckpt-{epoch:02d}.pyml"``.
         monitor: log key used with ``save_best_only``.
