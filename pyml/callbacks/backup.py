@@ -19,8 +19,9 @@ class BackupAndRestore(Callback):
     (safetensors): the weights, the optimizer state (``iterations``, slots) and, in its metadata, the epoch
     reached and pyml's random generator state (so the next epochs shuffle and drop out as an uninterrupted
     run would). The file is written to a temporary file and moved into place (``pyml.utils.atomic``), so a
-    crash or ``kill -9`` while saving leaves the previous backup whole. A later ``fit`` with the same ``backup_dir`` on a fresh model of the same
-    architecture, compiled the same way, restores it in ``on_train_begin`` and starts at that epoch; with
+    crash or ``kill -9`` while saving leaves the previous backup whole. A later ``fit`` with the same
+    ``backup_dir`` on a fresh model of the same architecture, compiled the same way, restores it in
+    ``on_train_begin`` and starts at that epoch; with
     ``save_freq`` a number (of batches, counted across epochs), a crash mid-epoch restarts that epoch from
     the weights of the last save, as in Keras. When training ends normally the backup is deleted (``delete_checkpoint``).
 

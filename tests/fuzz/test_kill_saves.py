@@ -50,6 +50,19 @@ def test_a_bundle_set_aside_by_a_killed_swap_is_moved_back(tmp_path):
     assert (target / "model.json").read_text() == "{}" and sorted(os.listdir(tmp_path)) == ["bundle"]
 
 
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_replace_folder_swaps_a_complete_folder_in(exchange, tmp_path, monkeypatch):
+    if not exchange:
+        monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
+    target = tmp_path / "bundle"
+    for version in ("old", "new"):
+        staging = atomic.temp_path(str(target))
+        os.mkdir(staging)
+        (tmp_path / staging / "model.json").write_text(version)
+        atomic.replace_folder(staging, str(target))
+        assert (target / "model.json").read_text() == version and os.listdir(tmp_path) == ["bundle"]
+
+
 # ---- resuming after kill -9 -----------------------------------------------------------------------------
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((160, 6)).astype("float32")
