@@ -104,9 +104,7 @@ def write_file(path, write, overwrite=True):
         raise FileNotFoundError(f"Cannot save to {path}: the folder {directory} does not exist.")
     remove_stale(path)
     temp = temp_path(path)
-    umask = os.umask(0)
-    os.umask(umask)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666 & ~umask)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)  # less the umask
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
