@@ -229,6 +229,9 @@ def _abort_on_error(comm):
                          "aborting every rank\n")
         previous(kind, value, tb)
         sys.stderr.flush()
+        # MPICH's launcher forwards this rank's output through its proxy; aborting at once can tear the proxy
+        # down before it forwards the lines above (seen on a loaded machine), so give it a moment
+        time.sleep(1.0)
         comm.Abort(1)
 
     sys.excepthook = hook
