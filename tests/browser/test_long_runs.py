@@ -9,6 +9,8 @@ device frees it); live wasm memories by WeakRefs to every instance's exported me
 
 The counts are the issue's own (10,000 predicts, 200 cycles per backend): they fit in about a minute.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -183,3 +185,45 @@ def harness_backend_check():
         if backend == "webgpu" and page.evaluate("harness.adapterInfo()") is None:
             raise AssertionError("no WebGPU adapter in headless Chromium (see tests/browser/harness.py CHROMIUM_ARGS)")
     return check
+
+
+LOSE_DEVICE = """async ([url, batch, features]) => {
+  const x = Float32Array.from({ length: batch * features }, (_, i) => Math.sin(i + batch));
+  const settle = (p) => p.then((y) => harness.encodeForTest(y), (e) => ({ error: String(e.message) }));
+  const m = await harness.runtime.loadModel(url, { backend: "webgpu" });
+  const before = await settle(m.predict(x, [batch, features]));
+  const inflight = settle(m.predict(x, [batch, features])); // queued before the loss: may finish or be cut off
+  probe.lastDevice().destroy();
+  const queued = settle(m.predict(x, [batch, features]));
+  const results = { before, inflight: await inflight, queued: await queued };
+  await new Promise((r) => setTimeout(r, 50));
+  results.later = await settle(m.run([{ data: x, shape: [batch, features] }]).then(([y]) => y));
+  m.dispose();
+  m.dispose();
+  const again = await harness.runtime.loadModel(url, { backend: "webgpu" });
+  results.again = await settle(again.predict(x, [batch, features]));
+  results.backend = again.info.backend;
+  again.dispose();
+  await new Promise((r) => setTimeout(r, 50));
+  results.buffers = probe.buffers();
+  return results;
+}"""
+LOST = r"this Model cannot run: its WebGPU device was lost \(destroyed: .*\); load the model again with loadModel"
+
+
+def test_lost_webgpu_device_rejects_clearly_and_loading_again_works(probe_page, mlp_bundle, harness_backend_check):
+    page, _ = probe_page
+    harness_backend_check(page, "webgpu")
+    batch = 7
+    r = page.evaluate(LOSE_DEVICE, [mlp_bundle, batch, FEATURES])
+    expected = reference(batch)
+    np.testing.assert_allclose(decode(r["before"]), expected, rtol=1e-4, atol=1e-4)
+    if "error" in r["inflight"]:  # cut off mid-run: the same clear error, not the readback's AbortError
+        assert re.fullmatch(LOST + ".*", r["inflight"]["error"]), r["inflight"]
+    else:
+        np.testing.assert_allclose(decode(r["inflight"]), expected, rtol=1e-4, atol=1e-4)
+    for key in ("queued", "later"):
+        assert "error" in r[key] and re.fullmatch(LOST + ".*", r[key]["error"]), (key, r[key])
+    assert r["backend"] == "webgpu"
+    np.testing.assert_allclose(decode(r["again"]), expected, rtol=1e-4, atol=1e-4)
+    assert r["buffers"] == 0
