@@ -227,3 +227,34 @@ def test_lost_webgpu_device_rejects_clearly_and_loading_again_works(probe_page, 
     assert r["backend"] == "webgpu"
     np.testing.assert_allclose(decode(r["again"]), expected, rtol=1e-4, atol=1e-4)
     assert r["buffers"] == 0
+
+
+OUTER = 1024  # a [batch, 1024, 1024] product, fused into its sum and never stored: 2^31 elements at batch 2048
+
+
+def outer_sum(x):
+    return pyml.ops.sum(pyml.ops.multiply(pyml.ops.expand_dims(x, 2), pyml.ops.expand_dims(x, 1)), axis=1)
+
+
+def test_a_batch_whose_fused_values_overflow_32_bit_indices_is_refused(page, web_server):
+    graph = trace(outer_sum, [((None, OUTER), "float32")])
+    export(graph, web_server.path("long-runs/outer"))
+    product = next(n.name for n in graph.nodes if n.target == "mul")
+    results = page.evaluate("""async ([url, side]) => {
+      const out = {};
+      for (const backend of ["webgpu", "wasm"]) {
+        const m = await harness.runtime.loadModel(url, { backend });
+        const ok = await m.predict(Float32Array.from({ length: 2 * side }, (_, i) => (i % 7) - 3), [2, side]);
+        let refused = null;
+        try { await m.predict(new Float32Array(2048 * side), [2048, side]); } catch (e) { refused = e.message; }
+        out[backend] = { ok: Array.from(ok.data), refused };
+        m.dispose();
+      }
+      return out;
+    }""", [web_server.url("long-runs/outer/model.json"), OUTER])
+    x = (np.arange(2 * OUTER) % 7 - 3).astype(np.float32).reshape(2, OUTER)
+    expected = x * x.sum(axis=1, keepdims=True)  # sum_i x[b, i] x[b, j]
+    for backend, r in results.items():
+        np.testing.assert_allclose(np.reshape(r["ok"], (2, OUTER)), expected, rtol=1e-5, err_msg=backend)
+        assert r["refused"] == (f"batch 2048: %{product} (mul) would hold 2147483648 elements, past 2^31 - 1, the most "
+                                "the kernels' 32-bit index math reaches: predict in smaller batches"), (backend, r)
