@@ -18,6 +18,7 @@ which the bundle then writes) and which float16/int8 weights the kernels read as
 those only matmul and conv read, as their weight operand); ``ctx.packed(name)`` tells a lowering, and
 ``common.bindings`` binds such a weight as ``array<u32>`` with the unpacking helpers of kernels/packed.wgsl.j2.
 """
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -277,7 +278,7 @@ def check_index_range(graph):
     ExportError: node %v1 (broadcast_to): shape [65536, 65536] holds 4,294,967,296 elements, past 2,147,483,647 ...
     """
     for node in graph.nodes:
-        count = int(np.prod([1 if d is None else d for d in node.shape], dtype=object))
+        count = math.prod(1 if d is None else d for d in node.shape)
         if count > MAX_ELEMENTS:
             what = node.target if node.op == "call" else node.op
             dims = ", ".join("None" if d is None else str(d) for d in node.shape)

@@ -1,6 +1,7 @@
 """Long-running pages in Chromium: thousands of predicts at mixed batch sizes and hundreds of load/dispose cycles
 leave the live GPU buffer count, the WebAssembly memory and the JS heap where they were; a lost WebGPU device
-makes calls reject with a clear error, and loading again works.
+makes calls reject with a clear error, and loading again works; a dynamic batch at which a value would pass
+2^31 - 1 elements (32-bit index math) is refused naming it.
 
 Live GPU buffers are counted by an init script that wraps ``GPUDevice.prototype.createBuffer`` and
 ``GPUBuffer.prototype.destroy`` before the runtime loads (a buffer of a destroyed device counts as freed: the
