@@ -3,6 +3,7 @@
 The graphs are traced from shapes only: no huge array is ever allocated."""
 import re
 
+import numpy as np
 import pytest
 
 import pyml
@@ -44,3 +45,20 @@ def test_the_limit_is_inclusive_at_2_31_minus_1():
     check_index_range(broadcast(MAX_ELEMENTS))  # the largest index, 2^31 - 2, fits in an i32
     with pytest.raises(ExportError, match=re.escape("shape [2147483648] holds 2,147,483,648 elements, past")):
         check_index_range(broadcast(MAX_ELEMENTS + 1))
+
+
+def test_run_bundle_refuses_a_batch_that_takes_a_fused_value_past_2_31_elements(tmp_path):
+    from webexport.native import run_bundle
+    from webexport.validate import load_bundle
+
+    side = 1024  # the [batch, 1024, 1024] product is fused into its sum: 2^31 elements at batch 2048
+    graph = trace(outer_sum, [((None, side), "float32")])
+    export(graph, tmp_path / "outer")
+    bundle = load_bundle(tmp_path / "outer")
+    x = (np.arange(2 * side) % 7 - 3).astype(np.float32).reshape(2, side)
+    (y,) = run_bundle(bundle, [x]).values()
+    np.testing.assert_allclose(y, x * x.sum(axis=1, keepdims=True), rtol=1e-5)
+    product = next(n.name for n in graph.nodes if n.target == "mul")
+    with pytest.raises(ValueError, match=re.escape(f"run_bundle: batch 2048: %{product} (mul) would hold 2147483648 "
+                                                   "elements, past 2^31 - 1")):
+        run_bundle(bundle, [np.zeros((2048, side), np.float32)])
