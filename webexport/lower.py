@@ -10,13 +10,15 @@ kernel: their value shares its input's storage. The plan prints one step per lin
     step 0  dense/matmul+add+maximum  (%x, %w0, %b0) -> (%v3)  threads [16, 240]
 
 Export refuses, with an ``ExportError`` naming the node and op, what WebGPU cannot run: float64 values,
-ops without a lowering, kernels past the limits every WebGPU device guarantees (``check_limits``).
+values whose 32-bit index math would overflow (``check_index_range``), ops without a lowering, kernels past the
+limits every WebGPU device guarantees (``check_limits``).
 
 Weights: ``lower(graph, groups, weights="int8")`` decides each constant's storage (``webexport.weights.storages``,
 which the bundle then writes) and which float16/int8 weights the kernels read as stored (``packed_weights``:
 those only matmul and conv read, as their weight operand); ``ctx.packed(name)`` tells a lowering, and
 ``common.bindings`` binds such a weight as ``array<u32>`` with the unpacking helpers of kernels/packed.wgsl.j2.
 """
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -32,6 +34,9 @@ from webexport.memory import value_bytes
 from webexport.weights import storage_bytes, storages
 
 MAX_BINDING_BYTES = 128 * 2**20  # maxStorageBufferBindingSize every WebGPU device offers
+# The largest element count a value may have: kernels index with 32-bit signed math (WGSL i32 coordinates in the
+# movement, conv and image kernels, u32 thread and flat indices; C `int` in web/wasm), so flat indices stay < 2^31.
+MAX_ELEMENTS = 2**31 - 1
 MAX_WORKGROUP_STORAGE_BYTES = 16 * 2**10  # maxComputeWorkgroupStorageSize
 # Ops whose every lowering reads this operand, a weight, through kernels/packed.wgsl.j2 (as stored float16/int8).
 PACKED_OPERAND = {"matmul": 1, "conv": 1, "rnn_scan": 1}
@@ -152,6 +157,7 @@ def lower(graph, groups=None, weights="float32"):
             that fails or writes the wrong values, and kernels past WebGPU's limits.
     """
     _refuse_float64(graph)
+    check_index_range(graph)
     storage = storages(graph, weights)
     packed = packed_weights(graph, storage)
     ctx = LoweringContext(graph, packed)
@@ -259,6 +265,27 @@ def _refuse_float64(graph):
             what = f"{node.target} node" if node.op == "call" else node.op
             raise ExportError(f"{what} %{node.name} is float64, which WebGPU cannot run; cast the model to float32 "
                               f"before export. Received: dtype=float64 at %{node.name}")
+
+
+def check_index_range(graph):
+    """Refuse a value (at batch 1 when the batch is dynamic) with more than ``MAX_ELEMENTS`` elements, naming it.
+
+    It covers what ``check_limits``'s binding limit (128 MiB, 2^25 float32 elements) cannot: values a fused kernel
+    computes in registers and never stores, such as a broadcast inside a reduction, whose flat index would wrap.
+
+    >>> check_index_range(trace(lambda x: ops.sum(ops.broadcast_to(x, (65536, 65536)), axis=0), [((1, 65536), "float32")]))
+    Traceback (most recent call last):
+    ExportError: node %v1 (broadcast_to): shape [65536, 65536] holds 4,294,967,296 elements, past 2,147,483,647 ...
+    """
+    for node in graph.nodes:
+        count = math.prod(1 if d is None else d for d in node.shape)
+        if count > MAX_ELEMENTS:
+            what = node.target if node.op == "call" else node.op
+            dims = ", ".join("None" if d is None else str(d) for d in node.shape)
+            raise ExportError(f"node %{node.name} ({what}): shape [{dims}] holds {count:,} elements"
+                              f"{' at batch 1' if None in node.shape else ''}, past {MAX_ELEMENTS:,} (2^31 - 1), the "
+                              f"largest tensor whose flat indices the kernels' 32-bit integer math can hold; make it "
+                              f"smaller or split it")
 
 
 def _call_lowering(node, ctx, epilogue):

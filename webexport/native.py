@@ -12,6 +12,7 @@ the manifest's memory plan and one bind group per step; per call, one upload, on
 steps in order, each its program for the batch (``step_program``), one readback.
 """
 import contextlib
+import math
 import os
 import tempfile
 import weakref
@@ -19,6 +20,7 @@ import weakref
 import numpy as np
 
 from webexport.kernels.common import ExportError
+from webexport.lower import MAX_ELEMENTS
 from webexport.padding import length_hint, pad_input
 
 _DEVICE = {}
@@ -294,6 +296,7 @@ class _BundleRunner:
         steps = {n["shape"][1] for n in m["graph"]["nodes"] if n.get("target") == "rnn_scan"}
         batch = _batch_of(m["inputs"], arrays, batch, steps)
         if batch != self.batch:
+            _check_index_range(m["graph"], batch)
             self._prepare(batch)
         dev = device()
         for spec, value, array in zip(m["inputs"], m["graph"]["inputs"], arrays):
@@ -372,6 +375,16 @@ def _match_inputs(specs, inputs):
     if len(inputs) != len(names):
         raise ValueError(f"run_bundle: the bundle takes {len(names)} inputs {names}. Received: {len(inputs)} arrays")
     return [np.asarray(x) for x in inputs]
+
+
+def _check_index_range(graph, batch):
+    """As the JS runtimes' ``checkIndexRange``: refuse a batch at which a value passes the kernels' 32-bit indices."""
+    for node in graph["nodes"]:
+        count = math.prod(batch if d is None else d for d in node["shape"])
+        if count > MAX_ELEMENTS:
+            raise ValueError(f"run_bundle: batch {batch}: %{node['name']} ({node.get('target') or node['op']}) would "
+                             f"hold {count} elements, past 2^31 - 1, the most the kernels' 32-bit index math reaches: "
+                             f"run smaller batches")
 
 
 def _batch_of(specs, arrays, batch, steps=()):

@@ -118,7 +118,7 @@ export class Model {
     });
     if (state.gpu) {
       state.gpu.device.lost.then((lost) => {
-        if (!this.#closed) this.#closed = `its WebGPU device was lost (${lost.reason || "unknown"}: ${lost.message}); load it again`;
+        if (!this.#closed) this.#closed = lostMessage(lost);
       });
     }
   }
@@ -174,7 +174,12 @@ export class Model {
       if (this.#closed) throw new Error(`this Model cannot run: ${this.#closed}`);
       const { gpu, run } = this.#state;
       const full = values.map((v, i) => (v.short ? padSequence(v, this.#manifest.inputs[i], this.#scratch) : v));
-      return gpu ? runSteps(gpu, full, batch) : run(full, batch);
+      if (!gpu) return run(full, batch);
+      // A device lost mid-run fails the readback with a bare AbortError: say what happened and what to do.
+      return runSteps(gpu, full, batch).catch(async (err) => {
+        const lost = await Promise.race([gpu.device.lost, null]); // null unless the loss is already known
+        throw lost ? new Error(`this Model cannot run: ${lostMessage(lost)}`, { cause: err }) : err;
+      });
     }).then((outs) => (named ? Object.fromEntries(this.#manifest.outputs.map((v, i) => [v.name, outs[i]])) : outs));
     this.#queue = work.catch(() => {});
     return work;
@@ -208,6 +213,9 @@ export class Model {
     });
   }
 }
+
+const lostMessage = (lost) => `its WebGPU device was lost (${lost.reason || "unknown"}: ${lost.message}); ` +
+  "load the model again with loadModel (a new device; \"auto\" takes the CPU path if no GPU adapter is left)";
 
 // Check every input against its declared spec and convert it to the storage typed array; the batch is
 // axis 0 of the dynamic inputs (1 when every input is static). An input whose axis 1 is the sequence length of

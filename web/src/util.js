@@ -44,6 +44,23 @@ export function resolveShape(shape, batch) {
 }
 
 /**
+ * Refuse a batch size at which a graph value would hold more than 2^31 - 1 elements: the WebGPU and wasm kernels
+ * index with 32-bit integers. Export refuses such a value at batch 1 (webexport/lower.py `check_index_range`);
+ * a dynamic batch can still get there, in a value a fused kernel never stores.
+ * @example
+ *   checkIndexRange(manifest.graph, 64); // throws naming the value that would overflow
+ */
+export function checkIndexRange(graph, batch) {
+  for (const node of graph.nodes) {
+    const count = numel(resolveShape(node.shape, batch));
+    if (count > 2 ** 31 - 1) {
+      throw new Error(`batch ${batch}: %${node.name} (${node.target || node.op}) would hold ${count} elements, past ` +
+        "2^31 - 1, the most the kernels' 32-bit index math reaches: predict in smaller batches");
+    }
+  }
+}
+
+/**
  * A new zeroed typed array for `dtype` (CPU storage: bool is a Uint8Array of 0/1).
  * @example
  *   allocate("int32", 3); // Int32Array [0, 0, 0]

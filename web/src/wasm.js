@@ -12,7 +12,7 @@
  */
 import { callKernel, loadKernels, runGraph } from "./cpu.js";
 import { PROGRAM_OPS, validateCpuPlan } from "./cpuplan.js";
-import { ARRAY_TYPES, numel, resolveShape } from "./util.js";
+import { ARRAY_TYPES, checkIndexRange, numel, resolveShape } from "./util.js";
 
 const CACHED_BATCH_SIZES = 4; // batch sizes whose arena layout and bound steps stay cached
 const SLACK = 64; // bytes after every region: kernels may load (never store) up to 12 bytes past a row
@@ -257,6 +257,7 @@ function planFor(exec, batch) {
 // place {ptr, shape, dtype, weight}, and each wasm step's calls [[export, ...args]].
 function layOut(exec, batch) {
   const { cpu, graph } = exec.manifest;
+  checkIndexRange(graph, batch);
   const slots = new Map();
   let end = exec.base;
   for (const b of cpu.buffers) {

@@ -9,7 +9,7 @@
  * wants them, and run once ready.
  * @module webgpu
  */
-import { allocate, numel, resolveShape } from "./util.js";
+import { allocate, checkIndexRange, numel, resolveShape } from "./util.js";
 import { decodeEntry } from "./weights.js";
 
 const PARAMS_BYTES = 16; // struct Params { batch: u32, pad0: u32, pad1: u32, pad2: u32 }
@@ -299,6 +299,7 @@ async function batchResources(gpu, batch) {
     return cached;
   }
   const { device, manifest } = gpu;
+  checkIndexRange(manifest.graph, batch);
   const maxBytes = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   const sizes = manifest.buffers.map((b) => roundUp(b.bytes_per_batch * batch + b.bytes_fixed));
   manifest.buffers.forEach((b, i) => {

@@ -109,7 +109,7 @@ export class Model {
   run(inputs: Record<string, InputValue | TextValue>): Promise<Record<string, TensorValue>>;
   /** Text to the ids (or vectors) a text input's graph takes, as the Python layer computes them. */
   tokenize(strings: TextValue, input?: number): Promise<TensorValue>;
-  /** Free GPU buffers and the device; later runs reject. */
+  /** Free GPU buffers and the device; later runs reject. Runs also reject once the WebGPU device is lost: load again. */
   dispose(): void;
 }
 
