@@ -280,7 +280,7 @@ class _BundleRunner:
             entries = [{"binding": 0, "resource": {"buffer": self.params}}]
             entries += [{"binding": i + 1, "resource": {"buffer": self._buffer(name)}}
                         for i, name in enumerate(step["inputs"] + step["outputs"])]
-            self.groups.append(dev.create_bind_group(layout=layout, entries=entries, label=step["label"]))
+            self.groups.append(dev.create_bind_group(layout=layout, entries=entries, label=step.get("label", "")))
         self.batch = batch
 
     def _buffer(self, name):
@@ -337,7 +337,7 @@ def _pipeline(wgsl, step, layouts):
     import wgpu
 
     dev = device()
-    label = step["label"]
+    label = step.get("label", "")
     key = (len(step["inputs"]), len(step["outputs"]))
     if key not in layouts:
         stage = wgpu.ShaderStage.COMPUTE
