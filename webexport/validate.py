@@ -442,8 +442,8 @@ def _check_slots(buffers, field, fail):
     for i, b in enumerate(buffers):
         if not isinstance(b, dict) or not _is_count(b.get("id")) or b["id"] in slots:
             fail(f"{field}[{i}].id", "must be a unique non-negative integer")
-        if not _is_count(b.get("bytes_per_batch")) or not _is_count(b.get("bytes_fixed")):
-            fail(f"{field}[{i}]", "needs non-negative integer bytes_per_batch and bytes_fixed")
+        if not all(_is_count(b.get(k)) and b[k] <= MAX_INDEX for k in ("bytes_per_batch", "bytes_fixed")):
+            fail(f"{field}[{i}]", "needs bytes_per_batch and bytes_fixed integers in 0..2^31 - 1 (a 2 GiB buffer)")
         slots[b["id"]] = b
     return slots
 

@@ -445,7 +445,7 @@ export function checkSlots(buffers, field, fail) {
   if (!Array.isArray(buffers)) fail(field, "must be a list");
   buffers.forEach((b, i) => {
     if (!isObject(b) || !isCount(b.id) || slots.has(b.id)) fail(`${field}[${i}].id`, "must be a unique non-negative integer");
-    if (!isCount(b.bytes_per_batch) || !isCount(b.bytes_fixed)) fail(`${field}[${i}]`, "needs non-negative integer bytes_per_batch and bytes_fixed");
+    if (!isIndex(b.bytes_per_batch) || !isIndex(b.bytes_fixed)) fail(`${field}[${i}]`, "needs bytes_per_batch and bytes_fixed integers in 0..2^31 - 1 (a 2 GiB buffer)");
     slots.set(b.id, b);
   });
   return slots;
