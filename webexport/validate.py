@@ -32,6 +32,7 @@ PACKED_VERSION = 3  # the format that added values[].packed; bundles without pac
 DTYPES = ("float32", "int32", "bool")
 STORAGE_OF = {"float32": ("float32", "float16", "int8"), "int32": ("int32",), "bool": ("bool",)}
 MAX_INDEX = 2 ** 31 - 1  # kernels index with 32-bit integers: no tensor, and no step's thread count, may pass it
+MAX_DEPTH = 64  # nesting a manifest may have (it needs about 8): deeper would overflow a recursive reader's stack
 REQUIRED = ("inputs", "outputs", "graph", "weights", "buffers", "values", "kernels", "steps")
 # weights.file: a name a browser resolves inside the bundle folder too (it reads "..\\x" and "%2e%2e" as "../x", "..")
 PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -129,6 +130,8 @@ def validate_manifest(manifest, file="model.json"):
 
     if not isinstance(manifest, dict):
         fail("(top level)", f"must be a JSON object. Received: {type(manifest).__name__}")
+    if _depth(manifest) > MAX_DEPTH:
+        fail("(top level)", f"nests lists and objects deeper than {MAX_DEPTH} levels")
     if manifest.get("format") != FORMAT:
         fail("format", f"must be {FORMAT!r}. Received: {manifest.get('format')!r}")
     version = manifest.get("format_version")
@@ -159,8 +162,8 @@ def _check_graph(graph, fail):
     nodes = {}
     for i, node in enumerate(graph["nodes"]):
         where = f"graph.nodes[{i}]"
-        if not isinstance(node, dict) or not isinstance(node.get("name"), str):
-            fail(where, "must be an object with a string name")
+        if not isinstance(node, dict) or not isinstance(node.get("name"), str) or not node["name"]:
+            fail(where, "must be an object with a non-empty string name")
         if node["name"] in nodes:
             fail(where, f"redefines value %{node['name']}")
         if node.get("op") not in OPCODES:
@@ -474,6 +477,18 @@ def _check_dtype(dtype, field, fail):
 def _check_hex(value, field, fail):
     if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
         fail(field, f"must be a 64-digit hex SHA-256. Received: {value!r}")
+
+
+def _depth(value):
+    """How deeply ``value`` nests lists and objects, counted without recursion (a hostile file nests 10^5 deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _is_count(value):

@@ -1,4 +1,4 @@
-"""The bundle-loader fuzz harness (tests/fuzz/bundles.py) in CI: 2,000 seeded cases of damaged real bundles (an MLP,
+"""The bundle-loader fuzz harness (tests/fuzz/bundles.py) in CI: 5,000 seeded cases of damaged real bundles (an MLP,
 a convnet, stacked LSTMs, a two-input masked RNN, int32 Embedding ids) must each be refused with a BundleError naming
 the file, or load and compute the unmutated bundle's numbers (run natively), each within 2 s.
 ``python scripts/fuzz_bundles.py --case SEED`` reruns a failure; without arguments it is the 100,000-case run."""
@@ -6,7 +6,7 @@ import collections
 
 from tests.fuzz import bundles
 
-CASES = 2000  # ~60 s on a loaded 2-core machine: accepted cases run natively (lavapipe)
+CASES = 5000  # about 25 s of CPU: accepted cases run natively (lavapipe), once per distinct bundle
 
 
 def test_fuzzed_bundles_are_refused_or_compute_the_same_numbers():
@@ -15,7 +15,7 @@ def test_fuzzed_bundles_are_refused_or_compute_the_same_numbers():
     assert not failures, "\n".join(f"case seed {s} ({what}): {detail}" for s, what, detail in failures[:20])
     # the harness must exercise both verdicts, and each mutation family must be drawn
     assert sum(n for k, n in outcomes.items() if k.endswith("refused")) > CASES // 2, outcomes
-    assert outcomes["harmless loaded"] > 50 and outcomes["inject loaded"] > 50, outcomes
+    assert outcomes["harmless loaded"] > 100 and outcomes["inject loaded"] > 100, outcomes
     families = {k.split(" ")[0] for k in outcomes}
     assert {"truncate", "flip", "offsets", "overflow", "dtype", "deep", "unknown", "version", "inject", "file",
             "overlap", "harmless"} <= families, families

@@ -186,6 +186,7 @@ export function validateManifest(manifest, { knownOps, file = "model.json" } = {
     throw new Error(`${file}: ${field} ${message}`);
   };
   if (!isObject(manifest)) fail("(top level)", `must be a JSON object. Received: ${typeName(manifest)}`);
+  if (depth(manifest) > MAX_DEPTH) fail("(top level)", `nests lists and objects deeper than ${MAX_DEPTH} levels`);
   if (manifest.format !== FORMAT) fail("format", `must be "${FORMAT}". Received: ${JSON.stringify(manifest.format)}`);
   const version = manifest.format_version;
   if (!Number.isInteger(version) || version < 1) fail("format_version", `must be a positive integer. Received: ${JSON.stringify(version)}`);
@@ -205,7 +206,7 @@ function checkGraph(graph, knownOps, fail) {
   const nodes = new Map();
   graph.nodes.forEach((node, i) => {
     const where = `graph.nodes[${i}]`;
-    if (!isObject(node) || typeof node.name !== "string") fail(where, "must be an object with a string name");
+    if (!isObject(node) || typeof node.name !== "string" || !node.name) fail(where, "must be an object with a non-empty string name");
     if (nodes.has(node.name)) fail(where, `redefines value %${node.name}`);
     if (!OPCODES.has(node.op)) fail(`${where}.op`, `must be placeholder, constant or call. Received: ${JSON.stringify(node.op)}`);
     if (node.op === "call" && !knownOps.has(node.target)) {
@@ -478,6 +479,17 @@ function checkHex(value, field, fail) {
 export const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 export const hasOwn = (object, key) => typeof key === "string" && Object.prototype.hasOwnProperty.call(object, key);
 const isCount = (v) => Number.isInteger(v) && v >= 0;
+const MAX_DEPTH = 64; // nesting a manifest may have (it needs about 8): deeper overflows JSON.stringify's stack in messages
+function depth(value) { // counted without recursion: a hostile file nests 10^5 deep
+  let deepest = 0;
+  for (const stack = [[value, 1]]; stack.length;) {
+    const [item, d] = stack.pop();
+    if (item === null || typeof item !== "object") continue;
+    deepest = Math.max(deepest, d);
+    if (d <= MAX_DEPTH) for (const child of Object.values(item)) stack.push([child, d + 1]);
+  }
+  return deepest;
+}
 const MAX_INDEX = 2 ** 31 - 1; // kernels index with 32-bit integers: no tensor, and no step's thread count, may pass it
 const isIndex = (v) => isCount(v) && v <= MAX_INDEX;
 const typeName = (v) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
