@@ -354,7 +354,7 @@ def _check_plan(manifest, nodes, entries, fail):
         if not isinstance(s.get("label", ""), str):
             fail(f"{where}.label", f"must be a string. Received: {s['label']!r}")
         threads = s.get("threads")
-        if not isinstance(threads, list) or len(threads) != 2 or not all(_is_count(t) and t <= MAX_INDEX for t in threads):
+        if not isinstance(threads, list) or len(threads) != 2 or not all(_is_index(t) for t in threads):
             fail(f"{where}.threads", f"must be [per_batch, fixed] integers in 0..2^31 - 1. Received: {threads!r}")
         bound = f"{len(s['inputs'])}+{len(s['outputs'])}"  # the pipeline's layout is made from the first step
         for kernel in [s["kernel"]] + _check_variants(s, where, kernel_ids, fail):
@@ -433,7 +433,7 @@ def _check_variants(step, where, kernel_ids, fail):
                                     f"Received: {v.get('min_batch')!r}")
         previous = v["min_batch"]
         threads = v.get("threads")
-        if not isinstance(threads, list) or len(threads) != 2 or not all(_is_count(t) and t <= MAX_INDEX for t in threads):
+        if not isinstance(threads, list) or len(threads) != 2 or not all(_is_index(t) for t in threads):
             fail(f"{at}.threads", f"must be [per_batch, fixed] integers in 0..2^31 - 1. Received: {threads!r}")
     return [v["kernel"] for v in variants]
 
@@ -445,7 +445,7 @@ def _check_slots(buffers, field, fail):
     for i, b in enumerate(buffers):
         if not isinstance(b, dict) or not _is_count(b.get("id")) or b["id"] in slots:
             fail(f"{field}[{i}].id", "must be a unique non-negative integer")
-        if not all(_is_count(b.get(k)) and b[k] <= MAX_INDEX for k in ("bytes_per_batch", "bytes_fixed")):
+        if not all(_is_index(b.get(k)) for k in ("bytes_per_batch", "bytes_fixed")):
             fail(f"{field}[{i}]", "needs bytes_per_batch and bytes_fixed integers in 0..2^31 - 1 (a 2 GiB buffer)")
         slots[b["id"]] = b
     return slots
@@ -493,6 +493,10 @@ def _depth(value):
 
 def _is_count(value):
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_index(value):
+    return _is_count(value) and value <= MAX_INDEX
 
 
 def _is_name(value):

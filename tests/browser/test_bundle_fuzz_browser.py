@@ -9,8 +9,6 @@ import base64
 import collections
 import random
 
-import pytest
-
 from tests.browser.harness import encode
 from tests.fuzz import bundles
 
@@ -36,13 +34,14 @@ _PAGE = """async ([cases, backend, models]) => {
     for (const [name, b64] of Object.entries(fileMap)) files.set(`/fuzz/${id}/${name}`, bytes(b64));
     const loaded = await harness.runtime.loadModel(`/fuzz/${id}/model.json`, { backend });
     try {
-      return (await loaded.run(models[model].inputs.map(tensor))).map((o) => ({ data: Array.from(o.data), shape: o.shape }));
+      const outputs = await loaded.run(models[model].inputs.map(tensor));
+      return outputs.map((o) => ({ data: Array.from(o.data), shape: o.shape }));
     } finally { loaded.dispose(); }
   }
   window.fuzzReference = window.fuzzReference || {};
   const key = (model) => `${backend}/${model}`;
   for (const model of Object.keys(models)) {
-    if (!window.fuzzReference[key(model)]) window.fuzzReference[key(model)] = await compute(`ref-${model}`, models[model].files, model);
+    window.fuzzReference[key(model)] ||= await compute(`ref-${model}`, models[model].files, model);
   }
   const results = [];
   for (const c of cases) {
@@ -51,12 +50,13 @@ _PAGE = """async ([cases, backend, models]) => {
     try {
       const out = await compute(c.id, { ...models[c.model].files, ...c.files }, c.model);
       const ref = window.fuzzReference[key(c.model)];
+      const close = (v, r) => Math.abs(v - r) <= 1e-5 || (Number.isNaN(v) && Number.isNaN(r));
       const same = out.length === ref.length && out.every((o, k) => JSON.stringify(o.shape) === JSON.stringify(ref[k].shape)
-        && o.data.every((v, i) => Math.abs(v - ref[k].data[i]) <= 1e-5 || (Number.isNaN(v) && Number.isNaN(ref[k].data[i]))));
+        && o.data.every((v, i) => close(v, ref[k].data[i])));
       verdict = same ? "loaded" : "loaded, and computes other numbers than the unmutated bundle";
     } catch (e) {
       const named = e instanceof Error && /model\\.json|weights|\\.bin|\\/fuzz\\//.test(e.message);
-      verdict = named ? "refused" : `a rejection that names no file or field: ${e && e.constructor && e.constructor.name}: ${e && e.message}`;
+      verdict = named ? "refused" : `a rejection naming no file or field: ${e?.constructor?.name}: ${e?.message}`;
     }
     const ms = performance.now() - started;
     results.push({ seed: c.seed, verdict, ms });
