@@ -190,6 +190,7 @@ REFUSED = [
     ("cpu-not-an-object", _set(["cpu"], []), "cpu"),
     ("cpu-steps-missing", lambda m: m["cpu"].pop("steps"), "cpu.steps"),
     ("cpu-kernel-unknown", _set(["cpu", "steps", 0, "kernel"], "gemm"), "cpu.steps[0].kernel"),
+    ("cpu-kernel-a-list", _set(["cpu", "steps", 0, "kernel"], ["matmul"]), "cpu.steps[0].kernel"),
     ("cpu-js-step-of-two-nodes", _append(["cpu", "steps", 0, "nodes"], "v2"), "cpu.steps[0].nodes"),
     ("cpu-step-node-undefined", _set(["cpu", "steps", 0, "nodes"], ["ghost"]), "cpu.steps[0].nodes"),
     ("cpu-output-not-the-last-node", _set(["cpu", "steps", 0, "output"], "x"), "cpu.steps[0].output"),
