@@ -35,6 +35,7 @@ MAX_INDEX = 2 ** 31 - 1  # kernels index with 32-bit integers: no tensor, and no
 MAX_DEPTH = 64  # nesting a manifest may have (it needs about 8): deeper would overflow a recursive reader's stack
 REQUIRED = ("inputs", "outputs", "graph", "weights", "buffers", "values", "kernels", "steps")
 # weights.file: a name a browser resolves inside the bundle folder too (it reads "..\\x" and "%2e%2e" as "../x", "..")
+WORKGROUP_SIZE = re.compile(r"@workgroup_size\(\s*(\d+)\s*\)")
 PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -323,6 +324,9 @@ def _check_plan(manifest, nodes, entries, fail):
             fail(f"kernels[{i}].wgsl", "must be WGSL source text")
         if not _is_count(k.get("workgroup_size")) or k["workgroup_size"] < 1:
             fail(f"kernels[{i}].workgroup_size", f"must be a positive integer. Received: {k.get('workgroup_size')!r}")
+        if WORKGROUP_SIZE.findall(k["wgsl"]) != [str(k["workgroup_size"])]:  # dispatches are counted from it
+            fail(f"kernels[{i}].workgroup_size", f"must be what the WGSL declares (@workgroup_size"
+                                                 f"({k['workgroup_size']}), once). Received: {k['workgroup_size']!r}")
         kernel_ids.add(k["id"])
     if not isinstance(steps, list):
         fail("steps", "must be a list")

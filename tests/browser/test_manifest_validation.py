@@ -184,6 +184,7 @@ REFUSED = [
      "steps[0].variants[1].min_batch"),
     ("variant-bound-two-ways", _variant_of_another_arity, "binds kernel"),
     ("workgroup-size-zero", _set(["kernels", 0, "workgroup_size"], 0), "kernels[0].workgroup_size"),
+    ("workgroup-size-not-the-wgsl-s", _set(["kernels", 0, "workgroup_size"], 2 ** 20), "kernels[0].workgroup_size"),
     ("wgsl-empty", _set(["kernels", 0, "wgsl"], ""), "kernels[0].wgsl"),
     ("limits-not-an-object", _set(["limits"], [1]), "limits"),
     ("limit-not-a-number", _set(["limits", "maxBufferSize"], "big"), "limits.maxBufferSize"),

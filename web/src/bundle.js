@@ -354,6 +354,8 @@ function checkPlan(manifest, nodes, entries, fail) {
     if (!isObject(k) || !isCount(k.id) || kernelIds.has(k.id)) fail(`kernels[${i}].id`, "must be a unique non-negative integer");
     if (typeof k.wgsl !== "string" || !k.wgsl) fail(`kernels[${i}].wgsl`, "must be WGSL source text");
     if (!Number.isInteger(k.workgroup_size) || k.workgroup_size < 1) fail(`kernels[${i}].workgroup_size`, `must be a positive integer. Received: ${JSON.stringify(k.workgroup_size)}`);
+    const declared = [...k.wgsl.matchAll(/@workgroup_size\(\s*(\d+)\s*\)/g)].map((d) => d[1]); // dispatches are counted from it
+    if (declared.join() !== String(k.workgroup_size)) fail(`kernels[${i}].workgroup_size`, `must be what the WGSL declares (@workgroup_size(${k.workgroup_size}), once). Received: ${JSON.stringify(k.workgroup_size)}`);
     kernelIds.set(k.id, k);
   });
   if (!Array.isArray(steps)) fail("steps", "must be a list");
