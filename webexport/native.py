@@ -246,8 +246,7 @@ class _BundleRunner:
             for program in [step] + step.get("variants", []):
                 first.setdefault(program["kernel"], step)
         sources = {k["id"]: k["wgsl"] for k in m["kernels"]}
-        layouts = {}  # one bind group layout per binding count, shared by every kernel bound that way
-        self.pipelines = {kid: _pipeline(sources[kid], step, layouts) for kid, step in first.items()}
+        self.pipelines = {kid: _pipeline(sources[kid], step) for kid, step in first.items()}
         self.workgroup = {k["id"]: k["workgroup_size"] for k in m["kernels"]}
         used = {n for s in m["steps"] for n in s["inputs"]}
         self.weights = {}  # entry name -> its buffer: the stored bytes when packed, else 4 bytes per element
@@ -282,7 +281,7 @@ class _BundleRunner:
             entries = [{"binding": 0, "resource": {"buffer": self.params}}]
             entries += [{"binding": i + 1, "resource": {"buffer": self._buffer(name)}}
                         for i, name in enumerate(step["inputs"] + step["outputs"])]
-            self.groups.append(dev.create_bind_group(layout=layout, entries=entries, label=step["label"]))
+            self.groups.append(dev.create_bind_group(layout=layout, entries=entries, label=step.get("label", "")))
         self.batch = batch
 
     def _buffer(self, name):
@@ -333,15 +332,25 @@ def step_program(step, batch):
     return chosen
 
 
-def _pipeline(wgsl, step, layouts):
+_LAYOUTS = {}  # (inputs, outputs) -> the bind group layout every kernel bound that way shares (on the one device)
+_PIPELINES = {}  # (WGSL, (inputs, outputs)) -> (pipeline, layout): bundles sharing a kernel compile it once
+
+
+def _pipeline(wgsl, step):
     """``(pipeline, bind group layout)`` with the explicit layout the JS runtime uses (web/src/webgpu.js):
-    binding 0 the params uniform, then the step's inputs read-only, then its outputs. ``layouts`` caches
-    the layouts by binding count, so a step's bind group fits each of its variants' pipelines."""
+    binding 0 the params uniform, then the step's inputs read-only, then its outputs. Layouts are shared by
+    binding count, so a step's bind group fits each of its variants' pipelines."""
+    key = (len(step["inputs"]), len(step["outputs"]))
+    if (wgsl, key) not in _PIPELINES:
+        _PIPELINES[wgsl, key] = _compile_pipeline(wgsl, step, key, _LAYOUTS)
+    return _PIPELINES[wgsl, key]
+
+
+def _compile_pipeline(wgsl, step, key, layouts):
     import wgpu
 
     dev = device()
-    label = step["label"]
-    key = (len(step["inputs"]), len(step["outputs"]))
+    label = step.get("label", "")
     if key not in layouts:
         stage = wgpu.ShaderStage.COMPUTE
         entries = [{"binding": 0, "visibility": stage, "buffer": {"type": wgpu.BufferBindingType.uniform}}]

@@ -10,6 +10,7 @@ Mirrors ``web/src/bundle.js``: the manifest's structure, graph, signature, weigh
 """
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +31,11 @@ FORMAT_VERSION = 4  # the newest bundle format this loader reads (1: one weights
 PACKED_VERSION = 3  # the format that added values[].packed; bundles without packed weights are still written as 2
 DTYPES = ("float32", "int32", "bool")
 STORAGE_OF = {"float32": ("float32", "float16", "int8"), "int32": ("int32",), "bool": ("bool",)}
+MAX_INDEX = 2 ** 31 - 1  # kernels index with 32-bit integers: no tensor, and no step's thread count, may pass it
+MAX_DEPTH = 64  # nesting a manifest may have (it needs about 8): deeper would overflow a recursive reader's stack
 REQUIRED = ("inputs", "outputs", "graph", "weights", "buffers", "values", "kernels", "steps")
 # weights.file: a name a browser resolves inside the bundle folder too (it reads "..\\x" and "%2e%2e" as "../x", "..")
+WORKGROUP_SIZE = re.compile(r"@workgroup_size\(\s*(\d+)\s*\)")
 PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -68,7 +72,7 @@ def load_bundle(path):
         raise BundleError(f"{manifest_file}: no such file; a bundle folder holds model.json and weights.bin")
     try:
         manifest = json.loads(manifest_file.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise BundleError(f"{manifest_file}: not valid JSON ({exc})") from None
     validate_manifest(manifest, file=manifest_file.name)
     blobs = []
@@ -127,6 +131,8 @@ def validate_manifest(manifest, file="model.json"):
 
     if not isinstance(manifest, dict):
         fail("(top level)", f"must be a JSON object. Received: {type(manifest).__name__}")
+    if _depth(manifest) > MAX_DEPTH:
+        fail("(top level)", f"nests lists and objects deeper than {MAX_DEPTH} levels")
     if manifest.get("format") != FORMAT:
         fail("format", f"must be {FORMAT!r}. Received: {manifest.get('format')!r}")
     version = manifest.get("format_version")
@@ -157,15 +163,15 @@ def _check_graph(graph, fail):
     nodes = {}
     for i, node in enumerate(graph["nodes"]):
         where = f"graph.nodes[{i}]"
-        if not isinstance(node, dict) or not isinstance(node.get("name"), str):
-            fail(where, "must be an object with a string name")
+        if not isinstance(node, dict) or not isinstance(node.get("name"), str) or not node["name"]:
+            fail(where, "must be an object with a non-empty string name")
         if node["name"] in nodes:
             fail(where, f"redefines value %{node['name']}")
         if node.get("op") not in OPCODES:
             fail(f"{where}.op", f"must be placeholder, constant or call. Received: {node.get('op')!r}")
         if node["op"] == "call" and not (isinstance(node.get("target"), str) and node["target"] in known):
-            raise BundleError(f"unknown op {node.get('target')!r} in node %{node['name']} ({where}.target): this "
-                              f"version of pyml has no such primitive; update pyml")
+            fail(f"{where}.target", f"names unknown op {node.get('target')!r} in node %{node['name']}: this version "
+                                    f"of pyml has no such primitive; update pyml")
         _check_shape(node.get("shape"), f"{where}.shape", fail, batch=True)
         _check_dtype(node.get("dtype"), f"{where}.dtype", fail)
         if not isinstance(node.get("inputs"), list):
@@ -318,10 +324,15 @@ def _check_plan(manifest, nodes, entries, fail):
             fail(f"kernels[{i}].wgsl", "must be WGSL source text")
         if not _is_count(k.get("workgroup_size")) or k["workgroup_size"] < 1:
             fail(f"kernels[{i}].workgroup_size", f"must be a positive integer. Received: {k.get('workgroup_size')!r}")
+        if WORKGROUP_SIZE.findall(k["wgsl"]) != [str(k["workgroup_size"])]:  # dispatches are counted from it
+            fail(f"kernels[{i}].workgroup_size", f"must be what the WGSL declares (@workgroup_size"
+                                                 f"({k['workgroup_size']}), once). Received: {k['workgroup_size']!r}")
         kernel_ids.add(k["id"])
     if not isinstance(steps, list):
         fail("steps", "must be a list")
-    written = {values[name]["buffer"] for name in manifest["graph"]["inputs"]}  # buffers holding a value so far
+    # buffer -> the value it holds now, to refuse a plan that overwrites a value before its last read
+    holder = {values[name]["buffer"]: name for name in manifest["graph"]["inputs"]}
+    owner = _alias_owner(nodes, set(manifest["graph"]["inputs"]).union(*(_outputs_of(s) for s in steps)))
     arity = {}  # kernel id -> "inputs+outputs" it is bound with
     for i, s in enumerate(steps):
         where = f"steps[{i}]"
@@ -341,25 +352,54 @@ def _check_plan(manifest, nodes, entries, fail):
             if values[name]["buffer"] in read:
                 fail(f"{where}.outputs", f"writes {name!r} into buffer {values[name]['buffer']}, which the step also reads")
         for name in s["inputs"]:
-            if "buffer" in values[name] and values[name]["buffer"] not in written:
-                fail(f"{where}.inputs", f"reads {name!r} (buffer {values[name]['buffer']}) before any step writes it")
-        written.update(values[name]["buffer"] for name in s["outputs"])
+            if "buffer" in values[name]:
+                _check_held(name, values[name]["buffer"], holder, owner, f"{where}.inputs", fail)
+        holder.update((values[name]["buffer"], name) for name in s["outputs"])
+        if not isinstance(s.get("label", ""), str):
+            fail(f"{where}.label", f"must be a string. Received: {s['label']!r}")
         threads = s.get("threads")
-        if not isinstance(threads, list) or len(threads) != 2 or not all(_is_count(t) for t in threads):
-            fail(f"{where}.threads", f"must be [per_batch, fixed] non-negative integers. Received: {threads!r}")
+        if not isinstance(threads, list) or len(threads) != 2 or not all(_is_index(t) for t in threads):
+            fail(f"{where}.threads", f"must be [per_batch, fixed] integers in 0..2^31 - 1. Received: {threads!r}")
         bound = f"{len(s['inputs'])}+{len(s['outputs'])}"  # the pipeline's layout is made from the first step
         for kernel in [s["kernel"]] + _check_variants(s, where, kernel_ids, fail):
             if arity.setdefault(kernel, bound) != bound:
                 fail(where, f"binds kernel {kernel} with {bound} buffers, another step with {arity[kernel]}")
     for name in manifest["graph"]["outputs"]:
-        if values[name]["buffer"] not in written:
-            fail("outputs", f"names {name!r}, which no step writes")
+        _check_held(name, values[name]["buffer"], holder, owner, "outputs", fail)
     limits = manifest.get("limits", {})
     if not isinstance(limits, dict):
         fail("limits", "must be an object {limitName: number}")
     for name, value in limits.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             fail(f"limits.{name}", f"must be a non-negative number. Received: {value!r}")
+
+
+def _outputs_of(step):
+    outputs = step.get("outputs") if isinstance(step, dict) else None
+    return {name for name in outputs if isinstance(name, str)} if isinstance(outputs, list) else set()
+
+
+def _alias_owner(nodes, produced):
+    """``owner(name)``: the value whose bytes ``name`` shows: itself when a step (or the page) writes it, else, for a
+    zero-copy alias (a reshape no step runs), its first input's owner."""
+    def owner(name):
+        for _ in range(len(nodes)):  # nodes only read earlier nodes: a chain is never longer than the graph
+            node = nodes.get(name)
+            if name in produced or node is None or not node["inputs"]:
+                break
+            name = node["inputs"][0]
+        return name
+    return owner
+
+
+def _check_held(name, buffer, holder, owner, field, fail):
+    """The buffer of ``name`` must hold ``name`` (or, for an alias, its owner) when it is read."""
+    if buffer not in holder:
+        fail(field, f"names {name!r}, which no step writes" if field == "outputs" else
+             f"reads {name!r} (buffer {buffer}) before any step writes it")
+    if owner(holder[buffer]) != owner(name):
+        fail(field, f"{'reads' if field != 'outputs' else 'names'} {name!r} from buffer {buffer}, which now holds "
+                    f"{holder[buffer]!r} (two live values in one buffer)")
 
 
 def _check_packed(value, where, entries, packed, version, fail):
@@ -397,8 +437,8 @@ def _check_variants(step, where, kernel_ids, fail):
                                     f"Received: {v.get('min_batch')!r}")
         previous = v["min_batch"]
         threads = v.get("threads")
-        if not isinstance(threads, list) or len(threads) != 2 or not all(_is_count(t) for t in threads):
-            fail(f"{at}.threads", f"must be [per_batch, fixed] non-negative integers. Received: {threads!r}")
+        if not isinstance(threads, list) or len(threads) != 2 or not all(_is_index(t) for t in threads):
+            fail(f"{at}.threads", f"must be [per_batch, fixed] integers in 0..2^31 - 1. Received: {threads!r}")
     return [v["kernel"] for v in variants]
 
 
@@ -409,15 +449,15 @@ def _check_slots(buffers, field, fail):
     for i, b in enumerate(buffers):
         if not isinstance(b, dict) or not _is_count(b.get("id")) or b["id"] in slots:
             fail(f"{field}[{i}].id", "must be a unique non-negative integer")
-        if not _is_count(b.get("bytes_per_batch")) or not _is_count(b.get("bytes_fixed")):
-            fail(f"{field}[{i}]", "needs non-negative integer bytes_per_batch and bytes_fixed")
+        if not all(_is_index(b.get(k)) for k in ("bytes_per_batch", "bytes_fixed")):
+            fail(f"{field}[{i}]", "needs bytes_per_batch and bytes_fixed integers in 0..2^31 - 1 (a 2 GiB buffer)")
         slots[b["id"]] = b
     return slots
 
 
 def _check_slot_size(node, slot, where, fail):
     dynamic = None in node["shape"]
-    size = 4 * int(np.prod([1 if d is None else d for d in node["shape"]], dtype=np.int64))
+    size = 4 * math.prod(1 if d is None else d for d in node["shape"])
     if (size > slot["bytes_per_batch"]) if dynamic else (size > slot["bytes_per_batch"] + slot["bytes_fixed"]):
         fail(where, f"needs {size} bytes{' per batch' if dynamic else ''} but buffers[id={slot['id']}] holds "
                     f"{slot['bytes_per_batch']} per batch + {slot['bytes_fixed']}")
@@ -429,6 +469,8 @@ def _check_shape(shape, field, fail, batch):
     if not ok:
         fail(field, f"must be a list of non-negative integers{' (null allowed at axis 0)' if batch else ''}. "
                     f"Received: {shape!r}")
+    if math.prod(1 if d is None else d for d in shape) > MAX_INDEX:
+        fail(field, f"holds more than 2^31 - 1 elements, past the kernels' 32-bit index math. Received: {shape!r}")
 
 
 def _check_dtype(dtype, field, fail):
@@ -441,8 +483,24 @@ def _check_hex(value, field, fail):
         fail(field, f"must be a 64-digit hex SHA-256. Received: {value!r}")
 
 
+def _depth(value):
+    """How deeply ``value`` nests lists and objects, counted without recursion (a hostile file nests 10^5 deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def _is_count(value):
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_index(value):
+    return _is_count(value) and value <= MAX_INDEX
 
 
 def _is_name(value):

@@ -54,7 +54,7 @@ def check_cpu_plan(manifest, nodes, entries, fail, check_slots, check_slot_size)
         fail("cpu.steps", "must be a list")
     for i, s in enumerate(steps):
         where = f"cpu.steps[{i}]"
-        if not isinstance(s, dict) or s.get("kernel") not in CPU_KERNELS:
+        if not isinstance(s, dict) or not isinstance(s.get("kernel"), str) or s["kernel"] not in CPU_KERNELS:
             fail(f"{where}.kernel", f"must be one of {', '.join(CPU_KERNELS)}. "
                                     f"Received: {s.get('kernel') if isinstance(s, dict) else s!r}")
         step_nodes = s.get("nodes")

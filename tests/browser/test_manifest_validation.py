@@ -48,6 +48,14 @@ def _repeat_last_step_with_another_input(m):
     m["steps"].append(dict(m["steps"][-1], inputs=m["steps"][-1]["inputs"] + ["x"]))
 
 
+def _nested(depth):
+    """A list nested ``depth`` deep (a manifest nests about 8 deep; the loaders refuse past 64)."""
+    value = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 # (case id, change to the movement bundle's manifest, the field both messages must name)
 def _pad_on_int32(value):
     """An int32 input (its graph node too) marked pad with ``value``."""
@@ -101,7 +109,7 @@ REFUSED = [
     ("node-without-inputs", lambda m: m["graph"]["nodes"][0].pop("inputs"), "graph.nodes[0].inputs"),
     ("node-input-undefined", _append(["graph", "nodes", 2, "inputs"], "ghost"), "graph.nodes[2].inputs"),
     ("node-input-not-a-name", _append(["graph", "nodes", 2, "inputs"], ["x"]), "graph.nodes[2].inputs"),
-    ("unknown-op", _set(["graph", "nodes", 2, "target"], "frobnicate"), "unknown op"),
+    ("unknown-op", _set(["graph", "nodes", 2, "target"], "frobnicate"), "graph.nodes[2].target names unknown op"),
     ("dtype-unknown", _set(["graph", "nodes", 0, "dtype"], "float64"), "graph.nodes[0].dtype"),
     ("dtype-inherited-name", _set(["graph", "nodes", 0, "dtype"], "constructor"), "graph.nodes[0].dtype"),
     ("shape-negative", _set(["graph", "nodes", 0, "shape"], [-1, 3]), "graph.nodes[0].shape"),
@@ -158,6 +166,13 @@ REFUSED = [
     ("step-reads-before-a-write", lambda m: m["steps"].reverse(), "steps[0].inputs"),
     ("no-step-writes-an-output", _set(["steps"], []), "outputs"),
     ("threads-malformed", _set(["steps", 0, "threads"], [12]), "steps[0].threads"),
+    ("threads-past-int32", _set(["steps", 0, "threads"], [2 ** 31, 0]), "steps[0].threads"),
+    ("shape-past-int32", _set(["graph", "nodes", 0, "shape"], [2 ** 16, 2 ** 16]), "graph.nodes[0].shape"),
+    ("shape-product-past-int64", _set(["graph", "nodes", 0, "shape"], [3, 2 ** 62]), "graph.nodes[0].shape"),
+    ("slot-past-2-gib", _set(["buffers", 0, "bytes_fixed"], 2 ** 31), "buffers[0]"),
+    ("step-label-not-a-string", _set(["steps", 0, "label"], 7), "steps[0].label"),
+    ("nested-too-deep", _set(["producer"], _nested(65)), "(top level) nests"),
+    ("node-name-empty", _set(["graph", "nodes", 0, "name"], ""), "graph.nodes[0]"),
     ("kernel-bound-two-ways", _repeat_last_step_with_another_input, "binds kernel"),
     ("variants-not-a-list", _set(["steps", 0, "variants"], {"min_batch": 4}), "steps[0].variants"),
     ("variant-kernel-undefined", _variant(kernel=99), "steps[0].variants[0].kernel"),
@@ -169,12 +184,14 @@ REFUSED = [
      "steps[0].variants[1].min_batch"),
     ("variant-bound-two-ways", _variant_of_another_arity, "binds kernel"),
     ("workgroup-size-zero", _set(["kernels", 0, "workgroup_size"], 0), "kernels[0].workgroup_size"),
+    ("workgroup-size-not-the-wgsl-s", _set(["kernels", 0, "workgroup_size"], 2 ** 20), "kernels[0].workgroup_size"),
     ("wgsl-empty", _set(["kernels", 0, "wgsl"], ""), "kernels[0].wgsl"),
     ("limits-not-an-object", _set(["limits"], [1]), "limits"),
     ("limit-not-a-number", _set(["limits", "maxBufferSize"], "big"), "limits.maxBufferSize"),
     ("cpu-not-an-object", _set(["cpu"], []), "cpu"),
     ("cpu-steps-missing", lambda m: m["cpu"].pop("steps"), "cpu.steps"),
     ("cpu-kernel-unknown", _set(["cpu", "steps", 0, "kernel"], "gemm"), "cpu.steps[0].kernel"),
+    ("cpu-kernel-a-list", _set(["cpu", "steps", 0, "kernel"], ["matmul"]), "cpu.steps[0].kernel"),
     ("cpu-js-step-of-two-nodes", _append(["cpu", "steps", 0, "nodes"], "v2"), "cpu.steps[0].nodes"),
     ("cpu-step-node-undefined", _set(["cpu", "steps", 0, "nodes"], ["ghost"]), "cpu.steps[0].nodes"),
     ("cpu-output-not-the-last-node", _set(["cpu", "steps", 0, "output"], "x"), "cpu.steps[0].output"),

@@ -186,6 +186,7 @@ export function validateManifest(manifest, { knownOps, file = "model.json" } = {
     throw new Error(`${file}: ${field} ${message}`);
   };
   if (!isObject(manifest)) fail("(top level)", `must be a JSON object. Received: ${typeName(manifest)}`);
+  if (depth(manifest) > MAX_DEPTH) fail("(top level)", `nests lists and objects deeper than ${MAX_DEPTH} levels`);
   if (manifest.format !== FORMAT) fail("format", `must be "${FORMAT}". Received: ${JSON.stringify(manifest.format)}`);
   const version = manifest.format_version;
   if (!Number.isInteger(version) || version < 1) fail("format_version", `must be a positive integer. Received: ${JSON.stringify(version)}`);
@@ -205,11 +206,11 @@ function checkGraph(graph, knownOps, fail) {
   const nodes = new Map();
   graph.nodes.forEach((node, i) => {
     const where = `graph.nodes[${i}]`;
-    if (!isObject(node) || typeof node.name !== "string") fail(where, "must be an object with a string name");
+    if (!isObject(node) || typeof node.name !== "string" || !node.name) fail(where, "must be an object with a non-empty string name");
     if (nodes.has(node.name)) fail(where, `redefines value %${node.name}`);
     if (!OPCODES.has(node.op)) fail(`${where}.op`, `must be placeholder, constant or call. Received: ${JSON.stringify(node.op)}`);
     if (node.op === "call" && !knownOps.has(node.target)) {
-      throw new Error(`unknown op "${node.target}" in node %${node.name}: this runtime has no kernel for it; update pyml`);
+      fail(`${where}.target`, `names unknown op "${node.target}" in node %${node.name}: this runtime has no kernel for it; update pyml`);
     }
     checkShape(node.shape, `${where}.shape`, fail, true);
     checkDtype(node.dtype, `${where}.dtype`, fail);
@@ -353,10 +354,23 @@ function checkPlan(manifest, nodes, entries, fail) {
     if (!isObject(k) || !isCount(k.id) || kernelIds.has(k.id)) fail(`kernels[${i}].id`, "must be a unique non-negative integer");
     if (typeof k.wgsl !== "string" || !k.wgsl) fail(`kernels[${i}].wgsl`, "must be WGSL source text");
     if (!Number.isInteger(k.workgroup_size) || k.workgroup_size < 1) fail(`kernels[${i}].workgroup_size`, `must be a positive integer. Received: ${JSON.stringify(k.workgroup_size)}`);
+    const declared = [...k.wgsl.matchAll(/@workgroup_size\(\s*(\d+)\s*\)/g)].map((d) => d[1]); // dispatches are counted from it
+    if (declared.join() !== String(k.workgroup_size)) fail(`kernels[${i}].workgroup_size`, `must be what the WGSL declares (@workgroup_size(${k.workgroup_size}), once). Received: ${JSON.stringify(k.workgroup_size)}`);
     kernelIds.set(k.id, k);
   });
   if (!Array.isArray(steps)) fail("steps", "must be a list");
-  const written = new Set(manifest.graph.inputs.map((name) => values[name].buffer)); // buffers holding a value so far
+  // buffer -> the value it holds now, to refuse a plan that overwrites a value before its last read
+  const holder = new Map(manifest.graph.inputs.map((name) => [values[name].buffer, name]));
+  const produced = new Set([...manifest.graph.inputs, ...steps.flatMap((s) => (isObject(s) && Array.isArray(s.outputs) ? s.outputs : []))]);
+  const owner = (name) => { // the value whose bytes `name` shows: a zero-copy alias (no step writes it) shows its first input's
+    for (let k = 0; k < nodes.size && !produced.has(name) && nodes.get(name)?.inputs.length; k++) name = nodes.get(name).inputs[0];
+    return name;
+  };
+  const held = (name, field) => {
+    const buffer = values[name].buffer;
+    if (!holder.has(buffer)) fail(field, field === "outputs" ? `names "${name}", which no step writes` : `reads "${name}" (buffer ${buffer}) before any step writes it`);
+    if (owner(holder.get(buffer)) !== owner(name)) fail(field, `${field === "outputs" ? "names" : "reads"} "${name}" from buffer ${buffer}, which now holds "${holder.get(buffer)}" (two live values in one buffer)`);
+  };
   const arity = new Map(); // kernel id -> "inputs+outputs" it is bound with (its pipeline's layout)
   steps.forEach((s, i) => {
     const where = `steps[${i}]`;
@@ -372,14 +386,11 @@ function checkPlan(manifest, nodes, entries, fail) {
       if (!("buffer" in values[name])) fail(`${where}.outputs`, `writes "${name}", which is a weight`);
       if (inputSlots.has(values[name].buffer)) fail(`${where}.outputs`, `writes "${name}" into buffer ${values[name].buffer}, which the step also reads`);
     }
-    for (const name of s.inputs) {
-      if ("buffer" in values[name] && !written.has(values[name].buffer)) {
-        fail(`${where}.inputs`, `reads "${name}" (buffer ${values[name].buffer}) before any step writes it`);
-      }
-    }
-    for (const name of s.outputs) written.add(values[name].buffer);
-    if (!Array.isArray(s.threads) || s.threads.length !== 2 || !s.threads.every(isCount)) {
-      fail(`${where}.threads`, `must be [per_batch, fixed] non-negative integers. Received: ${JSON.stringify(s.threads)}`);
+    for (const name of s.inputs) if ("buffer" in values[name]) held(name, `${where}.inputs`);
+    for (const name of s.outputs) holder.set(values[name].buffer, name);
+    if (s.label !== undefined && typeof s.label !== "string") fail(`${where}.label`, `must be a string. Received: ${JSON.stringify(s.label)}`);
+    if (!Array.isArray(s.threads) || s.threads.length !== 2 || !s.threads.every(isIndex)) {
+      fail(`${where}.threads`, `must be [per_batch, fixed] integers in 0..2^31 - 1. Received: ${JSON.stringify(s.threads)}`);
     }
     const shape = `${s.inputs.length}+${s.outputs.length}`;
     for (const kernel of [s.kernel, ...checkVariants(s, where, kernelIds, fail)]) {
@@ -387,9 +398,7 @@ function checkPlan(manifest, nodes, entries, fail) {
       arity.set(kernel, shape);
     }
   });
-  for (const name of manifest.graph.outputs) {
-    if (!written.has(values[name].buffer)) fail("outputs", `names "${name}", which no step writes`);
-  }
+  for (const name of manifest.graph.outputs) held(name, "outputs");
   if (manifest.limits !== undefined && !isObject(manifest.limits)) fail("limits", "must be an object {limitName: number}");
   for (const [name, value] of Object.entries(manifest.limits || {})) {
     if (typeof value !== "number" || !(value >= 0)) fail(`limits.${name}`, `must be a non-negative number. Received: ${JSON.stringify(value)}`);
@@ -426,8 +435,8 @@ function checkVariants(step, where, kernelIds, fail) {
       fail(`${at}.min_batch`, `must be an integer above ${previous} (variants go by increasing batch). Received: ${JSON.stringify(v.min_batch)}`);
     }
     previous = v.min_batch;
-    if (!Array.isArray(v.threads) || v.threads.length !== 2 || !v.threads.every(isCount)) {
-      fail(`${at}.threads`, `must be [per_batch, fixed] non-negative integers. Received: ${JSON.stringify(v.threads)}`);
+    if (!Array.isArray(v.threads) || v.threads.length !== 2 || !v.threads.every(isIndex)) {
+      fail(`${at}.threads`, `must be [per_batch, fixed] integers in 0..2^31 - 1. Received: ${JSON.stringify(v.threads)}`);
     }
   });
   return variants.map((v) => v.kernel);
@@ -439,7 +448,7 @@ export function checkSlots(buffers, field, fail) {
   if (!Array.isArray(buffers)) fail(field, "must be a list");
   buffers.forEach((b, i) => {
     if (!isObject(b) || !isCount(b.id) || slots.has(b.id)) fail(`${field}[${i}].id`, "must be a unique non-negative integer");
-    if (!isCount(b.bytes_per_batch) || !isCount(b.bytes_fixed)) fail(`${field}[${i}]`, "needs non-negative integer bytes_per_batch and bytes_fixed");
+    if (!isIndex(b.bytes_per_batch) || !isIndex(b.bytes_fixed)) fail(`${field}[${i}]`, "needs bytes_per_batch and bytes_fixed integers in 0..2^31 - 1 (a 2 GiB buffer)");
     slots.set(b.id, b);
   });
   return slots;
@@ -458,6 +467,7 @@ export function checkSlotSize(node, slot, where, fail) {
 function checkShape(shape, field, fail, batchAllowed) {
   const ok = Array.isArray(shape) && shape.every((d, i) => isCount(d) || (d === null && i === 0 && batchAllowed));
   if (!ok) fail(field, `must be a list of non-negative integers${batchAllowed ? " (null allowed at axis 0)" : ""}. Received: ${JSON.stringify(shape)}`);
+  if (numel(shape.map((d) => (d === null ? 1 : d))) > MAX_INDEX) fail(field, `holds more than 2^31 - 1 elements, past the kernels' 32-bit index math. Received: ${JSON.stringify(shape)}`);
 }
 
 function checkDtype(dtype, field, fail) {
@@ -471,4 +481,17 @@ function checkHex(value, field, fail) {
 export const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 export const hasOwn = (object, key) => typeof key === "string" && Object.prototype.hasOwnProperty.call(object, key);
 const isCount = (v) => Number.isInteger(v) && v >= 0;
+const MAX_DEPTH = 64; // nesting a manifest may have (it needs about 8): deeper overflows JSON.stringify's stack in messages
+function depth(value) { // counted without recursion: a hostile file nests 10^5 deep
+  let deepest = 0;
+  for (const stack = [[value, 1]]; stack.length;) {
+    const [item, d] = stack.pop();
+    if (item === null || typeof item !== "object") continue;
+    deepest = Math.max(deepest, d);
+    if (d <= MAX_DEPTH) for (const child of Object.values(item)) stack.push([child, d + 1]);
+  }
+  return deepest;
+}
+const MAX_INDEX = 2 ** 31 - 1; // kernels index with 32-bit integers: no tensor, and no step's thread count, may pass it
+const isIndex = (v) => isCount(v) && v <= MAX_INDEX;
 const typeName = (v) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
