@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.fuzz import seeded
+
 TIME_LIMIT = 2.0  # seconds one case (load, and run when it loads) may take
 MODELS = ("dense_extras", "cnn", "stacked_lstm", "masked_rnns", "embedding")  # MLP, convnet, LSTM, two inputs, int ids
 RTOL, ATOL = 1e-5, 1e-6
@@ -305,15 +307,4 @@ def case(seed, folder=None, outcomes=None):
 
 def run(seed=0, cases=5000, on_case=None, outcomes=None):
     """Cases ``seed * 1_000_003 + i`` for i < cases; the list of failures (see ``case``)."""
-    folder = tempfile.mkdtemp(prefix="pyml-bundle-fuzz-")
-    failures = []
-    try:
-        for i in range(cases):
-            failure = case(seed * 1_000_003 + i, folder, outcomes)
-            if failure:
-                failures.append(failure)
-            if on_case:
-                on_case(i, failure)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return failures
+    return seeded.run(case, seed, cases, "pyml-bundle-fuzz-", on_case, outcomes)

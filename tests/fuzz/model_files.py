@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.fuzz import seeded
+
 TIME_LIMIT = 2.0  # seconds one load may take
 SENTINEL = "pyml-fuzz-code-ran"  # a file the code-injection strings would create if anything evaluated them
 ACCEPTED = (ValueError,)  # FileNotFoundError and friends cannot happen: the file always exists
@@ -328,17 +330,4 @@ def case(seed, folder=None, outcomes=None):
 
 def run(seed=0, cases=2000, on_case=None, outcomes=None):
     """Cases ``seed * 1_000_003 + i`` for i < cases; the list of failures (see ``case``)."""
-    folder = tempfile.mkdtemp(prefix="pyml-fuzz-")
-    failures = []
-    try:
-        for i in range(cases):
-            failure = case(seed * 1_000_003 + i, folder, outcomes)
-            if failure:
-                failures.append(failure)
-            if on_case:
-                on_case(i, failure)
-    finally:
-        for leftover in Path(folder).iterdir():
-            leftover.unlink()
-        os.rmdir(folder)
-    return failures
+    return seeded.run(case, seed, cases, "pyml-fuzz-", on_case, outcomes)
