@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.fuzz import seeded
+from tests.fuzz.seeded import DEEP, dumps
 
 TIME_LIMIT = 2.0  # seconds one case (load, and run when it loads) may take
 MODELS = ("dense_extras", "cnn", "stacked_lstm", "masked_rnns", "embedding")  # MLP, convnet, LSTM, two inputs, int ids
@@ -70,23 +71,11 @@ FILE_NAMES = ["../weights.bin", "/etc/passwd", "https://evil.example/w.bin", "//
               "javascript:alert(1)", "weights.bin?x=1", "weights.bin#x", "model.json", ".", "..", ""]
 HUGE = [-1, -(2 ** 31), 2 ** 31, 2 ** 32 + 4, 2 ** 53, 2 ** 53 + 1, 2 ** 64, 10 ** 30, 1e308, float("inf"),
         float("nan"), 0.5, 3.0, True, None, "4", [4], {}]
-DEEP = "pyml-fuzz-deep-"
 
 
 def hostile_value(rng):
     return rng.choice(HUGE + INJECTIONS + FILE_NAMES[:4] + [f"{DEEP}100000", [None] * 3, {"buffer": 0},
                                                              {"weight": "w1"}, "float64", "bool", "int32"])
-
-
-def dumps(manifest, indent=None, sort_keys=False):
-    """model.json bytes; each DEEP placeholder becomes that many nested lists (json.dumps would recurse)."""
-    text = json.dumps(manifest, indent=indent, sort_keys=sort_keys)
-    while f'"{DEEP}' in text:
-        start = text.index(f'"{DEEP}')
-        end = text.index('"', start + 1)
-        depth = int(text[start + 1 + len(DEEP):end])
-        text = text[:start] + "[" * depth + "]" * depth + text[end + 1:]
-    return text.encode()
 
 
 def json_paths(value, path=()):

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.fuzz import seeded
+from tests.fuzz.seeded import DEEP, dumps
 
 TIME_LIMIT = 2.0  # seconds one load may take
 SENTINEL = "pyml-fuzz-code-ran"  # a file the code-injection strings would create if anything evaluated them
@@ -107,20 +108,6 @@ def hostile_value(rng):
     if kind == 1:
         return f"{DEEP}{rng.choice([50, 5000, 100000])}"  # a placeholder: ``dumps`` writes the nesting as text
     return rng.choice(choices)
-
-
-DEEP = "pyml-fuzz-deep-"
-
-
-def dumps(value):
-    """JSON text of ``value``, each DEEP placeholder written as that many nested lists (json.dumps would recurse)."""
-    text = json.dumps(value)
-    while f'"{DEEP}' in text:
-        start = text.index(f'"{DEEP}')
-        end = text.index('"', start + 1)
-        depth = int(text[start + 1 + len(DEEP):end])
-        text = text[:start] + "[" * depth + "]" * depth + text[end + 1:]
-    return text.encode()
 
 
 def json_paths(value, path=()):

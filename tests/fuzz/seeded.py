@@ -1,7 +1,22 @@
-"""The loop every seeded fuzz harness here runs: case ``seed * 1_000_003 + i`` for i < cases, in one scratch
-folder, collecting the failures (so a printed case seed reruns exactly that case)."""
+"""What the seeded fuzz harnesses here share: the case loop (case ``seed * 1_000_003 + i`` for i < cases, in one
+scratch folder, collecting the failures, so a printed case seed reruns exactly that case), and JSON with
+placeholders for nesting too deep for ``json.dumps``."""
+import json
 import shutil
 import tempfile
+
+DEEP = "pyml-fuzz-deep-"  # f"{DEEP}{n}" as a JSON string value: written as n nested lists by ``dumps``
+
+
+def dumps(value, indent=None, sort_keys=False):
+    """JSON bytes of ``value``, each DEEP placeholder written as that many nested lists (json.dumps would recurse)."""
+    text = json.dumps(value, indent=indent, sort_keys=sort_keys)
+    while f'"{DEEP}' in text:
+        start = text.index(f'"{DEEP}')
+        end = text.index('"', start + 1)
+        depth = int(text[start + 1 + len(DEEP):end])
+        text = text[:start] + "[" * depth + "]" * depth + text[end + 1:]
+    return text.encode()
 
 
 def run(case, seed, cases, prefix, on_case=None, outcomes=None):
