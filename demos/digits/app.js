@@ -15,7 +15,13 @@
  * 4x4 block. The model takes those counts divided by 16 (demos/digits/train.py does the same).
  *
  * For tests and the curious, `window.pymlDigits` holds the state: `input` (64 counts), `probabilities`,
- * `prediction`, `backend`, `loadMs`; `await window.pymlDigits.idle()` waits for predictions to settle.
+ * `prediction`, `backend`, `loadMs`, `canTrain`; `await window.pymlDigits.idle()` waits for predictions to settle.
+ *
+ * "Teach it your handwriting" (teach.js, imported on the first example kept): the user keeps drawings as
+ * examples of a digit and fine-tunes the model on them in the page. Its hooks drive the same code as the buttons:
+ * `await pymlDigits.teach(digit, strokes)` keeps strokes (lists of [x, y] in 0..1 of the pad) as an example
+ * and resolves to their 64 counts; `await pymlDigits.fineTune({epochs, batchSize})` resolves to
+ * `{before, after, losses}`; `pymlDigits.teaching` is the panel's state (examples, before, after, losses).
  */
 import { loadModel } from './model/runtime/index.js';
 
@@ -38,11 +44,13 @@ const predictionView = document.getElementById('prediction');
 const confidenceView = document.getElementById('confidence');
 const statusView = document.getElementById('status');
 const sampleButton = document.getElementById('sample');
+const keepButtons = buildKeepButtons(document.querySelector('#teach .keep'));
 
 const state = {
   ready: false, backend: null, loadMs: null, error: null,
   input: new Array(GRID * GRID).fill(0), probabilities: [], prediction: null, predictions: 0,
-  sample: null, idle,
+  sample: null, idle, canTrain: false, training: false, teaching: null,
+  teach: teachStrokes, fineTune: async (options) => (await teacher()).fineTune(options),
 };
 window.pymlDigits = state;
 
@@ -54,6 +62,8 @@ let busy = false;
 let samples = [];
 let nextSample = 0;
 let idleWaiters = [];
+let predicting = null; // the running predictSoon loop, awaited before training takes the model
+let teacherLoading = null;
 
 const bars = buildBars(document.getElementById('bars'));
 
@@ -87,6 +97,7 @@ for (const type of ['pointerup', 'pointercancel', 'lostpointercapture']) {
 
 pad.addEventListener('keydown', (event) => {
   if (['Escape', 'Delete', 'Backspace'].includes(event.key)) { event.preventDefault(); clear(); }
+  if (/^[0-9]$/.test(event.key) && !keepButtons[0].disabled) { event.preventDefault(); keep(Number(event.key)); }
 });
 document.getElementById('clear').addEventListener('click', clear);
 sampleButton.addEventListener('click', showSample);
@@ -161,11 +172,15 @@ function drawingToPixels(lines) {
 
 // ---- predicting -------------------------------------------------------------------------------------
 /** Run predictions until the drawing stops changing; at most one is in flight, so input never queues up. */
-async function predictSoon() {
-  if (busy || !model) return;
+function predictSoon() {
+  if (busy || !model || state.training) return;
   busy = true;
+  predicting = predictLoop();
+}
+
+async function predictLoop() {
   try {
-    while (dirty) {
+    while (dirty && !state.training) {
       dirty = false;
       const pixels = state.sample ? state.sample.pixels : drawingToPixels(strokes);
       state.input = pixels;
@@ -188,6 +203,67 @@ async function predictSoon() {
 function idle() {
   if (!busy && (!dirty || !model)) return Promise.resolve();
   return new Promise((resolve) => idleWaiters.push(resolve));
+}
+
+/** Run `work` (training, saving, resetting) with live predictions paused, then predict the drawing again. */
+async function exclusive(work) {
+  if (state.training) throw new Error('the model is busy training');
+  state.training = true;
+  try {
+    await predicting;
+    return await work();
+  } finally {
+    state.training = false;
+    dirty = true;
+    predictSoon();
+  }
+}
+
+// ---- teaching ---------------------------------------------------------------------------------------------
+function buildKeepButtons(group) {
+  return Array.from({ length: 10 }, (_, digit) => {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.dataset.digit = String(digit);
+    button.innerHTML = '<span class="digit"></span><span class="count">0</span>';
+    button.querySelector('.digit').textContent = String(digit);
+    button.setAttribute('aria-label', `${digit} (0 kept)`);
+    button.disabled = true;
+    button.addEventListener('click', () => keep(digit));
+    group.append(button);
+    return button;
+  });
+}
+
+/** The teaching panel's code, imported on first use. */
+function teacher() {
+  teacherLoading ||= import('./teach.js').then(({ Teacher }) => {
+    const loaded = new Teacher(model, { exclusive, changed: () => { dirty = true; predictSoon(); } });
+    state.teaching = loaded.state;
+    return loaded;
+  });
+  return teacherLoading;
+}
+
+/** Keep the pad's drawing (or test digit) as an example of `digit`, then clear the pad for the next one. */
+async function keep(digit) {
+  await idle();
+  const pixels = state.input;
+  if (pixels.every((v) => v === 0)) {
+    document.getElementById('teach-summary').textContent = `Draw a ${digit} on the pad first, then press ${digit}.`;
+    return null;
+  }
+  (await teacher()).add(digit, pixels);
+  clear();
+  pad.focus();
+  return pixels;
+}
+
+/** Test hook: keep `lines` (lists of [x, y] in 0..1 of the pad) as an example of `digit`; resolves to its pixels. */
+async function teachStrokes(digit, lines) {
+  const pixels = drawingToPixels(lines.map((line) => line.map(([x, y]) => ({ x: x * pad.width, y: y * pad.height }))));
+  (await teacher()).add(digit, pixels);
+  return pixels;
 }
 
 function drawPreview(pixels) {
@@ -275,6 +351,12 @@ async function start() {
   const where = { webgpu: `WebGPU${adapter}`, wasm: 'the CPU (WebAssembly SIMD)', js: 'the CPU (plain JavaScript)' };
   statusView.textContent = `Model loaded in ${state.loadMs} ms · running on ${where[state.backend]}`;
   statusView.title = model.info.reason; // why this backend: e.g. a software WebGPU adapter runs slower than the CPU
+  state.canTrain = model.canTrain === true;
+  if (state.canTrain) keepButtons.forEach((button) => { button.disabled = false; });
+  else {
+    document.getElementById('teach-summary').textContent = 'This model was exported without a training step '
+      + '(webexport.export(..., train=...)), so it cannot learn in this page.';
+  }
   state.ready = true;
   predictSoon();
 }

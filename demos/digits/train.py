@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-PAGE_FILES = ("index.html", "app.js", "style.css")
+PAGE_FILES = ("index.html", "app.js", "teach.js", "style.css")
 PIXEL_MAX = 16.0  # load_digits counts on-pixels in 4x4 blocks of a 32x32 bitmap: values 0..16
 EPOCHS = 20
 NUM_SAMPLES = 20  # test digits written to samples.json
