@@ -1,8 +1,9 @@
-"""The static site benchmarks/browser_inference.py serves: the page, each model in every library's form,
-the libraries themselves, and a server for it on 127.0.0.1.
+"""The static site benchmarks/browser_inference.py and train_browser.py serve: the pages, each model in every
+library's form, the libraries themselves, and a server for it on 127.0.0.1.
 
-    site/inference.html, inference.js, runners.js, blank.html      the page (benchmarks/page/)
-    site/models/<name>/pyml/            the pyml bundle (model.json, weights.bin, runtime/ from web/src)
+    site/inference.html, inference.js, train.html, train.js, runners.js, blank.html      the pages (benchmarks/page/)
+    site/models/<name>/pyml/            the pyml bundle (model.json, weights.bin, runtime/ from web/src; with
+                                        its training section when written with ``train=``)
     site/models/<name>/tfjs/            layout.json + weights.bin (models.write_tfjs)
     site/models/<name>/model.onnx       graph + weights (models.write_onnx)
     site/tfjs/<package>/ -> benchmarks/node_modules/@tensorflow/<package>/dist     (symlinks)
@@ -14,6 +15,8 @@ the libraries themselves, and a server for it on 127.0.0.1.
 """
 import contextlib
 import functools
+import http.server
+import os
 import shutil
 import threading
 from http.server import ThreadingHTTPServer
@@ -23,7 +26,7 @@ import common
 import models
 
 PAGE = common.HERE / "page"
-PAGE_FILES = ("inference.html", "inference.js", "runners.js")
+PAGE_FILES = ("inference.html", "inference.js", "train.html", "train.js", "runners.js")
 HARNESS_FILES = (*PAGE_FILES, "blank.html", "favicon.ico")  # not counted in the bytes a library fetches
 TFJS_PACKAGES = ("tfjs-core", "tfjs-layers", "tfjs-backend-cpu", "tfjs-backend-wasm", "tfjs-backend-webgpu")
 ORT_PACKAGE = "onnxruntime-web"
@@ -39,11 +42,12 @@ def check_packages():
         common.node_file(f"{ORT_PACKAGE}/dist/{name}")
 
 
-def write_site(root, built, onnx=True, pyml_weights="float32"):
+def write_site(root, built, onnx=True, pyml_weights="float32", train=None):
     """Lay out the site under ``root`` for ``built`` ({name: pyml model}); returns ``root`` as a Path.
 
     ``onnx=False`` skips the ONNX files (no ORT cell selected, so the onnx package is not needed);
-    ``pyml_weights`` is the bundle's weight storage (``webexport.export(weights=...)``)."""
+    ``pyml_weights`` is the bundle's weight storage (``webexport.export(weights=...)``); ``train``, when
+    given, is ``webexport.export``'s ``train=`` (a bundle that can train: train_browser.py)."""
     import webexport
 
     root = Path(root)
@@ -54,7 +58,7 @@ def write_site(root, built, onnx=True, pyml_weights="float32"):
     (root / "blank.html").write_text('<!doctype html><title>blank</title><link rel="icon" href="data:,">\n')
     for name, model in built.items():
         folder = root / "models" / name
-        webexport.export(model, folder / "pyml", weights=pyml_weights)
+        webexport.export(model, folder / "pyml", weights=pyml_weights, **({"train": train} if train else {}))
         models.write_tfjs(model, folder / "tfjs")
         if onnx:
             models.write_onnx(model, folder / "model.onnx")
@@ -86,12 +90,22 @@ def gzip_size(file):
 def _handler(root, isolated):
     from pyml.cli import StaticHandler
 
+    libraries = os.path.realpath(common.NODE_MODULES)
+
     class Handler(StaticHandler):  # pyml serve's: MIME types, no caching, no Nagle stall (~40 ms a response)
         protocol_version = "HTTP/1.1"  # keep-alive, as any real server
         extensions_map = {**StaticHandler.extensions_map, ".onnx": "application/octet-stream"}
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, directory=str(root), **kwargs)
+
+        def send_head(self):
+            # The site links the libraries from benchmarks/node_modules, outside its folder, which pyml serve
+            # refuses to follow; files there are served, anything else outside the folder is still refused.
+            path = os.path.realpath(self.translate_path(self.path))
+            if path.startswith(libraries + os.sep):
+                return http.server.SimpleHTTPRequestHandler.send_head(self)
+            return super().send_head()
 
         def end_headers(self):
             if isolated:  # cross-origin isolation: SharedArrayBuffer, so wasm threads (--threads above 1)

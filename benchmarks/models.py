@@ -105,6 +105,21 @@ def inputs(model, batch):
     return ((i * 7919 % 1009) / 1009).astype(np.float32).reshape(shape)
 
 
+def labels(rows):
+    """The class ids benchmarks/page/train.js trains on: row r's label is (7 r + 3) mod 10 (every class, in a
+    pattern no batch of 10 or more misses)."""
+    return ((7 * np.arange(rows) + 3) % 10).astype(np.int32)
+
+
+def without_dropout(model):
+    """``model`` with every Dropout's rate set to 0 (in place; returned for chaining): training then draws no
+    random masks, so two libraries' losses compare step by step."""
+    for layer in model.layers:
+        if type(layer).__name__ == "Dropout":
+            layer.rate = 0.0
+    return model
+
+
 def layer_specs(model):
     """``[(kind, config, weights)]`` for each layer that computes something (Dropout is dropped): kind is
     "dense", "conv2d", "maxPooling2d" or "flatten", config in TF.js's ``tf.layers`` terms."""

@@ -35,7 +35,7 @@ function loadScripts(urls) {
   })));
 }
 
-function describeAdapter(adapter) {
+export function describeAdapter(adapter) {
   return adapter ? ` (${[adapter.vendor, adapter.architecture].filter(Boolean).join(" ")})` : "";
 }
 
@@ -50,8 +50,13 @@ async function openPyml(backend, model) {
   };
 }
 
-/** TF.js: core + one backend + layers, the same Sequential rebuilt from layout.json, then setWeights. */
-async function openTfjs(backend, model, { threads }) {
+/**
+ * TF.js core + one backend + layers, and `model`'s Sequential rebuilt from layout.json with the benchmark's
+ * weights set: {tf, network, backend} (backend: what runs, e.g. "wasm, 1 thread(s)").
+ * @example
+ *   const { tf, network } = await loadTfjsNetwork("webgpu", "mlp", { threads: 1 });
+ */
+export async function loadTfjsNetwork(backend, model, { threads }) {
   if (!TFJS_BACKEND_FILES[backend]) throw new Error(`TF.js has no backend ${JSON.stringify(backend)} here`);
   await loadScripts(["tfjs/tfjs-core/tf-core.min.js", TFJS_BACKEND_FILES[backend],
     "tfjs/tfjs-layers/tf-layers.min.js"]);
@@ -75,8 +80,14 @@ async function openTfjs(backend, model, { threads }) {
   network.setWeights(weights);
   weights.forEach((w) => w.dispose());
   const wasmThreads = backend === "wasm" ? `, ${tf.wasm.getThreadsCount()} thread(s)` : "";
+  return { tf, network, backend: tf.getBackend() + wasmThreads };
+}
+
+/** TF.js: the network loadTfjsNetwork builds, predicting. */
+async function openTfjs(backend, model, options) {
+  const { tf, network, backend: ran } = await loadTfjsNetwork(backend, model, options);
   return {
-    backend: tf.getBackend() + wasmThreads,
+    backend: ran,
     predict: async ({ data, shape }) => {
       const input = tf.tensor(data, shape);
       const output = network.predict(input);
