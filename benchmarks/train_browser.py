@@ -161,7 +161,7 @@ def report(results, args):
                          rate(best, "step"), best.get("cell", "-"), common.ratio(rate(pyml, "fit"), rate(best, "fit")),
                          " / ".join(f"{d:.1e}" for d in diffs if d is not None)])
     checked = [r for r in results if r["cell"].startswith("pyml-") or args.optimizer == "sgd"]
-    flagged = any(r.get("loss_diff", 0) > args.tolerance for r in checked if "error" not in r)
+    flagged = any(not r["loss_diff"] <= args.tolerance for r in checked if "error" not in r)  # NaN is flagged too
     common.print_table(f"Training steps/s in Chromium (batch {args.batch}, {args.optimizer}; higher is faster)",
                        ["model", "path", "pyml fit", "pyml trainStep", "TF.js fit", "TF.js trainOnBatch", "TF.js cell",
                         "pyml ÷ TF.js fit", "loss diff pyml / TF.js"], rows,
