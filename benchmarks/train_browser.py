@@ -2,7 +2,7 @@
 
     $ npm ci --prefix benchmarks --no-audit --no-fund     # once: TF.js, pinned by package-lock.json
     $ python benchmarks/train_browser.py                  # mlp and convnet, every cell: ~10 min on 2 busy cores
-    $ python benchmarks/train_browser.py --models mlp --cells pyml-wasm,tfjs-wasm --steps 4
+    $ python benchmarks/train_browser.py --models mlp --cells pyml-wasm,tfjs-wasm
 
 Models (benchmarks/models.py, seeded random weights): ``mlp`` 784-512-512-10 and ``convnet``, Keras's MNIST
 convnet, with its Dropout rates set to 0 (so no library draws random masks and the losses compare step by
@@ -23,7 +23,7 @@ flags: WebGPU on SwiftShader without a GPU) and measures:
   flagged and the script exits 1 (so does a pyml cell that fails; a TF.js backend that cannot train a
   model, such as wasm without Conv2DBackpropFilter for the convnet, is listed as unavailable);
 - steps/s: the median over samples of ``--steps`` batches, each sample one ``fit`` epoch (or ``--steps``
-  trainStep / trainOnBatch calls), after one untimed sample; at most ``--samples`` samples within
+  trainStep / trainOnBatch calls), after one untimed batch; at most ``--samples`` samples within
   ``--budget-ms`` per mode.
 
 The table prints steps/s and pyml's ``fit`` ÷ the fastest TF.js ``fit`` on the path (CPU: TF.js wasm or cpu,
@@ -54,8 +54,8 @@ def parse_args(argv):
     parser.add_argument("--cells", default=",".join(CELLS), help=f"comma list of {', '.join(CELLS)}")
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=8, help="batches per timed sample")
-    parser.add_argument("--loss-steps", type=int, default=4, help="batches whose losses are compared")
+    parser.add_argument("--steps", type=int, default=4, help="batches per timed sample")
+    parser.add_argument("--loss-steps", type=int, default=3, help="batches whose losses are compared")
     parser.add_argument("--samples", type=int, default=5, help="timed samples per mode, at most")
     parser.add_argument("--budget-ms", type=float, default=20_000, help="stop sampling a mode after this long")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="largest relative loss difference allowed")

@@ -122,8 +122,8 @@ async function losses({ batch, steps }) {
 
 /**
  * Training steps per second: each sample is one `fit` epoch over `steps` batches (mode "fit") or `steps`
- * trainStep / trainOnBatch calls (mode "step"); one untimed sample first, then up to `samples` samples (at
- * least one) within `budgetMs`.
+ * trainStep / trainOnBatch calls (mode "step"); one untimed batch first (the first call of a mode may compile
+ * or allocate), then up to `samples` samples (at least one) within `budgetMs`.
  */
 async function time({ batch, steps, mode, samples, budgetMs }) {
   try {
@@ -131,7 +131,7 @@ async function time({ batch, steps, mode, samples, budgetMs }) {
     const batches = Array.from({ length: steps }, (_, k) => batchOf(data, k, batch));
     const once = mode === "fit" ? () => runner.fit(data, batch)
       : async () => { for (const b of batches) await runner.step(b); };
-    await once();
+    await (mode === "fit" ? runner.fit(dataset(batch), batch) : runner.step(batches[0]));
     const rates = [];
     const start = performance.now();
     while (rates.length < samples && (rates.length === 0 || performance.now() - start < budgetMs)) {
