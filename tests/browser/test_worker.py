@@ -208,6 +208,31 @@ def test_a_bad_worker_option_is_refused(worker_page, dense_url):
     assert message is not None and "worker must be true" in message and "Received: string" in message
 
 
+def test_progress_events_cross_from_the_worker(worker_page, dense_url):
+    harness, _ = worker_page
+    events = harness.evaluate("""async (url) => {
+        const events = [];
+        const m = await harness.runtime.loadModel(url, { worker: true, backend: "wasm", onProgress: (e) => events.push(e) });
+        m.dispose();
+        return events;
+    }""", dense_url)
+    weights = [e for e in events if e["stage"] == "weights"]
+    assert weights and weights[-1]["loaded"] == weights[-1]["total"] > 0
+    assert [e["stage"] for e in events[-2:]] == ["compile", "ready"]
+
+
+def test_a_worker_that_cannot_start_rejects_saying_so(worker_page, dense_url, web_server):
+    harness, errors = worker_page
+    errors.allow(r"worker\.js|status of 404")
+    web_server.install_runtime("runtime-without-worker")
+    web_server.path("runtime-without-worker/worker.js").unlink()
+    message = harness.evaluate("""async (url) => {
+        const { loadModel } = await import("/runtime-without-worker/index.js");
+        return loadModel(url, { worker: true }).then(() => null, (e) => e.message);
+    }""", dense_url)
+    assert message is not None and "the pyml worker failed" in message, message
+
+
 def test_dispose_lets_calls_made_finish_then_terminates_the_worker_it_owns(worker_page, dense_url):
     harness, _ = worker_page
     before = worker_log(harness)
@@ -252,15 +277,16 @@ def convnet_url(web_server):
     return model, web_server.url("worker-tests/convnet/model.json")
 
 
-# Run one batch `tries` times while a requestAnimationFrame loop records when frames come; returns per try the
-# longest gap between frames (from the frame before the call to the frame after it) and the run's time.
-FRAMES_DURING_BATCH = """async ([url, worker, batch, tries]) => {
+# Run one batch while a requestAnimationFrame loop records when frames come, again until no gap between frames (from
+# the frame before the call to the frame after it) exceeds `limit` ms or `tries` runs were made; returns per run the
+# longest gap and the run's time.
+FRAMES_DURING_BATCH = """async ([url, worker, batch, tries, limit]) => {
     const model = await harness.runtime.loadModel(url, { backend: "wasm", worker });
     const image = (n) => Float32Array.from({ length: n * 784 }, (_, i) => ((i * 7919) % 1009) / 1009);
     await model.predict(image(batch), [batch, 28, 28, 1]);  // warm: the arena for this batch exists
     const nextFrame = () => new Promise((r) => requestAnimationFrame(() => r(performance.now())));
     const runs = [];
-    for (let k = 0; k < tries; k++) {
+    while (runs.length < tries && !runs.some((run) => run.maxGap <= limit)) {
         const x = image(batch);
         const frames = [await nextFrame()];
         let running = true;
@@ -281,12 +307,12 @@ FRAMES_DURING_BATCH = """async ([url, worker, batch, tries]) => {
 
 def test_the_page_stays_responsive_while_the_worker_runs_a_large_batch(worker_page, convnet_url):
     """The same batch blocks the page's frames for over 100 ms on the main thread and for none in the worker. Other
-    processes on a loaded machine can only add gaps (the worker keeps one core busy), so the worker's best of three
-    runs is what the runtime does."""
+    processes on a loaded machine can only add gaps (the worker keeps one of two cores busy), so the worker's best of
+    up to five runs is what the runtime does; a runtime that blocked the page would show the gap in every run."""
     harness, _ = worker_page
     model, url = convnet_url
-    (on_page,) = harness.evaluate(FRAMES_DURING_BATCH, [url, False, BATCH, 1])
-    in_worker = harness.evaluate(FRAMES_DURING_BATCH, [url, True, BATCH, 3])
+    (on_page,) = harness.evaluate(FRAMES_DURING_BATCH, [url, False, BATCH, 1, 0])
+    in_worker = harness.evaluate(FRAMES_DURING_BATCH, [url, True, BATCH, 5, FRAME_GAP_LIMIT_MS])
     best = min(in_worker, key=lambda run: run["maxGap"])
     print(f"batch {BATCH}: main thread {on_page['ms']:.0f} ms, longest frame gap {on_page['maxGap']:.0f} ms; worker "
           + ", ".join(f"{r['ms']:.0f} ms, longest gap {r['maxGap']:.0f} ms ({r['frames']} frames)" for r in in_worker))
