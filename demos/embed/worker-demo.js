@@ -81,7 +81,8 @@ function show({ where, batch, ms, maxGap, output }) {
 for (const [where, button] of Object.entries(buttons)) {
   button.addEventListener("click", async () => {
     for (const b of Object.values(buttons)) b.disabled = true;
-    statusView.textContent = `Running a batch of ${batchInput.value} ${where === "worker" ? "in the worker" : "on the main thread"}…`;
+    const place = where === "worker" ? "in the worker" : "on the main thread";
+    statusView.textContent = `Running a batch of ${batchInput.value} ${place}…`;
     try {
       const { ms, maxGap } = await run(where);
       statusView.textContent = `Done in ${ms.toFixed(0)} ms; the longest frame gap was ${maxGap.toFixed(0)} ms.`;
@@ -97,7 +98,8 @@ try {
   const { info } = await model("worker");
   demo.backend = info.backend;
   const names = { webgpu: "WebGPU", wasm: "the CPU (WebAssembly SIMD)", js: "the CPU (plain JavaScript)" };
-  statusView.textContent = `Loaded in a worker; runs on ${names[info.backend]}. Input ${JSON.stringify(info.inputs[0].shape)}.`;
+  statusView.textContent = `Loaded in a worker; runs on ${names[info.backend]}. ` +
+    `Input shape ${JSON.stringify(info.inputs[0].shape)}.`;
   for (const b of Object.values(buttons)) b.disabled = false;
   demo.ready = true;
 } catch (err) {
