@@ -72,7 +72,7 @@ const workerClient = () => import("./worker-client.js");
  * @param {string|URL} url  the bundle's model.json
  * @param {{worker?: true|object, backend?: string, onProgress?: Function}} [options]  `worker`: true (default) for
  *   a worker of the model's own, which `dispose` terminates, or one from `createWorker` to share
- * @returns {Promise<Model>}
+ * @returns {Promise<Model>} a WorkerModel (worker-client.js): `Model`'s API, each call answered by the worker
  * @example
  *   const model = await loadModelInWorker("model/model.json");   // = loadModel(url, { worker: true })
  *   const { data } = await model.predict(pixels, [256, 28, 28, 1]);   // pixels.byteLength is 0 now

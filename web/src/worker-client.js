@@ -36,7 +36,8 @@ export class ModelWorker {
     // A worker script that fails to load or to evaluate ends the worker: every call still waiting must hear why.
     this.#worker.onerror = (event) => {
       event.preventDefault();
-      this.#end(`the pyml worker failed (${event.message || "its script did not load: is worker.js next to index.js?"})`);
+      const why = event.message || "its script did not load: is worker.js next to index.js?";
+      this.#end(`the pyml worker failed (${why})`);
     };
     this.#worker.onmessageerror = () => this.#end("the pyml worker sent a message this page could not read");
   }
@@ -103,7 +104,8 @@ export async function loadModelInWorker(url, { worker = true, onProgress, ...opt
   // The worker resolves relative URLs against its own script: resolve against the page here, as loadModel does.
   const href = new URL(url, globalThis.location?.href).href;
   try {
-    const { model, info } = await host.request({ op: "load", url: href, options, progress: !!onProgress }, [], onProgress);
+    const load = { op: "load", url: href, options, progress: Boolean(onProgress) };
+    const { model, info } = await host.request(load, [], onProgress);
     return new WorkerModel(host, model, info, worker === true);
   } catch (err) {
     if (worker === true) host.terminate();
