@@ -43,6 +43,7 @@ import common
 import inference_site
 import models
 
+MODELS = ("mlp", "convnet", "digits")
 CELLS = ("pyml-webgpu", "pyml-wasm", "tfjs-webgpu", "tfjs-wasm", "tfjs-cpu")
 OPTIMIZERS = {"adam": ("adam", 1e-3, 0.0), "sgd": ("sgd", 0.01, 0.9)}  # name: (page name, learning rate, momentum)
 
@@ -50,7 +51,7 @@ OPTIMIZERS = {"adam": ("adam", 1e-3, 0.0), "sgd": ("sgd", 0.01, 0.9)}  # name: (
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="mlp,convnet", help="comma list of mlp, convnet, digits")
+    parser.add_argument("--models", default="mlp,convnet", help=f"comma list of {', '.join(MODELS)}")
     parser.add_argument("--cells", default=",".join(CELLS), help=f"comma list of {', '.join(CELLS)}")
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
     parser.add_argument("--batch", type=int, default=32)
@@ -64,7 +65,7 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     args.cells = [c.strip() for c in args.cells.split(",") if c.strip()]
-    unknown = [c for c in args.cells if c not in CELLS] + [m for m in args.models if m not in ("mlp", "convnet", "digits")]
+    unknown = [c for c in args.cells if c not in CELLS] + [m for m in args.models if m not in MODELS]
     if unknown:
         parser.error(f"unknown cells or models: {unknown}")
     return args

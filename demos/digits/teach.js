@@ -50,7 +50,9 @@ export class Teacher {
 
   /** Keep `pixels` (64 counts 0..16) as an example of `digit`; returns the number of examples. */
   add(digit, pixels) {
-    if (!Number.isInteger(digit) || digit < 0 || digit >= DIGITS) throw new Error(`add: digit must be 0..9, got ${digit}`);
+    if (!Number.isInteger(digit) || digit < 0 || digit >= DIGITS) {
+      throw new Error(`add: digit must be an integer 0..9, got ${digit}`);
+    }
     if (pixels.length !== GRID * GRID) throw new Error(`add: expected ${GRID * GRID} pixels, got ${pixels.length}`);
     const example = { digit, pixels: Array.from(pixels) };
     this.state.examples.push(example);
@@ -104,7 +106,8 @@ export class Teacher {
         this.state.losses = losses;
         this.state.after = await this.measure(x, shape);
         this.state.tuned = true;
-        status.textContent = `Fine-tuned for ${epochs} epochs: loss ${losses[0].toFixed(3)} → ${losses.at(-1).toFixed(3)}.`;
+        const [first, last] = [losses[0], losses.at(-1)].map((loss) => loss.toFixed(3));
+        status.textContent = `Fine-tuned for ${epochs} epochs: loss ${first} → ${last}.`;
       });
     } finally {
       this.state.training = false;

@@ -31,10 +31,11 @@ def demo_model(demo_site):
     return pyml.load_model(str(demo_site / "digits.pyml"))
 
 
-def open_demo(page, web_server, backend):
-    """Open the demo with ``?backend=``; checks the status line names where it runs (a name loadModel takes,
-    or None for the page's default, "auto", which runs on the CPU here: the adapter is SwiftShader)."""
-    page.goto(web_server.url(f"digits-demo/index.html?backend={backend or 'auto'}"))
+def open_demo(page, web_server, backend, folder="digits-demo"):
+    """Open the demo (under ``folder`` of the server) with ``?backend=``; checks the status line names where it
+    runs (a name loadModel takes, or None for the page's default, "auto", which runs on the CPU here: the
+    adapter is SwiftShader)."""
+    page.goto(web_server.url(f"{folder}/index.html?backend={backend or 'auto'}"))
     page.wait_for_function("window.pymlDigits && (window.pymlDigits.ready || window.pymlDigits.error)")
     state = page.evaluate("({error: pymlDigits.error, backend: pymlDigits.backend, loadMs: pymlDigits.loadMs})")
     assert state["error"] is None, state["error"]
@@ -80,7 +81,7 @@ def python_probabilities(model, pixels):
 def test_demo_command_writes_the_model_the_bundle_and_the_page(demo_site):
     import webexport
 
-    for name in ("digits.pyml", "index.html", "app.js", "style.css", "samples.json", "model/model.json",
+    for name in ("digits.pyml", "index.html", "app.js", "teach.js", "style.css", "samples.json", "model/model.json",
                  "model/weights.bin", "model/runtime/index.js"):
         assert (demo_site / name).is_file(), name
     webexport.load_bundle(str(demo_site / "model"))
