@@ -42,9 +42,10 @@ export class Teacher {
       before: $('accuracy-before'), after: $('accuracy-after'), fineTune: $('finetune'), save: $('save-weights'),
       reset: $('reset-weights'), forget: $('forget'),
     };
-    this.view.fineTune.addEventListener('click', () => this.fineTune().catch((error) => this.fail(error)));
-    this.view.save.addEventListener('click', () => this.save().catch((error) => this.fail(error)));
-    this.view.reset.addEventListener('click', () => this.reset().catch((error) => this.fail(error)));
+    const shown = () => {}; // the action showed its failure in the panel already
+    this.view.fineTune.addEventListener('click', () => this.fineTune().catch(shown));
+    this.view.save.addEventListener('click', () => this.save().catch(shown));
+    this.view.reset.addEventListener('click', () => this.reset().catch(shown));
     this.view.forget.addEventListener('click', () => this.forget());
   }
 
@@ -109,6 +110,8 @@ export class Teacher {
         const [first, last] = [losses[0], losses.at(-1)].map((loss) => loss.toFixed(3));
         status.textContent = `Fine-tuned for ${epochs} epochs: loss ${first} → ${last}.`;
       });
+    } catch (error) {
+      throw this.fail(error);
     } finally {
       this.state.training = false;
       status.removeAttribute('aria-busy');
@@ -122,7 +125,9 @@ export class Teacher {
 
   /** Download the current weights as safetensors (pyml's `model.load_weights` reads the file). */
   async save() {
-    const bytes = await this.page.exclusive(() => this.model.saveWeights());
+    const bytes = await this.page.exclusive(() => this.model.saveWeights()).catch((error) => {
+      throw this.fail(error);
+    });
     const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
     const link = Object.assign(document.createElement('a'), { href: url, download: WEIGHTS_FILE });
     document.body.append(link);
@@ -135,7 +140,9 @@ export class Teacher {
 
   /** Back to the weights the page loaded (and a fresh optimizer). */
   async reset() {
-    await this.page.exclusive(() => this.model.resetWeights());
+    await this.page.exclusive(() => this.model.resetWeights()).catch((error) => {
+      throw this.fail(error);
+    });
     this.state.after = null;
     this.state.tuned = false;
     this.state.losses = [];
@@ -194,11 +201,12 @@ export class Teacher {
     this.view.save.disabled = this.view.reset.disabled = training || !tuned;
   }
 
-  /** A button's action failed: say so in the panel (the hooks in app.js get the rejection instead). */
+  /** An action failed: say so in the panel; returns `error` for the caller to rethrow (app.js's hooks get it). */
   fail(error) {
     this.state.error = error.message;
     this.view.status.textContent = `Failed: ${error.message}`;
     this.view.status.classList.add('error');
+    return error;
   }
 }
 
