@@ -251,9 +251,9 @@ class CompiledTrainStep:
             self.state = FlatState(trainable, others, model.optimizer)
         return self.state
 
-    def _trace(self, x, y, sample_weight, probe=None, gradients_only=False, dynamic=False):
-        """Trace the step (see the module docstring); with ``dynamic``, ``x``, ``y`` and ``sample_weight`` may be
-        ``Spec``s with ``None`` at axis 0 (the dynamic batch: ``trace_training_graph``); with ``probe``, only up to the gradients, which
+    def _trace(self, x, y, sample_weight, probe=None, gradients_only=False):
+        """Trace the step (see the module docstring); ``x``, ``y`` and ``sample_weight`` may be ``BatchSpec``s with
+        ``None`` at axis 0 (the dynamic batch: ``trace_training_graph``); with ``probe``, only up to the gradients, which
         ``probe(variables, gradients)`` receives; with ``gradients_only``, a step that takes no hyperparameters
         or slots and returns the flat gradient where the new parameters and slots would be (for
         ``pyml.distribute.step``). Returns ``(TraceResult, hyperparameter names, {"losses": the number of
@@ -304,7 +304,7 @@ class CompiledTrainStep:
             return [loss, *output_losses, *predictions, *updated, *assigned]
 
         try:
-            result = trace_function(step, [spec for _, spec in inputs], dynamic_batch=None if dynamic else False,
+            result = trace_function(step, [spec for _, spec in inputs], dynamic_batch=None,
                                     names=[name for name, _ in inputs])
         except (OpError, TypeError, ValueError, AttributeError) as exc:
             raise NotTraceable(f"tracing the step failed: {exc}") from exc

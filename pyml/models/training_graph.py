@@ -6,13 +6,16 @@ with its inputs and outputs described, for ``webexport``'s training bundles and 
     >>> outputs = pyml.graph.run_graph(step.graph, step.feed(x, y))                       # doctest: +SKIP
     >>> loss, parameters = outputs[step.outputs.loss], outputs[step.outputs.parameters]   # doctest: +SKIP
 """
+import inspect
 from typing import NamedTuple
 
 import numpy as np
 
+from pyml.autodiff import no_grad
 from pyml.graph.passes import optimize
 from pyml.graph.rewrites import rewrite_training_step
 from pyml.models.compiled_step import BatchSpec, CompiledTrainStep, FlatState, NotTraceable, untraceable_reason
+from pyml.tensor import Tensor
 
 
 class StepOutputs(NamedTuple):
@@ -67,7 +70,10 @@ class TrainingGraph(NamedTuple):
         values.update((name, np.asarray(a, nodes[name].dtype)) for name, a in _data(x, y, sample_weight))
         hyper = hyper if hyper is not None else self.state.optimizer.step_hyperparameters()
         values.update((f"hyper_{name}", hyper[name]) for name in self.hyper_names)
-        values.update((name, draw()) for name, draw in self.host_inputs.items())
+        batch = next((np.shape(values[name])[0] for name in self.input_names if None in nodes[name].shape), None)
+        for name, draw in self.host_inputs.items():
+            shape = nodes[name].shape
+            values[name] = draw(tuple(batch if d is None else d for d in shape)) if None in shape else draw()
         return [values[name] for name in self.graph.inputs]
 
 
@@ -107,17 +113,11 @@ def trace_training_graph(model, x_spec, y_spec, sample_weight=False):
     if sample_weight:
         batch = (x[0] if isinstance(x, list) else x).shape[0]
         weights = BatchSpec((batch,), "float32")
-    if any(s.shape[0] is None for s in _leaves(x) + _leaves(y)):
-        raise NotImplementedError("trace_training_graph: a dynamic batch (None at axis 0) is not supported yet; "
-                                  f"give a concrete batch size. Received: x_spec={x_spec!r}, y_spec={y_spec!r}")
     step = CompiledTrainStep(model)
-    if not model.built:
-        from pyml.autodiff import no_grad
-        from pyml.tensor import Tensor
-
+    if not model.built:  # build on a batch of 2 zeros, so tracing meets every variable already made
+        zeros = [Tensor(np.zeros((2,) + s.shape[1:], s.dtype)) for s in _leaves(x)]
         with no_grad():
-            model([Tensor(np.zeros(s.shape, s.dtype)) for s in x] if isinstance(x, list)
-                  else Tensor(np.zeros(x.shape, x.dtype)), training=False)
+            model(zeros if isinstance(x, list) else zeros[0], training=False)
     state = step._flat_state(x, y, weights)
     _fill(state)
     result, hyper_names, front = step._trace(x, y, weights)
@@ -136,8 +136,26 @@ def trace_training_graph(model, x_spec, y_spec, sample_weight=False):
         state={i: assigned[id(v)] for i, v in enumerate(state.others) if id(v) in assigned})
     data_names = [name for name in graph.inputs if name.startswith(("x", "y", "sample_weight"))
                   and name not in result.host_inputs]
+    _check_host_draws(graph, result.host_inputs)
     return TrainingGraph(graph, data_names, list(hyper_names), list(state.slot_names), state, outputs,
                          dict(result.host_inputs))
+
+
+def _check_host_draws(graph, draws):
+    """With a dynamic batch, every host input whose shape has the batch must be drawable at any batch
+    (``draw(shape)``, as ``DropoutMask``); a draw of a fixed shape is refused, naming its node."""
+    nodes = graph.nodes_by_name()
+    for name, draw in draws.items():
+        if None in nodes[name].shape and not _takes_shape(draw):
+            raise NotTraceable(f"host input {nodes[name]} is drawn by {draw!r}, which draws one shape only: the layer "
+                               "that makes it cannot take a dynamic batch (give a concrete batch size)")
+
+
+def _takes_shape(draw):
+    try:
+        return bool(inspect.signature(draw).parameters)
+    except (TypeError, ValueError):
+        return False
 
 
 def _specs(spec, what):

@@ -64,22 +64,78 @@ def assert_steps_match(model, step, batches, atol=1e-5):
                                        rtol=1e-5, atol=atol, err_msg=name)
 
 
+def batches(x, y, sizes=(5, 7, 5, 7)):
+    cut = np.cumsum((0,) + sizes)
+    return [(x[lo:hi], y[lo:hi]) for lo, hi in zip(cut, cut[1:])]
+
+
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_the_static_graph_steps_like_train_on_batch(name):
+def test_the_dynamic_graph_steps_like_train_on_batch(name):
     model = compiled(mlp, OPTIMIZERS[name])
-    x, y = data(15)
-    step = trace_training_graph(model, ((5, 6), "float32"), ((5,), "int64"))
+    x, y = data(24)
+    step = trace_training_graph(model, ((None, 6), "float32"), ((None,), "int64"))
     assert step.graph.inputs[:2] == ["x", "y"] and step.input_names == ["x", "y"]
+    assert step.graph.node("x").shape == (None, 6) and step.graph.node("y").shape == (None,)
     assert step.hyper_names == sorted(model.optimizer.step_hyperparameters())
-    assert_steps_match(model, step, [(x[i:i + 5], y[i:i + 5]) for i in range(0, 15, 5)])
+    assert_steps_match(model, step, batches(x, y))
 
 
-def test_the_convnet_with_batchnorm_and_dropout_steps_like_train_on_batch():
-    model = compiled(convnet, OPTIMIZERS["adam"])
-    x, y = data(10, shape=(8, 8, 1))
-    step = trace_training_graph(model, ((5, 8, 8, 1), "float32"), ((5,), "int32"))
-    assert len(step.host_inputs) == 2 and step.outputs.state  # two Dropout masks; the moving statistics
-    assert_steps_match(model, step, [(x[:5], y[:5]), (x[5:], y[5:])])
+def test_the_static_graph_steps_like_train_on_batch():
+    model = compiled(mlp, OPTIMIZERS["adam"])
+    x, y = data(15)
+    step = trace_training_graph(model, ((5, 6), "float32"), ((5,), "int32"))
+    assert step.graph.node("x").shape == (5, 6)
+    assert_steps_match(model, step, batches(x, y, (5, 5, 5)))
+
+
+@pytest.mark.parametrize("name", ["sgd-nesterov", "adamw"])
+def test_the_convnet_with_batchnorm_and_dropout_steps_like_train_on_batch(name):
+    model = compiled(convnet, OPTIMIZERS[name])
+    x, y = data(24, shape=(8, 8, 1))
+    step = trace_training_graph(model, ((None, 8, 8, 1), "float32"), ((None,), "int32"))
+    assert len(step.host_inputs) == 2 and len(step.outputs.state) == 2  # two Dropout masks; the moving statistics
+    assert [draw.rate for draw in step.host_inputs.values()] == [0.25, 0.25]
+    assert_steps_match(model, step, batches(x, y))
+
+
+def test_sample_weights_are_a_batch_input():
+    model = compiled(mlp, OPTIMIZERS["sgd-momentum"])
+    x, y = data(12)
+    weights = np.random.default_rng(3).uniform(0.5, 2, 12).astype("float32")
+    step = trace_training_graph(model, ((None, 6), "float32"), ((None,), "int32"), sample_weight=True)
+    assert step.input_names == ["x", "y", "sample_weight"]
+    values = step.initial_inputs()
+    for lo, hi in ((0, 5), (5, 12)):
+        outputs = run_graph(step.graph, step.feed(x[lo:hi], y[lo:hi], weights[lo:hi], values=values))
+        loss = model.train_on_batch(x[lo:hi], y[lo:hi], sample_weight=weights[lo:hi])
+        np.testing.assert_allclose(outputs[step.outputs.loss].numpy(), loss, rtol=1e-5)
+        values["parameters"] = outputs[step.outputs.parameters].numpy()
+        values.update((f"slot_{n}", outputs[i].numpy()) for n, i in step.outputs.slots.items())
+    np.testing.assert_allclose(values["parameters"], flat(step.state.trainable), rtol=1e-5, atol=1e-6)
+
+
+class TransposedTied(layers.Layer):
+    """Projects with its kernel and back with the kernel's transpose, scaled by a learnt vector: values derived from
+    variables (``w.T``, a product with ``scale``) that a graph must recompute from the new weights at every step."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], 4), initializer="glorot_uniform", name="w")
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="scale")
+
+    def call(self, x):
+        return pyml.ops.tanh(x @ self.w) @ pyml.ops.transpose(self.w) * self.scale
+
+
+def test_values_derived_from_variables_are_recomputed_every_step():
+    def build():
+        return pyml.Sequential([pyml.Input(shape=(6,)), TransposedTied(), layers.Dense(3, activation="softmax")])
+
+    model = compiled(build, OPTIMIZERS["sgd-momentum"])
+    x, y = data(24)
+    step = trace_training_graph(model, ((None, 6), "float32"), ((None,), "int32"))
+    labels = {n.attrs.get("label") for n in step.graph.nodes if n.op == "constant"}
+    assert not labels - {None}, "no variable may be frozen into a constant"
+    assert_steps_match(model, step, batches(x, y))  # a frozen w.T or scale would part from step 2 on
 
 
 def test_tracing_leaves_the_model_as_it_was():
@@ -95,3 +151,21 @@ def test_an_uncompiled_model_is_refused():
     model = mlp()
     with pytest.raises(NotTraceable, match="compiled"):
         trace_training_graph(model, ((4, 6), "float32"), ((4,), "int32"))
+
+
+class BatchMinusOne(layers.Layer):
+    """Scales by ``batch - 1``: a number derived from the batch size that is neither ``k * batch`` nor ``k / batch``."""
+
+    def call(self, x):
+        return x * float(x.shape[0] - 1)
+
+
+def test_what_cannot_take_a_dynamic_batch_is_refused_naming_the_node():
+    def build():
+        return pyml.Sequential([pyml.Input(shape=(6,)), BatchMinusOne(), layers.Dense(3, activation="softmax")])
+
+    model = compiled(build, OPTIMIZERS["adam"])
+    with pytest.raises(NotTraceable, match=r"%c\d+ : f32\[\] = constant .*holds 1.0 and 2.0 at batch 2 and 3"):
+        trace_training_graph(model, ((None, 6), "float32"), ((None,), "int32"))
+    step = trace_training_graph(model, ((4, 6), "float32"), ((4,), "int32"))  # a concrete batch traces
+    assert step.graph.node("x").shape == (4, 6)
