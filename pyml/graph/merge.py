@@ -1,4 +1,4 @@
-"""The dynamic batch: one graph with ``None`` for the batch, merged from traces at two batch sizes (docs/internals.md §3).
+"""The dynamic batch: one graph with ``None`` for the batch, merged from traces at two batch sizes (internals.md §3).
 
 A function traced with ``None`` at axis 0 of an input runs twice, at batch 2 and 3 (``trace.BATCHES``), and the
 two graphs are merged node for node. A dim that differs must be axis 0 and equal the batch (it becomes ``None``);
@@ -196,7 +196,8 @@ def _merge_node(x, y, graph_a, graph_b, users, batches):
             used = f"(used by {user}) " if user is not None else ""
             shown = f"{p.tolist()} and {q.tolist()}" if p.size <= 8 and q.size <= 8 else "different values"
             raise _batch_error(x, f"{used}holds {shown}", batches,
-                               hint=" (a number computed from a shape, like x.shape[0], or a random value drawn while tracing?)")
+                               hint=" (a number computed from a shape, like x.shape[0] - 1, or a random value drawn "
+                                    "while tracing?)")
     attrs = {}
     for key in x.attrs:
         if key not in y.attrs:

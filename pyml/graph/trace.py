@@ -14,18 +14,13 @@ Each ``bind`` of a primitive with a symbolic input calls ``Tracer.record`` (inst
 flow runs once, at trace time: it may depend on shapes, never on tensor values.
 
 Dynamic batch (docs/internals.md §3): when an input's axis 0 is ``None`` the function is traced twice,
-at batch 2 and 3, and the two graphs are merged node for node. A dim that differs must be axis 0 and
-equal the batch; an attribute entry that differs must equal the batch (it becomes ``None``); anything
-else, such as a constant computed from ``x.shape[0]``, depends on the batch size in a way export cannot
-express, and is an error naming the node. One repair is made: ops whose inputs are all concrete run
-eagerly, so ``ones_like(x)`` arrives as a batch-sized constant; a constant whose axis 0 is the batch and
-whose rows are all equal becomes ``broadcast_to(row, (None, ...))``.
+at batch 2 and 3, and ``pyml.graph.merge`` merges the two graphs node for node, with ``None`` for the batch
+(it says what may differ between them, and the repairs it makes so every value keeps the batch on axis 0).
 """
 import contextlib
 import inspect
 from typing import NamedTuple
 
-import numpy as np
 
 from pyml import backend, dtypes
 from pyml.errors import OpError

@@ -253,7 +253,8 @@ class CompiledTrainStep:
 
     def _trace(self, x, y, sample_weight, probe=None, gradients_only=False):
         """Trace the step (see the module docstring); ``x``, ``y`` and ``sample_weight`` may be ``BatchSpec``s with
-        ``None`` at axis 0 (the dynamic batch: ``trace_training_graph``); with ``probe``, only up to the gradients, which
+        ``None`` at axis 0 (the dynamic batch: ``trace_training_graph``); with ``probe``, only up to the gradients,
+        which
         ``probe(variables, gradients)`` receives; with ``gradients_only``, a step that takes no hyperparameters
         or slots and returns the flat gradient where the new parameters and slots would be (for
         ``pyml.distribute.step``). Returns ``(TraceResult, hyperparameter names, {"losses": the number of

@@ -61,8 +61,8 @@ class TrainingGraph(NamedTuple):
 
     def feed(self, x, y, sample_weight=None, values=None, hyper=None):
         """Every graph input, in order, for one step on the batch ``(x, y, sample_weight)``: ``values``
-        (``initial_inputs()`` by default) for the variables, the batch in the graph's dtypes, ``hyper`` (the model optimizer's
-        ``step_hyperparameters()`` by default) and fresh host draws."""
+        (``initial_inputs()`` by default) for the variables, the batch in the graph's dtypes, ``hyper`` (the
+        model optimizer's ``step_hyperparameters()`` by default) and fresh host draws (at the batch's size)."""
         from pyml.models.compiled_step import _data
 
         values = dict(values if values is not None else self.initial_inputs())

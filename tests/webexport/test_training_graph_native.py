@@ -6,7 +6,6 @@ the JS kernels."""
 import numpy as np
 import pytest
 
-import pyml
 from pyml.graph.interpreter import run_graph
 from pyml.models.compiled_step import trace_training_graph
 from tests.pyml.models.test_compiled_step import convnet, data, mlp

@@ -134,7 +134,8 @@ class _Matmul:
         self.transpose_a = bool(node.attrs.get("transpose_a"))
         self.m, self.k = self.a.shape[-2:][::-1] if self.transpose_a else self.a.shape[-2:]
         self.n = self.b.shape[-1]
-        if self.n is None or (self.k is None and (not self.transpose_a or len(self.a.shape) > 2 or len(self.b.shape) > 2)):
+        plain_2d = len(self.a.shape) == 2 and len(self.b.shape) == 2
+        if self.n is None or (self.k is None and not (self.transpose_a and plain_2d)):
             raise ExportError(f"node %{node.name} (matmul): the contracted or column dimension is the dynamic batch "
                               "(only a 2-D product with transpose_a may contract over it). "
                               f"Received: a {list(self.a.shape)}, b {list(self.b.shape)}, attrs {node.attrs}")
