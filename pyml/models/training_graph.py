@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from pyml import backend
 from pyml.autodiff import no_grad
 from pyml.graph.passes import optimize
 from pyml.graph.rewrites import rewrite_training_step
@@ -54,9 +55,9 @@ class TrainingGraph(NamedTuple):
         """``{input name: array}`` for every non-batch, non-host input: the parameters, slots and other
         variables as they were when traced (a copy)."""
         state = self.state
-        values = {"parameters": state.parameters.copy()}
-        values.update((f"slot_{name}", state.slots[name].copy()) for name in self.slot_names)
-        values.update((f"state_{i}", array.copy()) for i, array in enumerate(state.arrays))
+        values = {"parameters": backend.to_numpy(state.parameters).copy()}  # NumPy also when training on a GPU
+        values.update((f"slot_{name}", backend.to_numpy(state.slots[name]).copy()) for name in self.slot_names)
+        values.update((f"state_{i}", backend.to_numpy(array).copy()) for i, array in enumerate(state.arrays))
         return values
 
     def feed(self, x, y, sample_weight=None, values=None, hyper=None):
@@ -67,7 +68,11 @@ class TrainingGraph(NamedTuple):
 
         values = dict(values if values is not None else self.initial_inputs())
         nodes = self.graph.nodes_by_name()
-        values.update((name, np.asarray(a, nodes[name].dtype)) for name, a in _data(x, y, sample_weight))
+        batch = _data(x, y, sample_weight)
+        if sorted(name for name, _ in batch) != sorted(self.input_names):
+            raise ValueError(f"the training graph takes the batch inputs {self.input_names}. Received: "
+                             f"{[name for name, _ in batch]}")
+        values.update((name, np.asarray(a, nodes[name].dtype)) for name, a in batch)
         hyper = hyper if hyper is not None else self.state.optimizer.step_hyperparameters()
         values.update((f"hyper_{name}", hyper[name]) for name in self.hyper_names)
         batch = next((np.shape(values[name])[0] for name in self.input_names if None in nodes[name].shape), None)

@@ -98,12 +98,27 @@ def test_the_convnet_with_batchnorm_and_dropout_steps_like_train_on_batch(name):
     assert_steps_match(model, step, batches(x, y))
 
 
+def test_fine_tuning_the_last_layers_leaves_the_frozen_ones_as_static_inputs():
+    model = compiled(convnet, OPTIMIZERS["adam"])
+    for layer in model.layers[:-2]:
+        layer.trainable = False  # the convolutions and BatchNormalization (then in inference mode, as Keras)
+    model.compile(optimizer=OPTIMIZERS["adam"](), loss="sparse_categorical_crossentropy")
+    x, y = data(24, shape=(8, 8, 1))
+    step = trace_training_graph(model, ((None, 8, 8, 1), "float32"), ((None,), "int32"))
+    assert [v.name for v in step.state.trainable] == [w.name for w in model.layers[-1].weights]
+    assert not step.outputs.state  # frozen BatchNormalization keeps its moving statistics
+    assert all(None not in step.graph.node(name).shape for name in step.graph.inputs if name.startswith("state_"))
+    assert_steps_match(model, step, batches(x, y))
+
+
 def test_sample_weights_are_a_batch_input():
     model = compiled(mlp, OPTIMIZERS["sgd-momentum"])
     x, y = data(12)
     weights = np.random.default_rng(3).uniform(0.5, 2, 12).astype("float32")
     step = trace_training_graph(model, ((None, 6), "float32"), ((None,), "int32"), sample_weight=True)
     assert step.input_names == ["x", "y", "sample_weight"]
+    with pytest.raises(ValueError, match=r"takes the batch inputs \['x', 'y', 'sample_weight'\]"):
+        step.feed(x, y)
     values = step.initial_inputs()
     for lo, hi in ((0, 5), (5, 12)):
         outputs = run_graph(step.graph, step.feed(x[lo:hi], y[lo:hi], weights[lo:hi], values=values))
