@@ -210,12 +210,7 @@ class CompiledTrainStep:
             self.state = self._flat_state(x, y, sample_weight)
         self.state.attach()
         result, hyper_names, front = self._trace(x, y, sample_weight, gradients_only=self.gradients_only)
-        if result.captures:
-            names = sorted({v.name or "?" for v in result.captures.values()})
-            raise NotTraceable(f"the step reads variables that are not the model's weights: {', '.join(names)}")
-        if not self.state.trainable:
-            raise NotTraceable("the model has no trainable variables with gradients")
-        graph = optimize(rewrite_training_step(optimize(result.graph)))
+        graph = step_graph(result, self.state)
         state, outputs = self.state, graph.outputs
         first = 1 + front["losses"] + front["predictions"]  # loss, output losses, predictions, then the state
         if self.gradients_only:  # the flat gradient is returned; the parameters are only read
@@ -253,9 +248,8 @@ class CompiledTrainStep:
 
     def _trace(self, x, y, sample_weight, probe=None, gradients_only=False):
         """Trace the step (see the module docstring); ``x``, ``y`` and ``sample_weight`` may be ``BatchSpec``s with
-        ``None`` at axis 0 (the dynamic batch: ``trace_training_graph``); with ``probe``, only up to the gradients,
-        which
-        ``probe(variables, gradients)`` receives; with ``gradients_only``, a step that takes no hyperparameters
+        ``None`` at axis 0 (the dynamic batch: ``trace_training_graph``); with ``probe``, only up to the
+        gradients, which ``probe(variables, gradients)`` receives; with ``gradients_only``, a step that takes no hyperparameters
         or slots and returns the flat gradient where the new parameters and slots would be (for
         ``pyml.distribute.step``). Returns ``(TraceResult, hyperparameter names, {"losses": the number of
         per-output losses returned, "predictions": of predictions, "several": a list of them})``."""
@@ -312,6 +306,17 @@ class CompiledTrainStep:
         finally:
             model._clear_losses()  # the traced add_loss values are graph nodes, not the losses of a call
         return result, hyper_names, front
+
+
+def step_graph(result, state):
+    """The traced step's graph (``result``: a ``TraceResult``), optimized and rewritten (``rewrite_training_step``);
+    NotTraceable when it reads other variables than the model's or has no parameters to update."""
+    if result.captures:
+        names = sorted({v.name or "?" for v in result.captures.values()})
+        raise NotTraceable(f"the step reads variables that are not the model's weights: {', '.join(names)}")
+    if not state.trainable:
+        raise NotTraceable("the model has no trainable variables with gradients")
+    return optimize(rewrite_training_step(optimize(result.graph)))
 
 
 def flatten(grads):

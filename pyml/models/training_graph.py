@@ -13,9 +13,9 @@ import numpy as np
 
 from pyml import backend
 from pyml.autodiff import no_grad
-from pyml.graph.passes import optimize
-from pyml.graph.rewrites import rewrite_training_step
-from pyml.models.compiled_step import BatchSpec, CompiledTrainStep, FlatState, NotTraceable, untraceable_reason
+from pyml.graph.trace import TraceError, as_spec
+from pyml.models.compiled_step import (BatchSpec, CompiledTrainStep, FlatState, NotTraceable, _data, step_graph,
+                                       untraceable_reason)
 from pyml.tensor import Tensor
 
 
@@ -49,7 +49,8 @@ class TrainingGraph(NamedTuple):
     slot_names: list  # the optimizer's slot names, in the order of the ``slot_<name>`` inputs
     state: FlatState  # the variables' layout; its buffers hold the values when traced (``initial_inputs``)
     outputs: StepOutputs  # which output is what
-    host_inputs: dict  # host input name -> draw(): a fresh value for one step (Dropout masks)
+    host_inputs: dict  # host input name -> draw(): a fresh value for one step (Dropout masks); with the batch in
+    #                    its shape, draw(shape) at the batch's size (a DropoutMask, with its ``rate``)
 
     def initial_inputs(self):
         """``{input name: array}`` for every non-batch, non-host input: the parameters, slots and other
@@ -64,21 +65,19 @@ class TrainingGraph(NamedTuple):
         """Every graph input, in order, for one step on the batch ``(x, y, sample_weight)``: ``values``
         (``initial_inputs()`` by default) for the variables, the batch in the graph's dtypes, ``hyper`` (the
         model optimizer's ``step_hyperparameters()`` by default) and fresh host draws (at the batch's size)."""
-        from pyml.models.compiled_step import _data
-
         values = dict(values if values is not None else self.initial_inputs())
         nodes = self.graph.nodes_by_name()
-        batch = _data(x, y, sample_weight)
-        if sorted(name for name, _ in batch) != sorted(self.input_names):
+        data = _data(x, y, sample_weight)
+        if sorted(name for name, _ in data) != sorted(self.input_names):
             raise ValueError(f"the training graph takes the batch inputs {self.input_names}. Received: "
-                             f"{[name for name, _ in batch]}")
-        values.update((name, np.asarray(a, nodes[name].dtype)) for name, a in batch)
+                             f"{[name for name, _ in data]}")
+        values.update((name, np.asarray(a, nodes[name].dtype)) for name, a in data)
         hyper = hyper if hyper is not None else self.state.optimizer.step_hyperparameters()
         values.update((f"hyper_{name}", hyper[name]) for name in self.hyper_names)
-        batch = next((np.shape(values[name])[0] for name in self.input_names if None in nodes[name].shape), None)
+        size = np.shape(values[self.input_names[0]])[0]
         for name, draw in self.host_inputs.items():
             shape = nodes[name].shape
-            values[name] = draw(tuple(batch if d is None else d for d in shape)) if None in shape else draw()
+            values[name] = draw(tuple(size if d is None else d for d in shape)) if None in shape else draw()
         return [values[name] for name in self.graph.inputs]
 
 
@@ -126,12 +125,7 @@ def trace_training_graph(model, x_spec, y_spec, sample_weight=False):
     state = step._flat_state(x, y, weights)
     _fill(state)
     result, hyper_names, front = step._trace(x, y, weights)
-    if result.captures:
-        names = sorted({v.name or "?" for v in result.captures.values()})
-        raise NotTraceable(f"the step reads variables that are not the model's weights: {', '.join(names)}")
-    if not state.trainable:
-        raise NotTraceable("the model has no trainable variables with gradients")
-    graph = optimize(rewrite_training_step(optimize(result.graph)))
+    graph = step_graph(result, state)
     first = 1 + front["losses"] + front["predictions"]
     assigned = {key: first + 1 + len(state.slot_names) + j for j, key in enumerate(result.assigned)}
     outputs = StepOutputs(
@@ -139,11 +133,9 @@ def trace_training_graph(model, x_spec, y_spec, sample_weight=False):
         predictions=list(range(1 + front["losses"], first)), parameters=first,
         slots={name: first + 1 + i for i, name in enumerate(state.slot_names)},
         state={i: assigned[id(v)] for i, v in enumerate(state.others) if id(v) in assigned})
-    data_names = [name for name in graph.inputs if name.startswith(("x", "y", "sample_weight"))
-                  and name not in result.host_inputs]
     _check_host_draws(graph, result.host_inputs)
-    return TrainingGraph(graph, data_names, list(hyper_names), list(state.slot_names), state, outputs,
-                         dict(result.host_inputs))
+    return TrainingGraph(graph, [name for name, _ in _data(x, y, weights)], list(hyper_names),
+                         list(state.slot_names), state, outputs, dict(result.host_inputs))
 
 
 def _check_host_draws(graph, draws):
@@ -164,9 +156,7 @@ def _takes_shape(draw):
 
 
 def _specs(spec, what):
-    """A ``Spec`` (or a list of them) from the caller's ``(shape, dtype)`` description."""
-    from pyml.graph.trace import TraceError, as_spec
-
+    """A ``BatchSpec`` (or a list of them) from the caller's ``(shape, dtype)`` description."""
     try:
         if isinstance(spec, list):
             return [BatchSpec(*as_spec(s, i)) for i, s in enumerate(spec)]
