@@ -63,3 +63,12 @@ def test_a_transposed_batch_read_by_something_else_is_still_an_error_naming_it()
 def test_a_number_of_another_form_is_an_error_naming_its_node():
     with pytest.raises(TraceError, match=r"%c1 : f32\[\] = constant \(used by %v2 .*\) holds 4.0 and 9.0"):
         trace(lambda x: x / float(x.shape[0] ** 2), [((None, 4), F32)])
+
+
+def test_the_executor_kernel_reads_a_transposed_operand_too():
+    from pyml.graph.kernels import kernel
+
+    x, dy = rng.standard_normal((9, 70)).astype(F32), rng.standard_normal((9, 40)).astype(F32)
+    out = np.empty((70, 40), F32)
+    kernel("matmul", [x, dy], out, {"transpose_a": True}, xp=np)()
+    np.testing.assert_allclose(out, x.T.astype(np.float64) @ dy, rtol=1e-5, atol=1e-6)
