@@ -6,6 +6,8 @@ the JS kernels."""
 import numpy as np
 import pytest
 
+import pyml
+from pyml import layers
 from pyml.graph.interpreter import run_graph
 from pyml.models.compiled_step import trace_training_graph
 from tests.pyml.models.test_compiled_step import convnet, data, mlp
@@ -14,7 +16,16 @@ from webexport import export, load_bundle, run_bundle
 
 pytest.importorskip("wgpu", reason="native WebGPU tests need wgpu-py")
 
-CASES = {"mlp": (mlp, (6,), "adam"), "convnet": (convnet, (8, 8, 1), "sgd-momentum")}
+
+
+def regularized_mlp():
+    """Weight penalties add their gradients to the weight gradients: an epilogue fused after xᵀ @ dy."""
+    return pyml.Sequential([pyml.Input(shape=(6,)), layers.Dense(16, activation="relu", kernel_regularizer="l2"),
+                            layers.Dense(3, activation="softmax", kernel_regularizer=pyml.regularizers.L2(0.1))])
+
+
+CASES = {"mlp": (mlp, (6,), "adam"), "convnet": (convnet, (8, 8, 1), "sgd-momentum"),
+         "regularized_mlp": (regularized_mlp, (6,), "adamw")}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -27,6 +38,8 @@ def test_the_training_bundle_steps_like_the_interpreter_at_two_batch_sizes(name,
     assert bundle.manifest["inputs"][0]["shape"] == [None, *features]
     transposed = {n.name for n in step.graph.nodes if n.attrs.get("transpose_a")}
     assert transposed, "the weight gradients read x transposed"
+    fused = [s["label"] for s in bundle.manifest["steps"] if s["nodes"][0] in transposed and len(s["nodes"]) > 1]
+    assert bool(fused) == (name == "regularized_mlp"), fused  # matmul+add+add: the penalties' gradients
     cpu_kernels = {s["nodes"][0]: s["kernel"] for s in bundle.manifest["cpu"]["steps"]}
     assert all(cpu_kernels[n] == "js" for n in transposed)
     values = step.initial_inputs()
