@@ -83,6 +83,13 @@ def test_transposed_a_contracts_over_the_dynamic_batch(m, n, batch):
     assert_matches(out["out"], x.T.astype(np.float64) @ dy, f"x{list(x.shape)}ᵀ @ dy{list(dy.shape)}")
 
 
+def test_transposed_a_with_a_long_static_k_splits_k():
+    x, dy = normal(4096, 3) / np.float32(40), normal(4096, 10)  # a static batch of 4096: split-K
+    kernels, out = lower_and_run_graph(one_node_graph("matmul", [x, dy], {"transpose_a": True}), [x, dy])
+    assert len(kernels) == 2  # the partial sums, then their reduction
+    assert_matches(out["out"], x.T.astype(np.float64) @ dy, "long K, transposed")
+
+
 def test_a_batch_dimension_contracted_without_transpose_a_is_refused():
     nodes = [Node("x", "placeholder", (3, None), "float32"), Node("dy", "placeholder", (None, 4), "float32"),
              Node("out", "call", (3, 4), "float32", "matmul", ["x", "dy"], {})]
