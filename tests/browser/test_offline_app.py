@@ -1,0 +1,156 @@
+"""`export(..., app=True)` (`pyml export --app`): an installable page that keeps working offline, in Chromium.
+
+A first visit online installs the service worker, which fills its cache; then the network goes away
+(`context.set_offline(True)`, and the folder is moved off the server, so any request that got through would fail)
+and a reload still loads the model and predicts what Python predicts. A re-export with other weights replaces the
+cache whole on the next visit online: the page serves the new numbers and the old cache is gone. Both on WebGPU
+and on the CPU (WebAssembly)."""
+import json
+
+import numpy as np
+import pytest
+
+import pyml
+from pyml import cli, layers
+from tests.browser.harness import CHROMIUM_ARGS, find_chromium, watch
+from webexport import app as webapp
+from webexport import export
+
+TOLERANCE = 1e-5
+BACKENDS = ["webgpu", "wasm"]
+
+
+def make_model(seed):
+    pyml.set_random_seed(seed)
+    return pyml.Sequential([pyml.Input(shape=(6,)), layers.Dense(8, activation="tanh"),
+                            layers.Dense(3, activation="softmax")], name="offline_demo")
+
+
+@pytest.fixture
+def context(browser, page_errors):
+    """A fresh browser profile (its own service workers and caches) whose pages record their errors."""
+    context = browser.new_context()
+    context.set_default_timeout(60_000)
+    context.on("page", lambda page: watch(page, page_errors))
+    try:
+        yield context
+    finally:
+        context.close()
+    page_errors.check()
+
+
+def open_app(page, url, backend):
+    """Open the app, wait until the model is loaded and a service worker with a full cache controls the page;
+    returns ``pymlOffline``'s ``{version, cache, files}``."""
+    page.goto(f"{url}?backend={backend}")
+    page.wait_for_function("window.pymlApp && (window.pymlApp.ready || window.pymlApp.error)")
+    assert page.evaluate("pymlApp.error") is None
+    assert page.evaluate("pymlApp.backend") == backend
+    offline = page.evaluate("window.pymlOffline.ready")
+    assert offline is not None, page.evaluate("pymlOffline.error")
+    return offline
+
+
+def predict(page, x):
+    """Type ``x`` (one sample) into the form, press Predict; returns the page's outputs."""
+    runs = page.evaluate("pymlApp.runs")
+    page.fill("#input-0", " ".join(repr(float(v)) for v in x))
+    page.click("#predict")
+    page.wait_for_function(f"pymlApp.runs > {runs} || pymlApp.error")
+    assert page.evaluate("pymlApp.error") is None
+    (name, output), = page.evaluate("pymlApp.outputs").items()
+    return np.array(output["data"], np.float32).reshape(output["shape"])
+
+
+def our_caches(page, scope):
+    return page.evaluate("async (scope) => (await caches.keys()).filter((n) => n.includes(scope))", scope)
+
+
+def cached_count(page, cache):
+    return page.evaluate("async (name) => (await (await caches.open(name)).keys()).length", cache)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_app_loads_and_predicts_offline_after_one_visit(context, web_server, backend, tmp_path):
+    model = make_model(0)
+    site = web_server.path(f"offline-app-{backend}")
+    export(model, site, app=True)
+    files = webapp.cached_files(site)
+    x = np.random.default_rng(1).normal(size=(1, 6)).astype(np.float32)
+    expected = np.asarray(model.predict(x, verbose=0))
+
+    page = context.new_page()
+    url = web_server.url(f"offline-app-{backend}/")
+    first = open_app(page, url, backend)
+    assert first["files"] == len(files) and cached_count(page, first["cache"]) == len(files)
+    assert np.abs(predict(page, x[0]) - expected).max() <= TOLERANCE
+
+    context.set_offline(True)
+    site.rename(tmp_path / "moved-away")  # a request that reaches the server now gets a 404, which fails the test
+    try:
+        page.reload()
+        again = open_app(page, url, backend)
+        assert again["version"] == first["version"]
+        assert np.abs(predict(page, x[0]) - expected).max() <= TOLERANCE
+        assert page.evaluate("navigator.onLine") is False
+    finally:
+        (tmp_path / "moved-away").rename(site)
+        context.set_offline(False)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_new_export_replaces_the_cache_whole_on_the_next_visit(context, web_server, backend):
+    old_model, new_model = make_model(0), make_model(0)
+    new_model.set_weights([w * 1.5 + 0.1 for w in old_model.get_weights()])
+    site = web_server.path(f"reexport-app-{backend}")
+    export(old_model, site, app=True)
+    x = np.random.default_rng(2).normal(size=(1, 6)).astype(np.float32)
+    old, new = (np.asarray(m.predict(x, verbose=0)) for m in (old_model, new_model))
+    assert np.abs(old - new).max() > 0.01  # the test can tell them apart
+
+    page = context.new_page()
+    url = web_server.url(f"reexport-app-{backend}/")
+    first = open_app(page, url, backend)
+    assert np.abs(predict(page, x[0]) - old).max() <= TOLERANCE
+
+    export(new_model, site, app=True)
+    page.reload()  # the old worker serves this load and installs the new one, which takes over: one more reload
+    page.wait_for_function(f"window.pymlOffline && pymlOffline.version && pymlOffline.version !== '{first['version']}'"
+                           " && window.pymlApp && (pymlApp.ready || pymlApp.error)")
+    second = open_app(page, url, backend)
+    assert second["version"] != first["version"]
+    assert np.abs(predict(page, x[0]) - new).max() <= TOLERANCE
+    scope = web_server.url(f"reexport-app-{backend}/")
+    assert our_caches(page, scope) == [second["cache"]], "the old version's cache was not deleted"
+
+
+def test_the_manifest_makes_the_app_installable(browser, web_server, tmp_path):
+    site = web_server.path("installable-app")
+    export(make_model(0), site, app=True)
+    # Chromium offers no install in an incognito profile (what new_context makes): a profile on disk.
+    context = browser.browser_type.launch_persistent_context(str(tmp_path / "profile"), headless=True,
+                                                             executable_path=find_chromium(), args=CHROMIUM_ARGS)
+    try:
+        page = context.new_page()
+        errors = watch(page)
+        open_app(page, web_server.url("installable-app/"), "wasm")
+        cdp = context.new_cdp_session(page)
+        manifest = cdp.send("Page.getAppManifest")
+        assert manifest["errors"] == [], manifest["errors"]
+        assert cdp.send("Page.getInstallabilityErrors")["installabilityErrors"] == []
+        parsed = json.loads(manifest["data"])
+        assert parsed["display"] == "standalone" and parsed["start_url"] == "."
+        errors.check()
+    finally:
+        context.close()
+
+
+def test_cli_export_app_writes_the_page_manifest_and_worker(tmp_path, capsys):
+    model_path = tmp_path / "tiny.pyml"
+    make_model(0).save(str(model_path))
+    assert cli.main(["export", str(model_path), str(tmp_path / "site"), "--app"]) == 0
+    assert "sw.js" in capsys.readouterr().out
+    for name in ("index.html", "app.js", "offline.js", "sw.js", "manifest.webmanifest", "icon.svg", "icon-192.png",
+                 "icon-512.png", "model/model.json", "model/runtime/index.js"):
+        assert (tmp_path / "site" / name).is_file(), name
+    assert json.loads((tmp_path / "site" / "manifest.webmanifest").read_text())["name"] == "tiny"
