@@ -5,6 +5,7 @@
     $ pyml serve site                            # http://127.0.0.1:8000/  (Ctrl-C stops)
     $ pyml demo digits                           # train, export and serve the digits demo
     $ pyml demo textgen                          # the same for the text-generation demo
+    $ pyml demo embed                            # the embedding examples: a plain page, an offline app
     $ pyml --version
 
 Mistakes a user can make (a missing file, a file that is not a model, a busy port) end with one line on
@@ -25,7 +26,8 @@ from pathlib import Path
 EXIT_USAGE = 2
 DEMOS_DIR = Path(__file__).resolve().parent.parent / "demos"
 DEMOS = {"digits": "draw a digit, see a 64-64-10 MLP trained on scikit-learn's 8x8 digits classify it live",
-         "textgen": "type a prompt, watch a character-level LSTM trained on Python's standard library continue it"}
+         "textgen": "type a prompt, watch a character-level LSTM trained on Python's standard library continue it",
+         "embed": "the digits model embedded in a plain page (five lines of JavaScript) and as an offline app"}
 MIME_TYPES = {
     ".js": "text/javascript",
     ".mjs": "text/javascript",

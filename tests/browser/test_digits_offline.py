@@ -13,7 +13,7 @@ import pytest
 
 import pyml
 from pyml import cli
-from tests.browser.harness import watch
+from tests.browser.harness import offline
 
 TOLERANCE = 1e-4
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
@@ -25,18 +25,6 @@ def demo_site(web_server):
     out = web_server.path("digits-offline")
     assert cli.main(["demo", "digits", "--no-serve", "--out", str(out)]) == 0
     return out
-
-
-@pytest.fixture
-def phone(browser, page_errors):
-    context = browser.new_context(**PHONE)
-    context.set_default_timeout(60_000)
-    context.on("page", lambda page: watch(page, page_errors))
-    try:
-        yield context
-    finally:
-        context.close()
-    page_errors.check()
 
 
 def open_demo(page, url):
@@ -59,19 +47,17 @@ def draw_with_a_finger(page, points):
 
 
 @pytest.mark.parametrize("backend", ["webgpu", "wasm"])
-def test_digits_demo_installs_works_offline_and_draws_by_touch(demo_site, phone, web_server, backend, tmp_path):
+def test_digits_demo_installs_works_offline_and_draws_by_touch(demo_site, new_context, web_server, backend):
     model = pyml.load_model(str(demo_site / "digits.pyml"))
     url = web_server.url(f"digits-offline/index.html?backend={backend}")
-    page = phone.new_page()
+    page = new_context(**PHONE).new_page()
     open_demo(page, url)
     first = page.evaluate("pymlOffline.ready")
     assert first is not None, page.evaluate("pymlOffline.error")
     manifest = json.loads((demo_site / "manifest.webmanifest").read_text())
     assert manifest["display"] == "standalone" and manifest["icons"]
 
-    phone.set_offline(True)
-    demo_site.rename(tmp_path / "moved-away")  # a request that reaches the server gets a 404, failing the test
-    try:
+    with offline(page.context, demo_site) as moved:
         page.reload()
         open_demo(page, url)
         assert page.evaluate("pymlDigits.backend") == backend
@@ -96,9 +82,6 @@ def test_digits_demo_installs_works_offline_and_draws_by_touch(demo_site, phone,
         page.locator("#sample").tap()
         page.wait_for_function("pymlDigits.sample !== null")
         page.evaluate("pymlDigits.idle()")
-        sample = json.loads((tmp_path / "moved-away" / "samples.json").read_text())["samples"][0]
+        sample = json.loads((moved / "samples.json").read_text())["samples"][0]
         shown = page.evaluate("pymlDigits.probabilities")
         assert np.abs(np.array(shown) - np.array(sample["probabilities"])).max() <= TOLERANCE
-    finally:
-        (tmp_path / "moved-away").rename(demo_site)
-        phone.set_offline(False)

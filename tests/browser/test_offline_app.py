@@ -12,7 +12,7 @@ import pytest
 
 import pyml
 from pyml import cli, layers
-from tests.browser.harness import CHROMIUM_ARGS, find_chromium, watch
+from tests.browser.harness import CHROMIUM_ARGS, find_chromium, offline, watch
 from webexport import app as webapp
 from webexport import export
 
@@ -24,19 +24,6 @@ def make_model(seed):
     pyml.set_random_seed(seed)
     return pyml.Sequential([pyml.Input(shape=(6,)), layers.Dense(8, activation="tanh"),
                             layers.Dense(3, activation="softmax")], name="offline_demo")
-
-
-@pytest.fixture
-def context(browser, page_errors):
-    """A fresh browser profile (its own service workers and caches) whose pages record their errors."""
-    context = browser.new_context()
-    context.set_default_timeout(60_000)
-    context.on("page", lambda page: watch(page, page_errors))
-    try:
-        yield context
-    finally:
-        context.close()
-    page_errors.check()
 
 
 def open_app(page, url, backend):
@@ -71,7 +58,7 @@ def cached_count(page, cache):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_app_loads_and_predicts_offline_after_one_visit(context, web_server, backend, tmp_path):
+def test_app_loads_and_predicts_offline_after_one_visit(new_context, web_server, backend):
     model = make_model(0)
     site = web_server.path(f"offline-app-{backend}")
     export(model, site, app=True)
@@ -79,27 +66,22 @@ def test_app_loads_and_predicts_offline_after_one_visit(context, web_server, bac
     x = np.random.default_rng(1).normal(size=(1, 6)).astype(np.float32)
     expected = np.asarray(model.predict(x, verbose=0))
 
-    page = context.new_page()
+    page = new_context().new_page()
     url = web_server.url(f"offline-app-{backend}/")
     first = open_app(page, url, backend)
     assert first["files"] == len(files) and cached_count(page, first["cache"]) == len(files)
     assert np.abs(predict(page, x[0]) - expected).max() <= TOLERANCE
 
-    context.set_offline(True)
-    site.rename(tmp_path / "moved-away")  # a request that reaches the server now gets a 404, which fails the test
-    try:
+    with offline(page.context, site):
         page.reload()
         again = open_app(page, url, backend)
         assert again["version"] == first["version"]
         assert np.abs(predict(page, x[0]) - expected).max() <= TOLERANCE
         assert page.evaluate("navigator.onLine") is False
-    finally:
-        (tmp_path / "moved-away").rename(site)
-        context.set_offline(False)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_new_export_replaces_the_cache_whole_on_the_next_visit(context, web_server, backend):
+def test_a_new_export_replaces_the_cache_whole_on_the_next_visit(new_context, web_server, backend):
     old_model, new_model = make_model(0), make_model(0)
     new_model.set_weights([w * 1.5 + 0.1 for w in old_model.get_weights()])
     site = web_server.path(f"reexport-app-{backend}")
@@ -108,7 +90,7 @@ def test_a_new_export_replaces_the_cache_whole_on_the_next_visit(context, web_se
     old, new = (np.asarray(m.predict(x, verbose=0)) for m in (old_model, new_model))
     assert np.abs(old - new).max() > 0.01  # the test can tell them apart
 
-    page = context.new_page()
+    page = new_context().new_page()
     url = web_server.url(f"reexport-app-{backend}/")
     first = open_app(page, url, backend)
     assert np.abs(predict(page, x[0]) - old).max() <= TOLERANCE
