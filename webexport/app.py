@@ -127,9 +127,10 @@ def cached_files(folder):
 
     A bundle's weights files take the SHA-256 its model.json lists (the runtime checks the same value)."""
     folder = Path(folder)
-    paths = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".pyml")
-                   and p.relative_to(folder).as_posix() != SERVICE_WORKER
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    paths = sorted((p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".pyml")
+                    and p.relative_to(folder).as_posix() != SERVICE_WORKER
+                    and not any(part.startswith(".") for part in p.relative_to(folder).parts)),
+                   key=lambda p: p.relative_to(folder).as_posix())
     listed = {}
     for manifest_path in (p for p in paths if p.name == "model.json"):
         manifest = json.loads(manifest_path.read_text())
