@@ -3,7 +3,8 @@
 A first visit online installs the service worker, which fills its cache; then the network goes away
 (`context.set_offline(True)`, and the folder is moved off the server, so any request that got through would fail)
 and a reload still loads the model and predicts what Python predicts. A re-export with other weights replaces the
-cache whole on the next visit online: the page serves the new numbers and the old cache is gone. Both on WebGPU
+cache whole on the next visit online: the page serves the new numbers and the old cache is gone; one served half-way
+through an upload (a weights file that does not match its SHA-256) leaves the installed version in place. On WebGPU
 and on the CPU (WebAssembly)."""
 import json
 
@@ -104,6 +105,39 @@ def test_a_new_export_replaces_the_cache_whole_on_the_next_visit(new_context, we
     assert np.abs(predict(page, x[0]) - new).max() <= TOLERANCE
     scope = web_server.url(f"reexport-app-{backend}/")
     assert our_caches(page, scope) == [second["cache"]], "the old version's cache was not deleted"
+
+
+UPDATE_NOW = """async () => {
+  const registration = await navigator.serviceWorker.getRegistration();
+  await registration.update();
+  const worker = registration.installing || registration.waiting;
+  if (!worker) return null;
+  await new Promise((resolve) => {
+    const settled = () => ["redundant", "activated"].includes(worker.state) && resolve();
+    worker.addEventListener("statechange", settled);
+    settled();
+  });
+  return worker.state;
+}"""
+
+
+def test_a_half_uploaded_export_leaves_the_installed_version_in_place(new_context, web_server):
+    old_model, new_model = make_model(0), make_model(3)
+    site = web_server.path("half-uploaded-app")
+    export(old_model, site, app=True)
+    x = np.random.default_rng(4).normal(size=(1, 6)).astype(np.float32)
+    old = np.asarray(old_model.predict(x, verbose=0))
+    page = new_context().new_page()
+    url = web_server.url("half-uploaded-app/")
+    first = open_app(page, url, "wasm")
+
+    export(new_model, site, app=True)
+    (site / "model" / "weights.bin").write_bytes(b"\0" * (site / "model" / "weights.bin").stat().st_size)
+    assert page.evaluate(UPDATE_NOW) == "redundant", "a worker whose files do not match their SHA-256 installed"
+    assert our_caches(page, url) == [first["cache"]]
+    page.reload()
+    assert open_app(page, url, "wasm")["version"] == first["version"]
+    assert np.abs(predict(page, x[0]) - old).max() <= TOLERANCE
 
 
 def test_the_manifest_makes_the_app_installable(browser, web_server, tmp_path):
