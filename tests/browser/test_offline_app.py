@@ -107,6 +107,51 @@ def test_a_new_export_replaces_the_cache_whole_on_the_next_visit(new_context, we
     assert our_caches(page, scope) == [second["cache"]], "the old version's cache was not deleted"
 
 
+def test_the_app_form_takes_several_named_inputs_and_text(new_context, web_server):
+    """The form has one field per input: numbers (row-major, a sample's shape) or lines of text, run by name."""
+    pyml.set_random_seed(5)
+    a, b = pyml.Input(shape=(3,), name="a"), pyml.Input(shape=(2, 2), name="b")
+    joined = layers.Concatenate()([a, layers.Flatten()(b)])
+    two = pyml.Model([a, b], [layers.Dense(2, name="score")(joined), layers.Dense(1, name="gate")(joined)])
+    vectorize = layers.TextVectorization(max_tokens=20, output_sequence_length=6)
+    vectorize.adapt(np.array(["a great film", "awful plot", "great fun"], dtype=object))
+    text = pyml.Sequential([pyml.Input(shape=(1,), dtype="string"), vectorize, layers.Embedding(20, 4),
+                            layers.GlobalAveragePooling1D(), layers.Dense(2, activation="softmax", name="probs")])
+    export(two, web_server.path("form-two-inputs"), app=True)
+    export(text, web_server.path("form-text"), app=True)
+    page = new_context().new_page()
+
+    open_app(page, web_server.url("form-two-inputs/"), "wasm")
+    assert page.locator("label").all_inner_texts()[:2] == ["a: float32, 3 values a sample (shape 3)",
+                                                           "b: float32, 4 values a sample (shape 2×2)"]
+    x_a, x_b = np.array([[0.5, -1.0, 2.0], [1, 2, 3]], np.float32), np.arange(8, dtype=np.float32).reshape(2, 2, 2) / 8
+    page.fill("#input-0", "0.5, -1, 2\n1 2 3")  # two samples: the batch follows from the count
+    page.fill("#input-1", " ".join(map(str, x_b.ravel())))
+    page.click("#predict")
+    page.wait_for_function("pymlApp.runs > 0 || pymlApp.error")
+    outputs = page.evaluate("pymlApp.outputs")
+    expected = dict(zip(["score", "gate"], two.predict([x_a, x_b], verbose=0)))
+    for name, want in expected.items():
+        got = np.array(outputs[name]["data"], np.float32).reshape(outputs[name]["shape"])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    page.fill("#input-0", "1 2")
+    page.click("#predict")
+    page.wait_for_function("pymlApp.error")
+    assert "a: 2 values do not make whole samples of 3" in page.locator("#status").inner_text()
+    page.fill("#input-0", "0.5 -1 2 1 2 3")
+    page.click("#predict")
+    page.wait_for_function("pymlApp.runs > 1 && !pymlApp.error")  # a good input clears the error
+
+    open_app(page, web_server.url("form-text/"), "wasm")
+    page.fill("#input-0", "a great film\nawful, awful plot")
+    page.click("#predict")
+    page.wait_for_function("pymlApp.runs > 0 || pymlApp.error")
+    assert page.evaluate("pymlApp.error") is None
+    got = np.array(page.evaluate("pymlApp.outputs.probs.data"), np.float32).reshape(2, 2)
+    want = text.predict(np.array([["a great film"], ["awful, awful plot"]], dtype=object), verbose=0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 UPDATE_NOW = """async () => {
   const registration = await navigator.serviceWorker.getRegistration();
   await registration.update();

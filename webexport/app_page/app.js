@@ -32,6 +32,7 @@ form.addEventListener("submit", async (event) => {
   if (!model) return;
   try {
     await predict();
+    state.error = null;
     statusView.classList.remove("error");
     statusView.textContent = `Ran on ${state.backend}.`;
   } catch (error) {
