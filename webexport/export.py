@@ -100,11 +100,10 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
         if not include_runtime:
             raise ExportError("an app page loads the runtime from model/runtime/: export it with include_runtime=True")
         check_app_folder(out_dir)
+        app_name = app if isinstance(app, str) else Path(model).stem if isinstance(model, (str, os.PathLike)) \
+            else getattr(model, "name", None) or "pyml model"
     if isinstance(model, (str, os.PathLike)):
-        name = Path(model).stem
         model = load_model(str(model))
-    else:
-        name = getattr(model, "name", None) or "pyml model"
     graph = to_graph(model, input_shape, batch_size, sequence_length)
     names = io_names(model, graph)
     if batch_size is not None:
@@ -118,7 +117,7 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     bundle_dir = Path(out_dir) / BUNDLE if app else out_dir
     write_bundle(plan, memory, bundle_dir, include_runtime=include_runtime, texts=texts, pads=pads, names=names)
     if app:
-        write_app(out_dir, app if isinstance(app, str) else name)
+        write_app(out_dir, app_name)
     return Path(out_dir)
 
 
