@@ -39,7 +39,7 @@ def test_the_worker_lists_every_file_with_its_sha256(model, tmp_path):
         assert hashlib.sha256((site / path).read_bytes()).hexdigest() == digest, path
     weights = json.loads((site / "model" / "model.json").read_text())["weights"]
     assert dict(files)["model/weights.bin"] == weights["files"][0]["sha256"]
-    assert {"index.html", "app.js", "offline.js", "manifest.webmanifest", "model/runtime/index.js"} <= dict(files).keys()
+    assert {"index.html", "app.js", "offline.js", "manifest.webmanifest", "model/runtime/index.js"} <= set(dict(files))
     assert re.fullmatch(r"[0-9a-f]{20}", version)
 
 

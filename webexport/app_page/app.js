@@ -61,7 +61,8 @@ function addField(input, index) {
   label.htmlFor = id;
   const sample = input.shape.slice(1);
   label.textContent = input.text ? `${input.name}: one text per line`
-    : `${input.name}: ${input.dtype}, ${sample.reduce((a, b) => a * b, 1)} values a sample (shape ${sample.join("×") || "scalar"})`;
+    : `${input.name}: ${input.dtype}, ${sample.reduce((a, b) => a * b, 1)} values a sample ` +
+      `(shape ${sample.join("×") || "scalar"})`;
   const field = document.createElement("textarea");
   field.id = id;
   field.name = input.name;
@@ -86,7 +87,8 @@ async function predict() {
       : numbers(input, text);
   }
   const outputs = await model.run(inputs);
-  state.outputs = Object.fromEntries(Object.entries(outputs).map(([name, { data, shape }]) => [name, { data: Array.from(data), shape }]));
+  state.outputs = Object.fromEntries(Object.entries(outputs).map(
+    ([name, { data, shape }]) => [name, { data: Array.from(data), shape }]));
   state.runs += 1;
   outputsView.replaceChildren(...Object.entries(state.outputs).map(([name, { data, shape }]) => {
     const block = document.createElement("pre");

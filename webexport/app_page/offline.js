@@ -25,7 +25,9 @@ async function register() {
   const hadController = Boolean(workers.controller);
   workers.addEventListener("controllerchange", () => { if (hadController) location.reload(); });
   await workers.register(new URL("sw.js", import.meta.url));
-  if (!workers.controller) await new Promise((resolve) => workers.addEventListener("controllerchange", resolve, { once: true }));
+  if (!workers.controller) {
+    await new Promise((resolve) => workers.addEventListener("controllerchange", resolve, { once: true }));
+  }
   const reply = await new Promise((resolve) => {
     const channel = new MessageChannel();
     channel.port1.onmessage = (event) => resolve(event.data);
