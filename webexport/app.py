@@ -106,10 +106,10 @@ def make_offline(folder, name, short_name=None, description=""):
     return {"version": version, "files": [path for path, _ in files]}
 
 
-def write_app(folder, name, description=""):
+def write_app(folder, name):
     """The page and the offline files around the bundle already in ``folder/model`` (``export(..., app=True)``)."""
     write_page(folder, name)
-    return make_offline(folder, name, description=description)
+    return make_offline(folder, name, description=f"{name}: a model trained with pyml, running on this device")
 
 
 def check_app_folder(folder):
