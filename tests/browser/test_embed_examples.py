@@ -1,6 +1,7 @@
 """The embedding examples of demos/embed/, built by `pyml demo embed --no-serve`, in Chromium: the plain page (five
-lines of JavaScript) shows the probabilities Python computes for its digit, and the offline app (`export(...,
-app=True)`) predicts the same digit like Python, online and, after one visit, offline. On WebGPU and on the CPU."""
+lines of JavaScript) shows the probabilities Python computes for its digit, the worker page runs the model in a Web
+Worker like Python, and the offline app (`export(..., app=True)`) predicts the same digit like Python, online and,
+after one visit, offline. On WebGPU and on the CPU."""
 import re
 
 import numpy as np
@@ -59,3 +60,19 @@ def test_the_offline_app_predicts_like_python_online_and_offline(embed_site, dig
         page.reload()
         assert open_app(page, url, backend)["version"] == first["version"]
         assert np.abs(predict(page, x)[0] - digit["probabilities"]).max() <= 1e-5
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_worker_page_runs_the_digits_model_in_a_worker_like_python(embed_site, new_context, web_server, backend):
+    """worker.html (copied into the built site with the other pages) on the digits bundle: its fixed pattern batch,
+    element i = ((i * 7919) mod 1009) / 1009, predicted in the Web Worker as in Python."""
+    page = new_context().new_page()
+    page.goto(web_server.url(f"embed-demo/worker.html?backend={backend}"))
+    page.wait_for_function("window.pymlWorkerDemo && (pymlWorkerDemo.ready || pymlWorkerDemo.error)")
+    assert page.evaluate("pymlWorkerDemo.error") is None
+    assert page.evaluate("pymlWorkerDemo.backend") == backend
+    last = page.evaluate("async () => { await pymlWorkerDemo.run('worker', 4); return pymlWorkerDemo.last; }")
+    x = (((np.arange(4 * 64) * 7919) % 1009) / 1009).astype(np.float32).reshape(4, 64)
+    expected = pyml.load_model(str(embed_site / "digits.pyml")).predict(x, verbose=0)
+    assert last["where"] == "worker" and last["output"]["shape"] == [4, 10]
+    np.testing.assert_allclose(np.array(last["output"]["data"], np.float32).reshape(4, 10), expected, atol=1e-5)
