@@ -20,6 +20,7 @@ from pyml.graph.ir import Graph, Node
 from pyml.graph.passes import optimize
 from pyml.graph.trace import BATCHES
 from pyml.saving import load_model
+from webexport.app import BUNDLE, check_app_folder, write_app
 from webexport.bundle import write_bundle
 from webexport.fusion import fuse
 from webexport.kernels.common import ExportError
@@ -32,8 +33,9 @@ from webexport.weights import STORAGES
 
 
 def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=True, weights="float32",
-           sequence_length=None):
-    """Compile ``model`` ahead of time into a bundle folder: model.json + weights.bin + runtime/.
+           sequence_length=None, app=False):
+    """Compile ``model`` ahead of time into a bundle folder: model.json + weights.bin + runtime/; with ``app``, an
+    installable offline web app around it.
 
     Args:
         model: a pyml ``Model`` (traced with ``model.trace(input_shape)``), the path of a saved model
@@ -55,6 +57,11 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
             (``Input(shape=(None,))``, ``Input(shape=(None, 8))``: axis 1 None), which a bundle's fixed shapes
             need; such a model is refused without it. The bundle takes sequences of N steps, and of any length
             1..N where the model ignores right-padding (see below).
+        app: True (or the app's name, a string) makes ``out_dir`` an app folder (``webexport.app``): the bundle in
+            ``out_dir/model``, beside it a page that runs the model on a form of its inputs (index.html, app.js),
+            a web app manifest with icons, and a service worker that caches the page, the runtime, model.json
+            and the weights, versioned by their SHA-256, so the page works offline and a new export replaces the
+            cache whole. ``out_dir`` must be new, empty or an earlier app. The name defaults to the model's.
 
     Returns:
         ``out_dir`` as a ``Path``.
@@ -82,11 +89,19 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     >>> graph = pyml.graph.trace(lambda x: pyml.ops.tanh(x) * 2.0, [((None, 4), "float32")])
     >>> export(graph, "/tmp/tiny", include_runtime=False)
     PosixPath('/tmp/tiny')
+    >>> export(model, "site", app="Digits")    # site/index.html, manifest.webmanifest, sw.js, model/ ...
+    PosixPath('site')
     """
     if batch_size is not None:
         _check_batch_size(batch_size)
     if weights not in STORAGES:
         raise ExportError(f"weights must be one of {', '.join(map(repr, STORAGES))}. Received: weights={weights!r}")
+    if app:
+        if not include_runtime:
+            raise ExportError("an app page loads the runtime from model/runtime/: export it with include_runtime=True")
+        check_app_folder(out_dir)
+        app_name = app if isinstance(app, str) else Path(model).stem if isinstance(model, (str, os.PathLike)) \
+            else getattr(model, "name", None) or "pyml model"
     if isinstance(model, (str, os.PathLike)):
         model = load_model(str(model))
     graph = to_graph(model, input_shape, batch_size, sequence_length)
@@ -99,7 +114,10 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     plan = lower(graph, fuse(graph), weights=weights)
     memory = plan_memory([(s.kernel.inputs, s.kernel.outputs) for s in plan.steps], plan.specs, graph.inputs,
                          graph.outputs, aliases=plan.aliases, external=[n for n in plan.specs if plan.is_weight(n)])
-    write_bundle(plan, memory, out_dir, include_runtime=include_runtime, texts=texts, pads=pads, names=names)
+    bundle_dir = Path(out_dir) / BUNDLE if app else out_dir
+    write_bundle(plan, memory, bundle_dir, include_runtime=include_runtime, texts=texts, pads=pads, names=names)
+    if app:
+        write_app(out_dir, app_name)
     return Path(out_dir)
 
 
