@@ -7,6 +7,7 @@ from pyml import initializers, ops
 from pyml.layers import weight_options
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.normalization import _axes, _check_axis, _check_epsilon
+from pyml.checks import boolean
 
 
 def l2_normalize(x, axes, epsilon):
@@ -122,7 +123,8 @@ class GroupNormalization(Layer):
             raise ValueError(f"GroupNormalization expects `axis` to be an int. Received: axis={axis!r}")
         self.groups, self.axis = groups, axis
         self.epsilon = _check_epsilon(epsilon, "GroupNormalization")
-        self.center, self.scale = bool(center), bool(scale)
+        self.center = boolean(self, "center", center)
+        self.scale = boolean(self, "scale", scale)
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.supports_masking = True
