@@ -1,7 +1,8 @@
 """Argument checks for the public API (layer constructors, ``fit``/``evaluate``/``predict``, ops).
 
 Each returns the value normalised (an ``int``, ``bool`` or ``float``) or raises a ValueError whose message names
-the owner (a string such as ``"fit"``, or a layer, named by its class) and the argument, and ends with what it received, in pyml's style:
+the owner (a string such as ``"fit"``, or a layer, named by its class) and the argument, and ends with what it
+received, in pyml's style:
 
     >>> pyml.checks.positive_int("Dense", "units", 2.5)
     Traceback (most recent call last):

@@ -196,8 +196,8 @@ def concrete_noise_shape(noise_shape, shape):
         return tuple(shape)
     concrete = tuple(shape[i] if d is None else d for i, d in enumerate(noise_shape))
     if len(noise_shape) != len(shape) or any(d not in (1, n) for d, n in zip(concrete, shape)):
-        raise ValueError(f"noise_shape {noise_shape} does not broadcast against inputs of shape {tuple(shape)}: it "
-                         f"needs one entry per axis, each None, 1 or the input's size. Received: noise_shape={noise_shape}")
+        raise ValueError(f"noise_shape needs one entry per axis of the inputs (shape {tuple(shape)}), each None, 1 "
+                         f"or the input's size. Received: noise_shape={noise_shape}")
     return concrete
 
 

@@ -69,7 +69,7 @@ def _weak_tensor(value, dtype):
     Tensor = _late.get("Tensor") or _tensor_type()
     if value.__class__ is float or (value.__class__ is int and value in _INT32_RANGE):
         return Tensor._wrap(backend.xp().asarray(value, dtype=dtype))
-    return Tensor(value, dtype=dtype)  # bools, big ints (which wrap, as astype does), int/float subclasses
+    return Tensor(value, dtype=dtype)  # bools, big ints (refused past int32: Tensor), int/float subclasses
 
 
 def _float_pair(x, y):

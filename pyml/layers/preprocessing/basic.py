@@ -94,7 +94,7 @@ class Normalization(Layer):
         if mean is not None:
             mean, variance = (_number_or_list(v, n, "Normalization") for v, n in ((mean, "mean"), (variance, "variance")))
             if np.any(np.asarray(variance) < 0):
-                raise ValueError(f"Normalization expects `variance` to be non-negative. Received: variance={variance!r}")
+                raise ValueError(f"Normalization expects `variance` >= 0. Received: variance={variance!r}")
             if np.shape(mean) != np.shape(variance) or np.ndim(mean) > len(self.axis):
                 raise ValueError(f"Normalization: `mean` and `variance` must have one shape, of at most {len(self.axis)} "
                                  f"dims (axis={self.axis}). Received: shapes {np.shape(mean)} and {np.shape(variance)}")
