@@ -463,7 +463,10 @@ def cast(x, dtype):
     >>> pyml.ops.cast(pyml.Tensor([1.7, -1.7, 0.0]), "int32").numpy()
     array([ 1, -1,  0], dtype=int32)
     """
-    dtype = dtypes.canonical(dtype)
+    try:
+        dtype = dtypes.canonical(dtype)
+    except TypeError as exc:
+        raise TypeError(f"cast: {exc}") from None
     x = convert_to_tensor(x)
     if x._spec.dtype == dtype:
         return x
