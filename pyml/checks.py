@@ -13,6 +13,7 @@ where a finite real is (``epsilon=nan`` would only show up as NaN outputs later)
 """
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -90,3 +91,16 @@ def axes(owner, arg, value):
     if isinstance(value, (list, tuple)) and value and all(_is_int(a) for a in value):
         return [int(a) for a in value]
     raise ValueError(f"{_name(owner)} expects `{arg}` to be an int or a list of ints. Received: {arg}={value!r}")
+
+
+def path(owner, arg, value):
+    """``value`` (a str, bytes or ``os.PathLike``) as a non-empty str path.
+
+    >>> import pathlib
+    >>> pyml.checks.path("save", "filepath", pathlib.Path("m.pyml"))
+    'm.pyml'
+    """
+    if not isinstance(value, (str, bytes, os.PathLike)) or not os.fspath(value):
+        raise TypeError(f"{_name(owner)} expects `{arg}` to be a file path (a non-empty str or os.PathLike). "
+                        f"Received: {arg}={value!r}")
+    return os.fsdecode(value)
