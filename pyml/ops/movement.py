@@ -46,8 +46,8 @@ def _is_int(value):
 def _ints(values, what, op):
     """``values`` as a tuple of ints; floats are refused, not truncated (``2.5`` is a slip, not 2), and so are
     sizes no array can have (past 2**62, where NumPy's int64 arithmetic would overflow)."""
-    try:
-        items = tuple(values)
+    try:  # a string or dict iterates too, but is no list of ints ('' would be the empty shape)
+        items = None if isinstance(values, (str, bytes, dict)) else tuple(values)
     except TypeError:
         items = None
     if items is None or not all(_is_int(v) and abs(int(v)) < 2**62 for v in items):
@@ -524,7 +524,10 @@ def take(x, indices, axis=None):
             raise OpError("take", f"indices must be an int array. Received: ragged indices={indices!r}") from None
         if indices.size == 0:  # [] is float64 to numpy
             indices = indices.astype(np.int64)
-    indices = convert_to_tensor(indices)
+    try:
+        indices = convert_to_tensor(indices)
+    except (TypeError, ValueError) as exc:
+        raise OpError("take", f"indices must be an int array ({exc})") from None
     if indices.dtype != "int32":
         raise OpError("take", f"indices must be integers. Received: indices.dtype={indices.dtype}")
     if axis is None:
