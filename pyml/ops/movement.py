@@ -139,7 +139,10 @@ def squeeze(x, axis=None):
     if axis is None:
         axes = {i for i, d in enumerate(x.shape) if d == 1}
     else:
-        axes = {_axis(a, x.ndim, "squeeze") for a in _axis_items(axis)}
+        listed = [_axis(a, x.ndim, "squeeze") for a in _axis_items(axis)]
+        axes = set(listed)
+        if len(axes) != len(listed):
+            raise OpError("squeeze", f"repeated axis. Received: axis={axis}")
         bad = [a for a in sorted(axes) if x.shape[a] != 1]
         if bad:
             raise OpError("squeeze", f"cannot squeeze axis {bad[0]} of size {x.shape[bad[0]]} (shape {x.shape}). "
