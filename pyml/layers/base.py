@@ -228,6 +228,8 @@ class Layer(LossTracking):
                                  f"None (one sample's shape). Received: input_shape={input_shape!r}")
             self._input_shape_arg = tuple(None if d is None else int(d) for d in sizes)
 
+    _takes_strings = False  # host layers (pyml.layers.host) and models, which pass text on to them
+
     # ---- tracking -----------------------------------------------------------------------------
     _untracked = ("_layers",)  # attributes that hold layers without making them sublayers
     _accepts_training = None  # whether call() takes `training`; found once per class
@@ -378,7 +380,10 @@ class Layer(LossTracking):
             return value
         array = np.asarray(value)
         if array.dtype.kind in "USO":  # strings: only a host layer (pyml.layers.host) takes them, as NumPy
-            return value
+            if self._takes_strings:
+                return value
+            raise TypeError(f'Layer "{self.name}" takes numbers; text goes to a TextVectorization or StringLookup '
+                            f"layer first. Received: an input of dtype {array.dtype}")
         return Tensor(array, dtype=self.dtype if array.dtype.kind == "f" else None)
 
     def _convert_input(self, value):
@@ -405,6 +410,9 @@ class Layer(LossTracking):
         previous_mask, tensor_arguments = call_args.populate_masks(self, inputs, args, kwargs)
         shape = _shape_of(inputs)
         single = not isinstance(shape, list)
+        if shape == () or not single and () in shape:
+            raise ValueError(f'Input of layer "{self.name}" is incompatible with the layer: it needs a batch axis. '
+                             f"Received: input shape {shape}")
         if not self.built:
             if self.input_spec is not None and single:  # what __init__ declared, before build makes weights
                 self.input_spec.check(self.name, shape)
