@@ -50,7 +50,15 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     return ops.mean(per_entry, axis=axis)
 
 
+def check_class_axis(y_pred, what):
+    """Refuse predictions without a class axis (a scalar), which have no class to pick or compare."""
+    if len(y_pred.shape) == 0:
+        raise ValueError(f"{what} expects predictions with a class axis, shape (..., num_classes). "
+                         f"Received: y_pred.shape={tuple(y_pred.shape)}")
+
+
 def _check_one_hot(y_true, y_pred, what):
+    check_class_axis(y_pred, what)
     if y_true.shape[-1:] != y_pred.shape[-1:]:
         raise ValueError(f"{what} expects one-hot targets shaped like the predictions; "
                          "for integer class ids use sparse_categorical_crossentropy. "
@@ -96,6 +104,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     """
     y_pred = ops.convert_to_tensor(y_pred)
     y_true = ops.convert_to_tensor(y_true)
+    check_class_axis(y_pred, "sparse_categorical_crossentropy")
     if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
         y_true = ops.squeeze(y_true, -1)
     if y_true.ndim != y_pred.ndim - 1 or y_true.shape != y_pred.shape[:-1]:
