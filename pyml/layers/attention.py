@@ -2,10 +2,10 @@
 import numpy as np
 
 from pyml import initializers, ops
+from pyml.checks import boolean, real
 from pyml.layers.base import Layer
 from pyml.layers.call_args import check_mask
 from pyml.layers.core import Dropout
-from pyml.checks import boolean, real
 
 PADDING_OFFSET = 1e9  # Keras subtracts this from masked scores (layers/attention/attention.py)
 

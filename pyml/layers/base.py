@@ -22,13 +22,13 @@ import re
 import numpy as np
 
 from pyml import constraints, dtypes, initializers, ops, regularizers
+from pyml.checks import boolean, positive_int
 from pyml.graph.trace import Tracer
 from pyml.layers import call_args
 from pyml.layers.budget import charge as charge_weight_budget
 from pyml.layers.layer_losses import LossTracking
 from pyml.ops import registry
 from pyml.tensor import Tensor, Variable
-from pyml.checks import boolean, positive_int
 
 _UIDS = {}
 _BUILTIN_CLASSES = {}

@@ -6,10 +6,10 @@ Kernels use Keras layouts: ``(*kernel_size, in_channels // groups, filters)`` fo
 import numpy as np
 
 from pyml import activations, initializers, ops
+from pyml.checks import boolean
 from pyml.layers import weight_options
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.core import bias_and_activation, optional_bias, positive_int
-from pyml.checks import boolean
 
 
 def normalize_tuple(value, rank, arg, layer):

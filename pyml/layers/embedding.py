@@ -2,11 +2,11 @@
 import numpy as np
 
 from pyml import initializers, ops
+from pyml.checks import boolean
 from pyml.layers import weight_options
 from pyml.layers.base import Layer
 from pyml.layers.core import positive_int
 from pyml.tensor import Tensor
-from pyml.checks import boolean
 
 
 class Embedding(Layer):

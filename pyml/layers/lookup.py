@@ -17,10 +17,10 @@ import os
 
 import numpy as np
 
+from pyml.checks import boolean
 from pyml.layers.host import HostLayer, spec
 from pyml.layers.text_ops import ranked, well_formed
 from pyml.tensor import Tensor
-from pyml.checks import boolean
 
 OUTPUT_MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
 _MISSING = -2  # lookup's marker for a term not in the vocabulary

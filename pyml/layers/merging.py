@@ -15,10 +15,10 @@ input). ``Concatenate`` joins the masks along its axis (an input without a mask 
 import functools
 
 from pyml import ops
+from pyml.checks import boolean
 from pyml.layers.base import Layer
 from pyml.layers.call_args import get_mask, set_mask
 from pyml.layers.normalization_extra import l2_normalize
-from pyml.checks import boolean
 
 
 class Merge(Layer):

@@ -4,12 +4,12 @@ import math
 import numpy as np
 
 from pyml import initializers, ops
+from pyml.checks import axes, boolean, real
 from pyml.layers import weight_options
 from pyml.layers.activation_layers import masked_softmax
 from pyml.layers.base import Layer
 from pyml.layers.call_args import check_mask
 from pyml.layers.core import Dropout, positive_int
-from pyml.checks import axes, boolean, real
 
 
 class MultiHeadAttention(Layer):

@@ -2,10 +2,10 @@
 from pyml import initializers, ops
 from pyml.layers import weight_options
 from pyml.autodiff import no_grad
+from pyml.checks import axes, boolean, real
 from pyml.graph.trace import assign
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.call_args import check_mask
-from pyml.checks import axes, boolean, real
 
 
 def _axes(axis, ndim, layer):

@@ -4,10 +4,10 @@ Each is a few reductions and elementwise ops (no state, no moving statistics), s
 compute the same thing and the export runs them on the reduction and fused elementwise kernels.
 """
 from pyml import initializers, ops
+from pyml.checks import boolean
 from pyml.layers import weight_options
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.normalization import _axes, _check_axis, _check_epsilon
-from pyml.checks import boolean
 
 
 def l2_normalize(x, axes, epsilon):

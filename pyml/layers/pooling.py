@@ -1,9 +1,9 @@
 """Pooling layers, channels-last: ``MaxPooling1D/2D/3D``, ``AveragePooling1D/2D/3D`` and global pooling."""
 from pyml import ops
+from pyml.checks import boolean
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.call_args import check_mask
 from pyml.layers.conv import check_data_format, conv_output_length, normalize_padding, normalize_tuple
-from pyml.checks import boolean
 
 
 class BasePooling(Layer):

@@ -16,9 +16,9 @@ returns sequences, as Keras does); the last output is the last unmasked step's.
     ((2, 5, 8), (2, 8), [(3, 32), (8, 32), (32,)])
 """
 from pyml import ops
+from pyml.checks import boolean
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells, _Cell, initial_states
-from pyml.checks import boolean
 
 
 def prefix_weights(layer, prefix):

@@ -15,13 +15,13 @@ GRU ``z, r, h`` (GRU's bias is ``(2, 3*units)`` with ``reset_after=True``: input
 import numpy as np
 
 from pyml import activations, initializers, ops, random
+from pyml.checks import boolean
 from pyml.graph.trace import host_value
 from pyml.layers.base import Layer
 from pyml.layers import weight_options
 from pyml.layers.core import positive_int
 from pyml.ops.recurrent import ACTIVATIONS
 from pyml.tensor import Tensor
-from pyml.checks import boolean
 
 
 def _rate(cls, name, value):

@@ -12,9 +12,9 @@ raw pixels and the model rescales, normalises, crops and resizes them itself.
 import numpy as np
 
 from pyml import dtypes, ops
+from pyml.checks import boolean, real
 from pyml.layers.base import Layer
 from pyml.layers.conv import check_data_format
-from pyml.checks import boolean, real
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): the smallest standard deviation Normalization divides by
 
