@@ -103,4 +103,8 @@ def path(owner, arg, value):
     if not isinstance(value, (str, bytes, os.PathLike)) or not os.fspath(value):
         raise TypeError(f"{_name(owner)} expects `{arg}` to be a file path (a non-empty str or os.PathLike). "
                         f"Received: {arg}={value!r}")
-    return os.fsdecode(value)
+    path = os.fsdecode(value)
+    if "\x00" in path:  # the OS would refuse it with a bare "embedded null byte"
+        raise ValueError(f"{_name(owner)} expects `{arg}` to be a file path without NUL characters. "
+                         f"Received: {arg}={value!r}")
+    return path

@@ -51,7 +51,7 @@ def _ints(values, what, op):
     except TypeError:
         items = None
     if items is None or not all(_is_int(v) and abs(int(v)) < 2**62 for v in items):
-        raise OpError(op, f"{what} must be a sequence of ints. Received: {what}={values!r}")
+        raise OpError(op, f"{what} must be a sequence of ints (each of size below 2**62). Received: {what}={values!r}")
     return tuple(int(v) for v in items)
 
 

@@ -17,25 +17,31 @@ IMAGE, SEQUENCE = (2, 5, 5, 3), (2, 5, 3)
 # layer -> (required arguments, a valid input shape; a list for several inputs, "ids" for int ids)
 LAYERS = {
     "Activation": ({"activation": "relu"}, (2, 3)), "ActivityRegularization": ({}, (2, 3)),
-    "Add": ({}, [(2, 3), (2, 3)]), "AdditiveAttention": ({}, [(2, 3, 4), (2, 5, 4)]), "AlphaDropout": ({"rate": 0.5}, (2, 3)),
-    "Attention": ({}, [(2, 3, 4), (2, 5, 4)]), "AveragePooling1D": ({}, SEQUENCE), "AveragePooling2D": ({}, IMAGE),
-    "BatchNormalization": ({}, (2, 3)), "CenterCrop": ({"height": 2, "width": 2}, IMAGE),
-    "Concatenate": ({}, [(2, 3), (2, 4)]), "Conv1D": ({"filters": 2, "kernel_size": 3}, SEQUENCE),
-    "Conv2D": ({"filters": 2, "kernel_size": 3}, IMAGE), "Conv1DTranspose": ({"filters": 2, "kernel_size": 3}, SEQUENCE),
-    "Conv2DTranspose": ({"filters": 2, "kernel_size": 3}, IMAGE), "Cropping1D": ({}, SEQUENCE), "Cropping2D": ({}, IMAGE),
-    "Dense": ({"units": 3}, (2, 4)), "DepthwiseConv2D": ({"kernel_size": 3}, IMAGE), "Dot": ({"axes": 1}, [(2, 3), (2, 3)]),
-    "Dropout": ({"rate": 0.5}, (2, 3)), "ELU": ({}, (2, 3)), "Embedding": ({"input_dim": 10, "output_dim": 4}, "ids"),
-    "Flatten": ({}, (2, 3, 4)), "GRU": ({"units": 3}, SEQUENCE), "GaussianDropout": ({"rate": 0.5}, (2, 3)),
-    "GaussianNoise": ({"stddev": 0.5}, (2, 3)), "GlobalAveragePooling1D": ({}, SEQUENCE), "GlobalMaxPooling2D": ({}, IMAGE),
-    "GroupNormalization": ({"groups": 2}, (2, 4)), "LSTM": ({"units": 3}, SEQUENCE), "LayerNormalization": ({}, (2, 3)),
-    "LeakyReLU": ({}, (2, 3)), "Masking": ({}, SEQUENCE), "MaxPooling1D": ({}, SEQUENCE), "MaxPooling2D": ({}, IMAGE),
-    "Maximum": ({}, [(2, 3), (2, 3)]), "MultiHeadAttention": ({"num_heads": 2, "key_dim": 4}, None),
-    "Normalization": ({"mean": 0.0, "variance": 1.0}, (2, 3)), "PReLU": ({}, (2, 3)), "Permute": ({"dims": (2, 1)}, (2, 3, 4)),
-    "RMSNormalization": ({}, (2, 3)), "RandomBrightness": ({"factor": 0.2}, IMAGE), "RandomContrast": ({"factor": 0.2}, IMAGE),
-    "RandomFlip": ({}, IMAGE), "RandomRotation": ({"factor": 0.2}, IMAGE), "RandomZoom": ({"height_factor": 0.2}, IMAGE),
+    "Add": ({}, [(2, 3), (2, 3)]), "AdditiveAttention": ({}, [(2, 3, 4), (2, 5, 4)]),
+    "AlphaDropout": ({"rate": 0.5}, (2, 3)), "Attention": ({}, [(2, 3, 4), (2, 5, 4)]),
+    "AveragePooling1D": ({}, SEQUENCE), "AveragePooling2D": ({}, IMAGE), "BatchNormalization": ({}, (2, 3)),
+    "CenterCrop": ({"height": 2, "width": 2}, IMAGE), "Concatenate": ({}, [(2, 3), (2, 4)]),
+    "Conv1D": ({"filters": 2, "kernel_size": 3}, SEQUENCE), "Conv2D": ({"filters": 2, "kernel_size": 3}, IMAGE),
+    "Conv1DTranspose": ({"filters": 2, "kernel_size": 3}, SEQUENCE),
+    "Conv2DTranspose": ({"filters": 2, "kernel_size": 3}, IMAGE), "Cropping1D": ({}, SEQUENCE),
+    "Cropping2D": ({}, IMAGE), "Dense": ({"units": 3}, (2, 4)), "DepthwiseConv2D": ({"kernel_size": 3}, IMAGE),
+    "Dot": ({"axes": 1}, [(2, 3), (2, 3)]), "Dropout": ({"rate": 0.5}, (2, 3)), "ELU": ({}, (2, 3)),
+    "Embedding": ({"input_dim": 10, "output_dim": 4}, "ids"), "Flatten": ({}, (2, 3, 4)),
+    "GRU": ({"units": 3}, SEQUENCE), "GaussianDropout": ({"rate": 0.5}, (2, 3)),
+    "GaussianNoise": ({"stddev": 0.5}, (2, 3)), "GlobalAveragePooling1D": ({}, SEQUENCE),
+    "GlobalMaxPooling2D": ({}, IMAGE), "GroupNormalization": ({"groups": 2}, (2, 4)), "LSTM": ({"units": 3}, SEQUENCE),
+    "LayerNormalization": ({}, (2, 3)), "LeakyReLU": ({}, (2, 3)), "Masking": ({}, SEQUENCE),
+    "MaxPooling1D": ({}, SEQUENCE), "MaxPooling2D": ({}, IMAGE), "Maximum": ({}, [(2, 3), (2, 3)]),
+    "MultiHeadAttention": ({"num_heads": 2, "key_dim": 4}, None),
+    "Normalization": ({"mean": 0.0, "variance": 1.0}, (2, 3)), "PReLU": ({}, (2, 3)),
+    "Permute": ({"dims": (2, 1)}, (2, 3, 4)), "RMSNormalization": ({}, (2, 3)),
+    "RandomBrightness": ({"factor": 0.2}, IMAGE),
+    "RandomContrast": ({"factor": 0.2}, IMAGE), "RandomFlip": ({}, IMAGE), "RandomRotation": ({"factor": 0.2}, IMAGE),
+    "RandomZoom": ({"height_factor": 0.2}, IMAGE),
     "RandomTranslation": ({"height_factor": 0.2, "width_factor": 0.2}, IMAGE), "ReLU": ({}, (2, 3)),
-    "RepeatVector": ({"n": 3}, (2, 3)), "Rescaling": ({"scale": 2.0}, (2, 3)), "Reshape": ({"target_shape": (3, 2)}, (2, 6)),
-    "Resizing": ({"height": 3, "width": 3}, IMAGE), "SeparableConv1D": ({"filters": 2, "kernel_size": 3}, SEQUENCE),
+    "RepeatVector": ({"n": 3}, (2, 3)), "Rescaling": ({"scale": 2.0}, (2, 3)),
+    "Reshape": ({"target_shape": (3, 2)}, (2, 6)), "Resizing": ({"height": 3, "width": 3}, IMAGE),
+    "SeparableConv1D": ({"filters": 2, "kernel_size": 3}, SEQUENCE),
     "SeparableConv2D": ({"filters": 2, "kernel_size": 3}, IMAGE), "SimpleRNN": ({"units": 3}, SEQUENCE),
     "Softmax": ({}, (2, 3)), "SpatialDropout1D": ({"rate": 0.5}, SEQUENCE), "SpatialDropout2D": ({"rate": 0.5}, IMAGE),
     "Subtract": ({}, [(2, 3), (2, 3)]), "UnitNormalization": ({}, (2, 3)), "UpSampling1D": ({}, SEQUENCE),
@@ -47,7 +53,7 @@ RATES = {"rate", "dropout", "momentum"}
 FLAGS = {"use_bias", "center", "scale", "keepdims", "mask_zero", "normalize", "use_scale", "crop_to_aspect_ratio",
          "pad_to_aspect_ratio", "antialias", "return_sequences", "return_state", "go_backwards", "invert"}
 REALS = {"epsilon", "alpha", "negative_slope", "threshold", "stddev", "fill_value", "max_value", "scale", "offset"}
-OPS = sorted(pyml.ops.primitives())
+OPS = sorted(set(pyml.ops.primitives()) | {n for n in dir(pyml.ops) if not n.startswith("_")})
 ERRORS = (ValueError, TypeError, NotImplementedError)  # NotImplementedError: a Keras option pyml lacks, named
 
 
@@ -79,6 +85,8 @@ def _run(cls, kwargs, x):
 def _check_output(out, promised):
     assert tuple(out.shape) == tuple(promised), f"output shape {out.shape}, compute_output_shape said {promised}"
     values = out.numpy()
+    if values.size > 10**6:  # a broadcast view (RepeatVector(10**13)): look at a corner, not 10**13 values
+        values = values[tuple(slice(0, 4) for _ in values.shape)]
     if values.dtype.kind == "f":
         assert np.isfinite(values).all(), "non-finite outputs from finite inputs and arguments"
 
@@ -118,7 +126,7 @@ def _must_refuse(kind, value):
         return not (is_real(value) and 0 <= value <= 1)
     if kind is FLAGS:
         return not isinstance(value, bool)
-    return not is_real(value)
+    return not (is_real(value) or isinstance(value, (list, tuple)) and value and all(is_real(v) for v in value))
 
 
 @pytest.mark.parametrize("name, argument", list(_arguments()))
