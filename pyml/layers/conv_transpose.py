@@ -45,7 +45,8 @@ class BaseConvTranspose(Layer):
         self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", layer)
         self.output_padding = None
         if output_padding is not None:
-            values = tuple(output_padding) if isinstance(output_padding, (list, tuple)) else (output_padding,) * self.rank
+            values = tuple(output_padding) if isinstance(output_padding, (list, tuple)) else (
+                (output_padding,) * self.rank)
             if len(values) != self.rank or any(isinstance(p, bool) or not isinstance(p, (int, np.integer))
                                                or not 0 <= p < s for p, s in zip(values, self.strides)):
                 raise ValueError(f"{layer} expects output_padding to be {self.rank} ints, each in [0, stride). "
