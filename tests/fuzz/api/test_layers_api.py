@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import pyml
 from pyml.layers.base import to_snake_case
-from tests.fuzz.api.properties import (DTYPES, HUGE, arrays, attempt, bad_bools, bad_ints, bad_reals, examples,
-                                       is_int, is_real, positive_ints, refused, small_shapes)
+from tests.fuzz.api.properties import (DTYPES, HUGE, NOT_NUMBERS, arrays, attempt, bad_bools, bad_ints, bad_reals,
+                                       examples, is_int, is_real, positive_ints, refused, small_shapes)
 
 IMAGE, SEQUENCE = (2, 5, 5, 3), (2, 5, 3)
 # layer -> (required arguments, a valid input shape; a list for several inputs, "ids" for int ids)
@@ -52,6 +52,7 @@ SIZES = {"units", "filters", "kernel_size", "strides", "pool_size", "n", "num_he
 RATES = {"rate", "dropout", "momentum"}
 FLAGS = {"use_bias", "center", "scale", "keepdims", "mask_zero", "normalize", "use_scale", "crop_to_aspect_ratio",
          "pad_to_aspect_ratio", "antialias", "return_sequences", "return_state", "go_backwards", "invert"}
+STRINGS = {"padding": ("valid", "same", "causal"), "data_format": (None, "channels_last", "channels_first")}
 REALS = {"epsilon", "alpha", "negative_slope", "threshold", "stddev", "fill_value", "max_value", "scale", "offset"}
 OPS = sorted(set(pyml.ops.primitives()) | {n for n in dir(pyml.ops) if not n.startswith("_")})
 ERRORS = (ValueError, TypeError, NotImplementedError)  # NotImplementedError: a Keras option pyml lacks, named
@@ -94,20 +95,25 @@ def _check_output(out, promised):
 def _arguments():
     for name, (required, _) in sorted(LAYERS.items()):
         for argument in inspect.signature(getattr(pyml.layers, name).__init__).parameters:
-            if argument in SIZES | RATES | FLAGS | REALS:
+            if argument not in ("self", "kwargs") and _kind(getattr(pyml.layers, name), argument) is not None:
                 yield name, argument
 
 
 def _kind(cls, argument):
-    """SIZES, RATES, FLAGS or REALS: a flag is an argument whose default is a bool (Rescaling's ``scale`` is a
-    number, BatchNormalization's a flag)."""
+    """SIZES, RATES, FLAGS, REALS or the words of STRINGS (None: not fuzzed here). A flag is an argument whose
+    default is a bool (Rescaling's ``scale`` is a number, BatchNormalization's a flag)."""
     default = inspect.signature(cls.__init__).parameters[argument].default
     if isinstance(default, bool):
         return FLAGS
-    return next(kind for kind in (SIZES, RATES, REALS, FLAGS) if argument in kind)
+    if argument in STRINGS and (default is None or isinstance(default, str)):
+        return STRINGS[argument]  # ZeroPadding's padding is sizes, a convolution's a word
+    return next((kind for kind in (SIZES, RATES, REALS, FLAGS) if argument in kind), None)
 
 
 def _values(kind):
+    if isinstance(kind, tuple):  # the words an argument takes
+        return st.one_of(st.sampled_from(kind), st.sampled_from(["VALID", "full", "", "channels-last"]), NOT_NUMBERS,
+                         st.integers(-1, 2))
     if kind is SIZES:
         return st.one_of(positive_ints(), st.tuples(positive_ints(), positive_ints()), bad_ints(), HUGE)
     if kind is RATES:
@@ -118,6 +124,8 @@ def _values(kind):
 
 
 def _must_refuse(kind, value):
+    if isinstance(kind, tuple):  # a word it takes (in any case) may still be one pyml lacks: then a named refusal
+        return not (value is None and None in kind or isinstance(value, str) and value.lower() in kind)
     if kind is SIZES:
         ok = (is_int(value) and value > 0) or (isinstance(value, (tuple, list)) and value
                                                and all(is_int(v) and v > 0 for v in value))
@@ -144,6 +152,12 @@ def test_constructor_arguments_are_used_or_refused_by_name(name, argument, data)
         assert refused(result), f"{name}({argument}={value!r}) was accepted"
     elif not refused(result):
         _check_output(*result)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_unknown_keyword_arguments_are_refused_by_name(name):
+    with pytest.raises((ValueError, TypeError), match="bogus_option"):
+        getattr(pyml.layers, name)(**LAYERS[name][0], bogus_option=1)
 
 
 @pytest.mark.parametrize("name", sorted(n for n in LAYERS if n != "MultiHeadAttention"))
