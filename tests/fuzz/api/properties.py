@@ -6,7 +6,7 @@ them, pyml/errors.py) whose message names the argument, op or layer at fault: ne
 IndexError, AttributeError, KeyError, ZeroDivisionError, OverflowError or MemoryError from deep inside), never a
 message that is only NumPy's ("could not broadcast", "invalid literal for int()"), never a hang.
 
-CI runs a fixed number of examples per test, derandomized (the same examples every run; a failure prints its
+CI runs a fixed number of examples per test (6 to 40), derandomized (the same examples every run; a failure prints its
 example as hypothesis does). ``scripts/fuzz_api.py`` is the long run: ``PYML_API_FUZZ_EXAMPLES`` raises the
 count and a seed replaces derandomizing.
 """

@@ -138,7 +138,7 @@ def _must_refuse(kind, value):
 
 
 @pytest.mark.parametrize("name, argument", list(_arguments()))
-@examples(8)
+@examples(6)
 @given(data=st.data())
 def test_constructor_arguments_are_used_or_refused_by_name(name, argument, data):
     cls = getattr(pyml.layers, name)

@@ -31,7 +31,7 @@ def _numpy(call):
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
-@examples(40)
+@examples(30)
 @given(shapes=st.tuples(small_shapes(max_dims=3), small_shapes(max_dims=3)),
        dtypes=st.tuples(st.sampled_from(DTYPES), st.sampled_from(DTYPES)))
 @example(shapes=((2, 3), (3, 2)), dtypes=("float32", "float32"))  # do not broadcast
@@ -114,7 +114,7 @@ INT_ARGUMENTS = st.one_of(st.integers(-3, 4), st.lists(st.integers(-3, 4), max_s
 
 
 @pytest.mark.parametrize("name", sorted(SHAPED))
-@examples(40)
+@examples(30)
 @given(shape=small_shapes(min_dims=1, max_dims=3, min_side=1), argument=INT_ARGUMENTS)
 @example(shape=(4,), argument=2.5)  # repeat(x, 2.5) and friends truncated to 2
 @example(shape=(4, 2), argument=(1.5, 0))
