@@ -68,7 +68,10 @@ def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None, pads=N
     target = out_dir.resolve()
     atomic.remove_stale(target)  # the staging folders of an export killed earlier
     staging = Path(atomic.temp_path(target))
-    staging.mkdir()
+    try:
+        staging.mkdir()
+    except OSError as exc:  # a read-only or special folder (/proc): name the bundle, not the staging folder
+        raise type(exc)(exc.errno, f"Cannot export to {out_dir}: {exc.strerror}") from None
     try:
         for spec, data in zip(table["files"], shards):
             _write_synced(staging / spec["file"], data)

@@ -16,6 +16,7 @@ import os
 import re
 from pathlib import Path
 
+from pyml import checks
 from pyml.graph.ir import Graph, Node
 from pyml.graph.passes import optimize
 from pyml.graph.trace import BATCHES
@@ -92,6 +93,7 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     >>> export(model, "site", app="Digits")    # site/index.html, manifest.webmanifest, sw.js, model/ ...
     PosixPath('site')
     """
+    out_dir = checks.path("export", "out_dir", out_dir)
     if batch_size is not None:
         _check_batch_size(batch_size)
     if weights not in STORAGES:
