@@ -197,8 +197,15 @@ class Trainer:
     def _local_train_batch(self, step, x, y, sample_weight):
         if step and self._compiled_step is step:
             try:
+                # The traced loss sees no label values: check them against the last step's predictions before this
+                # step runs (after it, on the first step, whose losses are resolved while tracing).
+                known = getattr(step, "last_predictions", None)
+                if known is not None:
+                    self._compile_loss.check_targets(y, known)
                 result = step(x, y, sample_weight)
-                self._compile_loss.check_targets(y, result[1])  # its traced loss saw no label values
+                if known is None:
+                    self._compile_loss.check_targets(y, result[1])
+                step.last_predictions = result[1]
                 return result
             except NotTraceable as exc:  # raised while tracing, before anything ran
                 if self.jit_compile is True:
