@@ -209,7 +209,7 @@ def _fast_paths(graph, anchor, chain, out_shape):
         stages.append((i, bias, residual, NO_CLAMP))
     while i < len(chain) and chain[i].target in ("maximum", "minimum"):
         c = _operand_of(chain[i], cur, chain[i].target)
-        value = scalar_value(graph.constants.get(c), broadcast=False) if c else None
+        value = _scalar(graph, c) if c else None
         if value is None or math.isnan(value):
             break
         value = float(value)
@@ -234,7 +234,7 @@ def _kind(graph, name, out_shape):
     node = graph.node(name)
     if node.dtype != "float32":
         return None
-    if node.op == "constant" and scalar_value(graph.constants[name], broadcast=False) is not None:
+    if node.op == "constant" and _scalar(graph, name) is not None:
         return "scalar"
     shape = tuple(node.shape)
     if len(shape) > len(out_shape):
@@ -268,7 +268,7 @@ def _program(graph, chain, start, out_shape):
         if kind is None or not free:
             return None
         r = free.pop()
-        x = float(scalar_value(graph.constants[name], broadcast=False)) if kind == "scalar" else name
+        x = float(_scalar(graph, name)) if kind == "scalar" else name
         if kind == "scalar" and not math.isfinite(x):
             return None  # JSON cannot carry it
         program.append([kind, r, 0, 0, x])
@@ -364,3 +364,11 @@ def _label(graph, names):
 
 def _number(v):
     return "inf" if v == math.inf else "-inf" if v == -math.inf else f"{v:g}"
+
+
+def _scalar(graph, name):
+    """The one value of a single-element constant, which a program inlines, else None (also for a constant marked
+    ``variable``: a weight a training bundle overwrites, ``webexport.train``)."""
+    if name not in graph.constants or graph.node(name).attrs.get("variable"):
+        return None
+    return scalar_value(graph.constants[name], broadcast=False)

@@ -32,7 +32,7 @@ from webexport.weights import STORAGES
 
 
 def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=True, weights="float32",
-           sequence_length=None):
+           sequence_length=None, train=None):
     """Compile ``model`` ahead of time into a bundle folder: model.json + weights.bin + runtime/.
 
     Args:
@@ -55,6 +55,11 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
             (``Input(shape=(None,))``, ``Input(shape=(None, 8))``: axis 1 None), which a bundle's fixed shapes
             need; such a model is refused without it. The bundle takes sequences of N steps, and of any length
             1..N where the model ignores right-padding (see below).
+        train: also export the training step, so the page can fine-tune the model (``model.trainStep``,
+            ``fit``, ``saveWeights`` in web/src/train.js): ``True`` (the model's compiled loss and optimizer) or
+            ``dict(loss=..., optimizer=..., trainable="last N" or [layer names])`` (``webexport.train``). SGD,
+            Adam and AdamW at a constant learning rate; float32 weights; one input and one output. The user's
+            model is not changed (the step is traced on a clone).
 
     Returns:
         ``out_dir`` as a ``Path``.
@@ -89,7 +94,11 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
         raise ExportError(f"weights must be one of {', '.join(map(repr, STORAGES))}. Received: weights={weights!r}")
     if isinstance(model, (str, os.PathLike)):
         model = load_model(str(model))
-    graph = to_graph(model, input_shape, batch_size, sequence_length)
+    section = None
+    if train is not None and train is not False:
+        model, graph, section = _with_training(model, train, input_shape, batch_size, weights, sequence_length)
+    else:
+        graph = to_graph(model, input_shape, batch_size, sequence_length)
     names = io_names(model, graph)
     if batch_size is not None:
         graph = fix_batch(graph, batch_size)
@@ -99,8 +108,35 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     plan = lower(graph, fuse(graph), weights=weights)
     memory = plan_memory([(s.kernel.inputs, s.kernel.outputs) for s in plan.steps], plan.specs, graph.inputs,
                          graph.outputs, aliases=plan.aliases, external=[n for n in plan.specs if plan.is_weight(n)])
-    write_bundle(plan, memory, out_dir, include_runtime=include_runtime, texts=texts, pads=pads, names=names)
+    write_bundle(plan, memory, out_dir, include_runtime=include_runtime, texts=texts, pads=pads, names=names,
+                 train=section and section(plan))
     return Path(out_dir)
+
+
+def _with_training(model, train, input_shape, batch_size, weights, sequence_length):
+    """``(clone, inference graph, section maker)`` for ``export(train=...)`` (``webexport.train``): the section is
+    made once the inference graph is lowered, to know each variable's weight entry."""
+    from webexport import train as training
+
+    if isinstance(model, Graph) or input_shape is not None or batch_size is not None or sequence_length is not None:
+        raise ExportError("export(train=...) takes a pyml Model (or saved model path) at its own input shape and a "
+                          "dynamic batch: leave input_shape, batch_size and sequence_length out")
+    if weights != "float32":
+        raise ExportError(f'export(train=...) needs weights="float32": training updates the weights the page '
+                          f"computes with. Received: weights={weights!r}")
+    if train is not True and isinstance(train, dict) and "batch_size" in train:
+        train = dict(train)
+        step_batch = train.pop("batch_size")
+    else:
+        step_batch = 32
+    clone = training.training_model(model, train)
+    graph, used = training.inference_graph(clone)
+
+    def section(plan):
+        kept = {name: index for name, index in used.items() if name in plan.specs}
+        return training.training_section(clone, graph, kept, step_batch)
+
+    return clone, graph, section
 
 
 def to_graph(model, input_shape=None, batch_size=None, sequence_length=None):

@@ -1,0 +1,134 @@
+"""Training in Chromium (issue #12): a bundle exported with ``train=`` takes optimizer steps in the page
+(``model.trainStep``, ``fit``) on WebGPU and on the CPU path (WebAssembly and plain JavaScript), and the weights
+it ends with (``saveWeights`` → ``pyml`` ``load_weights``) equal those of the same steps in Python
+(``train_on_batch`` on the same batches in the same order, a fresh optimizer of the same configuration) within
+1e-4 relative; ``predict`` after training uses the new weights (it equals the Python model's ``predict``), and
+``resetWeights`` gives the exported model's outputs back.
+
+Models: an MLP (Dense, Dropout at rate 0, Dense softmax) and a small convnet with BatchNormalization (its moving
+statistics are state the step updates), with SGD (momentum, nesterov), Adam and AdamW.
+"""
+import base64
+
+import numpy as np
+import pytest
+
+import pyml
+from tests.browser.harness import encode
+from webexport import export
+
+BACKENDS = ["webgpu", "wasm", "js"]
+STEPS = 5
+BATCH = 4
+RTOL = 1e-4
+
+OPTIMIZERS = {
+    "sgd": lambda: pyml.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+    "adam": lambda: pyml.optimizers.Adam(0.01),
+    "adamw": lambda: pyml.optimizers.AdamW(0.01, weight_decay=0.05),
+}
+
+
+def mlp():
+    pyml.utils.set_random_seed(1)
+    return pyml.Sequential([pyml.Input(shape=(6,)), pyml.layers.Dense(8, activation="relu"),
+                            pyml.layers.Dropout(0.0), pyml.layers.Dense(3, activation="softmax")])
+
+
+def convnet():
+    pyml.utils.set_random_seed(2)
+    return pyml.Sequential([pyml.Input(shape=(6, 6, 2)), pyml.layers.Conv2D(4, 3, activation="relu"),
+                            pyml.layers.BatchNormalization(), pyml.layers.MaxPooling2D(2), pyml.layers.Flatten(),
+                            pyml.layers.Dense(3, activation="softmax")])
+
+
+MODELS = {"mlp": mlp, "convnet": convnet}
+
+
+def data(model, n, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n,) + tuple(model.input_specs()[0][0][1:])).astype(np.float32)
+    return x, rng.integers(0, 3, n).astype(np.int32)
+
+
+def python_steps(make, optimizer, x, y, batches):
+    """The model after ``train_on_batch`` on each batch of rows in ``batches``, in order."""
+    model = make()
+    model.compile(optimizer=OPTIMIZERS[optimizer](), loss="sparse_categorical_crossentropy")
+    for rows in batches:
+        model.train_on_batch(x[rows], y[rows])
+    return model
+
+
+def load_saved(make, b64, tmp_path):
+    """A fresh model of ``make`` with the page's ``saveWeights`` bytes loaded by pyml's ``load_weights``."""
+    path = tmp_path / "page.weights.safetensors"
+    path.write_bytes(base64.b64decode(b64))
+    model = make()
+    model.load_weights(str(path))
+    return model
+
+
+def assert_same_weights(got, want):
+    for v, a, b in zip(want.weights, got.get_weights(), want.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=RTOL * max(1.0, float(np.abs(b).max())), err_msg=v.name)
+
+
+@pytest.fixture(scope="module")
+def bundle_url(web_server):
+    urls = {}
+
+    def get(name, optimizer):
+        key = f"{name}-{optimizer}"
+        if key not in urls:
+            export(MODELS[name](), web_server.path(f"train/{key}"), include_runtime=False,
+                   train=dict(loss="sparse_categorical_crossentropy", optimizer=OPTIMIZERS[optimizer](),
+                              batch_size=BATCH))
+            urls[key] = web_server.url(f"train/{key}/model.json")
+        return urls[key]
+
+    return get
+
+
+STEP_SCRIPT = """async ([url, backend, x, y, batch, steps]) => {
+    const decode = ({b64, shape, dtype}) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        return { data: new ({float32: Float32Array, int32: Int32Array})[dtype](bytes.buffer), shape };
+    };
+    const m = await harness.runtime.loadModel(url, { backend });
+    try {
+        const X = decode(x), Y = decode(y), row = X.data.length / X.shape[0];
+        const before = await m.predict(X.data, X.shape);
+        const losses = [];
+        for (let s = 0; s < steps; s++) {
+            const xs = X.data.slice(s * batch * row, (s + 1) * batch * row), ys = Y.data.slice(s * batch, (s + 1) * batch);
+            losses.push(await m.trainStep({ data: xs, shape: [batch, ...X.shape.slice(1)] }, ys));
+        }
+        const after = await m.predict(X.data, X.shape);
+        const saved = await m.saveWeights();
+        await m.resetWeights();
+        const reset = await m.predict(X.data, X.shape);
+        let bin = "";
+        for (const b of saved) bin += String.fromCharCode(b);
+        return { backend: m.info.backend, losses, saved: btoa(bin), before: Array.from(before.data),
+                 after: Array.from(after.data), reset: Array.from(reset.data) };
+    } finally { m.dispose(); }
+}"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name,optimizer", [("mlp", "sgd"), ("mlp", "adam"), ("mlp", "adamw"), ("convnet", "adam")])
+def test_steps_in_the_page_equal_train_on_batch(shared_page, bundle_url, tmp_path, name, optimizer, backend):
+    harness, _ = shared_page
+    if backend == "webgpu":
+        harness.require_webgpu()
+    make = MODELS[name]
+    x, y = data(make(), STEPS * BATCH)
+    result = harness.evaluate(STEP_SCRIPT, [bundle_url(name, optimizer), backend, encode(x), encode(y), BATCH, STEPS])
+    assert result["backend"] == backend
+    want = python_steps(make, optimizer, x, y, [slice(s * BATCH, (s + 1) * BATCH) for s in range(STEPS)])
+    assert_same_weights(load_saved(make, result["saved"], tmp_path), want)
+    shape = (len(x), 3)
+    np.testing.assert_allclose(np.reshape(result["after"], shape), want.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.reshape(result["reset"], shape), np.reshape(result["before"], shape), rtol=0, atol=0)
+    np.testing.assert_allclose(np.reshape(result["before"], shape), make().predict(x, verbose=0), rtol=1e-4, atol=1e-5)
