@@ -166,9 +166,9 @@ def hyper_values(optimizer, t):
     if optimizer["class"] in ("Adam", "AdamW"):
         step = F32(t)
         beta_1_power, beta_2_power = F32(optimizer["beta_1"]) ** step, F32(optimizer["beta_2"]) ** step
-        out["alpha"] = lr * np.sqrt(F32(1) - beta_2_power) / (F32(1) - beta_1_power)
+        out = {"alpha": lr * np.sqrt(F32(1) - beta_2_power) / (F32(1) - beta_1_power)}
     if optimizer["weight_decay"]:
-        out["weight_decay"] = F32(optimizer["weight_decay"])
+        out.update(weight_decay=F32(optimizer["weight_decay"]), learning_rate=lr)
     return out
 
 

@@ -34,7 +34,6 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   // The bundle downloads while the backend is chosen and the kernels compile (the wasm, or the WebGPU
   // pipelines, which need only the manifest).
   const bundle = fetchManifest(url).then(checkText);
-  const href = () => bundle.then((b) => b.url); // train.js fetches the training weights next to model.json
   const weights = bundle.then(({ manifest, url: href }) => fetchWeights(manifest, href, { onProgress }));
   weights.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
   let reason = `backend "${backend}" was asked for`;
@@ -42,12 +41,12 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
     const adapter = await findAdapter();
     const software = adapter && softwareAdapter(adapter);
     if (adapter && !software) {
-      return loadOnGpu((await bundle).manifest, weights, adapter, `a hardware WebGPU adapter (${describe(adapterInfo(adapter))})`, onProgress, href);
+      return loadOnGpu((await bundle).manifest, weights, adapter, `a hardware WebGPU adapter (${describe(adapterInfo(adapter))})`, onProgress, url);
     }
     reason = adapter ? `the WebGPU adapter (${describe(adapterInfo(adapter))}) ${software}, which the CPU path outruns`
       : "this browser has no WebGPU adapter";
   } else if (backend === "webgpu") {
-    return loadOnGpu((await bundle).manifest, weights, await findAdapter(), reason, onProgress, href);
+    return loadOnGpu((await bundle).manifest, weights, await findAdapter(), reason, onProgress, url);
   }
   const cpuPath = import("./wasm.js");
   for (const imported of [import("./cpuplan.js"), import("./cpu.js")]) imported.catch(() => {}); // wasm.js imports
@@ -58,16 +57,16 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
   const cpu = await (await cpuPath).loadCpu(manifest, tensors, backend, reason);
   if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
-  return new Model(manifest, { ...cpu, weights: tensors, href });
+  return new Model(manifest, { ...cpu, weights: tensors, url });
 }
 
 // `weights`: a promise of the weights' bytes; the device and the pipelines are made while it resolves.
-async function loadOnGpu(manifest, weights, adapter, reason, onProgress, href) {
+async function loadOnGpu(manifest, weights, adapter, reason, onProgress, url) {
   const { device, info } = await requestGpuDevice(manifest, adapter);
   if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
   const gpu = await createGpu(device, manifest, weights);
   if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
-  return new Model(manifest, { backend: "webgpu", gpu, adapter: info, reason, href });
+  return new Model(manifest, { backend: "webgpu", gpu, adapter: info, reason, url });
 }
 
 // Only a bundle with a text input (inputs[i].text) fetches text.js, which checks that field at load.
@@ -208,8 +207,8 @@ export class Model {
    * @example
    *   const loss = await model.trainStep([[0.1, 0.2, 0.3, 0.4]], [2]);
    */
-  trainStep(x, y) {
-    return this.#train("trainStep", x, y);
+  trainStep(...args) {
+    return this.#train("trainStep", args);
   }
 
   /**
@@ -221,8 +220,8 @@ export class Model {
    * @example
    *   const { history } = await model.fit(x, y, { epochs: 5, batchSize: 32, onEpochEnd: (e, logs) => console.log(logs.loss) });
    */
-  fit(x, y, options) {
-    return this.#train("fit", x, y, options);
+  fit(...args) {
+    return this.#train("fit", args);
   }
 
   /**
@@ -231,8 +230,8 @@ export class Model {
    * @example
    *   const { loss } = await model.evaluate(x, y, { batchSize: 32 });
    */
-  evaluate(x, y, options) {
-    return this.#train("evaluate", x, y, options);
+  evaluate(...args) {
+    return this.#train("evaluate", args);
   }
 
   /**
@@ -242,7 +241,7 @@ export class Model {
    *   const bytes = await model.saveWeights();   // download as "tuned.weights.safetensors"
    */
   saveWeights() {
-    return this.#train("saveWeights");
+    return this.#train("saveWeights", []);
   }
 
   /**
@@ -252,16 +251,13 @@ export class Model {
    *   await model.resetWeights();
    */
   resetWeights() {
-    return this.#train("resetWeights");
+    return this.#train("resetWeights", []);
   }
 
-  async #train(method, ...args) {
-    if (!this.canTrain) throw new Error(`${method}: this bundle has no training step; export it with train=...`);
-    this.#trainer ||= import("./train.js").then((t) => t.createTrainer(this.#manifest, this.#state, (work) => this.#enqueue(work)))
-      .catch((err) => {
-        this.#trainer = null; // a failed load (a network error) is retried by the next call
-        throw err;
-      });
+  // train.js (which refuses a bundle without a training step) is fetched on the first call; a failed load is retried.
+  async #train(method, args) {
+    this.#trainer ||= import("./train.js").then((t) => t.createTrainer(this.#manifest, this.#state, (work) => this.#enqueue(work)));
+    this.#trainer.catch(() => (this.#trainer = null));
     return (await this.#trainer)[method](...args);
   }
 

@@ -37,9 +37,10 @@ const EPSILON = 1e-7; // Keras's backend epsilon, which the crossentropies clip 
  *   const loss = await trainer.trainStep(x, y);
  */
 export async function createTrainer(manifest, state, enqueue) {
+  if (!manifest.train) throw new Error("this bundle has no training step: export it with webexport.export(..., train=...)");
   validateTrain(manifest);
   const section = manifest.train;
-  const bytes = await fetchWeights(section, await state.href());
+  const bytes = await fetchWeights(section, new URL(state.url, globalThis.location?.href));
   const core = state.gpu ? await gpuCore(section, state.gpu, bytes) : await cpuCore(manifest, section, state, bytes);
   return new Trainer(manifest, state, core, enqueue);
 }
@@ -132,7 +133,7 @@ export function hyperValues(o, t) {
     out.alpha = f32(f32(lr * f32(Math.sqrt(f32(1 - b2)))) / f32(1 - b1));
   }
   if (o.weight_decay) out.weight_decay = f32(o.weight_decay);
-  return out;
+  return out; // (learning_rate too where pyml gives only alpha: the step reads the names `train.hyper` lists)
 }
 
 /** What the Model's training methods call (see model.js for their documentation). */
