@@ -25,13 +25,13 @@ LOSS = "sparse_categorical_crossentropy"
 
 def mlp(dropout=0.0):
     pyml.utils.set_random_seed(3)
-    return pyml.Sequential([pyml.Input(shape=(5,)), pyml.layers.Dense(7, activation="relu", name="dense"),
+    return pyml.Sequential([pyml.Input(shape=(5,), name="features"), pyml.layers.Dense(7, activation="relu", name="dense"),
                             pyml.layers.Dropout(dropout), pyml.layers.Dense(3, activation="softmax", name="head")])
 
 
 def convnet():
     pyml.utils.set_random_seed(4)
-    return pyml.Sequential([pyml.Input(shape=(5, 5, 2)), pyml.layers.Conv2D(3, 3, activation="relu", name="conv"),
+    return pyml.Sequential([pyml.Input(shape=(5, 5, 2), name="pixels"), pyml.layers.Conv2D(3, 3, activation="relu", name="conv"),
                             pyml.layers.BatchNormalization(name="norm"), pyml.layers.Flatten(),
                             pyml.layers.Dense(3, activation="softmax", name="head")])
 
