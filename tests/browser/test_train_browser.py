@@ -132,3 +132,67 @@ def test_steps_in_the_page_equal_train_on_batch(shared_page, bundle_url, tmp_pat
     np.testing.assert_allclose(np.reshape(result["after"], shape), want.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.reshape(result["reset"], shape), np.reshape(result["before"], shape), rtol=0, atol=0)
     np.testing.assert_allclose(np.reshape(result["before"], shape), make().predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+FIT_SCRIPT = """async ([url, backend, x, y, batchSize, epochs]) => {
+    const decode = ({b64, shape, dtype}) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        return { data: new ({float32: Float32Array, int32: Int32Array})[dtype](bytes.buffer), shape };
+    };
+    const m = await harness.runtime.loadModel(url, { backend });
+    try {
+        const X = decode(x), Y = decode(y);
+        const batches = [], epochLogs = [];
+        const { history } = await m.fit(X, Y.data, { epochs, batchSize, shuffle: false,
+            onBatchEnd: (b, logs) => batches.push([b, logs.loss]), onEpochEnd: (e, logs) => epochLogs.push([e, logs.loss]) });
+        const { loss } = await m.evaluate(X, Array.from(Y.data), { batchSize: 3 });
+        const saved = await m.saveWeights();
+        let bin = "";
+        for (const b of saved) bin += String.fromCharCode(b);
+        return { history, batches, epochLogs, evaluated: loss, saved: btoa(bin) };
+    } finally { m.dispose(); }
+}"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fit_and_evaluate_equal_pythons(shared_page, bundle_url, tmp_path, backend):
+    harness, _ = shared_page
+    if backend == "webgpu":
+        harness.require_webgpu()
+    x, y = data(mlp(), 3 * BATCH, seed=1)
+    result = harness.evaluate(FIT_SCRIPT, [bundle_url("mlp", "adam"), backend, encode(x), encode(y), BATCH, 2])
+    want = mlp()
+    want.compile(optimizer=OPTIMIZERS["adam"](), loss="sparse_categorical_crossentropy")
+    history = want.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(result["history"]["loss"], history["loss"], rtol=RTOL)
+    assert [e for e, _ in result["epochLogs"]] == [0, 1] and [b for b, _ in result["batches"]] == [0, 1, 2] * 2
+    np.testing.assert_allclose([loss for _, loss in result["epochLogs"]], history["loss"], rtol=RTOL)
+    assert_same_weights(load_saved(mlp, result["saved"], tmp_path), want)
+    np.testing.assert_allclose(result["evaluated"], want.evaluate(x, y, batch_size=3, verbose=0), rtol=RTOL)
+
+
+ERROR_SCRIPT = """async ([url, backend, call]) => {
+    const m = await harness.runtime.loadModel(url, { backend });
+    try {
+        await ({ step: () => m.trainStep([[0, 0, 0, 0, 0, 0]], [1]),
+                 y: () => m.trainStep([[0, 0, 0, 0, 0, 0]], [[1, 2]]),
+                 fit: () => m.fit([[0, 0, 0, 0, 0, 0]], [1], { batchSize: 0 }) })[call]();
+        return { canTrain: m.canTrain, error: null };
+    } catch (err) {
+        return { canTrain: m.canTrain, error: err.message };
+    } finally { m.dispose(); }
+}"""
+
+
+@pytest.mark.parametrize("backend", ["webgpu", "cpu"])
+def test_training_calls_are_refused_naming_what_is_wrong(shared_page, bundle_url, web_server, backend):
+    harness, _ = shared_page
+    if backend == "webgpu":
+        harness.require_webgpu()
+    export(mlp(), web_server.path("train/plain"), include_runtime=False)
+    plain = harness.evaluate(ERROR_SCRIPT, [web_server.url("train/plain/model.json"), backend, "step"])
+    assert plain == {"canTrain": False, "error": plain["error"]} and "no training step" in plain["error"]
+    wrong_y = harness.evaluate(ERROR_SCRIPT, [bundle_url("mlp", "sgd"), backend, "y"])
+    assert wrong_y["canTrain"] and 'input "y"' in wrong_y["error"] and "[1,2]" in wrong_y["error"].replace(" ", "")
+    bad_fit = harness.evaluate(ERROR_SCRIPT, [bundle_url("mlp", "sgd"), backend, "fit"])
+    assert "batchSize must be a positive integer" in bad_fit["error"]
