@@ -30,7 +30,7 @@ from pyml import saving
 from pyml.graph.ir import Graph, Node
 from pyml.graph.passes import optimize
 from pyml.graph.trace import substitute, trace_function
-from pyml.layers import serialization
+from pyml.layers import host, serialization
 from webexport.kernels.common import ExportError
 
 TRAIN_KEYS = ("loss", "optimizer", "trainable")
@@ -59,6 +59,9 @@ def training_model(model, train):
                           f"config, so that export changes nothing in it). Received: {type(model).__name__}")
     if len(model.input_specs()) != 1 or len(getattr(model, "outputs", None) or [None]) != 1:
         raise ExportError("export(train=...) supports models with one input and one output (trainStep(x, y))")
+    if host.chains(model):
+        raise ExportError("export(train=...) does not support models that start with text layers (TextVectorization, "
+                          "StringLookup): the page trains on the ids; export the model that takes them")
     clone = _clone(model)
     _set_trainable(clone, train.get("trainable"))
     clone.compile(optimizer=_fresh_optimizer(train["optimizer"]), loss=train["loss"])
@@ -199,7 +202,8 @@ def host_inputs(step):
 
     out = []
     for name, draw in step.host_inputs.items():
-        owners = [c.cell_contents for c in (getattr(draw, "__closure__", None) or ())]
+        # A DropoutMask names its layer; a plain closure over the layer is searched for it.
+        owners = [getattr(draw, "layer", None)] + [c.cell_contents for c in (getattr(draw, "__closure__", None) or ())]
         layer = next((o for o in owners if isinstance(o, Dropout)), None)
         if layer is None:
             raise ExportError(f"the training step draws host input %{name} for a layer the runtimes cannot draw it "

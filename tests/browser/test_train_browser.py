@@ -196,3 +196,35 @@ def test_training_calls_are_refused_naming_what_is_wrong(shared_page, bundle_url
     assert wrong_y["canTrain"] and 'input "y"' in wrong_y["error"] and "[1,2]" in wrong_y["error"].replace(" ", "")
     bad_fit = harness.evaluate(ERROR_SCRIPT, [bundle_url("mlp", "sgd"), backend, "fit"])
     assert "batchSize must be a positive integer" in bad_fit["error"]
+
+
+DROPOUT_SCRIPT = """async ([url, backend, x, y]) => {
+    const m = await harness.runtime.loadModel(url, { backend });
+    try {
+        const losses = [];
+        for (let i = 0; i < 4; i++) {
+            await m.resetWeights();
+            losses.push(await m.trainStep(x, y));
+        }
+        return losses;
+    } finally { m.dispose(); }
+}"""
+
+
+@pytest.mark.parametrize("backend", ["webgpu", "cpu"])
+def test_dropout_draws_a_fresh_mask_at_every_step(shared_page, web_server, backend):
+    harness, _ = shared_page
+    if backend == "webgpu":
+        harness.require_webgpu()
+
+    def make():
+        pyml.utils.set_random_seed(5)
+        return pyml.Sequential([pyml.Input(shape=(6,)), pyml.layers.Dense(32, activation="relu"),
+                                pyml.layers.Dropout(0.5), pyml.layers.Dense(3, activation="softmax")])
+
+    export(make(), web_server.path("train/dropout"), include_runtime=False,
+           train=dict(loss="sparse_categorical_crossentropy", optimizer="sgd", batch_size=BATCH))
+    x, y = data(make(), BATCH, seed=2)
+    losses = harness.evaluate(DROPOUT_SCRIPT, [web_server.url("train/dropout/model.json"), backend, x.tolist(),
+                                               y.tolist()])
+    assert all(np.isfinite(losses)) and len(set(losses)) == 4, losses  # the same weights and batch: only the masks differ
