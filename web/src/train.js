@@ -338,13 +338,21 @@ async function gpuCore(section, gpu, bytes) {
       if (v.weight !== null) encoder.copyBufferToBuffer(kept.get(v.source), v.offset * 4, gpu.weightBuffers.get(v.weight), 0, numel(v.shape) * 4);
     }
   };
-  const submit = async (label, record) => {
+  // Record and submit one command buffer, then map `staging` (if given) while the error scope resolves: one wait.
+  const submit = async (label, record, staging) => {
     device.pushErrorScope("validation");
     const encoder = device.createCommandEncoder({ label });
     record(encoder);
     device.queue.submit([encoder.finish()]);
-    const failed = await device.popErrorScope();
-    if (failed) throw new Error(`WebGPU validation error in ${label}: ${failed.message}`);
+    const checked = device.popErrorScope();
+    const mapped = staging?.mapAsync(GPUMapMode.READ);
+    const failed = await checked;
+    if (failed) {
+      await mapped?.catch(() => {});
+      if (staging?.mapState === "mapped") staging.unmap();
+      throw new Error(`WebGPU validation error in ${label}: ${failed.message}`);
+    }
+    await mapped;
   };
   const core = {
     reset: () => submit("pyml train reset", (encoder) => {
@@ -370,8 +378,7 @@ async function gpuCore(section, gpu, bytes) {
         for (const [name, out] of Object.entries(section.updates)) encoder.copyBufferToBuffer(res.buffer(out), 0, kept.get(name), 0, size(name));
         refresh(encoder);
         encoder.copyBufferToBuffer(res.buffer(section.graph.outputs[0]), 0, res.staging, 0, 4);
-      });
-      await res.staging.mapAsync(GPUMapMode.READ, 0, 8);
+      }, res.staging);
       const loss = new Float32Array(res.staging.getMappedRange(0, 8))[0];
       res.staging.unmap();
       return loss;
@@ -383,8 +390,7 @@ async function gpuCore(section, gpu, bytes) {
       try {
         await submit("pyml train readback", (encoder) => {
           for (const [name, buffer] of kept) encoder.copyBufferToBuffer(buffer, 0, staging, at.get(name), size(name));
-        });
-        await staging.mapAsync(GPUMapMode.READ);
+        }, staging);
         const range = staging.getMappedRange();
         return Object.fromEntries(names.map((name) => [name, new Float32Array(range.slice(at.get(name), at.get(name) + size(name)))]));
       } finally {
