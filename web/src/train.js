@@ -215,7 +215,7 @@ class Trainer {
     const anyRows = specs.map((s) => ({ ...s, shape: [null, ...s.shape.slice(1)] }));
     const { values, batch } = prepareInputs(anyRows, [x, y], { nodes: [] });
     if (values.some((v) => !v.shape.length)) throw new Error("x and y need a batch axis");
-    return { values, batch, specs };
+    return { values, batch };
   }
 
   async #step(values, batch) {
