@@ -143,12 +143,14 @@ class Trainer {
   #core;
   #enqueue;
   #steps = 0; // optimizer steps taken since the export or the last reset
+  #nodes; // the step graph's nodes by name
 
   constructor(manifest, state, core, enqueue) {
     this.#manifest = manifest;
     this.#state = state;
     this.#core = core;
     this.#enqueue = enqueue;
+    this.#nodes = new Map(manifest.train.graph.nodes.map((n) => [n.name, n]));
   }
 
   async trainStep(x, y) {
@@ -220,16 +222,15 @@ class Trainer {
 
   async #step(values, batch) {
     const t = this.#manifest.train;
-    const fixed = t.inputs[t.graph.inputs.indexOf(t.batch_inputs[0])].shape[0];
+    const fixed = this.#nodes.get(t.batch_inputs[0]).shape[0];
     if (fixed !== null && fixed !== batch) {
       throw new Error(`this bundle's training step was exported for batches of ${fixed} examples. Received: ${batch}`);
     }
     const hyper = hyperValues(t.optimizer, this.#steps + 1);
     const inputs = { [t.batch_inputs[0]]: values[0], [t.batch_inputs[1]]: values[1] };
     for (const h of t.hyper) inputs[`hyper_${h}`] = { data: new Float32Array([hyper[h]]), shape: [], dtype: "float32" };
-    const nodes = new Map(t.graph.nodes.map((n) => [n.name, n]));
     for (const { name, rate } of t.host) {
-      const shape = resolveShape(nodes.get(name).shape, batch);
+      const shape = resolveShape(this.#nodes.get(name).shape, batch);
       const scale = rate === 1 ? 0 : f32(1 / (1 - rate));
       inputs[name] = { data: Float32Array.from({ length: numel(shape) }, () => (Math.random() >= rate ? scale : 0)), shape, dtype: "float32" };
     }
