@@ -61,7 +61,8 @@ def export_command(args):
         raise UserError(f"no such model file: {model_path}")
     input_shape = parse_shape(args.input_shape) if args.input_shape else None
     webexport.export(str(model_path), args.out_dir, input_shape=input_shape, batch_size=args.batch_size,
-                     weights=WEIGHT_TIERS[args.weights], sequence_length=args.sequence_length)
+                     weights=WEIGHT_TIERS[args.weights], sequence_length=args.sequence_length,
+                     train=True if args.train else None)
     text = describe_bundle(Path(args.out_dir))
     if args.weights != "f32" and "weights stored as" not in text:
         text += (f"\nnote: no weight matrix has the {webexport.weights.MIN_QUANTIZED_ELEMENTS:,} elements --weights "
@@ -108,6 +109,10 @@ def describe_bundle(out_dir):
     where = f" in {len(files)} files" if len(files) > 1 else ""
     text = (f"wrote {out_dir}/: {len(manifest['steps'])} kernel steps, {weight_bytes:,} bytes of weights{where}; "
             f"inputs {inputs} -> outputs {outputs}")
+    train = manifest.get("train")
+    if train:
+        text += (f"\ntraining step: {len(train['steps'])} kernel steps, {train['optimizer']['class']} on "
+                 f"{train['loss']['name']} (the page's model.trainStep, fit, saveWeights)")
     accuracy = table.get("accuracy")
     if accuracy:
         tiers = sorted({e["storage"] for e in table["entries"] if e.get("storage", e["dtype"]) != e["dtype"]})
@@ -293,6 +298,9 @@ def build_parser():
     export.add_argument("--sequence-length", type=int, default=None, metavar="N",
                         help="the steps N of inputs declared with a variable length (Input(shape=(None, ...))); the "
                              "bundle takes N steps, or 1 to N where the model masks its padding")
+    export.add_argument("--train", action="store_true",
+                        help="also export the training step with the model's compiled loss and optimizer, so the page "
+                             "can fine-tune it (model.trainStep, fit, saveWeights)")
     export.set_defaults(run=export_command)
 
     serve_parser = commands.add_parser("serve", help="serve a folder over HTTP (for bundles and demo pages)")
