@@ -124,17 +124,12 @@ def _with_training(model, train, input_shape, batch_size, weights, sequence_leng
     if weights != "float32":
         raise ExportError(f'export(train=...) needs weights="float32": training updates the weights the page '
                           f"computes with. Received: weights={weights!r}")
-    if train is not True and isinstance(train, dict) and "batch_size" in train:
-        train = dict(train)
-        step_batch = train.pop("batch_size")
-    else:
-        step_batch = 32
     clone = training.training_model(model, train)
     graph, used = training.inference_graph(clone)
 
     def section(plan):
         kept = {name: index for name, index in used.items() if name in plan.specs}
-        return training.training_section(clone, graph, kept, step_batch)
+        return training.training_section(clone, graph, kept)
 
     return clone, graph, section
 

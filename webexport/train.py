@@ -252,10 +252,11 @@ __all__ = ["training_model", "inference_graph", "y_spec", "hyper_values", "optim
 
 
 # ---- the section ------------------------------------------------------------------------------------------
-def training_section(model, inference, used, batch=None):
+def training_section(model, inference, used):
     """``(section, shards)``: ``manifest["train"]`` for the compiled clone ``model`` (``training_model``) whose
     inference graph is ``inference`` (``inference_graph``, with ``used``), and the bytes of its weights files.
-    ``batch``: the batch the step is traced at while ``trace_training_graph`` takes no dynamic one."""
+    The step takes any batch (``trace_training_graph`` with ``None`` at axis 0)."""
+    from pyml.models.compiled_step import trace_training_graph
     from webexport.bundle import build_manifest
     from webexport.fusion import fuse
     from webexport.lower import lower
@@ -265,7 +266,7 @@ def training_section(model, inference, used, batch=None):
     x_spec = model.input_specs()[0]
     targets = y_spec(inference.node(inference.outputs[0]).shape, model.loss)
     try:
-        step = trace_step(model, x_spec, targets, batch)
+        step = trace_training_graph(model, x_spec, targets)
     except Exception as exc:  # NotTraceable and the tracer's errors: the step cannot be exported, say why
         raise ExportError(f"export(train=...): the training step does not trace: {exc}") from exc
     unknown = sorted(set(step.hyper_names) - HYPER_NAMES)
@@ -293,46 +294,3 @@ def training_section(model, inference, used, batch=None):
         initial={name[len("init_"):]: name for name in initial},
         variables=variables_table(model, step, used), save_metadata=save_metadata(model))
     return section, shards
-
-
-# ---- until pyml.models.compiled_step.trace_training_graph takes a dynamic batch: one static batch ---------
-def trace_step(model, x_spec, y_spec_, batch):
-    """``trace_training_graph(model, x_spec, y_spec)`` where it exists, else the same traced at one concrete
-    ``batch`` (a stand-in built on ``CompiledTrainStep``)."""
-    from pyml.models import compiled_step
-
-    trace = getattr(compiled_step, "trace_training_graph", None)
-    if trace is not None:
-        return trace(model, x_spec, y_spec_)
-    return _trace_static(model, x_spec, y_spec_, batch)
-
-
-def _trace_static(model, x_spec, y_spec_, batch):
-    from types import SimpleNamespace
-
-    from pyml.graph.rewrites import rewrite_training_step
-    from pyml.models.compiled_step import CompiledTrainStep, NotTraceable
-
-    x = np.zeros((batch,) + tuple(x_spec[0][1:]), x_spec[1])
-    y = np.zeros((batch,) + tuple(y_spec_[0][1:]), y_spec_[1])
-    step = CompiledTrainStep(model)
-    state = step._flat_state(x, y, None)
-    slots = state.optimizer._slots
-    for i, variable in enumerate(state.trainable):
-        state.view(state.parameters, i)[...] = variable._data
-        for name in state.slot_names:
-            state.view(state.slots[name], i)[...] = slots[(id(variable), name)]
-    for variable, array in zip(state.others, state.arrays):
-        array[...] = variable._data
-    result, hyper_names, front = step._trace(x, y, None)
-    if not state.trainable:
-        raise NotTraceable("the model has no trainable variables with gradients")
-    graph = optimize(rewrite_training_step(optimize(result.graph)))
-    first = 1 + front["losses"] + front["predictions"]
-    assigned = {key: first + 1 + len(state.slot_names) + j for j, key in enumerate(result.assigned)}
-    outputs = SimpleNamespace(loss=0, parameters=first,
-                              slots={name: first + 1 + i for i, name in enumerate(state.slot_names)},
-                              state={i: assigned[id(v)] for i, v in enumerate(state.others) if id(v) in assigned})
-    return SimpleNamespace(graph=graph, input_names=["x", "y"], hyper_names=list(hyper_names),
-                           slot_names=list(state.slot_names), state=state, outputs=outputs,
-                           host_inputs=dict(result.host_inputs))

@@ -1,5 +1,6 @@
 """Training in Chromium (issue #12): a bundle exported with ``train=`` takes optimizer steps in the page
-(``model.trainStep``, ``fit``) on WebGPU and on the CPU path (WebAssembly and plain JavaScript), and the weights
+(``model.trainStep``, ``fit``) on WebGPU and on the CPU path (WebAssembly and plain JavaScript), at any batch
+size (5 steps of 4, 7, 1, 4 and 3 examples; ``fit`` with a last batch smaller than the others), and the weights
 it ends with (``saveWeights`` → ``pyml`` ``load_weights``) equal those of the same steps in Python
 (``train_on_batch`` on the same batches in the same order, a fresh optimizer of the same configuration) within
 1e-4 relative; ``predict`` after training uses the new weights (it equals the Python model's ``predict``), and
@@ -18,8 +19,8 @@ from tests.browser.harness import encode
 from webexport import export
 
 BACKENDS = ["webgpu", "wasm", "js"]
-STEPS = 5
 BATCH = 4
+SIZES = [4, 7, 1, 4, 3]  # the batch of each step (the step graph takes any)
 RTOL = 1e-4
 
 OPTIMIZERS = {
@@ -55,8 +56,7 @@ def python_steps(make, optimizer, x, y, batches):
     """The model after ``train_on_batch`` on each batch of rows in ``batches``, in order."""
     model = make()
     model.compile(optimizer=OPTIMIZERS[optimizer](), loss="sparse_categorical_crossentropy")
-    for rows in batches:
-        model.train_on_batch(x[rows], y[rows])
+    model.history_losses = [model.train_on_batch(x[rows], y[rows]) for rows in batches]
     return model
 
 
@@ -82,15 +82,14 @@ def bundle_url(web_server):
         key = f"{name}-{optimizer}"
         if key not in urls:
             export(MODELS[name](), web_server.path(f"train/{key}"), include_runtime=False,
-                   train=dict(loss="sparse_categorical_crossentropy", optimizer=OPTIMIZERS[optimizer](),
-                              batch_size=BATCH))
+                   train=dict(loss="sparse_categorical_crossentropy", optimizer=OPTIMIZERS[optimizer]()))
             urls[key] = web_server.url(f"train/{key}/model.json")
         return urls[key]
 
     return get
 
 
-STEP_SCRIPT = """async ([url, backend, x, y, batch, steps]) => {
+STEP_SCRIPT = """async ([url, backend, x, y, sizes]) => {
     const decode = ({b64, shape, dtype}) => {
         const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
         return { data: new ({float32: Float32Array, int32: Int32Array})[dtype](bytes.buffer), shape };
@@ -100,9 +99,11 @@ STEP_SCRIPT = """async ([url, backend, x, y, batch, steps]) => {
         const X = decode(x), Y = decode(y), row = X.data.length / X.shape[0];
         const before = await m.predict(X.data, X.shape);
         const losses = [];
-        for (let s = 0; s < steps; s++) {
-            const xs = X.data.slice(s * batch * row, (s + 1) * batch * row), ys = Y.data.slice(s * batch, (s + 1) * batch);
-            losses.push(await m.trainStep({ data: xs, shape: [batch, ...X.shape.slice(1)] }, ys));
+        let start = 0;
+        for (const n of sizes) {
+            const xs = X.data.slice(start * row, (start + n) * row), ys = Y.data.slice(start, start + n);
+            losses.push(await m.trainStep({ data: xs, shape: [n, ...X.shape.slice(1)] }, ys));
+            start += n;
         }
         const after = await m.predict(X.data, X.shape);
         const saved = await m.saveWeights();
@@ -123,10 +124,12 @@ def test_steps_in_the_page_equal_train_on_batch(shared_page, bundle_url, tmp_pat
     if backend == "webgpu":
         harness.require_webgpu()
     make = MODELS[name]
-    x, y = data(make(), STEPS * BATCH)
-    result = harness.evaluate(STEP_SCRIPT, [bundle_url(name, optimizer), backend, encode(x), encode(y), BATCH, STEPS])
+    x, y = data(make(), sum(SIZES))
+    result = harness.evaluate(STEP_SCRIPT, [bundle_url(name, optimizer), backend, encode(x), encode(y), SIZES])
     assert result["backend"] == backend
-    want = python_steps(make, optimizer, x, y, [slice(s * BATCH, (s + 1) * BATCH) for s in range(STEPS)])
+    ends = np.cumsum(SIZES)
+    want = python_steps(make, optimizer, x, y, [slice(end - n, end) for n, end in zip(SIZES, ends)])
+    np.testing.assert_allclose(result["losses"], want.history_losses, rtol=RTOL)
     assert_same_weights(load_saved(make, result["saved"], tmp_path), want)
     shape = (len(x), 3)
     np.testing.assert_allclose(np.reshape(result["after"], shape), want.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
@@ -159,11 +162,11 @@ def test_fit_and_evaluate_equal_pythons(shared_page, bundle_url, tmp_path, backe
     harness, _ = shared_page
     if backend == "webgpu":
         harness.require_webgpu()
-    x, y = data(mlp(), 3 * BATCH, seed=1)
-    result = harness.evaluate(FIT_SCRIPT, [bundle_url("mlp", "adam"), backend, encode(x), encode(y), BATCH, 2])
+    x, y = data(mlp(), 12, seed=1)  # batches of 5, 5 and 2: the step takes any batch
+    result = harness.evaluate(FIT_SCRIPT, [bundle_url("mlp", "adam"), backend, encode(x), encode(y), 5, 2])
     want = mlp()
     want.compile(optimizer=OPTIMIZERS["adam"](), loss="sparse_categorical_crossentropy")
-    history = want.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0).history
+    history = want.fit(x, y, batch_size=5, epochs=2, shuffle=False, verbose=0).history
     np.testing.assert_allclose(result["history"]["loss"], history["loss"], rtol=RTOL)
     assert [e for e, _ in result["epochLogs"]] == [0, 1] and [b for b, _ in result["batches"]] == [0, 1, 2] * 2
     np.testing.assert_allclose([loss for _, loss in result["epochLogs"]], history["loss"], rtol=RTOL)
@@ -223,7 +226,7 @@ def test_dropout_draws_a_fresh_mask_at_every_step(shared_page, web_server, backe
                                 pyml.layers.Dropout(0.5), pyml.layers.Dense(3, activation="softmax")])
 
     export(make(), web_server.path("train/dropout"), include_runtime=False,
-           train=dict(loss="sparse_categorical_crossentropy", optimizer="sgd", batch_size=BATCH))
+           train=dict(loss="sparse_categorical_crossentropy", optimizer="sgd"))
     x, y = data(make(), BATCH, seed=2)
     losses = harness.evaluate(DROPOUT_SCRIPT, [web_server.url("train/dropout/model.json"), backend, x.tolist(),
                                                y.tolist()])

@@ -1,7 +1,8 @@
 """``webexport.export(model, out, train=...)``: the training section of a bundle (docs/internals.md §6).
 
 The exported step graph, run in pyml's reference interpreter with the hyperparameters the runtimes compute
-(``webexport.train.hyper_values``), takes the same steps as ``train_on_batch`` (the weights agree within 1e-5);
+(``webexport.train.hyper_values``), takes the same steps as ``train_on_batch`` at batches of several sizes (the
+weights agree within 1e-5);
 the hyperparameters equal ``Optimizer.step_hyperparameters`` at every step; the inference part still runs as
 before and reads each variable as a bound weight; export leaves the user's model as it was; and what the
 runtimes cannot run is refused with a message naming it.
@@ -44,15 +45,17 @@ OPTIMIZERS = {
 
 
 def batches(model, steps, seed=0):
+    """``steps`` batches of 4, 7, 1, 4, 3, 4, ... examples (the exported step takes any batch)."""
     rng = np.random.default_rng(seed)
     shape = tuple(model.input_specs()[0][0][1:])
-    return [(rng.standard_normal((BATCH,) + shape).astype(np.float32), rng.integers(0, 3, BATCH).astype(np.int32))
-            for _ in range(steps)]
+    sizes = [[4, 7, 1, 4, 3][i] if i < 5 else BATCH for i in range(steps)]
+    return [(rng.standard_normal((n,) + shape).astype(np.float32), rng.integers(0, 3, n).astype(np.int32))
+            for n in sizes]
 
 
 def exported(make, tmp_path, **train):
     folder = tmp_path / "bundle"
-    export(make(), folder, include_runtime=False, train=dict(dict(loss=LOSS, optimizer="adam", batch_size=BATCH), **train))
+    export(make(), folder, include_runtime=False, train=dict(dict(loss=LOSS, optimizer="adam"), **train))
     return load_bundle(folder)
 
 
@@ -138,7 +141,7 @@ def test_export_leaves_the_model_as_it_was(tmp_path):
     before = [w.copy() for w in model.get_weights()]
     optimizer = model.optimizer
     export(model, tmp_path / "b", include_runtime=False,
-           train=dict(loss=LOSS, optimizer=optimizer, trainable="last 1", batch_size=BATCH))
+           train=dict(loss=LOSS, optimizer=optimizer, trainable="last 1"))
     assert all(layer.trainable for layer in model.layers)
     assert model.optimizer is optimizer and optimizer.iterations == 0 and not optimizer._slots
     assert model.loss == "mse"
@@ -177,7 +180,7 @@ def test_what_the_runtimes_cannot_train_is_refused(tmp_path, train, kwargs, mess
 
 def test_a_bad_training_section_is_refused_naming_the_field(tmp_path):
     folder = tmp_path / "bundle"
-    export(mlp(), folder, include_runtime=False, train=dict(loss=LOSS, optimizer="adam", batch_size=BATCH))
+    export(mlp(), folder, include_runtime=False, train=dict(loss=LOSS, optimizer="adam"))
     good = json.loads((folder / "model.json").read_text())
     for edit, field in [(lambda t: t["optimizer"].update({"class": "Nadam"}), "optimizer.class"),
                         (lambda t: t["updates"].update({"parameters": t["graph"]["outputs"][0]}), "updates.parameters"),
