@@ -202,10 +202,8 @@ def host_inputs(step):
 
     out = []
     for name, draw in step.host_inputs.items():
-        # A DropoutMask names its layer; a plain closure over the layer is searched for it.
-        owners = [getattr(draw, "layer", None)] + [c.cell_contents for c in (getattr(draw, "__closure__", None) or ())]
-        layer = next((o for o in owners if isinstance(o, Dropout)), None)
-        if layer is None:
+        layer = getattr(draw, "layer", None)  # a DropoutMask names its layer
+        if not isinstance(layer, Dropout):
             raise ExportError(f"the training step draws host input %{name} for a layer the runtimes cannot draw it "
                               "for (only Dropout masks are drawn in the browser)")
         out.append({"name": name, "kind": "dropout", "rate": layer.rate})
