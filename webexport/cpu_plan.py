@@ -84,8 +84,11 @@ class CpuPlan:
                 "values": values}
 
 
-def plan_cpu(graph):
-    """The ``CpuPlan`` of an optimized ``graph``: steps in graph order, zero-copy aliases, memory plan."""
+def plan_cpu(graph, dynamic_weights=False):
+    """The ``CpuPlan`` of an optimized ``graph``: steps in graph order, zero-copy aliases, memory plan.
+    ``dynamic_weights``: a matmul whose 2-D weight is computed (a training step's slice of the flat parameters)
+    runs on the wasm GEMM too, the weight packed into panels at each run (web/src/wasm.js); only runtimes that
+    know it read such a plan (a bundle's training section, ``webexport.train``)."""
     groups = {g.output.name: g for g in fuse(graph, _EPILOGUE_ANCHORS) if g.kind == "epilogue"}
     in_group = {n.name for g in groups.values() for n in g.nodes}
     readers = value_readers(graph)
@@ -99,14 +102,14 @@ def plan_cpu(graph):
                 or (node.name in in_softmax and node.name not in softmaxes):
             continue
         if node.name in groups:
-            steps += _anchor_steps(graph, groups[node.name].nodes)
+            steps += _anchor_steps(graph, groups[node.name].nodes, dynamic_weights)
         elif node.name in softmaxes:
             nodes, kind = softmaxes[node.name]
             steps.append(CpuStep(kind, _label(graph, nodes), nodes, [graph.node(nodes[0]).inputs[0]], node.name))
         elif node.target in zero_copy and node.inputs:
             aliases[node.name] = aliases.get(node.inputs[0], node.inputs[0])
         elif node.target in ("matmul", "conv"):
-            steps += _anchor_steps(graph, [node])
+            steps += _anchor_steps(graph, [node], dynamic_weights)
         elif node.target in ("max_pool", "avg_pool") and node.dtype == "float32" or _wasm_scan(graph, node):
             steps.append(CpuStep(node.target, _label(graph, [node.name]), [node.name], list(node.inputs), node.name))
         else:
@@ -143,11 +146,11 @@ def _anchor(node, ctx=None, epilogue=None):
 _EPILOGUE_ANCHORS = {"matmul": _anchor, "conv": _anchor}
 
 
-def _anchor_steps(graph, nodes):
+def _anchor_steps(graph, nodes, dynamic_weights=False):
     """The steps computing an epilogue group ``nodes`` (anchor first): one wasm step with the longest prefix of
     the chain its epilogue can compute, then a JS step per node left, or JS steps only if the kernel can't."""
     anchor, chain = nodes[0], list(nodes[1:])
-    kernel = _anchor_kernel(graph, anchor)
+    kernel = _anchor_kernel(graph, anchor, dynamic_weights)
     if kernel is None:
         return [_js_step(graph, n) for n in [anchor] + chain]
     for keep in range(len(chain), -1, -1):
@@ -160,10 +163,11 @@ def _anchor_steps(graph, nodes):
     raise AssertionError("an empty epilogue always compiles")
 
 
-def _anchor_kernel(graph, anchor):
+def _anchor_kernel(graph, anchor, dynamic_weights=False):
     """The wasm kernel for a matmul/conv node, or None when it needs the JS kernel."""
     x, w = (graph.node(i) for i in anchor.inputs)
-    if anchor.dtype != "float32" or x.dtype != "float32" or w.op != "constant":
+    computed = dynamic_weights and anchor.target == "matmul" and w.dtype == "float32" and None not in w.shape
+    if anchor.dtype != "float32" or x.dtype != "float32" or (w.op != "constant" and not computed):
         return None
     if anchor.target == "matmul":  # the wasm GEMM reads x by rows: a transposed x is the JS kernel's
         return "matmul" if len(w.shape) == 2 and len(x.shape) >= 2 and not anchor.attrs.get("transpose_a") else None

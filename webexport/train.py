@@ -256,6 +256,7 @@ def training_section(model, inference, used):
     The step takes any batch (``trace_training_graph`` with ``None`` at axis 0)."""
     from pyml.models.compiled_step import trace_training_graph
     from webexport.bundle import build_manifest
+    from webexport.cpu_plan import plan_cpu
     from webexport.fusion import fuse
     from webexport.lower import lower
     from webexport.memory import plan_memory
@@ -285,6 +286,7 @@ def training_section(model, inference, used):
     for k, spec in enumerate(table["files"]):
         spec["file"] = "train.bin" if len(shards) == 1 else f"train-{k + 1}-of-{len(shards)}.bin"
     section = build_manifest(plan, memory, table)
+    section["cpu"] = plan_cpu(plan.graph, dynamic_weights=True).to_json()
     section.update(
         loss=loss_record(model.loss), batch_inputs=list(step.input_names),
         optimizer=optimizer_record(model.optimizer), hyper=list(step.hyper_names),

@@ -141,7 +141,7 @@ export async function createWasm(manifest, weights, variant) {
   const [module] = await Promise.all([compileKernels(variant), loadKernels(jsOps)]);
   const { exports } = await WebAssembly.instantiate(module, {});
   const exec = { manifest, weights, nodes, exports, memory: exports.memory, top: exports.__heap_base.value,
-    pointers: new Map(), packed: new Map(), tables: new Map(), programs: new Map(), plans: new Map(), current: null };
+    pointers: new Map(), packed: new Map(), panels: new Map(), tables: new Map(), programs: new Map(), plans: new Map(), current: null };
   prepare(exec);
   exec.base = align(exec.top); // the arena of every batch size starts here
   return exec;
@@ -176,7 +176,9 @@ function prepare(exec) {
     if (step.kernel === "js") continue;
     const node = nodes.get(step.nodes[0]);
     const [x, w] = node.inputs.map((name) => nodes.get(name));
-    if (step.kernel === "matmul" || step.kernel === "conv") {
+    if (step.kernel === "matmul" && !weightOf(exec, w.name)) { // a computed weight (training): packed at each run
+      exec.panels.set(step, allocate(exec, Math.ceil(w.shape[1] / 8) * 8 * w.shape[0] * 4));
+    } else if (step.kernel === "matmul" || step.kernel === "conv") {
       const groups = node.attrs?.groups || 1, cout = w.shape[w.shape.length - 1] / groups;
       pack(exec, w, Array.from({ length: groups }, (_, g) => [g * cout, cout]));
       zeros = Math.max(zeros, w.shape[w.shape.length - 2]);
@@ -302,9 +304,9 @@ function kernelCalls(exec, step, place, scratch) {
   const last = (shape) => shape[shape.length - 1];
   switch (step.kernel) {
     case "matmul": {
-      const k = last(x.shape), n = last(out.shape);
-      const [packed] = exec.packed.get(node.inputs[1]);
-      return [["matmul", x.ptr, n ? numel(out.shape) / n : 0, k, k, packed, n, out.ptr, n, ...epilogue()]];
+      const k = last(x.shape), n = last(out.shape), panels = exec.panels.get(step);
+      const matmul = ["matmul", x.ptr, n ? numel(out.shape) / n : 0, k, k, panels ?? exec.packed.get(node.inputs[1])[0], n, out.ptr, n, ...epilogue()];
+      return panels ? [["pack_panels", place(node.inputs[1]).ptr, k, n, n, panels], matmul] : [matmul];
     }
     case "conv":
     case "depthwise": {
