@@ -86,9 +86,9 @@ class CpuPlan:
 
 def plan_cpu(graph, dynamic_weights=False):
     """The ``CpuPlan`` of an optimized ``graph``: steps in graph order, zero-copy aliases, memory plan.
-    ``dynamic_weights``: a matmul whose 2-D weight is computed (a training step's slice of the flat parameters)
-    runs on the wasm GEMM too, the weight packed into panels at each run (web/src/wasm.js); only runtimes that
-    know it read such a plan (a bundle's training section, ``webexport.train``)."""
+    ``dynamic_weights``: a matmul or conv whose weight is computed (a training step's slice of the flat
+    parameters) runs on the wasm kernels too, the weight packed into panels at each run (web/src/wasm.js); only
+    runtimes that know it read such a plan (a bundle's training section, ``webexport.train``)."""
     groups = {g.output.name: g for g in fuse(graph, _EPILOGUE_ANCHORS) if g.kind == "epilogue"}
     in_group = {n.name for g in groups.values() for n in g.nodes}
     readers = value_readers(graph)
@@ -166,7 +166,7 @@ def _anchor_steps(graph, nodes, dynamic_weights=False):
 def _anchor_kernel(graph, anchor, dynamic_weights=False):
     """The wasm kernel for a matmul/conv node, or None when it needs the JS kernel."""
     x, w = (graph.node(i) for i in anchor.inputs)
-    computed = dynamic_weights and anchor.target == "matmul" and w.dtype == "float32" and None not in w.shape
+    computed = dynamic_weights and w.dtype == "float32" and None not in w.shape
     if anchor.dtype != "float32" or x.dtype != "float32" or (w.op != "constant" and not computed):
         return None
     if anchor.target == "matmul":  # the wasm GEMM reads x by rows: a transposed x is the JS kernel's
@@ -174,7 +174,9 @@ def _anchor_kernel(graph, anchor, dynamic_weights=False):
     rank = len(x.shape) - 2
     if math.prod(w.shape[:rank]) > MAX_TAPS:
         return None
-    return "depthwise" if w.shape[rank] == 1 and anchor.attrs.get("groups", 1) > 1 else "conv"
+    if w.shape[rank] == 1 and anchor.attrs.get("groups", 1) > 1:
+        return "depthwise" if w.op == "constant" else None  # the depthwise kernel reads its weight as stored
+    return "conv"
 
 
 NO_CLAMP = (-math.inf, math.inf)

@@ -176,11 +176,14 @@ function prepare(exec) {
     if (step.kernel === "js") continue;
     const node = nodes.get(step.nodes[0]);
     const [x, w] = node.inputs.map((name) => nodes.get(name));
-    if (step.kernel === "matmul" && !weightOf(exec, w.name)) { // a computed weight (training): packed at each run
-      exec.panels.set(step, allocate(exec, Math.ceil(w.shape[1] / 8) * 8 * w.shape[0] * 4));
-    } else if (step.kernel === "matmul" || step.kernel === "conv") {
+    if (step.kernel === "matmul" || step.kernel === "conv") {
       const groups = node.attrs?.groups || 1, cout = w.shape[w.shape.length - 1] / groups;
-      pack(exec, w, Array.from({ length: groups }, (_, g) => [g * cout, cout]));
+      const ranges = Array.from({ length: groups }, (_, g) => [g * cout, cout]);
+      if (weightOf(exec, w.name)) pack(exec, w, ranges);
+      else { // a computed weight (a training step's parameters): packed at each run (kernelCalls)
+        const k = numel(w.shape) / (cout * groups);
+        exec.panels.set(step, ranges.map(([first, n]) => [first, n, allocate(exec, Math.ceil(n / 8) * 8 * k * 4)]));
+      }
       zeros = Math.max(zeros, w.shape[w.shape.length - 2]);
     } else if (step.kernel === "rnn_scan") { // a GRU without reset_after multiplies u's last H columns apart
       const H = node.attrs.units, G = w.shape[1] / H;
@@ -304,9 +307,9 @@ function kernelCalls(exec, step, place, scratch) {
   const last = (shape) => shape[shape.length - 1];
   switch (step.kernel) {
     case "matmul": {
-      const k = last(x.shape), n = last(out.shape), panels = exec.panels.get(step);
-      const matmul = ["matmul", x.ptr, n ? numel(out.shape) / n : 0, k, k, panels ?? exec.packed.get(node.inputs[1])[0], n, out.ptr, n, ...epilogue()];
-      return panels ? [["pack_panels", place(node.inputs[1]).ptr, k, n, n, panels], matmul] : [matmul];
+      const k = last(x.shape), n = last(out.shape);
+      const [packed] = panelsOf(exec, step, node, place);
+      return [...packing(exec, step, node, place), ["matmul", x.ptr, n ? numel(out.shape) / n : 0, k, k, packed, n, out.ptr, n, ...epilogue()]];
     }
     case "conv":
     case "depthwise": {
@@ -318,8 +321,8 @@ function kernelCalls(exec, step, place, scratch) {
           out.ptr, cout, ...epilogue()]];
       }
       const cinG = w.shape[rank], coutG = cout / (node.attrs.groups || 1);
-      return exec.packed.get(w.name).map((packed, g) => ["conv", x.ptr, rows, image, g * cinG, table,
-        plane(out.shape), taps, cinG, exec.zeros, packed, coutG, g * coutG, out.ptr, cout, ...epilogue()]);
+      return [...packing(exec, step, node, place), ...panelsOf(exec, step, node).map((packed, g) => ["conv", x.ptr, rows,
+        image, g * cinG, table, plane(out.shape), taps, cinG, exec.zeros, packed, coutG, g * coutG, out.ptr, cout, ...epilogue()])];
     }
     case "rnn_scan": {
       const a = node.attrs, [batch, steps] = x.shape, names = node.inputs.slice(2);
@@ -341,6 +344,18 @@ function kernelCalls(exec, step, place, scratch) {
       return [["softmax", x.ptr, n ? numel(x.shape) / n : 0, n, step.kernel === "log_softmax" ? 1 : 0, out.ptr]];
     }
   }
+}
+
+// A matmul/conv step's weight panels (one per group): packed at load, or for a computed weight the space `packing`
+// fills at each run.
+function panelsOf(exec, step, node) {
+  return exec.panels.get(step)?.map(([, , at]) => at) ?? exec.packed.get(node.inputs[1]);
+}
+
+// The calls that pack a computed weight into its panels before the step (none for a constant weight).
+function packing(exec, step, node, place) {
+  const w = place(node.inputs[1]), cout = w.shape[w.shape.length - 1];
+  return (exec.panels.get(step) || []).map(([first, n, at]) => ["pack_panels", w.ptr + first * 4, numel(w.shape) / cout, n, cout, at]);
 }
 
 // Make `plan` the one in memory: grow memory to its arena, write its programs, bind views and step closures.
