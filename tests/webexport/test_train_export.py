@@ -194,3 +194,16 @@ def test_a_bad_training_section_is_refused_naming_the_field(tmp_path):
         with pytest.raises(BundleError, match="model.json train") as info:
             load_bundle(folder)
         assert field in str(info.value)
+
+
+def test_the_steps_cpu_program_runs_computed_weights_on_the_wasm_kernels(tmp_path):
+    """The step's weights are slices of the flat parameters: the training section's CPU program packs them for
+    the wasm GEMM and conv at each run; a plan for older runtimes (no ``dynamic_weights``) leaves them to JS."""
+    from webexport.cpu_plan import plan_cpu
+
+    bundle = exported(convnet, tmp_path)
+    training = load_training(bundle)
+    targets = {s["kernel"]: training.graph.node(s["nodes"][0]) for s in training.section["cpu"]["steps"]}
+    assert {"matmul", "conv"} <= set(targets)
+    assert all(training.graph.node(targets[k].inputs[1]).op != "constant" for k in ("matmul", "conv"))
+    assert not {s.kernel for s in plan_cpu(training.graph).steps} & {"matmul", "conv"}
