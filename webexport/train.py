@@ -246,9 +246,6 @@ def save_metadata(model):
             "order": json.dumps([v.name for v in model.weights])}
 
 
-__all__ = ["training_model", "inference_graph", "y_spec", "hyper_values", "optimizer_record", "step_graph"]
-
-
 # ---- the section ------------------------------------------------------------------------------------------
 def training_section(model, inference, used):
     """``(section, shards)``: ``manifest["train"]`` for the compiled clone ``model`` (``training_model``) whose
@@ -275,10 +272,9 @@ def training_section(model, inference, used):
     plan = lower(graph, fuse(graph), weights="float32")
     memory = plan_memory([(s.kernel.inputs, s.kernel.outputs) for s in plan.steps], plan.specs, graph.inputs,
                          graph.outputs, aliases=plan.aliases, external=[n for n in plan.specs if plan.is_weight(n)])
-    initial = {"init_parameters": step.state.parameters}
-    initial.update((f"init_slot_{name}", step.state.slots[name]) for name in step.slot_names
-                   if np.any(np.asarray(step.state.slots[name])))
-    initial.update((f"init_state_{i}", array) for i, array in enumerate(step.state.arrays))
+    # The starting values (NumPy even when pyml trains on a GPU); a slot starting at zero needs no bytes.
+    initial = {f"init_{name}": array for name, array in step.initial_inputs().items()
+               if not name.startswith("slot_") or np.any(array)}
     packed = Graph([n for n in plan.graph.nodes if n.op == "constant"]
                    + [Node(name, "constant", tuple(np.shape(a)), np.asarray(a).dtype.name) for name, a in initial.items()],
                    [], [], {**plan.graph.constants, **{k: np.asarray(a) for k, a in initial.items()}})
@@ -294,3 +290,7 @@ def training_section(model, inference, used):
         initial={name[len("init_"):]: name for name in initial},
         variables=variables_table(model, step, used), save_metadata=save_metadata(model))
     return section, shards
+
+
+__all__ = ["hyper_values", "inference_graph", "loss_record", "optimizer_record", "step_graph", "training_model",
+           "training_section", "y_spec"]
