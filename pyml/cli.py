@@ -65,7 +65,8 @@ def export_command(args):
         raise UserError(f"no such model file: {model_path}")
     input_shape = parse_shape(args.input_shape) if args.input_shape else None
     webexport.export(str(model_path), args.out_dir, input_shape=input_shape, batch_size=args.batch_size,
-                     weights=WEIGHT_TIERS[args.weights], sequence_length=args.sequence_length, app=args.app)
+                     weights=WEIGHT_TIERS[args.weights], sequence_length=args.sequence_length, app=args.app,
+                     train=True if args.train else None)
     bundle_dir = Path(args.out_dir) / webexport.app.BUNDLE if args.app else Path(args.out_dir)
     text = describe_bundle(bundle_dir)
     if args.app:
@@ -117,6 +118,10 @@ def describe_bundle(out_dir):
     where = f" in {len(files)} files" if len(files) > 1 else ""
     text = (f"wrote {out_dir}/: {len(manifest['steps'])} kernel steps, {weight_bytes:,} bytes of weights{where}; "
             f"inputs {inputs} -> outputs {outputs}")
+    train = manifest.get("train")
+    if train:
+        text += (f"\ntraining step: {len(train['steps'])} kernel steps, {train['optimizer']['class']} on "
+                 f"{train['loss']['name']} (the page's model.trainStep, fit, saveWeights)")
     accuracy = table.get("accuracy")
     if accuracy:
         tiers = sorted({e["storage"] for e in table["entries"] if e.get("storage", e["dtype"]) != e["dtype"]})
@@ -306,6 +311,9 @@ def build_parser():
                         help="make OUT_DIR an installable offline web app: the bundle in OUT_DIR/model, a page that runs "
                              "it on a form of its inputs, a web app manifest, icons and a service worker that caches "
                              "everything (a new export replaces the cache whole)")
+    export.add_argument("--train", action="store_true",
+                        help="also export the training step with the model's compiled loss and optimizer, so the page "
+                             "can fine-tune it (model.trainStep, fit, saveWeights)")
     export.set_defaults(run=export_command)
 
     serve_parser = commands.add_parser("serve", help="serve a folder over HTTP (for bundles and demo pages)")
