@@ -238,7 +238,7 @@ function buildKeepButtons(group) {
 /** The teaching panel's code, imported on first use. */
 function teacher() {
   teacherLoading ||= import('./teach.js').then(({ Teacher }) => {
-    const loaded = new Teacher(model, { exclusive, changed: () => { dirty = true; predictSoon(); } });
+    const loaded = new Teacher(model, { exclusive });
     state.teaching = loaded.state;
     return loaded;
   });

@@ -10,7 +10,7 @@
  *
  * @example
  *   const { Teacher } = await import('./teach.js');
- *   const teacher = new Teacher(model, { exclusive: (work) => work(), changed: () => {} });
+ *   const teacher = new Teacher(model, { exclusive: (work) => work() });
  *   teacher.add(7, pixels);                 // 64 counts 0..16
  *   const { before, after } = await teacher.fineTune();
  *   await teacher.save();                   // downloads digits.weights.safetensors
@@ -27,9 +27,8 @@ const $ = (id) => document.getElementById(id);
 export class Teacher {
   /**
    * @param {object} model the Model from loadModel; its bundle has a training section (model.canTrain)
-   * @param {{exclusive: (work: () => Promise<any>) => Promise<any>, changed: () => void}} page
-   *   `exclusive` runs `work` with the page's live predictions paused (the model is not shared mid-step);
-   *   `changed` tells the page that the weights changed, so it predicts the drawing again.
+   * @param {{exclusive: (work: () => Promise<any>) => Promise<any>}} page  `exclusive` runs `work` with the
+   *   page's live predictions paused (the model is not shared mid-step), then predicts the drawing again.
    */
   constructor(model, page) {
     this.model = model;
@@ -119,7 +118,6 @@ export class Teacher {
       this.refresh();
       this.show();
     }
-    this.page.changed();
     return { before: this.state.before, after: this.state.after, losses: this.state.losses };
   }
 
@@ -149,7 +147,6 @@ export class Teacher {
     this.view.status.textContent = 'Back to the original weights.';
     this.refresh();
     this.show();
-    this.page.changed();
   }
 
   /** Predict every example: how many the model reads as the digit they were kept as. */
