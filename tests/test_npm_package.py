@@ -124,3 +124,13 @@ def test_the_package_entry_exports_what_its_types_declare():
         declared = set(re.findall(r"^export (?:declare )?(?:function|const|class) (\w+)",
                                   (WEB / target["types"]).read_text(), re.M))
         assert exported == declared, f'exports["{entry}"]: only in JS {exported - declared}; only in types {declared - exported}'
+
+
+def test_every_dynamic_import_names_its_module_literally():
+    """Bundlers (Vite, webpack) emit only the modules whose specifier they can read: an import(`./cpu/${x}.js`)
+    template is left for the browser to resolve beside the bundled output, where the module is not (Vite 8)."""
+    for path in sorted((WEB / "src").rglob("*.js")):
+        code = strip_comment_lines(path.read_text(encoding="utf-8"), path.name)
+        for call in re.findall(r"\bimport\(\s*([^)]{0,60})", code):
+            assert re.match(r"""(["'])\./[\w./-]+\.js\1\s*$""", call), \
+                f"{path.relative_to(ROOT)}: import({call}) is not a literal relative specifier"
