@@ -314,3 +314,24 @@ def test_a_page_that_never_calls_fromImage_never_downloads_it(browser, web_serve
     finally:
         recorded.page.close()
     page_errors.check()
+
+
+def test_fromImage_runs_in_a_worker_on_a_transferred_bitmap(page, web_server, photos):
+    """In a Web Worker (no document, no HTMLImageElement) an ImageBitmap is drawn on an OffscreenCanvas."""
+    options = dict(size=[50, 70], scale=1 / 255)
+    result = page.evaluate("""async ([photoUrl, runtimeUrl, options]) => {
+      const source = `import { fromImage } from ${JSON.stringify(runtimeUrl)};
+        onmessage = async ({ data }) => {
+          try { postMessage(await fromImage(data.bitmap, data.options)); } catch (err) { postMessage(String(err)); }
+        };`;
+      const worker = new Worker(URL.createObjectURL(new Blob([source], { type: "text/javascript" })), { type: "module" });
+      const bitmap = await createImageBitmap(await (await fetch(photoUrl)).blob());
+      const reply = new Promise((resolve) => { worker.onmessage = ({ data }) => resolve(data); });
+      worker.postMessage({ bitmap, options }, [bitmap]);
+      const x = await reply;
+      worker.terminate();
+      return typeof x === "string" ? x : { data: Array.from(x.data), shape: x.shape };
+    }""", [web_server.url("images/flower.png"), web_server.url("runtime/index.js"), options])
+    assert not isinstance(result, str), result
+    got = np.array(result["data"], np.float32).reshape(result["shape"])
+    np.testing.assert_allclose(got, python_preprocess(photos["flower"], **options), rtol=0, atol=1e-3)
