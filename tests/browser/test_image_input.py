@@ -150,6 +150,7 @@ def photos(web_server):
 
 @pytest.fixture(scope="module")
 def page(shared_page):
+    """This module's `page`: the module's one harness page (conftest's `shared_page`) with window.imageInput."""
     harness, _ = shared_page
     harness.evaluate(SOURCES)
     return harness
