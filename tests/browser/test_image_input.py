@@ -30,7 +30,6 @@ from webexport import export
 PHOTOS = ("china", "flower")
 VIDEO = ROOT / "tests" / "browser" / "data" / "flower-crop-64x96-vp9-lossless.webm"
 VIDEO_CROP = (slice(160, 224), slice(240, 336))  # the flower photo's window the clip holds
-GRAY_WEIGHTS = np.float32([0.2989, 0.5870, 0.1140])  # keras.ops.image.rgb_to_grayscale's weights
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 # The page side: each kind of source made from a URL (or raw RGBA bytes), and fromImage's result as base64 float32.
@@ -119,7 +118,7 @@ def channel_pixels(rgb, channels):
     """float32 (1, H, W, channels) from uint8 RGB: as the source is, grayscale by rgb_to_grayscale, or opaque RGBA."""
     x = rgb.astype(np.float32)
     if channels == 1:
-        x = (x @ GRAY_WEIGHTS)[..., None]
+        x = pyml.ops.image.rgb_to_grayscale(x).numpy()
     elif channels == 4:
         x = np.concatenate([x, np.full(x.shape[:-1] + (1,), 255, np.float32)], axis=-1)
     return x[None]

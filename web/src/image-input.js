@@ -3,7 +3,7 @@
  * `<video>` frame or VideoFrame pixel for pixel and computes what Keras's preprocessing layers compute on those
  * pixels, as pyml implements them, in their order:
  *
- * 1. channels: 1 (grayscale with `keras.ops.image.rgb_to_grayscale`'s weights 0.2989, 0.5870, 0.1140), 3 (RGB)
+ * 1. channels: 1 (grayscale: `pyml.ops.image.rgb_to_grayscale`, Keras's weights 0.2989, 0.5870, 0.1140), 3 (RGB)
  *    or 4 (RGBA), values 0-255;
  * 2. `Resizing(height, width, interpolation, crop_to_aspect_ratio)`: the CPU kernel of pyml's `resize` primitive
  *    (cpu/image.js: half-pixel centres, bilinear or nearest), after the same centred aspect-ratio crop;
