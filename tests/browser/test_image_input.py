@@ -270,23 +270,29 @@ def test_bad_sources_and_options_are_refused_naming_them(page, web_server, photo
     assert message is not None and words in message, message
 
 
-def test_empty_sources_are_refused_naming_their_size(page):
-    messages = page.evaluate("""async () => {
+def test_empty_broken_and_cross_origin_sources_are_refused_saying_why(page, web_server, photos):
+    # localhost is another origin than the page's 127.0.0.1: its image draws, but taints the canvas.
+    other_origin = web_server.url("images/china.png").replace("127.0.0.1", "localhost")
+    messages = page.evaluate("""async (otherOrigin) => {
       const { fromImage } = harness.runtime;
       const attempt = (source) => fromImage(source).then(() => null, (err) => err.message);
       const bitmap = await createImageBitmap(new ImageData(2, 2));
       bitmap.close();
-      const video = document.createElement("video");
+      const broken = Object.assign(new Image(), { src: "data:image/png;base64,AAAA" });
+      const foreign = await imageInput.make("img", otherOrigin);
       return [await attempt(Object.assign(document.createElement("canvas"), { width: 0, height: 5 })),
-              await attempt(bitmap), await attempt(video),
+              await attempt(bitmap), await attempt(document.createElement("video")),
               await attempt({ data: new Uint8ClampedArray(0), width: 0, height: 0 }),
-              await attempt({ data: new Uint8ClampedArray(7), width: 1, height: 2 })];
-    }""")
+              await attempt({ data: new Uint8ClampedArray(7), width: 1, height: 2 }),
+              await attempt(broken), await attempt(foreign)];
+    }""", other_origin)
     assert "the HTMLCanvasElement is empty (0x5 pixels)" in messages[0]
     assert "the ImageBitmap is empty (0x0 pixels)" in messages[1]
     assert "the <video> has no frame yet (readyState 0)" in messages[2]
     assert "the ImageData is empty (0x0 pixels)" in messages[3]
     assert "the ImageData holds 7 bytes, not width * height * 4 = 8" in messages[4]
+    assert 'the <img> "data:image/png;base64,AAAA" could not be loaded and decoded' in messages[5]
+    assert "the <img> is cross-origin, so the page may not read its pixels" in messages[6]
 
 
 def test_a_model_without_an_image_input_is_refused_naming_it(page, web_server):
