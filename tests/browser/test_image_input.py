@@ -111,6 +111,8 @@ CASES = [
     ("rgba-upsample", dict(size=[500, 700], channels=4, scale=[1, 0.5, 2, 1 / 255], offset=[0, 1, -3, 0])),
     ("tall-crop", dict(size=[200, 50], cropToAspectRatio=True)),
     ("gray-raw", dict(size=[100, 150], channels=1)),
+    ("letterbox", dict(size=[256, 256], padToAspectRatio=True, fillValue=114, scale=1 / 255)),
+    ("pillarbox-gray", dict(size=[50, 200], padToAspectRatio=True, channels=1, fillValue=-3)),
 ]
 
 
@@ -125,12 +127,13 @@ def channel_pixels(rgb, channels):
 
 
 def python_preprocess(rgb, size=None, channels=3, interpolation="bilinear", cropToAspectRatio=False,  # noqa: N803
-                      scale=1.0, offset=0.0, mean=0.0, std=1.0):
+                      padToAspectRatio=False, fillValue=0.0, scale=1.0, offset=0.0, mean=0.0, std=1.0):  # noqa: N803
     """What pyml's layers compute from the same pixels, the reference fromImage must match."""
     x = pyml.Tensor(channel_pixels(rgb, channels))
     size = [size, size] if isinstance(size, int) else size
     if size is not None:
-        x = Resizing(*size, interpolation=interpolation, crop_to_aspect_ratio=cropToAspectRatio)(x)
+        x = Resizing(*size, interpolation=interpolation, crop_to_aspect_ratio=cropToAspectRatio,
+                     pad_to_aspect_ratio=padToAspectRatio, fill_value=fillValue)(x)
     x = Rescaling(scale, offset)(x)
     return Normalization(mean=mean, variance=np.square(std).tolist())(x).numpy()
 
@@ -260,6 +263,8 @@ ERRORS = [  # (id, source kind, source, options, the message's words)
     ("zero-std", "img", "china", {"std": 0}, "options.std must be positive"),
     ("typo-option", "img", "china", {"crop_to_aspect_ratio": True}, "unknown option crop_to_aspect_ratio"),
     ("crop-without-size", "img", "china", {"cropToAspectRatio": True}, "cropToAspectRatio needs options.size"),
+    ("crop-and-pad", "img", "china", {"size": 9, "cropToAspectRatio": True, "padToAspectRatio": True},
+     "only one of options.cropToAspectRatio and options.padToAspectRatio"),
 ]
 
 

@@ -5,8 +5,9 @@
  *
  * 1. channels: 1 (grayscale: `pyml.ops.image.rgb_to_grayscale`, Keras's weights 0.2989, 0.5870, 0.1140), 3 (RGB)
  *    or 4 (RGBA), values 0-255;
- * 2. `Resizing(height, width, interpolation, crop_to_aspect_ratio)`: the CPU kernel of pyml's `resize` primitive
- *    (cpu/image.js: half-pixel centres, bilinear or nearest), after the same centred aspect-ratio crop;
+ * 2. `Resizing(height, width, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio, fill_value)`: the CPU
+ *    kernel of pyml's `resize` primitive (cpu/image.js: half-pixel centres, bilinear or nearest), after the same
+ *    centred aspect-ratio crop or padding;
  * 3. `Rescaling(scale, offset)`: `x * scale + offset`;
  * 4. `Normalization(mean, variance=std ** 2)`: `(x - mean) / std`.
  *
@@ -19,8 +20,8 @@ import { kernels } from "./cpu/image.js";
 import { formatShape } from "./util.js";
 
 const GRAY_WEIGHTS = [0.2989, 0.587, 0.114]; // keras.ops.image.rgb_to_grayscale's (tf.image's) luma weights
-const OPTIONS = ["size", "channels", "interpolation", "cropToAspectRatio", "scale", "offset", "mean", "std", "model",
-  "input"];
+const OPTIONS = ["size", "channels", "interpolation", "cropToAspectRatio", "padToAspectRatio", "fillValue", "scale",
+  "offset", "mean", "std", "model", "input"];
 const SOURCES = "an HTMLImageElement, HTMLCanvasElement, OffscreenCanvas, ImageData, ImageBitmap, HTMLVideoElement " +
   "or VideoFrame";
 
@@ -33,6 +34,8 @@ const SOURCES = "an HTMLImageElement, HTMLCanvasElement, OffscreenCanvas, ImageD
  * @param {1|3|4} [options.channels]  grayscale, RGB (default) or RGBA
  * @param {"bilinear"|"nearest"} [options.interpolation]  default "bilinear"
  * @param {boolean} [options.cropToAspectRatio]  first crop the largest centred window of `size`'s aspect ratio
+ * @param {boolean} [options.padToAspectRatio]  or first pad to `size`'s aspect ratio, centred, with `fillValue`
+ * @param {number} [options.fillValue]  the padding's value (before scale and offset, as Resizing); default 0
  * @param {number|number[]} [options.scale]  multiply by this (one number, or one per channel); default 1
  * @param {number|number[]} [options.offset]  then add this; default 0
  * @param {number|number[]} [options.mean]  then subtract this; default 0
@@ -46,14 +49,17 @@ const SOURCES = "an HTMLImageElement, HTMLCanvasElement, OffscreenCanvas, ImageD
  *   const z = await model.predict(await fromImage(video, model));   // size and channels from the model
  */
 export async function fromImage(source, options = {}) {
-  const { size, channels, interpolation, cropToAspectRatio, scale, offset, mean, std } = resolveOptions(options);
+  const { size, channels, interpolation, cropToAspectRatio, padToAspectRatio, fillValue, scale, offset, mean, std } =
+    resolveOptions(options);
   const { pixels, width, height } = await readPixels(source);
   const [outHeight, outWidth] = size || [height, width];
-  const [[top, cropHeight], [left, cropWidth]] = cropToAspectRatio
-    ? aspectCrop(height, width, outHeight, outWidth) : [[0, height], [0, width]];
-  let x = selectChannels(pixels, width, [top, cropHeight], [left, cropWidth], channels);
-  if (cropHeight !== outHeight || cropWidth !== outWidth) {
-    x = kernels.resize([{ data: x, shape: [1, cropHeight, cropWidth, channels] }],
+  // [top, left, height, width]: the window of the source read, and where it sits in the image resized.
+  const crop = cropToAspectRatio ? aspectCrop(height, width, outHeight, outWidth) : [0, 0, height, width];
+  const pad = padToAspectRatio ? aspectPad(height, width, outHeight, outWidth) : [0, 0, crop[2], crop[3]];
+  let x = selectChannels(pixels, width, crop, pad, channels, fillValue);
+  const [, , inHeight, inWidth] = pad;
+  if (inHeight !== outHeight || inWidth !== outWidth) {
+    x = kernels.resize([{ data: x, shape: [1, inHeight, inWidth, channels] }],
       { size: [outHeight, outWidth], interpolation }, { dtype: "float32" });
   }
   const f = Math.fround;
@@ -94,13 +100,23 @@ function resolveOptions(options) {
   if (interpolation !== "bilinear" && interpolation !== "nearest") {
     throw new RangeError(`fromImage: options.interpolation must be "bilinear" or "nearest". Received: interpolation=${interpolation}`);
   }
-  if (options.cropToAspectRatio && size === undefined) {
-    throw new RangeError("fromImage: options.cropToAspectRatio needs options.size (the aspect ratio to crop to)");
+  for (const name of ["cropToAspectRatio", "padToAspectRatio"]) {
+    if (options[name] && size === undefined) {
+      throw new RangeError(`fromImage: options.${name} needs options.size (the aspect ratio to ${name.slice(0, 3)} to)`);
+    }
+  }
+  if (options.cropToAspectRatio && options.padToAspectRatio) {
+    throw new RangeError("fromImage: only one of options.cropToAspectRatio and options.padToAspectRatio can be true");
+  }
+  const fillValue = options.fillValue ?? 0;
+  if (!Number.isFinite(fillValue)) {
+    throw new RangeError(`fromImage: options.fillValue must be a finite number. Received: fillValue=${fillValue}`);
   }
   const perChannel = (name, fallback) => perChannelValues(name, options[name] ?? fallback, channels);
   const std = perChannel("std", 1);
   if (!std.every((s) => s > 0)) throw new RangeError(`fromImage: options.std must be positive. Received: std=${options.std}`);
   return { size, channels, interpolation, cropToAspectRatio: Boolean(options.cropToAspectRatio),
+    padToAspectRatio: Boolean(options.padToAspectRatio), fillValue: Math.fround(fillValue),
     scale: perChannel("scale", 1), offset: perChannel("offset", 0), mean: perChannel("mean", 0), std };
 }
 
@@ -135,20 +151,33 @@ function perChannelValues(name, value, channels) {
   return values.map(Math.fround);
 }
 
-/** pyml.ops.image.aspect_crop: `[[top, cropHeight], [left, cropWidth]]`, the centred window of the target's ratio. */
+/** pyml.ops.image.aspect_crop: `[top, left, height, width]`, the centred window of the target's aspect ratio. */
 function aspectCrop(height, width, targetHeight, targetWidth) {
   const cropHeight = Math.max(Math.min(height, Math.trunc((width * targetHeight) / targetWidth)), 1);
   const cropWidth = Math.max(Math.min(width, Math.trunc((height * targetWidth) / targetHeight)), 1);
-  return [[(height - cropHeight) >> 1, cropHeight], [(width - cropWidth) >> 1, cropWidth]];
+  return [(height - cropHeight) >> 1, (width - cropWidth) >> 1, cropHeight, cropWidth];
 }
 
-/** The window's RGBA bytes as float32 values 0-255, `channels` per pixel (1: rgb_to_grayscale's weighted sum). */
-function selectChannels(pixels, width, [top, height], [left, cropWidth], channels) {
-  const x = new Float32Array(height * cropWidth * channels);
+/** pyml.ops.image.aspect_pad: `[top, left, height, width]`: where the image sits in its padded canvas, the
+ * canvas's size. Keras pads one axis only, the same amount on both sides. */
+function aspectPad(height, width, targetHeight, targetWidth) {
+  const top = (Math.max(height, Math.trunc((width * targetHeight) / targetWidth)) - height) >> 1;
+  const left = (Math.max(width, Math.trunc((height * targetWidth) / targetHeight)) - width) >> 1;
+  return top ? [top, 0, height + 2 * top, width] : [0, left, height, width + 2 * left];
+}
+
+/**
+ * The source window `crop` ([top, left, height, width] of the RGBA bytes) as float32 values 0-255, `channels` per
+ * pixel (1: rgb_to_grayscale's weighted sum), at [top, left] of a [height, width] image `pad` filled with `fill`.
+ */
+function selectChannels(pixels, width, crop, pad, channels, fill) {
+  const [top, left, height, cropWidth] = crop, [padTop, padLeft, padHeight, padWidth] = pad;
+  const x = new Float32Array(padHeight * padWidth * channels);
+  if (padHeight !== height || padWidth !== cropWidth) x.fill(fill);
   const f = Math.fround, [wr, wg, wb] = GRAY_WEIGHTS.map(f);
-  let o = 0;
-  for (let i = top; i < top + height; i++) {
-    for (let p = (i * width + left) * 4, end = p + cropWidth * 4; p < end; p += 4) {
+  for (let i = 0; i < height; i++) {
+    let o = ((padTop + i) * padWidth + padLeft) * channels;
+    for (let p = ((top + i) * width + left) * 4, end = p + cropWidth * 4; p < end; p += 4) {
       if (channels === 1) x[o++] = f(f(pixels[p] * wr) + f(pixels[p + 1] * wg)) + f(pixels[p + 2] * wb);
       else for (let k = 0; k < channels; k++) x[o++] = pixels[p + k];
     }

@@ -233,6 +233,9 @@ export interface ImageOptions {
   interpolation?: "bilinear" | "nearest";
   /** Resizing's `crop_to_aspect_ratio`: crop the largest centred window of `size`'s aspect ratio first. */
   cropToAspectRatio?: boolean;
+  /** Resizing's `pad_to_aspect_ratio`: pad to `size`'s aspect ratio first, centred, with `fillValue` (default 0). */
+  padToAspectRatio?: boolean;
+  fillValue?: number;
   /** Rescaling: `x * scale + offset`, one number or one per channel; defaults 1 and 0. */
   scale?: number | number[];
   offset?: number | number[];
