@@ -53,7 +53,7 @@ export async function fromImage(source, options = {}) {
     resolveOptions(options);
   const { pixels, width, height } = await readPixels(source);
   const [outHeight, outWidth] = size || [height, width];
-  // [top, left, height, width]: the window of the source read, and where it sits in the image resized.
+  // crop: [top, left, height, width] of the source window read; pad: where it sits, and the size then resized.
   const crop = cropToAspectRatio ? aspectCrop(height, width, outHeight, outWidth) : [0, 0, height, width];
   const pad = padToAspectRatio ? aspectPad(height, width, outHeight, outWidth) : [0, 0, crop[2], crop[3]];
   let x = selectChannels(pixels, width, crop, pad, channels, fillValue);
