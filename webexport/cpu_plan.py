@@ -165,8 +165,8 @@ def _anchor_kernel(graph, anchor):
     x, w = (graph.node(i) for i in anchor.inputs)
     if anchor.dtype != "float32" or x.dtype != "float32" or w.op != "constant":
         return None
-    if anchor.target == "matmul":
-        return "matmul" if len(w.shape) == 2 and len(x.shape) >= 2 else None
+    if anchor.target == "matmul":  # the wasm GEMM reads x by rows: a transposed x is the JS kernel's
+        return "matmul" if len(w.shape) == 2 and len(x.shape) >= 2 and not anchor.attrs.get("transpose_a") else None
     rank = len(x.shape) - 2
     if math.prod(w.shape[:rank]) > MAX_TAPS:
         return None

@@ -229,10 +229,11 @@ class Dropout(Layer):
         dtype = inputs.dtype
         # The mask is data drawn on the host, like a batch; the multiply is a pyml op, so it differentiates.
         # A traced training step gets it as an input drawn afresh before every run (host_value).
-        mask = host_value(inputs, shape, dtype, lambda: self._draw_mask(shape, dtype))
+        mask = host_value(inputs, shape, dtype, DropoutMask(self, shape, dtype))
         return ops.multiply(inputs, mask)
 
     def _draw_mask(self, shape, dtype):
+        """Keep each element with probability ``1 - rate``, scaled by ``1 / (1 - rate)`` (all zeros at rate 1)."""
         rng = self._generator or random.generator()
         keep = rng.random(size=shape) >= self.rate
         # With rate 1 nothing is kept, and the mask is all zeros (no division by 1 - rate = 0).
@@ -245,6 +246,27 @@ class Dropout(Layer):
     def get_config(self):
         noise_shape = None if self.noise_shape is None else list(self.noise_shape)
         return {**super().get_config(), "rate": self.rate, "noise_shape": noise_shape, "seed": self.seed}
+
+
+class DropoutMask:
+    """The host draw (``pyml.graph.trace.host_value``) of one Dropout mask: ``draw()`` at the traced shape, or
+    ``draw(shape)`` at another (a dynamic batch: ``pyml.models.compiled_step.trace_training_graph``). ``rate``
+    tells a runtime that draws masks itself what to draw.
+
+    >>> draw = pyml.layers.core.DropoutMask(pyml.layers.Dropout(1.0), (2, 3), "float32")
+    >>> draw().shape, draw((5, 3)).shape, draw.rate
+    ((2, 3), (5, 3), 1.0)
+    """
+
+    def __init__(self, layer, shape, dtype):
+        self.layer, self.shape, self.dtype = layer, tuple(shape), dtype
+
+    @property
+    def rate(self):
+        return self.layer.rate
+
+    def __call__(self, shape=None):
+        return self.layer._draw_mask(self.shape if shape is None else tuple(shape), self.dtype)
 
 
 class Identity(Layer):

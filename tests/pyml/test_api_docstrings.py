@@ -33,6 +33,7 @@ MODULES = [
     "pyml.layers.layer_losses",
     "pyml.layers.preprocessing.basic", "pyml.layers.preprocessing.augmentation",
     "pyml.layers.budget", "pyml.callbacks.terminate",
+    "pyml.models.training_graph",
 ]
 
 

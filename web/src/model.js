@@ -15,11 +15,13 @@ const SOFTWARE_ADAPTER = /swiftshader|lavapipe|llvmpipe/i;
  * compile every pipeline and upload the weights, or (CPU) compile the WebAssembly kernels and pack the
  * weights, all before the promise resolves.
  * @param {string|URL} url  the bundle's model.json; its other files resolve relative to it
- * @param {{backend?: "auto"|"webgpu"|"cpu"|"wasm"|"js", onProgress?: (e: {stage: string, loaded: number, total: number}) => void}} [options]
+ * @param {{backend?: "auto"|"webgpu"|"cpu"|"wasm"|"js", onProgress?: (e: {stage: string, loaded: number, total: number}) => void, worker?: boolean|object}} [options]
  *   `backend`: "auto" (default) uses WebGPU on a hardware adapter, else the CPU; "cpu" is WebAssembly SIMD
  *   where the browser has it, else plain JavaScript; "wasm" and "js" force one of those two.
  *   `info.backend` says what runs ("webgpu", "wasm" or "js") and `info.reason` why.
  *   `onProgress` is called with stage "weights" (bytes), "compile" and "ready".
+ *   `worker`: true runs the model in a Web Worker of its own, a worker from `createWorker` in that shared one
+ *   (see `loadModelInWorker`).
  * @returns {Promise<Model>}
  * @example
  *   import { loadModel } from "./model/runtime/index.js";
@@ -27,7 +29,8 @@ const SOFTWARE_ADAPTER = /swiftshader|lavapipe|llvmpipe/i;
  *   const y = await model.predict([[0.1, 0.2, 0.3, 0.4]]);   // {data: Float32Array, shape: [1, 3]}
  *   console.log(model.info.backend, model.info.reason);       // "webgpu", "a hardware WebGPU adapter (...)"
  */
-export async function loadModel(url, { backend = "auto", onProgress } = {}) {
+export async function loadModel(url, { backend = "auto", onProgress, worker } = {}) {
+  if (worker) return loadModelInWorker(url, { backend, onProgress, worker });
   if (!BACKENDS.includes(backend)) {
     throw new Error(`loadModel: backend must be one of ${BACKENDS.map((b) => `"${b}"`).join(", ")}. Received: ${JSON.stringify(backend)}`);
   }
@@ -59,6 +62,31 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
   return new Model(manifest, cpu);
 }
+
+// The worker runtime (worker-client.js, worker.js) is fetched only by a page that asks for it.
+const workerClient = () => import("./worker-client.js");
+
+/**
+ * `loadModel` in a dedicated Web Worker, off the main thread: the model it resolves to has `Model`'s API, and a
+ * typed-array input that spans its whole buffer is transferred to the worker (detached after the call).
+ * @param {string|URL} url  the bundle's model.json
+ * @param {{worker?: true|object, backend?: string, onProgress?: Function}} [options]  `worker`: true (default) for
+ *   a worker of the model's own, which `dispose` terminates, or one from `createWorker` to share
+ * @returns {Promise<Model>} a WorkerModel (worker-client.js): `Model`'s API, each call answered by the worker
+ * @example
+ *   const model = await loadModelInWorker("model/model.json");   // = loadModel(url, { worker: true })
+ *   const { data } = await model.predict(pixels, [256, 28, 28, 1]);   // pixels.byteLength is 0 now
+ */
+export const loadModelInWorker = async (url, options) => (await workerClient()).loadModelInWorker(url, options);
+
+/**
+ * Start a Web Worker that several models share: `loadModel(url, { worker })`; `worker.terminate()` ends it.
+ * @returns {Promise<object>}
+ * @example
+ *   const worker = await createWorker();
+ *   const a = await loadModel("a/model.json", { worker }), b = await loadModel("b/model.json", { worker });
+ */
+export const createWorker = async () => new (await workerClient()).ModelWorker();
 
 // `weights`: a promise of the weights' bytes; the device and the pipelines are made while it resolves.
 async function loadOnGpu(manifest, weights, adapter, reason, onProgress) {

@@ -70,7 +70,42 @@ export interface LoadOptions {
    */
   backend?: "auto" | "webgpu" | "cpu" | "wasm" | "js";
   onProgress?: (event: ProgressEvent) => void;
+  /**
+   * Run the model in a dedicated module Web Worker (`worker.js`), off the main thread: `true` starts one the model
+   * owns (`dispose` terminates it), a `ModelWorker` from `createWorker` shares that one. Default: the page's thread.
+   */
+  worker?: boolean | ModelWorker;
 }
+
+/**
+ * A Web Worker running the pyml runtime, shared by the models loaded with `{ worker }` (from `createWorker`).
+ * @example
+ *   const worker = await createWorker();
+ *   const a = await loadModel("a/model.json", { worker });
+ *   const b = await loadModel("b/model.json", { worker });
+ *   worker.terminate();   // a's and b's pending and later calls reject
+ */
+export interface ModelWorker {
+  /** True once `terminate` was called, or the worker failed. */
+  readonly terminated: boolean;
+  /** End the worker and every model in it; their pending and later calls reject. */
+  terminate(): void;
+}
+
+/**
+ * A model running in a Web Worker (`loadModel(url, { worker })`, `loadModelInWorker`): `Model`'s API, each call
+ * answered by the worker. A typed-array input that spans its whole ArrayBuffer is transferred, not copied: it is
+ * detached (`byteLength` 0) once the call is made (pass `x.slice()` to keep `x`). A view on part of a buffer is
+ * copied, a SharedArrayBuffer shared. Outputs come back transferred, each in a buffer of its own. Errors keep
+ * their `name` and `message`. `dispose` frees the model once the calls already made end, and terminates a worker
+ * the model owns.
+ * @example
+ *   const model = await loadModel("model/model.json", { worker: true });
+ *   const x = new Float32Array(256 * 784);
+ *   const { data, shape } = await model.predict(x, [256, 28, 28, 1]);   // x.byteLength === 0 now
+ *   model.dispose();
+ */
+export type WorkerModel = Pick<Model, "info" | "predict" | "run" | "tokenize" | "dispose">;
 
 export interface AdapterInfo {
   vendor: string;
@@ -113,7 +148,27 @@ export class Model {
   dispose(): void;
 }
 
+/**
+ * Fetch, verify and prepare a bundle; with `worker`, in a Web Worker (a `WorkerModel`).
+ * @example
+ *   const model = await loadModel("model/model.json");
+ *   const { data, shape } = await model.predict([[0.1, 0.2, 0.3, 0.4]]);
+ */
+export function loadModel(url: string | URL, options: LoadOptions & { worker: true | ModelWorker }): Promise<WorkerModel>;
 export function loadModel(url: string | URL, options?: LoadOptions): Promise<Model>;
+/**
+ * `loadModel(url, { ...options, worker: options.worker ?? true })`: the model runs in a Web Worker.
+ * @example
+ *   const model = await loadModelInWorker("model/model.json", { backend: "cpu" });
+ */
+export function loadModelInWorker(url: string | URL, options?: LoadOptions): Promise<WorkerModel>;
+/**
+ * Start a Web Worker that several models share (`loadModel(url, { worker })`).
+ * @example
+ *   const worker = await createWorker();
+ *   const model = await loadModel("model/model.json", { worker });
+ */
+export function createWorker(): Promise<ModelWorker>;
 
 export const FORMAT: "pyml-bundle";
 export const FORMAT_VERSION: number;
