@@ -65,7 +65,17 @@ SOURCES = """() => {
     return v;
   }
   async function videoFrame(url) {
-    return new VideoFrame(await video(url), { timestamp: 0 });
+    // Chromium may refuse a VideoFrame of a <video> for a moment after "loadeddata" ("Invalid source state"),
+    // until its first frame reaches the compositor: try again for up to 5 s.
+    const v = await video(url);
+    for (let tries = 0; ; tries++) {
+      try {
+        return new VideoFrame(v, { timestamp: 0 });
+      } catch (err) {
+        if (err.name !== "InvalidStateError" || tries === 250) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
   }
   function imageData({ b64, shape: [height, width] }) {
     const bytes = Uint8ClampedArray.from(atob(b64), (ch) => ch.charCodeAt(0));
