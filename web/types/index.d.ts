@@ -298,7 +298,7 @@ export interface ImageOptions {
   mean?: number | number[];
   std?: number | number[];
   /** Take `size` and `channels` (where not given) from this model's image input `[batch, height, width, channels]`. */
-  model?: Model | { info: { inputs: ValueSpec[] } };
+  model?: Model | WorkerModel;
   /** Which input of `model`, by position or name; default 0. */
   input?: number | string;
 }
@@ -312,5 +312,5 @@ export interface ImageOptions {
  */
 export function fromImage(
   source: ImageSource,
-  options?: ImageOptions | Model,
+  options?: ImageOptions | Model | WorkerModel,
 ): Promise<{ data: Float32Array; shape: [1, number, number, number]; dtype: "float32" }>;
