@@ -356,3 +356,20 @@ def test_fromImage_runs_in_a_worker_on_a_transferred_bitmap(page, web_server, ph
     assert not isinstance(result, str), result
     got = np.array(result["data"], np.float32).reshape(result["shape"])
     np.testing.assert_allclose(got, python_preprocess(photos["flower"], **options), rtol=0, atol=1e-3)
+
+
+def test_a_worker_model_gives_fromImage_its_input_size(page, web_server, photos, models):
+    """fromImage(source, {model}) reads a WorkerModel's info as a Model's; its tensor crosses to the worker."""
+    full, urls = models
+    want = full.predict(photos["china"][None].astype(np.float32), verbose=0)[0]
+    got = page.evaluate("""async ([coreUrl, photoUrl]) => {
+      const { loadModel, fromImage } = harness.runtime;
+      const image = await imageInput.make("img", photoUrl);
+      const model = await loadModel(coreUrl, { backend: "cpu", worker: true });
+      const x = await fromImage(image, { model, cropToAspectRatio: true, scale: 1 / 255,
+        mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+      const y = await model.predict(x);
+      model.dispose();
+      return Array.from(y.data);
+    }""", [urls["core"], web_server.url("images/china.png")])
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
