@@ -23,6 +23,7 @@ from webexport.names import check_io_name
 from webexport.padding import check_pad
 from webexport.text import check_text
 from webexport.validate_cpu import check_cpu_plan
+from webexport.validate_train import check_train
 from webexport.weights import decode, storage_bytes, weights_files
 
 FORMAT = "pyml-bundle"
@@ -154,6 +155,8 @@ def validate_manifest(manifest, file="model.json"):
     if "cpu" in manifest:
         check_cpu_plan(manifest, nodes, entries, fail, lambda buffers, field: _check_slots(buffers, field, fail),
                        lambda node, slot, where: _check_slot_size(node, slot, where, fail))
+    if "train" in manifest:
+        check_train(manifest, file, validate_manifest, BundleError)
 
 
 def _check_graph(graph, fail):

@@ -141,7 +141,7 @@ export async function createWasm(manifest, weights, variant) {
   const [module] = await Promise.all([compileKernels(variant), loadKernels(jsOps)]);
   const { exports } = await WebAssembly.instantiate(module, {});
   const exec = { manifest, weights, nodes, exports, memory: exports.memory, top: exports.__heap_base.value,
-    pointers: new Map(), packed: new Map(), tables: new Map(), programs: new Map(), plans: new Map(), current: null };
+    pointers: new Map(), packed: new Map(), panels: new Map(), tables: new Map(), programs: new Map(), plans: new Map(), current: null };
   prepare(exec);
   exec.base = align(exec.top); // the arena of every batch size starts here
   return exec;
@@ -178,7 +178,12 @@ function prepare(exec) {
     const [x, w] = node.inputs.map((name) => nodes.get(name));
     if (step.kernel === "matmul" || step.kernel === "conv") {
       const groups = node.attrs?.groups || 1, cout = w.shape[w.shape.length - 1] / groups;
-      pack(exec, w, Array.from({ length: groups }, (_, g) => [g * cout, cout]));
+      const ranges = Array.from({ length: groups }, (_, g) => [g * cout, cout]);
+      if (weightOf(exec, w.name)) pack(exec, w, ranges);
+      else { // a computed weight (a training step's parameters): packed at each run (kernelCalls)
+        const k = numel(w.shape) / (cout * groups);
+        exec.panels.set(step, ranges.map(([first, n]) => [first, n, allocate(exec, Math.ceil(n / 8) * 8 * k * 4)]));
+      }
       zeros = Math.max(zeros, w.shape[w.shape.length - 2]);
     } else if (step.kernel === "rnn_scan") { // a GRU without reset_after multiplies u's last H columns apart
       const H = node.attrs.units, G = w.shape[1] / H;
@@ -303,8 +308,8 @@ function kernelCalls(exec, step, place, scratch) {
   switch (step.kernel) {
     case "matmul": {
       const k = last(x.shape), n = last(out.shape);
-      const [packed] = exec.packed.get(node.inputs[1]);
-      return [["matmul", x.ptr, n ? numel(out.shape) / n : 0, k, k, packed, n, out.ptr, n, ...epilogue()]];
+      const [packed] = panelsOf(exec, step, node, place);
+      return [...packing(exec, step, node, place), ["matmul", x.ptr, n ? numel(out.shape) / n : 0, k, k, packed, n, out.ptr, n, ...epilogue()]];
     }
     case "conv":
     case "depthwise": {
@@ -316,8 +321,8 @@ function kernelCalls(exec, step, place, scratch) {
           out.ptr, cout, ...epilogue()]];
       }
       const cinG = w.shape[rank], coutG = cout / (node.attrs.groups || 1);
-      return exec.packed.get(w.name).map((packed, g) => ["conv", x.ptr, rows, image, g * cinG, table,
-        plane(out.shape), taps, cinG, exec.zeros, packed, coutG, g * coutG, out.ptr, cout, ...epilogue()]);
+      return [...packing(exec, step, node, place), ...panelsOf(exec, step, node).map((packed, g) => ["conv", x.ptr, rows,
+        image, g * cinG, table, plane(out.shape), taps, cinG, exec.zeros, packed, coutG, g * coutG, out.ptr, cout, ...epilogue()])];
     }
     case "rnn_scan": {
       const a = node.attrs, [batch, steps] = x.shape, names = node.inputs.slice(2);
@@ -339,6 +344,18 @@ function kernelCalls(exec, step, place, scratch) {
       return [["softmax", x.ptr, n ? numel(x.shape) / n : 0, n, step.kernel === "log_softmax" ? 1 : 0, out.ptr]];
     }
   }
+}
+
+// A matmul/conv step's weight panels (one per group): packed at load, or for a computed weight the space `packing`
+// fills at each run.
+function panelsOf(exec, step, node) {
+  return exec.panels.get(step)?.map(([, , at]) => at) ?? exec.packed.get(node.inputs[1]);
+}
+
+// The calls that pack a computed weight into its panels before the step (none for a constant weight).
+function packing(exec, step, node, place) {
+  const w = place(node.inputs[1]), cout = w.shape[w.shape.length - 1];
+  return (exec.panels.get(step) || []).map(([first, n, at]) => ["pack_panels", w.ptr + first * 4, numel(w.shape) / cout, n, cout, at]);
 }
 
 // Make `plan` the one in memory: grow memory to its arena, write its programs, bind views and step closures.

@@ -144,8 +144,51 @@ export class Model {
   run(inputs: Record<string, InputValue | TextValue>): Promise<Record<string, TensorValue>>;
   /** Text to the ids (or vectors) a text input's graph takes, as the Python layer computes them. */
   tokenize(strings: TextValue, input?: number): Promise<TensorValue>;
+  /** Whether the bundle was exported with `train=` (webexport.export), so the training methods below work. */
+  readonly canTrain: boolean;
+  /**
+   * One optimizer step on one batch (on this model's backend); resolves to the batch's loss before the step.
+   * `predict` then uses the new weights. The first training call fetches runtime/train.js and train.bin.
+   * @example
+   *   const loss = await model.trainStep({ data: pixels, shape: [8, 28, 28, 1] }, labels);   // labels: 8 class ids
+   */
+  trainStep(x: InputValue, y: InputValue): Promise<number>;
+  /**
+   * Train over (x, y) for `epochs` in batches of `batchSize` (the last batch of an epoch may be smaller), as
+   * pyml's `fit`; `history.loss` is each epoch's mean loss over its examples.
+   * @example
+   *   const { history } = await model.fit(x, y, { epochs: 5, batchSize: 16, onBatchEnd: (b, { loss }) => show(loss) });
+   */
+  fit(x: InputValue, y: InputValue, options?: FitOptions): Promise<{ history: { loss: number[] } }>;
+  /**
+   * The mean loss over (x, y) of the inference model (Dropout off, BatchNormalization's moving statistics).
+   * @example
+   *   const { loss } = await model.evaluate(x, y, { batchSize: 32 });
+   */
+  evaluate(x: InputValue, y: InputValue, options?: { batchSize?: number }): Promise<{ loss: number }>;
+  /**
+   * The weights as safetensors bytes keyed like pyml's `save_weights`, so `model.load_weights(path)` reads them.
+   * @example
+   *   const blob = new Blob([await model.saveWeights()]);   // save as "tuned.weights.safetensors"
+   */
+  saveWeights(): Promise<Uint8Array>;
+  /**
+   * Back to the exported weights and a fresh optimizer (step 0).
+   * @example
+   *   await model.resetWeights();
+   */
+  resetWeights(): Promise<void>;
   /** Free GPU buffers and the device; later runs reject. Runs also reject once the WebGPU device is lost: load again. */
   dispose(): void;
+}
+
+export interface FitOptions {
+  epochs?: number;
+  batchSize?: number;
+  /** Shuffle the examples before each epoch (default true; Math.random). */
+  shuffle?: boolean;
+  onBatchEnd?: (batch: number, logs: { loss: number }) => void | Promise<void>;
+  onEpochEnd?: (epoch: number, logs: { loss: number }) => void | Promise<void>;
 }
 
 /**
@@ -234,6 +277,21 @@ export interface Manifest {
   limits?: Record<string, number>;
   /** The CPU program of the wasm backend (docs/internals.md §6); a bundle without it runs on "js". */
   cpu?: CpuProgram;
+  /** The training step (export(train=...)): a manifest of its own plus what ties it to the model (§6). */
+  train?: TrainSection;
+}
+
+/** `manifest.train`: the step's program, its weights file (`train.bin`), and how to run it (docs/internals.md §6). */
+export interface TrainSection extends Manifest {
+  optimizer: { class: "SGD" | "Adam" | "AdamW"; learning_rate: number; beta_1?: number; beta_2?: number; weight_decay: number | null };
+  loss: { name: string; from_logits: boolean };
+  batch_inputs: [string, string];
+  hyper: Array<"learning_rate" | "alpha" | "weight_decay">;
+  host: Array<{ name: string; kind: "dropout"; rate: number }>;
+  updates: Record<string, string>;
+  initial: Record<string, string>;
+  variables: Array<{ name: string; shape: number[]; dtype: DType; source: string; offset: number; weight: string | null }>;
+  save_metadata: Record<string, string>;
 }
 
 /** One kernel call of the CPU program: `nodes` computed by `kernel`, reading `inputs`, storing `output`. */
