@@ -141,6 +141,13 @@ ensure_browser() {
   has_libatomic || say "warning: no libatomic.so.1: Playwright's driver will not start and browser tests will fail; install libatomic1"
 }
 
+# npm for tests/test_npm_package.py (`npm pack --dry-run` of web/, the pyml-runtime package): from apt when missing.
+ensure_npm() {
+  if command -v npm >/dev/null; then return 0; fi
+  if can_apt; then apt_install npm; fi
+  command -v npm >/dev/null || say "warning: no npm: tests/test_npm_package.py will fail; install Node.js with npm"
+}
+
 # Chromium and wgpu want a private runtime dir; headless CI machines often have none.
 ensure_runtime_dir() {
   if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -w "${XDG_RUNTIME_DIR}" ]; then

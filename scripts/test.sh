@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: a virtualenv in .venv, pyml with its test extras,
-# Chromium + Mesa Vulkan (apt-get when root on Debian/Ubuntu and missing), then pytest over tests/.
+# Chromium + Mesa Vulkan + npm (apt-get when root on Debian/Ubuntu and missing), then pytest over tests/.
 # Extra arguments go to pytest instead of `tests`, e.g. `bash scripts/test.sh tests/test_smoke.py -x`.
 # It fails when any test fails and when no test ran.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_venv
 install_pyml test
 ensure_browser
+ensure_npm
 ensure_runtime_dir
 [ $# -gt 0 ] || set -- tests
 say "pytest $*"

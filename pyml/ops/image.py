@@ -1,4 +1,5 @@
-"""Image ops (Keras ``keras.ops.image`` names): the ``resize`` primitive and the public ``pyml.ops.image.resize``.
+"""Image ops (Keras ``keras.ops.image`` names): the ``resize`` primitive and the public ``pyml.ops.image.resize``;
+``rgb_to_grayscale`` (a composite).
 
 ``resize(x; size, interpolation)`` resizes the two spatial axes of a channels-last batch ``(batch, height,
 width, channels)`` to ``size = (out_height, out_width)``, as Keras 3 on JAX (``jax.image.resize`` without
@@ -31,6 +32,7 @@ from pyml.ops.registry import Spec, bind, primitive
 __all__ = []  # reached as pyml.ops.image.resize, as keras.ops.image.resize
 
 INTERPOLATIONS = ("bilinear", "nearest")  # what the primitive computes
+GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # Keras's (and tf.image's) luma weights of R, G, B
 KERAS_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5", "area")
 
 
@@ -193,3 +195,36 @@ def aspect_pad(height, width, target_height, target_width):
     if top:  # Keras pads the height when it must, else the width, the same amount on both sides
         return (top, height + 2 * top), (0, width)
     return (0, height), (left, width + 2 * left)
+
+
+def rgb_to_grayscale(images, data_format=None):
+    """Grayscale images ``0.2989 R + 0.5870 G + 0.1140 B`` (Keras ``keras.ops.image.rgb_to_grayscale``),
+    channels-last, keeping a channel axis of 1; one-channel images come back unchanged.
+
+    Computed in floats (integer images are cast to float32 first and the result back to their dtype, as Keras
+    does); a product with a constant (3, 1) matrix, so it differentiates and exports as any ``matmul``. The
+    browser's ``fromImage({channels: 1})`` (web/src/image-input.js) uses the same weights.
+
+    Args:
+        images: ``(batch, height, width, 3)`` or one ``(height, width, 3)`` image (or 1 channel).
+        data_format: ``"channels_last"`` or None.
+
+    >>> pyml.ops.image.rgb_to_grayscale(np.array([[[255.0, 0.0, 0.0], [0.0, 0.0, 100.0]]], "float32")).numpy()
+    array([[[76.219505],
+            [11.4     ]]], dtype=float32)
+    """
+    from pyml.ops.linalg import matmul
+
+    if data_format not in (None, "channels_last"):
+        raise NotImplementedError(f"rgb_to_grayscale supports channels_last images only. Received: data_format={data_format!r}")
+    x = convert_to_tensor(images)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"rgb_to_grayscale: images must have rank 3 or 4 (channels-last). Received: images.shape={x.shape}")
+    if x.shape[-1] not in (1, 3):
+        raise ValueError(f"rgb_to_grayscale: images must have 3 (RGB) or 1 channel. Received: images.shape={x.shape}")
+    if x.shape[-1] == 1:
+        return x
+    dtype = x.dtype
+    floats = x if dtypes.is_float(dtype) else cast(x, "float32")
+    gray = matmul(floats, np.asarray(GRAY_WEIGHTS, dtype=floats.dtype).reshape(3, 1))
+    return gray if gray.dtype == dtype else cast(gray, dtype)

@@ -16,6 +16,17 @@ export { KERNEL_FAMILIES };
 const familyOf = {};
 for (const [family, names] of Object.entries(KERNEL_FAMILIES)) for (const name of names) familyOf[name] = family;
 const imports = {}; // family -> promise of its module, once asked for
+// One literal specifier per family (KERNEL_FAMILIES' keys), so that bundlers (Vite, webpack) see and emit each
+// module: an import(`./cpu/${family}.js`) template is left to the browser, which then looks beside the bundle.
+const importFamily = {
+  elementwise: () => import("./cpu/elementwise.js"),
+  reduction: () => import("./cpu/reduction.js"),
+  movement: () => import("./cpu/movement.js"),
+  linalg: () => import("./cpu/linalg.js"),
+  conv: () => import("./cpu/conv.js"),
+  recurrent: () => import("./cpu/recurrent.js"),
+  image: () => import("./cpu/image.js"),
+};
 const loaded = {}; // primitive -> its kernel, once its family has loaded
 
 /**
@@ -65,7 +76,7 @@ export async function loadKernels(ops = Object.keys(familyOf)) {
     families.add(familyOf[name]);
   }
   const tables = await Promise.all([...families].map(async (family) => {
-    imports[family] ||= import(`./cpu/${family}.js`).catch((err) => {
+    imports[family] ||= importFamily[family]().catch((err) => {
       delete imports[family];
       throw new Error(`could not load the CPU kernels of cpu/${family}.js: ${err.message}`);
     });

@@ -18,3 +18,12 @@ import "./weights.js";
 export { createWorker, loadModel, loadModelInWorker, Model } from "./model.js";
 export { FORMAT, FORMAT_VERSION, fetchBundle, fetchManifest, fetchWeights, readWeights, validateManifest, verifyWeights } from "./bundle.js";
 export { computeDispatch, findAdapter } from "./webgpu.js";
+
+/**
+ * An image source as the float32 tensor `[1, height, width, channels]` a model takes, preprocessed as Keras's
+ * `Resizing`, `Rescaling` and `Normalization` do (image-input.js). That module loads on the first call, so pages
+ * that never call this never download it.
+ * @example
+ *   const y = await model.predict(await fromImage(document.querySelector("img"), { size: [224, 224], scale: 1 / 255 }));
+ */
+export const fromImage = async (source, options) => (await import("./image-input.js")).fromImage(source, options);

@@ -331,3 +331,44 @@ export function readWeights(manifest: Manifest, weights: ArrayBuffer): Record<st
 export function computeDispatch(total: number, workgroupSize: number): [number, number];
 /** The browser's GPUAdapter, or null when WebGPU or an adapter is missing. */
 export function findAdapter(): Promise<object | null>;
+
+/** What `fromImage` reads: any source `drawImage` draws, at its natural size, or ImageData as it is. */
+export type ImageSource =
+  | HTMLImageElement | HTMLCanvasElement | OffscreenCanvas | ImageData | ImageBitmap | HTMLVideoElement | VideoFrame;
+
+/** How `fromImage` preprocesses, in Keras's order: channels, Resizing, Rescaling, Normalization. */
+export interface ImageOptions {
+  /** `[height, width]`, or one number for both; default the source's size, or the model input's. */
+  size?: number | [number, number];
+  /** 1 (grayscale, rgb_to_grayscale's weights), 3 (RGB, the default) or 4 (RGBA); or the model input's. */
+  channels?: 1 | 3 | 4;
+  /** Resizing's interpolation (half-pixel centres); default "bilinear". */
+  interpolation?: "bilinear" | "nearest";
+  /** Resizing's `crop_to_aspect_ratio`: crop the largest centred window of `size`'s aspect ratio first. */
+  cropToAspectRatio?: boolean;
+  /** Resizing's `pad_to_aspect_ratio`: pad to `size`'s aspect ratio first, centred, with `fillValue` (default 0). */
+  padToAspectRatio?: boolean;
+  fillValue?: number;
+  /** Rescaling: `x * scale + offset`, one number or one per channel; defaults 1 and 0. */
+  scale?: number | number[];
+  offset?: number | number[];
+  /** Normalization: `(x - mean) / std` (Keras's `variance` is `std ** 2`); defaults 0 and 1. */
+  mean?: number | number[];
+  std?: number | number[];
+  /** Take `size` and `channels` (where not given) from this model's image input `[batch, height, width, channels]`. */
+  model?: Model | WorkerModel;
+  /** Which input of `model`, by position or name; default 0. */
+  input?: number | string;
+}
+
+/**
+ * An image as the float32 tensor `[1, height, width, channels]` a model takes, the same values (to float32
+ * rounding) as pyml's `Resizing`, `Rescaling` and `Normalization` layers compute from its pixels.
+ * @example
+ *   const y = await model.predict(await fromImage(img, { size: [224, 224], scale: 1 / 255 }));
+ *   const z = await model.predict(await fromImage(video, model));
+ */
+export function fromImage(
+  source: ImageSource,
+  options?: ImageOptions | Model | WorkerModel,
+): Promise<{ data: Float32Array; shape: [1, number, number, number]; dtype: "float32" }>;
