@@ -91,6 +91,9 @@ def run_cases(page, seed, cases, backends=("webgpu", "wasm")):
                 label = f"{backend} case seed {r['seed']} ({what[r['seed']]})"
                 if r["verdict"] not in ("loaded", "refused"):
                     failures.append(f"{label}: {r['verdict']}")
+                elif r["verdict"] == "loaded" and what[r["seed"]].split("/")[1] in (
+                        "overlap live values", *(["overlap live cpu.values"] if backend == "wasm" else [])):
+                    failures.append(f"{label}: loaded a plan with two live values in one buffer")
                 elif r["ms"] > (TIME_LIMIT_MS if r["verdict"] == "refused" else LOADED_LIMIT_MS):
                     failures.append(f"{label}: took {r['ms']:.0f} ms")
                 else:
@@ -128,3 +131,36 @@ def test_fuzzed_bundles_in_chromium_are_refused_or_compute_the_same_numbers(page
     assert not failures, "\n".join(failures[:20])
     for backend in ("webgpu", "wasm"):
         assert counts[f"{backend} refused"] > CASES // 2 and counts[f"{backend} loaded"] > 10, counts
+
+
+def test_every_memory_plan_with_two_live_values_in_one_buffer_is_refused_in_js(page):
+    """The JS twin of tests/webexport/test_bundle_fuzz.py's check: every pair of live values of each fuzzed model put
+    in one buffer of the WebGPU plan is refused by ``validateManifest``, and of the ``cpu`` plan by
+    ``validateCpuPlan`` (what the wasm backend runs first), each naming the plan's field as Python does."""
+    import pyml
+    from webexport import BundleError
+    from webexport.validate import validate_manifest
+
+    cases = bundles.overlaps()
+    verdicts = page.evaluate("""async ([manifests, knownOps]) => {
+        const { validateManifest } = await import("/runtime/bundle.js");
+        const { validateCpuPlan } = await import("/runtime/cpuplan.js");
+        return manifests.map(([m, cpu]) => {
+            try {
+                validateManifest(m, { knownOps });
+                if (cpu) validateCpuPlan(m);
+                return null;
+            } catch (e) { return e.message; }
+        });
+    }""", [[[m, plan == "cpu"] for _, plan, _, _, m in cases], sorted(pyml.ops.primitives())])
+    problems = []
+    for (model, plan, a, b, m), js in zip(cases, verdicts):
+        try:
+            validate_manifest(m)
+            python = None
+        except BundleError as exc:
+            python = str(exc)
+        field = python and python.split(" ")[1]
+        if js is None or python is None or field not in js:
+            problems.append(f"{model} {plan or 'steps'} {a} into {b}'s buffer: JS {js!r}, Python {python!r}")
+    assert len(cases) > 200 and not problems, "\n".join(problems[:10])

@@ -10,7 +10,8 @@ Mutations (``mutate``): truncation and bit flips of model.json and weights.bin, 
 manifest, huge/negative/overlapping weight offsets and sizes, shapes whose element count passes 2^31 or 2^53, dtype
 lies, nesting 100,000 deep and 4 MiB of JSON, unknown ops and format versions, value names that try to inject WGSL
 or JavaScript (renamed everywhere, so a loader that accepts them must compute the same numbers), path traversal and
-absolute URLs as weights file names, a memory plan putting two live values in one buffer, and harmless rewrites
+absolute URLs as weights file names, a memory plan (the WebGPU one or ``cpu``) putting two values in one buffer (half of
+these two values live at the same time: ``live_pairs``, a plan every loader that reads it must refuse), and harmless rewrites
 (indentation, key order, uppercase digests) that must load and compute the same numbers.
 
 Not mutated: the kernels' WGSL text and the nodes' ``attrs``. A manifest carries the program itself, and no loader
@@ -214,20 +215,73 @@ def mutate(rng, seed):
         return "file name", files
     if kind == "overlap":
         plan = m if rng.random() < 0.5 or "cpu" not in m else m["cpu"]
-        held = [name for name, v in plan["values"].items() if "buffer" in v]
-        a, b = rng.sample(held, 2)
-        plan["values"][a]["buffer"] = plan["values"][b]["buffer"]
-        for slot in plan["buffers"]:  # big enough for either, so only liveness can refuse it
-            slot["bytes_per_batch"] = max(slot["bytes_per_batch"] for slot in plan["buffers"])
-            slot["bytes_fixed"] = max(slot["bytes_fixed"] for slot in plan["buffers"])
+        pairs = live_pairs(m, plan)
+        live = bool(pairs) and rng.random() < 0.5  # two values live at once: a loader reading this plan must refuse it
+        a, b = rng.choice(pairs) if live else rng.sample([n for n, v in plan["values"].items() if "buffer" in v], 2)
+        overlap(plan, a, b)
         files["model.json"] = dumps(m)
-        return f"overlap {'cpu.' if plan is not m else ''}values", files
+        return f"overlap{' live' if live else ''} {'cpu.' if plan is not m else ''}values", files
     choice = rng.randrange(3)
     if choice == 2:
         for spec in m["weights"]["files"] + entries:
             spec["sha256"] = spec["sha256"].upper()
     files["model.json"] = dumps(m, indent=rng.choice([None, 1, 4]), sort_keys=choice == 1)
     return "harmless", files
+
+
+def live_pairs(manifest, plan):
+    """``[(a, b)]``: values of ``plan`` (the manifest, or its ``cpu`` plan) that are live at the same time, each
+    written by its own step (or the page, for an input): putting ``a`` in ``b``'s buffer makes one overwrite the
+    other before its last read. A zero-copy alias (a value no step writes) is read as its first input."""
+    nodes = {n["name"]: n for n in manifest["graph"]["nodes"]}
+    steps = [(s["inputs"], s["outputs"] if "outputs" in s else [s["output"]]) for s in plan["steps"]]
+    written = {name: -1 for name in manifest["graph"]["inputs"]}
+    written.update((name, i) for i, (_, outputs) in enumerate(steps) for name in outputs)
+
+    def owner(name):
+        while name not in written and nodes[name]["inputs"]:
+            name = nodes[name]["inputs"][0]
+        return name
+
+    last = dict(written)  # value -> the last step reading it (len(steps): a graph output)
+    for i, (inputs, _) in enumerate(steps):
+        for name in inputs:
+            if owner(name) in last:
+                last[owner(name)] = i
+    for name in manifest["graph"]["outputs"]:
+        if owner(name) in last:
+            last[owner(name)] = len(steps)
+    held = [n for n in written if "buffer" in plan["values"].get(n, {})]
+    return [(a, b) for a in held for b in held
+            if written[a] != written[b] and max(written[a], written[b]) <= min(last[a], last[b])]
+
+
+def overlap(plan, a, b):
+    """Move value ``a`` into ``b``'s buffer of ``plan`` (a manifest, or its ``cpu``), every slot made big enough for
+    any value, so that only liveness can refuse it."""
+    plan["values"][a]["buffer"] = plan["values"][b]["buffer"]
+    for slot in plan["buffers"]:
+        slot["bytes_per_batch"] = max(s["bytes_per_batch"] for s in plan["buffers"])
+        slot["bytes_fixed"] = max(s["bytes_fixed"] for s in plan["buffers"])
+
+
+def overlapped(model, plan_key, a, b):
+    """A copy of ``model``'s manifest with ``overlap(plan, a, b)`` done in plan ``plan_key`` (None or "cpu")."""
+    m = json.loads(seeds()[model]["files"]["model.json"])
+    overlap(m[plan_key] if plan_key else m, a, b)
+    return m
+
+
+def overlaps():
+    """``[(model, plan, a, b, manifest)]``: every pair of values live at the same time, in either plan of every
+    fuzzed model, put in one buffer."""
+    out = []
+    for model, seed in seeds().items():
+        for plan_key in (None, "cpu"):
+            m = seed["manifest"]
+            out += [(model, plan_key, a, b, overlapped(model, plan_key, a, b))
+                    for a, b in live_pairs(m, m[plan_key] if plan_key else m)]
+    return out
 
 
 # ---- running --------------------------------------------------------------------------------------------------
@@ -279,6 +333,8 @@ def case(seed, folder=None, outcomes=None):
             outcome = "refused"
         else:
             outcome = "loaded"
+            if what.startswith("overlap live"):  # validate_manifest reads both plans
+                return seed, label, "loaded a plan with two live values in one buffer"
             problem = _run_once(bundle, files, seed_bundle, run_bundle)
             if problem:
                 return seed, label, problem
