@@ -80,12 +80,14 @@ def _wire_case(seed, models):
     return {"seed": seed, "id": f"c{seed}", "model": model, "what": what, "files": {**changed, **removed}}
 
 
-def run_cases(page, seed, cases, backends=("webgpu", "wasm")):
-    """``(failures, counts)`` of ``cases`` cases from ``seed`` on each backend, in batches of BATCH per evaluate."""
+def run_cases(page, seed, cases, backends=("webgpu", "wasm"), case_seeds=None):
+    """``(failures, counts)`` of ``cases`` cases from ``seed`` (or of the cases ``case_seeds``, as failures print
+    them) on each backend, in batches of BATCH per evaluate."""
     models, failures, counts = _wire_models(), [], collections.Counter()
+    case_seeds = case_seeds or [seed * 1_000_003 + i for i in range(cases)]
     for backend in backends:
-        for start in range(0, cases, BATCH):
-            wire = [_wire_case(seed * 1_000_003 + i, models) for i in range(start, min(cases, start + BATCH))]
+        for start in range(0, len(case_seeds), BATCH):
+            wire = [_wire_case(case_seed, models) for case_seed in case_seeds[start:start + BATCH]]
             what = {c["seed"]: f"{c['model']}/{c['what']}" for c in wire}
             for r in page.evaluate(_PAGE, [wire, backend, models]):
                 label = f"{backend} case seed {r['seed']} ({what[r['seed']]})"
@@ -101,7 +103,7 @@ def run_cases(page, seed, cases, backends=("webgpu", "wasm")):
     return failures, counts
 
 
-def run_in_chromium(seed, cases):
+def run_in_chromium(seed, cases, case_seeds=None):
     """The long run outside pytest (scripts/fuzz_bundles.py --browser): a browser, a server and a page of its own."""
     import tempfile
 
@@ -117,7 +119,7 @@ def run_in_chromium(seed, cases):
         server.install_harness()
         try:
             page, _ = open_harness_page(browser, server, timeout_ms=600_000)
-            return run_cases(page, seed, cases)
+            return run_cases(page, seed, cases, case_seeds=case_seeds)
         finally:
             server.stop()
             browser.close()
