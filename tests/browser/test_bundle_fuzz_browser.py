@@ -166,3 +166,40 @@ def test_every_memory_plan_with_two_live_values_in_one_buffer_is_refused_in_js(p
         if js is None or python is None or field not in js:
             problems.append(f"{model} {plan or 'steps'} {a} into {b}'s buffer: JS {js!r}, Python {python!r}")
     assert len(cases) > 200 and not problems, "\n".join(problems[:10])
+
+
+# Node shapes that disagree with each other or with the weights, each within its slot (so the slot checks pass): the
+# wasm kernels' arguments come from these shapes, so each made a kernel run past a tensor before the reach check.
+SHAPE_LIES = [
+    ("cnn", "v14", [None, 68], r"cpu\.steps\[3\] \(matmul of %v16\) reads weight %w15 \[64, 10\] as 68 x 10"),
+    ("stacked_lstm", "c8", [None, 12], r'cpu\.steps\[2\] \(rnn_scan of %v9\) would touch 16 elements of "c8", '
+                                       r"which holds 12"),
+]
+
+_LOAD = """async ([files, backend]) => {
+  const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const served = new Map(Object.entries(files).map(([name, b64]) => [`/lie/${name}`, bytes(b64)]));
+  const realFetch = window.fetch;
+  window.fetch = async (url, ...rest) => {
+    const body = served.get(new URL(url, location.href).pathname);
+    return body ? new Response(body) : realFetch(url, ...rest);
+  };
+  try {
+    (await harness.runtime.loadModel("/lie/model.json", { backend })).dispose();
+    return null;
+  } catch (e) { return e.message; } finally { window.fetch = realFetch; }
+}"""
+
+
+def test_wasm_refuses_node_shapes_that_would_make_a_kernel_reach_past_a_tensor(page):
+    import json
+    import re
+
+    for model, name, shape, message in SHAPE_LIES:
+        seed = bundles.seeds()[model]
+        m = json.loads(seed["files"]["model.json"])
+        (node,) = [n for n in m["graph"]["nodes"] if n["name"] == name]
+        node["shape"] = shape
+        files = {**seed["files"], "model.json": json.dumps(m).encode()}
+        refusal = page.evaluate(_LOAD, [{n: base64.b64encode(d).decode() for n, d in files.items()}, "wasm"])
+        assert refusal and re.search(message, refusal) and "(shapes that disagree)" in refusal, (model, refusal)
