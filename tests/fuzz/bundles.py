@@ -296,14 +296,23 @@ _RAN = {}  # what each bundle's bytes computed once loaded: the same files load 
 
 
 def _run_once(bundle, files, seed_bundle, run_bundle):
-    """None when the loaded ``bundle`` computes the seed's outputs, else what went wrong; run once per content."""
+    """None when the loaded ``bundle`` computes the seed's outputs, else what went wrong; run once per content.
+    The run is guarded (``run_bundle(guard=True)``): a read past a slot buffer brings NaN into the outputs, a write
+    past one raises ``OutOfBoundsError``; either is named as the out-of-bounds access it is."""
+    from webexport.native import OutOfBoundsError
+
     key = hashlib.sha256(b"".join(hashlib.sha256(name.encode() + data).digest()
                                   for name, data in sorted(files.items()))).hexdigest()
     if key not in _RAN:
         try:
-            outputs = run_bundle(bundle, seed_bundle["inputs"])
+            outputs = run_bundle(bundle, seed_bundle["inputs"], guard=True)
+            nan = any(np.isnan(np.asarray(a, np.float64)).any() for a in outputs.values())
             _RAN[key] = None if _same(outputs, seed_bundle["outputs"]) else \
+                "loaded, and read out of bounds (a buffer's guard NaN in the outputs)" if nan and not any(
+                    np.isnan(b).any() for b in seed_bundle["outputs"].values()) else \
                 "loaded, and computes other numbers than the unmutated bundle"
+        except OutOfBoundsError as exc:
+            _RAN[key] = f"loaded, and wrote out of bounds: {exc}"
         except Exception as exc:  # noqa: BLE001  (an accepted bundle must run)
             _RAN[key] = f"loaded, then running it raised {type(exc).__name__}: {str(exc)[:300]}"
     return _RAN[key]
