@@ -22,6 +22,7 @@ from pyml.ops.registry import primitives
 from webexport.names import check_io_name
 from webexport.padding import check_pad
 from webexport.text import check_text
+from webexport.validate_bindings import check_bindings
 from webexport.validate_cpu import check_cpu_plan
 from webexport.weights import decode, storage_bytes, weights_files
 
@@ -366,6 +367,7 @@ def _check_plan(manifest, nodes, entries, fail):
                 fail(where, f"binds kernel {kernel} with {bound} buffers, another step with {arity[kernel]}")
     for name in manifest["graph"]["outputs"]:
         live.read(name, "outputs", output=True)
+    check_bindings(manifest, nodes, live.owner, fail)
     limits = manifest.get("limits", {})
     if not isinstance(limits, dict):
         fail("limits", "must be an object {limitName: number}")

@@ -81,13 +81,16 @@ def check_cpu_plan(manifest, nodes, entries, fail, check_slots, check_slot_size,
                 fail(f"{where}.output", f"shares buffer {buffer(name)} with {name!r}, which the step reads")
         live.write(s["output"])
         if s["kernel"] in EPILOGUE_KERNELS:
+            # the epilogue's operands: inputs a later node of the step reads (a bias bound to x reads wrong numbers)
+            operands = [n for n in s["inputs"] if any(n in nodes[m]["inputs"] for m in step_nodes[1:])]
             for key in ("bias", "residual"):
-                if s.get(key) is not None and s[key] not in s["inputs"]:
-                    fail(f"{where}.{key}", f"must be null or one of the step's inputs. Received: {s.get(key)!r}")
+                if s.get(key) is not None and not (isinstance(s[key], str) and s[key] in operands):
+                    fail(f"{where}.{key}", f"must be null or one of the step's inputs that a later node reads. "
+                                           f"Received: {s.get(key)!r}")
             clamp = s.get("clamp")
             if not isinstance(clamp, list) or len(clamp) != 2 or not all(v is None or _is_number(v) for v in clamp):
                 fail(f"{where}.clamp", f"must be [low, high], numbers or null. Received: {clamp!r}")
-            _check_program(s.get("program"), s["inputs"], f"{where}.program", fail)
+            _check_program(s.get("program"), operands, f"{where}.program", fail)
     for name in manifest["graph"]["outputs"]:
         if buffer(name) is not None:
             live.read(name, "cpu.steps", output=True)

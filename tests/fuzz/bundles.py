@@ -10,7 +10,7 @@ Mutations (``mutate``): truncation and bit flips of model.json and weights.bin, 
 manifest, huge/negative/overlapping weight offsets and sizes, shapes whose element count passes 2^31 or 2^53, dtype
 lies, nesting 100,000 deep and 4 MiB of JSON, unknown ops and format versions, value names that try to inject WGSL
 or JavaScript (renamed everywhere, so a loader that accepts them must compute the same numbers), path traversal and
-absolute URLs as weights file names, a memory plan (the WebGPU one or ``cpu``) putting two values in one buffer (half of
+absolute URLs as weights file names, a step's input or output bound to another value of its plan, a memory plan (the WebGPU one or ``cpu``) putting two values in one buffer (half of
 these two values live at the same time: ``live_pairs``, a plan every loader that reads it must refuse), and harmless rewrites
 (indentation, key order, uppercase digests) that must load and compute the same numbers.
 
@@ -120,7 +120,7 @@ def mutate(rng, seed):
     weights_name = m["weights"]["files"][0]["file"]
     entries, nodes = m["weights"]["entries"], m["graph"]["nodes"]
     kind = rng.choice(["truncate", "flip", "value", "offsets", "overflow", "dtype", "big-json", "op-version",
-                       "inject-name", "file-name", "overlap", "harmless"])
+                       "inject-name", "file-name", "overlap", "rebind", "harmless"])
     if kind == "truncate":
         name = rng.choice(["model.json", weights_name])
         files[name] = files[name][: rng.randrange(len(files[name]))]
@@ -213,6 +213,18 @@ def mutate(rng, seed):
         if rng.random() < 0.5 and "/" not in new and new not in ("", ".", ".."):
             files[new] = files[weights_name]  # the file exists under the hostile name too
         return "file name", files
+    if kind == "rebind":  # a step bound to another value of its plan, as a flipped digit in a name does
+        plan = m if rng.random() < 0.5 or "cpu" not in m else m["cpu"]
+        step = rng.choice(plan["steps"])
+        key = rng.choice([k for k in ("inputs", "outputs", "output", "bias", "residual") if step.get(k)])
+        names = step[key] if isinstance(step[key], list) else None
+        new = rng.choice([n for n in plan["values"]] + [n["name"] for n in nodes if n["op"] == "constant"])
+        if names:
+            names[rng.randrange(len(names))] = new
+        else:
+            step[key] = new
+        files["model.json"] = dumps(m)
+        return f"rebind {'cpu.' if plan is not m else ''}steps[].{key}", files
     if kind == "overlap":
         plan = m if rng.random() < 0.5 or "cpu" not in m else m["cpu"]
         pairs = live_pairs(m, plan)

@@ -389,6 +389,7 @@ function checkPlan(manifest, nodes, entries, fail) {
     }
   });
   for (const name of manifest.graph.outputs) live.read(name, "outputs", true);
+  checkBindings(manifest, nodes, live.owner, fail);
   if (manifest.limits !== undefined && !isObject(manifest.limits)) fail("limits", "must be an object {limitName: number}");
   for (const [name, value] of Object.entries(manifest.limits || {})) {
     if (typeof value !== "number" || !(value >= 0)) fail(`limits.${name}`, `must be a non-negative number. Received: ${JSON.stringify(value)}`);
@@ -453,7 +454,48 @@ export function liveness(inputs, produced, buffer, nodes, fail) {
       if (owner(now) !== owner(name)) fail(field, `${output ? "names" : "reads"} "${name}" from buffer ${b}, which now holds "${now}" (two live values in one buffer)`);
     },
     write: (name) => holder.set(buffer(name), name),
+    owner,
   };
+}
+
+// Each step binds what its nodes read and write: its kernel reads bindings by position, with sizes fixed in its
+// WGSL. The rules and messages of webexport/validate_bindings.py, which says why each is so.
+function checkBindings({ steps, values }, nodes, owner, fail) {
+  const temporaries = new Set();
+  const source = (name) => (!nodes.has(name) && "weight" in values[name] ? values[name].weight : name);
+  const stepNodes = (s, i) => {
+    if (!Array.isArray(s.nodes) || !s.nodes.length || !s.nodes.every((n) => typeof n === "string" &&
+      (nodes.has(n) ? nodes.get(n).op !== "placeholder" : hasOwn(values, n)))) fail(`steps[${i}].nodes`, "must be a non-empty list of the step's graph nodes or temporaries");
+    return s.nodes;
+  };
+  for (let start = 0, end; start < steps.length; start = end) {
+    const chain = new Set();
+    let pending = []; // temporaries the group wrote and has not read yet
+    for (end = start; end < steps.length && (end === start || pending.length || stepNodes(steps[end], end).some((n) => chain.has(n))); end++) {
+      stepNodes(steps[end], end).forEach((n) => chain.add(n));
+      pending = [...pending.filter((n) => !steps[end].inputs.includes(n)), ...steps[end].outputs.filter((n) => !nodes.has(n))];
+    }
+    const group = steps.slice(start, end), allowed = new Map(), bound = new Map(), written = new Set();
+    const reads = group.flatMap((s) => s.nodes.flatMap((n) => nodes.get(n)?.inputs || [])).filter((r) => !chain.has(r));
+    for (const r of [...reads, ...[...chain].filter((n) => nodes.get(n)?.op === "constant")]) { // a constant output's copy reads it
+      for (const n of new Set([r, owner(r)])) allowed.set(n, (allowed.get(n) || 0) + 1);
+    }
+    group.forEach((s, k) => {
+      const where = `steps[${start + k}]`;
+      for (const raw of s.inputs) {
+        const name = source(raw), node = nodes.get(name), times = allowed.get(name) || 0;
+        bound.set(name, (bound.get(name) || 0) + 1);
+        if (node && bound.get(name) > times) fail(`${where}.inputs`, `binds "${name}", which its nodes read ${times} times`);
+        if (nodes.get(raw)?.op === "constant" && numel(node.shape) <= 1) fail(`${where}.inputs`, `binds "${raw}", a constant of one element, which kernels hold inline`);
+        if (!node && !written.has(name)) fail(`${where}.inputs`, `binds "${name}", which no earlier step of its nodes writes`);
+      }
+      for (const name of s.outputs) {
+        if (nodes.has(name) ? !chain.has(name) : temporaries.has(name)) fail(`${where}.outputs`, `binds "${name}", which none of its nodes computes`);
+        written.add(name);
+        temporaries.add(name);
+      }
+    });
+  }
 }
 
 /** The slots of a buffer plan (`buffers` or `cpu.buffers`) by id; for cpuplan.js, not the public API. */

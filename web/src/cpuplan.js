@@ -70,13 +70,15 @@ export function validateCpuPlan(manifest, { file = "model.json" } = {}) {
     }
     live.write(s.output);
     if (!["matmul", "conv", "depthwise"].includes(s.kernel)) return;
+    // the epilogue's operands: inputs a later node of the step reads (a bias bound to x would read the wrong numbers)
+    const operands = s.inputs.filter((n) => s.nodes.slice(1).some((m) => nodes.get(m).inputs.includes(n)));
     for (const key of ["bias", "residual"]) {
-      if (s[key] !== null && !s.inputs.includes(s[key])) fail(`${where}.${key}`, `must be null or one of the step's inputs. Received: ${JSON.stringify(s[key])}`);
+      if (s[key] !== null && !operands.includes(s[key])) fail(`${where}.${key}`, `must be null or one of the step's inputs that a later node reads. Received: ${JSON.stringify(s[key])}`);
     }
     if (!Array.isArray(s.clamp) || s.clamp.length !== 2 || !s.clamp.every((v) => v === null || typeof v === "number")) {
       fail(`${where}.clamp`, `must be [low, high], numbers or null. Received: ${JSON.stringify(s.clamp)}`);
     }
-    checkProgram(s.program, s.inputs, `${where}.program`, fail);
+    checkProgram(s.program, operands, `${where}.program`, fail);
   });
   for (const name of manifest.graph.outputs) {
     if (buffer(name) !== undefined) live.read(name, "cpu.steps", true);
