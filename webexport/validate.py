@@ -365,9 +365,9 @@ def _check_plan(manifest, nodes, entries, fail):
         for kernel in [s["kernel"]] + _check_variants(s, where, kernel_ids, fail):
             if arity.setdefault(kernel, bound) != bound:
                 fail(where, f"binds kernel {kernel} with {bound} buffers, another step with {arity[kernel]}")
+    check_bindings(manifest, nodes, live.owner, fail)
     for name in manifest["graph"]["outputs"]:
         live.read(name, "outputs", output=True)
-    check_bindings(manifest, nodes, live.owner, fail)
     limits = manifest.get("limits", {})
     if not isinstance(limits, dict):
         fail("limits", "must be an object {limitName: number}")

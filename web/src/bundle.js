@@ -388,8 +388,8 @@ function checkPlan(manifest, nodes, entries, fail) {
       arity.set(kernel, shape);
     }
   });
-  for (const name of manifest.graph.outputs) live.read(name, "outputs", true);
   checkBindings(manifest, nodes, live.owner, fail);
+  for (const name of manifest.graph.outputs) live.read(name, "outputs", true);
   if (manifest.limits !== undefined && !isObject(manifest.limits)) fail("limits", "must be an object {limitName: number}");
   for (const [name, value] of Object.entries(manifest.limits || {})) {
     if (typeof value !== "number" || !(value >= 0)) fail(`limits.${name}`, `must be a non-negative number. Received: ${JSON.stringify(value)}`);
