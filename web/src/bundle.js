@@ -458,41 +458,37 @@ export function liveness(inputs, produced, buffer, nodes, fail) {
   };
 }
 
-// Each step binds what its nodes read and write: its kernel reads bindings by position, with sizes fixed in its
-// WGSL. The rules and messages of webexport/validate_bindings.py, which says why each is so.
+// Each step binds what its nodes read and write: the rules and messages of webexport/validate_bindings.py (and why).
 function checkBindings({ steps, values }, nodes, owner, fail) {
-  const temporaries = new Set();
-  const source = (name) => (!nodes.has(name) && "weight" in values[name] ? values[name].weight : name);
-  const stepNodes = (s, i) => {
-    if (!Array.isArray(s.nodes) || !s.nodes.length || !s.nodes.every((n) => typeof n === "string" &&
-      (nodes.has(n) ? nodes.get(n).op !== "placeholder" : hasOwn(values, n)))) fail(`steps[${i}].nodes`, "must be a non-empty list of the step's graph nodes or temporaries");
-    return s.nodes;
-  };
+  const made = new Set(); // temporaries (values no node defines) written so far
   for (let start = 0, end; start < steps.length; start = end) {
-    const chain = new Set();
+    const chain = new Set(), allowed = new Map(), bound = new Map(), add = (map, n) => map.set(n, (map.get(n) || 0) + 1);
     let pending = []; // temporaries the group wrote and has not read yet
-    for (end = start; end < steps.length && (end === start || pending.length || stepNodes(steps[end], end).some((n) => chain.has(n))); end++) {
-      stepNodes(steps[end], end).forEach((n) => chain.add(n));
-      pending = [...pending.filter((n) => !steps[end].inputs.includes(n)), ...steps[end].outputs.filter((n) => !nodes.has(n))];
+    for (end = start; end < steps.length && (end === start || pending.length || steps[end].nodes?.some?.((n) => chain.has(n))); end++) {
+      const s = steps[end];
+      if (!Array.isArray(s.nodes) || !s.nodes.length || !s.nodes.every((n) => (nodes.has(n) ? nodes.get(n).op !== "placeholder" : hasOwn(values, n)))) {
+        fail(`steps[${end}].nodes`, "must be a non-empty list of the step's graph nodes or temporaries");
+      }
+      s.nodes.forEach((n) => chain.add(n));
+      pending = [...pending.filter((n) => !s.inputs.includes(n)), ...s.outputs.filter((n) => !nodes.has(n))];
     }
-    const group = steps.slice(start, end), allowed = new Map(), bound = new Map(), written = new Set();
+    const group = steps.slice(start, end), written = new Set();
     const reads = group.flatMap((s) => s.nodes.flatMap((n) => nodes.get(n)?.inputs || [])).filter((r) => !chain.has(r));
-    for (const r of [...reads, ...[...chain].filter((n) => nodes.get(n)?.op === "constant")]) { // a constant output's copy reads it
-      for (const n of new Set([r, owner(r)])) allowed.set(n, (allowed.get(n) || 0) + 1);
-    }
+    for (const r of [...reads, ...[...chain].filter((n) => nodes.get(n)?.op === "constant")]) new Set([r, owner(r)]).forEach((n) => add(allowed, n));
     group.forEach((s, k) => {
-      const where = `steps[${start + k}]`;
+      const at = `steps[${start + k}]`;
       for (const raw of s.inputs) {
-        const name = source(raw), node = nodes.get(name), times = allowed.get(name) || 0;
-        bound.set(name, (bound.get(name) || 0) + 1);
-        if (node && bound.get(name) > times) fail(`${where}.inputs`, `binds "${name}", which its nodes read ${times} times`);
-        if (nodes.get(raw)?.op === "constant" && numel(node.shape) <= 1) fail(`${where}.inputs`, `binds "${raw}", a constant of one element, which kernels hold inline`);
-        if (!node && !written.has(name)) fail(`${where}.inputs`, `binds "${name}", which no earlier step of its nodes writes`);
+        const name = nodes.has(raw) || !("weight" in values[raw]) ? raw : values[raw].weight; // a constant output's weight
+        const times = allowed.get(name) || 0;
+        add(bound, name);
+        if (nodes.has(name) && bound.get(name) > times) fail(`${at}.inputs`, `binds "${name}", which its nodes read ${times} times`);
+        if (nodes.get(raw)?.op === "constant" && numel(nodes.get(raw).shape) <= 1) fail(`${at}.inputs`, `binds "${raw}", a constant of one element, which kernels hold inline`);
+        if (!nodes.has(name) && !written.has(name)) fail(`${at}.inputs`, `binds "${name}", which no earlier step of its nodes writes`);
       }
       for (const name of s.outputs) {
-        if (nodes.has(name) ? !chain.has(name) : temporaries.has(name)) fail(`${where}.outputs`, `binds "${name}", which none of its nodes computes`);
+        if (nodes.has(name) ? !chain.has(name) : made.has(name)) fail(`${at}.outputs`, `binds "${name}", which none of its nodes computes`);
         written.add(name);
-        temporaries.add(name);
+        made.add(name);
       }
     });
   }
