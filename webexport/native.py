@@ -283,11 +283,10 @@ class _BundleRunner:
 
         dev, m = device(), self.manifest
         usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
-        self.slots = {b["id"]: dev.create_buffer(size=max(16, -(-(b["bytes_per_batch"] * batch + b["bytes_fixed"]) // 16) * 16)
-                                                 + self.guard, usage=usage) for b in m["buffers"]}
-        for slot in self.slots.values():
-            if self.guard:
-                dev.queue.write_buffer(slot, slot.size - self.guard, GUARD_WORD * (self.guard // 4))
+        sizes = {b["id"]: max(16, -(-(b["bytes_per_batch"] * batch + b["bytes_fixed"]) // 16) * 16) for b in m["buffers"]}
+        self.slots = {i: dev.create_buffer(size=size + self.guard, usage=usage) for i, size in sizes.items()}
+        for slot in self.slots.values() if self.guard else ():
+            dev.queue.write_buffer(slot, slot.size - self.guard, GUARD_WORD * (self.guard // 4))
         self.params = dev.create_buffer_with_data(data=np.array([batch, 0, 0, 0], np.uint32).tobytes(),
                                                   usage=wgpu.BufferUsage.UNIFORM)
         self.groups = []
@@ -337,7 +336,6 @@ class _BundleRunner:
             raw = raw[: int(np.prod(shape, dtype=np.int64))].reshape(shape)
             out[spec["name"]] = (raw != 0) if spec["dtype"] == "bool" else raw.astype(spec["dtype"])
         return out
-
 
     def _check_guards(self):
         for i, buffer in self.slots.items():

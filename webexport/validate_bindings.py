@@ -28,8 +28,11 @@ def check_bindings(manifest, nodes, owner, fail):
     start = 0
     while start < len(steps):
         chain, end, pending = set(), start, set()  # pending: temporaries the group wrote and has not read yet
-        while end < len(steps) and (end == start or pending or chain & set(_nodes(steps[end], end, nodes, values, fail))):
-            chain.update(_nodes(steps[end], end, nodes, values, fail))
+        while end < len(steps):
+            names = _nodes(steps[end], end, nodes, values, fail)
+            if end > start and not pending and not chain & set(names):
+                break
+            chain.update(names)
             pending = (pending - set(steps[end]["inputs"])) | {n for n in steps[end]["outputs"] if n not in nodes}
             end += 1
         group = steps[start:end]

@@ -10,9 +10,11 @@ Mutations (``mutate``): truncation and bit flips of model.json and weights.bin, 
 manifest, huge/negative/overlapping weight offsets and sizes, shapes whose element count passes 2^31 or 2^53, dtype
 lies, nesting 100,000 deep and 4 MiB of JSON, unknown ops and format versions, value names that try to inject WGSL
 or JavaScript (renamed everywhere, so a loader that accepts them must compute the same numbers), path traversal and
-absolute URLs as weights file names, a step's input or output bound to another value of its plan, a memory plan (the WebGPU one or ``cpu``) putting two values in one buffer (half of
-these two values live at the same time: ``live_pairs``, a plan every loader that reads it must refuse), and harmless rewrites
-(indentation, key order, uppercase digests) that must load and compute the same numbers.
+absolute URLs as weights file names, a step's input or output bound to another value of its plan, a memory plan (the
+WebGPU one or ``cpu``) putting two values in one buffer (half of them live at the same time, ``live_pairs``: a plan
+every loader that reads it must refuse), and harmless rewrites (indentation, key order, uppercase digests) that must
+load and compute the same numbers. Every bundle that loads runs guarded (``run_bundle(guard=True)``), which shows a
+read or write past a buffer.
 
 Not mutated: the kernels' WGSL text and the nodes' ``attrs``. A manifest carries the program itself, and no loader
 can tell a changed kernel from a different model: a bundle's integrity against tampering is its transport's (HTTPS,
