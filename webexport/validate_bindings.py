@@ -5,8 +5,9 @@ JS twin, with the same messages.
 A kernel reads its bindings by position, with sizes fixed in its WGSL: a step bound to another value of the plan (a
 flipped digit in a name) would compute other numbers, or read past the value it was given. So every step input must
 be a value its nodes read from outside them (or what a zero-copy alias of one shows, or a temporary an earlier step
-of its group wrote) but a constant of one element (kernels hold those in their WGSL), bound no more often than they
-read it, and every output one of its nodes or a new temporary.
+of its group wrote and no other step read) but a constant of one element (kernels hold those in their WGSL), bound
+no more often than they read it (each node's reads counted once per group), and every output one of its nodes or a
+new temporary.
 A group is the steps that compute one run of nodes (a convolution split into several kernels: they share nodes, or
 hand temporaries on). Whether a step binds everything its nodes read is not checked: a kernel may hold a constant
 in its WGSL, and leaves out what it does not use (a classic GRU's recurrent bias, anything of an empty output).
@@ -36,7 +37,7 @@ def check_bindings(manifest, nodes, owner, fail):
             pending = (pending - set(steps[end]["inputs"])) | {n for n in steps[end]["outputs"] if n not in nodes}
             end += 1
         group = steps[start:end]
-        reads = [r for s in group for n in s["nodes"] if n in nodes for r in nodes[n]["inputs"] if r not in chain]
+        reads = [r for n in chain if n in nodes for r in nodes[n]["inputs"] if r not in chain]  # each node's once
         reads += [n for n in chain if nodes.get(n, {}).get("op") == "constant"]  # a copy of a constant output
         allowed = collections.Counter(reads) + collections.Counter(owner(r) for r in reads if owner(r) != r)
         bound, written = collections.Counter(), set()
@@ -48,8 +49,9 @@ def check_bindings(manifest, nodes, owner, fail):
                     fail(f"steps[{i}].inputs", f"binds {name!r}, which its nodes read {allowed[name]} times")
                 if raw in nodes and nodes[raw]["op"] == "constant" and math.prod(nodes[raw]["shape"]) <= 1:
                     fail(f"steps[{i}].inputs", f"binds {raw!r}, a constant of one element, which kernels hold inline")
-                if name not in nodes and name not in written:
-                    fail(f"steps[{i}].inputs", f"binds {name!r}, which no earlier step of its nodes writes")
+                if name not in nodes and (name not in written or bound[name] > 1):
+                    fail(f"steps[{i}].inputs", f"binds {name!r}, which no earlier step of its nodes writes "
+                                               f"(or another step read already)")
             for name in s["outputs"]:
                 if name in nodes and name not in chain or name not in nodes and name in temporaries:
                     fail(f"steps[{i}].outputs", f"binds {name!r}, which none of its nodes computes")

@@ -473,7 +473,7 @@ function checkBindings({ steps, values }, nodes, owner, fail) {
       pending = [...pending.filter((n) => !s.inputs.includes(n)), ...s.outputs.filter((n) => !nodes.has(n))];
     }
     const group = steps.slice(start, end), written = new Set();
-    const reads = group.flatMap((s) => s.nodes.flatMap((n) => nodes.get(n)?.inputs || [])).filter((r) => !chain.has(r));
+    const reads = [...chain].flatMap((n) => nodes.get(n)?.inputs || []).filter((r) => !chain.has(r)); // each node's once
     for (const r of [...reads, ...[...chain].filter((n) => nodes.get(n)?.op === "constant")]) new Set([r, owner(r)]).forEach((n) => add(allowed, n));
     group.forEach((s, k) => {
       const at = `steps[${start + k}]`;
@@ -483,7 +483,7 @@ function checkBindings({ steps, values }, nodes, owner, fail) {
         add(bound, name);
         if (nodes.has(name) && bound.get(name) > times) fail(`${at}.inputs`, `binds "${name}", which its nodes read ${times} times`);
         if (nodes.get(raw)?.op === "constant" && numel(nodes.get(raw).shape) <= 1) fail(`${at}.inputs`, `binds "${raw}", a constant of one element, which kernels hold inline`);
-        if (!nodes.has(name) && !written.has(name)) fail(`${at}.inputs`, `binds "${name}", which no earlier step of its nodes writes`);
+        if (!nodes.has(name) && (!written.has(name) || bound.get(name) > 1)) fail(`${at}.inputs`, `binds "${name}", which no earlier step of its nodes writes (or another step read already)`);
       }
       for (const name of s.outputs) {
         if (nodes.has(name) ? !chain.has(name) : made.has(name)) fail(`${at}.outputs`, `binds "${name}", which none of its nodes computes`);
