@@ -5,7 +5,7 @@ JS twin, with the same messages.
 A kernel reads its bindings by position, with sizes fixed in its WGSL: a step bound to another value of the plan (a
 flipped digit in a name) would compute other numbers, or read past the value it was given. So every step input must
 be a value its nodes read from outside them (or what a zero-copy alias of one shows, or a temporary an earlier step
-of its group wrote and no other step read) but a constant of one element (kernels hold those in their WGSL), bound
+of its group wrote and no other step read) but a scalar constant (kernels hold those in their WGSL), bound
 no more often than they read it (each node's reads counted once per group), and every output one of its nodes or a
 new temporary.
 A group is the steps that compute one run of nodes (a convolution split into several kernels: they share nodes, or
@@ -13,7 +13,6 @@ hand temporaries on). Whether a step binds everything its nodes read is not chec
 in its WGSL, and leaves out what it does not use (a classic GRU's recurrent bias, anything of an empty output).
 """
 import collections
-import math
 
 
 def check_bindings(manifest, nodes, owner, fail):
@@ -47,8 +46,8 @@ def check_bindings(manifest, nodes, owner, fail):
                 bound[name] += 1
                 if name in nodes and bound[name] > allowed[name]:
                     fail(f"steps[{i}].inputs", f"binds {name!r}, which its nodes read {allowed[name]} times")
-                if raw in nodes and nodes[raw]["op"] == "constant" and math.prod(nodes[raw]["shape"]) <= 1:
-                    fail(f"steps[{i}].inputs", f"binds {raw!r}, a constant of one element, which kernels hold inline")
+                if raw in nodes and nodes[raw]["op"] == "constant" and nodes[raw]["shape"] == []:
+                    fail(f"steps[{i}].inputs", f"binds {raw!r}, a scalar constant, which kernels hold inline")
                 if name not in nodes and (name not in written or bound[name] > 1):
                     fail(f"steps[{i}].inputs", f"binds {name!r}, which no earlier step of its nodes writes "
                                                f"(or another step read already)")

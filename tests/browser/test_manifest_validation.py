@@ -231,7 +231,7 @@ REFUSED_DENSE = [
     ("cpu-program-load-undefined", _set(["cpu", "steps", 0, "program", 1, 4], "ghost"), "cpu.steps[0].program[1]"),
     ("cpu-program-scalar-text", _set(["cpu", "steps", 0, "program", 3, 4], "0.5"), "cpu.steps[0].program[3]"),
     ("cpu-program-without-end", lambda m: m["cpu"]["steps"][0]["program"].pop(), "cpu.steps[0].program"),
-    ("step-binds-a-one-element-constant", _set(["steps", 0, "inputs", 2], "c5"), "steps[0].inputs"),
+    ("step-binds-a-scalar-constant", _set(["steps", 0, "inputs", 2], "c5"), "steps[0].inputs"),
     ("cpu-bias-read-by-the-first-node", _set(["cpu", "steps", 0, "bias"], "x"), "cpu.steps[0].bias"),
     ("cpu-program-loads-the-first-node-s-input", _set(["cpu", "steps", 0, "program", 1, 4], "x"), "cpu.steps[0].program[1]"),
 ]

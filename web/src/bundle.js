@@ -482,7 +482,7 @@ function checkBindings({ steps, values }, nodes, owner, fail) {
         const times = allowed.get(name) || 0;
         add(bound, name);
         if (nodes.has(name) && bound.get(name) > times) fail(`${at}.inputs`, `binds "${name}", which its nodes read ${times} times`);
-        if (nodes.get(raw)?.op === "constant" && numel(nodes.get(raw).shape) <= 1) fail(`${at}.inputs`, `binds "${raw}", a constant of one element, which kernels hold inline`);
+        if (nodes.get(raw)?.op === "constant" && !nodes.get(raw).shape.length) fail(`${at}.inputs`, `binds "${raw}", a scalar constant, which kernels hold inline`);
         if (!nodes.has(name) && (!written.has(name) || bound.get(name) > 1)) fail(`${at}.inputs`, `binds "${name}", which no earlier step of its nodes writes (or another step read already)`);
       }
       for (const name of s.outputs) {
