@@ -37,7 +37,7 @@ def time_steps(model, x, y, steps):
         t2 = time.process_time()
         model.optimizer.apply_gradients(zip(grads, variables))
         t3 = time.process_time()
-        model._update_metrics(loss, x, y, y_pred, None)
+        model._update_metrics(loss, [], x, y, y_pred, None)
         t4 = time.process_time()
         for phase, seconds in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
             totals[phase] += seconds

@@ -1,9 +1,11 @@
 """The ``pyml`` command line: export a saved model to a web bundle, serve a folder, run a demo.
 
     $ pyml export digits.pyml site/model         # writes model.json + weights.bin + runtime/
+    $ pyml export digits.pyml site --app         # an installable offline page around the bundle (site/model/)
     $ pyml serve site                            # http://127.0.0.1:8000/  (Ctrl-C stops)
     $ pyml demo digits                           # train, export and serve the digits demo
     $ pyml demo textgen                          # the same for the text-generation demo
+    $ pyml demo embed                            # the embedding examples: a plain page, an offline app
     $ pyml --version
 
 Mistakes a user can make (a missing file, a file that is not a model, a busy port) end with one line on
@@ -24,7 +26,8 @@ from pathlib import Path
 EXIT_USAGE = 2
 DEMOS_DIR = Path(__file__).resolve().parent.parent / "demos"
 DEMOS = {"digits": "draw a digit, see a 64-64-10 MLP trained on scikit-learn's 8x8 digits classify it live",
-         "textgen": "type a prompt, watch a character-level LSTM trained on Python's standard library continue it"}
+         "textgen": "type a prompt, watch a character-level LSTM trained on Python's standard library continue it",
+         "embed": "the digits model embedded in a plain page (five lines of JavaScript) and as an offline app"}
 MIME_TYPES = {
     ".js": "text/javascript",
     ".mjs": "text/javascript",
@@ -52,6 +55,7 @@ class UserError(Exception):
 def export_command(args):
     """Compile a saved model (``model.save("x.pyml")``) into a web bundle folder."""
     import webexport
+    import webexport.app
     import webexport.weights
 
     model_path = Path(args.model_path)
@@ -61,8 +65,14 @@ def export_command(args):
         raise UserError(f"no such model file: {model_path}")
     input_shape = parse_shape(args.input_shape) if args.input_shape else None
     webexport.export(str(model_path), args.out_dir, input_shape=input_shape, batch_size=args.batch_size,
-                     weights=WEIGHT_TIERS[args.weights], sequence_length=args.sequence_length)
-    text = describe_bundle(Path(args.out_dir))
+                     weights=WEIGHT_TIERS[args.weights], sequence_length=args.sequence_length, app=args.app,
+                     train=True if args.train else None)
+    bundle_dir = Path(args.out_dir) / webexport.app.BUNDLE if args.app else Path(args.out_dir)
+    text = describe_bundle(bundle_dir)
+    if args.app:
+        text += (f"\napp in {args.out_dir}/: index.html + app.js (a form for the inputs), {webexport.app.MANIFEST}, "
+                 f"icons, and {webexport.app.SERVICE_WORKER} caching the page, runtime and weights for offline use; "
+                 f"serve it (pyml serve {args.out_dir}) and open it once online")
     if args.weights != "f32" and "weights stored as" not in text:
         text += (f"\nnote: no weight matrix has the {webexport.weights.MIN_QUANTIZED_ELEMENTS:,} elements --weights "
                  f"{args.weights} needs, so every weight stays float32")
@@ -108,6 +118,10 @@ def describe_bundle(out_dir):
     where = f" in {len(files)} files" if len(files) > 1 else ""
     text = (f"wrote {out_dir}/: {len(manifest['steps'])} kernel steps, {weight_bytes:,} bytes of weights{where}; "
             f"inputs {inputs} -> outputs {outputs}")
+    train = manifest.get("train")
+    if train:
+        text += (f"\ntraining step: {len(train['steps'])} kernel steps, {train['optimizer']['class']} on "
+                 f"{train['loss']['name']} (the page's model.trainStep, fit, saveWeights)")
     accuracy = table.get("accuracy")
     if accuracy:
         tiers = sorted({e["storage"] for e in table["entries"] if e.get("storage", e["dtype"]) != e["dtype"]})
@@ -293,6 +307,13 @@ def build_parser():
     export.add_argument("--sequence-length", type=int, default=None, metavar="N",
                         help="the steps N of inputs declared with a variable length (Input(shape=(None, ...))); the "
                              "bundle takes N steps, or 1 to N where the model masks its padding")
+    export.add_argument("--app", action="store_true",
+                        help="make OUT_DIR an installable offline web app: the bundle in OUT_DIR/model, a page that runs "
+                             "it on a form of its inputs, a web app manifest, icons and a service worker that caches "
+                             "everything (a new export replaces the cache whole)")
+    export.add_argument("--train", action="store_true",
+                        help="also export the training step with the model's compiled loss and optimizer, so the page "
+                             "can fine-tune it (model.trainStep, fit, saveWeights)")
     export.set_defaults(run=export_command)
 
     serve_parser = commands.add_parser("serve", help="serve a folder over HTTP (for bundles and demo pages)")

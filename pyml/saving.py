@@ -30,6 +30,7 @@ import zipfile
 import numpy as np
 import safetensors.numpy
 
+from pyml import checks
 from pyml.layers.budget import weight_budget
 from pyml.optimizers import state as optimizer_state
 from pyml.utils import atomic
@@ -309,7 +310,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """
     from pyml.layers import serialization
 
-    path = os.fspath(filepath)
+    path = checks.path("load_model", "filepath", filepath)
     members = _read_members(path)
     config = _json_member(path, members, "config.json")
     metadata = _json_member(path, members, "metadata.json")

@@ -34,6 +34,15 @@ def _short_repr(value, limit=80):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def _check_int32_range(array, target):
+    """int64 data becomes int32 (pyml's int): refuse values that would wrap around (2**40 would become 0)."""
+    if target == "int32" and array.dtype.kind in "iu" and array.dtype.itemsize >= 4 and array.size:
+        low, high = array.min(), array.max()
+        if low < -2**31 or high >= 2**31:
+            raise ValueError(f"int values must fit in int32, pyml's integer type (they would wrap around). "
+                             f"Received: values in [{low}, {high}]")
+
+
 class Tensor:
     """An n-dimensional array that pyml ops and autodiff understand.
 
@@ -67,10 +76,12 @@ class Tensor:
             array = backend.asarray(value)
             target = target or _default_dtype(value, array)
             if dtypes.name_of(array.dtype) != target:
+                _check_int32_range(array, target)
                 array = array.astype(target)
-        except (TypeError, ValueError) as exc:  # strings, ragged lists, None, dicts: say so in pyml's terms
-            raise type(exc)(f"Tensor: cannot make a tensor from a {type(value).__name__} ({exc}). "
-                            f"Received: {_short_repr(value)}") from None
+        except (TypeError, ValueError, OverflowError) as exc:  # strings, ragged lists, None, dicts, 2**70
+            kind = TypeError if isinstance(exc, TypeError) else ValueError
+            raise kind(f"Tensor: cannot make a tensor from a {type(value).__name__} ({exc}). "
+                       f"Received: {_short_repr(value)}") from None
         self._init(array)
         self._requires_grad = bool(requires_grad)
         if requires_grad and not dtypes.is_float(target):

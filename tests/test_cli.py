@@ -68,6 +68,15 @@ def test_export_writes_a_bundle_with_a_dynamic_batch_that_runs_like_the_model(sa
                                rtol=1e-5, atol=1e-6)
 
 
+def test_export_train_adds_the_training_step_with_the_compiled_loss_and_optimizer(saved_model, tmp_path, capsys):
+    path, _, _ = saved_model
+    assert cli.main(["export", str(path), str(tmp_path / "web"), "--train"]) == 0
+    assert "training step:" in capsys.readouterr().out
+    train = json.loads((tmp_path / "web" / "model.json").read_text())["train"]
+    assert train["optimizer"]["class"] == "Adam" and train["loss"]["name"] == "sparse_categorical_crossentropy"
+    assert (tmp_path / "web" / "train.bin").is_file()
+
+
 def test_export_batch_size_fixes_the_batch_axis(saved_model, tmp_path):
     path, _, _ = saved_model
     assert cli.main(["export", str(path), str(tmp_path / "web"), "--batch-size", "3", "--input-shape", "4"]) == 0

@@ -4,6 +4,7 @@
     >>> webexport.export(model, "site/model", input_shape=(784,))   # model.json, weights.bin, runtime/
     >>> bundle = webexport.load_bundle("site/model")                # validated manifest + weight arrays
     >>> webexport.run_bundle(bundle, x)                             # native WebGPU (wgpu-py), as the browser runs it
+    >>> webexport.export(model, "site", app=True)                   # an installable offline page (webexport.app)
 
 The stages, one module each: ``fusion`` (epilogue chains) → ``lower`` (kernels per node) → ``memory``
 (activation buffers from liveness) → ``bundle`` (write, and ``validate`` to read back).

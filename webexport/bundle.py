@@ -38,7 +38,7 @@ from webexport.weights import pack_weights, storage_error
 _ROOT = Path(__file__).resolve().parent
 
 
-def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None, pads=None, names=None):
+def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None, pads=None, names=None, train=None):
     """Write the bundle for ``plan`` (``webexport.lower``) and ``memory`` (``webexport.memory``) to ``out_dir``.
 
     Args:
@@ -51,6 +51,8 @@ def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None, pads=N
         pads: per graph input, its ``pad`` field or None (``webexport.padding.pad_inputs``).
         names: ``(input names, output names)`` the page uses (``webexport.names.io_names``); by default the graph's
             value names.
+        train: ``(section, shards)`` from ``webexport.train.training_section``: written as ``manifest["train"]``
+            and its weights files (``train.bin``).
 
     Returns:
         The manifest (a dict), as written to ``model.json``.
@@ -62,15 +64,22 @@ def write_bundle(plan, memory, out_dir, include_runtime=True, texts=None, pads=N
     if accuracy is not None:
         table["accuracy"] = accuracy
     manifest = build_manifest(plan, memory, table, texts, pads, names)
+    files = list(zip(table["files"], shards))
+    if train is not None:
+        manifest["train"] = train[0]
+        files += list(zip(train[0]["weights"]["files"], train[1]))
     runtime = runtime_dir() if include_runtime else None
     parent = out_dir.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     target = out_dir.resolve()
     atomic.remove_stale(target)  # the staging folders of an export killed earlier
     staging = Path(atomic.temp_path(target))
-    staging.mkdir()
     try:
-        for spec, data in zip(table["files"], shards):
+        staging.mkdir()
+    except OSError as exc:  # a read-only or special folder (/proc): name the bundle, not the staging folder
+        raise type(exc)(exc.errno, f"Cannot export to {out_dir}: {exc.strerror}") from None
+    try:
+        for spec, data in files:
             _write_synced(staging / spec["file"], data)
         _write_synced(staging / "model.json", (json.dumps(manifest, indent=1, allow_nan=False) + "\n").encode())
         if runtime is not None:

@@ -84,8 +84,11 @@ class CpuPlan:
                 "values": values}
 
 
-def plan_cpu(graph):
-    """The ``CpuPlan`` of an optimized ``graph``: steps in graph order, zero-copy aliases, memory plan."""
+def plan_cpu(graph, dynamic_weights=False):
+    """The ``CpuPlan`` of an optimized ``graph``: steps in graph order, zero-copy aliases, memory plan.
+    ``dynamic_weights``: a matmul or conv whose weight is computed (a training step's slice of the flat
+    parameters) runs on the wasm kernels too, the weight packed into panels at each run (web/src/wasm.js); only
+    runtimes that know it read such a plan (a bundle's training section, ``webexport.train``)."""
     groups = {g.output.name: g for g in fuse(graph, _EPILOGUE_ANCHORS) if g.kind == "epilogue"}
     in_group = {n.name for g in groups.values() for n in g.nodes}
     readers = value_readers(graph)
@@ -99,14 +102,14 @@ def plan_cpu(graph):
                 or (node.name in in_softmax and node.name not in softmaxes):
             continue
         if node.name in groups:
-            steps += _anchor_steps(graph, groups[node.name].nodes)
+            steps += _anchor_steps(graph, groups[node.name].nodes, dynamic_weights)
         elif node.name in softmaxes:
             nodes, kind = softmaxes[node.name]
             steps.append(CpuStep(kind, _label(graph, nodes), nodes, [graph.node(nodes[0]).inputs[0]], node.name))
         elif node.target in zero_copy and node.inputs:
             aliases[node.name] = aliases.get(node.inputs[0], node.inputs[0])
         elif node.target in ("matmul", "conv"):
-            steps += _anchor_steps(graph, [node])
+            steps += _anchor_steps(graph, [node], dynamic_weights)
         elif node.target in ("max_pool", "avg_pool") and node.dtype == "float32" or _wasm_scan(graph, node):
             steps.append(CpuStep(node.target, _label(graph, [node.name]), [node.name], list(node.inputs), node.name))
         else:
@@ -143,11 +146,11 @@ def _anchor(node, ctx=None, epilogue=None):
 _EPILOGUE_ANCHORS = {"matmul": _anchor, "conv": _anchor}
 
 
-def _anchor_steps(graph, nodes):
+def _anchor_steps(graph, nodes, dynamic_weights=False):
     """The steps computing an epilogue group ``nodes`` (anchor first): one wasm step with the longest prefix of
     the chain its epilogue can compute, then a JS step per node left, or JS steps only if the kernel can't."""
     anchor, chain = nodes[0], list(nodes[1:])
-    kernel = _anchor_kernel(graph, anchor)
+    kernel = _anchor_kernel(graph, anchor, dynamic_weights)
     if kernel is None:
         return [_js_step(graph, n) for n in [anchor] + chain]
     for keep in range(len(chain), -1, -1):
@@ -160,17 +163,20 @@ def _anchor_steps(graph, nodes):
     raise AssertionError("an empty epilogue always compiles")
 
 
-def _anchor_kernel(graph, anchor):
+def _anchor_kernel(graph, anchor, dynamic_weights=False):
     """The wasm kernel for a matmul/conv node, or None when it needs the JS kernel."""
     x, w = (graph.node(i) for i in anchor.inputs)
-    if anchor.dtype != "float32" or x.dtype != "float32" or w.op != "constant":
+    computed = dynamic_weights and w.dtype == "float32" and None not in w.shape
+    if anchor.dtype != "float32" or x.dtype != "float32" or (w.op != "constant" and not computed):
         return None
-    if anchor.target == "matmul":
-        return "matmul" if len(w.shape) == 2 and len(x.shape) >= 2 else None
+    if anchor.target == "matmul":  # the wasm GEMM reads x by rows: a transposed x is the JS kernel's
+        return "matmul" if len(w.shape) == 2 and len(x.shape) >= 2 and not anchor.attrs.get("transpose_a") else None
     rank = len(x.shape) - 2
     if math.prod(w.shape[:rank]) > MAX_TAPS:
         return None
-    return "depthwise" if w.shape[rank] == 1 and anchor.attrs.get("groups", 1) > 1 else "conv"
+    if w.shape[rank] == 1 and anchor.attrs.get("groups", 1) > 1:
+        return "depthwise" if w.op == "constant" else None  # the depthwise kernel reads its weight as stored
+    return "conv"
 
 
 NO_CLAMP = (-math.inf, math.inf)
@@ -209,7 +215,7 @@ def _fast_paths(graph, anchor, chain, out_shape):
         stages.append((i, bias, residual, NO_CLAMP))
     while i < len(chain) and chain[i].target in ("maximum", "minimum"):
         c = _operand_of(chain[i], cur, chain[i].target)
-        value = scalar_value(graph.constants.get(c), broadcast=False) if c else None
+        value = _scalar(graph, c) if c else None
         if value is None or math.isnan(value):
             break
         value = float(value)
@@ -234,7 +240,7 @@ def _kind(graph, name, out_shape):
     node = graph.node(name)
     if node.dtype != "float32":
         return None
-    if node.op == "constant" and scalar_value(graph.constants[name], broadcast=False) is not None:
+    if node.op == "constant" and _scalar(graph, name) is not None:
         return "scalar"
     shape = tuple(node.shape)
     if len(shape) > len(out_shape):
@@ -268,7 +274,7 @@ def _program(graph, chain, start, out_shape):
         if kind is None or not free:
             return None
         r = free.pop()
-        x = float(scalar_value(graph.constants[name], broadcast=False)) if kind == "scalar" else name
+        x = float(_scalar(graph, name)) if kind == "scalar" else name
         if kind == "scalar" and not math.isfinite(x):
             return None  # JSON cannot carry it
         program.append([kind, r, 0, 0, x])
@@ -364,3 +370,11 @@ def _label(graph, names):
 
 def _number(v):
     return "inf" if v == math.inf else "-inf" if v == -math.inf else f"{v:g}"
+
+
+def _scalar(graph, name):
+    """The one value of a single-element constant, which a program inlines, else None (also for a constant marked
+    ``variable``: a weight a training bundle overwrites, ``webexport.train``)."""
+    if name not in graph.constants or graph.node(name).attrs.get("variable"):
+        return None
+    return scalar_value(graph.constants[name], broadcast=False)

@@ -16,10 +16,12 @@ import os
 import re
 from pathlib import Path
 
+from pyml import checks
 from pyml.graph.ir import Graph, Node
 from pyml.graph.passes import optimize
 from pyml.graph.trace import BATCHES
 from pyml.saving import load_model
+from webexport.app import BUNDLE, check_app_folder, write_app
 from webexport.bundle import write_bundle
 from webexport.fusion import fuse
 from webexport.kernels.common import ExportError
@@ -32,8 +34,9 @@ from webexport.weights import STORAGES
 
 
 def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=True, weights="float32",
-           sequence_length=None):
-    """Compile ``model`` ahead of time into a bundle folder: model.json + weights.bin + runtime/.
+           sequence_length=None, app=False, train=None):
+    """Compile ``model`` ahead of time into a bundle folder: model.json + weights.bin + runtime/; with ``app``, an
+    installable offline web app around it.
 
     Args:
         model: a pyml ``Model`` (traced with ``model.trace(input_shape)``), the path of a saved model
@@ -55,6 +58,16 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
             (``Input(shape=(None,))``, ``Input(shape=(None, 8))``: axis 1 None), which a bundle's fixed shapes
             need; such a model is refused without it. The bundle takes sequences of N steps, and of any length
             1..N where the model ignores right-padding (see below).
+        app: True (or the app's name, a string) makes ``out_dir`` an app folder (``webexport.app``): the bundle in
+            ``out_dir/model``, beside it a page that runs the model on a form of its inputs (index.html, app.js),
+            a web app manifest with icons, and a service worker that caches the page, the runtime, model.json
+            and the weights, versioned by their SHA-256, so the page works offline and a new export replaces the
+            cache whole. ``out_dir`` must be new, empty or an earlier app. The name defaults to the model's.
+        train: also export the training step, so the page can fine-tune the model (``model.trainStep``,
+            ``fit``, ``saveWeights`` in web/src/train.js): ``True`` (the model's compiled loss and optimizer) or
+            ``dict(loss=..., optimizer=..., trainable="last N" or [layer names])`` (``webexport.train``). SGD,
+            Adam and AdamW at a constant learning rate; float32 weights; one input and one output. The user's
+            model is not changed (the step is traced on a clone).
 
     Returns:
         ``out_dir`` as a ``Path``.
@@ -82,14 +95,27 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     >>> graph = pyml.graph.trace(lambda x: pyml.ops.tanh(x) * 2.0, [((None, 4), "float32")])
     >>> export(graph, "/tmp/tiny", include_runtime=False)
     PosixPath('/tmp/tiny')
+    >>> export(model, "site", app="Digits")    # site/index.html, manifest.webmanifest, sw.js, model/ ...
+    PosixPath('site')
     """
+    out_dir = checks.path("export", "out_dir", out_dir)
     if batch_size is not None:
         _check_batch_size(batch_size)
     if weights not in STORAGES:
         raise ExportError(f"weights must be one of {', '.join(map(repr, STORAGES))}. Received: weights={weights!r}")
+    if app:
+        if not include_runtime:
+            raise ExportError("an app page loads the runtime from model/runtime/: export it with include_runtime=True")
+        check_app_folder(out_dir)
+        app_name = app if isinstance(app, str) else Path(model).stem if isinstance(model, (str, os.PathLike)) \
+            else getattr(model, "name", None) or "pyml model"
     if isinstance(model, (str, os.PathLike)):
         model = load_model(str(model))
-    graph = to_graph(model, input_shape, batch_size, sequence_length)
+    section = None
+    if train is not None and train is not False:
+        model, graph, section = _with_training(model, train, input_shape, batch_size, weights, sequence_length)
+    else:
+        graph = to_graph(model, input_shape, batch_size, sequence_length)
     names = io_names(model, graph)
     if batch_size is not None:
         graph = fix_batch(graph, batch_size)
@@ -99,8 +125,33 @@ def export(model, out_dir, input_shape=None, batch_size=None, include_runtime=Tr
     plan = lower(graph, fuse(graph), weights=weights)
     memory = plan_memory([(s.kernel.inputs, s.kernel.outputs) for s in plan.steps], plan.specs, graph.inputs,
                          graph.outputs, aliases=plan.aliases, external=[n for n in plan.specs if plan.is_weight(n)])
-    write_bundle(plan, memory, out_dir, include_runtime=include_runtime, texts=texts, pads=pads, names=names)
+    bundle_dir = Path(out_dir) / BUNDLE if app else out_dir
+    write_bundle(plan, memory, bundle_dir, include_runtime=include_runtime, texts=texts, pads=pads, names=names,
+                 train=section and section(plan))
+    if app:
+        write_app(out_dir, app_name)
     return Path(out_dir)
+
+
+def _with_training(model, train, input_shape, batch_size, weights, sequence_length):
+    """``(clone, inference graph, section maker)`` for ``export(train=...)`` (``webexport.train``): the section is
+    made once the inference graph is lowered, to know each variable's weight entry."""
+    from webexport import train as training
+
+    if isinstance(model, Graph) or input_shape is not None or batch_size is not None or sequence_length is not None:
+        raise ExportError("export(train=...) takes a pyml Model (or saved model path) at its own input shape and a "
+                          "dynamic batch: leave input_shape, batch_size and sequence_length out")
+    if weights != "float32":
+        raise ExportError(f'export(train=...) needs weights="float32": training updates the weights the page '
+                          f"computes with. Received: weights={weights!r}")
+    clone = training.training_model(model, train)
+    graph, used = training.inference_graph(clone)
+
+    def section(plan):
+        kept = {name: index for name, index in used.items() if name in plan.specs}
+        return training.training_section(clone, graph, kept)
+
+    return clone, graph, section
 
 
 def to_graph(model, input_shape=None, batch_size=None, sequence_length=None):

@@ -255,4 +255,6 @@ def _fits_row(root, row):
 def _inlined(graph, name, scalar_only=False):
     """A graph constant holding one value, which kernels write as a literal, binding nothing (epilogues inline
     only single-element constants; fused kernels also constants broadcast from one value)."""
+    if name in graph.constants and graph.node(name).attrs.get("variable"):  # overwritten by training: stays bound
+        return False
     return scalar_value(graph.constants.get(name), broadcast=not scalar_only) is not None

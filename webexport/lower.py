@@ -121,9 +121,10 @@ class LoweringContext:
             raise ExportError(f"lowering of %{self.current}: no value named %{name}") from None
 
     def constant(self, name):
-        """The array of ``name`` when it is a graph constant (to inline scalars), else None."""
+        """The array of ``name`` when it is a graph constant (to inline scalars), else None; None too for a
+        constant marked ``variable`` (a weight a training bundle overwrites: ``webexport.train``)."""
         node = self._nodes.get(name)
-        if node is None or node.op != "constant":
+        if node is None or node.op != "constant" or node.attrs.get("variable"):
             return None
         return np.asarray(self._graph.constants[name])
 

@@ -24,6 +24,7 @@ from webexport.padding import check_pad
 from webexport.text import check_text
 from webexport.validate_bindings import check_bindings
 from webexport.validate_cpu import check_cpu_plan
+from webexport.validate_train import check_train
 from webexport.weights import decode, storage_bytes, weights_files
 
 FORMAT = "pyml-bundle"
@@ -155,6 +156,8 @@ def validate_manifest(manifest, file="model.json"):
     if "cpu" in manifest:
         check_cpu_plan(manifest, nodes, entries, fail, lambda buffers, field: _check_slots(buffers, field, fail),
                        lambda node, slot, where: _check_slot_size(node, slot, where, fail), _Liveness)
+    if "train" in manifest:
+        check_train(manifest, file, validate_manifest, BundleError)
 
 
 def _check_graph(graph, fail):

@@ -10,6 +10,8 @@ The output folder holds everything a static host needs:
     samples.json      a few test-split digits with the Python model's probabilities, for the page's
                       "Test digit" button and for parity checks
     index.html, app.js, style.css   the page: draw a digit, watch the prediction update live
+    manifest.webmanifest, icon*, offline.js, sw.js   what makes the page installable and work offline
+                      (webexport.app.make_offline: a service worker caching all of the above)
 
 The model sees the dataset's pixels (0..16) divided by 16; app.js does the same division.
 """
@@ -88,6 +90,7 @@ def write_samples(path, model, x_test, y_test, count=NUM_SAMPLES):
 def build_demo(out, epochs=EPOCHS, seed=0, log=print):
     """Train, save, export and copy the page into ``out``; returns a dict with the model, data and accuracy."""
     import webexport
+    import webexport.app
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,7 +106,10 @@ def build_demo(out, epochs=EPOCHS, seed=0, log=print):
     write_samples(out / "samples.json", model, x_test, y_test)
     for name in PAGE_FILES:
         shutil.copyfile(HERE / name, out / name)
-    log(f"wrote {out}/: digits.pyml, model/ (web bundle), samples.json, {', '.join(PAGE_FILES)}")
+    offline = webexport.app.make_offline(out, "pyml digits", short_name="Digits",
+                                         description="Draw a digit; a network trained with pyml reads it, offline too")
+    log(f"wrote {out}/: digits.pyml, model/ (web bundle), samples.json, {', '.join(PAGE_FILES)}, and the offline "
+        f"app's manifest, icons and service worker ({len(offline['files'])} files cached)")
     return {"model": model, "data": data, "accuracy": accuracy, "out": out}
 
 

@@ -99,10 +99,13 @@ def _where_kernel(arrays, out, xp):
     return run
 
 
-def _matmul(out, a, b, xp):
+def _matmul(out, a, b, xp, transpose_a=False):
     """``np.matmul`` into ``out``; inside a run whose BLAS is single-threaded (``pyml.threads``), a large 2-D
     product is split among pyml's threads, one piece each, along the longer side of ``out`` (each piece
-    packs the other operand again, so the split goes where that operand is the smaller one)."""
+    packs the other operand again, so the split goes where that operand is the smaller one). ``transpose_a``:
+    ``a``'s last two axes swapped first (a view: the BLAS reads it transposed)."""
+    if transpose_a:
+        a = xp.swapaxes(a, -1, -2)
     if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous and out.flags.c_contiguous:
         a, out = a.reshape(-1, a.shape[-1]), out.reshape(-1, out.shape[-1])  # a sequence's steps: one GEMM
     count = threads.gemm_threads()

@@ -14,18 +14,13 @@ Each ``bind`` of a primitive with a symbolic input calls ``Tracer.record`` (inst
 flow runs once, at trace time: it may depend on shapes, never on tensor values.
 
 Dynamic batch (docs/internals.md §3): when an input's axis 0 is ``None`` the function is traced twice,
-at batch 2 and 3, and the two graphs are merged node for node. A dim that differs must be axis 0 and
-equal the batch; an attribute entry that differs must equal the batch (it becomes ``None``); anything
-else, such as a constant computed from ``x.shape[0]``, depends on the batch size in a way export cannot
-express, and is an error naming the node. One repair is made: ops whose inputs are all concrete run
-eagerly, so ``ones_like(x)`` arrives as a batch-sized constant; a constant whose axis 0 is the batch and
-whose rows are all equal becomes ``broadcast_to(row, (None, ...))``.
+at batch 2 and 3, and ``pyml.graph.merge`` merges the two graphs node for node, with ``None`` for the batch
+(it says what may differ between them, and the repairs it makes so every value keeps the batch on axis 0).
 """
 import contextlib
 import inspect
 from typing import NamedTuple
 
-import numpy as np
 
 from pyml import backend, dtypes
 from pyml.errors import OpError
@@ -386,8 +381,10 @@ def trace_function(fn, input_specs, dynamic_batch=None, names=None):
                                   f"{[s.shape for s in specs]}")
     if not dynamic:
         return _trace_once(fn, specs, names, batch=None)
+    from pyml.graph.merge import merge_batch_traces  # it needs this module's TraceError
+
     first, second = (_trace_once(fn, specs, names, batch) for batch in BATCHES)
-    return merge_batch_traces(first, second)
+    return merge_batch_traces(first, second, BATCHES)
 
 
 def _trace_once(fn, specs, names, batch):
@@ -403,89 +400,3 @@ def _trace_once(fn, specs, names, batch):
     outputs = [tracer.value(t, "return") for t in leaves]
     graph = Graph(tracer.nodes, list(names) + list(tracer.host_inputs), outputs, tracer.constants)
     return TraceResult(graph, structure, tracer.captures, tracer.host_inputs, tracer.assigned)
-
-
-# ---- the dynamic batch: merging the traces at batch 2 and 3 ----------------------------------------------
-def merge_batch_traces(first, second, batches=BATCHES):
-    """One graph with ``None`` for the batch, from traces at ``batches[0]`` and ``batches[1]``."""
-    a, b = first.graph, second.graph
-    if [n.name for n in a.nodes] != [n.name for n in b.nodes] or first.structure != second.structure:
-        raise TraceError("trace", f"tracing at batch {batches[0]} and {batches[1]} gave different graphs "
-                                  f"({len(a.nodes)} and {len(b.nodes)} nodes): the function's Python control "
-                                  "flow depends on the batch size, which export cannot express")
-    users = {}
-    for node in a.nodes:
-        for value in node.inputs:
-            users.setdefault(value, node)
-    nodes, constants = [], dict(a.constants)
-    for x, y in zip(a.nodes, b.nodes):
-        fill = _batch_fill(x, a.constants.get(x.name), b.constants.get(y.name), batches)
-        if fill is None:
-            nodes.append(_merge_node(x, y, a, b, users, batches))
-            continue
-        row = Node(f"{x.name}_row", "constant", (1,) + x.shape[1:], x.dtype)
-        nodes += [row, Node(x.name, "call", (None,) + x.shape[1:], x.dtype, "broadcast_to", [row.name],
-                            {"shape": (None,) + tuple(x.shape[1:])})]
-        constants[row.name] = fill
-        del constants[x.name]
-    if a.outputs != b.outputs:
-        raise TraceError("trace", f"the outputs differ between batch {batches[0]} ({a.outputs}) and "
-                                  f"{batches[1]} ({b.outputs})")
-    return first._replace(graph=Graph(nodes, list(a.inputs), list(a.outputs), constants))
-
-
-def _batch_fill(node, p, q, batches):
-    """The row that a batch-sized constant repeats, or None. Ops whose inputs are all concrete run eagerly
-    while tracing, so ``ones_like(x)`` on a symbolic ``x`` arrives as a constant of ``x``'s shape; when its
-    axis 0 is the batch and every row is the same, it becomes ``broadcast_to(row, (None, ...))``."""
-    if node.op != "constant" or "label" in node.attrs or not node.shape or (p.shape[0], q.shape[0]) != batches:
-        return None
-    if p.shape[1:] != q.shape[1:] or p.dtype != q.dtype or not (np.all(p == p[:1]) and np.all(q == p[:1])):
-        return None
-    return p[:1].copy()
-
-
-def _batch_error(node, detail, batches, hint=""):
-    return TraceError(node.target or node.op,
-                      f"{node} {detail} at batch {batches[0]} and {batches[1]}{hint}: it depends on the batch size in "
-                      "a way export cannot express (only axis 0 of a value, or an attribute entry equal to the "
-                      "batch, may vary with it)")
-
-
-def _merge_node(x, y, graph_a, graph_b, users, batches):
-    if (x.op, x.target, x.inputs, x.dtype, len(x.shape)) != (y.op, y.target, y.inputs, y.dtype, len(y.shape)):
-        raise TraceError(x.target or x.op, f"node %{x.name} is `{x}` at batch {batches[0]} but `{y}` at batch "
-                                           f"{batches[1]}: the function's Python control flow depends on the "
-                                           "batch size")
-    shape = []
-    for axis, (p, q) in enumerate(zip(x.shape, y.shape)):
-        if p == q:
-            shape.append(p)
-        elif axis == 0 and (p, q) == batches:
-            shape.append(None)
-        else:
-            raise _batch_error(x, f"has shape {x.shape} and {y.shape}", batches)
-    if x.op == "constant":
-        p, q = graph_a.constants[x.name], graph_b.constants[y.name]
-        if p.shape != q.shape or p.dtype != q.dtype or not np.array_equal(p, q, equal_nan=p.dtype.kind == "f"):
-            user = users.get(x.name)
-            used = f"(used by {user}) " if user is not None else ""
-            shown = f"{p.tolist()} and {q.tolist()}" if p.size <= 8 and q.size <= 8 else "different values"
-            raise _batch_error(x, f"{used}holds {shown}", batches,
-                               hint=" (a number computed from a shape, like x.shape[0], or a random value drawn while tracing?)")
-    attrs = {}
-    for key in x.attrs:
-        if key not in y.attrs:
-            raise _batch_error(x, f"has attribute {key!r} only", batches)
-        attrs[key] = _merge_attr(x.attrs[key], y.attrs[key], x, key, batches, top=True)
-    return Node(x.name, x.op, tuple(shape), x.dtype, x.target, list(x.inputs), attrs)
-
-
-def _merge_attr(p, q, node, key, batches, top=False):
-    if isinstance(p, (list, tuple)) and isinstance(q, (list, tuple)) and len(p) == len(q):
-        return type(p)(_merge_attr(u, v, node, key, batches) for u, v in zip(p, q))
-    if type(p) is type(q) and p == q:
-        return p
-    if not top and isinstance(p, int) and (p, q) == batches:
-        return None  # an entry equal to the batch, such as reshape's shape (None, 64)
-    raise _batch_error(node, f"has {key}={p!r} and {key}={q!r}", batches)

@@ -1,7 +1,7 @@
 """Activation functions as layers (Keras ``layers.ReLU``, ``Softmax``, ``LeakyReLU``, ``ELU``, ``PReLU``)."""
-import numbers
 
 from pyml import activations, initializers, ops
+from pyml.checks import axes, real
 from pyml.layers import weight_options
 from pyml.layers.base import InputSpec, Layer
 
@@ -23,13 +23,6 @@ def masked_softmax(layer, inputs, mask, axis=-1):
     return ops.where(mask, outputs, 0.0)
 
 
-def _non_negative(layer, arg, value):
-    """``value`` as a float, or a ValueError naming ``layer`` and ``arg`` (None and bools are refused, as in Keras)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
-        raise ValueError(f"{layer} expects `{arg}` to be a non-negative number. Received: {arg}={value!r}")
-    return float(value)
-
-
 class ReLU(Layer):
     """``min(max(x, 0), max_value)`` with an optional slope below ``threshold``:
     ``negative_slope * (x - threshold)`` for ``x < threshold``.
@@ -45,9 +38,9 @@ class ReLU(Layer):
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.max_value = None if max_value is None else _non_negative("ReLU", "max_value", max_value)
-        self.negative_slope = _non_negative("ReLU", "negative_slope", negative_slope)
-        self.threshold = float(threshold)
+        self.max_value = None if max_value is None else real(self, "max_value", max_value, low=0)
+        self.negative_slope = real(self, "negative_slope", negative_slope, low=0)
+        self.threshold = real(self, "threshold", threshold)
         self.supports_masking = True
 
     def call(self, inputs):
@@ -75,7 +68,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, negative_slope=0.3, **kwargs):
         super().__init__(**kwargs)
-        self.negative_slope = _non_negative("LeakyReLU", "negative_slope", negative_slope)
+        self.negative_slope = real(self, "negative_slope", negative_slope, low=0)
         self.supports_masking = True
 
     def call(self, inputs):
@@ -97,7 +90,7 @@ class ELU(Layer):
 
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(**kwargs)
-        self.alpha = float(alpha)
+        self.alpha = real(self, "alpha", alpha)
         self.supports_masking = True
 
     def call(self, inputs):
@@ -125,7 +118,7 @@ class Softmax(Layer):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        self.axis = axis
+        self.axis = axes(self, "axis", axis)
         self.supports_masking = True
 
     def call(self, inputs, mask=None):

@@ -2,6 +2,7 @@
 import numpy as np
 
 from pyml import initializers, ops
+from pyml.checks import boolean, real
 from pyml.layers.base import Layer
 from pyml.layers.call_args import check_mask
 from pyml.layers.core import Dropout
@@ -42,9 +43,8 @@ class Attention(Layer):
         if score_mode not in ("dot", "concat"):
             raise ValueError("Invalid value for argument score_mode. Expected one of {'dot', 'concat'}. "
                              f"Received: score_mode={score_mode!r}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
-            raise ValueError(f"{type(self).__name__} expects dropout in [0, 1]. Received: dropout={dropout!r}")
-        self.use_scale, self.score_mode, self.dropout, self.seed = bool(use_scale), score_mode, float(dropout), seed
+        self.use_scale, self.score_mode, self.seed = boolean(self, "use_scale", use_scale), score_mode, seed
+        self.dropout = real(self, "dropout", dropout, low=0, high=1)
         self._dropout_layer = Dropout(self.dropout, seed=seed, name=f"{self.name}_dropout", dtype=self.dtype)
 
     def build(self, input_shape):

@@ -22,6 +22,7 @@ import re
 import numpy as np
 
 from pyml import constraints, dtypes, initializers, ops, regularizers
+from pyml.checks import boolean, positive_int
 from pyml.graph.trace import Tracer
 from pyml.layers import call_args
 from pyml.layers.budget import charge as charge_weight_budget
@@ -208,7 +209,7 @@ class Layer(LossTracking):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(f"A layer name must be a non-empty string without '/'. Received: name={name!r}")
         self.name = name or unique_name(to_snake_case(type(self).__name__))
-        self.trainable = bool(trainable)
+        self.trainable = boolean(self, "trainable", trainable)
         self.dtype = dtypes.canonical(dtype or "float32")
         self.built = False
         self.input_spec = None
@@ -218,9 +219,16 @@ class Layer(LossTracking):
         self._layers = []
         self._build_shape = None
         self._input_shape_arg = None
-        self._batch_size_arg = batch_size
+        self._batch_size_arg = None if batch_size is None else positive_int(self, "batch_size", batch_size)
         if input_shape is not None:
-            self._input_shape_arg = tuple(None if d is None else int(d) for d in input_shape)
+            sizes = input_shape if isinstance(input_shape, (list, tuple)) else (input_shape,)
+            if not all(d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0)
+                       for d in sizes):
+                raise ValueError(f"{type(self).__name__} expects `input_shape` to be a tuple of non-negative ints and "
+                                 f"None (one sample's shape). Received: input_shape={input_shape!r}")
+            self._input_shape_arg = tuple(None if d is None else int(d) for d in sizes)
+
+    _takes_strings = False  # host layers (pyml.layers.host) and models, which pass text on to them
 
     # ---- tracking -----------------------------------------------------------------------------
     _untracked = ("_layers",)  # attributes that hold layers without making them sublayers
@@ -272,13 +280,27 @@ class Layer(LossTracking):
         dtype = dtypes.canonical(dtype or self.dtype)
         if initializer is None:
             initializer = "glorot_uniform" if dtypes.is_float(dtype) else "zeros"
-        value = initializers.get(initializer)(shape, dtype)
         name = name or f"variable_{len(self._own_weights)}"
+        value = self._initial_value(initializer, shape, dtype, name)
         variable = Variable(value, trainable=trainable, name=f"{self.name}/{name}", dtype=dtype)
         variable.regularizer = regularizers.get(kwargs.get("regularizer"))
         variable.constraint = constraints.get(kwargs.get("constraint"))
         self._own_weights.append(variable)
         return variable
+
+    def _initial_value(self, initializer, shape, dtype, name):
+        """The initializer's array, or a ValueError naming the layer and the weight when it does not fit in memory
+        (a ``Dense(10**12)`` is a slip: say where, not just NumPy's "Unable to allocate 29 TiB")."""
+        try:
+            return initializers.get(initializer)(shape, dtype)
+        except MemoryError as exc:
+            failure = exc
+        except ValueError as exc:  # NumPy: "array is too big", for sizes past what an index can hold
+            if math.prod(shape) * 8 < 2**62:
+                raise
+            failure = exc
+        raise ValueError(f"Layer {self.name!r}: weight {name!r} of shape {shape} ({math.prod(shape):,} values) does "
+                         f"not fit in memory ({failure}); check the layer's sizes") from failure
 
     @property
     def weights(self):
@@ -358,7 +380,10 @@ class Layer(LossTracking):
             return value
         array = np.asarray(value)
         if array.dtype.kind in "USO":  # strings: only a host layer (pyml.layers.host) takes them, as NumPy
-            return value
+            if self._takes_strings:
+                return value
+            raise TypeError(f'Layer "{self.name}" takes numbers; text goes to a TextVectorization or StringLookup '
+                            f"layer first. Received: an input of dtype {array.dtype}")
         return Tensor(array, dtype=self.dtype if array.dtype.kind == "f" else None)
 
     def _convert_input(self, value):
@@ -385,6 +410,9 @@ class Layer(LossTracking):
         previous_mask, tensor_arguments = call_args.populate_masks(self, inputs, args, kwargs)
         shape = _shape_of(inputs)
         single = not isinstance(shape, list)
+        if shape == () or not single and () in shape:
+            raise ValueError(f'Input of layer "{self.name}" is incompatible with the layer: it needs a batch axis. '
+                             f"Received: input shape {shape}")
         if not self.built:
             if self.input_spec is not None and single:  # what __init__ declared, before build makes weights
                 self.input_spec.check(self.name, shape)

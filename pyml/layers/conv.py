@@ -6,6 +6,7 @@ Kernels use Keras layouts: ``(*kernel_size, in_channels // groups, filters)`` fo
 import numpy as np
 
 from pyml import activations, initializers, ops
+from pyml.checks import boolean
 from pyml.layers import weight_options
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.core import bias_and_activation, optional_bias, positive_int
@@ -76,7 +77,7 @@ class BaseConv(Layer):
             raise ValueError(f"{layer} does not support strides > 1 together with dilation_rate > 1. "
                              f"Received: strides={self.strides}, dilation_rate={self.dilation_rate}")
         self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = boolean(self, "use_bias", use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         weight_options.set_options(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,

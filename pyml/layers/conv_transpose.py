@@ -5,7 +5,10 @@ A transposed convolution is the gradient of a convolution with respect to its in
 usual upsampling layer of decoders. The kernel has Keras' layout ``(*kernel_size, filters, channels)``:
 the kernel of the ``ConvND`` (from ``filters`` to ``channels``) whose input gradient this is.
 """
+import numpy as np
+
 from pyml import activations, initializers, ops
+from pyml.checks import boolean
 from pyml.layers import weight_options
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.conv import check_data_format, normalize_padding, normalize_tuple
@@ -42,13 +45,15 @@ class BaseConvTranspose(Layer):
         self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", layer)
         self.output_padding = None
         if output_padding is not None:
-            values = (output_padding,) * self.rank if isinstance(output_padding, int) else tuple(output_padding)
-            if len(values) != self.rank or any(not 0 <= p < s for p, s in zip(values, self.strides)):
+            values = tuple(output_padding) if isinstance(output_padding, (list, tuple)) else (
+                (output_padding,) * self.rank)
+            if len(values) != self.rank or any(isinstance(p, bool) or not isinstance(p, (int, np.integer))
+                                               or not 0 <= p < s for p, s in zip(values, self.strides)):
                 raise ValueError(f"{layer} expects output_padding to be {self.rank} ints, each in [0, stride). "
                                  f"Received: output_padding={output_padding!r}, strides={self.strides}")
             self.output_padding = tuple(int(p) for p in values)
         self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = boolean(self, "use_bias", use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         weight_options.set_options(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,

@@ -4,20 +4,10 @@ import math
 import numpy as np
 
 from pyml import activations, initializers, ops, random
+from pyml.checks import boolean, positive_int, real  # noqa: F401  (positive_int: layers import it from here)
 from pyml.graph.trace import host_value
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers import weight_options
-
-
-def positive_int(layer, arg, value):
-    """``value`` as an int, or a ValueError naming ``layer`` and the argument ``arg`` (bools are refused).
-
-    >>> pyml.layers.core.positive_int("Dense", "units", 4)
-    4
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{layer} expects `{arg}` to be a positive integer. Received: {arg}={value!r}")
-    return int(value)
 
 
 # Dense and the convolution layers all end in ``activation(op(inputs, kernel) + bias)``: these two helpers are
@@ -69,7 +59,7 @@ class Dense(Layer):
         super().__init__(**kwargs)
         self.units = positive_int("Dense", "units", units)
         self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = boolean(self, "use_bias", use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         weight_options.set_options(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
@@ -188,11 +178,27 @@ class Reshape(Layer):
         return {**super().get_config(), "target_shape": list(self.target_shape)}
 
 
+def check_noise_shape(layer, noise_shape):
+    """``noise_shape`` as a tuple of None and positive ints, or None; a ValueError naming ``layer`` otherwise."""
+    if noise_shape is None:
+        return None
+    if not isinstance(noise_shape, (list, tuple)) or not all(d is None or (
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0) for d in noise_shape):
+        raise ValueError(f"{type(layer).__name__} expects `noise_shape` to be None or a tuple of positive ints and "
+                         f"None. Received: noise_shape={noise_shape!r}")
+    return tuple(None if d is None else int(d) for d in noise_shape)
+
+
 def concrete_noise_shape(noise_shape, shape):
-    """``noise_shape`` with its None entries taken from ``shape`` (all of ``shape`` when it is None)."""
+    """``noise_shape`` with its None entries taken from ``shape`` (all of ``shape`` when it is None); each entry
+    must be 1 or the input's size, so that the mask broadcasts."""
     if noise_shape is None:
         return tuple(shape)
-    return tuple(shape[i] if d is None else d for i, d in enumerate(noise_shape))
+    concrete = tuple(shape[i] if d is None else d for i, d in enumerate(noise_shape))
+    if len(noise_shape) != len(shape) or any(d not in (1, n) for d, n in zip(concrete, shape)):
+        raise ValueError(f"noise_shape needs one entry per axis of the inputs (shape {tuple(shape)}), each None, 1 "
+                         f"or the input's size. Received: noise_shape={noise_shape}")
+    return concrete
 
 
 class Dropout(Layer):
@@ -214,10 +220,8 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
-            raise ValueError(f"Dropout expects rate in [0, 1]. Received: rate={rate!r}")
-        self.rate = float(rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.rate = real(self, "rate", rate, low=0, high=1)
+        self.noise_shape = check_noise_shape(self, noise_shape)
         self.seed = seed
         self._generator = random.generator(seed) if seed is not None else None
         self.supports_masking = True
@@ -229,10 +233,11 @@ class Dropout(Layer):
         dtype = inputs.dtype
         # The mask is data drawn on the host, like a batch; the multiply is a pyml op, so it differentiates.
         # A traced training step gets it as an input drawn afresh before every run (host_value).
-        mask = host_value(inputs, shape, dtype, lambda: self._draw_mask(shape, dtype))
+        mask = host_value(inputs, shape, dtype, DropoutMask(self, shape, dtype))
         return ops.multiply(inputs, mask)
 
     def _draw_mask(self, shape, dtype):
+        """Keep each element with probability ``1 - rate``, scaled by ``1 / (1 - rate)`` (all zeros at rate 1)."""
         rng = self._generator or random.generator()
         keep = rng.random(size=shape) >= self.rate
         # With rate 1 nothing is kept, and the mask is all zeros (no division by 1 - rate = 0).
@@ -245,6 +250,27 @@ class Dropout(Layer):
     def get_config(self):
         noise_shape = None if self.noise_shape is None else list(self.noise_shape)
         return {**super().get_config(), "rate": self.rate, "noise_shape": noise_shape, "seed": self.seed}
+
+
+class DropoutMask:
+    """The host draw (``pyml.graph.trace.host_value``) of one Dropout mask: ``draw()`` at the traced shape, or
+    ``draw(shape)`` at another (a dynamic batch: ``pyml.models.compiled_step.trace_training_graph``). ``rate``
+    tells a runtime that draws masks itself what to draw.
+
+    >>> draw = pyml.layers.core.DropoutMask(pyml.layers.Dropout(1.0), (2, 3), "float32")
+    >>> draw().shape, draw((5, 3)).shape, draw.rate
+    ((2, 3), (5, 3), 1.0)
+    """
+
+    def __init__(self, layer, shape, dtype):
+        self.layer, self.shape, self.dtype = layer, tuple(shape), dtype
+
+    @property
+    def rate(self):
+        return self.layer.rate
+
+    def __call__(self, shape=None):
+        return self.layer._draw_mask(self.shape if shape is None else tuple(shape), self.dtype)
 
 
 class Identity(Layer):

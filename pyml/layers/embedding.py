@@ -2,6 +2,7 @@
 import numpy as np
 
 from pyml import initializers, ops
+from pyml.checks import boolean
 from pyml.layers import weight_options
 from pyml.layers.base import Layer
 from pyml.layers.core import positive_int
@@ -42,7 +43,7 @@ class Embedding(Layer):
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         weight_options.set_options(self, embeddings_regularizer=embeddings_regularizer,
                                    embeddings_constraint=embeddings_constraint)
-        self.mask_zero = bool(mask_zero)
+        self.mask_zero = boolean(self, "mask_zero", mask_zero)
         self.supports_masking = self.mask_zero
 
     def build(self, input_shape):

@@ -37,6 +37,7 @@ class HostLayer(Layer):
     """
 
     host_input_dtype = "string"
+    _takes_strings = True
 
     def __call__(self, inputs, *args, training=None, **kwargs):
         from pyml.layers.input_layer import KerasTensor, call_symbolic

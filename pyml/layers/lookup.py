@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from pyml.checks import boolean
 from pyml.layers.host import HostLayer, spec
 from pyml.layers.text_ops import ranked, well_formed
 from pyml.tensor import Tensor
@@ -98,7 +99,8 @@ class IndexLookup(HostLayer):
                              f"Received: output_mode={self.output_mode!r}")
         self.max_tokens = None if max_tokens is None else int(max_tokens)
         self.num_oov_indices, self.mask_token, self.oov_token = int(num_oov_indices), mask_token, oov_token
-        self.invert, self.pad_to_max_tokens, self.sparse = bool(invert), bool(pad_to_max_tokens), False
+        self.invert, self.sparse = boolean(self, "invert", invert), False
+        self.pad_to_max_tokens = boolean(self, "pad_to_max_tokens", pad_to_max_tokens)
         self._has_input_vocabulary = vocabulary is not None if has_input_vocabulary is None else has_input_vocabulary
         self._tokens = None  # the learned or given terms, without mask and OOV entries
         self._index = None  # term -> index, made at the first lookup

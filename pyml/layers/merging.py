@@ -15,6 +15,7 @@ input). ``Concatenate`` joins the masks along its axis (an input without a mask 
 import functools
 
 from pyml import ops
+from pyml.checks import boolean
 from pyml.layers.base import Layer
 from pyml.layers.call_args import get_mask, set_mask
 from pyml.layers.normalization_extra import l2_normalize
@@ -197,7 +198,7 @@ class Dot(Merge):
                 isinstance(a, bool) or not isinstance(a, int) for a in pair):
             raise ValueError(f"Dot expects `axes` to be an int or a pair of ints. Received: axes={axes!r}")
         self.axes = axes if isinstance(axes, int) else list(axes)
-        self.normalize = bool(normalize)
+        self.normalize = boolean(self, "normalize", normalize)
 
     def compute_mask(self, inputs, mask=None):
         return None

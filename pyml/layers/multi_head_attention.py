@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from pyml import initializers, ops
+from pyml.checks import axes, boolean, real
 from pyml.layers import weight_options
 from pyml.layers.activation_layers import masked_softmax
 from pyml.layers.base import Layer
@@ -67,18 +68,16 @@ class MultiHeadAttention(Layer):
         self.key_dim = positive_int("MultiHeadAttention", "key_dim", key_dim)
         self.value_dim = self.key_dim if value_dim is None else positive_int("MultiHeadAttention", "value_dim",
                                                                              value_dim)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
-            raise ValueError(f"MultiHeadAttention expects dropout in [0, 1]. Received: dropout={dropout!r}")
-        self.dropout = float(dropout)
-        self.use_bias = bool(use_bias)
+        self.dropout = real(self, "dropout", dropout, low=0, high=1)
+        self.use_bias = boolean(self, "use_bias", use_bias)
         if output_shape is not None:
-            output_shape = (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
-            for d in output_shape:
-                positive_int("MultiHeadAttention", "output_shape", d)
+            sizes = output_shape if isinstance(output_shape, (list, tuple)) and output_shape else [output_shape]
+            output_shape = tuple(positive_int("MultiHeadAttention", "output_shape", d) for d in sizes)
         self._output_shape = output_shape
-        if isinstance(attention_axes, int):
-            attention_axes = (attention_axes,)
-        self.attention_axes = None if attention_axes is None else tuple(int(a) for a in attention_axes)
+        if attention_axes is not None:
+            attention_axes = axes(self, "attention_axes", attention_axes)
+            attention_axes = (attention_axes,) if isinstance(attention_axes, int) else tuple(attention_axes)
+        self.attention_axes = attention_axes
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         weight_options.set_options(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,

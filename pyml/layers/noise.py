@@ -11,18 +11,11 @@ its own (a reproducible sequence of draws); without one it draws from pyml's sha
 import math
 
 from pyml import ops, random
+from pyml.checks import real
 from pyml.graph.trace import host_value
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.conv import check_data_format
-from pyml.layers.core import Dropout, concrete_noise_shape
-
-
-def _rate(layer, rate, top_included=True):
-    below = rate <= 1 if top_included else rate < 1
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (0 <= rate and below):
-        interval = "[0, 1]" if top_included else "[0, 1)"
-        raise ValueError(f"{layer} expects `rate` in {interval}. Received: rate={rate!r}")
-    return float(rate)
+from pyml.layers.core import Dropout, check_noise_shape, concrete_noise_shape
 
 
 class _SpatialDropout(Dropout):
@@ -121,9 +114,7 @@ class GaussianNoise(_Noise):
 
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(seed, **kwargs)
-        if isinstance(stddev, bool) or not isinstance(stddev, (int, float)) or stddev < 0:
-            raise ValueError(f"GaussianNoise expects `stddev` to be a non-negative float. Received: stddev={stddev!r}")
-        self.stddev = float(stddev)
+        self.stddev = real(self, "stddev", stddev, low=0)
 
     def call(self, inputs, training=None):
         if not training or self.stddev == 0:
@@ -149,7 +140,7 @@ class GaussianDropout(_Noise):
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(seed, **kwargs)
-        self.rate = _rate("GaussianDropout", rate, top_included=False)
+        self.rate = real(self, "rate", rate, low=0, high=1, high_open=True)
 
     def call(self, inputs, training=None):
         if not training or self.rate == 0:
@@ -184,8 +175,8 @@ class AlphaDropout(_Noise):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(seed, **kwargs)
-        self.rate = _rate("AlphaDropout", rate, top_included=False)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.rate = real(self, "rate", rate, low=0, high=1, high_open=True)
+        self.noise_shape = check_noise_shape(self, noise_shape)
 
     def call(self, inputs, training=None):
         if not training or self.rate == 0:

@@ -2,6 +2,7 @@
 from pyml import initializers, ops
 from pyml.layers import weight_options
 from pyml.autodiff import no_grad
+from pyml.checks import axes, boolean, real
 from pyml.graph.trace import assign
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.call_args import check_mask
@@ -19,17 +20,11 @@ def _axes(axis, ndim, layer):
 
 
 def _check_axis(axis, layer):
-    ok = isinstance(axis, int) and not isinstance(axis, bool) or (
-        isinstance(axis, (list, tuple)) and axis and all(isinstance(a, int) and not isinstance(a, bool) for a in axis))
-    if not ok:
-        raise ValueError(f"{layer} expects `axis` to be an int or a list of ints. Received: axis={axis!r}")
-    return axis if isinstance(axis, int) else list(axis)
+    return axes(layer, "axis", axis)
 
 
 def _check_epsilon(epsilon, layer):
-    if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or epsilon <= 0:
-        raise ValueError(f"{layer} expects `epsilon` to be a positive float. Received: epsilon={epsilon!r}")
-    return float(epsilon)
+    return real(layer, "epsilon", epsilon, low=0, low_open=True)
 
 
 class BatchNormalization(Layer):
@@ -60,11 +55,10 @@ class BatchNormalization(Layer):
                  **kwargs):
         super().__init__(**kwargs)
         self.axis = _check_axis(axis, "BatchNormalization")
-        if not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
-            raise ValueError(f"BatchNormalization expects momentum in [0, 1]. Received: momentum={momentum!r}")
-        self.momentum = float(momentum)
+        self.momentum = real(self, "momentum", momentum, low=0, high=1)
         self.epsilon = _check_epsilon(epsilon, "BatchNormalization")
-        self.center, self.scale = bool(center), bool(scale)
+        self.center = boolean(self, "center", center)
+        self.scale = boolean(self, "scale", scale)
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
         weight_options.set_options(self, beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
@@ -166,7 +160,8 @@ class LayerNormalization(Layer):
         super().__init__(**kwargs)
         self.axis = _check_axis(axis, "LayerNormalization")
         self.epsilon = _check_epsilon(epsilon, "LayerNormalization")
-        self.center, self.scale = bool(center), bool(scale)
+        self.center = boolean(self, "center", center)
+        self.scale = boolean(self, "scale", scale)
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
         weight_options.set_options(self, beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,

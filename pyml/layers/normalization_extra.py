@@ -4,6 +4,7 @@ Each is a few reductions and elementwise ops (no state, no moving statistics), s
 compute the same thing and the export runs them on the reduction and fused elementwise kernels.
 """
 from pyml import initializers, ops
+from pyml.checks import boolean
 from pyml.layers import weight_options
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.normalization import _axes, _check_axis, _check_epsilon
@@ -122,7 +123,8 @@ class GroupNormalization(Layer):
             raise ValueError(f"GroupNormalization expects `axis` to be an int. Received: axis={axis!r}")
         self.groups, self.axis = groups, axis
         self.epsilon = _check_epsilon(epsilon, "GroupNormalization")
-        self.center, self.scale = bool(center), bool(scale)
+        self.center = boolean(self, "center", center)
+        self.scale = boolean(self, "scale", scale)
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.supports_masking = True

@@ -1,5 +1,6 @@
 """Pooling layers, channels-last: ``MaxPooling1D/2D/3D``, ``AveragePooling1D/2D/3D`` and global pooling."""
 from pyml import ops
+from pyml.checks import boolean
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.call_args import check_mask
 from pyml.layers.conv import check_data_format, conv_output_length, normalize_padding, normalize_tuple
@@ -81,7 +82,7 @@ class BaseGlobalPooling(Layer):
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
         check_data_format(data_format, type(self).__name__)
-        self.keepdims = bool(keepdims)
+        self.keepdims = boolean(self, "keepdims", keepdims)
         self.input_spec = InputSpec(ndim=self.rank + 2)
 
     def call(self, inputs):

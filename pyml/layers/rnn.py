@@ -16,6 +16,7 @@ returns sequences, as Keras does); the last output is the last unmasked step's.
     ((2, 5, 8), (2, 8), [(3, 32), (8, 32), (32,)])
 """
 from pyml import ops
+from pyml.checks import boolean
 from pyml.layers.base import InputSpec, Layer
 from pyml.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells, _Cell, initial_states
 
@@ -86,12 +87,12 @@ class RNN(Layer):
             raise ValueError(f"{type(self).__name__} does not support stateful=True (states kept across batches); "
                              "pass the previous final states as initial_state instead. Received: stateful=True")
         self.cell = cell
-        self.return_sequences = bool(return_sequences)
-        self.return_state = bool(return_state)
-        self.go_backwards = bool(go_backwards)
+        self.return_sequences = boolean(self, "return_sequences", return_sequences)
+        self.return_state = boolean(self, "return_state", return_state)
+        self.go_backwards = boolean(self, "go_backwards", go_backwards)
         self.stateful = False
-        self.unroll = bool(unroll)
-        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.unroll = boolean(self, "unroll", unroll)
+        self.zero_output_for_mask = boolean(self, "zero_output_for_mask", zero_output_for_mask)
         self.supports_masking = True
         self.input_spec = InputSpec(ndim=3)
 

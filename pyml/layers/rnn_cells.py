@@ -15,6 +15,7 @@ GRU ``z, r, h`` (GRU's bias is ``(2, 3*units)`` with ``reset_after=True``: input
 import numpy as np
 
 from pyml import activations, initializers, ops, random
+from pyml.checks import boolean
 from pyml.graph.trace import host_value
 from pyml.layers.base import Layer
 from pyml.layers import weight_options
@@ -77,7 +78,7 @@ class _Cell(DropoutRNNCellMixin, Layer):
         cls = type(self).__name__
         self.units = positive_int(cls, "units", units)
         self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = boolean(self, "use_bias", use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
@@ -202,7 +203,7 @@ class LSTMCell(_Cell):
         super().__init__(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
                          dropout, recurrent_dropout, seed, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
-        self.unit_forget_bias = bool(unit_forget_bias)
+        self.unit_forget_bias = boolean(self, "unit_forget_bias", unit_forget_bias)
 
     @property
     def state_size(self):
@@ -260,7 +261,7 @@ class GRUCell(_Cell):
         super().__init__(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
                          dropout, recurrent_dropout, seed, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
-        self.reset_after = bool(reset_after)
+        self.reset_after = boolean(self, "reset_after", reset_after)
 
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)

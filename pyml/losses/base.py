@@ -18,6 +18,7 @@ A loss function returns one value per sample (per entry, for sequences); a ``Los
     2.5
 """
 from pyml import ops
+from pyml.errors import OpError
 from pyml.layers import call_args
 
 EPSILON = 1e-7
@@ -160,7 +161,12 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         in_mask = call_args.get_mask(y_pred)  # a masked model output (pyml.layers.call_args)
-        losses = self.call(ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred))  # Tensors, as in Keras
+        y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)  # Tensors, as in Keras
+        try:
+            losses = self.call(y_true, y_pred)
+        except OpError as exc:  # shapes the loss cannot pair: say which loss, not only which op
+            raise ValueError(f"Loss {self.name!r} cannot compare y_true of shape {y_true.shape} with y_pred of shape "
+                             f"{y_pred.shape} ({exc})") from exc
         out_mask = call_args.get_mask(losses)  # entries the loss itself leaves out (ignore_class)
         if in_mask is not None and out_mask is not None:
             mask = ops.logical_and(ops.cast(in_mask, "bool"), ops.cast(out_mask, "bool"))

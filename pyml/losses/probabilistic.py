@@ -10,6 +10,8 @@ as Keras computes them).
     >>> round(float(loss(y_true, y_pred)), 4)          # mean of -log(0.9), -log(0.8)
     0.1643
 """
+import numpy as np
+
 from pyml import ops
 from pyml.losses.base import EPSILON, LossFunctionWrapper, pair
 
@@ -48,7 +50,15 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     return ops.mean(per_entry, axis=axis)
 
 
+def check_class_axis(y_pred, what):
+    """Refuse predictions without a class axis (a scalar), which have no class to pick or compare."""
+    if len(y_pred.shape) == 0:
+        raise ValueError(f"{what} expects predictions with a class axis, shape (..., num_classes). "
+                         f"Received: y_pred.shape={tuple(y_pred.shape)}")
+
+
 def _check_one_hot(y_true, y_pred, what):
+    check_class_axis(y_pred, what)
     if y_true.shape[-1:] != y_pred.shape[-1:]:
         raise ValueError(f"{what} expects one-hot targets shaped like the predictions; "
                          "for integer class ids use sparse_categorical_crossentropy. "
@@ -94,16 +104,17 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     """
     y_pred = ops.convert_to_tensor(y_pred)
     y_true = ops.convert_to_tensor(y_true)
+    check_class_axis(y_pred, "sparse_categorical_crossentropy")
     if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
         y_true = ops.squeeze(y_true, -1)
     if y_true.ndim != y_pred.ndim - 1 or y_true.shape != y_pred.shape[:-1]:
         raise ValueError("sparse_categorical_crossentropy expects one class id per prediction row: y_true of shape "
                          f"{y_pred.shape[:-1]} for y_pred of shape {y_pred.shape}. "
                          f"Received: y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}")
+    if not y_true.is_symbolic:
+        check_class_ids(y_true.numpy(), y_pred.shape[axis], ignore_class)
     if y_true.dtype != "int32":
         y_true = ops.cast(y_true, "int32")
-    if not y_true.is_symbolic:
-        _check_class_ids(y_true, y_pred.shape[axis], ignore_class)
     one_hot = ops.one_hot(y_true, y_pred.shape[axis], axis=axis, dtype=y_pred.dtype)
     loss = categorical_crossentropy(one_hot, y_pred, from_logits=from_logits, axis=axis)
     if ignore_class is not None:
@@ -113,10 +124,15 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     return loss
 
 
-def _check_class_ids(ids, num_classes, ignore_class):
+def check_class_ids(values, num_classes, ignore_class=None):
     """Refuse ids outside ``[0, num_classes)`` (``ignore_class`` aside): their one-hot row is all zeros, so the
-    loss would silently be 0 (TensorFlow refuses them too)."""
-    values = ids.numpy()
+    loss would silently be 0 (TensorFlow refuses them too); and float ids that are not whole numbers, which the
+    cast to int would silently truncate. ``values``: the NumPy targets (the compiled training step checks its
+    batches with this on the host, as its traced loss cannot)."""
+    values = np.asarray(values)
+    if values.dtype.kind == "f" and not np.array_equal(values, np.floor(values)):
+        raise ValueError("sparse_categorical_crossentropy expects whole-number class ids. "
+                         f"Received: y_true holds {values[values != np.floor(values)].flat[0]}")
     bad = (values < 0) | (values >= num_classes)
     if ignore_class is not None:
         bad &= values != int(ignore_class)

@@ -5,6 +5,7 @@ Each function returns one value per sample (a Tensor); each class keeps their ru
 import numpy as np
 
 from pyml import losses, ops
+from pyml.losses.probabilistic import check_class_axis
 from pyml.metrics.base import to_numpy, wrapper_class
 
 
@@ -52,6 +53,7 @@ def sparse_categorical_accuracy(y_true, y_pred):
     array([1., 0.], dtype=float32)
     """
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
+    check_class_axis(y_pred, "sparse_categorical_accuracy")
     if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
         y_true = ops.squeeze(y_true, -1)
     return _matches(y_true, ops.argmax(y_pred, axis=-1))
@@ -69,6 +71,7 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False
     array([1., 0.], dtype=float32)
     """
     y_pred = to_numpy(y_pred)
+    check_class_axis(y_pred, "top_k_categorical_accuracy")
     shape = to_numpy(y_true).shape
     y_true = to_numpy(y_true).reshape(-1)
     y_pred = y_pred.reshape(-1, y_pred.shape[-1])

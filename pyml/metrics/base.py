@@ -7,6 +7,8 @@ import numbers
 
 import numpy as np
 
+from pyml.errors import OpError
+
 EPSILON = 1e-7  # Keras' backend.epsilon(), used where Keras adds it to a denominator
 
 
@@ -162,7 +164,12 @@ class MeanMetricWrapper(Mean):
         self._fn, self._fn_kwargs = fn, kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        super().update_state(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
+        try:
+            values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        except OpError as exc:  # shapes the metric cannot pair: say which metric, not only which op
+            raise ValueError(f"Metric {self.name!r} cannot compare y_true of shape {np.shape(y_true)} with y_pred of "
+                             f"shape {np.shape(y_pred)} ({exc})") from exc
+        super().update_state(values, sample_weight)
 
     def get_config(self):
         return {**super().get_config(), **self._fn_kwargs}

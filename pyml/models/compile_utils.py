@@ -25,6 +25,7 @@ import math
 import numbers
 
 from pyml import losses, metrics
+from pyml.losses.probabilistic import check_class_ids
 from pyml.models import data_adapter
 
 
@@ -235,6 +236,18 @@ class CompileLoss:
             value = value if weight == 1.0 else value * weight
             total = value if total is None else total + value
         return total
+
+    def check_targets(self, y_true, y_pred):
+        """The checks a loss makes on target values, for the compiled training step, whose traced loss sees no
+        values: sparse class ids in range (``losses.probabilistic.check_class_ids``). Before the first batch
+        has resolved the losses there is nothing to check."""
+        if self._losses is None:
+            return
+        ys, preds = _as_outputs(y_true, y_pred)
+        for loss, t, p in zip(self._losses, ys, preds):
+            if t is not None and getattr(loss, "fn", None) is losses.sparse_categorical_crossentropy:
+                options = getattr(loss, "_fn_kwargs", {})
+                check_class_ids(t, p.shape[options.get("axis", -1)], options.get("ignore_class"))
 
 
 def _check_loss(identifier):

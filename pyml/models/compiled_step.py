@@ -210,12 +210,7 @@ class CompiledTrainStep:
             self.state = self._flat_state(x, y, sample_weight)
         self.state.attach()
         result, hyper_names, front = self._trace(x, y, sample_weight, gradients_only=self.gradients_only)
-        if result.captures:
-            names = sorted({v.name or "?" for v in result.captures.values()})
-            raise NotTraceable(f"the step reads variables that are not the model's weights: {', '.join(names)}")
-        if not self.state.trainable:
-            raise NotTraceable("the model has no trainable variables with gradients")
-        graph = optimize(rewrite_training_step(optimize(result.graph)))
+        graph = step_graph(result, self.state)
         state, outputs = self.state, graph.outputs
         first = 1 + front["losses"] + front["predictions"]  # loss, output losses, predictions, then the state
         if self.gradients_only:  # the flat gradient is returned; the parameters are only read
@@ -252,8 +247,9 @@ class CompiledTrainStep:
         return self.state
 
     def _trace(self, x, y, sample_weight, probe=None, gradients_only=False):
-        """Trace the step (see the module docstring); with ``probe``, only up to the gradients, which
-        ``probe(variables, gradients)`` receives; with ``gradients_only``, a step that takes no hyperparameters
+        """Trace the step (see the module docstring); ``x``, ``y`` and ``sample_weight`` may be ``BatchSpec``s with
+        ``None`` at axis 0 (the dynamic batch: ``trace_training_graph``); with ``probe``, only up to the
+        gradients, which ``probe(variables, gradients)`` receives; with ``gradients_only``, a step that takes no hyperparameters
         or slots and returns the flat gradient where the new parameters and slots would be (for
         ``pyml.distribute.step``). Returns ``(TraceResult, hyperparameter names, {"losses": the number of
         per-output losses returned, "predictions": of predictions, "several": a list of them})``."""
@@ -262,7 +258,7 @@ class CompiledTrainStep:
         data = _data(x, y, sample_weight)
         front = {}
         dtype = state.parameters.dtype.name
-        inputs = [(name, (np.shape(a), _dtype(a))) for name, a in data]
+        inputs = [(name, _spec(a)) for name, a in data]
         if gradients_only:
             hyper_names = []
         inputs += [(f"hyper_{name}", ((), dtype)) for name in hyper_names]
@@ -303,13 +299,24 @@ class CompiledTrainStep:
             return [loss, *output_losses, *predictions, *updated, *assigned]
 
         try:
-            result = trace_function(step, [spec for _, spec in inputs], dynamic_batch=False,
+            result = trace_function(step, [spec for _, spec in inputs], dynamic_batch=None,
                                     names=[name for name, _ in inputs])
         except (OpError, TypeError, ValueError, AttributeError) as exc:
             raise NotTraceable(f"tracing the step failed: {exc}") from exc
         finally:
             model._clear_losses()  # the traced add_loss values are graph nodes, not the losses of a call
         return result, hyper_names, front
+
+
+def step_graph(result, state):
+    """The traced step's graph (``result``: a ``TraceResult``), optimized and rewritten (``rewrite_training_step``);
+    NotTraceable when it reads other variables than the model's or has no parameters to update."""
+    if result.captures:
+        names = sorted({v.name or "?" for v in result.captures.values()})
+        raise NotTraceable(f"the step reads variables that are not the model's weights: {', '.join(names)}")
+    if not state.trainable:
+        raise NotTraceable("the model has no trainable variables with gradients")
+    return optimize(rewrite_training_step(optimize(result.graph)))
 
 
 def flatten(grads):
@@ -395,6 +402,21 @@ def _tensors(x):
     return [Tensor(a) for a in x] if isinstance(x, (list, tuple)) else Tensor(x)
 
 
+class BatchSpec:
+    """Stands for a batch array when tracing from shapes (``trace_training_graph``): ``None`` at axis 0 is the
+    dynamic batch. Not a tuple, so the batch structures (``_data``) see one leaf."""
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = tuple(shape), dtype
+
+
+def _spec(array):
+    """``(shape, dtype)`` of a batch array, or of a ``BatchSpec``."""
+    if isinstance(array, BatchSpec):
+        return array.shape, array.dtype
+    return np.shape(array), _dtype(array)
+
+
 def _dtype(array):
     """The dtype a batch array has as a Tensor (float64 data stays float64, int64 labels become int32)."""
     array = np.asarray(array)
@@ -404,4 +426,8 @@ def _dtype(array):
     return dtypes.of_array(array)
 
 
-__all__ = ["CompiledTrainStep", "FlatState", "NotTraceable", "apply_update", "untraceable_reason"]
+__all__ = ["CompiledTrainStep", "FlatState", "NotTraceable", "StepOutputs", "TrainingGraph", "apply_update",
+           "trace_training_graph", "untraceable_reason"]
+
+# The step as an exportable graph (defined there, after this module's names, which it uses).
+from pyml.models.training_graph import StepOutputs, TrainingGraph, trace_training_graph  # noqa: E402

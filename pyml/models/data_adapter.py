@@ -17,22 +17,29 @@ from pyml.data import INFINITE_CARDINALITY, Dataset
 from pyml.tensor import Tensor
 
 
-def to_numpy(value):
-    """A NumPy array from an array-like or Tensor; a list/tuple of arrays (several inputs) stays a list."""
+def to_numpy(value, what="data"):
+    """A NumPy array from an array-like or Tensor; a list/tuple of arrays (several inputs) stays a list.
+    ``what`` names the value in errors (``"x"``, ``"y"``)."""
     if value is None:
         return None
     if isinstance(value, Tensor):
         return value.numpy()
     if isinstance(value, dict):
-        return {key: to_numpy(v) for key, v in value.items()}  # by name: see by_names
+        return {key: to_numpy(v, f"{what}[{key!r}]") for key, v in value.items()}  # by name: see by_names
     if isinstance(value, (list, tuple)) and _arrays(value):
-        return [to_numpy(v) for v in value]  # several inputs, as Keras reads a list of arrays
+        return [to_numpy(v, f"{what}[{i}]") for i, v in enumerate(value)]  # several inputs, as Keras reads them
     first = value
     while isinstance(first, (list, tuple)) and first:
         first = first[0]
     if isinstance(first, str):
         return np.array(value, dtype=object)  # text, whole: NumPy's "<U" strings would drop trailing NULs
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"Expected {what} as an array (nested lists of one shape). Received: {what} that NumPy "
+                         f"cannot make one array of ({exc})") from None
+    if array.dtype.kind not in "biufUSO":  # text comes as strings or objects (pyml.layers.host)
+        raise ValueError(f"Expected {what} as numbers, booleans or text. Received: {what} of dtype {array.dtype}")
     # float64 data becomes float32 once here, as Keras standardises to floatx (not once per batch per layer)
     return array.astype(np.float32) if array.dtype == np.float64 else array
 
@@ -89,7 +96,8 @@ def standardize(model, x, y=None, sample_weight=None):
 def adapt(model, x, y=None, sample_weight=None):
     """Array data as NumPy, dicts by name as lists (``standardize``); an iterable of batches as it is."""
     if is_array_data(x):
-        return standardize(model, *(to_numpy(v) for v in (x, y, sample_weight)))
+        named = ((x, "x"), (y, "y"), (sample_weight, "sample_weight"))
+        return standardize(model, *(to_numpy(value, what) for value, what in named))
     return x, y, sample_weight
 
 
@@ -105,11 +113,11 @@ def is_array_data(x):
     return hasattr(x, "__array__") and hasattr(x, "shape")
 
 
-def num_samples(x):
-    """Rows of ``x`` (of its first array when ``x`` is a list of inputs)."""
+def num_samples(x, what="x"):
+    """Rows of ``x`` (of its first array when ``x`` is a list of inputs); ``what`` names it in errors."""
     first = next(v for v in x if v is not None) if isinstance(x, list) else x
     if np.ndim(first) == 0:
-        raise ValueError(f"Expected arrays with a batch axis. Received: a scalar of shape {np.shape(first)}")
+        raise ValueError(f"Expected {what} as arrays with a batch axis. Received: {what}={first!r}, a scalar")
     return len(first)
 
 
@@ -131,9 +139,9 @@ def check_lengths(x, y=None, sample_weight=None):
             raise ValueError(f"All input arrays must have the same number of samples. Received: sizes {sizes}")
     for what, value in (("y", y), ("sample_weight", sample_weight)):
         for array in (value if isinstance(value, list) else [value]):
-            if array is not None and num_samples(array) != n:
+            if array is not None and num_samples(array, what) != n:
                 raise ValueError(f"x and {what} must have the same number of samples. "
-                                 f"Received: x has {n} samples, {what} has {num_samples(array)}")
+                                 f"Received: x has {n} samples, {what} has {num_samples(array, what)}")
     return n
 
 
@@ -143,6 +151,8 @@ def class_weights_to_sample_weights(y, class_weight):
     if labels.ndim > 1 and labels.shape[-1] > 1:
         labels = labels.argmax(axis=-1)
     labels = labels.reshape(len(labels), -1)[:, 0].astype(np.int64)
+    if not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in class_weight):
+        raise ValueError(f"class_weight maps int class ids to weights. Received: class_weight={class_weight}")
     unknown = sorted(set(np.unique(labels).tolist()) - set(int(k) for k in class_weight))
     if unknown:
         raise ValueError(f"class_weight has no entry for classes {unknown}. Received: class_weight={class_weight}")
@@ -276,7 +286,8 @@ def make_batches(x, y=None, sample_weight=None, batch_size=None, shuffle=False, 
                              f"sample_weight={type(sample_weight).__name__}")
         return DatasetBatches(x, steps)
     if is_array_data(x):
-        return ArrayBatches(to_numpy(x), to_numpy(y), to_numpy(sample_weight), batch_size or 32, shuffle, steps)
+        return ArrayBatches(to_numpy(x), to_numpy(y), to_numpy(sample_weight), 32 if batch_size is None else batch_size,
+                            shuffle, steps)
     if y is not None:
         raise ValueError("When x is an iterable of batches, it must yield the targets too; do not pass y. "
                          f"Received: x of type {type(x).__name__} and y")

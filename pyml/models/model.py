@@ -35,6 +35,7 @@ class Model(Trainer, Layer):
     """
 
     _masks_from_sublayers = True  # a model's output carries the mask its last layer attached
+    _takes_strings = True  # text on to its host layers (pyml.layers.host)
 
     def __new__(cls, *args, **kwargs):
         if cls is Model and (len(args) >= 2 or "outputs" in kwargs or ("inputs" in kwargs and args)):

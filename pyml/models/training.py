@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 
 from pyml import callbacks as callbacks_module
+from pyml import checks
 from pyml import metrics as metrics_module
 from pyml import optimizers, regularizers
 from pyml.autodiff import GradientTape, no_grad
@@ -37,6 +38,22 @@ def _verbosity(verbose):
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
     return verbose
+
+
+def _check_counts(method, **counts):
+    """Each of ``counts`` None or a positive int (batch sizes, step counts), else a ValueError naming it."""
+    for name, value in counts.items():
+        if value is not None:
+            checks.positive_int(method, name, value)
+
+
+def _callbacks(method, callbacks):
+    """``callbacks`` as a list of Callbacks, else a ValueError naming ``method``."""
+    found = [] if callbacks is None else list(callbacks) if isinstance(callbacks, (list, tuple)) else None
+    if found is None or not all(isinstance(cb, callbacks_module.Callback) for cb in found):
+        raise ValueError(f"{method} expects `callbacks` to be a list of pyml.callbacks.Callback. "
+                         f"Received: callbacks={callbacks!r}")
+    return found
 
 
 def _tensor(value):
@@ -107,7 +124,8 @@ class Trainer:
                                 "loss_weights": loss_weights, "weighted_metrics": weighted_metrics}
         if jit_compile not in (None, "auto", True, False):
             raise ValueError(f'jit_compile must be "auto", True or False. Received: jit_compile={jit_compile!r}')
-        self.run_eagerly = bool(run_eagerly)
+        self.run_eagerly = False if run_eagerly is None else checks.boolean("compile", "run_eagerly", run_eagerly)
+        checks.positive_int("compile", "steps_per_execution", steps_per_execution)
         self.jit_compile = "auto" if jit_compile is None else jit_compile
         if self.run_eagerly and self.jit_compile is True:
             warnings.warn("If `run_eagerly` is True, then `jit_compile` cannot also be True. Disabling `jit_compile`.",
@@ -179,7 +197,16 @@ class Trainer:
     def _local_train_batch(self, step, x, y, sample_weight):
         if step and self._compiled_step is step:
             try:
-                return step(x, y, sample_weight)
+                # The traced loss sees no label values: check them against the last step's predictions before this
+                # step runs (after it, on the first step, whose losses are resolved while tracing).
+                known = getattr(step, "last_predictions", None)
+                if known is not None:
+                    self._compile_loss.check_targets(y, known)
+                result = step(x, y, sample_weight)
+                if known is None:
+                    self._compile_loss.check_targets(y, result[1])
+                step.last_predictions = result[1]
+                return result
             except NotTraceable as exc:  # raised while tracing, before anything ran
                 if self.jit_compile is True:
                     self._stop_compiling(exc, stacklevel=4)
@@ -270,6 +297,9 @@ class Trainer:
     def _check_input_shape(self, x):
         """Compare data with the model's declared input shape, naming both (before any layer fails)."""
         expected = self._declared_input_shape()
+        if expected is not None and not isinstance(expected, list) and isinstance(x, list) and len(x) != 1:
+            raise ValueError(f'Model "{self.name}" has one input, so x must be one array. Received: a list of '
+                             f"{len(x)} arrays")
         if expected is None or isinstance(expected, list) or isinstance(x, list) or host.chains(self):
             return  # several inputs are checked by their layers, text by the host layers (pyml.layers.host)
         received = tuple(np.shape(x))
@@ -310,9 +340,20 @@ class Trainer:
         strategy = self._distribution
         if strategy is not None and not strategy.is_chief:
             verbose = 0  # rank 0 prints the progress
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative integer. Received: epochs={epochs!r}")
-        epochs = int(epochs)
+        epochs = checks.non_negative_int("fit", "epochs", epochs)
+        initial_epoch = checks.non_negative_int("fit", "initial_epoch", initial_epoch)
+        validation_freq = checks.positive_int("fit", "validation_freq", validation_freq)
+        validation_split = checks.real("fit", "validation_split", validation_split, low=0, high=1, high_open=True)
+        shuffle = checks.boolean("fit", "shuffle", shuffle)
+        _check_counts("fit", batch_size=batch_size, steps_per_epoch=steps_per_epoch,
+                      validation_batch_size=validation_batch_size, validation_steps=validation_steps)
+        if class_weight is not None and not isinstance(class_weight, dict):
+            raise ValueError(f"fit expects `class_weight` to be a dict {{class: weight}}. "
+                             f"Received: class_weight={class_weight!r}")
+        if validation_data is not None and (isinstance(validation_data, str)
+                                            or not hasattr(validation_data, "__iter__")):
+            raise ValueError("fit expects `validation_data` as (x_val, y_val), (x_val, y_val, sample_weight_val) or "
+                             f"an iterable of batches. Received: validation_data={validation_data!r}")
         if data_adapter.is_array_data(x):
             x, y, sample_weight = data_adapter.adapt(self, x, y, sample_weight)
             if y is None:
@@ -335,7 +376,7 @@ class Trainer:
         if class_weight is not None and not data_adapter.is_array_data(x):
             batches = data_adapter.ClassWeightedBatches(batches, class_weight)
         history = callbacks_module.History()
-        all_callbacks = list(callbacks or []) + [history]
+        all_callbacks = _callbacks("fit", callbacks) + [history]
         if verbose and not any(isinstance(cb, callbacks_module.ProgbarLogger) for cb in all_callbacks):
             all_callbacks.append(callbacks_module.ProgbarLogger(verbose))
         cbs = callbacks_module.CallbackList(all_callbacks, model=self, epochs=epochs, steps=batches.steps,
@@ -400,9 +441,11 @@ class Trainer:
         """
         self._require_compiled("evaluate")
         verbose = _verbosity(verbose)
+        _check_counts("evaluate", batch_size=batch_size, steps=steps)
         x, y, sample_weight = data_adapter.adapt(self, x, y, sample_weight)
         batches = data_adapter.make_batches(x, y, sample_weight, batch_size, False, steps)
-        cbs = callbacks_module.CallbackList(callbacks, model=self, steps=batches.steps, verbose=verbose)
+        cbs = callbacks_module.CallbackList(_callbacks("evaluate", callbacks), model=self, steps=batches.steps,
+                                            verbose=verbose)
         progbar = Progbar(batches.steps, verbose=verbose) if verbose else None
         self._reset_metrics()
         cbs.on_test_begin()
@@ -433,11 +476,15 @@ class Trainer:
         """Model outputs for ``x`` (inference mode, batched) as a NumPy array (a list for several outputs, a
         dict for a functional model whose outputs were given as a dict)."""
         verbose = _verbosity(verbose)
+        _check_counts("predict", batch_size=batch_size, steps=steps)
+        if x is None:
+            raise ValueError(f"predict() needs inputs for model {self.name!r}. Received: x=None")
         x = data_adapter.adapt(self, x)[0]
         batches = data_adapter.make_batches(x, None, None, batch_size, False, steps)
         if isinstance(batches, data_adapter.ArrayBatches):
             self._check_input_shape(batches.x)
-        cbs = callbacks_module.CallbackList(callbacks, model=self, steps=batches.steps, verbose=verbose)
+        cbs = callbacks_module.CallbackList(_callbacks("predict", callbacks), model=self, steps=batches.steps,
+                                            verbose=verbose)
         progbar = Progbar(batches.steps, verbose=verbose) if verbose else None
         cbs.on_predict_begin()
         outputs = []

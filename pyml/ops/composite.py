@@ -7,8 +7,12 @@ Gradients, tracing and export come for free from the primitives they are made of
     array([0.5, 0.5], dtype=float32)
 """
 import math
+import numbers
+
+import numpy as np
 
 from pyml import backend, dtypes
+from pyml.errors import OpError
 from pyml.ops.elementwise import (abs, cast, convert_to_tensor, equal, erf, exp, greater, less, log, maximum,
                                   minimum, multiply, sigmoid, tanh, where)
 from pyml.ops.reduction import max, min, normalize_axes, sum
@@ -30,6 +34,8 @@ def full_like(x, fill_value, dtype=None):
 
     x = convert_to_tensor(x)
     dtype = dtypes.canonical(dtype) if dtype is not None else x.dtype
+    if not isinstance(fill_value, (numbers.Real, np.bool_)) or np.ndim(fill_value):
+        raise OpError("full_like", f"fill_value must be a number. Received: fill_value={fill_value!r}")
     if x.is_symbolic:  # a shape-() constant broadcast by the graph, so a dynamic batch stays dynamic
         return ops.broadcast_to(Tensor(fill_value, dtype=dtype), x.shape)
     return Tensor._wrap(backend.xp().full(x.shape, fill_value, dtype=dtype))

@@ -69,7 +69,7 @@ def _weak_tensor(value, dtype):
     Tensor = _late.get("Tensor") or _tensor_type()
     if value.__class__ is float or (value.__class__ is int and value in _INT32_RANGE):
         return Tensor._wrap(backend.xp().asarray(value, dtype=dtype))
-    return Tensor(value, dtype=dtype)  # bools, big ints (which wrap, as astype does), int/float subclasses
+    return Tensor(value, dtype=dtype)  # bools, big ints (refused past int32: Tensor), int/float subclasses
 
 
 def _float_pair(x, y):
@@ -463,7 +463,10 @@ def cast(x, dtype):
     >>> pyml.ops.cast(pyml.Tensor([1.7, -1.7, 0.0]), "int32").numpy()
     array([ 1, -1,  0], dtype=int32)
     """
-    dtype = dtypes.canonical(dtype)
+    try:
+        dtype = dtypes.canonical(dtype)
+    except TypeError as exc:
+        raise TypeError(f"cast: {exc}") from None
     x = convert_to_tensor(x)
     if x._spec.dtype == dtype:
         return x

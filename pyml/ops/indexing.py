@@ -156,7 +156,11 @@ def strided_slice(x, begin, end, strides=None):
     array([8, 5, 2], dtype=int32)
     """
     x = convert_to_tensor(x)
-    strides = [1] * len(begin) if strides is None else list(strides)
+    strides = [1] * len(begin) if strides is None and _entries(begin) else strides
+    for name, value in (("begin", begin), ("end", end), ("strides", strides)):
+        if not _entries(value):
+            raise OpError("strided_slice", f"{name} must be a list of ints and None. Received: {name}={value!r}")
+    strides = list(strides)
     if not len(begin) == len(end) == len(strides) <= x.ndim:
         raise OpError("strided_slice", f"begin, end and strides need the same length, at most the rank of shape "
                                        f"{x.shape}. Received: begin={begin}, end={end}, strides={strides}")
@@ -165,6 +169,11 @@ def strided_slice(x, begin, end, strides=None):
     ranges = [builtins.slice(b, e, s).indices(n) for b, e, s, n in zip(begin, end, strides, x.shape)]
     ranges += [(0, n, 1) for n in x.shape[len(ranges):]]
     return _bind_slice(x, ranges)
+
+
+def _entries(value):
+    """Whether ``value`` is a list or tuple of ints and None (strided_slice's begin, end and strides)."""
+    return isinstance(value, (list, tuple)) and all(v is None or _is_int(v) for v in value)
 
 
 def split(x, indices_or_sections, axis=0):
@@ -189,6 +198,10 @@ def split(x, indices_or_sections, axis=0):
                                    f"Received: indices_or_sections={indices_or_sections}")
         points = [n // sections * i for i in range(1, sections)]
     else:
+        if not isinstance(indices_or_sections, (list, tuple, np.ndarray)) or not all(
+                _is_int(p) for p in indices_or_sections):
+            raise OpError("split", "indices_or_sections must be an int or a list of ints. "
+                                   f"Received: indices_or_sections={indices_or_sections!r}")
         points = [min(max(int(p) + (n if p < 0 else 0), 0), n) for p in indices_or_sections]
     bounds = [0] + points + [n]
     return [_bind_slice(x, [(b, max(b, e), 1) if a == axis else (0, d, 1) for a, d in enumerate(x.shape)])

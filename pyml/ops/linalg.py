@@ -39,7 +39,9 @@ def _broadcast_batch(a_shape, b_shape):
 
 
 # ---- matmul ----------------------------------------------------------------------------------------------
-def _matmul_rule(a, b):
+def _matmul_rule(a, b, transpose_a=False):
+    if transpose_a:  # a is stored (..., K, M): the rule sees the matrix it stands for
+        a = Spec(tuple(a.shape[:-2]) + (a.shape[-1], a.shape[-2]), a.dtype) if len(a.shape) >= 2 else a
     if a.dtype != b.dtype or a.dtype not in MATMUL_DTYPES:
         raise OpError("matmul", f"operands must share one dtype of ({', '.join(MATMUL_DTYPES)}). "
                                 f"Received: dtypes {a.dtype} and {b.dtype}")
@@ -65,6 +67,8 @@ def _swap_last(x):
 def _matmul_vjp(g, inputs, out, attrs):
     # out = a @ b  =>  da = g @ bᵀ, db = aᵀ @ g (the driver sums broadcast batch dims back).
     a, b = inputs
+    if attrs.get("transpose_a"):  # out = aᵀ @ b  =>  da = b @ gᵀ, db = a @ g
+        return lambda: bind(matmul_p, b, _swap_last(g)), lambda: bind(matmul_p, a, g)
     return lambda: bind(matmul_p, g, _swap_last(b)), lambda: _weight_grad(a, b, g)
 
 
@@ -81,9 +85,11 @@ def _weight_grad(a, b, g):
 matmul_p = primitive(
     "matmul",
     shape=_matmul_rule,
-    forward=lambda xp, a, b: xp.matmul(a, b),
+    forward=lambda xp, a, b, transpose_a=False: xp.matmul(xp.swapaxes(a, -1, -2) if transpose_a else a, b),
     vjp=_matmul_vjp,
-    doc="Batched matrix product, numpy semantics for operands of rank >= 2 (batch dims broadcast).",
+    doc="Batched matrix product, numpy semantics for operands of rank >= 2 (batch dims broadcast); with "
+        "transpose_a, a's last two axes are swapped first (a traced step's weight gradient xᵀ @ dy keeps the "
+        "batch on axis 0 of every value: pyml/graph/merge.py).",
 )
 
 

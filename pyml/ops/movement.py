@@ -39,11 +39,20 @@ def _axis_items(axis):
     return tuple(axis) if isinstance(axis, (list, tuple, range, np.ndarray)) else (axis,)
 
 
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def _ints(values, what, op):
-    try:
-        return tuple(int(v) for v in values)
-    except (TypeError, ValueError):
-        raise OpError(op, f"{what} must be a sequence of ints. Received: {what}={values!r}") from None
+    """``values`` as a tuple of ints; floats are refused, not truncated (``2.5`` is a slip, not 2), and so are
+    sizes no array can have (past 2**62, where NumPy's int64 arithmetic would overflow)."""
+    try:  # a string or dict iterates too, but is no list of ints ('' would be the empty shape)
+        items = None if isinstance(values, (str, bytes, dict)) else tuple(values)
+    except TypeError:
+        items = None
+    if items is None or not all(_is_int(v) and abs(int(v)) < 2**62 for v in items):
+        raise OpError(op, f"{what} must be a sequence of ints (each of size below 2**62). Received: {what}={values!r}")
+    return tuple(int(v) for v in items)
 
 
 # ---- reshape ---------------------------------------------------------------------------------------------
@@ -77,7 +86,7 @@ def reshape(x, newshape):
     (2, 3)
     """
     x = convert_to_tensor(x)
-    shape = (newshape,) if isinstance(newshape, (int, np.integer)) else _ints(newshape, "newshape", "reshape")
+    shape = _ints((newshape,) if _is_int(newshape) else newshape, "newshape", "reshape")
     size = int(np.prod(x.shape, dtype=np.int64))
     unknown = [i for i, d in enumerate(shape) if d == -1]
     if len(unknown) > 1 or any(d < -1 for d in shape):
@@ -130,7 +139,10 @@ def squeeze(x, axis=None):
     if axis is None:
         axes = {i for i, d in enumerate(x.shape) if d == 1}
     else:
-        axes = {_axis(a, x.ndim, "squeeze") for a in _axis_items(axis)}
+        listed = [_axis(a, x.ndim, "squeeze") for a in _axis_items(axis)]
+        axes = set(listed)
+        if len(axes) != len(listed):
+            raise OpError("squeeze", f"repeated axis. Received: axis={axis}")
         bad = [a for a in sorted(axes) if x.shape[a] != 1]
         if bad:
             raise OpError("squeeze", f"cannot squeeze axis {bad[0]} of size {x.shape[bad[0]]} (shape {x.shape}). "
@@ -352,7 +364,10 @@ def pad(x, pad_width, mode="constant", constant_values=None):
     if mode != "constant":
         raise OpError("pad", f"only mode='constant' is supported. Received: mode={mode!r}")
     try:
-        widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
+        widths = np.asarray(pad_width)
+        if widths.dtype.kind not in "iu":  # 1.5 would be truncated, None or a dict is no width at all
+            raise ValueError("not ints")
+        widths = np.broadcast_to(widths, (x.ndim, 2))
     except ValueError:
         raise OpError("pad", f"pad_width must broadcast to one (before, after) pair per axis of shape {x.shape}. "
                              f"Received: pad_width={pad_width}") from None
@@ -506,10 +521,16 @@ def take(x, indices, axis=None):
     """
     x = convert_to_tensor(x)
     if isinstance(indices, (list, tuple)):
-        indices = np.asarray(indices)
+        try:
+            indices = np.asarray(indices)
+        except ValueError:
+            raise OpError("take", f"indices must be an int array. Received: ragged indices={indices!r}") from None
         if indices.size == 0:  # [] is float64 to numpy
             indices = indices.astype(np.int64)
-    indices = convert_to_tensor(indices)
+    try:
+        indices = convert_to_tensor(indices)
+    except (TypeError, ValueError) as exc:
+        raise OpError("take", f"indices must be an int array ({exc})") from None
     if indices.dtype != "int32":
         raise OpError("take", f"indices must be integers. Received: indices.dtype={indices.dtype}")
     if axis is None:
@@ -573,7 +594,7 @@ def tile(x, repeats):
            [1, 2, 1, 2]], dtype=int32)
     """
     x = convert_to_tensor(x)
-    reps = (int(repeats),) if isinstance(repeats, (int, np.integer)) else _ints(repeats, "repeats", "tile")
+    reps = _ints((repeats,) if _is_int(repeats) else repeats, "repeats", "tile")
     if any(r < 0 for r in reps):
         raise OpError("tile", f"repeats must be non-negative. Received: repeats={reps}")
     ndim = max(len(reps), x.ndim)
@@ -601,7 +622,8 @@ def repeat(x, repeats, axis=None):
         x, axis = flatten(x), 0
     axis = _axis(axis, x.ndim, "repeat")
     n = x.shape[axis]
-    counts = np.asarray(repeats, dtype=np.int64)
+    counts = _ints((repeats,) if _is_int(repeats) else repeats, "repeats", "repeat")
+    counts = np.asarray(counts[0] if _is_int(repeats) else counts, dtype=np.int64)
     if counts.shape == (1,):  # one count for every element, as numpy broadcasts it
         counts = counts[0]
     if counts.ndim > 1 or (counts.ndim == 1 and counts.shape[0] != n) or (counts < 0).any():

@@ -11,6 +11,8 @@ Primitive attributes are canonical (docs/internals.md §1): ``axes`` a sorted tu
 """
 import numbers
 
+import numpy as np
+
 from pyml import backend, dtypes
 from pyml.errors import OpError
 from pyml.ops.elementwise import NUMERIC, cast, convert_to_tensor, equal
@@ -29,11 +31,13 @@ def normalize_axes(op, axis, ndim):
         return tuple(range(ndim))
     if axis.__class__ is int and -ndim <= axis < ndim:  # the common case, answered without the loop
         return (axis % ndim,)
-    try:
-        items = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    try:  # a string or a dict is iterable, but no list of axes ('' would reduce over none)
+        items = (axis,) if isinstance(axis, numbers.Integral) else None if isinstance(axis, (str, bytes, dict)) \
+            else tuple(axis)
     except TypeError:  # not iterable
         items = None
-    if items is None or not all(isinstance(a, numbers.Integral) for a in items):
+    if items is None or not all(isinstance(a, numbers.Integral) and not isinstance(a, (bool, np.bool_))
+                                for a in items):  # True is no axis 1
         raise OpError(op, f"axis must be an int or a sequence of ints. Received: axis={axis!r}")
     out = []
     for a in items:

@@ -17,6 +17,8 @@ import re
 import secrets
 import shutil
 
+from pyml import checks
+
 KINDS = ("tmp", "old")  # a file or folder being written; a replaced folder on its way out
 
 
@@ -96,7 +98,9 @@ def write_file(path, write, overwrite=True):
 
     Raises FileExistsError when ``path`` exists and ``overwrite`` is False, FileNotFoundError when its folder
     does not exist. On any error the temporary file is removed and ``path`` is untouched."""
-    path = os.fspath(path)
+    path = checks.path("save", "filepath", path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"Cannot save to {path}: it is a folder; give a file name in it.")
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"{path} already exists. Pass overwrite=True to replace it. Received: overwrite=False")
     directory = os.path.dirname(os.path.abspath(path))
@@ -104,7 +108,10 @@ def write_file(path, write, overwrite=True):
         raise FileNotFoundError(f"Cannot save to {path}: the folder {directory} does not exist.")
     remove_stale(path)
     temp = temp_path(path)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)  # less the umask
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)  # less the umask
+    except OSError as exc:  # a read-only or special folder (/proc): name the target, not the temporary
+        raise type(exc)(exc.errno, f"Cannot save to {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -13,12 +13,15 @@ Reuse them from any test in tests/browser/:
 - ``shared_page``: one harness page for a whole test module, ``(Harness, PageErrors)``; errors are checked
   when the module ends.
 - ``open_harness_page(browser, server)`` (a plain function) makes the same page for wider scopes.
+- ``new_context(**options)``: a fresh browser profile (service workers, caches, a phone's viewport and touch)
+  whose pages fail the test on errors.
 
 A missing Chromium fails the run with how to install it; it is never skipped.
 """
 import pytest
 
-from tests.browser.harness import CHROMIUM_ARGS, Harness, PageErrors, StaticServer, find_chromium, open_harness_page
+from tests.browser.harness import (CHROMIUM_ARGS, Harness, PageErrors, StaticServer, find_chromium, open_harness_page,
+                                   watch)
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +80,25 @@ def shared_page(browser, web_server):
     finally:
         page.close()
     errors.check()
+
+
+@pytest.fixture
+def new_context(browser, page_errors):
+    """``new_context(**options)``: a fresh browser profile (its own service workers and caches; Playwright's
+    ``browser.new_context`` options, e.g. ``is_mobile=True, has_touch=True``) whose pages record their errors,
+    which fail the test. Closed when the test ends."""
+    contexts = []
+
+    def make(**options):
+        context = browser.new_context(**options)
+        context.set_default_timeout(60_000)
+        context.on("page", lambda page: watch(page, page_errors))
+        contexts.append(context)
+        return context
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            context.close()
+    page_errors.check()

@@ -7,6 +7,7 @@ The fixtures in ``tests/browser/conftest.py`` wrap these; other suites (``test_d
     >>> outputs, info = Harness(page).run(server.url("model/model.json"), "webgpu", [x])
 """
 import base64
+import contextlib
 import functools
 import os
 import re
@@ -227,3 +228,17 @@ def open_harness_page(browser, server, errors=None, timeout_ms=60_000, init_scri
         page.close()
         pytest.fail(f"the runtime did not load in the page: {failure}", pytrace=False)
     return page, errors
+
+
+@contextlib.contextmanager
+def offline(context, folder):
+    """Take the network away from ``context`` (``set_offline``) and move ``folder`` off the server, so a request
+    that still got through would fail (a 404, which fails the test); both come back on exit."""
+    moved = folder.with_name(f".{folder.name}.moved-away")
+    context.set_offline(True)
+    folder.rename(moved)
+    try:
+        yield moved
+    finally:
+        moved.rename(folder)
+        context.set_offline(False)

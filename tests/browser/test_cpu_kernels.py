@@ -47,6 +47,11 @@ CASES = [
     ("transpose", [np.arange(2 * 3 * 17, dtype=np.float32).reshape(2, 3, 17)], {"perm": (1, 0, 2)}),
     ("concatenate", [np.zeros((2, 0), np.float32), np.ones((2, 1), np.float32)], {"axis": 1}),
     ("matmul", [np.ones((0, 3), np.float32), np.ones((3, 2), np.float32)], {}),
+    # a training step's weight gradient xᵀ @ dy, a read transposed (pyml/graph/merge.py), 2-D and batched (exact sums)
+    ("matmul", [np.arange(15, dtype=np.float32).reshape(5, 3) - 4, np.arange(20, dtype=np.float32).reshape(5, 4) - 9],
+     {"transpose_a": True}),
+    ("matmul", [np.arange(30, dtype=np.float32).reshape(2, 5, 3) - 7, np.arange(20, dtype=np.float32).reshape(5, 4)],
+     {"transpose_a": True}),
     # a NaN anywhere in a window: max_pool gives NaN and the gradient goes to the first NaN (numpy's argmax)
     ("max_pool", [f32(1, np.nan, 2, 3, np.nan, 0).reshape(1, 6, 1)], {"window": (2,), "strides": (2,), "padding": ((0, 0),)}),
     ("max_pool_grad", [f32(1, np.nan, np.nan, 3, 2, np.nan).reshape(1, 6, 1), f32(5, 6, 7).reshape(1, 3, 1)],

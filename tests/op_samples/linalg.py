@@ -1,5 +1,5 @@
-"""Samples for ``matmul``: plain, batched, broadcast batch dims (both ways, ranks differing), int32, and
-sizes that are not multiples of the WGSL tile sizes (16 and 64) so the kernels' edge handling is exercised."""
+"""Samples for ``matmul``: plain, batched, broadcast batch dims (both ways, ranks differing), int32, ``transpose_a``,
+and sizes that are not multiples of the WGSL tile sizes (16 and 64) so the kernels' edge handling is exercised."""
 import numpy as np
 
 from tests.op_samples import Sample
@@ -15,6 +15,10 @@ def _matmul(a, b):
     return np.matmul(a.astype(np.float64), b.astype(np.float64)) if a.dtype.kind == "f" else np.matmul(a, b)
 
 
+def _matmul_transposed(a, b, transpose_a):
+    return _matmul(np.swapaxes(a, -1, -2), b)
+
+
 SAMPLES = [
     Sample("matmul", [normal(3, 4), normal(4, 5)], reference=_matmul, note="2d"),
     Sample("matmul", [normal(1, 7), normal(7, 1)], reference=_matmul, note="row-times-column"),
@@ -26,4 +30,11 @@ SAMPLES = [
     Sample("matmul", [normal(2, 66, 20), normal(20, 70)], reference=_matmul, note="batched-big-tiles"),
     Sample("matmul", [_rng.integers(-4, 5, (3, 5)).astype(np.int32), _rng.integers(-4, 5, (5, 2)).astype(np.int32)],
            reference=_matmul, grad=False, note="int32 (not differentiable)"),
+    # a read transposed: a training step's weight gradient xᵀ @ dy, contracting over the batch (pyml/graph/merge.py)
+    Sample("matmul", [normal(7, 3), normal(7, 5)], {"transpose_a": True}, reference=_matmul_transposed,
+           note="transpose-a"),
+    Sample("matmul", [normal(9, 37), normal(9, 65)], {"transpose_a": True}, reference=_matmul_transposed,
+           note="transpose-a-ragged-tiles"),
+    Sample("matmul", [normal(2, 6, 3), normal(6, 4)], {"transpose_a": True}, reference=_matmul_transposed,
+           note="transpose-a-batched"),
 ]

@@ -32,7 +32,8 @@ MODULES = [
     "pyml.regularizers", "pyml.constraints", "pyml.configurable", "pyml.layers.weight_options", "pyml.layers.activity_regularization",
     "pyml.layers.layer_losses",
     "pyml.layers.preprocessing.basic", "pyml.layers.preprocessing.augmentation",
-    "pyml.layers.budget", "pyml.callbacks.terminate",
+    "pyml.layers.budget", "pyml.callbacks.terminate", "pyml.checks",
+    "pyml.models.training_graph",
 ]
 
 

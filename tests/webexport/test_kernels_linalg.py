@@ -15,6 +15,7 @@ from pyml.ops.registry import Spec
 from tests.op_samples.linalg import SAMPLES
 from tests.webexport.helpers import assert_matches, eager, export_and_run, lower_and_run_graph, one_node_graph
 from webexport import export, load_bundle, run_bundle
+from webexport.kernels.common import ExportError
 from webexport.kernels import linalg
 from webexport.native import step_program
 
@@ -68,6 +69,32 @@ def test_dynamic_batch(a_shape, b_shape, out_shape, batch):
     b = normal(*[batch if d is None else d for d in b_shape])
     _, out = lower_and_run_graph(Graph(nodes, ["a", "b"], ["out"]), [a, b], batch=batch)
     assert_matches(out["out"], np.matmul(a.astype(np.float64), b), f"{a_shape} @ {b_shape} at batch {batch}")
+
+
+@pytest.mark.parametrize("m, n", [(3, 10), (40, 65), (300, 70)])  # GEMV, register tiles, tiles past m = 256
+@pytest.mark.parametrize("batch", [1, 5, 17])
+def test_transposed_a_contracts_over_the_dynamic_batch(m, n, batch):
+    # a training step's weight gradient xᵀ @ dy (pyml/graph/merge.py): K is the batch, read from params.batch
+    nodes = [Node("x", "placeholder", (None, m), "float32"), Node("dy", "placeholder", (None, n), "float32"),
+             Node("out", "call", (m, n), "float32", "matmul", ["x", "dy"], {"transpose_a": True})]
+    x, dy = normal(batch, m), normal(batch, n)
+    (kernel,), out = lower_and_run_graph(Graph(nodes, ["x", "dy"], ["out"]), [x, dy], batch=batch)
+    assert kernel.threads[0] == 0 and not kernel.variants  # the outputs, not the invocations, are fixed
+    assert_matches(out["out"], x.T.astype(np.float64) @ dy, f"x{list(x.shape)}ᵀ @ dy{list(dy.shape)}")
+
+
+def test_transposed_a_with_a_long_static_k_splits_k():
+    x, dy = normal(4096, 3) / np.float32(40), normal(4096, 10)  # a static batch of 4096: split-K
+    kernels, out = lower_and_run_graph(one_node_graph("matmul", [x, dy], {"transpose_a": True}), [x, dy])
+    assert len(kernels) == 2  # the partial sums, then their reduction
+    assert_matches(out["out"], x.T.astype(np.float64) @ dy, "long K, transposed")
+
+
+def test_a_batch_dimension_contracted_without_transpose_a_is_refused():
+    nodes = [Node("x", "placeholder", (3, None), "float32"), Node("dy", "placeholder", (None, 4), "float32"),
+             Node("out", "call", (3, 4), "float32", "matmul", ["x", "dy"], {})]
+    with pytest.raises(ExportError, match=r"%out \(matmul\): the contracted or column dimension is the dynamic batch"):
+        lower_and_run_graph(Graph(nodes, ["x", "dy"], ["out"]), [normal(3, 2), normal(2, 4)], batch=2)
 
 
 def _dense_graph(batch_shape, bias_shape, extra=()):

@@ -15,6 +15,6 @@ import "./ops.js";
 import "./util.js";
 import "./weights.js";
 
-export { loadModel, Model } from "./model.js";
+export { createWorker, loadModel, loadModelInWorker, Model } from "./model.js";
 export { FORMAT, FORMAT_VERSION, fetchBundle, fetchManifest, fetchWeights, readWeights, validateManifest, verifyWeights } from "./bundle.js";
 export { computeDispatch, findAdapter } from "./webgpu.js";

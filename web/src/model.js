@@ -15,11 +15,13 @@ const SOFTWARE_ADAPTER = /swiftshader|lavapipe|llvmpipe/i;
  * compile every pipeline and upload the weights, or (CPU) compile the WebAssembly kernels and pack the
  * weights, all before the promise resolves.
  * @param {string|URL} url  the bundle's model.json; its other files resolve relative to it
- * @param {{backend?: "auto"|"webgpu"|"cpu"|"wasm"|"js", onProgress?: (e: {stage: string, loaded: number, total: number}) => void}} [options]
+ * @param {{backend?: "auto"|"webgpu"|"cpu"|"wasm"|"js", onProgress?: (e: {stage: string, loaded: number, total: number}) => void, worker?: boolean|object}} [options]
  *   `backend`: "auto" (default) uses WebGPU on a hardware adapter, else the CPU; "cpu" is WebAssembly SIMD
  *   where the browser has it, else plain JavaScript; "wasm" and "js" force one of those two.
  *   `info.backend` says what runs ("webgpu", "wasm" or "js") and `info.reason` why.
  *   `onProgress` is called with stage "weights" (bytes), "compile" and "ready".
+ *   `worker`: true runs the model in a Web Worker of its own, a worker from `createWorker` in that shared one
+ *   (see `loadModelInWorker`).
  * @returns {Promise<Model>}
  * @example
  *   import { loadModel } from "./model/runtime/index.js";
@@ -27,7 +29,8 @@ const SOFTWARE_ADAPTER = /swiftshader|lavapipe|llvmpipe/i;
  *   const y = await model.predict([[0.1, 0.2, 0.3, 0.4]]);   // {data: Float32Array, shape: [1, 3]}
  *   console.log(model.info.backend, model.info.reason);       // "webgpu", "a hardware WebGPU adapter (...)"
  */
-export async function loadModel(url, { backend = "auto", onProgress } = {}) {
+export async function loadModel(url, { backend = "auto", onProgress, worker } = {}) {
+  if (worker) return loadModelInWorker(url, { backend, onProgress, worker });
   if (!BACKENDS.includes(backend)) {
     throw new Error(`loadModel: backend must be one of ${BACKENDS.map((b) => `"${b}"`).join(", ")}. Received: ${JSON.stringify(backend)}`);
   }
@@ -41,12 +44,12 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
     const adapter = await findAdapter();
     const software = adapter && softwareAdapter(adapter);
     if (adapter && !software) {
-      return loadOnGpu((await bundle).manifest, weights, adapter, `a hardware WebGPU adapter (${describe(adapterInfo(adapter))})`, onProgress);
+      return loadOnGpu((await bundle).manifest, weights, adapter, `a hardware WebGPU adapter (${describe(adapterInfo(adapter))})`, onProgress, url);
     }
     reason = adapter ? `the WebGPU adapter (${describe(adapterInfo(adapter))}) ${software}, which the CPU path outruns`
       : "this browser has no WebGPU adapter";
   } else if (backend === "webgpu") {
-    return loadOnGpu((await bundle).manifest, weights, await findAdapter(), reason, onProgress);
+    return loadOnGpu((await bundle).manifest, weights, await findAdapter(), reason, onProgress, url);
   }
   const cpuPath = import("./wasm.js");
   for (const imported of [import("./cpuplan.js"), import("./cpu.js")]) imported.catch(() => {}); // wasm.js imports
@@ -57,16 +60,41 @@ export async function loadModel(url, { backend = "auto", onProgress } = {}) {
   if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
   const cpu = await (await cpuPath).loadCpu(manifest, tensors, backend, reason);
   if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
-  return new Model(manifest, cpu);
+  return new Model(manifest, { ...cpu, weights: tensors, url });
 }
 
+// The worker runtime (worker-client.js, worker.js) is fetched only by a page that asks for it.
+const workerClient = () => import("./worker-client.js");
+
+/**
+ * `loadModel` in a dedicated Web Worker, off the main thread: the model it resolves to has `Model`'s API, and a
+ * typed-array input that spans its whole buffer is transferred to the worker (detached after the call).
+ * @param {string|URL} url  the bundle's model.json
+ * @param {{worker?: true|object, backend?: string, onProgress?: Function}} [options]  `worker`: true (default) for
+ *   a worker of the model's own, which `dispose` terminates, or one from `createWorker` to share
+ * @returns {Promise<Model>} a WorkerModel (worker-client.js): `Model`'s API, each call answered by the worker
+ * @example
+ *   const model = await loadModelInWorker("model/model.json");   // = loadModel(url, { worker: true })
+ *   const { data } = await model.predict(pixels, [256, 28, 28, 1]);   // pixels.byteLength is 0 now
+ */
+export const loadModelInWorker = async (url, options) => (await workerClient()).loadModelInWorker(url, options);
+
+/**
+ * Start a Web Worker that several models share: `loadModel(url, { worker })`; `worker.terminate()` ends it.
+ * @returns {Promise<object>}
+ * @example
+ *   const worker = await createWorker();
+ *   const a = await loadModel("a/model.json", { worker }), b = await loadModel("b/model.json", { worker });
+ */
+export const createWorker = async () => new (await workerClient()).ModelWorker();
+
 // `weights`: a promise of the weights' bytes; the device and the pipelines are made while it resolves.
-async function loadOnGpu(manifest, weights, adapter, reason, onProgress) {
+async function loadOnGpu(manifest, weights, adapter, reason, onProgress, url) {
   const { device, info } = await requestGpuDevice(manifest, adapter);
   if (onProgress) onProgress({ stage: "compile", loaded: 0, total: 1 });
   const gpu = await createGpu(device, manifest, weights);
   if (onProgress) onProgress({ stage: "ready", loaded: 1, total: 1 });
-  return new Model(manifest, { backend: "webgpu", gpu, adapter: info, reason });
+  return new Model(manifest, { backend: "webgpu", gpu, adapter: info, reason, url });
 }
 
 // Only a bundle with a text input (inputs[i].text) fetches text.js, which checks that field at load.
@@ -100,6 +128,7 @@ export class Model {
   #queue = Promise.resolve();
   #closed = null; // why the model can no longer run ("disposed" or the device-lost message)
   #scratch = new Map(); // input name -> the array its shorter sequences are padded in (padSequence)
+  #trainer = null; // a promise of train.js's trainer, made on the first training call
 
   /** Use `loadModel`; the constructor takes the loader's internals. */
   constructor(manifest, state) {
@@ -170,19 +199,94 @@ export class Model {
     const text = await textModule(this.#manifest);
     if (text) inputs = text.textInputs(this.#manifest.inputs, inputs);
     const { values, batch } = prepareInputs(this.#manifest.inputs, inputs, this.#manifest.graph);
-    const work = this.#queue.then(() => {
-      if (this.#closed) throw new Error(`this Model cannot run: ${this.#closed}`);
+    const outs = await this.#enqueue(() => {
       const { gpu, run } = this.#state;
       const full = values.map((v, i) => (v.short ? padSequence(v, this.#manifest.inputs[i], this.#scratch) : v));
-      if (!gpu) return run(full, batch);
+      return gpu ? runSteps(gpu, full, batch) : run(full, batch);
+    });
+    return named ? Object.fromEntries(this.#manifest.outputs.map((v, i) => [v.name, outs[i]])) : outs;
+  }
+
+  // Run `work` after every earlier call: one run at a time, and none once the model is closed.
+  #enqueue(work) {
+    const done = this.#queue.then(() => {
+      if (this.#closed) throw new Error(`this Model cannot run: ${this.#closed}`);
       // A device lost mid-run fails the readback with a bare AbortError: say what happened and what to do.
-      return runSteps(gpu, full, batch).catch(async (err) => {
-        const lost = await Promise.race([gpu.device.lost, null]); // null unless the loss is already known
+      return Promise.resolve(work()).catch(async (err) => {
+        const lost = this.#state.gpu && await Promise.race([this.#state.gpu.device.lost, null]); // null unless known
         throw lost ? new Error(`this Model cannot run: ${lostMessage(lost)}`, { cause: err }) : err;
       });
-    }).then((outs) => (named ? Object.fromEntries(this.#manifest.outputs.map((v, i) => [v.name, outs[i]])) : outs));
-    this.#queue = work.catch(() => {});
-    return work;
+    });
+    this.#queue = done.catch(() => {});
+    return done;
+  }
+
+  /** Whether the bundle can train here (it was exported with `train=`): `trainStep`, `fit`, `evaluate`, ... */
+  get canTrain() {
+    return !!this.#manifest.train;
+  }
+
+  /**
+   * One optimizer step on one batch, on this model's backend; `predict` then uses the new weights.
+   * Needs a bundle exported with `train=` (`canTrain`); web/src/train.js is fetched on the first call.
+   * @param {*} x  what `predict` takes
+   * @param {*} y  the targets: class ids (int32 or whole floats) for a sparse loss, else shaped like the output
+   * @returns {Promise<number>}  the batch's loss before the step
+   * @example
+   *   const loss = await model.trainStep([[0.1, 0.2, 0.3, 0.4]], [2]);
+   */
+  trainStep(...args) {
+    return this.#train("trainStep", args);
+  }
+
+  /**
+   * Train for `epochs` over (x, y) in batches, as pyml's `fit` (the last batch of an epoch may be smaller).
+   * @param {*} x  every example, as `predict` takes them
+   * @param {*} y  every target
+   * @param {{epochs?: number, batchSize?: number, shuffle?: boolean, onBatchEnd?: Function, onEpochEnd?: Function}} [options]
+   * @returns {Promise<{history: {loss: number[]}}>}  each epoch's mean loss
+   * @example
+   *   const { history } = await model.fit(x, y, { epochs: 5, batchSize: 32, onEpochEnd: (e, logs) => console.log(logs.loss) });
+   */
+  fit(...args) {
+    return this.#train("fit", args);
+  }
+
+  /**
+   * The mean loss over (x, y) with the inference model (Dropout off, BatchNormalization's moving statistics).
+   * @returns {Promise<{loss: number}>}
+   * @example
+   *   const { loss } = await model.evaluate(x, y, { batchSize: 32 });
+   */
+  evaluate(...args) {
+    return this.#train("evaluate", args);
+  }
+
+  /**
+   * The weights as safetensors bytes keyed like pyml's `save_weights`: `model.load_weights(path)` reads them.
+   * @returns {Promise<Uint8Array>}
+   * @example
+   *   const bytes = await model.saveWeights();   // download as "tuned.weights.safetensors"
+   */
+  saveWeights() {
+    return this.#train("saveWeights", []);
+  }
+
+  /**
+   * Back to the exported weights and a fresh optimizer (step 0).
+   * @returns {Promise<void>}
+   * @example
+   *   await model.resetWeights();
+   */
+  resetWeights() {
+    return this.#train("resetWeights", []);
+  }
+
+  // train.js (which refuses a bundle without a training step) is fetched on the first call; a failed load is retried.
+  async #train(method, args) {
+    this.#trainer ||= import("./train.js").then((t) => t.createTrainer(this.#manifest, this.#state, (work) => this.#enqueue(work)));
+    this.#trainer.catch(() => (this.#trainer = null));
+    return (await this.#trainer)[method](...args);
   }
 
   /**
@@ -217,11 +321,16 @@ export class Model {
 const lostMessage = (lost) => `its WebGPU device was lost (${lost.reason || "unknown"}: ${lost.message}); ` +
   "load the model again with loadModel (a new device; \"auto\" takes the CPU path if no GPU adapter is left)";
 
-// Check every input against its declared spec and convert it to the storage typed array; the batch is
-// axis 0 of the dynamic inputs (1 when every input is static). An input whose axis 1 is the sequence length of
-// one of the `graph`'s recurrent layers (rnn_scan), which export fixed, is a sequence; one marked `pad` (the model
-// ignores right-padding, webexport/padding.py) takes 1..N steps and is padded to N here.
-function prepareInputs(specs, inputs, graph) {
+/**
+ * Check every input against its declared spec and convert it to the storage typed array; the batch is
+ * axis 0 of the dynamic inputs (1 when every input is static). An input whose axis 1 is the sequence length of
+ * one of the `graph`'s recurrent layers (rnn_scan), which export fixed, is a sequence; one marked `pad` (the model
+ * ignores right-padding, webexport/padding.py) takes 1..N steps and is padded to N here.
+ * @returns {{values: Array<{data, shape, dtype, short}>, batch: number}}
+ * @example
+ *   const { values, batch } = prepareInputs(manifest.inputs, [[[1, 2, 3, 4]]], manifest.graph);
+ */
+export function prepareInputs(specs, inputs, graph) {
   let batch = null;
   const values = specs.map((spec, i) => {
     const what = `input "${spec.name}"`;

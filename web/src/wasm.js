@@ -141,7 +141,7 @@ export async function createWasm(manifest, weights, variant) {
   const [module] = await Promise.all([compileKernels(variant), loadKernels(jsOps)]);
   const { exports } = await WebAssembly.instantiate(module, {});
   const exec = { manifest, weights, nodes, exports, memory: exports.memory, top: exports.__heap_base.value,
-    pointers: new Map(), packed: new Map(), tables: new Map(), programs: new Map(), plans: new Map(), current: null };
+    pointers: new Map(), packed: new Map(), panels: new Map(), tables: new Map(), programs: new Map(), plans: new Map(), current: null };
   prepare(exec);
   exec.base = align(exec.top); // the arena of every batch size starts here
   planFor(exec, 1); // checks every step's reach at load (each other batch size when first laid out)
@@ -179,7 +179,12 @@ function prepare(exec) {
     const [x, w] = node.inputs.map((name) => nodes.get(name));
     if (step.kernel === "matmul" || step.kernel === "conv") {
       const groups = node.attrs?.groups || 1, cout = w.shape[w.shape.length - 1] / groups;
-      pack(exec, w, Array.from({ length: groups }, (_, g) => [g * cout, cout]));
+      const ranges = Array.from({ length: groups }, (_, g) => [g * cout, cout]);
+      if (weightOf(exec, w.name)) pack(exec, w, ranges);
+      else { // a computed weight (a training step's parameters): packed at each run (kernelCalls)
+        const k = numel(w.shape) / (cout * groups);
+        exec.panels.set(step, ranges.map(([first, n]) => [first, n, allocate(exec, Math.ceil(n / 8) * 8 * k * 4)]));
+      }
       zeros = Math.max(zeros, w.shape[w.shape.length - 2]);
     } else if (step.kernel === "rnn_scan") { // a GRU without reset_after multiplies u's last H columns apart
       const H = node.attrs.units, G = w.shape[1] / H;
@@ -306,9 +311,9 @@ function kernelCalls(exec, step, i, place, scratch) {
     if (!(count <= have)) fail(`would touch ${count} elements of "${name}", which holds ${have}`);
     return place(name).ptr;
   };
-  const packed = (w, k, n) => { // the panels of weight w, read as a k x n matrix
+  const packed = (w, k, n) => { // the panels of weight w (packed at load, or at each run: panelsOf), read as k x n
     if (numel(w.shape) / last(w.shape) !== k || last(w.shape) !== n) fail(`reads weight %${w.name} ${formatShape(w.shape)} as ${k} x ${n}`);
-    return exec.packed.get(w.name);
+    return panelsOf(exec, step, node);
   };
   const x = place(node.inputs[0]), out = place(step.output), first = node.inputs[0];
   const plane = (shape) => numel(shape.slice(1, -1));
@@ -324,7 +329,8 @@ function kernelCalls(exec, step, i, place, scratch) {
     case "matmul": {
       const k = last(x.shape), n = last(out.shape), m = n ? numel(out.shape) / n : 0;
       const [panels] = packed(exec.nodes.get(node.inputs[1]), k, n);
-      return [["matmul", reach(first, m * k), m, k, k, panels, n, reach(step.output, m * n), n, ...epilogue(m, n)]];
+      return [...packing(exec, step, node, place), ["matmul", reach(first, m * k), m, k, k, panels, n, reach(step.output, m * n), n,
+        ...epilogue(m, n)]];
     }
     case "conv":
     case "depthwise": {
@@ -335,8 +341,8 @@ function kernelCalls(exec, step, i, place, scratch) {
       const args = [reach(first, out.shape[0] * image), rows, image], table = exec.tables.get(step);
       const [y, rest] = [reach(step.output, rows * cout), epilogue(rows, cout)];
       if (depthwise) return [["depthwise", ...args, table, plane(out.shape), taps, cout / cin, reach(w.name, taps * cout), y, cout, ...rest]];
-      return exec.packed.get(w.name).map((panels, g) => ["conv", ...args, g * cinG, table, plane(out.shape), taps, cinG,
-        exec.zeros, panels, cout / groups, g * cout / groups, y, cout, ...rest]);
+      return [...packing(exec, step, node, place), ...packed(w, taps * cinG, cout).map((panels, g) => ["conv",
+        ...args, g * cinG, table, plane(out.shape), taps, cinG, exec.zeros, panels, cout / groups, g * cout / groups, y, cout, ...rest])];
     }
     case "rnn_scan": {
       const a = node.attrs, [batch, steps] = x.shape, names = node.inputs.slice(2), H = a.units;
@@ -364,6 +370,18 @@ function kernelCalls(exec, step, i, place, scratch) {
 }
 
 const last = (shape) => shape[shape.length - 1];
+
+// A matmul/conv step's weight panels (one per group): packed at load, or for a computed weight the space `packing`
+// fills at each run.
+function panelsOf(exec, step, node) {
+  return exec.panels.get(step)?.map(([, , at]) => at) ?? exec.packed.get(node.inputs[1]);
+}
+
+// The calls that pack a computed weight into its panels before the step (none for a constant weight).
+function packing(exec, step, node, place) {
+  const w = place(node.inputs[1]), cout = w.shape[w.shape.length - 1];
+  return (exec.panels.get(step) || []).map(([first, n, at]) => ["pack_panels", w.ptr + first * 4, numel(w.shape) / cout, n, cout, at]);
+}
 
 // Make `plan` the one in memory: grow memory to its arena, write its programs, bind views and step closures.
 function bind(exec, plan) {

@@ -148,7 +148,7 @@ export function uploadWeights(device, manifest, bytes) {
     const data = raw ? new Uint8Array(bytes, entry.offset, entry.byte_length) : decodeEntry(bytes, entry);
     const buffer = device.createBuffer({
       label: `weight ${entry.name}`, size: raw ? Math.ceil(data.length / 4) * 4 : roundUp(data.length * 4),
-      mappedAtCreation: true, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
+      mappedAtCreation: true, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     });
     const View = raw ? Uint8Array : { float32: Float32Array, int32: Int32Array }[entry.dtype] ?? Uint32Array;
     new View(buffer.getMappedRange()).set(data);
@@ -218,17 +218,7 @@ export async function runSteps(gpu, inputs, batch) {
     gpu.batch = batch;
   }
   const encoder = device.createCommandEncoder({ label: `pyml predict (batch ${batch})` });
-  const pass = encoder.beginComputePass({ label: "pyml steps" });
-  manifest.steps.forEach((step, i) => {
-    const program = stepProgram(gpu, step, batch);
-    const total = program.threads[0] * batch + program.threads[1];
-    if (!total) return;
-    const { pipeline, workgroupSize } = gpu.pipelines.get(program.kernel);
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, res.bindGroups[i]);
-    pass.dispatchWorkgroups(...computeDispatch(total, workgroupSize));
-  });
-  pass.end();
+  encodeSteps(gpu, res, batch, encoder);
   for (const out of res.outputs) {
     if (out.bytes) encoder.copyBufferToBuffer(res.buffer(out.name), 0, res.staging, out.offset, out.bytes);
   }
@@ -241,6 +231,27 @@ export async function runSteps(gpu, inputs, batch) {
     throw new Error(`WebGPU validation error while running the model: ${error.message}`);
   }
   return outputs;
+}
+
+/**
+ * Record every step's dispatch at `batch` in one compute pass of `encoder` (the params uniform must hold `batch`).
+ * @param {object} gpu  from `createGpu`
+ * @param {object} res  `batchResources(gpu, batch)`
+ * @example
+ *   encodeSteps(gpu, await batchResources(gpu, 4), 4, device.createCommandEncoder());
+ */
+export function encodeSteps(gpu, res, batch, encoder) {
+  const pass = encoder.beginComputePass({ label: "pyml steps" });
+  gpu.manifest.steps.forEach((step, i) => {
+    const program = stepProgram(gpu, step, batch);
+    const total = program.threads[0] * batch + program.threads[1];
+    if (!total) return;
+    const { pipeline, workgroupSize } = gpu.pipelines.get(program.kernel);
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, res.bindGroups[i]);
+    pass.dispatchWorkgroups(...computeDispatch(total, workgroupSize));
+  });
+  pass.end();
 }
 
 /**
@@ -289,9 +300,14 @@ export function destroyGpu(gpu) {
   gpu.device.destroy();
 }
 
-// The activation slots, staging buffer and bind groups for one batch size, created once and cached
-// (most recently used first; the oldest batch size's buffers are freed past CACHED_BATCH_SIZES).
-async function batchResources(gpu, batch) {
+/**
+ * The activation slots, staging buffer and bind groups for one batch size, created once and cached
+ * (most recently used first; the oldest batch size's buffers are freed past CACHED_BATCH_SIZES).
+ * @returns {Promise<{slots, staging, bindGroups, outputs, buffer: (name: string) => GPUBuffer}>}
+ * @example
+ *   const res = await batchResources(gpu, 8);   // res.buffer("x"): the slot input x is written to
+ */
+export async function batchResources(gpu, batch) {
   const cached = gpu.batches.get(batch);
   if (cached) {
     gpu.batches.delete(batch);

@@ -70,7 +70,42 @@ export interface LoadOptions {
    */
   backend?: "auto" | "webgpu" | "cpu" | "wasm" | "js";
   onProgress?: (event: ProgressEvent) => void;
+  /**
+   * Run the model in a dedicated module Web Worker (`worker.js`), off the main thread: `true` starts one the model
+   * owns (`dispose` terminates it), a `ModelWorker` from `createWorker` shares that one. Default: the page's thread.
+   */
+  worker?: boolean | ModelWorker;
 }
+
+/**
+ * A Web Worker running the pyml runtime, shared by the models loaded with `{ worker }` (from `createWorker`).
+ * @example
+ *   const worker = await createWorker();
+ *   const a = await loadModel("a/model.json", { worker });
+ *   const b = await loadModel("b/model.json", { worker });
+ *   worker.terminate();   // a's and b's pending and later calls reject
+ */
+export interface ModelWorker {
+  /** True once `terminate` was called, or the worker failed. */
+  readonly terminated: boolean;
+  /** End the worker and every model in it; their pending and later calls reject. */
+  terminate(): void;
+}
+
+/**
+ * A model running in a Web Worker (`loadModel(url, { worker })`, `loadModelInWorker`): `Model`'s API, each call
+ * answered by the worker. A typed-array input that spans its whole ArrayBuffer is transferred, not copied: it is
+ * detached (`byteLength` 0) once the call is made (pass `x.slice()` to keep `x`). A view on part of a buffer is
+ * copied, a SharedArrayBuffer shared. Outputs come back transferred, each in a buffer of its own. Errors keep
+ * their `name` and `message`. `dispose` frees the model once the calls already made end, and terminates a worker
+ * the model owns.
+ * @example
+ *   const model = await loadModel("model/model.json", { worker: true });
+ *   const x = new Float32Array(256 * 784);
+ *   const { data, shape } = await model.predict(x, [256, 28, 28, 1]);   // x.byteLength === 0 now
+ *   model.dispose();
+ */
+export type WorkerModel = Pick<Model, "info" | "predict" | "run" | "tokenize" | "dispose">;
 
 export interface AdapterInfo {
   vendor: string;
@@ -109,11 +144,74 @@ export class Model {
   run(inputs: Record<string, InputValue | TextValue>): Promise<Record<string, TensorValue>>;
   /** Text to the ids (or vectors) a text input's graph takes, as the Python layer computes them. */
   tokenize(strings: TextValue, input?: number): Promise<TensorValue>;
+  /** Whether the bundle was exported with `train=` (webexport.export), so the training methods below work. */
+  readonly canTrain: boolean;
+  /**
+   * One optimizer step on one batch (on this model's backend); resolves to the batch's loss before the step.
+   * `predict` then uses the new weights. The first training call fetches runtime/train.js and train.bin.
+   * @example
+   *   const loss = await model.trainStep({ data: pixels, shape: [8, 28, 28, 1] }, labels);   // labels: 8 class ids
+   */
+  trainStep(x: InputValue, y: InputValue): Promise<number>;
+  /**
+   * Train over (x, y) for `epochs` in batches of `batchSize` (the last batch of an epoch may be smaller), as
+   * pyml's `fit`; `history.loss` is each epoch's mean loss over its examples.
+   * @example
+   *   const { history } = await model.fit(x, y, { epochs: 5, batchSize: 16, onBatchEnd: (b, { loss }) => show(loss) });
+   */
+  fit(x: InputValue, y: InputValue, options?: FitOptions): Promise<{ history: { loss: number[] } }>;
+  /**
+   * The mean loss over (x, y) of the inference model (Dropout off, BatchNormalization's moving statistics).
+   * @example
+   *   const { loss } = await model.evaluate(x, y, { batchSize: 32 });
+   */
+  evaluate(x: InputValue, y: InputValue, options?: { batchSize?: number }): Promise<{ loss: number }>;
+  /**
+   * The weights as safetensors bytes keyed like pyml's `save_weights`, so `model.load_weights(path)` reads them.
+   * @example
+   *   const blob = new Blob([await model.saveWeights()]);   // save as "tuned.weights.safetensors"
+   */
+  saveWeights(): Promise<Uint8Array>;
+  /**
+   * Back to the exported weights and a fresh optimizer (step 0).
+   * @example
+   *   await model.resetWeights();
+   */
+  resetWeights(): Promise<void>;
   /** Free GPU buffers and the device; later runs reject. Runs also reject once the WebGPU device is lost: load again. */
   dispose(): void;
 }
 
+export interface FitOptions {
+  epochs?: number;
+  batchSize?: number;
+  /** Shuffle the examples before each epoch (default true; Math.random). */
+  shuffle?: boolean;
+  onBatchEnd?: (batch: number, logs: { loss: number }) => void | Promise<void>;
+  onEpochEnd?: (epoch: number, logs: { loss: number }) => void | Promise<void>;
+}
+
+/**
+ * Fetch, verify and prepare a bundle; with `worker`, in a Web Worker (a `WorkerModel`).
+ * @example
+ *   const model = await loadModel("model/model.json");
+ *   const { data, shape } = await model.predict([[0.1, 0.2, 0.3, 0.4]]);
+ */
+export function loadModel(url: string | URL, options: LoadOptions & { worker: true | ModelWorker }): Promise<WorkerModel>;
 export function loadModel(url: string | URL, options?: LoadOptions): Promise<Model>;
+/**
+ * `loadModel(url, { ...options, worker: options.worker ?? true })`: the model runs in a Web Worker.
+ * @example
+ *   const model = await loadModelInWorker("model/model.json", { backend: "cpu" });
+ */
+export function loadModelInWorker(url: string | URL, options?: LoadOptions): Promise<WorkerModel>;
+/**
+ * Start a Web Worker that several models share (`loadModel(url, { worker })`).
+ * @example
+ *   const worker = await createWorker();
+ *   const model = await loadModel("model/model.json", { worker });
+ */
+export function createWorker(): Promise<ModelWorker>;
 
 export const FORMAT: "pyml-bundle";
 export const FORMAT_VERSION: number;
@@ -179,6 +277,21 @@ export interface Manifest {
   limits?: Record<string, number>;
   /** The CPU program of the wasm backend (docs/internals.md §6); a bundle without it runs on "js". */
   cpu?: CpuProgram;
+  /** The training step (export(train=...)): a manifest of its own plus what ties it to the model (§6). */
+  train?: TrainSection;
+}
+
+/** `manifest.train`: the step's program, its weights file (`train.bin`), and how to run it (docs/internals.md §6). */
+export interface TrainSection extends Manifest {
+  optimizer: { class: "SGD" | "Adam" | "AdamW"; learning_rate: number; beta_1?: number; beta_2?: number; weight_decay: number | null };
+  loss: { name: string; from_logits: boolean };
+  batch_inputs: [string, string];
+  hyper: Array<"learning_rate" | "alpha" | "weight_decay">;
+  host: Array<{ name: string; kind: "dropout"; rate: number }>;
+  updates: Record<string, string>;
+  initial: Record<string, string>;
+  variables: Array<{ name: string; shape: number[]; dtype: DType; source: string; offset: number; weight: string | null }>;
+  save_metadata: Record<string, string>;
 }
 
 /** One kernel call of the CPU program: `nodes` computed by `kernel`, reading `inputs`, storing `output`. */

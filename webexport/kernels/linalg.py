@@ -130,14 +130,20 @@ class _Matmul:
         if self.out.dtype not in ACCUMULATORS:
             raise ExportError(f"node %{node.name} (matmul): dtype {self.out.dtype} cannot be exported; use float32 or "
                               f"int32")
-        self.m, self.k, self.n = self.a.shape[-2], self.a.shape[-1], self.b.shape[-1]
-        if self.k is None or self.n is None:
-            raise ExportError(f"node %{node.name} (matmul): the contracted or column dimension is the dynamic batch. "
-                              f"Received: a {list(self.a.shape)}, b {list(self.b.shape)}")
+        # transpose_a: a is stored (..., K, M); a training step's weight gradient xᵀ @ dy contracts over the batch
+        self.transpose_a = bool(node.attrs.get("transpose_a"))
+        self.m, self.k = self.a.shape[-2:][::-1] if self.transpose_a else self.a.shape[-2:]
+        self.n = self.b.shape[-1]
+        plain_2d = len(self.a.shape) == 2 and len(self.b.shape) == 2
+        if self.n is None or (self.k is None and not (self.transpose_a and plain_2d)):
+            raise ExportError(f"node %{node.name} (matmul): the contracted or column dimension is the dynamic batch "
+                              "(only a 2-D product with transpose_a may contract over it). "
+                              f"Received: a {list(self.a.shape)}, b {list(self.b.shape)}, attrs {node.attrs}")
         self.batch = tuple(self.out.shape[:-2])
         self.static_matrices = int(np.prod([d for d in self.batch if d is not None], dtype=np.int64))
-        self.terms = {"a_terms": _batch_terms(self.batch, self.a.shape[:-2], (self.m or 0) * self.k),
-                      "b_terms": _batch_terms(self.batch, self.b.shape[:-2], self.k * self.n)}
+        k = self.k or 0  # a dynamic K has no batch terms (2-D operands only)
+        self.terms = {"a_terms": _batch_terms(self.batch, self.a.shape[:-2], (self.m or 0) * k),
+                      "b_terms": _batch_terms(self.batch, self.b.shape[:-2], k * self.n)}
 
     def groups(self, rows, cols, split=1):
         """``(workgroups, blocks along m, blocks along n)`` for blocks of ``rows x cols`` and ``split`` slices of K:
@@ -163,14 +169,15 @@ class _Matmul:
 def lower_matmul(node, ctx, epilogue=()):
     """The kernels for ``a @ b`` (+ the fused ``epilogue``) chosen for its shapes; see the module docstring."""
     mm = _Matmul(node, ctx)
-    if mm.m is not None and mm.m >= WORKGROUP_TILES_MIN_M and mm.n >= 64 and mm.k >= 64:
+    if not mm.transpose_a and mm.m is not None and mm.m >= WORKGROUP_TILES_MIN_M and mm.n >= 64 and mm.k >= 64:
         return [_tiled_kernel(node, ctx, mm, epilogue)]
     gemv = mm.m is None or mm.m <= 4
     per_word = PER_WORD.get(ctx.packed(node.inputs[1]), 1)
-    first = gemv_tiling(mm.m, mm.n, mm.k, per_word=per_word) if gemv else register_tiling(mm.n)
+    k = mm.k or 0  # K is the dynamic batch (transpose_a): no split, the register tiles loop over it
+    first = gemv_tiling(mm.m, mm.n, k, per_word=per_word) if gemv else register_tiling(mm.n)
     blocks = -(-mm.n // first.cols) * (1 if mm.m is None else -(-mm.m // first.rows)) * mm.static_matrices
-    split = split_count(mm.k, blocks) if not mm.batch else 1
-    tilings = [gemv_tiling(mm.m, mm.n, mm.k, split, per_word) if gemv else first]
+    split = split_count(k, blocks) if not mm.batch else 1
+    tilings = [gemv_tiling(mm.m, mm.n, k, split, per_word) if gemv else first]
     if mm.m is None:
         tilings.append(register_tiling(mm.n))
     label = f"{node.name}/" + "+".join(["matmul"] + [s.target for s in epilogue])
@@ -193,10 +200,10 @@ def lower_matmul(node, ctx, epilogue=()):
 
 def _direct_kernel(ctx, mm, tiling, inputs, output, label, fused, split=1):
     """One register-tiled kernel (``split`` > 1: over one slice of K per workgroup, writing partial sums)."""
-    vk = 4 if mm.k % 4 == 0 else 1
-    slice_ = -(-mm.k // (split * vk)) * vk  # slices start at multiples of vk
-    k = f"{mm.k}u"
-    if split == 1 and not mm.b.shape[:-2] and mm.n >= 4 and ctx.constant(inputs[1]) is not None:
+    vk = 4 if not mm.transpose_a and mm.k % 4 == 0 else 1  # a transposed a is read down its columns
+    slice_ = -(-mm.k // (split * vk)) * vk if split > 1 else 0  # slices start at multiples of vk
+    k = dim(mm.k)
+    if split == 1 and not mm.b.shape[:-2] and mm.n >= 4 and mm.k is not None and ctx.constant(inputs[1]) is not None:
         # Reading k from the weight's own buffer lets layers that differ only in K (784 -> 512, 512 -> 512) share
         # one kernel, one pipeline to compile.
         k = _k_from_length(ctx.packed(inputs[1]), mm.n)
@@ -208,7 +215,8 @@ def _direct_kernel(ctx, mm, tiling, inputs, output, label, fused, split=1):
     acc_type, zero = ACCUMULATORS[mm.out.dtype]
     wgsl = render("matmul.wgsl.j2", label=label, bindings=binds, workgroup_size=tiling.size, tiling=tiling, vk=vk,
                   m=dim(mm.m), n=mm.n, k=k, split=split, slice=slice_, blocks_m=blocks_m,
-                  blocks_n=blocks_n, groups=groups, acc_type=acc_type, zero=zero, a_row=k, out_row=mm.n,
+                  blocks_n=blocks_n, groups=groups, acc_type=acc_type, zero=zero, out_row=mm.n,
+                  a_row="1u" if mm.transpose_a else k, a_step=f" * {mm.m}u" if mm.transpose_a else "",
                   out_base=f"bi * m * {mm.n}u", epilogue=fused or NO_EPILOGUE, pack=pack, **mm.terms)
     threads = mm.threads(tiling.rows, tiling.cols, tiling.size, split)
     return Kernel(wgsl=wgsl, inputs=inputs, outputs=[output], threads=threads, label=label,

@@ -85,7 +85,7 @@ def _gemm(ctx, transformed, filters, products, batch, per_example, cin, cout, ti
     wgsl = render("matmul.wgsl.j2", label=label, bindings=binds, workgroup_size=tiling.size, tiling=tiling, vk=vk,
                   m=rows, n=cout, k=f"{cin}u", split=1, slice=cin, blocks_m=blocks_m, blocks_n=blocks_n,
                   groups=f"(16u * {blocks_m} * {blocks_n}u)", acc_type="f32", zero="0.0f", a_row=f"{16 * cin}u",
-                  out_row=16 * cout, out_base=f"bi * {cout}u", epilogue=NO_EPILOGUE,
+                  a_step="", out_row=16 * cout, out_base=f"bi * {cout}u", epilogue=NO_EPILOGUE,
                   a_terms=[{"div": 1, "mod": None, "stride": cin}],
                   b_terms=[{"div": 1, "mod": None, "stride": cin * cout}], pack=0)
     size = tiling.size

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from pyml import dtypes, ops, random
+from pyml.checks import real
 from pyml.graph.trace import host_value
 from pyml.layers.base import Layer
 from pyml.layers.conv import check_data_format
@@ -120,7 +121,8 @@ class _Geometric(BaseAugmentation):
                  **kwargs):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         sampling.check_fill_mode(type(self).__name__, fill_mode, interpolation)
-        self.fill_mode, self.interpolation, self.fill_value = fill_mode, interpolation, float(fill_value)
+        self.fill_mode, self.interpolation = fill_mode, interpolation
+        self.fill_value = real(self, "fill_value", fill_value)
 
     def augment(self, images):
         batch, height, width, _ = images.shape

@@ -12,6 +12,7 @@ raw pixels and the model rescales, normalises, crops and resizes them itself.
 import numpy as np
 
 from pyml import dtypes, ops
+from pyml.checks import boolean, real
 from pyml.layers.base import Layer
 from pyml.layers.conv import check_data_format
 
@@ -28,7 +29,7 @@ def _number_or_list(value, name, layer):
         array = None if isinstance(value, (bool, str)) else np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         array = None
-    if array is None or not np.isfinite(array).all():
+    if array is None or array.size == 0 or not np.isfinite(array).all():
         raise ValueError(f"{layer} expects `{name}` as a finite number or a list of them. Received: {name}={value!r}")
     return float(array) if array.ndim == 0 else array.tolist()
 
@@ -83,7 +84,7 @@ class Normalization(Layer):
 
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
         super().__init__(**kwargs)
-        axis = () if axis is None else (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+        axis = () if axis is None else tuple(axis) if isinstance(axis, (list, tuple)) else (axis,)
         if not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axis):
             raise ValueError(f"Normalization expects `axis` as an int, a list of ints or None. Received: axis={axis!r}")
         self.axis = tuple(int(a) for a in axis)
@@ -92,11 +93,13 @@ class Normalization(Layer):
                              f"Received: mean={mean!r}, variance={variance!r}")
         if mean is not None:
             mean, variance = (_number_or_list(v, n, "Normalization") for v, n in ((mean, "mean"), (variance, "variance")))
+            if np.any(np.asarray(variance) < 0):
+                raise ValueError(f"Normalization expects `variance` >= 0. Received: variance={variance!r}")
             if np.shape(mean) != np.shape(variance) or np.ndim(mean) > len(self.axis):
                 raise ValueError(f"Normalization: `mean` and `variance` must have one shape, of at most {len(self.axis)} "
                                  f"dims (axis={self.axis}). Received: shapes {np.shape(mean)} and {np.shape(variance)}")
         self.input_mean, self.input_variance = mean, variance
-        self.invert = bool(invert)
+        self.invert = boolean(self, "invert", invert)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -245,9 +248,11 @@ class Resizing(Layer):
         super().__init__(**kwargs)
         check_data_format(data_format, "Resizing")
         self.height, self.width = _size(height, "height", "Resizing"), _size(width, "width", "Resizing")
-        self.interpolation, self.fill_mode, self.fill_value = interpolation, fill_mode, float(fill_value)
-        self.crop_to_aspect_ratio, self.pad_to_aspect_ratio = bool(crop_to_aspect_ratio), bool(pad_to_aspect_ratio)
-        self.antialias = bool(antialias)
+        self.interpolation, self.fill_mode = interpolation, fill_mode
+        self.fill_value = real(self, "fill_value", fill_value)
+        self.crop_to_aspect_ratio = boolean(self, "crop_to_aspect_ratio", crop_to_aspect_ratio)
+        self.pad_to_aspect_ratio = boolean(self, "pad_to_aspect_ratio", pad_to_aspect_ratio)
+        self.antialias = boolean(self, "antialias", antialias)
         ops.image.check_options(interpolation, self.antialias, self.crop_to_aspect_ratio, self.pad_to_aspect_ratio,
                                 fill_mode, where="Resizing")
 

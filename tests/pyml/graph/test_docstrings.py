@@ -9,7 +9,7 @@ import pyml
 
 MODULES = ["pyml.graph", "pyml.graph.ir", "pyml.graph.trace", "pyml.graph.interpreter", "pyml.graph.passes",
            "pyml.graph.validate", "pyml.graph.function", "pyml.graph.executor", "pyml.graph.kernels",
-           "pyml.graph.chunks", "pyml.graph.rewrites", "pyml.graph.schedule"]
+           "pyml.graph.chunks", "pyml.graph.rewrites", "pyml.graph.schedule", "pyml.graph.merge"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -81,7 +81,7 @@ def test_dropout_rate_one_drops_everything_in_training_only():
 
 @pytest.mark.parametrize("rate", [1.5, -0.1, "half", True, None])
 def test_dropout_rejects_rate_outside_zero_one(rate):
-    with pytest.raises(ValueError, match=r"rate in \[0, 1\]. Received: rate="):
+    with pytest.raises(ValueError, match=r"Dropout expects `rate` to be a finite number in \[0, 1\]. Received: rate="):
         Dropout(rate)
 
 

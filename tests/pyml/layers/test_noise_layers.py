@@ -97,7 +97,7 @@ def test_gaussian_dropout_gradient_is_the_noise():
     (SpatialDropout1D, {"rate": 1.5}, "rate=1.5"),
     (SpatialDropout2D, {"rate": 0.1, "data_format": "channels_first"}, "data_format='channels_first'"),
     (GaussianNoise, {"stddev": -1}, "stddev=-1"),
-    (GaussianDropout, {"rate": 1}, r"`rate` in \[0, 1\)\. Received: rate=1"),
+    (GaussianDropout, {"rate": 1}, r"`rate` to be a finite number in \[0, 1\)\. Received: rate=1"),
     (AlphaDropout, {"rate": -0.1}, "rate=-0.1"),
 ])
 def test_noise_argument_errors(build, kwargs, message):

@@ -300,3 +300,20 @@ def test_batches_of_many_shapes_keep_only_the_latest_plans(monkeypatch):
     for size in (5, 6, 7, 8):
         model.train_on_batch(x[:size], y[:size])
     assert [key[0][0][0] for key in model._compiled_step._plans] == [7, 8]
+
+
+def test_out_of_range_labels_stop_the_compiled_step_before_it_updates_the_weights():
+    # The traced loss never sees label values: after the first step the labels are checked against the last
+    # predictions' class count before the step runs, so a bad batch leaves the weights as they were.
+    model = pyml.Sequential([layers.Input((4,)), layers.Dense(3)])
+    # (With momentum: ids out of range one-hot to zeros, so the bad batch's own gradient is 0, but the velocity
+    # from the first step would still move the weights.)
+    model.compile(optimizer=optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    model.train_on_batch(x, np.arange(8) % 3)
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match="class"):
+        model.train_on_batch(x, np.full(8, 7))
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert model.optimizer.iterations == 1

@@ -45,7 +45,6 @@ def test_zero_d_results_are_arrays_of_the_rule_dtype():
     (pyml.Tensor([1.0, 2.0]), 2, "float32", [3.0, 4.0]),  # a Python int takes the float tensor's dtype
     (0.5, pyml.Tensor([1.0, 2.0], dtype="float64"), "float64", [1.5, 2.5]),  # a float never narrows float64
     (pyml.Tensor([1, 2]), 0.5, "float32", [1.5, 2.5]),  # int tensor + Python float: float32
-    (pyml.Tensor([1, 2]), 2**32 + 1, "int32", [2, 3]),  # out-of-int32 Python ints wrap, as astype does
     (pyml.Tensor([True, False]), True, "int32", [2, 1]),  # bools count as 0/1 ints
     (np.float64(0.5), pyml.Tensor([1.0]), "float64", [1.5]),  # a NumPy scalar is strongly typed
     (pyml.Tensor([1.0]), pyml.Tensor([2.0], dtype="float64"), "float64", [3.0]),
@@ -54,6 +53,13 @@ def test_add_promotes_as_documented(x, y, dtype, expected):
     out = ops.add(x, y)
     assert out.dtype == dtype
     np.testing.assert_array_equal(out.numpy(), np.asarray(expected, dtype))
+
+
+@pytest.mark.parametrize("value", [2**32 + 1, -2**31 - 1, np.array([2**40], np.int64)])
+def test_ints_past_int32_are_refused_not_wrapped(value):
+    # pyml's ints are int32: 2**32 + 1 used to wrap around to 1 (as NumPy's astype does), a silent wrong answer
+    with pytest.raises(ValueError, match=r"must fit in int32"):
+        ops.add(pyml.Tensor([1, 2]), value)
 
 
 def test_gradients_flow_through_scalar_operands_and_broadcasts():

@@ -108,13 +108,28 @@ const COMPARE = {
   greater_equal: (a, b) => a >= b,
 };
 
+// The float32 ops a training step runs over whole flat buffers (the optimizer's update), each with a loop of its
+// own: a shared loop calling `fn` through one call site runs several times slower once it has seen many ops.
+// `sa`/`sb`: that operand is a single element, read at every index. Same results as the general loops.
+const FAST_BINARY = {
+  add: (a, b, y, sa, sb) => { for (let i = 0; i < y.length; i++) y[i] = a[sa ? 0 : i] + b[sb ? 0 : i]; },
+  sub: (a, b, y, sa, sb) => { for (let i = 0; i < y.length; i++) y[i] = a[sa ? 0 : i] - b[sb ? 0 : i]; },
+  mul: (a, b, y, sa, sb) => { for (let i = 0; i < y.length; i++) y[i] = a[sa ? 0 : i] * b[sb ? 0 : i]; },
+  div: (a, b, y, sa, sb) => { for (let i = 0; i < y.length; i++) y[i] = a[sa ? 0 : i] / b[sb ? 0 : i]; },
+};
+const FAST_UNARY = {
+  neg: (x, y) => { for (let i = 0; i < y.length; i++) y[i] = -x[i]; },
+  sqrt: (x, y) => { for (let i = 0; i < y.length; i++) y[i] = Math.sqrt(x[i]); },
+};
+
 function unary(name) {
   return (inputs, attrs, out) => {
     const [x] = inputs;
     const fn = (x.dtype === "float32" ? FLOAT_UNARY : INT_UNARY)[name];
     if (!fn) throw new Error(`${name}: the CPU kernel does not take dtype ${x.dtype}`);
     const y = allocate(out.dtype, x.data.length);
-    for (let i = 0; i < y.length; i++) y[i] = fn(x.data[i]);
+    if (x.dtype === "float32" && FAST_UNARY[name]) FAST_UNARY[name](x.data, y);
+    else for (let i = 0; i < y.length; i++) y[i] = fn(x.data[i]);
     return y;
   };
 }
@@ -126,6 +141,11 @@ function broadcasting(name, pick) {
     if (!fn) throw new Error(`${name}: the CPU kernel does not take dtype ${inputs.map((x) => x.dtype).join(", ")}`);
     const y = allocate(out.dtype, numel(out.shape));
     const data = inputs.map((x) => x.data);
+    const plain = (x) => x.dtype === "float32" && (x.data.length === 1 || x.data.length === y.length);
+    if (FAST_BINARY[name] && out.dtype === "float32" && inputs.every(plain)) {
+      FAST_BINARY[name](data[0], data[1], y, data[0].length !== y.length, data[1].length !== y.length);
+      return y;
+    }
     const index = inputs.map((x) => broadcastIndex(x.shape, out.shape));
     const at = (k, i) => (index[k] === null ? i : index[k][i]);
     if (inputs.length === 2) {

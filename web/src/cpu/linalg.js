@@ -42,15 +42,17 @@ export function batchOffsets(outBatch, batch, matrixSize) {
  */
 export const kernels = {
   /**
-   * Batched matrix product `a @ b`: a `[..., M, K]`, b `[..., K, N]` → `out.shape` `[..., M, N]`.
+   * Batched matrix product `a @ b`: a `[..., M, K]`, b `[..., K, N]` → `out.shape` `[..., M, N]`. With
+   * `attrs.transpose_a`, a is stored `[..., K, M]` and read transposed (a training step's weight gradient `xᵀ @ dy`).
    * @example
    *   kernels.matmul([{ data: a, shape: [2, 3], dtype: "float32" }, { data: b, shape: [3, 4], dtype: "float32" }],
    *                  {}, { shape: [2, 4], dtype: "float32" });
    */
   matmul(inputs, attrs, out) {
     const [a, b] = inputs;
-    const m = a.shape[a.shape.length - 2];
-    const k = a.shape[a.shape.length - 1];
+    const last = a.shape.length - 1;
+    const [m, k] = attrs.transpose_a ? [a.shape[last], a.shape[last - 1]] : [a.shape[last - 1], a.shape[last]];
+    const [rowStride, kStride] = attrs.transpose_a ? [1, m] : [k, 1];
     const n = b.shape[b.shape.length - 1];
     const outBatch = out.shape.slice(0, -2);
     const aOffsets = batchOffsets(outBatch, a.shape.slice(0, -2), m * k);
@@ -63,7 +65,7 @@ export const kernels = {
       for (let i = 0; i < m; i++) {
         row.fill(0);
         for (let p = 0; p < k; p++) {
-          const av = a.data[aBase + i * k + p];
+          const av = a.data[aBase + i * rowStride + p * kStride];
           const bRow = bBase + p * n;
           for (let j = 0; j < n; j++) row[j] += av * b.data[bRow + j];
         }
