@@ -25,6 +25,12 @@ from webexport.padding import length_hint, pad_input
 
 _DEVICE = {}
 _NUMPY = {"float32": np.float32, "int32": np.int32, "bool": np.uint32}
+GUARD_BYTES = 4096  # run_bundle(guard=True): what every slot buffer gets past its end, ...
+GUARD_WORD = np.array([0x7FC5A5A5], np.uint32).tobytes()  # ... filled with this NaN (a float32 read makes outputs NaN)
+
+
+class OutOfBoundsError(RuntimeError):
+    """A guarded run (``run_bundle(guard=True)``) found a buffer's guard overwritten: a step wrote past its end."""
 
 
 def device():
@@ -208,7 +214,7 @@ def time_kernels(kernels, values, specs, batch=1, repeats=10):
 _RUNNERS = weakref.WeakKeyDictionary()  # Bundle -> _BundleRunner: pipelines and weights, created once
 
 
-def run_bundle(bundle, inputs, batch=None):
+def run_bundle(bundle, inputs, batch=None, guard=False):
     """Run a bundle's steps natively with its buffer plan; returns ``{output name: array}``.
 
     Args:
@@ -217,6 +223,11 @@ def run_bundle(bundle, inputs, batch=None):
         inputs: ``{name: array}`` (the names of the manifest's ``inputs``: the model's, ``webexport.names``), a list
             in their order, or one array for one input.
         batch: the batch size; by default read from axis 0 of the inputs whose batch is dynamic.
+        guard: a check for out-of-bounds access (the fuzz harness's, tests/fuzz/bundles.py): every slot buffer of the
+            plan is made ``GUARD_BYTES`` longer than the plan asks, filled with a NaN; a step that reads past the plan's
+            size brings NaN into the outputs, and one that writes past it raises ``OutOfBoundsError``. (Weights keep
+            their size: kernels take a weight's row count from its buffer's length, ``arrayLength``. Nothing outside a
+            binding can be reached: WebGPU clamps or zeroes such accesses.)
 
     >>> bundle = load_bundle("model")
     >>> run_bundle(bundle, {"image": np.zeros((3, 64), np.float32)})["probs"].shape
@@ -226,20 +237,21 @@ def run_bundle(bundle, inputs, batch=None):
 
     if not isinstance(bundle, Bundle):
         bundle = load_bundle(bundle)
-    return prepare_bundle(bundle).run(inputs, batch)
+    return prepare_bundle(bundle, guard).run(inputs, batch)
 
 
-def prepare_bundle(bundle):
+def prepare_bundle(bundle, guard=False):
     """Create a loaded ``Bundle``'s pipelines and weight buffers now (``run_bundle`` does it on first use);
     returns the runner, cached on the bundle. Benchmarks call it to time loading apart from the first run."""
-    if bundle not in _RUNNERS:
-        _RUNNERS[bundle] = _BundleRunner(bundle)
+    if bundle not in _RUNNERS or _RUNNERS[bundle].guard != (GUARD_BYTES if guard else 0):
+        _RUNNERS[bundle] = _BundleRunner(bundle, GUARD_BYTES if guard else 0)
     return _RUNNERS[bundle]
 
 
 class _BundleRunner:
-    def __init__(self, bundle):
+    def __init__(self, bundle, guard=0):
         dev = device()
+        self.guard = guard
         self.manifest = m = bundle.manifest
         first = {}
         for step in m["steps"]:
@@ -271,8 +283,10 @@ class _BundleRunner:
 
         dev, m = device(), self.manifest
         usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
-        self.slots = {b["id"]: dev.create_buffer(size=max(16, -(-(b["bytes_per_batch"] * batch + b["bytes_fixed"]) // 16) * 16),
-                                                 usage=usage) for b in m["buffers"]}
+        sizes = {b["id"]: max(16, -(-(b["bytes_per_batch"] * batch + b["bytes_fixed"]) // 16) * 16) for b in m["buffers"]}
+        self.slots = {i: dev.create_buffer(size=size + self.guard, usage=usage) for i, size in sizes.items()}
+        for slot in self.slots.values() if self.guard else ():
+            dev.queue.write_buffer(slot, slot.size - self.guard, GUARD_WORD * (self.guard // 4))
         self.params = dev.create_buffer_with_data(data=np.array([batch, 0, 0, 0], np.uint32).tobytes(),
                                                   usage=wgpu.BufferUsage.UNIFORM)
         self.groups = []
@@ -313,6 +327,8 @@ class _BundleRunner:
                 compute.dispatch_workgroups(*_dispatch_size(total, self.workgroup[program["kernel"]]), 1)
         compute.end()
         dev.queue.submit([encoder.finish()])
+        if self.guard:
+            self._check_guards()
         out = {}
         for spec, value in zip(m["outputs"], m["graph"]["outputs"]):  # keyed by name (format 4: the user's names)
             shape = tuple(batch if d is None else d for d in spec["shape"])
@@ -320,6 +336,11 @@ class _BundleRunner:
             raw = raw[: int(np.prod(shape, dtype=np.int64))].reshape(shape)
             out[spec["name"]] = (raw != 0) if spec["dtype"] == "bool" else raw.astype(spec["dtype"])
         return out
+
+    def _check_guards(self):
+        for i, buffer in self.slots.items():
+            if device().queue.read_buffer(buffer, buffer.size - self.guard) != GUARD_WORD * (self.guard // 4):
+                raise OutOfBoundsError(f"run_bundle: a step wrote past the end of buffers[id={i}] (its guard changed)")
 
 
 def step_program(step, batch):

@@ -22,6 +22,7 @@ from pyml.ops.registry import primitives
 from webexport.names import check_io_name
 from webexport.padding import check_pad
 from webexport.text import check_text
+from webexport.validate_bindings import check_bindings
 from webexport.validate_cpu import check_cpu_plan
 from webexport.validate_train import check_train
 from webexport.weights import decode, storage_bytes, weights_files
@@ -154,7 +155,7 @@ def validate_manifest(manifest, file="model.json"):
     _check_plan(manifest, nodes, entries, fail)
     if "cpu" in manifest:
         check_cpu_plan(manifest, nodes, entries, fail, lambda buffers, field: _check_slots(buffers, field, fail),
-                       lambda node, slot, where: _check_slot_size(node, slot, where, fail))
+                       lambda node, slot, where: _check_slot_size(node, slot, where, fail), _Liveness)
     if "train" in manifest:
         check_train(manifest, file, validate_manifest, BundleError)
 
@@ -333,9 +334,8 @@ def _check_plan(manifest, nodes, entries, fail):
         kernel_ids.add(k["id"])
     if not isinstance(steps, list):
         fail("steps", "must be a list")
-    # buffer -> the value it holds now, to refuse a plan that overwrites a value before its last read
-    holder = {values[name]["buffer"]: name for name in manifest["graph"]["inputs"]}
-    owner = _alias_owner(nodes, set(manifest["graph"]["inputs"]).union(*(_outputs_of(s) for s in steps)))
+    live = _Liveness(manifest["graph"]["inputs"], set().union(*(_outputs_of(s) for s in steps)),
+                     lambda name: values[name]["buffer"], nodes, fail)
     arity = {}  # kernel id -> "inputs+outputs" it is bound with
     for i, s in enumerate(steps):
         where = f"steps[{i}]"
@@ -356,8 +356,9 @@ def _check_plan(manifest, nodes, entries, fail):
                 fail(f"{where}.outputs", f"writes {name!r} into buffer {values[name]['buffer']}, which the step also reads")
         for name in s["inputs"]:
             if "buffer" in values[name]:
-                _check_held(name, values[name]["buffer"], holder, owner, f"{where}.inputs", fail)
-        holder.update((values[name]["buffer"], name) for name in s["outputs"])
+                live.read(name, f"{where}.inputs")
+        for name in s["outputs"]:
+            live.write(name)
         if not isinstance(s.get("label", ""), str):
             fail(f"{where}.label", f"must be a string. Received: {s['label']!r}")
         threads = s.get("threads")
@@ -367,8 +368,9 @@ def _check_plan(manifest, nodes, entries, fail):
         for kernel in [s["kernel"]] + _check_variants(s, where, kernel_ids, fail):
             if arity.setdefault(kernel, bound) != bound:
                 fail(where, f"binds kernel {kernel} with {bound} buffers, another step with {arity[kernel]}")
+    check_bindings(manifest, nodes, live.owner, fail)
     for name in manifest["graph"]["outputs"]:
-        _check_held(name, values[name]["buffer"], holder, owner, "outputs", fail)
+        live.read(name, "outputs", output=True)
     limits = manifest.get("limits", {})
     if not isinstance(limits, dict):
         fail("limits", "must be an object {limitName: number}")
@@ -382,27 +384,36 @@ def _outputs_of(step):
     return {name for name in outputs if isinstance(name, str)} if isinstance(outputs, list) else set()
 
 
-def _alias_owner(nodes, produced):
-    """``owner(name)``: the value whose bytes ``name`` shows: itself when a step (or the page) writes it, else, for a
-    zero-copy alias (a reshape no step runs), its first input's owner."""
-    def owner(name):
-        for _ in range(len(nodes)):  # nodes only read earlier nodes: a chain is never longer than the graph
-            node = nodes.get(name)
-            if name in produced or node is None or not node["inputs"]:
+class _Liveness:
+    """Which value each buffer of a plan holds as its steps run (``buffer(name)``: a value's buffer id), to refuse a
+    plan that reads a value after a later step overwrote its buffer (two live values in one buffer). ``produced``:
+    the values steps write; a value no step writes is a zero-copy alias (a reshape no step runs): it shows the bytes
+    of its first input. ``webexport.validate_cpu`` checks the ``cpu`` plan with it too."""
+
+    def __init__(self, inputs, produced, buffer, nodes, fail):
+        self.holder = {buffer(name): name for name in inputs}
+        self.produced, self.buffer, self.nodes, self.fail = set(inputs) | set(produced), buffer, nodes, fail
+
+    def owner(self, name):
+        for _ in range(len(self.nodes)):  # nodes only read earlier nodes: a chain is never longer than the graph
+            node = self.nodes.get(name)
+            if name in self.produced or node is None or not node["inputs"]:
                 break
             name = node["inputs"][0]
         return name
-    return owner
 
+    def read(self, name, field, output=False):
+        """``name`` is read by a step (``output``: named by the graph's outputs after the last step)."""
+        buffer = self.buffer(name)
+        if buffer not in self.holder:
+            self.fail(field, f"names {name!r}, which no step writes" if output else
+                      f"reads {name!r} (buffer {buffer}) before any step writes it")
+        if self.owner(self.holder[buffer]) != self.owner(name):
+            self.fail(field, f"{'names' if output else 'reads'} {name!r} from buffer {buffer}, which now holds "
+                             f"{self.holder[buffer]!r} (two live values in one buffer)")
 
-def _check_held(name, buffer, holder, owner, field, fail):
-    """The buffer of ``name`` must hold ``name`` (or, for an alias, its owner) when it is read."""
-    if buffer not in holder:
-        fail(field, f"names {name!r}, which no step writes" if field == "outputs" else
-             f"reads {name!r} (buffer {buffer}) before any step writes it")
-    if owner(holder[buffer]) != owner(name):
-        fail(field, f"{'reads' if field != 'outputs' else 'names'} {name!r} from buffer {buffer}, which now holds "
-                    f"{holder[buffer]!r} (two live values in one buffer)")
+    def write(self, name):
+        self.holder[self.buffer(name)] = name
 
 
 def _check_packed(value, where, entries, packed, version, fail):

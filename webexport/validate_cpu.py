@@ -16,11 +16,12 @@ PROGRAM_REGISTERS = 16  # PROGRAM_REGISTERS in web/wasm/epilogue.h
 LOADS = ("column", "full", "row")
 
 
-def check_cpu_plan(manifest, nodes, entries, fail, check_slots, check_slot_size):
+def check_cpu_plan(manifest, nodes, entries, fail, check_slots, check_slot_size, liveness):
     """Raise through ``fail(field, message)`` on the first problem in ``manifest["cpu"]`` (when present).
 
-    ``nodes``/``entries``: the graph's nodes and the weight entries by name; ``check_slots(buffers, field)``
-    and ``check_slot_size(node, slot, where)`` are the loader's checks of the top-level plan."""
+    ``nodes``/``entries``: the graph's nodes and the weight entries by name; ``check_slots(buffers, field)``,
+    ``check_slot_size(node, slot, where)`` and ``liveness(inputs, produced, buffer, nodes, fail)`` (which value
+    each buffer holds) are the loader's checks of the top-level plan."""
     cpu = manifest.get("cpu")
     if not isinstance(cpu, dict):
         fail("cpu", "must be an object {steps, buffers, values}")
@@ -48,10 +49,11 @@ def check_cpu_plan(manifest, nodes, entries, fail, check_slots, check_slot_size)
     for name in manifest["graph"]["inputs"]:
         if buffer(name) is None:
             fail("cpu.values", f"has no buffer for input {name!r}")
-    written = {buffer(name) for name in manifest["graph"]["inputs"]}
     steps = cpu.get("steps")
     if not isinstance(steps, list):
         fail("cpu.steps", "must be a list")
+    live = liveness(manifest["graph"]["inputs"], [s["output"] for s in steps if isinstance(s, dict) and
+                                                  isinstance(s.get("output"), str)], buffer, nodes, fail)
     for i, s in enumerate(steps):
         where = f"cpu.steps[{i}]"
         if not isinstance(s, dict) or not isinstance(s.get("kernel"), str) or s["kernel"] not in CPU_KERNELS:
@@ -73,22 +75,25 @@ def check_cpu_plan(manifest, nodes, entries, fail, check_slots, check_slot_size)
             if name not in s["inputs"]:
                 fail(f"{where}.inputs", f"leaves out %{name}, which node %{step_nodes[0]} reads")
         for name in s["inputs"]:
-            if buffer(name) is not None and buffer(name) not in written:
-                fail(f"{where}.inputs", f"reads {name!r} (buffer {buffer(name)}) before any step writes it")
+            if buffer(name) is not None:
+                live.read(name, f"{where}.inputs")
             if buffer(name) == buffer(s["output"]):
                 fail(f"{where}.output", f"shares buffer {buffer(name)} with {name!r}, which the step reads")
+        live.write(s["output"])
         if s["kernel"] in EPILOGUE_KERNELS:
+            # the epilogue's operands: inputs a later node of the step reads (a bias bound to x reads wrong numbers)
+            operands = [n for n in s["inputs"] if any(n in nodes[m]["inputs"] for m in step_nodes[1:])]
             for key in ("bias", "residual"):
-                if s.get(key) is not None and s[key] not in s["inputs"]:
-                    fail(f"{where}.{key}", f"must be null or one of the step's inputs. Received: {s.get(key)!r}")
+                if s.get(key) is not None and not (isinstance(s[key], str) and s[key] in operands):
+                    fail(f"{where}.{key}", f"must be null or one of the step's inputs that a later node reads. "
+                                           f"Received: {s.get(key)!r}")
             clamp = s.get("clamp")
             if not isinstance(clamp, list) or len(clamp) != 2 or not all(v is None or _is_number(v) for v in clamp):
                 fail(f"{where}.clamp", f"must be [low, high], numbers or null. Received: {clamp!r}")
-            _check_program(s.get("program"), s["inputs"], f"{where}.program", fail)
-        written.add(buffer(s["output"]))
+            _check_program(s.get("program"), operands, f"{where}.program", fail)
     for name in manifest["graph"]["outputs"]:
-        if buffer(name) is not None and buffer(name) not in written:
-            fail("cpu.steps", f"never write output {name!r}")
+        if buffer(name) is not None:
+            live.read(name, "cpu.steps", output=True)
         if not known(name):
             fail("cpu.values", f"has no place for output {name!r}")
 

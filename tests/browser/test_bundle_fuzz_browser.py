@@ -80,17 +80,22 @@ def _wire_case(seed, models):
     return {"seed": seed, "id": f"c{seed}", "model": model, "what": what, "files": {**changed, **removed}}
 
 
-def run_cases(page, seed, cases, backends=("webgpu", "wasm")):
-    """``(failures, counts)`` of ``cases`` cases from ``seed`` on each backend, in batches of BATCH per evaluate."""
+def run_cases(page, seed, cases, backends=("webgpu", "wasm"), case_seeds=None):
+    """``(failures, counts)`` of ``cases`` cases from ``seed`` (or of the cases ``case_seeds``, as failures print
+    them) on each backend, in batches of BATCH per evaluate."""
     models, failures, counts = _wire_models(), [], collections.Counter()
+    case_seeds = case_seeds or [seed * 1_000_003 + i for i in range(cases)]
     for backend in backends:
-        for start in range(0, cases, BATCH):
-            wire = [_wire_case(seed * 1_000_003 + i, models) for i in range(start, min(cases, start + BATCH))]
+        for start in range(0, len(case_seeds), BATCH):
+            wire = [_wire_case(case_seed, models) for case_seed in case_seeds[start:start + BATCH]]
             what = {c["seed"]: f"{c['model']}/{c['what']}" for c in wire}
             for r in page.evaluate(_PAGE, [wire, backend, models]):
                 label = f"{backend} case seed {r['seed']} ({what[r['seed']]})"
                 if r["verdict"] not in ("loaded", "refused"):
                     failures.append(f"{label}: {r['verdict']}")
+                elif r["verdict"] == "loaded" and what[r["seed"]].split("/")[1] in (
+                        "overlap live values", *(["overlap live cpu.values"] if backend == "wasm" else [])):
+                    failures.append(f"{label}: loaded a plan with two live values in one buffer")
                 elif r["ms"] > (TIME_LIMIT_MS if r["verdict"] == "refused" else LOADED_LIMIT_MS):
                     failures.append(f"{label}: took {r['ms']:.0f} ms")
                 else:
@@ -98,7 +103,7 @@ def run_cases(page, seed, cases, backends=("webgpu", "wasm")):
     return failures, counts
 
 
-def run_in_chromium(seed, cases):
+def run_in_chromium(seed, cases, case_seeds=None):
     """The long run outside pytest (scripts/fuzz_bundles.py --browser): a browser, a server and a page of its own."""
     import tempfile
 
@@ -114,7 +119,7 @@ def run_in_chromium(seed, cases):
         server.install_harness()
         try:
             page, _ = open_harness_page(browser, server, timeout_ms=600_000)
-            return run_cases(page, seed, cases)
+            return run_cases(page, seed, cases, case_seeds=case_seeds)
         finally:
             server.stop()
             browser.close()
@@ -128,3 +133,73 @@ def test_fuzzed_bundles_in_chromium_are_refused_or_compute_the_same_numbers(page
     assert not failures, "\n".join(failures[:20])
     for backend in ("webgpu", "wasm"):
         assert counts[f"{backend} refused"] > CASES // 2 and counts[f"{backend} loaded"] > 10, counts
+
+
+def test_every_memory_plan_with_two_live_values_in_one_buffer_is_refused_in_js(page):
+    """The JS twin of tests/webexport/test_bundle_fuzz.py's check: every pair of live values of each fuzzed model put
+    in one buffer of the WebGPU plan is refused by ``validateManifest``, and of the ``cpu`` plan by
+    ``validateCpuPlan`` (what the wasm backend runs first), each naming the plan's field as Python does."""
+    import pyml
+    from webexport import BundleError
+    from webexport.validate import validate_manifest
+
+    cases = bundles.overlaps()
+    verdicts = page.evaluate("""async ([manifests, knownOps]) => {
+        const { validateManifest } = await import("/runtime/bundle.js");
+        const { validateCpuPlan } = await import("/runtime/cpuplan.js");
+        return manifests.map(([m, cpu]) => {
+            try {
+                validateManifest(m, { knownOps });
+                if (cpu) validateCpuPlan(m);
+                return null;
+            } catch (e) { return e.message; }
+        });
+    }""", [[[m, plan == "cpu"] for _, plan, _, _, m in cases], sorted(pyml.ops.primitives())])
+    problems = []
+    for (model, plan, a, b, m), js in zip(cases, verdicts):
+        try:
+            validate_manifest(m)
+            python = None
+        except BundleError as exc:
+            python = str(exc)
+        field = python and python.split(" ")[1]
+        if js is None or python is None or field not in js:
+            problems.append(f"{model} {plan or 'steps'} {a} into {b}'s buffer: JS {js!r}, Python {python!r}")
+    assert len(cases) > 200 and not problems, "\n".join(problems[:10])
+
+
+# Node shapes that disagree with each other or with the weights, each within its slot (so the slot checks pass): the
+# wasm kernels' arguments come from these shapes, so each made a kernel run past a tensor before the reach check.
+SHAPE_LIES = [
+    ("cnn", "v14", [None, 68], r"cpu\.steps\[3\] \(matmul of %v16\) reads weight %w15 \[64, 10\] as 68 x 10"),
+    ("stacked_lstm", "c8", [None, 12], r'cpu\.steps\[2\] \(rnn_scan of %v9\) would touch 16 elements of "c8", '
+                                       r"which holds 12"),
+]
+
+_LOAD = """async ([files, backend]) => {
+  const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const served = new Map(Object.entries(files).map(([name, b64]) => [`/lie/${name}`, bytes(b64)]));
+  const realFetch = window.fetch;
+  window.fetch = async (url, ...rest) => {
+    const body = served.get(new URL(url, location.href).pathname);
+    return body ? new Response(body) : realFetch(url, ...rest);
+  };
+  try {
+    (await harness.runtime.loadModel("/lie/model.json", { backend })).dispose();
+    return null;
+  } catch (e) { return e.message; } finally { window.fetch = realFetch; }
+}"""
+
+
+def test_wasm_refuses_node_shapes_that_would_make_a_kernel_reach_past_a_tensor(page):
+    import json
+    import re
+
+    for model, name, shape, message in SHAPE_LIES:
+        seed = bundles.seeds()[model]
+        m = json.loads(seed["files"]["model.json"])
+        (node,) = [n for n in m["graph"]["nodes"] if n["name"] == name]
+        node["shape"] = shape
+        files = {**seed["files"], "model.json": json.dumps(m).encode()}
+        refusal = page.evaluate(_LOAD, [{n: base64.b64encode(d).decode() for n, d in files.items()}, "wasm"])
+        assert refusal and re.search(message, refusal) and "(shapes that disagree)" in refusal, (model, refusal)

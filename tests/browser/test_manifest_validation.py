@@ -212,6 +212,12 @@ REFUSED = [
     ("name-undefined-string", _named(inputs=["undefined"], outputs=[None, "score"]), "outputs[0].name"),
     ("name-too-long", _named(inputs=["x" * 129]), "inputs[0].name"),
     ("output-names-repeated", _named(outputs=["probs", "probs"]), "outputs[1].name"),
+    # a step bound to values its nodes do not read (x is still live, so only the binding check refuses it)
+    ("step-binds-what-its-nodes-do-not-read", _set(["steps", 1, "inputs"], ["x"]), "steps[1].inputs"),
+    ("step-binds-an-input-twice", _set(["steps", 0, "inputs"], ["x", "x"]), "steps[0].inputs"),
+    ("step-writes-another-node", _set(["steps", 2, "outputs"], ["v1"]), "steps[2].outputs"),
+    ("step-without-nodes", lambda m: m["steps"][0].pop("nodes"), "steps[0].nodes"),
+    ("step-nodes-not-the-graph-s", _set(["steps", 0, "nodes"], ["x"]), "steps[0].nodes"),
 ]
 # The same for the dense bundle's matmul step: its epilogue fields and register program.
 REFUSED_DENSE = [
@@ -225,6 +231,9 @@ REFUSED_DENSE = [
     ("cpu-program-load-undefined", _set(["cpu", "steps", 0, "program", 1, 4], "ghost"), "cpu.steps[0].program[1]"),
     ("cpu-program-scalar-text", _set(["cpu", "steps", 0, "program", 3, 4], "0.5"), "cpu.steps[0].program[3]"),
     ("cpu-program-without-end", lambda m: m["cpu"]["steps"][0]["program"].pop(), "cpu.steps[0].program"),
+    ("step-binds-a-scalar-constant", _set(["steps", 0, "inputs", 2], "c5"), "steps[0].inputs"),
+    ("cpu-bias-read-by-the-first-node", _set(["cpu", "steps", 0, "bias"], "x"), "cpu.steps[0].bias"),
+    ("cpu-program-loads-the-first-node-s-input", _set(["cpu", "steps", 0, "program", 1, 4], "x"), "cpu.steps[0].program[1]"),
 ]
 ACCEPTED = [
     ("as-exported", lambda m: None),

@@ -10,8 +10,11 @@ Mutations (``mutate``): truncation and bit flips of model.json and weights.bin, 
 manifest, huge/negative/overlapping weight offsets and sizes, shapes whose element count passes 2^31 or 2^53, dtype
 lies, nesting 100,000 deep and 4 MiB of JSON, unknown ops and format versions, value names that try to inject WGSL
 or JavaScript (renamed everywhere, so a loader that accepts them must compute the same numbers), path traversal and
-absolute URLs as weights file names, a memory plan putting two live values in one buffer, and harmless rewrites
-(indentation, key order, uppercase digests) that must load and compute the same numbers.
+absolute URLs as weights file names, a step's input or output bound to another value of its plan, a memory plan (the
+WebGPU one or ``cpu``) putting two values in one buffer (half of them live at the same time, ``live_pairs``: a plan
+every loader that reads it must refuse), and harmless rewrites (indentation, key order, uppercase digests) that must
+load and compute the same numbers. Every bundle that loads runs guarded (``run_bundle(guard=True)``), which shows a
+read or write past a buffer.
 
 Not mutated: the kernels' WGSL text and the nodes' ``attrs``. A manifest carries the program itself, and no loader
 can tell a changed kernel from a different model: a bundle's integrity against tampering is its transport's (HTTPS,
@@ -119,7 +122,7 @@ def mutate(rng, seed):
     weights_name = m["weights"]["files"][0]["file"]
     entries, nodes = m["weights"]["entries"], m["graph"]["nodes"]
     kind = rng.choice(["truncate", "flip", "value", "offsets", "overflow", "dtype", "big-json", "op-version",
-                       "inject-name", "file-name", "overlap", "harmless"])
+                       "inject-name", "file-name", "overlap", "rebind", "harmless"])
     if kind == "truncate":
         name = rng.choice(["model.json", weights_name])
         files[name] = files[name][: rng.randrange(len(files[name]))]
@@ -212,22 +215,87 @@ def mutate(rng, seed):
         if rng.random() < 0.5 and "/" not in new and new not in ("", ".", ".."):
             files[new] = files[weights_name]  # the file exists under the hostile name too
         return "file name", files
+    if kind == "rebind":  # a step bound to another value of its plan, as a flipped digit in a name does
+        plan = m if rng.random() < 0.5 or "cpu" not in m else m["cpu"]
+        step = rng.choice(plan["steps"])
+        key = rng.choice([k for k in ("inputs", "outputs", "output", "bias", "residual") if step.get(k)])
+        names = step[key] if isinstance(step[key], list) else None
+        new = rng.choice([n for n in plan["values"]] + [n["name"] for n in nodes if n["op"] == "constant"])
+        if names:
+            names[rng.randrange(len(names))] = new
+        else:
+            step[key] = new
+        files["model.json"] = dumps(m)
+        return f"rebind {'cpu.' if plan is not m else ''}steps[].{key}", files
     if kind == "overlap":
         plan = m if rng.random() < 0.5 or "cpu" not in m else m["cpu"]
-        held = [name for name, v in plan["values"].items() if "buffer" in v]
-        a, b = rng.sample(held, 2)
-        plan["values"][a]["buffer"] = plan["values"][b]["buffer"]
-        for slot in plan["buffers"]:  # big enough for either, so only liveness can refuse it
-            slot["bytes_per_batch"] = max(slot["bytes_per_batch"] for slot in plan["buffers"])
-            slot["bytes_fixed"] = max(slot["bytes_fixed"] for slot in plan["buffers"])
+        pairs = live_pairs(m, plan)
+        live = bool(pairs) and rng.random() < 0.5  # two values live at once: a loader reading this plan must refuse it
+        a, b = rng.choice(pairs) if live else rng.sample([n for n, v in plan["values"].items() if "buffer" in v], 2)
+        overlap(plan, a, b)
         files["model.json"] = dumps(m)
-        return f"overlap {'cpu.' if plan is not m else ''}values", files
+        return f"overlap{' live' if live else ''} {'cpu.' if plan is not m else ''}values", files
     choice = rng.randrange(3)
     if choice == 2:
         for spec in m["weights"]["files"] + entries:
             spec["sha256"] = spec["sha256"].upper()
     files["model.json"] = dumps(m, indent=rng.choice([None, 1, 4]), sort_keys=choice == 1)
     return "harmless", files
+
+
+def live_pairs(manifest, plan):
+    """``[(a, b)]``: values of ``plan`` (the manifest, or its ``cpu`` plan) that are live at the same time, each
+    written by its own step (or the page, for an input): putting ``a`` in ``b``'s buffer makes one overwrite the
+    other before its last read. A zero-copy alias (a value no step writes) is read as its first input."""
+    nodes = {n["name"]: n for n in manifest["graph"]["nodes"]}
+    steps = [(s["inputs"], s["outputs"] if "outputs" in s else [s["output"]]) for s in plan["steps"]]
+    written = {name: -1 for name in manifest["graph"]["inputs"]}
+    written.update((name, i) for i, (_, outputs) in enumerate(steps) for name in outputs)
+
+    def owner(name):
+        while name not in written and nodes[name]["inputs"]:
+            name = nodes[name]["inputs"][0]
+        return name
+
+    last = dict(written)  # value -> the last step reading it (len(steps): a graph output)
+    for i, (inputs, _) in enumerate(steps):
+        for name in inputs:
+            if owner(name) in last:
+                last[owner(name)] = i
+    for name in manifest["graph"]["outputs"]:
+        if owner(name) in last:
+            last[owner(name)] = len(steps)
+    held = [n for n in written if "buffer" in plan["values"].get(n, {})]
+    return [(a, b) for a in held for b in held
+            if written[a] != written[b] and max(written[a], written[b]) <= min(last[a], last[b])]
+
+
+def overlap(plan, a, b):
+    """Move value ``a`` into ``b``'s buffer of ``plan`` (a manifest, or its ``cpu``), every slot made big enough for
+    any value, so that only liveness can refuse it."""
+    plan["values"][a]["buffer"] = plan["values"][b]["buffer"]
+    for slot in plan["buffers"]:
+        slot["bytes_per_batch"] = max(s["bytes_per_batch"] for s in plan["buffers"])
+        slot["bytes_fixed"] = max(s["bytes_fixed"] for s in plan["buffers"])
+
+
+def overlapped(model, plan_key, a, b):
+    """A copy of ``model``'s manifest with ``overlap(plan, a, b)`` done in plan ``plan_key`` (None or "cpu")."""
+    m = json.loads(seeds()[model]["files"]["model.json"])
+    overlap(m[plan_key] if plan_key else m, a, b)
+    return m
+
+
+def overlaps():
+    """``[(model, plan, a, b, manifest)]``: every pair of values live at the same time, in either plan of every
+    fuzzed model, put in one buffer."""
+    out = []
+    for model, seed in seeds().items():
+        for plan_key in (None, "cpu"):
+            m = seed["manifest"]
+            out += [(model, plan_key, a, b, overlapped(model, plan_key, a, b))
+                    for a, b in live_pairs(m, m[plan_key] if plan_key else m)]
+    return out
 
 
 # ---- running --------------------------------------------------------------------------------------------------
@@ -242,14 +310,23 @@ _RAN = {}  # what each bundle's bytes computed once loaded: the same files load 
 
 
 def _run_once(bundle, files, seed_bundle, run_bundle):
-    """None when the loaded ``bundle`` computes the seed's outputs, else what went wrong; run once per content."""
+    """None when the loaded ``bundle`` computes the seed's outputs, else what went wrong; run once per content.
+    The run is guarded (``run_bundle(guard=True)``): a read past a slot buffer brings NaN into the outputs, a write
+    past one raises ``OutOfBoundsError``; either is named as the out-of-bounds access it is."""
+    from webexport.native import OutOfBoundsError
+
     key = hashlib.sha256(b"".join(hashlib.sha256(name.encode() + data).digest()
                                   for name, data in sorted(files.items()))).hexdigest()
     if key not in _RAN:
         try:
-            outputs = run_bundle(bundle, seed_bundle["inputs"])
+            outputs = run_bundle(bundle, seed_bundle["inputs"], guard=True)
+            nan = any(np.isnan(np.asarray(a, np.float64)).any() for a in outputs.values())
             _RAN[key] = None if _same(outputs, seed_bundle["outputs"]) else \
+                "loaded, and read out of bounds (a buffer's guard NaN in the outputs)" if nan and not any(
+                    np.isnan(b).any() for b in seed_bundle["outputs"].values()) else \
                 "loaded, and computes other numbers than the unmutated bundle"
+        except OutOfBoundsError as exc:
+            _RAN[key] = f"loaded, and wrote out of bounds: {exc}"
         except Exception as exc:  # noqa: BLE001  (an accepted bundle must run)
             _RAN[key] = f"loaded, then running it raised {type(exc).__name__}: {str(exc)[:300]}"
     return _RAN[key]
@@ -279,6 +356,8 @@ def case(seed, folder=None, outcomes=None):
             outcome = "refused"
         else:
             outcome = "loaded"
+            if what.startswith("overlap live"):  # validate_manifest reads both plans
+                return seed, label, "loaded a plan with two live values in one buffer"
             problem = _run_once(bundle, files, seed_bundle, run_bundle)
             if problem:
                 return seed, label, problem

@@ -359,18 +359,8 @@ function checkPlan(manifest, nodes, entries, fail) {
     kernelIds.set(k.id, k);
   });
   if (!Array.isArray(steps)) fail("steps", "must be a list");
-  // buffer -> the value it holds now, to refuse a plan that overwrites a value before its last read
-  const holder = new Map(manifest.graph.inputs.map((name) => [values[name].buffer, name]));
-  const produced = new Set([...manifest.graph.inputs, ...steps.flatMap((s) => (isObject(s) && Array.isArray(s.outputs) ? s.outputs : []))]);
-  const owner = (name) => { // the value whose bytes `name` shows: a zero-copy alias (no step writes it) shows its first input's
-    for (let k = 0; k < nodes.size && !produced.has(name) && nodes.get(name)?.inputs.length; k++) name = nodes.get(name).inputs[0];
-    return name;
-  };
-  const held = (name, field) => {
-    const buffer = values[name].buffer;
-    if (!holder.has(buffer)) fail(field, field === "outputs" ? `names "${name}", which no step writes` : `reads "${name}" (buffer ${buffer}) before any step writes it`);
-    if (owner(holder.get(buffer)) !== owner(name)) fail(field, `${field === "outputs" ? "names" : "reads"} "${name}" from buffer ${buffer}, which now holds "${holder.get(buffer)}" (two live values in one buffer)`);
-  };
+  const live = liveness(manifest.graph.inputs, steps.flatMap((s) => (isObject(s) && Array.isArray(s.outputs) ? s.outputs : [])),
+    (name) => values[name].buffer, nodes, fail);
   const arity = new Map(); // kernel id -> "inputs+outputs" it is bound with (its pipeline's layout)
   steps.forEach((s, i) => {
     const where = `steps[${i}]`;
@@ -386,8 +376,8 @@ function checkPlan(manifest, nodes, entries, fail) {
       if (!("buffer" in values[name])) fail(`${where}.outputs`, `writes "${name}", which is a weight`);
       if (inputSlots.has(values[name].buffer)) fail(`${where}.outputs`, `writes "${name}" into buffer ${values[name].buffer}, which the step also reads`);
     }
-    for (const name of s.inputs) if ("buffer" in values[name]) held(name, `${where}.inputs`);
-    for (const name of s.outputs) holder.set(values[name].buffer, name);
+    for (const name of s.inputs) if ("buffer" in values[name]) live.read(name, `${where}.inputs`);
+    s.outputs.forEach(live.write);
     if (s.label !== undefined && typeof s.label !== "string") fail(`${where}.label`, `must be a string. Received: ${JSON.stringify(s.label)}`);
     if (!Array.isArray(s.threads) || s.threads.length !== 2 || !s.threads.every(isIndex)) {
       fail(`${where}.threads`, `must be [per_batch, fixed] integers in 0..2^31 - 1. Received: ${JSON.stringify(s.threads)}`);
@@ -398,7 +388,8 @@ function checkPlan(manifest, nodes, entries, fail) {
       arity.set(kernel, shape);
     }
   });
-  for (const name of manifest.graph.outputs) held(name, "outputs");
+  checkBindings(manifest, nodes, live.owner, fail);
+  for (const name of manifest.graph.outputs) live.read(name, "outputs", true);
   if (manifest.limits !== undefined && !isObject(manifest.limits)) fail("limits", "must be an object {limitName: number}");
   for (const [name, value] of Object.entries(manifest.limits || {})) {
     if (typeof value !== "number" || !(value >= 0)) fail(`limits.${name}`, `must be a non-negative number. Received: ${JSON.stringify(value)}`);
@@ -440,6 +431,67 @@ function checkVariants(step, where, kernelIds, fail) {
     }
   });
   return variants.map((v) => v.kernel);
+}
+
+/**
+ * Which value each buffer of a plan holds as its steps run (`buffer(name)`: a value's buffer id), to refuse a plan
+ * that reads a value after a later step overwrote its buffer (two live values in one buffer); for cpuplan.js, not
+ * the public API. `read(name, field, output)` checks a read (`output`: the graph's outputs after the last step),
+ * `write(name)` records a step's output. A value no step writes (`produced`: the steps' outputs) is a zero-copy
+ * alias: it shows its first input's bytes.
+ */
+export function liveness(inputs, produced, buffer, nodes, fail) {
+  const holder = new Map(inputs.map((name) => [buffer(name), name]));
+  produced = new Set([...inputs, ...produced]);
+  const owner = (name) => {
+    for (let k = 0; k < nodes.size && !produced.has(name) && nodes.get(name)?.inputs.length; k++) name = nodes.get(name).inputs[0];
+    return name;
+  };
+  return {
+    read(name, field, output) {
+      const b = buffer(name), now = holder.get(b);
+      if (!holder.has(b)) fail(field, output ? `names "${name}", which no step writes` : `reads "${name}" (buffer ${b}) before any step writes it`);
+      if (owner(now) !== owner(name)) fail(field, `${output ? "names" : "reads"} "${name}" from buffer ${b}, which now holds "${now}" (two live values in one buffer)`);
+    },
+    write: (name) => holder.set(buffer(name), name),
+    owner,
+  };
+}
+
+// Each step binds what its nodes read and write: the rules and messages of webexport/validate_bindings.py (and why).
+function checkBindings({ steps, values }, nodes, owner, fail) {
+  const made = new Set(); // temporaries (values no node defines) written so far
+  for (let start = 0, end; start < steps.length; start = end) {
+    const chain = new Set(), allowed = new Map(), bound = new Map(), add = (map, n) => map.set(n, (map.get(n) || 0) + 1);
+    let pending = []; // temporaries the group wrote and has not read yet
+    for (end = start; end < steps.length && (end === start || pending.length || steps[end].nodes?.some?.((n) => chain.has(n))); end++) {
+      const s = steps[end];
+      if (!Array.isArray(s.nodes) || !s.nodes.length || !s.nodes.every((n) => (nodes.has(n) ? nodes.get(n).op !== "placeholder" : hasOwn(values, n)))) {
+        fail(`steps[${end}].nodes`, "must be a non-empty list of the step's graph nodes or temporaries");
+      }
+      s.nodes.forEach((n) => chain.add(n));
+      pending = [...pending.filter((n) => !s.inputs.includes(n)), ...s.outputs.filter((n) => !nodes.has(n))];
+    }
+    const group = steps.slice(start, end), written = new Set();
+    const reads = [...chain].flatMap((n) => nodes.get(n)?.inputs || []).filter((r) => !chain.has(r)); // each node's once
+    for (const r of [...reads, ...[...chain].filter((n) => nodes.get(n)?.op === "constant")]) new Set([r, owner(r)]).forEach((n) => add(allowed, n));
+    group.forEach((s, k) => {
+      const at = `steps[${start + k}]`;
+      for (const raw of s.inputs) {
+        const name = nodes.has(raw) || !("weight" in values[raw]) ? raw : values[raw].weight; // a constant output's weight
+        const times = allowed.get(name) || 0;
+        add(bound, name);
+        if (nodes.has(name) && bound.get(name) > times) fail(`${at}.inputs`, `binds "${name}", which its nodes read ${times} times`);
+        if (nodes.get(raw)?.op === "constant" && !nodes.get(raw).shape.length) fail(`${at}.inputs`, `binds "${raw}", a scalar constant, which kernels hold inline`);
+        if (!nodes.has(name) && (!written.has(name) || bound.get(name) > 1)) fail(`${at}.inputs`, `binds "${name}", which no earlier step of its nodes writes (or another step read already)`);
+      }
+      for (const name of s.outputs) {
+        if (nodes.has(name) ? !chain.has(name) : made.has(name)) fail(`${at}.outputs`, `binds "${name}", which none of its nodes computes`);
+        written.add(name);
+        made.add(name);
+      }
+    });
+  }
 }
 
 /** The slots of a buffer plan (`buffers` or `cpu.buffers`) by id; for cpuplan.js, not the public API. */

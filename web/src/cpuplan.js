@@ -3,7 +3,7 @@
  * webexport/validate_cpu.py is the Python twin, with the same messages.
  * @module cpuplan
  */
-import { checkSlots, checkSlotSize, hasOwn, isObject } from "./bundle.js";
+import { checkSlots, checkSlotSize, hasOwn, isObject, liveness } from "./bundle.js";
 
 // kernel -> the op its first node must be (null: a "js" step, one node of any op)
 const CPU_KERNELS = { matmul: "matmul", conv: "conv", depthwise: "conv", max_pool: "max_pool", avg_pool: "avg_pool",
@@ -49,8 +49,8 @@ export function validateCpuPlan(manifest, { file = "model.json" } = {}) {
   const known = (name) => hasOwn(cpu.values, name) || nodes.get(name)?.op === "constant";
   const buffer = (name) => cpu.values[name]?.buffer;
   for (const name of manifest.graph.inputs) if (buffer(name) === undefined) fail("cpu.values", `has no buffer for input "${name}"`);
-  const written = new Set(manifest.graph.inputs.map(buffer));
   if (!Array.isArray(cpu.steps)) fail("cpu.steps", "must be a list");
+  const live = liveness(manifest.graph.inputs, cpu.steps.map((s) => s?.output), buffer, nodes, fail);
   cpu.steps.forEach((s, i) => {
     const where = `cpu.steps[${i}]`;
     if (!isObject(s) || !hasOwn(CPU_KERNELS, s.kernel)) fail(`${where}.kernel`, `must be one of ${Object.keys(CPU_KERNELS).join(", ")}. Received: ${JSON.stringify(s && s.kernel)}`);
@@ -65,24 +65,23 @@ export function validateCpuPlan(manifest, { file = "model.json" } = {}) {
       if (!s.inputs.includes(name)) fail(`${where}.inputs`, `leaves out %${name}, which node %${s.nodes[0]} reads`);
     }
     for (const name of s.inputs) {
-      if (buffer(name) !== undefined && !written.has(buffer(name))) fail(`${where}.inputs`, `reads "${name}" (buffer ${buffer(name)}) before any step writes it`);
+      if (buffer(name) !== undefined) live.read(name, `${where}.inputs`);
       if (buffer(name) === buffer(s.output)) fail(`${where}.output`, `shares buffer ${buffer(name)} with "${name}", which the step reads`);
     }
-    if (!["matmul", "conv", "depthwise"].includes(s.kernel)) {
-      written.add(buffer(s.output));
-      return;
-    }
+    live.write(s.output);
+    if (!["matmul", "conv", "depthwise"].includes(s.kernel)) return;
+    // the epilogue's operands: inputs a later node of the step reads (a bias bound to x would read the wrong numbers)
+    const operands = s.inputs.filter((n) => s.nodes.slice(1).some((m) => nodes.get(m).inputs.includes(n)));
     for (const key of ["bias", "residual"]) {
-      if (s[key] !== null && !s.inputs.includes(s[key])) fail(`${where}.${key}`, `must be null or one of the step's inputs. Received: ${JSON.stringify(s[key])}`);
+      if (s[key] !== null && !operands.includes(s[key])) fail(`${where}.${key}`, `must be null or one of the step's inputs that a later node reads. Received: ${JSON.stringify(s[key])}`);
     }
     if (!Array.isArray(s.clamp) || s.clamp.length !== 2 || !s.clamp.every((v) => v === null || typeof v === "number")) {
       fail(`${where}.clamp`, `must be [low, high], numbers or null. Received: ${JSON.stringify(s.clamp)}`);
     }
-    checkProgram(s.program, s.inputs, `${where}.program`, fail);
-    written.add(buffer(s.output));
+    checkProgram(s.program, operands, `${where}.program`, fail);
   });
   for (const name of manifest.graph.outputs) {
-    if (buffer(name) !== undefined && !written.has(buffer(name))) fail("cpu.steps", `never write output "${name}"`);
+    if (buffer(name) !== undefined) live.read(name, "cpu.steps", true);
     if (!known(name)) fail("cpu.values", `has no place for output "${name}"`);
   }
 }

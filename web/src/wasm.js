@@ -12,7 +12,7 @@
  */
 import { callKernel, loadKernels, runGraph } from "./cpu.js";
 import { PROGRAM_OPS, validateCpuPlan } from "./cpuplan.js";
-import { ARRAY_TYPES, checkIndexRange, numel, resolveShape } from "./util.js";
+import { ARRAY_TYPES, checkIndexRange, formatShape, numel, resolveShape } from "./util.js";
 
 const CACHED_BATCH_SIZES = 4; // batch sizes whose arena layout and bound steps stay cached
 const SLACK = 64; // bytes after every region: kernels may load (never store) up to 12 bytes past a row
@@ -144,6 +144,7 @@ export async function createWasm(manifest, weights, variant) {
     pointers: new Map(), packed: new Map(), panels: new Map(), tables: new Map(), programs: new Map(), plans: new Map(), current: null };
   prepare(exec);
   exec.base = align(exec.top); // the arena of every batch size starts here
+  planFor(exec, 1); // checks every step's reach at load (each other batch size when first laid out)
   return exec;
 }
 
@@ -286,65 +287,89 @@ function layOut(exec, batch) {
     scratch.set(step, end);
     end = align(end + batch * (exec.nodes.get(node.inputs[0]).shape[2] + node.attrs.units) * 4 + SLACK);
   }
-  const steps = cpu.steps.map((step) => {
-    if (step.kernel !== "js") return { calls: kernelCalls(exec, step, place, scratch.get(step)) };
+  const steps = cpu.steps.map((step, i) => {
+    if (step.kernel !== "js") return { calls: kernelCalls(exec, step, i, place, scratch.get(step)) };
     const node = exec.nodes.get(step.nodes[0]);
     [...node.inputs, step.output].forEach(place);
-    return { node, output: step.output };
+    return { node, output: step.output, i };
   });
   for (const step of cpu.steps) (step.program || []).forEach((op) => typeof op[4] === "string" && place(op[4]));
   return { batch, end: end + SLACK, places, steps, buffer: null, views: null };
 }
 
-// The calls of a wasm step, [export name, ...args] each, in the argument order of web/wasm/*.c.
-function kernelCalls(exec, step, place, scratch) {
+// The calls of a wasm step, [export name, ...args] each, in the argument order of web/wasm/*.c. What each call will
+// read or write of each operand, from the arguments it gets, is checked to lie within the operand's elements (which
+// its slot or weight holds): the manifest's shapes are what the arguments come from, and a bundle whose node shapes
+// disagree with each other or with the weights would make a kernel run past them.
+function kernelCalls(exec, step, i, place, scratch) {
   const node = exec.nodes.get(step.nodes[0]);
-  const x = place(node.inputs[0]), out = place(step.output);
+  const fail = (message) => {
+    throw new Error(`model.json: cpu.steps[${i}] (${step.kernel} of %${node.name}) ${message} (shapes that disagree)`);
+  };
+  const reach = (name, count) => { // the pointer of `name`, of which the kernel touches `count` elements
+    const have = numel(place(name).shape);
+    if (!(count <= have)) fail(`would touch ${count} elements of "${name}", which holds ${have}`);
+    return place(name).ptr;
+  };
+  const packed = (w, k, n) => { // the panels of weight w (packed at load, or at each run: panelsOf), read as k x n
+    if (numel(w.shape) / last(w.shape) !== k || last(w.shape) !== n) fail(`reads weight %${w.name} ${formatShape(w.shape)} as ${k} x ${n}`);
+    return panelsOf(exec, step, node);
+  };
+  const x = place(node.inputs[0]), out = place(step.output), first = node.inputs[0];
   const plane = (shape) => numel(shape.slice(1, -1));
   const rows = out.shape[0] * plane(out.shape);
-  const epilogue = () => [step.bias ? place(step.bias).ptr : 0, step.residual ? place(step.residual).ptr : 0,
-    step.clamp[0] ?? -Infinity, step.clamp[1] ?? Infinity, exec.programs.get(step) || 0];
-  const last = (shape) => shape[shape.length - 1];
+  if (exec.tables.has(step) && plane(out.shape) !== plane(node.shape)) fail(`writes ${formatShape(out.shape)}, not %${node.name}'s ${formatShape(node.shape)}`);
+  const epilogue = (m, n) => {
+    const counts = { column: n, full: m * n, row: m };
+    for (const [op, , , , name] of step.program) if (counts[op]) reach(name, counts[op]);
+    return [step.bias ? reach(step.bias, n) : 0, step.residual ? reach(step.residual, m * n) : 0,
+      step.clamp[0] ?? -Infinity, step.clamp[1] ?? Infinity, exec.programs.get(step) || 0];
+  };
   switch (step.kernel) {
     case "matmul": {
-      const k = last(x.shape), n = last(out.shape);
-      const [packed] = panelsOf(exec, step, node, place);
-      return [...packing(exec, step, node, place), ["matmul", x.ptr, n ? numel(out.shape) / n : 0, k, k, packed, n, out.ptr, n, ...epilogue()]];
+      const k = last(x.shape), n = last(out.shape), m = n ? numel(out.shape) / n : 0;
+      const [panels] = packed(exec.nodes.get(node.inputs[1]), k, n);
+      return [...packing(exec, step, node, place), ["matmul", reach(first, m * k), m, k, k, panels, n, reach(step.output, m * n), n,
+        ...epilogue(m, n)]];
     }
     case "conv":
     case "depthwise": {
-      const w = exec.nodes.get(node.inputs[1]);
-      const rank = x.shape.length - 2, cin = x.shape[rank + 1], cout = last(w.shape);
-      const taps = numel(w.shape.slice(0, rank)), table = exec.tables.get(step), image = plane(x.shape) * cin;
-      if (step.kernel === "depthwise") {
-        return [["depthwise", x.ptr, rows, image, table, plane(out.shape), taps, cout / cin, exec.pointers.get(w.name),
-          out.ptr, cout, ...epilogue()]];
-      }
-      const cinG = w.shape[rank], coutG = cout / (node.attrs.groups || 1);
-      return [...packing(exec, step, node, place), ...panelsOf(exec, step, node).map((packed, g) => ["conv", x.ptr, rows,
-        image, g * cinG, table, plane(out.shape), taps, cinG, exec.zeros, packed, coutG, g * coutG, out.ptr, cout, ...epilogue()])];
+      const w = exec.nodes.get(node.inputs[1]), depthwise = step.kernel === "depthwise";
+      const rank = x.shape.length - 2, cin = x.shape[rank + 1], cinG = w.shape[rank], cout = last(w.shape);
+      const groups = node.attrs.groups || 1, taps = numel(w.shape.slice(0, rank)), image = plane(x.shape) * cin;
+      if (depthwise ? cinG !== 1 || cout % cin : cin !== cinG * groups) fail(`convolves ${formatShape(x.shape)} with %${w.name} ${formatShape(w.shape)}`);
+      const args = [reach(first, out.shape[0] * image), rows, image], table = exec.tables.get(step);
+      const [y, rest] = [reach(step.output, rows * cout), epilogue(rows, cout)];
+      if (depthwise) return [["depthwise", ...args, table, plane(out.shape), taps, cout / cin, reach(w.name, taps * cout), y, cout, ...rest]];
+      return [...packing(exec, step, node, place), ...packed(w, taps * cinG, cout).map((panels, g) => ["conv",
+        ...args, g * cinG, table, plane(out.shape), taps, cinG, exec.zeros, panels, cout / groups, g * cout / groups, y, cout, ...rest])];
     }
     case "rnn_scan": {
-      const a = node.attrs, [batch, steps] = x.shape, names = node.inputs.slice(2);
+      const a = node.attrs, [batch, steps] = x.shape, names = node.inputs.slice(2), H = a.units;
+      const GH = ({ lstm: 4, gru: 3 }[a.cell] || 1) * H, S = a.cell === "lstm" ? 2 : 1;
       const bRec = a.cell === "gru" ? names.shift() : null, [h0, c0] = names;
-      const [panels, hPanels = 0] = exec.packed.get(node.inputs[1]);
+      const [panels, hPanels = 0] = packed(exec.nodes.get(node.inputs[1]), H, GH);
       const flags = (a.go_backwards ? 1 : 0) | (a.reset_after ? 2 : 0) | (a.masked ? 4 : 0);
       const code = (name) => RNN_ACTIVATIONS.indexOf(name);
-      return [["rnn_scan", x.ptr, batch, steps, a.units, RNN_CELLS.indexOf(a.cell), flags, code(a.activation),
-        code(a.recurrent_activation), panels, hPanels, bRec ? place(bRec).ptr : 0, place(h0).ptr,
-        a.cell === "lstm" ? place(c0).ptr : 0, a.masked ? place(node.inputs[node.inputs.length - 1]).ptr : 0,
-        out.ptr, scratch]];
+      return [["rnn_scan", reach(first, batch * steps * GH), batch, steps, H, RNN_CELLS.indexOf(a.cell), flags, code(a.activation),
+        code(a.recurrent_activation), panels, hPanels, bRec ? reach(bRec, GH) : 0, reach(h0, batch * H),
+        a.cell === "lstm" ? reach(c0, batch * H) : 0, a.masked ? reach(node.inputs[node.inputs.length - 1], batch * steps) : 0,
+        reach(step.output, batch * steps * S * H), scratch]];
     }
     case "max_pool":
-    case "avg_pool":
-      return [[step.kernel, x.ptr, rows, plane(x.shape) * last(x.shape), exec.tables.get(step), plane(out.shape),
-        numel(node.attrs.window), last(x.shape), out.ptr]];
+    case "avg_pool": {
+      const c = last(x.shape), image = plane(x.shape) * c;
+      return [[step.kernel, reach(first, out.shape[0] * image), rows, image, exec.tables.get(step), plane(out.shape),
+        numel(node.attrs.window), c, reach(step.output, rows * c)]];
+    }
     default: { // softmax, log_softmax
-      const n = last(x.shape);
-      return [["softmax", x.ptr, n ? numel(x.shape) / n : 0, n, step.kernel === "log_softmax" ? 1 : 0, out.ptr]];
+      const n = last(x.shape), size = numel(x.shape);
+      return [["softmax", reach(first, size), n ? size / n : 0, n, step.kernel === "log_softmax" ? 1 : 0, reach(step.output, size)]];
     }
   }
 }
+
+const last = (shape) => shape[shape.length - 1];
 
 // A matmul/conv step's weight panels (one per group): packed at load, or for a computed weight the space `packing`
 // fills at each run.
@@ -369,9 +394,15 @@ function bind(exec, plan) {
     views.set(name, { data, shape: p.shape, dtype: p.dtype });
   }
   plan.run = plan.steps.map((step) => {
-    if (step.node) { // a js step reads and writes views of this memory buffer
+    if (step.node) { // a js step reads and writes views of this memory buffer, each exactly its value's length
       const args = step.node.inputs.map((name) => views.get(name)), out = views.get(step.output).data;
-      return () => out.set(callKernel(step.node, args, plan.batch).data);
+      return () => {
+        const { data } = callKernel(step.node, args, plan.batch);
+        if (data.length !== out.length) {
+          throw new Error(`model.json: cpu.steps[${step.i}] (js %${step.node.name}) computes ${data.length} elements into "${step.output}", which holds ${out.length} (shapes that disagree)`);
+        }
+        out.set(data);
+      };
     }
     const calls = step.calls.map(([name, ...args]) => [exports[name], args]);
     return calls.length === 1 ? () => calls[0][0](...calls[0][1]) : () => calls.forEach(([fn, args]) => fn(...args));

@@ -48,8 +48,8 @@ export async function requestGpuDevice(manifest, adapter) {
     const offered = adapter.limits[name];
     const lowerIsBetter = name.startsWith("min");
     if (lowerIsBetter ? offered > needed : offered < needed) {
-      throw new Error(`this WebGPU adapter (${info.vendor} / ${info.architecture}) offers ${name} = ${offered}; ` +
-        `the model needs ${needed}`);
+      throw new Error(`model.json limits.${name}: this WebGPU adapter (${info.vendor} / ${info.architecture}) offers ` +
+        `${offered}; the model needs ${needed}`);
     }
     requiredLimits[name] = needed;
   }
