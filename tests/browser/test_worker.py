@@ -124,6 +124,7 @@ def test_text_models_take_strings_and_tokenize_in_the_worker(worker_page, web_se
     export(model, web_server.path("worker-tests/text"), include_runtime=False)
     strings = [["A GREAT film!!"], ["awful, awful plot"], ["unknown words"]]
     result = harness.evaluate("""async ([url, strings]) => {
+        const terminated = workerLog.terminated;  // earlier tests' workers count too
         const m = await harness.runtime.loadModel(url, { worker: true, backend: "wasm" });
         const y = await m.predict(strings);
         const ids = await m.tokenize(strings);
@@ -141,6 +142,7 @@ def test_text_models_take_strings_and_tokenize_in_the_worker(worker_page, web_se
 def test_inputs_are_transferred_partial_views_copied_outputs_moved(worker_page, dense_url):
     harness, _ = worker_page
     result = harness.evaluate("""async (url) => {
+        const terminated = workerLog.terminated;  // earlier tests' workers count too
         const m = await harness.runtime.loadModel(url, { worker: true, backend: "wasm" });
         const whole = Float32Array.from({ length: 16 }, (_, i) => i / 4 - 2);
         const kept = Array.from(whole);
@@ -265,6 +267,7 @@ def test_dispose_lets_calls_made_finish_then_terminates_the_worker_it_owns(worke
     harness, _ = worker_page
     before = worker_log(harness)
     result = harness.evaluate("""async (url) => {
+        const terminated = workerLog.terminated;  // earlier tests' workers count too
         const m = await harness.runtime.loadModel(url, { worker: true, backend: "wasm" });
         const made = m.predict(new Float32Array(16).fill(0.5), [2, 8]);
         m.dispose();
@@ -272,7 +275,7 @@ def test_dispose_lets_calls_made_finish_then_terminates_the_worker_it_owns(worke
         const later = await m.predict(new Float32Array(8), [1, 8]).then(() => null, (e) => e.message);
         const y = await made;
         const start = performance.now();
-        while (workerLog.terminated === 0 && performance.now() - start < 5000) await new Promise((r) => setTimeout(r, 10));
+        while (workerLog.terminated === terminated && performance.now() - start < 5000) await new Promise((r) => setTimeout(r, 10));
         return { y: Array.from(y.data), later };
     }""", dense_url)
     after = worker_log(harness)
