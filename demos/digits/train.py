@@ -17,7 +17,6 @@ The output folder holds everything a static host needs:
 
 The model sees the dataset's pixels (0..16) divided by 16; app.js does the same division.
 """
-import argparse
 import json
 import shutil
 import sys
@@ -124,16 +123,7 @@ def build_demo(out, epochs=EPOCHS, seed=0, log=print):
     return {"model": model, "data": data, "accuracy": accuracy, "out": out}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="build/digits-demo", help="output folder (default: build/digits-demo)")
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    build_demo(args.out, args.epochs, args.seed)
-    print(f"serve it with: pyml serve {args.out}")
-    return 0
+if __name__ == "__main__":  # the same as `pyml demo digits --no-serve [--out DIR] [--epochs N] [--seed N]`
+    from pyml.cli import main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["demo", "digits", "--no-serve", *sys.argv[1:]]))

@@ -12,7 +12,6 @@ The output folder:
     app/              the offline app that `pyml export digits.pyml app --app` writes: a page with a form for
                       the model's 64 inputs, a web app manifest and a service worker (webexport.app)
 """
-import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -44,16 +43,7 @@ def build_demo(out, epochs=EPOCHS, seed=0, log=print):
     return {"model": model, "accuracy": accuracy, "out": out}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="build/embed-demo", help="output folder (default: build/embed-demo)")
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    build_demo(args.out, args.epochs, args.seed)
-    print(f"serve it with: pyml serve {args.out}")
-    return 0
+if __name__ == "__main__":  # the same as `pyml demo embed --no-serve [--out DIR] [--epochs N] [--seed N]`
+    from pyml.cli import main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["demo", "embed", "--no-serve", *sys.argv[1:]]))

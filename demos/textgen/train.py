@@ -21,7 +21,6 @@ The output folder holds everything a static host needs:
     model/            the web bundle (model.json with the vocabulary, weights.bin, runtime/) from webexport
     index.html, app.js, style.css   the page: type a prompt, watch the model write
 """
-import argparse
 import shutil
 import sys
 import sysconfig
@@ -170,16 +169,7 @@ def build_demo(out, epochs=EPOCHS, seed=0, log=print, **sizes):
     return {"model": model, "text": text, "loss": loss, "out": out}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="build/textgen-demo", help="output folder (default: build/textgen-demo)")
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    build_demo(args.out, args.epochs, args.seed)
-    print(f"serve it with: pyml serve {args.out}")
-    return 0
+if __name__ == "__main__":  # the same as `pyml demo textgen --no-serve [--out DIR] [--epochs N] [--seed N]`
+    from pyml.cli import main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["demo", "textgen", "--no-serve", *sys.argv[1:]]))
