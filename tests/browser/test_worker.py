@@ -15,12 +15,9 @@ import pyml
 from pyml import layers
 from pyml.graph import trace
 from tests.browser.harness import ROOT, Harness, open_harness_page, watch
+from tests.browser.test_runtime import FEATURES, UNITS, dense, eager, inputs  # the same relu(x @ W + b)
 from webexport.export import export
 
-FEATURES, UNITS = 8, 5
-RNG = np.random.default_rng(11)
-KERNEL = RNG.standard_normal((FEATURES, UNITS)).astype(np.float32)
-BIAS = RNG.standard_normal(UNITS).astype(np.float32)
 
 # Records every Worker the page starts and every terminate() called on one, before the page's scripts run.
 SPY_ON_WORKERS = """
@@ -31,21 +28,6 @@ window.Worker = class extends PageWorker {
   terminate() { window.workerLog.terminated += 1; super.terminate(); }
 };
 """
-
-
-def dense(x):
-    """relu(x @ W + b), as in test_runtime.py."""
-    w = pyml.Variable(KERNEL, name="dense/kernel")
-    b = pyml.Variable(BIAS, name="dense/bias")
-    return pyml.ops.relu(pyml.ops.add(pyml.ops.matmul(x, w), b))
-
-
-def eager(x):
-    return dense(pyml.Tensor(x)).numpy()
-
-
-def inputs(batch, seed=0):
-    return np.random.default_rng(seed + batch).standard_normal((batch, FEATURES)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
