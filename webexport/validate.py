@@ -23,7 +23,7 @@ from webexport.names import check_io_name
 from webexport.padding import check_pad
 from webexport.text import check_text
 from webexport.validate_bindings import check_bindings
-from webexport.validate_cpu import check_cpu_plan
+from webexport.validate_cpu import check_cpu_plan, check_weight_value
 from webexport.validate_train import check_train
 from webexport.weights import decode, storage_bytes, weights_files
 
@@ -38,7 +38,7 @@ MAX_DEPTH = 64  # nesting a manifest may have (it needs about 8): deeper would o
 REQUIRED = ("inputs", "outputs", "graph", "weights", "buffers", "values", "kernels", "steps")
 # weights.file: a name a browser resolves inside the bundle folder too (it reads "..\\x" and "%2e%2e" as "../x", "..")
 WORKGROUP_SIZE = re.compile(r"@workgroup_size\(\s*(\d+)\s*\)")
-PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # at most 128 characters: file systems refuse longer names
 
 
 class BundleError(ValueError):
@@ -240,7 +240,7 @@ def _check_weights_files(table, fail, version):
             fail(field, "must be an object {file, byte_length, sha256}")
         file = spec.get("file")
         if not isinstance(file, str) or not PLAIN_FILE_NAME.fullmatch(file):
-            fail(f"{field}.file", f"must be a plain file name inside the bundle folder. Received: {file!r}")
+            fail(f"{field}.file", f"must be a plain file name (at most 128 characters) inside the bundle folder. Received: {file!r}")
         if file in names:
             fail(f"{field}.file", f"repeats {file!r}")
         names.add(file)
@@ -311,6 +311,8 @@ def _check_plan(manifest, nodes, entries, fail):
         elif isinstance(v, dict) and "weight" in v:
             if not _is_name(v["weight"]) or v["weight"] not in entries:
                 fail(f"{where}.weight", f"names {v['weight']!r}, which weights.entries does not define")
+            if name in nodes:
+                check_weight_value(nodes[name], entries[v["weight"]], where, fail)
             _check_packed(v, where, entries, packed, manifest["format_version"], fail)
         else:
             fail(where, "must be {buffer: id} or {weight: name}")

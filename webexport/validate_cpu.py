@@ -2,6 +2,7 @@
 it). ``webexport.validate`` calls ``check_cpu_plan``; ``validateCpuPlan`` in web/src/cpuplan.js is its JS twin,
 with the same messages (tests/browser/test_manifest_validation.py runs damaged manifests through both). The JS
 runtime checks ``cpu`` when the wasm backend loads, so a WebGPU page never downloads the checks."""
+import math
 import numbers
 
 # kernel -> the op its first node must be (None: a "js" step, one node of any op)
@@ -14,6 +15,17 @@ PROGRAM_OPS = ("end", "scalar", "column", "full", "row",  # the order of the C e
                "neg", "abs", "sqrt", "exp", "log", "tanh", "sigmoid", "erf")
 PROGRAM_REGISTERS = 16  # PROGRAM_REGISTERS in web/wasm/epilogue.h
 LOADS = ("column", "full", "row")
+
+
+def check_weight_value(node, entry, where, fail):
+    """A value read from a weight entry must be that entry's dtype and element count (a zero-copy reshape keeps both):
+    a kernel bound to a smaller weight would read past it. ``validate`` checks the WebGPU plan with it too."""
+    def count(shape):
+        return None if None in shape else math.prod(shape)
+
+    if entry["dtype"] != node["dtype"] or count(entry["shape"]) != count(node["shape"]):
+        fail(f"{where}.weight", f"names weight {entry['name']!r}, which is {entry['dtype']}"
+                                f"{entry['shape']} but %{node['name']} is {node['dtype']}{node['shape']}")
 
 
 def check_cpu_plan(manifest, nodes, entries, fail, check_slots, check_slot_size, liveness):
@@ -39,6 +51,8 @@ def check_cpu_plan(manifest, nodes, entries, fail, check_slots, check_slot_size,
             check_slot_size(nodes[name], slots[v["buffer"]], where)
         elif not (isinstance(v, dict) and isinstance(v.get("weight"), str) and v["weight"] in entries):
             fail(where, "must be {buffer: id} or {weight: <a weights.entries name>}")
+        else:
+            check_weight_value(nodes[name], entries[v["weight"]], where, fail)
 
     def known(name):
         return isinstance(name, str) and (name in values or nodes.get(name, {}).get("op") == "constant")

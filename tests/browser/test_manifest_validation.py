@@ -220,7 +220,19 @@ REFUSED = [
     ("step-nodes-not-the-graph-s", _set(["steps", 0, "nodes"], ["x"]), "steps[0].nodes"),
 ]
 # The same for the dense bundle's matmul step: its epilogue fields and register program.
+def _weight_of_another_size(plan_key):
+    """The dense layer's kernel value pointed at the bias's entry (a vector where the kernel is a matrix)."""
+    def change(m):
+        plan = m[plan_key] if plan_key else m
+        entries = sorted(m["weights"]["entries"], key=lambda e: len(e["shape"]))
+        plan["values"][entries[-1]["name"]] = {"weight": entries[0]["name"]}
+    return change
+
+
 REFUSED_DENSE = [
+    ("weights-file-name-too-long", _set(["weights", "files", 0, "file"], "v" * 5000), "weights.files[0].file"),
+    ("value-weight-of-another-size", _weight_of_another_size(None), "values.w1.weight names weight"),
+    ("cpu-value-weight-of-another-size", _weight_of_another_size("cpu"), "cpu.values.w1.weight names weight"),
     ("cpu-kernel-for-another-op", _set(["cpu", "steps", 0, "kernel"], "conv"), "cpu.steps[0].nodes"),
     ("cpu-bias-not-an-input", _set(["cpu", "steps", 0, "bias"], "ghost"), "cpu.steps[0].bias"),
     ("cpu-clamp-short", _set(["cpu", "steps", 0, "clamp"], [0]), "cpu.steps[0].clamp"),

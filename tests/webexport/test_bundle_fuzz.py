@@ -50,3 +50,33 @@ def test_two_values_in_one_buffer_at_different_times_still_load():
     m = bundles.overlapped("dense_extras", "cpu", "v34", "x")  # x is dead once step 0 read it
     assert m["cpu"]["values"]["v34"] != bundles.seeds()["dense_extras"]["manifest"]["cpu"]["values"]["v34"]
     validate_manifest(m)
+
+
+def test_a_value_pointed_at_another_weight_of_another_size_is_refused():
+    """Found by the 100,000-case run (seed 4, case 4036175): the cnn's ``values.w8`` (a [3, 3, 8, 16] conv kernel)
+    set to ``{"weight": "w1"}`` (a [3, 3, 1, 8] one) loaded, and the kernel read past w1 (WebGPU clamps such reads,
+    so it computed other numbers). Every value of each seed re-pointed at each weight of another dtype or size, in
+    both plans, is refused naming the value; pointed at its own weight it still loads."""
+    import copy
+    import math
+
+    tried = 0
+    for model, seed in bundles.seeds().items():
+        m = seed["manifest"]
+        entries = {e["name"]: e for e in m["weights"]["entries"]}
+        nodes = {n["name"]: n for n in m["graph"]["nodes"]}
+        for plan_key in (None, "cpu"):
+            plan = m[plan_key] if plan_key else m
+            for name, value in plan["values"].items():
+                if "weight" not in value or name not in nodes:
+                    continue
+                for other, e in entries.items():
+                    size = math.prod(e["shape"]) if None not in e["shape"] else None
+                    if size == math.prod(d or 1 for d in nodes[name]["shape"]) and e["dtype"] == nodes[name]["dtype"]:
+                        continue
+                    bad = copy.deepcopy(m)
+                    (bad[plan_key] if plan_key else bad)["values"][name] = {"weight": other}
+                    with pytest.raises(BundleError, match=rf"values\.{name}\.weight"):
+                        validate_manifest(bad)
+                    tried += 1
+    assert tried > 50, tried

@@ -27,7 +27,7 @@ const IO_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
 const OPCODES = new Set(["placeholder", "constant", "call"]);
 // weights.file stays in the bundle folder (URLs read "..\\x" and "%2e%2e" as "../x" and "..").
-const PLAIN_FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+const PLAIN_FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/; // at most 128 characters: file systems refuse longer names
 
 /**
  * Fetch model.json and its weights files (resolved relative to the manifest URL, fetched in parallel),
@@ -278,7 +278,7 @@ function checkWeightsFiles(weights, fail, version) {
     const field = version >= 2 ? `weights.files[${k}]` : "weights";
     if (!isObject(spec)) fail(field, "must be an object {file, byte_length, sha256}");
     if (typeof spec.file !== "string" || !PLAIN_FILE_NAME.test(spec.file)) {
-      fail(`${field}.file`, `must be a plain file name inside the bundle folder. Received: ${JSON.stringify(spec.file)}`);
+      fail(`${field}.file`, `must be a plain file name (at most 128 characters) inside the bundle folder. Received: ${JSON.stringify(spec.file)}`);
     }
     if (names.has(spec.file)) fail(`${field}.file`, `repeats "${spec.file}"`);
     names.add(spec.file);
@@ -340,6 +340,7 @@ function checkPlan(manifest, nodes, entries, fail) {
       if (node) checkSlotSize(node, slot, where, fail);
     } else if (isObject(v) && "weight" in v) {
       if (!entries.has(v.weight)) fail(`${where}.weight`, `names "${v.weight}", which weights.entries does not define`);
+      if (nodes.has(name)) checkWeightValue(nodes.get(name), entries.get(v.weight), where, fail);
       checkPacked(v, `${where}.packed`, entries.get(v.weight), packed, manifest.format_version, fail);
     } else fail(where, "must be {buffer: id} or {weight: name}");
   }
@@ -507,6 +508,15 @@ export function checkSlots(buffers, field, fail) {
 }
 
 /** That a value fits its slot; for cpuplan.js, not the public API. */
+// A value read from a weight must be its dtype and element count (a zero-copy reshape keeps both): a kernel bound to a
+// smaller weight would read past it.
+export function checkWeightValue(node, e, where, fail) {
+  const count = (shape) => (shape.includes(null) ? -1 : numel(shape));
+  if (e.dtype !== node.dtype || count(e.shape) !== count(node.shape)) {
+    fail(`${where}.weight`, `names weight "${e.name}", which is ${e.dtype}${formatShape(e.shape)} but %${node.name} is ${node.dtype}${formatShape(node.shape)}`);
+  }
+}
+
 export function checkSlotSize(node, slot, where, fail) {
   const dynamic = node.shape.includes(null);
   const bytes = numel(node.shape.map((d) => (d === null ? 1 : d))) * 4;

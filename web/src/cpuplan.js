@@ -3,7 +3,7 @@
  * webexport/validate_cpu.py is the Python twin, with the same messages.
  * @module cpuplan
  */
-import { checkSlots, checkSlotSize, hasOwn, isObject, liveness } from "./bundle.js";
+import { checkSlots, checkSlotSize, checkWeightValue, hasOwn, isObject, liveness } from "./bundle.js";
 
 // kernel -> the op its first node must be (null: a "js" step, one node of any op)
 const CPU_KERNELS = { matmul: "matmul", conv: "conv", depthwise: "conv", max_pool: "max_pool", avg_pool: "avg_pool",
@@ -45,6 +45,7 @@ export function validateCpuPlan(manifest, { file = "model.json" } = {}) {
       if (!slots.has(v.buffer)) fail(`${where}.buffer`, `names buffer ${JSON.stringify(v.buffer)}, which cpu.buffers does not define`);
       checkSlotSize(nodes.get(name), slots.get(v.buffer), where, fail);
     } else if (!(isObject(v) && entries.has(v.weight))) fail(where, "must be {buffer: id} or {weight: <a weights.entries name>}");
+    else checkWeightValue(nodes.get(name), entries.get(v.weight), where, fail);
   }
   const known = (name) => hasOwn(cpu.values, name) || nodes.get(name)?.op === "constant";
   const buffer = (name) => cpu.values[name]?.buffer;
