@@ -211,7 +211,8 @@ def _check_signature(manifest, key, nodes, fail):
             fail(f"{where}.name", f"must be in an object {{name, shape, dtype}}. Received: {v!r}")
         check_io_name(manifest, key, i, seen, fail)
         node = nodes[names[i]]
-        if v.get("shape") != node["shape"] or v.get("dtype") != node["dtype"]:
+        # compared as JSON, so that 3.0 or true is not taken for 3 or 1 (Python's == would: the runner then fails)
+        if json.dumps(v.get("shape")) != json.dumps(node["shape"]) or v.get("dtype") != node["dtype"]:
             fail(where, f"is {v.get('dtype')}{v.get('shape')} but graph node %{names[i]} (graph.{key}[{i}]) is "
                         f"{node['dtype']}{node['shape']}")
 

@@ -6,7 +6,7 @@ A kernel reads its bindings by position, with sizes fixed in its WGSL: a step bo
 flipped digit in a name) would compute other numbers, or read past the value it was given. So every step input must
 be a value its nodes read from outside them (or what a zero-copy alias of one shows, or a temporary an earlier step
 of its group wrote and no other step read) but a scalar constant (kernels hold those in their WGSL), bound
-no more often than they read it (each node's reads counted once per group), and every output one of its nodes or a
+no more often than they read it (each node's reads counted once per group; a value and its alias count as one), and every output one of its nodes or a
 new temporary.
 A group is the steps that compute one run of nodes (a convolution split into several kernels: they share nodes, or
 hand temporaries on). Whether a step binds everything its nodes read is not checked: a kernel may hold a constant
@@ -39,13 +39,19 @@ def check_bindings(manifest, nodes, owner, fail):
         reads = [r for n in chain if n in nodes for r in nodes[n]["inputs"] if r not in chain]  # each node's once
         reads += [n for n in chain if nodes.get(n, {}).get("op") == "constant"]  # a copy of a constant output
         allowed = collections.Counter(reads) + collections.Counter(owner(r) for r in reads if owner(r) != r)
-        bound, written = collections.Counter(), set()
+        shown = collections.Counter(owner(r) for r in reads)  # each read binds once, as itself or as its alias's source
+        bound, bytes_bound, written = collections.Counter(), collections.Counter(), set()
         for i, s in enumerate(group, start):
             for raw in s["inputs"]:
                 name = source(raw)
                 bound[name] += 1
                 if name in nodes and bound[name] > allowed[name]:
                     fail(f"steps[{i}].inputs", f"binds {name!r}, which its nodes read {allowed[name]} times")
+                if name in nodes:
+                    bytes_bound[owner(name)] += 1
+                    if bytes_bound[owner(name)] > shown[owner(name)]:
+                        fail(f"steps[{i}].inputs", f"binds {name!r}, whose bytes its nodes read "
+                                                   f"{shown[owner(name)]} times, once more")
                 if raw in nodes and nodes[raw]["op"] == "constant" and nodes[raw]["shape"] == []:
                     fail(f"steps[{i}].inputs", f"binds {raw!r}, a scalar constant, which kernels hold inline")
                 if name not in nodes and (name not in written or bound[name] > 1):

@@ -115,6 +115,7 @@ REFUSED = [
     ("shape-negative", _set(["graph", "nodes", 0, "shape"], [-1, 3]), "graph.nodes[0].shape"),
     ("graph-output-undefined", _append(["graph", "outputs"], "ghost"), "graph.outputs[2]"),
     ("signature-shape", _set(["inputs", 0, "shape"], [2, 4]), "inputs[0]"),
+    ("signature-shape-bool", _set(["inputs", 0, "shape", 1], True), "inputs[0]"),
     ("pad-not-an-object", _set(["inputs", 0, "pad"], 0), "inputs[0].pad"),
     ("pad-extra-field", _set(["inputs", 0, "pad"], {"axis": 1, "value": 0, "side": "left"}), "inputs[0].pad"),
     ("pad-axis-2", _set(["inputs", 0, "pad"], {"axis": 2, "value": 0}), "inputs[0].pad.axis"),

@@ -80,3 +80,12 @@ def test_a_value_pointed_at_another_weight_of_another_size_is_refused():
                         validate_manifest(bad)
                     tried += 1
     assert tried > 50, tried
+
+
+@pytest.mark.parametrize("seed", [4024704, 4066616, 4077155, 4069520, 4036175, 4048378])
+def test_the_failures_of_the_seed_4_long_run_hold(seed):
+    """The 100,000-case run with seed 4 (2026-12-06): three step inputs re-bound to the value an alias of another
+    input shows (bound twice, read once: other numbers, one read past a buffer), an input shape of 3.0 (Python's
+    == took it for 3; the runner then failed), a value pointed at a smaller weight, a 5,000-character weights
+    file name (an OSError). Each is refused now, naming the field."""
+    assert bundles.case(seed) is None

@@ -475,7 +475,11 @@ function checkBindings({ steps, values }, nodes, owner, fail) {
     }
     const group = steps.slice(start, end), written = new Set();
     const reads = [...chain].flatMap((n) => nodes.get(n)?.inputs || []).filter((r) => !chain.has(r)); // each node's once
-    for (const r of [...reads, ...[...chain].filter((n) => nodes.get(n)?.op === "constant")]) new Set([r, owner(r)]).forEach((n) => add(allowed, n));
+    const shown = new Map(), bytesBound = new Map(); // each read binds once, as itself or as its alias's source
+    for (const r of [...reads, ...[...chain].filter((n) => nodes.get(n)?.op === "constant")]) {
+      new Set([r, owner(r)]).forEach((n) => add(allowed, n));
+      add(shown, owner(r));
+    }
     group.forEach((s, k) => {
       const at = `steps[${start + k}]`;
       for (const raw of s.inputs) {
@@ -483,6 +487,9 @@ function checkBindings({ steps, values }, nodes, owner, fail) {
         const times = allowed.get(name) || 0;
         add(bound, name);
         if (nodes.has(name) && bound.get(name) > times) fail(`${at}.inputs`, `binds "${name}", which its nodes read ${times} times`);
+        if (nodes.has(name) && add(bytesBound, owner(name)).get(owner(name)) > (shown.get(owner(name)) || 0)) {
+          fail(`${at}.inputs`, `binds "${name}", whose bytes its nodes read ${shown.get(owner(name)) || 0} times, once more`);
+        }
         if (nodes.get(raw)?.op === "constant" && !nodes.get(raw).shape.length) fail(`${at}.inputs`, `binds "${raw}", a scalar constant, which kernels hold inline`);
         if (!nodes.has(name) && (!written.has(name) || bound.get(name) > 1)) fail(`${at}.inputs`, `binds "${name}", which no earlier step of its nodes writes (or another step read already)`);
       }
