@@ -77,18 +77,26 @@ def load_bundle(path):
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise BundleError(f"{manifest_file}: not valid JSON ({exc})") from None
     validate_manifest(manifest, file=manifest_file.name)
-    blobs = []
-    for spec in weights_files(manifest["weights"]):
-        weights_file = folder / spec["file"]
-        if not weights_file.is_file():
-            raise BundleError(f"{weights_file}: no such file (named by model.json's weights table)")
-        blobs.append(weights_file.read_bytes())
-    weights, stored = read_weights(manifest, blobs)
-    nodes = [Node(d["name"], d["op"], tuple(d["shape"]), d["dtype"], d.get("target"), list(d["inputs"]),
-                  _from_jsonable(d.get("attrs", {}))) for d in manifest["graph"]["nodes"]]
-    constants = {n.name: weights[n.name] for n in nodes if n.op == "constant"}
-    graph = Graph(nodes, list(manifest["graph"]["inputs"]), list(manifest["graph"]["outputs"]), constants)
+    graph, weights, stored = read_program(folder, manifest)
     return Bundle(folder, manifest, weights, graph, stored)
+
+
+def read_program(folder, program, table="weights"):
+    """``(graph, {entry: array}, {entry: stored bytes})`` of a validated manifest, or of its training section
+    (``table="train.weights"``), whose weights files lie in ``folder``: the files read and checked (``read_weights``),
+    the graph with its constants."""
+    blobs = []
+    for spec in weights_files(program["weights"]):
+        weights_file = Path(folder) / spec["file"]
+        if not weights_file.is_file():
+            raise BundleError(f"{weights_file}: no such file (named by model.json's {table} table)")
+        blobs.append(weights_file.read_bytes())
+    weights, stored = read_weights(program, blobs)
+    nodes = [Node(d["name"], d["op"], tuple(d["shape"]), d["dtype"], d.get("target"), list(d["inputs"]),
+                  _from_jsonable(d.get("attrs", {}))) for d in program["graph"]["nodes"]]
+    constants = {n.name: weights[n.name] for n in nodes if n.op == "constant"}
+    graph = Graph(nodes, list(program["graph"]["inputs"]), list(program["graph"]["outputs"]), constants)
+    return graph, weights, stored
 
 
 def read_weights(manifest, blobs):

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pyml.graph.ir import Graph, Node, _from_jsonable
+from pyml.graph.ir import Graph
 
 OPTIMIZERS = ("SGD", "Adam", "AdamW")
 HYPER = ("learning_rate", "alpha", "weight_decay")
@@ -102,22 +102,12 @@ class Training(NamedTuple):
 def load_training(bundle):
     """The training section of a loaded ``Bundle`` (``webexport.load_bundle``, which validated it), with its
     weights files read and checked (lengths, SHA-256)."""
-    from webexport.validate import BundleError, read_weights
+    from webexport.validate import BundleError, read_program
 
     t = bundle.manifest.get("train")
     if t is None:
         raise BundleError(f"{bundle.path}: the bundle has no training section (export it with train=...)")
-    blobs = []
-    for spec in t["weights"]["files"]:
-        path = bundle.path / spec["file"]
-        if not path.is_file():
-            raise BundleError(f"{path}: no such file (named by model.json's train.weights table)")
-        blobs.append(path.read_bytes())
-    weights, _ = read_weights(t, blobs)
-    nodes = [Node(d["name"], d["op"], tuple(d["shape"]), d["dtype"], d.get("target"), list(d["inputs"]),
-                  _from_jsonable(d.get("attrs", {}))) for d in t["graph"]["nodes"]]
-    graph = Graph(nodes, list(t["graph"]["inputs"]), list(t["graph"]["outputs"]),
-                  {n.name: weights[n.name] for n in nodes if n.op == "constant"})
+    graph, weights, _ = read_program(bundle.path, t, table="train.weights")
     initial = {}
     for name in kept_names(t):
         node = graph.node(name)
