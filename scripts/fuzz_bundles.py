@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from tests.fuzz import bundles  # noqa: E402
+from tests.fuzz import bundles, seeded  # noqa: E402
 
 
 def main(argv=None):
@@ -54,14 +54,7 @@ def main(argv=None):
         return 1 if failures else 0
     started = time.perf_counter()
     outcomes = collections.Counter()
-
-    def report(i, failure):
-        if failure:
-            print(f"FAIL case seed {failure[0]} ({failure[1]}): {failure[2]}", flush=True)
-        if (i + 1) % 10_000 == 0:
-            print(f"{i + 1:,} cases, {time.perf_counter() - started:.0f} s", flush=True)
-
-    failures = bundles.run(args.seed, args.cases, on_case=report, outcomes=outcomes)
+    failures = bundles.run(args.seed, args.cases, on_case=seeded.progress(started), outcomes=outcomes)
     print(f"seed {args.seed}: {args.cases:,} cases, {len(failures)} failures, {time.perf_counter() - started:.0f} s; "
           f"{dict(sorted(outcomes.items()))}")
     return 1 if failures else 0

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from tests.fuzz import model_files  # noqa: E402
+from tests.fuzz import model_files, seeded  # noqa: E402
 
 
 def main(argv=None):
@@ -34,14 +34,7 @@ def main(argv=None):
         print(failure or f"case {args.case} held")
         return 1 if failure else 0
     started = time.perf_counter()
-
-    def report(i, failure):
-        if failure:
-            print(f"FAIL case seed {failure[0]} ({failure[1]}): {failure[2]}", flush=True)
-        if (i + 1) % 10_000 == 0:
-            print(f"{i + 1:,} cases, {time.perf_counter() - started:.0f} s", flush=True)
-
-    failures = model_files.run(args.seed, args.cases, on_case=report)
+    failures = model_files.run(args.seed, args.cases, on_case=seeded.progress(started))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"seed {args.seed}: {args.cases:,} cases, {len(failures)} failures, {time.perf_counter() - started:.0f} s, "
           f"peak memory {peak:.0f} MiB")

@@ -33,3 +33,16 @@ def run(case, seed, cases, prefix, on_case=None, outcomes=None):
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return failures
+
+
+def progress(started, every=10_000):
+    """An ``on_case(i, failure)`` for the long-run scripts: prints each failure as it happens, and the count and
+    seconds since ``started`` (a ``time.perf_counter()``) every ``every`` cases."""
+    import time
+
+    def report(i, failure):
+        if failure:
+            print(f"FAIL case seed {failure[0]} ({failure[1]}): {failure[2]}", flush=True)
+        if (i + 1) % every == 0:
+            print(f"{i + 1:,} cases, {time.perf_counter() - started:.0f} s", flush=True)
+    return report
